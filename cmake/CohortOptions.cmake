@@ -1,0 +1,23 @@
+# Build options. Heavy dependencies live only in their own targets (see docs/design/conventions.md).
+option(COHORT_BUILD_TESTS "Build unit and integration tests" ON)
+option(COHORT_BUILD_BENCH "Build benchmarks" ON)
+option(COHORT_WITH_TORCH "Build the LibTorch training backend" ON)
+option(COHORT_WERROR "Treat warnings as errors" OFF)
+set(COHORT_SANITIZE "" CACHE STRING "Sanitizers, e.g. address;undefined or thread")
+
+find_program(CCACHE_PROGRAM ccache)
+if(CCACHE_PROGRAM)
+  set(CMAKE_CXX_COMPILER_LAUNCHER "${CCACHE_PROGRAM}")
+endif()
+
+# Warnings for Cohort's own targets.
+add_library(cohort_warnings INTERFACE)
+target_compile_options(cohort_warnings INTERFACE -Wall -Wextra -Wno-unused-parameter)
+if(COHORT_WERROR)
+  target_compile_options(cohort_warnings INTERFACE -Werror)
+endif()
+if(COHORT_SANITIZE)
+  string(REPLACE ";" "," _san "${COHORT_SANITIZE}")
+  add_compile_options(-fsanitize=${_san} -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=${_san})
+endif()

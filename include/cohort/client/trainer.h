@@ -1,0 +1,74 @@
+// Trainer: the client-side boundary between Cohort and a model.
+//
+// Given parameters, a shard of local data, a number of local steps and a config, a Trainer
+// runs local training and returns the new parameters and metrics; it can also evaluate
+// parameters on a shard. Cohort never needs the model's architecture: it moves the named
+// tensors of an ArrayRecord. The LibTorch trainer (cohort/torch/torch_trainer.h) is one
+// implementation; tests use small fakes; Python users bring PyTorch models.
+//
+// Thread safety: a Trainer instance is used by one thread at a time. Runtimes that train
+// clients in parallel create one Trainer per worker thread through a TrainerFactory.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "cohort/core/array_record.h"
+#include "cohort/core/status.h"
+#include "cohort/core/types.h"
+#include "cohort/data/dataset.h"
+
+namespace cohort {
+
+// Local optimiser settings (the YAML `training:` section). Task::config may override lr
+// ("lr") and adds algorithm-specific keys such as "prox_mu".
+struct TrainConfig {
+  std::string optimizer = "sgd";  // "sgd"
+  double lr = 0.05;
+  double momentum = 0.0;
+  double weight_decay = 0.0;
+  int64_t batch_size = 32;
+  // Local work per task: `local_steps` if > 0, else `local_epochs` passes over the shard.
+  int64_t local_steps = 0;
+  double local_epochs = 1.0;
+
+  // Steps one task takes on a shard of `num_examples` examples:
+  // local_steps if > 0, else ceil(local_epochs * num_examples / batch_size), at least 1.
+  int64_t steps_for(int64_t num_examples) const;
+  // InvalidArgument naming the bad field ("training.lr: must be > 0, got 0").
+  Status validate() const;
+};
+
+struct TrainResult {
+  ArrayRecord params;  // parameters after local training
+  int64_t num_examples = 0;
+  int64_t steps = 0;
+  MetricRecord metrics;  // at least "train_loss" (mean over the task's steps)
+};
+
+struct EvalResult {
+  double loss = 0.0;
+  double accuracy = 0.0;
+  int64_t num_examples = 0;
+};
+
+class Trainer {
+ public:
+  virtual ~Trainer() = default;
+  // Freshly initialised parameters (deterministic for a seed); defines the layout.
+  virtual Result<ArrayRecord> init_params(uint64_t seed) = 0;
+  // Runs `steps` optimiser steps from `start` on minibatches drawn from `shard` (reshuffled
+  // every pass, seeded by `seed`). InvalidArgument for a layout mismatch or an empty shard;
+  // Internal for a failure inside the backend.
+  virtual Result<TrainResult> train(const ArrayRecord& start, const Shard& shard, int64_t steps,
+                                    const TrainConfig& config, const ConfigRecord& task_config,
+                                    uint64_t seed) = 0;
+  // Mean loss and accuracy of `params` over the whole shard.
+  virtual Result<EvalResult> evaluate(const ArrayRecord& params, const Shard& shard) = 0;
+};
+
+using TrainerFactory = std::function<Result<std::unique_ptr<Trainer>>()>;
+
+}  // namespace cohort

@@ -1,0 +1,43 @@
+// Vector kernels over flat float32 buffers: what strategies and aggregation are made of.
+//
+// Every kernel works in place on std::span views (usually ArrayRecord::flat()), is
+// vectorised (compiled for AVX2 with a generic fallback chosen at load time), and splits
+// large inputs across kernel_pool() threads. Reductions (dot, norms) sum fixed-size chunks in
+// double precision and combine them in chunk order, so their result is bit-identical for any
+// number of threads. Spans of different sizes are a programming error (checked with assert
+// in debug builds; callers validate remote input with ArrayRecord::check_same_layout first).
+//
+// Thread safety: kernels may run concurrently on disjoint outputs.
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+namespace cohort::ops {
+
+// Elements per parallel chunk. Inputs shorter than two chunks run on the calling thread.
+inline constexpr int64_t kChunk = 1 << 16;
+
+void fill(std::span<float> y, float value);
+void copy(std::span<const float> x, std::span<float> y);
+// y <- a * y
+void scale(std::span<float> y, float a);
+// y <- y + a * x
+void axpy(float a, std::span<const float> x, std::span<float> y);
+// y <- a * x + b * y
+void axpby(float a, std::span<const float> x, float b, std::span<float> y);
+// out <- x - y
+void sub(std::span<const float> x, std::span<const float> y, std::span<float> out);
+// out <- sum_k weights[k] * inputs[k]   (every input has out.size() elements). Reads each
+// input once and writes out once: the aggregation kernel of FedAvg-style strategies.
+void weighted_sum(std::span<const float* const> inputs, std::span<const float> weights,
+                  std::span<float> out);
+
+// Sum of x[i] * y[i], accumulated in double.
+double dot(std::span<const float> x, std::span<const float> y);
+// sqrt(sum x[i]^2), accumulated in double.
+double l2_norm(std::span<const float> x);
+// True when every element is finite.
+bool all_finite(std::span<const float> x);
+
+}  // namespace cohort::ops

@@ -1,0 +1,73 @@
+// ThreadPool and parallel_for: the one place Cohort's core creates threads.
+//
+// ThreadPool runs submitted jobs on N workers; each job learns the index of the worker that
+// runs it (so callers can keep per-worker state such as a Trainer). parallel_for splits a
+// range into chunks whose boundaries depend only on the range and the grain, never on the
+// number of threads, so reductions built on it are bit-identical for any thread count.
+//
+// Thread safety: submit() and parallel_for() may be called from any thread. A job must not
+// wait on another job of the same pool (no nested waits); parallel_for called from inside a
+// worker of the same pool runs inline.
+#pragma once
+
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <future>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace cohort {
+
+class ThreadPool {
+ public:
+  // num_threads == 0 means std::thread::hardware_concurrency().
+  explicit ThreadPool(size_t num_threads = 0);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  size_t size() const { return workers_.size(); }
+
+  // Runs fn(worker_index) on some worker; the future yields its result.
+  template <typename F>
+  auto submit(F&& fn) -> std::future<decltype(fn(size_t{0}))> {
+    using R = decltype(fn(size_t{0}));
+    auto task = std::make_shared<std::packaged_task<R(size_t)>>(std::forward<F>(fn));
+    std::future<R> fut = task->get_future();
+    enqueue([task](size_t w) { (*task)(w); });
+    return fut;
+  }
+
+  // Calls fn(lo, hi) over [begin, end) in chunks of `grain` elements (the last may be
+  // shorter) and waits for all of them. Runs inline when the range is one chunk, the pool
+  // has one thread, or the caller is one of this pool's workers.
+  void parallel_for(int64_t begin, int64_t end, int64_t grain,
+                    const std::function<void(int64_t, int64_t)>& fn);
+
+  // True when the calling thread is a worker of this pool.
+  bool in_worker() const;
+
+ private:
+  void enqueue(std::function<void(size_t)> job);
+  void worker_loop(size_t index);
+
+  std::vector<std::thread> workers_;
+  std::deque<std::function<void(size_t)>> queue_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+};
+
+// The pool used by the vector kernels in ops.h. Created on first use with
+// set_kernel_threads()'s value (default: all cores).
+ThreadPool& kernel_pool();
+// Sets the number of kernel threads; takes effect for the pool created next (call it before
+// the first kernel runs, e.g. from the CLI's --threads). 0 means all cores.
+void set_kernel_threads(size_t n);
+size_t kernel_threads();
+
+}  // namespace cohort

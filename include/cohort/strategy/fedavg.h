@@ -1,0 +1,44 @@
+// FedAvg (McMahan et al. 2017; ALGORITHMS.md section 1).
+//
+// Each round samples a fraction of the idle clients (at least min_clients); each trains
+// locally from the global model w; the new model is the example-weighted mean of their
+// models over the *sampled* clients only:
+//     w <- sum_k n_k w_k / sum_k n_k  =  w - sum_k n_k Delta_k / sum_k n_k,
+// with Delta_k = w - w_k. Updates are folded into one running sum as they arrive, so the
+// server holds one accumulator, not one model per client, whatever the number of clients.
+// Server optimizers (FedAvgM, FedAdam, ...) derive from FedAvg and override
+// apply_pseudo_gradient().
+#pragma once
+
+#include <string>
+
+#include "cohort/strategy/round_strategy.h"
+
+namespace cohort {
+
+struct FedAvgOptions {
+  RoundOptions round;
+  // Global learning rate on the averaged pseudo-gradient; 1.0 is plain FedAvg.
+  double server_lr = 1.0;
+};
+
+class FedAvg : public RoundStrategy {
+ public:
+  explicit FedAvg(FedAvgOptions options = {});
+  std::string name() const override { return "fedavg"; }
+
+ protected:
+  Status on_start() override;
+  void begin_round(int64_t round) override;
+  Status accumulate(const Update& update) override;
+  Result<std::optional<ArrayRecord>> aggregate_train(const RoundReport& report) override;
+  // Applies the averaged pseudo-gradient `avg_delta` to a copy of the global model, in place
+  // in `next` (which holds the current global model on entry). FedAvg: next -= lr * avg.
+  virtual Status apply_pseudo_gradient(ArrayRecord& avg_delta, ArrayRecord& next);
+
+  FedAvgOptions options_;
+  ArrayRecord sum_;         // running sum of n_k * Delta_k over the round
+  double weight_sum_ = 0;   // running sum of n_k
+};
+
+}  // namespace cohort

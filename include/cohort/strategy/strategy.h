@@ -1,0 +1,125 @@
+// The Strategy contract: how an algorithm talks to the runtime that hosts it.
+//
+// A Strategy owns the algorithm and nothing else: which client trains what for how many
+// local steps, and how arriving updates become the next global model. It is event-driven
+// (a client is idle; an update arrived; a task was lost; a timer fired) because asynchronous
+// and semi-asynchronous algorithms do not fit in rounds. Synchronous algorithms derive from
+// RoundStrategy (round_strategy.h), which speaks Flower's vocabulary and adapts itself to
+// these events.
+//
+// A strategy never sleeps, opens a socket, starts a thread or reads the system time: it asks
+// its StrategyHost. The simulator (virtual clock) and the gRPC server (steady clock) are both
+// hosts, so one strategy object runs unchanged in either. See docs/design/architecture.md.
+//
+// Thread safety: a strategy is driven from one thread (the runtime's loop); it need not be
+// thread-safe. Everything it is handed stays valid for the duration of the call only, except
+// shared_ptrs it keeps.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cohort/core/array_record.h"
+#include "cohort/core/metrics.h"
+#include "cohort/core/rng.h"
+#include "cohort/core/status.h"
+#include "cohort/core/types.h"
+
+namespace cohort {
+
+// What the runtime knows about a client; the same in simulation and deployment (never the
+// simulator's hidden ground truth such as a client's true speed).
+struct ClientInfo {
+  ClientId id = 0;
+  // Training examples the client reports holding.
+  int64_t num_examples = 0;
+  // Local steps per second as measured by the runtime from completed tasks (0 = unknown yet).
+  double measured_speed = 0.0;
+  // Tasks completed so far.
+  int64_t tasks_done = 0;
+};
+
+// Work sent to one client: start from `model` (global version `version`), run `local_steps`
+// optimizer steps, send back the update.
+struct Task {
+  ClientId client = 0;
+  ModelVersion version = 0;
+  std::shared_ptr<const ArrayRecord> model;
+  int64_t local_steps = 1;
+  // Extra settings for the trainer (e.g. "prox_mu"); see Trainer.
+  ConfigRecord config;
+};
+
+// What comes back from a task.
+struct Update {
+  ClientId client = 0;
+  // Global version the client started from; staleness = current version - base_version.
+  ModelVersion base_version = 0;
+  // Pseudo-gradient: start parameters minus end parameters (ALGORITHMS.md 0.2).
+  ArrayRecord delta;
+  int64_t num_examples = 0;
+  int64_t local_steps = 0;
+  // Client-reported metrics, e.g. "train_loss".
+  MetricRecord metrics;
+  // Host clock times (seconds) when the task was dispatched and the update arrived.
+  double dispatched_at = 0.0;
+  double arrived_at = 0.0;
+};
+
+// Services a runtime offers the strategy it hosts.
+class StrategyHost {
+ public:
+  virtual ~StrategyHost() = default;
+  // Seconds on the runtime's clock (virtual in the simulator, steady in deployment).
+  virtual double now() const = 0;
+  // Clients that are online and have no task, in ascending id order.
+  virtual std::vector<ClientId> idle_clients() const = 0;
+  // Every client the runtime knows, online or not.
+  virtual size_t num_clients() const = 0;
+  // REQUIRES: id is known to the runtime.
+  virtual const ClientInfo& client_info(ClientId id) const = 0;
+  // Local steps the run's training config implies for this client (local epochs over its
+  // examples at the configured batch size, or the configured fixed step count).
+  virtual int64_t default_local_steps(ClientId id) const = 0;
+  // Sends a task. REQUIRES: task.client is idle. The runtime later calls on_update or
+  // on_task_lost for it, never both.
+  virtual void dispatch(Task task) = 0;
+  // Calls Strategy::on_timer(id) `delay_s` seconds from now.
+  virtual TimerId set_timer(double delay_s) = 0;
+  virtual void cancel_timer(TimerId id) = 0;
+  // The strategy committed global model `version`. The runtime evaluates, checkpoints and
+  // decides whether the run is over.
+  virtual void on_commit(ModelVersion version) = 0;
+  // The run's seeded random stream for strategy decisions (client sampling).
+  virtual Rng& rng() = 0;
+  // Adds an event to the metrics stream (the runtime adds time fields).
+  virtual void emit(Json event) = 0;
+};
+
+class Strategy {
+ public:
+  virtual ~Strategy() = default;
+  // Name used in metrics and reports, e.g. "fedavg".
+  virtual std::string name() const = 0;
+  // Called once before any other event, with the initial global model (version 0).
+  // Returns InvalidArgument for an unusable model (e.g. empty).
+  virtual Status start(StrategyHost* host, ArrayRecord initial) = 0;
+  // A client became idle: it joined, finished a task, or came back online.
+  virtual void on_client_idle(ClientId id) = 0;
+  // An update arrived. A non-OK Status rejects it (wrong shape, NaN, no examples, a round
+  // that already closed, ...) with the strategy's state unchanged; the runtime logs and
+  // counts it.
+  virtual Status on_update(Update update) = 0;
+  // A dispatched task will never return (dropout, timeout, client went offline).
+  virtual void on_task_lost(ClientId id, ModelVersion version) = 0;
+  // A timer set through StrategyHost::set_timer fired.
+  virtual void on_timer(TimerId id) = 0;
+
+  // The current global model and its version.
+  virtual std::shared_ptr<const ArrayRecord> global_model() const = 0;
+  virtual ModelVersion version() const = 0;
+};
+
+}  // namespace cohort

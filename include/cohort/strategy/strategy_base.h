@@ -1,0 +1,36 @@
+// StrategyBase: the state every strategy has (host, global model, version) and the checks
+// every update must pass, so each algorithm file holds only its algorithm.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "cohort/strategy/strategy.h"
+
+namespace cohort {
+
+class StrategyBase : public Strategy {
+ public:
+  Status start(StrategyHost* host, ArrayRecord initial) override;
+  std::shared_ptr<const ArrayRecord> global_model() const override { return model_; }
+  ModelVersion version() const override { return version_; }
+  void on_timer(TimerId) override {}
+
+ protected:
+  // Called at the end of start(); strategies allocate their buffers here.
+  virtual Status on_start() { return Status(); }
+
+  // Checks every strategy applies before using an update: same tensor names and shapes as
+  // the global model, finite values, at least one example and one step, and a base version
+  // that exists. Returns InvalidArgument / FailedPrecondition naming the problem.
+  Status validate_update(const Update& u) const;
+
+  // Installs `next` as the global model, bumps the version and tells the host.
+  void commit(ArrayRecord next);
+
+  StrategyHost* host_ = nullptr;
+  std::shared_ptr<const ArrayRecord> model_;
+  ModelVersion version_ = 0;
+};
+
+}  // namespace cohort

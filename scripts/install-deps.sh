@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs every Debian package Cohort needs to build, test, benchmark and run its demo.
+# Idempotent: when every package is already installed it returns at once without apt-get.
+# Must run as root (or with sudo available). Only Debian's archive is used.
+set -euo pipefail
+
+PACKAGES=(
+  # build tools
+  build-essential g++ cmake ninja-build ccache pkg-config git
+  # training backend: LibTorch (C++) and OpenBLAS (without it LibTorch uses reference BLAS, 2-5x slower)
+  libtorch-dev libopenblas0-pthread
+  # deployment: gRPC + protobuf
+  libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
+  # core libraries
+  libyaml-cpp-dev libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
+  zlib1g-dev libzstd-dev libsodium-dev
+  # tests and benchmarks
+  libgtest-dev libgmock-dev libbenchmark-dev
+  # data
+  dataset-fashion-mnist
+  # python: bindings and baselines (Debian's python3, not a pyenv one)
+  python3 python3-dev python3-numpy python3-torch pybind11-dev python3-grpcio python3-protobuf
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+echo "install-deps: installing ${#missing[@]} missing packages: ${missing[*]}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+echo "install-deps: done"

@@ -1,0 +1,48 @@
+#include "cohort/core/parallel.h"
+
+#include <atomic>
+#include <gtest/gtest.h>
+#include <set>
+#include <vector>
+
+namespace cohort {
+namespace {
+
+TEST(ThreadPoolTest, SubmitReturnsResultsAndWorkerIndex) {
+  ThreadPool pool(3);
+  EXPECT_EQ(pool.size(), 3u);
+  std::vector<std::future<size_t>> futs;
+  for (int i = 0; i < 20; ++i) futs.push_back(pool.submit([](size_t w) { return w; }));
+  for (auto& f : futs) EXPECT_LT(f.get(), 3u);
+}
+
+TEST(ThreadPoolTest, ParallelForCoversRangeOnce) {
+  ThreadPool pool(4);
+  std::vector<std::atomic<int>> hits(1000);
+  pool.parallel_for(0, 1000, 7, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) hits[i]++;
+  });
+  for (auto& h : hits) EXPECT_EQ(h.load(), 1);
+}
+
+TEST(ThreadPoolTest, ParallelForPropagatesExceptions) {
+  ThreadPool pool(2);
+  EXPECT_THROW(pool.parallel_for(0, 100, 1,
+                                 [](int64_t lo, int64_t) {
+                                   if (lo == 50) throw std::runtime_error("boom");
+                                 }),
+               std::runtime_error);
+}
+
+TEST(ThreadPoolTest, NestedParallelForRunsInline) {
+  ThreadPool pool(2);
+  auto f = pool.submit([&](size_t) {
+    int64_t sum = 0;
+    pool.parallel_for(0, 10, 1, [&](int64_t lo, int64_t hi) { sum += hi - lo; });
+    return sum;
+  });
+  EXPECT_EQ(f.get(), 10);
+}
+
+}  // namespace
+}  // namespace cohort

@@ -1,0 +1,70 @@
+#include "cohort/core/rng.h"
+
+#include <cmath>
+#include <gtest/gtest.h>
+#include <numeric>
+#include <set>
+
+namespace cohort {
+namespace {
+
+TEST(RngTest, SameSeedSameStream) {
+  Rng a(42), b(42), c(43);
+  for (int i = 0; i < 100; ++i) {
+    uint64_t x = a.next_u64();
+    EXPECT_EQ(x, b.next_u64());
+  }
+  EXPECT_NE(Rng(42).next_u64(), c.next_u64());
+  EXPECT_NE(Rng::derive(1, "partition").next_u64(), Rng::derive(1, "speeds").next_u64());
+  EXPECT_EQ(Rng::derive(1, "task", 3, 4).next_u64(), Rng::derive(1, "task", 3, 4).next_u64());
+}
+
+TEST(RngTest, DistributionMoments) {
+  Rng r(7);
+  const int n = 200000;
+  double su = 0, sn = 0, sn2 = 0, se = 0, sg = 0;
+  for (int i = 0; i < n; ++i) {
+    su += r.uniform();
+    double z = r.normal(2.0, 3.0);
+    sn += z;
+    sn2 += z * z;
+    se += r.exponential(5.0);
+    sg += r.gamma(0.5);
+  }
+  EXPECT_NEAR(su / n, 0.5, 0.01);
+  EXPECT_NEAR(sn / n, 2.0, 0.05);
+  EXPECT_NEAR(std::sqrt(sn2 / n - (sn / n) * (sn / n)), 3.0, 0.05);
+  EXPECT_NEAR(se / n, 5.0, 0.1);
+  EXPECT_NEAR(sg / n, 0.5, 0.02);
+}
+
+TEST(RngTest, DirichletSumsToOne) {
+  Rng r(3);
+  std::vector<double> alpha(10, 0.1);
+  for (int t = 0; t < 100; ++t) {
+    auto p = r.dirichlet(alpha);
+    EXPECT_NEAR(std::accumulate(p.begin(), p.end(), 0.0), 1.0, 1e-9);
+    for (double v : p) EXPECT_GE(v, 0.0);
+  }
+}
+
+TEST(RngTest, UniformIntAndSampling) {
+  Rng r(9);
+  std::vector<int> counts(6, 0);
+  for (int i = 0; i < 60000; ++i) counts[r.uniform_int(6)]++;
+  for (int c : counts) EXPECT_NEAR(c, 10000, 500);
+  auto s = r.sample_without_replacement(10, 4);
+  EXPECT_EQ(std::set<uint64_t>(s.begin(), s.end()).size(), 4u);
+  for (auto v : s) EXPECT_LT(v, 10u);
+}
+
+TEST(RngTest, StateRoundTrip) {
+  Rng a(11);
+  a.normal();  // leaves a spare
+  Rng b(0);
+  b.set_state(a.state());
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(a.normal(), b.normal());
+}
+
+}  // namespace
+}  // namespace cohort

@@ -1,0 +1,39 @@
+#include "cohort/strategy/fedavg.h"
+
+#include "cohort/core/ops.h"
+
+namespace cohort {
+
+FedAvg::FedAvg(FedAvgOptions options) : RoundStrategy(options.round), options_(options) {}
+
+Status FedAvg::on_start() {
+  sum_ = ArrayRecord(model_->layout());
+  return Status();
+}
+
+void FedAvg::begin_round(int64_t /*round*/) {
+  ops::fill(sum_.flat(), 0.0f);
+  weight_sum_ = 0;
+}
+
+Status FedAvg::accumulate(const Update& update) {
+  const auto w = static_cast<float>(update.num_examples);
+  ops::axpy(w, update.delta.flat(), sum_.flat());
+  weight_sum_ += static_cast<double>(update.num_examples);
+  return Status();
+}
+
+Result<std::optional<ArrayRecord>> FedAvg::aggregate_train(const RoundReport& /*report*/) {
+  if (weight_sum_ <= 0) return std::optional<ArrayRecord>();
+  ops::scale(sum_.flat(), static_cast<float>(1.0 / weight_sum_));
+  ArrayRecord next = model_->clone();
+  COHORT_RETURN_IF_ERROR(apply_pseudo_gradient(sum_, next));
+  return std::optional<ArrayRecord>(std::move(next));
+}
+
+Status FedAvg::apply_pseudo_gradient(ArrayRecord& avg_delta, ArrayRecord& next) {
+  ops::axpy(static_cast<float>(-options_.server_lr), avg_delta.flat(), next.flat());
+  return Status();
+}
+
+}  // namespace cohort

@@ -1,0 +1,118 @@
+#include "cohort/strategy/round_strategy.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace cohort {
+
+RoundStrategy::RoundStrategy(RoundOptions options) : options_(options) {}
+
+Task RoundStrategy::make_task(ClientId client) const {
+  Task t;
+  t.client = client;
+  t.version = version_;
+  t.model = model_;
+  t.local_steps = host_->default_local_steps(client);
+  return t;
+}
+
+std::vector<Task> RoundStrategy::configure_train(int64_t /*round*/,
+                                                 std::span<const ClientId> idle) {
+  const auto n = static_cast<int64_t>(idle.size());
+  int64_t m = static_cast<int64_t>(std::ceil(options_.fraction * static_cast<double>(n) - 1e-9));
+  m = std::clamp<int64_t>(std::max(m, options_.min_clients), 0, n);
+  std::vector<uint64_t> picks = host_->rng().sample_without_replacement(
+      static_cast<uint64_t>(n), static_cast<uint64_t>(m));
+  std::sort(picks.begin(), picks.end());
+  std::vector<Task> tasks;
+  tasks.reserve(picks.size());
+  for (uint64_t p : picks) tasks.push_back(make_task(idle[p]));
+  return tasks;
+}
+
+void RoundStrategy::on_client_idle(ClientId /*id*/) {
+  if (!open_) maybe_start_round();
+}
+
+void RoundStrategy::maybe_start_round() {
+  std::vector<ClientId> idle = host_->idle_clients();
+  if (static_cast<int64_t>(idle.size()) < std::max<int64_t>(1, options_.min_clients)) return;
+  std::vector<Task> tasks = configure_train(round_ + 1, idle);
+  if (tasks.empty()) return;
+  ++round_;
+  open_ = true;
+  pending_.clear();
+  report_ = RoundReport{};
+  report_.round = round_;
+  report_.sampled = static_cast<int64_t>(tasks.size());
+  begin_round(round_);
+  for (auto& t : tasks) pending_.insert(t.client);
+  for (auto& t : tasks) host_->dispatch(std::move(t));
+  if (options_.round_deadline_s > 0) deadline_timer_ = host_->set_timer(options_.round_deadline_s);
+}
+
+Status RoundStrategy::on_update(Update update) {
+  if (!open_ || update.base_version != version_ || pending_.count(update.client) == 0) {
+    ++late_;
+    return Status::failed_precondition(
+        "update from client " + std::to_string(update.client) + " for version " +
+        std::to_string(update.base_version) + " arrived after its round closed (now round " +
+        std::to_string(round_) + ", version " + std::to_string(version_) + ")");
+  }
+  Status s = validate_update(update);
+  if (s.ok()) s = accumulate(update);
+  pending_.erase(update.client);
+  if (s.ok()) {
+    ++report_.received;
+    report_.examples += update.num_examples;
+  } else {
+    ++report_.rejected;
+  }
+  if (pending_.empty()) close_round();
+  return s;
+}
+
+void RoundStrategy::on_task_lost(ClientId id, ModelVersion /*version*/) {
+  if (!open_ || pending_.erase(id) == 0) return;
+  ++report_.lost;
+  if (pending_.empty()) close_round();
+}
+
+void RoundStrategy::on_timer(TimerId id) {
+  if (!open_ || id != deadline_timer_) return;
+  deadline_timer_ = -1;
+  report_.timed_out = static_cast<int64_t>(pending_.size());
+  pending_.clear();
+  close_round();
+}
+
+void RoundStrategy::close_round() {
+  open_ = false;
+  if (deadline_timer_ >= 0) {
+    host_->cancel_timer(deadline_timer_);
+    deadline_timer_ = -1;
+  }
+  Json ev = {{"event", "round"},  {"strategy", name()},          {"round", report_.round},
+             {"sampled", report_.sampled}, {"received", report_.received},
+             {"lost", report_.lost}, {"timed_out", report_.timed_out},
+             {"rejected", report_.rejected}, {"examples", report_.examples}};
+  bool committed = false;
+  if (report_.received > 0) {
+    Result<std::optional<ArrayRecord>> next = aggregate_train(report_);
+    if (!next.ok()) {
+      ev["error"] = next.error().to_string();
+    } else if (next->has_value()) {
+      ev["version"] = version_ + 1;
+      host_->emit(ev);
+      committed = true;
+      commit(std::move(**next));
+    }
+  }
+  if (!committed) {
+    ev["version"] = version_;
+    host_->emit(ev);
+  }
+  maybe_start_round();
+}
+
+}  // namespace cohort
