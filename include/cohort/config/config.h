@@ -1,0 +1,119 @@
+// SimulationConfig: the YAML file `cohort simulate` reads, as a struct.
+//
+// Reference (every key optional unless marked; defaults shown; docs/config.md has the
+// full table and README a summary):
+//
+//   data:
+//     dataset: fashion-mnist        # fashion-mnist | synthetic
+//     path: /usr/share/datasets/fashion-mnist
+//     train_limit: 0                # > 0: keep only the first N training examples
+//     test_limit: 0                 # > 0: keep only the first N test examples
+//     partition: dirichlet          # iid | dirichlet | shards
+//     alpha: 0.5                    # dirichlet concentration
+//     shards_per_client: 2          # shards
+//     min_size: 10                  # dirichlet: min examples per client
+//     size_skew: 0.0                # iid: client size skew
+//     synthetic: {num_examples: 2000, test_examples: 1000, dim: 20, classes: 4,
+//                 separation: 3.0, noise: 1.0}
+//   clients:
+//     count: 20
+//     speed:      {distribution: constant, mean: 100}   # local steps / virtual second
+//     up_mbps:    {distribution: constant, mean: 20}
+//     down_mbps:  {distribution: constant, mean: 100}
+//     latency_ms: {distribution: constant, mean: 20}
+//     # a distribution: distribution (constant|normal|exponential|uniform|lognormal),
+//     # mean, std, low, high, sigma, min, max  (see sim/device_model.h)
+//   model:
+//     name: mlp                     # logreg | mlp | cnn
+//     hidden: [200, 200]            # mlp
+//   training:
+//     optimizer: sgd
+//     lr: 0.05
+//     momentum: 0.0
+//     weight_decay: 0.0
+//     batch_size: 32
+//     local_epochs: 1.0
+//     local_steps: 0                # > 0 overrides local_epochs
+//   strategy:
+//     name: fedavg                  # required; every other key is a strategy parameter,
+//     fraction: 0.5                 #   validated by the strategy registry
+//     min_clients: 2
+//   run:
+//     rounds: 50                    # stop after N commits (0 = no limit)
+//     max_virtual_time_s: 0         # stop at this virtual time (0 = no limit)
+//     eval_every: 1
+//     target_accuracy: 0.0          # for time_to_target (0 = off)
+//     seed: 1
+//     threads: 0                    # training threads; 0 = all cores
+//
+// Errors name the key path: unknown keys ("run.round: unknown key (known: rounds, ...)"),
+// wrong types ("training.lr: expected a number, got 'fast'"), and out-of-range values
+// ("training.batch_size: must be >= 1, got 0"), prefixed with the file name.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "cohort/client/trainer.h"
+#include "cohort/core/metrics.h"
+#include "cohort/core/status.h"
+#include "cohort/core/types.h"
+#include "cohort/data/partition.h"
+#include "cohort/data/synthetic.h"
+#include "cohort/sim/device_model.h"
+
+namespace cohort {
+
+struct DataConfig {
+  std::string dataset = "fashion-mnist";
+  std::string path = "/usr/share/datasets/fashion-mnist";
+  int64_t train_limit = 0;
+  int64_t test_limit = 0;
+  PartitionOptions partition{.kind = "dirichlet"};
+  SyntheticOptions synthetic;
+  int64_t synthetic_test_examples = 1000;
+};
+
+struct ModelConfig {
+  std::string name = "mlp";
+  std::vector<int64_t> hidden = {200, 200};
+};
+
+struct StrategyConfig {
+  std::string name = "fedavg";
+  // Every key of the `strategy:` section except `name`.
+  ConfigRecord params;
+};
+
+struct RunConfig {
+  int64_t rounds = 50;
+  double max_virtual_time_s = 0.0;
+  int64_t eval_every = 1;
+  double target_accuracy = 0.0;
+  uint64_t seed = 1;
+  int64_t threads = 0;
+};
+
+struct SimulationConfig {
+  DataConfig data;
+  sim::PopulationOptions clients;
+  ModelConfig model;
+  TrainConfig training;
+  StrategyConfig strategy;
+  RunConfig run;
+};
+
+// Parses YAML text. `source` names it in errors (a file name). `overrides` are
+// "key.path=value" strings (the CLI's --set) applied on top of the text before validation;
+// the value is parsed as YAML ("0.1", "[100, 100]", "normal").
+Result<SimulationConfig> parse_simulation_config(const std::string& yaml_text,
+                                                 const std::string& source,
+                                                 const std::vector<std::string>& overrides = {});
+// Reads and parses a file; NotFound naming it if it cannot be read.
+Result<SimulationConfig> load_simulation_config(const std::string& path,
+                                                const std::vector<std::string>& overrides = {});
+// The resolved config (every key, defaults filled in), for DIR/config.json.
+Json to_json(const SimulationConfig& config);
+
+}  // namespace cohort

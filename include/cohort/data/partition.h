@@ -1,0 +1,41 @@
+// Partitioners: how a training set is split across simulated clients (ALGORITHMS.md 11).
+//
+// Every partitioner is deterministic for a seed and assigns every example to exactly one
+// client (no duplicates, nothing dropped).
+//   iid        shuffle, then near-equal contiguous slices;
+//   dirichlet  label-Dirichlet(alpha) of Hsu et al. / NIID-Bench "noniid-labeldir"
+//              (ALGORITHMS.md 11.1), with the balance rule and min_size retries;
+//   shards     FedAvg's pathological split (1.3): sort by label, cut into
+//              num_clients * shards_per_client equal shards, deal shards_per_client to each.
+// size_skew > 0 (iid only) makes client sizes follow Dirichlet(1/size_skew) proportions
+// instead of equal ones ("iid-diff-quantity").
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "cohort/core/status.h"
+
+namespace cohort {
+
+struct PartitionOptions {
+  std::string kind = "iid";     // "iid" | "dirichlet" | "shards"
+  double alpha = 0.5;           // dirichlet concentration; > 0
+  int64_t shards_per_client = 2;
+  int64_t min_size = 10;        // dirichlet: redraw until every client has >= min_size examples
+  double size_skew = 0.0;       // iid: 0 = equal sizes
+  uint64_t seed = 0;
+};
+
+// Returns one index list per client (indices into `labels`, each list sorted ascending).
+// InvalidArgument for an unknown kind, num_clients < 1, more clients than examples, alpha <= 0,
+// or a shards split that does not fit; ResourceExhausted when dirichlet cannot satisfy
+// min_size within 1000 redraws (names alpha and min_size).
+Result<std::vector<std::vector<int64_t>>> partition_dataset(std::span<const int32_t> labels,
+                                                            int64_t num_classes,
+                                                            int64_t num_clients,
+                                                            const PartitionOptions& options);
+
+}  // namespace cohort

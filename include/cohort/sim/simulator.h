@@ -1,0 +1,107 @@
+// Simulator: runs a Strategy over simulated heterogeneous clients on a virtual clock.
+//
+// Time. A discrete-event engine advances a virtual clock through a queue of timestamped
+// events, ordered by (time, sequence number) so ties break deterministically. A task of Q
+// local steps for client c, dispatched at time t with a model of B bytes, arrives at
+//     t + 2 * latency_c + B / down_c + Q / speed_c + B_up / up_c
+// where B_up is the update's byte count. Nothing sleeps: an hour of virtual time costs only
+// the real training it contains.
+//
+// Training. Real local training (a Trainer from the factory, one per pool thread, LibTorch
+// set to one intra-op thread) starts on a thread pool as soon as a task is dispatched, so
+// clients train in parallel; results are handed to the strategy in virtual-time order. Each
+// task's randomness is seeded by (run seed, client, task number), so a run with a given seed
+// produces the same final model hash whatever the thread count.
+//
+// Metrics. Emits "start", "eval" (initial model, every `eval_every` commits, and the final
+// model), "round" (from RoundStrategy), "rejected" and "summary" events to the MetricsHub
+// (docs/formats.md).
+//
+// Thread safety: run() is called from one thread; stop() may be called from any thread
+// (e.g. a SIGINT handler's flag poller), after which run() returns at the next event.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cohort/client/trainer.h"
+#include "cohort/core/metrics.h"
+#include "cohort/core/status.h"
+#include "cohort/sim/device_model.h"
+#include "cohort/strategy/strategy.h"
+
+namespace cohort::sim {
+
+struct SimOptions {
+  // Stop after this many commits (global model versions); 0 = no limit.
+  int64_t max_commits = 0;
+  // Stop when the virtual clock passes this; 0 = no limit. At least one limit must be set.
+  double max_virtual_time_s = 0.0;
+  // Evaluate on the test set every this many commits (also at version 0 and at the end).
+  int64_t eval_every = 1;
+  // time_to_target in the summary: first virtual time the test accuracy reached this (0 = off).
+  double target_accuracy = 0.0;
+  // Training threads (clients trained in parallel); 0 = all cores.
+  size_t threads = 0;
+  uint64_t seed = 0;
+  TrainConfig training;
+  Status validate() const;
+};
+
+struct SimClient {
+  Shard shard;
+  DeviceProfile device;
+};
+
+struct SimSummary {
+  std::string strategy;
+  uint64_t seed = 0;
+  double final_accuracy = 0.0;
+  double final_loss = 0.0;
+  double best_accuracy = 0.0;
+  double virtual_time_s = 0.0;
+  double wall_time_s = 0.0;
+  int64_t rounds = 0;    // commits (global model versions after the initial one)
+  int64_t updates = 0;   // updates accepted by the strategy
+  int64_t rejected = 0;  // updates the strategy rejected
+  int64_t lost = 0;      // tasks that never returned
+  int64_t bytes_up = 0;
+  int64_t bytes_down = 0;
+  std::string model_hash;
+  std::optional<double> time_to_target;  // virtual seconds; nullopt if never reached
+  Json to_json() const;
+};
+
+class Simulator {
+ public:
+  // `clients[i]` is client id i. `test` is the server-side evaluation set. `metrics` may be
+  // null. Fails in run() (not here) on invalid options.
+  Simulator(SimOptions options, TrainerFactory factory, std::vector<SimClient> clients,
+            Shard test, MetricsHub* metrics);
+  ~Simulator();
+
+  // Runs `strategy` from freshly initialised parameters (init_params(seed)) until a limit is
+  // reached or no event is left. Returns the summary (also emitted as a "summary" event).
+  // Errors: InvalidArgument for bad options or empty clients; the first training failure
+  // (Internal) aborts the run.
+  Result<SimSummary> run(Strategy& strategy);
+  // The final global model of the last run().
+  std::shared_ptr<const ArrayRecord> final_model() const { return final_model_; }
+  void stop() { stop_requested_.store(true); }
+
+ private:
+  class Impl;
+  SimOptions options_;
+  TrainerFactory factory_;
+  std::vector<SimClient> clients_;
+  Shard test_;
+  MetricsHub* metrics_;
+  std::shared_ptr<const ArrayRecord> final_model_;
+  std::atomic<bool> stop_requested_{false};
+};
+
+}  // namespace cohort::sim

@@ -1,0 +1,47 @@
+// The LibTorch training backend (CPU). This header includes no LibTorch header: everything
+// LibTorch lives in src/torch/*.cc, the only files that include <torch/...>.
+//
+// Models (names used in YAML `model.name`):
+//   logreg  linear layer on the flattened input;
+//   mlp     FedAvg's "2NN": flatten -> hidden[0] -> ReLU -> hidden[1] -> ReLU -> classes
+//           (784-200-200-10 by default, 199,210 parameters);
+//   cnn     FedAvg's CNN: conv5x5(32, pad 2) -> ReLU -> maxpool2 -> conv5x5(64, pad 2) -> ReLU
+//           -> maxpool2 -> fc 512 -> ReLU -> fc classes (1,663,370 parameters on 1x28x28).
+// Parameters are named as LibTorch names them ("fc1.weight", ...); buffers are exported as
+// non-trainable arrays.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "cohort/client/trainer.h"
+
+namespace cohort::libtorch {
+
+struct ModelSpec {
+  std::string name = "mlp";            // logreg | mlp | cnn
+  std::vector<int64_t> input_shape;    // one example, e.g. {1, 28, 28} or {20}
+  int64_t num_classes = 10;
+  std::vector<int64_t> hidden = {200, 200};  // mlp only
+  // InvalidArgument naming the field ("model.name: unknown model 'x' (known: ...)").
+  Status validate() const;
+};
+
+// A factory making one independent Trainer per call (one per worker thread). The trainers
+// train with SGD (lr, momentum, weight decay from TrainConfig; "lr" and "prox_mu" from the
+// task config; prox_mu adds mu/2 ||w - w_start||^2 to the local loss), minibatches of
+// TrainConfig::batch_size drawn without replacement from a seeded per-task permutation of the
+// shard (re-drawn every pass). Evaluation runs in batches of 1000 without gradients.
+// Fails with InvalidArgument for a bad spec.
+Result<TrainerFactory> make_trainer_factory(const ModelSpec& spec);
+
+// Sets LibTorch's intra-op threads (and OpenBLAS's, when it is the BLAS in use). The
+// simulator trains clients in parallel with 1 thread each, which keeps results independent
+// of the thread count. Call before training starts.
+void set_torch_threads(int n);
+
+// Which BLAS library LibTorch runs on ("openblas-pthread", "reference", ...), for benchmarks.
+std::string blas_library();
+
+}  // namespace cohort::libtorch
