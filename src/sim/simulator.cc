@@ -1,0 +1,365 @@
+#include "cohort/sim/simulator.h"
+
+#include <chrono>
+#include <cmath>
+#include <future>
+#include <map>
+#include <queue>
+#include <set>
+#include <unordered_map>
+
+#include "cohort/core/clock.h"
+#include "cohort/core/ops.h"
+#include "cohort/core/parallel.h"
+
+namespace cohort::sim {
+
+Status SimOptions::validate() const {
+  if (max_commits < 0) {
+    return Status::invalid_argument("run.rounds: must be >= 0, got " + std::to_string(max_commits));
+  }
+  if (max_virtual_time_s < 0) {
+    return Status::invalid_argument("run.max_virtual_time_s: must be >= 0, got " +
+                                    std::to_string(max_virtual_time_s));
+  }
+  if (max_commits == 0 && max_virtual_time_s == 0) {
+    return Status::invalid_argument(
+        "run: set run.rounds or run.max_virtual_time_s (both are 0, the run would never end)");
+  }
+  if (eval_every < 1) {
+    return Status::invalid_argument("run.eval_every: must be >= 1, got " +
+                                    std::to_string(eval_every));
+  }
+  if (target_accuracy < 0 || target_accuracy > 1) {
+    return Status::invalid_argument("run.target_accuracy: must be in [0, 1], got " +
+                                    std::to_string(target_accuracy));
+  }
+  return training.validate();
+}
+
+Json SimSummary::to_json() const {
+  Json j = {{"strategy", strategy},
+            {"seed", seed},
+            {"final_accuracy", final_accuracy},
+            {"final_loss", final_loss},
+            {"best_accuracy", best_accuracy},
+            {"virtual_time_s", virtual_time_s},
+            {"wall_time_s", wall_time_s},
+            {"rounds", rounds},
+            {"updates", updates},
+            {"rejected", rejected},
+            {"lost", lost},
+            {"bytes_up", bytes_up},
+            {"bytes_down", bytes_down},
+            {"model_hash", model_hash}};
+  j["time_to_target"] = time_to_target ? Json(*time_to_target) : Json(nullptr);
+  return j;
+}
+
+namespace {
+
+enum class EventKind { kTaskDone, kTimer };
+
+struct Event {
+  double time;
+  uint64_t seq;
+  EventKind kind;
+  int64_t id;  // task number or timer id
+  bool operator>(const Event& o) const {
+    return time != o.time ? time > o.time : seq > o.seq;
+  }
+};
+
+struct InFlight {
+  Task task;
+  double dispatched_at = 0.0;
+  double compute_s = 0.0;
+  int64_t bytes_up = 0;
+  std::future<Result<TrainResult>> result;
+};
+
+struct ClientState {
+  ClientInfo info;
+  bool idle = true;
+};
+
+}  // namespace
+
+class Simulator::Impl final : public StrategyHost {
+ public:
+  Impl(Simulator& sim, Strategy& strategy)
+      : sim_(sim), strategy_(strategy), opts_(sim.options_),
+        rng_(Rng::derive(opts_.seed, "strategy")) {}
+
+  ~Impl() override {
+    // Jobs not yet started return at once; running ones finish before the pool dies.
+    cancel_->store(true);
+    pool_.reset();
+  }
+
+  Result<SimSummary> run() {
+    wall_start_ = std::chrono::steady_clock::now();
+    const size_t n_threads = opts_.threads == 0 ? std::max(1u, std::thread::hardware_concurrency())
+                                                : opts_.threads;
+    // Per-worker trainers plus one for evaluation on this thread.
+    for (size_t i = 0; i < n_threads; ++i) {
+      COHORT_ASSIGN_OR_RETURN(auto t, sim_.factory_());
+      trainers_.push_back(std::move(t));
+    }
+    COHORT_ASSIGN_OR_RETURN(eval_trainer_, sim_.factory_());
+    pool_ = std::make_unique<ThreadPool>(n_threads);
+
+    clients_.resize(sim_.clients_.size());
+    for (size_t i = 0; i < clients_.size(); ++i) {
+      clients_[i].info.id = static_cast<ClientId>(i);
+      clients_[i].info.num_examples = sim_.clients_[i].shard.size();
+    }
+
+    COHORT_ASSIGN_OR_RETURN(ArrayRecord initial,
+                            eval_trainer_->init_params(Rng::mix_seed(opts_.seed, "init")));
+    summary_.strategy = strategy_.name();
+    summary_.seed = opts_.seed;
+    emit({{"event", "start"},
+          {"strategy", strategy_.name()},
+          {"clients", clients_.size()},
+          {"params", initial.numel()},
+          {"max_rounds", opts_.max_commits},
+          {"max_virtual_time_s", opts_.max_virtual_time_s},
+          {"threads", n_threads},
+          {"seed", opts_.seed}});
+    COHORT_RETURN_IF_ERROR(strategy_.start(this, std::move(initial)));
+    COHORT_RETURN_IF_ERROR(evaluate_global());
+
+    for (const auto& c : clients_) {
+      if (stopping_) break;
+      if (c.idle) strategy_.on_client_idle(c.info.id);
+    }
+
+    while (!stopping_ && !failure_ && !queue_.empty() && !sim_.stop_requested_.load()) {
+      Event ev = queue_.top();
+      if (opts_.max_virtual_time_s > 0 && ev.time > opts_.max_virtual_time_s) {
+        clock_.set(opts_.max_virtual_time_s);
+        break;
+      }
+      queue_.pop();
+      clock_.set(ev.time);
+      if (ev.kind == EventKind::kTimer) {
+        if (cancelled_timers_.erase(ev.id) == 0) strategy_.on_timer(ev.id);
+      } else {
+        deliver(ev.id);
+      }
+    }
+    if (failure_) return *failure_;
+
+    if (last_eval_version_ != strategy_.version()) COHORT_RETURN_IF_ERROR(evaluate_global());
+    summary_.virtual_time_s = clock_.now();
+    summary_.wall_time_s = wall_seconds();
+    summary_.rounds = strategy_.version();
+    summary_.model_hash = strategy_.global_model()->hash_hex();
+    sim_.final_model_ = strategy_.global_model();
+    Json s = summary_.to_json();
+    s["event"] = "summary";
+    emit(std::move(s));
+    return summary_;
+  }
+
+  // StrategyHost ---------------------------------------------------------------------------
+  double now() const override { return clock_.now(); }
+
+  std::vector<ClientId> idle_clients() const override {
+    std::vector<ClientId> out;
+    for (const auto& c : clients_) {
+      if (c.idle) out.push_back(c.info.id);
+    }
+    return out;
+  }
+
+  size_t num_clients() const override { return clients_.size(); }
+  const ClientInfo& client_info(ClientId id) const override { return clients_.at(id).info; }
+
+  int64_t default_local_steps(ClientId id) const override {
+    return opts_.training.steps_for(clients_.at(id).info.num_examples);
+  }
+
+  void dispatch(Task task) override {
+    if (stopping_ || failure_) return;
+    const ClientId c = task.client;
+    if (c < 0 || c >= static_cast<ClientId>(clients_.size()) || !clients_[c].idle) {
+      failure_ = Status::internal(strategy_.name() + " dispatched a task to client " +
+                                  std::to_string(c) + ", which is not idle");
+      return;
+    }
+    clients_[c].idle = false;
+    const int64_t number = next_task_++;
+    const DeviceProfile& dev = sim_.clients_[c].device;
+    InFlight f;
+    f.dispatched_at = clock_.now();
+    const int64_t bytes_down = task.model->num_bytes();
+    f.bytes_up = task.model->num_bytes();  // float32 delta, no codec yet
+    f.compute_s = static_cast<double>(task.local_steps) / dev.speed;
+    const double arrival = f.dispatched_at + 2.0 * dev.latency_s +
+                           static_cast<double>(bytes_down) / dev.down_bytes_per_s + f.compute_s +
+                           static_cast<double>(f.bytes_up) / dev.up_bytes_per_s;
+    summary_.bytes_down += bytes_down;
+
+    const uint64_t seed = Rng::mix_seed(opts_.seed, "task", static_cast<uint64_t>(c),
+                                        static_cast<uint64_t>(number));
+    f.result = pool_->submit([this, model = task.model, c, steps = task.local_steps,
+                              cfg = task.config, seed,
+                              cancel = cancel_](size_t worker) -> Result<TrainResult> {
+      if (cancel->load()) return Status::cancelled("simulation stopped");
+      return trainers_[worker]->train(*model, sim_.clients_[c].shard, steps, opts_.training, cfg,
+                                      seed);
+    });
+    f.task = std::move(task);
+    in_flight_.emplace(number, std::move(f));
+    queue_.push(Event{arrival, next_seq_++, EventKind::kTaskDone, number});
+  }
+
+  TimerId set_timer(double delay_s) override {
+    const TimerId id = next_timer_++;
+    queue_.push(Event{clock_.now() + std::max(0.0, delay_s), next_seq_++, EventKind::kTimer, id});
+    return id;
+  }
+
+  void cancel_timer(TimerId id) override { cancelled_timers_.insert(id); }
+
+  void on_commit(ModelVersion version) override {
+    if (version % opts_.eval_every == 0) {
+      Status s = evaluate_global();
+      if (!s.ok() && !failure_) failure_ = s;
+    }
+    if (opts_.max_commits > 0 && version >= opts_.max_commits) stopping_ = true;
+  }
+
+  Rng& rng() override { return rng_; }
+
+  void emit(Json event) override {
+    if (sim_.metrics_ == nullptr) return;
+    if (!event.contains("virtual_time_s")) event["virtual_time_s"] = clock_.now();
+    if (!event.contains("wall_time_s")) event["wall_time_s"] = wall_seconds();
+    sim_.metrics_->emit(event);
+  }
+
+ private:
+  double wall_seconds() const {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start_).count();
+  }
+
+  void deliver(int64_t number) {
+    auto it = in_flight_.find(number);
+    InFlight f = std::move(it->second);
+    in_flight_.erase(it);
+    Result<TrainResult> r = f.result.get();
+    if (!r.ok()) {
+      failure_ = r.error().with_context("training client " + std::to_string(f.task.client));
+      return;
+    }
+    const ClientId c = f.task.client;
+    TrainResult& tr = *r;
+    // delta = start - end, computed in place in the result buffer.
+    Status shape = f.task.model->check_same_layout(tr.params, "trainer output");
+    if (!shape.ok()) {
+      failure_ = shape;
+      return;
+    }
+    ops::sub(f.task.model->flat(), tr.params.flat(), tr.params.flat());
+    summary_.bytes_up += f.bytes_up;
+
+    ClientState& cs = clients_[c];
+    cs.idle = true;
+    cs.info.tasks_done += 1;
+    const double elapsed = clock_.now() - f.dispatched_at;
+    if (elapsed > 0) cs.info.measured_speed = static_cast<double>(tr.steps) / elapsed;
+
+    Update u;
+    u.client = c;
+    u.base_version = f.task.version;
+    u.delta = std::move(tr.params);
+    u.num_examples = tr.num_examples;
+    u.local_steps = tr.steps;
+    u.metrics = std::move(tr.metrics);
+    u.dispatched_at = f.dispatched_at;
+    u.arrived_at = clock_.now();
+    // Counted before the call so that an evaluation triggered by this update's commit
+    // includes it; taken back if the strategy rejects the update.
+    ++summary_.updates;
+    Status s = strategy_.on_update(std::move(u));
+    if (!s.ok()) {
+      --summary_.updates;
+      ++summary_.rejected;
+      emit({{"event", "rejected"}, {"client", c}, {"reason", s.to_string()}});
+    }
+    if (cs.idle && !stopping_) strategy_.on_client_idle(c);
+  }
+
+  Status evaluate_global() {
+    auto model = strategy_.global_model();
+    COHORT_ASSIGN_OR_RETURN(EvalResult e, eval_trainer_->evaluate(*model, sim_.test_));
+    last_eval_version_ = strategy_.version();
+    summary_.final_accuracy = e.accuracy;
+    summary_.final_loss = e.loss;
+    summary_.best_accuracy = std::max(summary_.best_accuracy, e.accuracy);
+    if (opts_.target_accuracy > 0 && !summary_.time_to_target &&
+        e.accuracy >= opts_.target_accuracy) {
+      summary_.time_to_target = clock_.now();
+    }
+    emit({{"event", "eval"},
+          {"strategy", strategy_.name()},
+          {"round", strategy_.version()},
+          {"updates", summary_.updates},
+          {"virtual_time_s", clock_.now()},
+          {"wall_time_s", wall_seconds()},
+          {"accuracy", e.accuracy},
+          {"loss", e.loss},
+          {"bytes_up", summary_.bytes_up},
+          {"bytes_down", summary_.bytes_down}});
+    return Status();
+  }
+
+  Simulator& sim_;
+  Strategy& strategy_;
+  const SimOptions& opts_;
+  Rng rng_;
+  ManualClock clock_;
+  std::chrono::steady_clock::time_point wall_start_;
+  std::vector<std::unique_ptr<Trainer>> trainers_;
+  std::unique_ptr<Trainer> eval_trainer_;
+  std::unique_ptr<ThreadPool> pool_;
+  std::shared_ptr<std::atomic<bool>> cancel_ = std::make_shared<std::atomic<bool>>(false);
+  std::vector<ClientState> clients_;
+  std::priority_queue<Event, std::vector<Event>, std::greater<Event>> queue_;
+  std::unordered_map<int64_t, InFlight> in_flight_;
+  std::set<TimerId> cancelled_timers_;
+  uint64_t next_seq_ = 0;
+  int64_t next_task_ = 0;
+  TimerId next_timer_ = 0;
+  bool stopping_ = false;
+  std::optional<Status> failure_;
+  ModelVersion last_eval_version_ = -1;
+  SimSummary summary_;
+};
+
+Simulator::Simulator(SimOptions options, TrainerFactory factory, std::vector<SimClient> clients,
+                     Shard test, MetricsHub* metrics)
+    : options_(std::move(options)), factory_(std::move(factory)), clients_(std::move(clients)),
+      test_(std::move(test)), metrics_(metrics) {}
+
+Simulator::~Simulator() = default;
+
+Result<SimSummary> Simulator::run(Strategy& strategy) {
+  COHORT_RETURN_IF_ERROR(options_.validate());
+  if (clients_.empty()) return Status::invalid_argument("clients.count: no clients to simulate");
+  for (size_t i = 0; i < clients_.size(); ++i) {
+    if (clients_[i].shard.size() == 0) {
+      return Status::invalid_argument("client " + std::to_string(i) + " has no training examples");
+    }
+  }
+  if (test_.size() == 0) return Status::invalid_argument("the test set is empty");
+  if (!factory_) return Status::invalid_argument("no trainer factory");
+  stop_requested_.store(false);
+  Impl impl(*this, strategy);
+  return impl.run();
+}
+
+}  // namespace cohort::sim

@@ -1,0 +1,229 @@
+#include "cohort/sim/simulator.h"
+
+#include <gtest/gtest.h>
+
+#include "cohort/strategy/fedavg.h"
+#include "testing/fake_trainer.h"
+
+namespace cohort::sim {
+namespace {
+
+using testing::quadratic_factory;
+
+// A dataset whose example i has features (i, 2i) in 2-D; clients get contiguous blocks.
+std::shared_ptr<const Dataset> line_dataset(int64_t n) {
+  auto d = std::make_shared<Dataset>();
+  d->name = "line";
+  d->sample_shape = {2};
+  d->num_classes = 1;
+  for (int64_t i = 0; i < n; ++i) {
+    d->features.push_back(static_cast<float>(i));
+    d->features.push_back(static_cast<float>(2 * i));
+    d->labels.push_back(0);
+  }
+  return d;
+}
+
+std::vector<SimClient> make_clients(std::shared_ptr<const Dataset> d,
+                                    const std::vector<int64_t>& sizes,
+                                    const std::vector<DeviceProfile>& devices) {
+  std::vector<SimClient> out;
+  int64_t next = 0;
+  for (size_t k = 0; k < sizes.size(); ++k) {
+    SimClient c;
+    c.shard.data = d;
+    for (int64_t i = 0; i < sizes[k]; ++i) c.shard.indices.push_back(next++);
+    c.device = devices[k % devices.size()];
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+DeviceProfile device(double speed, double mbps = 8.0, double latency_s = 0.0) {
+  return DeviceProfile{speed, mbps * 125000.0, mbps * 125000.0, latency_s};
+}
+
+SimOptions options(int64_t rounds, size_t threads = 2) {
+  SimOptions o;
+  o.max_commits = rounds;
+  o.threads = threads;
+  o.seed = 5;
+  o.training.lr = 1.0;  // quadratic trainer: one step lands on the client's target
+  o.training.local_steps = 1;
+  return o;
+}
+
+TEST(SimulatorTest, FedAvgOneRoundIsWeightedMeanOfClientTargets) {
+  auto d = line_dataset(6);
+  // Client 0 owns examples {0}: target (0,0); client 1 owns {1,2,3,4,5}: target (3,6).
+  auto clients = make_clients(d, {1, 5}, {device(10.0)});
+  MetricsHub hub;
+  auto mem = std::make_shared<MemorySink>();
+  hub.add_sink(mem);
+  Simulator sim(options(1), quadratic_factory(2), clients, Shard::all(d), &hub);
+  FedAvg fedavg;
+  auto r = sim.run(fedavg);
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  const auto w = sim.final_model()->flat();
+  // (1 * 0 + 5 * 3) / 6 = 2.5 ; (1 * 0 + 5 * 6) / 6 = 5.
+  EXPECT_FLOAT_EQ(w[0], 2.5f);
+  EXPECT_FLOAT_EQ(w[1], 5.0f);
+  EXPECT_EQ(r->rounds, 1);
+  EXPECT_EQ(r->updates, 2);
+  // Two downloads and two uploads of an 8-byte model.
+  EXPECT_EQ(r->bytes_down, 16);
+  EXPECT_EQ(r->bytes_up, 16);
+  // Events: start, eval (v0), round, eval (v1), summary.
+  std::vector<std::string> kinds;
+  for (const auto& e : mem->events) kinds.push_back(e["event"]);
+  EXPECT_EQ(kinds, (std::vector<std::string>{"start", "eval", "round", "eval", "summary"}));
+  EXPECT_EQ(mem->events[3]["round"], 1);
+  EXPECT_EQ(mem->events[3]["updates"], 2);
+}
+
+TEST(SimulatorTest, VirtualTimeFollowsDeviceModel) {
+  auto d = line_dataset(4);
+  // speed 4 steps/s, 5 local steps; 1 Mbit/s both ways; 10 ms latency; model 8 bytes.
+  auto clients = make_clients(d, {4}, {device(4.0, 1.0, 0.010)});
+  SimOptions o = options(1);
+  o.training.local_steps = 5;
+  Simulator sim(o, quadratic_factory(2), clients, Shard::all(d), nullptr);
+  FedAvg fedavg;
+  auto r = sim.run(fedavg);
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  const double expected = 2 * 0.010 + 8.0 / 125000.0 + 5.0 / 4.0 + 8.0 / 125000.0;
+  EXPECT_DOUBLE_EQ(r->virtual_time_s, expected);
+}
+
+TEST(SimulatorTest, SyncRoundWaitsForSlowestClient) {
+  auto d = line_dataset(4);
+  auto clients = make_clients(d, {2, 2}, {device(1.0), device(100.0)});
+  SimOptions o = options(3);
+  o.training.local_steps = 10;
+  Simulator sim(o, quadratic_factory(2), clients, Shard::all(d), nullptr);
+  FedAvg fedavg;
+  auto r = sim.run(fedavg);
+  ASSERT_TRUE(r.ok());
+  // Each round lasts as long as the slow client: 10 steps at 1 step/s (+ tiny transfers).
+  EXPECT_NEAR(r->virtual_time_s, 30.0, 0.01);
+}
+
+TEST(SimulatorTest, DeterministicAcrossThreadCounts) {
+  auto d = line_dataset(200);
+  std::vector<int64_t> sizes(20, 10);
+  std::vector<DeviceProfile> devs;
+  for (int i = 0; i < 20; ++i) devs.push_back(device(1.0 + i % 7, 1.0 + i % 3));
+  auto clients = make_clients(d, sizes, devs);
+  std::string hash;
+  std::vector<double> accs;
+  for (size_t threads : {1, 2, 4}) {
+    SimOptions o = options(8, threads);
+    o.training.lr = 0.3;
+    o.training.local_steps = 3;
+    MetricsHub hub;
+    auto mem = std::make_shared<MemorySink>();
+    hub.add_sink(mem);
+    Simulator sim(o, quadratic_factory(2, /*noise=*/0.01), clients, Shard::all(d), &hub);
+    FedAvg fedavg({.round = {.fraction = 0.3, .min_clients = 2}});
+    auto r = sim.run(fedavg);
+    ASSERT_TRUE(r.ok()) << r.error().to_string();
+    std::vector<double> a;
+    for (const auto& e : mem->events) {
+      if (e["event"] == "eval") a.push_back(e["accuracy"]);
+    }
+    if (hash.empty()) {
+      hash = r->model_hash;
+      accs = a;
+    } else {
+      EXPECT_EQ(r->model_hash, hash) << "threads=" << threads;
+      EXPECT_EQ(a, accs) << "threads=" << threads;
+    }
+  }
+}
+
+TEST(SimulatorTest, SeedChangesTheRun) {
+  auto d = line_dataset(40);
+  auto clients = make_clients(d, std::vector<int64_t>(4, 10), {device(2.0)});
+  std::string first;
+  for (uint64_t seed : {1, 2}) {
+    SimOptions o = options(3);
+    o.seed = seed;
+    Simulator sim(o, quadratic_factory(2, 0.01), clients, Shard::all(d), nullptr);
+    FedAvg fedavg({.round = {.fraction = 0.5}});
+    auto r = sim.run(fedavg);
+    ASSERT_TRUE(r.ok());
+    if (first.empty()) first = r->model_hash; else EXPECT_NE(r->model_hash, first);
+  }
+}
+
+TEST(SimulatorTest, VirtualTimeBudgetStopsRun) {
+  auto d = line_dataset(4);
+  auto clients = make_clients(d, {2, 2}, {device(1.0)});
+  SimOptions o = options(0);
+  o.max_virtual_time_s = 25.0;
+  o.training.local_steps = 10;
+  Simulator sim(o, quadratic_factory(2), clients, Shard::all(d), nullptr);
+  FedAvg fedavg;
+  auto r = sim.run(fedavg);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->rounds, 2);  // rounds end at ~10 s and ~20 s; the third would end at ~30 s
+  EXPECT_DOUBLE_EQ(r->virtual_time_s, 25.0);
+}
+
+TEST(SimulatorTest, DeadlineDropsStragglerAndRejectsItsLateUpdate) {
+  auto d = line_dataset(4);
+  // Client 1 is 100x slower than client 0: with a 5 s deadline only client 0 makes it.
+  auto clients = make_clients(d, {2, 2}, {device(10.0), device(0.1)});
+  SimOptions o = options(0);
+  o.max_virtual_time_s = 200.0;
+  o.training.local_steps = 10;
+  MetricsHub hub;
+  auto mem = std::make_shared<MemorySink>();
+  hub.add_sink(mem);
+  Simulator sim(o, quadratic_factory(2), clients, Shard::all(d), &hub);
+  FedAvg fedavg({.round = {.fraction = 1.0, .min_clients = 1, .round_deadline_s = 5.0}});
+  auto r = sim.run(fedavg);
+  ASSERT_TRUE(r.ok());
+  // The model is client 0's target (0.5, 1) despite the straggler.
+  EXPECT_FLOAT_EQ(sim.final_model()->flat()[0], 0.5f);
+  EXPECT_FLOAT_EQ(sim.final_model()->flat()[1], 1.0f);
+  EXPECT_GE(r->rejected, 1);  // the straggler's update arrived after its round closed
+  bool saw_timeout = false;
+  for (const auto& e : mem->events) {
+    if (e["event"] == "round" && e["timed_out"] == 1) saw_timeout = true;
+  }
+  EXPECT_TRUE(saw_timeout);
+  EXPECT_GT(r->rounds, 10);  // rounds keep closing every ~1 s without the straggler
+}
+
+TEST(SimulatorTest, TrainingFailureAbortsWithClearError) {
+  auto d = line_dataset(6);
+  auto clients = make_clients(d, {3, 3}, {device(1.0)});
+  Simulator sim(options(2), quadratic_factory(2, 0.0, /*fail_on=*/3), clients, Shard::all(d),
+                nullptr);
+  FedAvg fedavg;
+  auto r = sim.run(fedavg);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), StatusCode::kInternal);
+  EXPECT_NE(r.error().message().find("injected training failure"), std::string::npos);
+}
+
+TEST(SimulatorTest, BadOptionsAndInputsRejected) {
+  auto d = line_dataset(4);
+  auto clients = make_clients(d, {2, 2}, {device(1.0)});
+  FedAvg fedavg;
+  SimOptions o = options(0);  // no limit at all
+  Simulator never_ends(o, quadratic_factory(2), clients, Shard::all(d), nullptr);
+  auto r = never_ends.run(fedavg);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message().find("run.rounds"), std::string::npos);
+
+  auto empty = make_clients(d, {2, 0}, {device(1.0)});
+  Simulator bad_client(options(1), quadratic_factory(2), empty, Shard::all(d), nullptr);
+  auto r2 = bad_client.run(fedavg);
+  ASSERT_FALSE(r2.ok());
+  EXPECT_NE(r2.error().message().find("client 1 has no training examples"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace cohort::sim

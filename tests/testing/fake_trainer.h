@@ -1,0 +1,85 @@
+// QuadraticTrainer: a cheap, exactly analysable Trainer for runtime and strategy tests.
+//
+// Parameters: one array "w" of `dim` floats. A client's objective is
+//     f_k(w) = 0.5 * ||w - t_k||^2,   t_k = mean of the client's examples' features,
+// so `steps` gradient steps with rate lr give w_end = t_k + (1 - lr)^steps (w_start - t_k)
+// (lr = 1: exactly t_k). `noise` adds seeded Gaussian noise to the result so tests can check
+// that seeds matter. Evaluation reports loss = 0.5 ||w - t||^2 against the test shard's mean and
+// accuracy = 1 / (1 + loss).
+#pragma once
+
+#include <cmath>
+#include <memory>
+#include <stdexcept>
+
+#include "cohort/client/trainer.h"
+#include "cohort/core/rng.h"
+
+namespace cohort::testing {
+
+class QuadraticTrainer : public Trainer {
+ public:
+  QuadraticTrainer(int64_t dim, double noise = 0.0, int64_t fail_on_client_examples = -1)
+      : dim_(dim), noise_(noise), fail_on_(fail_on_client_examples) {}
+
+  Result<ArrayRecord> init_params(uint64_t seed) override {
+    ArrayRecord r(*ArrayLayout::create({{"w", {dim_}}}));
+    Rng rng(seed);
+    for (float& v : r.flat()) v = static_cast<float>(rng.normal(0.0, 0.1));
+    return r;
+  }
+
+  Result<TrainResult> train(const ArrayRecord& start, const Shard& shard, int64_t steps,
+                            const TrainConfig& config, const ConfigRecord& task_config,
+                            uint64_t seed) override {
+    if (shard.size() == fail_on_) return Status::internal("injected training failure");
+    std::vector<double> t = target(shard);
+    const double lr = config_number(task_config, "lr", config.lr);
+    const double keep = std::pow(1.0 - lr, static_cast<double>(steps));
+    TrainResult r;
+    r.params = start.clone();
+    Rng rng(seed);
+    auto w = r.params.flat();
+    for (int64_t i = 0; i < dim_; ++i) {
+      w[i] = static_cast<float>(t[i] + keep * (w[i] - t[i]) + (noise_ > 0 ? rng.normal(0, noise_) : 0.0));
+    }
+    r.num_examples = shard.size();
+    r.steps = steps;
+    r.metrics["train_loss"] = 0.0;
+    return r;
+  }
+
+  Result<EvalResult> evaluate(const ArrayRecord& params, const Shard& shard) override {
+    std::vector<double> t = target(shard);
+    double loss = 0;
+    for (int64_t i = 0; i < dim_; ++i) {
+      const double d = params.flat()[i] - t[i];
+      loss += 0.5 * d * d;
+    }
+    return EvalResult{loss, 1.0 / (1.0 + loss), shard.size()};
+  }
+
+  // Mean feature vector of the shard (first `dim` features of each example).
+  std::vector<double> target(const Shard& shard) const {
+    std::vector<double> t(static_cast<size_t>(dim_), 0.0);
+    for (int64_t idx : shard.indices) {
+      const float* x = shard.data->example(idx);
+      for (int64_t i = 0; i < dim_; ++i) t[i] += x[i];
+    }
+    for (double& v : t) v /= std::max<int64_t>(1, shard.size());
+    return t;
+  }
+
+ private:
+  int64_t dim_;
+  double noise_;
+  int64_t fail_on_;
+};
+
+inline TrainerFactory quadratic_factory(int64_t dim, double noise = 0.0, int64_t fail_on = -1) {
+  return [=]() -> Result<std::unique_ptr<Trainer>> {
+    return std::unique_ptr<Trainer>(new QuadraticTrainer(dim, noise, fail_on));
+  };
+}
+
+}  // namespace cohort::testing
