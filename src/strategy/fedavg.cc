@@ -6,6 +6,14 @@ namespace cohort {
 
 FedAvg::FedAvg(FedAvgOptions options) : RoundStrategy(options.round), options_(options) {}
 
+Result<std::unique_ptr<Strategy>> FedAvg::create(StrategyParams& p) {
+  FedAvgOptions o;
+  o.round = read_round_options(p);
+  o.server_lr = p.number("server_lr", o.server_lr);
+  p.check(o.server_lr > 0, "server_lr", "must be > 0", o.server_lr);
+  return std::unique_ptr<Strategy>(new FedAvg(o));
+}
+
 Status FedAvg::on_start() {
   sum_ = ArrayRecord(model_->layout());
   return Status();

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "cohort/strategy/round_strategy.h"
+#include "cohort/strategy/registry.h"
 
 namespace cohort {
 
@@ -25,6 +26,8 @@ struct FedAvgOptions {
 class FedAvg : public RoundStrategy {
  public:
   explicit FedAvg(FedAvgOptions options = {});
+  // Parameters: fraction, min_clients, round_deadline_s (RoundOptions), server_lr (> 0).
+  static Result<std::unique_ptr<Strategy>> create(StrategyParams& params);
   std::string name() const override { return "fedavg"; }
 
  protected:

@@ -1,0 +1,134 @@
+#include "cohort/strategy/registry.h"
+
+#include <cmath>
+#include <map>
+
+#include "cohort/strategy/fedavg.h"
+
+namespace cohort {
+
+namespace {
+
+using Maker = Result<std::unique_ptr<Strategy>> (*)(StrategyParams&);
+
+// Every strategy Cohort ships, by the name used in configs and metrics.
+const std::map<std::string, Maker>& registry() {
+  static const std::map<std::string, Maker> kRegistry = {
+      {"fedavg", &FedAvg::create},
+  };
+  return kRegistry;
+}
+
+std::string describe(const Scalar& v) {
+  if (auto* s = std::get_if<std::string>(&v)) return "'" + *s + "'";
+  if (auto* b = std::get_if<bool>(&v)) return *b ? "true" : "false";
+  if (auto* i = std::get_if<int64_t>(&v)) return std::to_string(*i);
+  return std::to_string(std::get<double>(v));
+}
+
+}  // namespace
+
+StrategyParams::StrategyParams(std::string strategy, const ConfigRecord& params, std::string path)
+    : strategy_(std::move(strategy)), params_(params), path_(std::move(path)) {}
+
+const Scalar* StrategyParams::find(const std::string& key) {
+  known_.insert(key);
+  auto it = params_.find(key);
+  return it == params_.end() ? nullptr : &it->second;
+}
+
+void StrategyParams::fail(Status s) {
+  if (error_.ok()) error_ = std::move(s);
+}
+
+double StrategyParams::number(const std::string& key, double fallback) {
+  const Scalar* v = find(key);
+  if (v == nullptr) return fallback;
+  if (auto* d = std::get_if<double>(v)) return *d;
+  if (auto* i = std::get_if<int64_t>(v)) return static_cast<double>(*i);
+  fail(Status::invalid_argument(path_ + "." + key + ": expected a number, got " + describe(*v)));
+  return fallback;
+}
+
+int64_t StrategyParams::integer(const std::string& key, int64_t fallback) {
+  const Scalar* v = find(key);
+  if (v == nullptr) return fallback;
+  if (auto* i = std::get_if<int64_t>(v)) return *i;
+  fail(Status::invalid_argument(path_ + "." + key + ": expected an integer, got " + describe(*v)));
+  return fallback;
+}
+
+bool StrategyParams::boolean(const std::string& key, bool fallback) {
+  const Scalar* v = find(key);
+  if (v == nullptr) return fallback;
+  if (auto* b = std::get_if<bool>(v)) return *b;
+  fail(Status::invalid_argument(path_ + "." + key + ": expected true or false, got " +
+                                describe(*v)));
+  return fallback;
+}
+
+std::string StrategyParams::string(const std::string& key, const std::string& fallback) {
+  const Scalar* v = find(key);
+  if (v == nullptr) return fallback;
+  if (auto* s = std::get_if<std::string>(v)) return *s;
+  fail(Status::invalid_argument(path_ + "." + key + ": expected a string, got " + describe(*v)));
+  return fallback;
+}
+
+void StrategyParams::check(bool ok, const std::string& key, const std::string& what,
+                           double value) {
+  if (ok) return;
+  std::string got = std::to_string(value);
+  if (std::floor(value) == value && std::fabs(value) < 1e15) {
+    got = std::to_string(static_cast<int64_t>(value));
+  }
+  fail(Status::invalid_argument(path_ + "." + key + ": " + what + ", got " + got));
+}
+
+Status StrategyParams::finish() const {
+  if (!error_.ok()) return error_;
+  for (const auto& [key, value] : params_) {
+    if (known_.count(key) == 0) {
+      std::string known;
+      for (const auto& k : known_) known += (known.empty() ? "" : ", ") + k;
+      return Status::invalid_argument(path_ + "." + key + ": unknown parameter for " + strategy_ +
+                                      " (known: " + known + ")");
+    }
+  }
+  return Status();
+}
+
+RoundOptions read_round_options(StrategyParams& p) {
+  RoundOptions o;
+  o.fraction = p.number("fraction", o.fraction);
+  p.check(o.fraction > 0 && o.fraction <= 1, "fraction", "must be in (0, 1]", o.fraction);
+  o.min_clients = p.integer("min_clients", o.min_clients);
+  p.check(o.min_clients >= 1, "min_clients", "must be >= 1", static_cast<double>(o.min_clients));
+  o.round_deadline_s = p.number("round_deadline_s", o.round_deadline_s);
+  p.check(o.round_deadline_s >= 0, "round_deadline_s", "must be >= 0", o.round_deadline_s);
+  return o;
+}
+
+Result<std::unique_ptr<Strategy>> make_strategy(const std::string& name,
+                                                const ConfigRecord& params,
+                                                const std::string& path) {
+  auto it = registry().find(name);
+  if (it == registry().end()) {
+    std::string known;
+    for (const auto& n : strategy_names()) known += (known.empty() ? "" : ", ") + n;
+    return Status::invalid_argument(path + ".name: unknown strategy '" + name + "' (known: " +
+                                    known + ")");
+  }
+  StrategyParams p(name, params, path);
+  auto s = it->second(p);
+  COHORT_RETURN_IF_ERROR(p.finish());
+  return s;
+}
+
+std::vector<std::string> strategy_names() {
+  std::vector<std::string> out;
+  for (const auto& [name, maker] : registry()) out.push_back(name);
+  return out;
+}
+
+}  // namespace cohort
