@@ -1,0 +1,254 @@
+#include "cohort/data/partition.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <sstream>
+
+#include "cohort/core/rng.h"
+
+namespace cohort {
+namespace {
+
+using Parts = std::vector<std::vector<int64_t>>;
+
+constexpr int kMaxRedraws = 1000;
+
+std::string fmt(double v) {
+  std::ostringstream os;
+  os << v;
+  return os.str();
+}
+
+// Cuts `order` into consecutive slices of the given sizes (which sum to order.size()).
+Parts slice(const std::vector<int64_t>& order, const std::vector<int64_t>& sizes) {
+  Parts parts(sizes.size());
+  size_t pos = 0;
+  for (size_t c = 0; c < sizes.size(); ++c) {
+    parts[c].assign(order.begin() + static_cast<std::ptrdiff_t>(pos),
+                    order.begin() + static_cast<std::ptrdiff_t>(pos + sizes[c]));
+    pos += static_cast<size_t>(sizes[c]);
+  }
+  return parts;
+}
+
+// cut_j = floor(cumsum(p)_j * n) for j < N-1, as NIID-Bench's
+// (np.cumsum(p) * n).astype(int)[:-1]; returns the slice sizes.
+std::vector<int64_t> sizes_from_proportions(const std::vector<double>& p, int64_t n) {
+  std::vector<int64_t> sizes(p.size(), 0);
+  double cum = 0.0;
+  int64_t prev = 0;
+  for (size_t j = 0; j + 1 < p.size(); ++j) {
+    cum += p[j];
+    int64_t cut = static_cast<int64_t>(cum * static_cast<double>(n));
+    cut = std::clamp(cut, prev, n);
+    sizes[j] = cut - prev;
+    prev = cut;
+  }
+  if (!p.empty()) sizes.back() = n - prev;
+  return sizes;
+}
+
+Result<Parts> partition_iid(int64_t n, int64_t num_clients, const PartitionOptions& o, Rng& rng) {
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  std::iota(order.begin(), order.end(), 0);
+  rng.shuffle(order);
+
+  std::vector<int64_t> sizes(static_cast<size_t>(num_clients));
+  if (o.size_skew == 0.0) {
+    // np.array_split: the first n % N clients get one extra example.
+    for (int64_t c = 0; c < num_clients; ++c) {
+      sizes[static_cast<size_t>(c)] = n / num_clients + (c < n % num_clients ? 1 : 0);
+    }
+    return slice(order, sizes);
+  }
+
+  // NIID-Bench "iid-diff-quantity": Dirichlet client sizes, redrawn until every client
+  // reaches min_size.
+  const std::vector<double> conc(static_cast<size_t>(num_clients), 1.0 / o.size_skew);
+  int64_t smallest = 0;
+  for (int attempt = 0; attempt < kMaxRedraws; ++attempt) {
+    sizes = sizes_from_proportions(rng.dirichlet(conc), n);
+    smallest = *std::min_element(sizes.begin(), sizes.end());
+    if (smallest >= o.min_size) return slice(order, sizes);
+  }
+  return Status::resource_exhausted(
+      "data.size_skew: no Dirichlet(1/" + fmt(o.size_skew) + ") size draw gave every one of " +
+      std::to_string(num_clients) + " clients data.min_size=" + std::to_string(o.min_size) +
+      " examples in " + std::to_string(kMaxRedraws) + " draws (last smallest client: " +
+      std::to_string(smallest) + "); lower data.size_skew or data.min_size");
+}
+
+Result<Parts> partition_dirichlet(std::span<const int32_t> labels, int64_t num_classes,
+                                  int64_t num_clients, const PartitionOptions& o, Rng& rng) {
+  const int64_t n = static_cast<int64_t>(labels.size());
+  std::vector<std::vector<int64_t>> by_class(static_cast<size_t>(num_classes));
+  for (int64_t i = 0; i < n; ++i) by_class[static_cast<size_t>(labels[i])].push_back(i);
+
+  const std::vector<double> conc(static_cast<size_t>(num_clients), o.alpha);
+  // "Balance" threshold of NIID-Bench: clients with |idx_batch[j]| >= n / N get no more data.
+  const double average = static_cast<double>(n) / static_cast<double>(num_clients);
+  Parts parts;
+  int64_t smallest = 0;
+  for (int attempt = 0; attempt < kMaxRedraws; ++attempt) {
+    parts.assign(static_cast<size_t>(num_clients), {});
+    for (int64_t k = 0; k < num_classes; ++k) {
+      std::vector<int64_t> idx_k = by_class[static_cast<size_t>(k)];
+      rng.shuffle(idx_k);
+      std::vector<double> p = rng.dirichlet(conc);
+      double sum = 0.0;
+      for (size_t j = 0; j < p.size(); ++j) {
+        if (static_cast<double>(parts[j].size()) >= average) p[j] = 0.0;
+        sum += p[j];
+      }
+      if (!(sum > 0.0)) {
+        // The draw put all its mass on clients that are already full (NumPy would divide by
+        // zero here). Share the class equally among the clients still below the average.
+        sum = 0.0;
+        for (size_t j = 0; j < p.size(); ++j) {
+          p[j] = static_cast<double>(parts[j].size()) < average ? 1.0 : 0.0;
+          sum += p[j];
+        }
+        if (sum == 0.0) {  // unreachable while a class still has examples; be safe
+          std::fill(p.begin(), p.end(), 1.0);
+          sum = static_cast<double>(p.size());
+        }
+      }
+      for (double& v : p) v /= sum;
+      const std::vector<int64_t> sizes =
+          sizes_from_proportions(p, static_cast<int64_t>(idx_k.size()));
+      size_t pos = 0;
+      for (size_t j = 0; j < sizes.size(); ++j) {
+        parts[j].insert(parts[j].end(), idx_k.begin() + static_cast<std::ptrdiff_t>(pos),
+                        idx_k.begin() + static_cast<std::ptrdiff_t>(pos + sizes[j]));
+        pos += static_cast<size_t>(sizes[j]);
+      }
+    }
+    smallest = static_cast<int64_t>(
+        std::min_element(parts.begin(), parts.end(),
+                         [](const auto& a, const auto& b) { return a.size() < b.size(); })
+            ->size());
+    if (smallest >= o.min_size) return parts;
+  }
+  return Status::resource_exhausted(
+      "data.partition dirichlet: no draw with data.alpha=" + fmt(o.alpha) +
+      " gave every one of " + std::to_string(num_clients) + " clients data.min_size=" +
+      std::to_string(o.min_size) + " examples in " + std::to_string(kMaxRedraws) +
+      " draws (last smallest client: " + std::to_string(smallest) +
+      "); raise data.alpha or lower data.min_size");
+}
+
+Result<Parts> partition_shards(std::span<const int32_t> labels, int64_t num_clients,
+                               const PartitionOptions& o, Rng& rng) {
+  const int64_t n = static_cast<int64_t>(labels.size());
+  const int64_t num_shards = num_clients * o.shards_per_client;
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int64_t a, int64_t b) { return labels[a] < labels[b]; });
+
+  std::vector<int64_t> shard_ids(static_cast<size_t>(num_shards));
+  std::iota(shard_ids.begin(), shard_ids.end(), 0);
+  rng.shuffle(shard_ids);
+
+  // Shard s is order[s*n/S, (s+1)*n/S): equal when S divides n, otherwise sizes differ by
+  // at most one so that no example is dropped.
+  Parts parts(static_cast<size_t>(num_clients));
+  for (int64_t c = 0; c < num_clients; ++c) {
+    for (int64_t t = 0; t < o.shards_per_client; ++t) {
+      const int64_t s = shard_ids[static_cast<size_t>(c * o.shards_per_client + t)];
+      const int64_t begin = s * n / num_shards;
+      const int64_t end = (s + 1) * n / num_shards;
+      auto& part = parts[static_cast<size_t>(c)];
+      part.insert(part.end(), order.begin() + begin, order.begin() + end);
+    }
+  }
+  return parts;
+}
+
+}  // namespace
+
+Result<std::vector<std::vector<int64_t>>> partition_dataset(std::span<const int32_t> labels,
+                                                            int64_t num_classes,
+                                                            int64_t num_clients,
+                                                            const PartitionOptions& options) {
+  const PartitionOptions& o = options;
+  const int64_t n = static_cast<int64_t>(labels.size());
+  if (o.kind != "iid" && o.kind != "dirichlet" && o.kind != "shards") {
+    return Status::invalid_argument("data.partition: unknown kind \"" + o.kind +
+                                    "\" (known: iid, dirichlet, shards)");
+  }
+  if (num_clients < 1) {
+    return Status::invalid_argument("clients.count: must be >= 1, got " +
+                                    std::to_string(num_clients));
+  }
+  if (num_clients > n) {
+    return Status::invalid_argument("clients.count: " + std::to_string(num_clients) +
+                                    " clients but only " + std::to_string(n) +
+                                    " examples to partition");
+  }
+  if (num_classes < 1) {
+    return Status::invalid_argument("partition: num_classes must be >= 1, got " +
+                                    std::to_string(num_classes));
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    if (labels[i] < 0 || labels[i] >= num_classes) {
+      return Status::invalid_argument("partition: label of example " + std::to_string(i) +
+                                      " is " + std::to_string(labels[i]) + ", outside [0, " +
+                                      std::to_string(num_classes) + ")");
+    }
+  }
+  if (o.min_size < 0) {
+    return Status::invalid_argument("data.min_size: must be >= 0, got " +
+                                    std::to_string(o.min_size));
+  }
+  if (!(o.size_skew >= 0.0) || !std::isfinite(o.size_skew)) {
+    return Status::invalid_argument("data.size_skew: must be a finite number >= 0, got " +
+                                    fmt(o.size_skew));
+  }
+  if (o.size_skew > 0.0 && o.kind != "iid") {
+    return Status::invalid_argument("data.size_skew: applies only to data.partition iid, got " +
+                                    fmt(o.size_skew) + " with partition " + o.kind);
+  }
+
+  Rng rng = Rng::derive(o.seed, "partition");
+  Result<Parts> parts = Status::internal("partition: unreachable");
+  if (o.kind == "iid") {
+    if (o.size_skew > 0.0 && o.min_size > n / num_clients) {  // min_size * N > n, overflow-free
+      return Status::resource_exhausted(
+          "data.size_skew: " + std::to_string(num_clients) + " clients x data.min_size=" +
+          std::to_string(o.min_size) + " exceeds the " + std::to_string(n) + " examples");
+    }
+    parts = partition_iid(n, num_clients, o, rng);
+  } else if (o.kind == "dirichlet") {
+    if (!(o.alpha > 0.0) || !std::isfinite(o.alpha)) {
+      return Status::invalid_argument("data.alpha: must be a finite number > 0, got " +
+                                      fmt(o.alpha));
+    }
+    if (o.min_size > n / num_clients) {  // min_size * N > n, overflow-free
+      return Status::resource_exhausted(
+          "data.partition dirichlet: " + std::to_string(num_clients) +
+          " clients x data.min_size=" + std::to_string(o.min_size) + " exceeds the " +
+          std::to_string(n) + " examples, at any data.alpha (got " + fmt(o.alpha) +
+          "); lower data.min_size");
+    }
+    parts = partition_dirichlet(labels, num_classes, num_clients, o, rng);
+  } else {
+    if (o.shards_per_client < 1) {
+      return Status::invalid_argument("data.shards_per_client: must be >= 1, got " +
+                                      std::to_string(o.shards_per_client));
+    }
+    if (o.shards_per_client > n / num_clients) {
+      return Status::invalid_argument(
+          "data.shards_per_client: " + std::to_string(num_clients) + " clients x " +
+          std::to_string(o.shards_per_client) + " shards does not fit " + std::to_string(n) +
+          " examples (every shard needs at least one)");
+    }
+    parts = partition_shards(labels, num_clients, o, rng);
+  }
+  if (!parts.has_value()) return std::move(parts).error();
+  for (auto& p : *parts) std::sort(p.begin(), p.end());
+  return std::move(parts).value();
+}
+
+}  // namespace cohort
