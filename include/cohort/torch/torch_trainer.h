@@ -39,6 +39,10 @@ Result<TrainerFactory> make_trainer_factory(const ModelSpec& spec);
 // Sets LibTorch's intra-op threads (and OpenBLAS's, when it is the BLAS in use). The
 // simulator trains clients in parallel with 1 thread each, which keeps results independent
 // of the thread count. Call before training starts.
+// Set OMP_WAIT_POLICY=PASSIVE in the environment before the process starts (LibTorch's
+// OpenMP reads it once, at load time): with active waiting, idle OpenMP workers spin and
+// compete with OpenBLAS's threads, and on 2 cores a training step was measured ~3.5x slower.
+// The Makefile and ctest set it; it cannot be changed from here once LibTorch is loaded.
 void set_torch_threads(int n);
 
 // Which BLAS library LibTorch runs on ("openblas-pthread", "reference", ...), for benchmarks.

@@ -1,0 +1,359 @@
+#include "cohort/torch/torch_trainer.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <torch/optim/sgd.h>
+
+#include "cohort/core/rng.h"
+#include "torch/models.h"
+#include "torch/tensor_convert.h"
+
+namespace cohort::libtorch {
+namespace {
+
+constexpr int64_t kEvalBatch = 1000;
+
+std::string shape_str(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i) s += ",";
+    s += std::to_string(shape[i]);
+  }
+  return s + "]";
+}
+
+std::string num_str(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+
+bool ends_with(const std::string& s, std::string_view suffix) {
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// LibTorch's default init for Linear and Conv2d is kaiming_uniform_(a = sqrt(5)) for the
+// weight and U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for the bias; both work out to
+// U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with fan_in = weight.numel() / weight.size(0).
+// Returns 0 for arrays that are not such a weight or bias.
+double init_bound(const ArrayLayout& layout, const ArraySpec& spec) {
+  const ArraySpec* weight = nullptr;
+  if (ends_with(spec.name, ".weight")) {
+    weight = &spec;
+  } else if (ends_with(spec.name, ".bias")) {
+    const int64_t w = layout.find(spec.name.substr(0, spec.name.size() - 5) + ".weight");
+    if (w >= 0) weight = &layout.specs()[static_cast<size_t>(w)];
+  }
+  if (weight == nullptr || weight->shape.size() < 2 || weight->shape[0] == 0 ||
+      weight->numel == 0) {
+    return 0.0;
+  }
+  const double fan_in = static_cast<double>(weight->numel / weight->shape[0]);
+  return 1.0 / std::sqrt(fan_in);
+}
+
+// A preallocated [rows, *input_shape] float batch and its [rows] int64 labels, filled by
+// gathering dataset rows; reused across steps so training allocates no batch storage.
+class BatchBuffer {
+ public:
+  void reserve(int64_t rows, const std::vector<int64_t>& input_shape) {
+    if (rows <= rows_) return;
+    std::vector<int64_t> shape{rows};
+    shape.insert(shape.end(), input_shape.begin(), input_shape.end());
+    x_ = torch::empty(shape, torch::kFloat);
+    y_ = torch::empty({rows}, torch::kLong);
+    rows_ = rows;
+  }
+  // Copies the examples `rows` (dataset indices) into the first rows.size() rows.
+  void gather(const Dataset& data, std::span<const int64_t> rows) {
+    const int64_t d = data.sample_numel();
+    float* x = x_.data_ptr<float>();
+    int64_t* y = y_.data_ptr<int64_t>();
+    for (size_t r = 0; r < rows.size(); ++r) {
+      std::memcpy(x + static_cast<int64_t>(r) * d, data.example(rows[r]),
+                  static_cast<size_t>(d) * sizeof(float));
+      y[r] = data.labels[static_cast<size_t>(rows[r])];
+    }
+  }
+  torch::Tensor x(int64_t b) const { return b == rows_ ? x_ : x_.narrow(0, 0, b); }
+  torch::Tensor y(int64_t b) const { return b == rows_ ? y_ : y_.narrow(0, 0, b); }
+
+ private:
+  torch::Tensor x_, y_;
+  int64_t rows_ = 0;
+};
+
+class TorchTrainer final : public Trainer {
+ public:
+  TorchTrainer(ModelSpec spec, std::shared_ptr<Net> net, std::vector<torch::Tensor> tensors,
+               size_t num_params, std::shared_ptr<const ArrayLayout> layout)
+      : spec_(std::move(spec)),
+        net_(std::move(net)),
+        tensors_(std::move(tensors)),
+        params_(tensors_.begin(), tensors_.begin() + static_cast<std::ptrdiff_t>(num_params)),
+        layout_(std::move(layout)) {}
+
+  Result<ArrayRecord> init_params(uint64_t seed) override {
+    try {
+      ArrayRecord rec(layout_);
+      // Buffers (and any array init_bound does not know) keep the module's own values.
+      copy_tensors_to_record(tensors_, rec);
+      // Drawn with cohort::Rng, not LibTorch's global generator: deterministic for a seed,
+      // the same on every machine, and safe with trainers initialising on many threads.
+      Rng rng = Rng::derive(seed, "torch.init_params");
+      const auto& specs = layout_->specs();
+      for (size_t i = 0; i < specs.size(); ++i) {
+        if (!specs[i].trainable) continue;
+        const double bound = init_bound(*layout_, specs[i]);
+        if (bound <= 0) continue;
+        for (float& v : rec.array(i)) v = static_cast<float>(rng.uniform(-bound, bound));
+      }
+      return rec;
+    } catch (const c10::Error& e) {
+      return Status::internal(std::string("libtorch init_params: ") + e.what_without_backtrace());
+    } catch (const std::exception& e) {
+      return Status::internal(std::string("libtorch init_params: ") + e.what());
+    }
+  }
+
+  Result<TrainResult> train(const ArrayRecord& start, const Shard& shard, int64_t steps,
+                            const TrainConfig& config, const ConfigRecord& task_config,
+                            uint64_t seed) override {
+    COHORT_RETURN_IF_ERROR(check_layout(*layout_, start, "start params"));
+    COHORT_RETURN_IF_ERROR(check_shard(shard));
+    if (steps < 1) {
+      return Status::invalid_argument("steps: must be >= 1, got " + std::to_string(steps));
+    }
+    const bool lr_overridden = task_config.count("lr") > 0;
+    const double lr = config_number(task_config, "lr", config.lr);
+    const double mu = config_number(task_config, "prox_mu", 0.0);
+    COHORT_RETURN_IF_ERROR(check_hyperparameters(config, lr, lr_overridden, mu));
+
+    try {
+      copy_record_to_tensors(start, tensors_);
+      net_->train();
+      torch::optim::SGD optimizer(params_, torch::optim::SGDOptions(lr)
+                                               .momentum(config.momentum)
+                                               .weight_decay(config.weight_decay));
+      const Dataset& data = *shard.data;
+      const int64_t n = shard.size();
+      const int64_t batch = std::min(config.batch_size, n);
+      train_batch_.reserve(batch, spec_.input_shape);
+
+      Rng rng(seed);
+      std::vector<int64_t> order;
+      order.reserve(static_cast<size_t>(n));
+      int64_t pos = n;  // start of the next batch within `order`; n forces a new pass
+      double loss_sum = 0.0;
+      for (int64_t step = 0; step < steps; ++step) {
+        if (pos >= n) {
+          // A new pass: a fresh permutation of the shard. Its last batch may be partial.
+          order.assign(shard.indices.begin(), shard.indices.end());
+          rng.shuffle(order);
+          pos = 0;
+        }
+        const int64_t b = std::min(batch, n - pos);
+        train_batch_.gather(data, std::span<const int64_t>(order).subspan(
+                                      static_cast<size_t>(pos), static_cast<size_t>(b)));
+        pos += b;
+
+        optimizer.zero_grad();
+        torch::Tensor loss =
+            at::cross_entropy_loss(net_->forward(train_batch_.x(b)), train_batch_.y(b));
+        loss.backward();
+        // FedProx: d/dw (mu/2)||w - w_start||^2 = mu (w - w_start), added to the data
+        // gradient before the step (weight decay is added by the optimizer itself).
+        if (mu > 0) add_proximal_gradient(params_, start, static_cast<float>(mu));
+        optimizer.step();
+        loss_sum += loss.item<double>();
+      }
+
+      TrainResult result;
+      result.params = ArrayRecord(start.layout());
+      copy_tensors_to_record(tensors_, result.params);
+      result.num_examples = n;
+      result.steps = steps;
+      // The data (cross-entropy) loss; the proximal term is not included.
+      result.metrics["train_loss"] = loss_sum / static_cast<double>(steps);
+      return result;
+    } catch (const c10::Error& e) {
+      return Status::internal(std::string("libtorch train: ") + e.what_without_backtrace());
+    } catch (const std::exception& e) {
+      return Status::internal(std::string("libtorch train: ") + e.what());
+    }
+  }
+
+  Result<EvalResult> evaluate(const ArrayRecord& params, const Shard& shard) override {
+    COHORT_RETURN_IF_ERROR(check_layout(*layout_, params, "params"));
+    COHORT_RETURN_IF_ERROR(check_shard(shard));
+    try {
+      torch::NoGradGuard no_grad;
+      copy_record_to_tensors(params, tensors_);
+      net_->eval();
+      const Dataset& data = *shard.data;
+      const int64_t n = shard.size();
+      eval_batch_.reserve(std::min(kEvalBatch, n), spec_.input_shape);
+      double loss_sum = 0.0;
+      int64_t correct = 0;
+      for (int64_t pos = 0; pos < n; pos += kEvalBatch) {
+        const int64_t b = std::min(kEvalBatch, n - pos);
+        eval_batch_.gather(data, std::span<const int64_t>(shard.indices)
+                                     .subspan(static_cast<size_t>(pos), static_cast<size_t>(b)));
+        const torch::Tensor logits = net_->forward(eval_batch_.x(b));
+        const torch::Tensor y = eval_batch_.y(b);
+        loss_sum += at::cross_entropy_loss(logits, y, {}, at::Reduction::Sum).item<double>();
+        correct += logits.argmax(1).eq(y).sum().item<int64_t>();
+      }
+      EvalResult r;
+      r.loss = loss_sum / static_cast<double>(n);
+      r.accuracy = static_cast<double>(correct) / static_cast<double>(n);
+      r.num_examples = n;
+      return r;
+    } catch (const c10::Error& e) {
+      return Status::internal(std::string("libtorch evaluate: ") + e.what_without_backtrace());
+    } catch (const std::exception& e) {
+      return Status::internal(std::string("libtorch evaluate: ") + e.what());
+    }
+  }
+
+ private:
+  // Everything that would otherwise surface as a c10::Error deep inside LibTorch (or as an
+  // out-of-bounds read) is reported here as InvalidArgument naming the culprit.
+  Status check_shard(const Shard& shard) const {
+    if (shard.data == nullptr) return Status::invalid_argument("shard: no dataset");
+    const Dataset& d = *shard.data;
+    if (shard.indices.empty()) {
+      return Status::invalid_argument("shard: empty (no examples) on dataset '" + d.name + "'");
+    }
+    int64_t model_numel = 1;
+    for (int64_t v : spec_.input_shape) model_numel *= v;
+    // logreg and mlp flatten their input, so any example shape of the right size fits; the
+    // cnn needs the exact [channels, height, width].
+    const bool fits = spec_.name == "cnn" ? d.sample_shape == spec_.input_shape
+                                          : d.sample_numel() == model_numel;
+    if (!fits) {
+      return Status::invalid_argument("shard: dataset '" + d.name + "' has examples of shape " +
+                                      shape_str(d.sample_shape) + ", model " + spec_.name +
+                                      " expects input_shape " + shape_str(spec_.input_shape));
+    }
+    if (static_cast<int64_t>(d.features.size()) != d.size() * d.sample_numel()) {
+      return Status::invalid_argument("shard: dataset '" + d.name + "' has " +
+                                      std::to_string(d.features.size()) + " feature values for " +
+                                      std::to_string(d.size()) + " examples");
+    }
+    for (int64_t i : shard.indices) {
+      if (i < 0 || i >= d.size()) {
+        return Status::invalid_argument("shard: index " + std::to_string(i) +
+                                        " outside dataset '" + d.name + "' of " +
+                                        std::to_string(d.size()) + " examples");
+      }
+      const int32_t label = d.labels[static_cast<size_t>(i)];
+      if (label < 0 || label >= spec_.num_classes) {
+        return Status::invalid_argument("shard: example " + std::to_string(i) + " of dataset '" +
+                                        d.name + "' has label " + std::to_string(label) +
+                                        ", outside model.num_classes = " +
+                                        std::to_string(spec_.num_classes));
+      }
+    }
+    return Status();
+  }
+
+  static Status check_hyperparameters(const TrainConfig& c, double lr, bool lr_overridden,
+                                      double mu) {
+    if (c.optimizer != "sgd") {
+      return Status::invalid_argument("training.optimizer: unknown optimizer '" + c.optimizer +
+                                      "' (known: sgd)");
+    }
+    // lr = 0 is allowed here (it freezes the model, useful for tests and evaluation runs);
+    // TrainConfig::validate is stricter for user configs.
+    if (!std::isfinite(lr) || lr < 0) {
+      const std::string key = lr_overridden ? "task config lr" : "training.lr";
+      return Status::invalid_argument(key + ": must be >= 0, got " + num_str(lr));
+    }
+    if (!(c.momentum >= 0 && c.momentum < 1)) {
+      return Status::invalid_argument("training.momentum: must be in [0, 1), got " +
+                                      num_str(c.momentum));
+    }
+    if (!std::isfinite(c.weight_decay) || c.weight_decay < 0) {
+      return Status::invalid_argument("training.weight_decay: must be >= 0, got " +
+                                      num_str(c.weight_decay));
+    }
+    if (c.batch_size < 1) {
+      return Status::invalid_argument("training.batch_size: must be >= 1, got " +
+                                      std::to_string(c.batch_size));
+    }
+    if (!std::isfinite(mu) || mu < 0) {
+      return Status::invalid_argument("task config prox_mu: must be >= 0, got " + num_str(mu));
+    }
+    return Status();
+  }
+
+  ModelSpec spec_;
+  std::shared_ptr<Net> net_;
+  std::vector<torch::Tensor> tensors_;  // layout order: parameters, then buffers
+  std::vector<torch::Tensor> params_;   // the parameters (a prefix of tensors_)
+  std::shared_ptr<const ArrayLayout> layout_;
+  BatchBuffer train_batch_;
+  BatchBuffer eval_batch_;
+};
+
+// Shared by every copy of one factory: trainers made by it share one ArrayLayout, so their
+// records compare layouts by pointer.
+struct FactoryState {
+  ModelSpec spec;
+  std::mutex mu;
+  std::shared_ptr<const ArrayLayout> layout;
+};
+
+Result<std::unique_ptr<Trainer>> make_trainer(FactoryState& state) {
+  try {
+    std::shared_ptr<Net> net = make_net(state.spec);
+    std::vector<NamedTensor> named;
+    for (const auto& p : net->named_parameters(/*recurse=*/true)) {
+      named.push_back({p.key(), p.value(), true});
+    }
+    const size_t num_params = named.size();
+    for (const auto& b : net->named_buffers(/*recurse=*/true)) {
+      named.push_back({b.key(), b.value(), false});
+    }
+    COHORT_ASSIGN_OR_RETURN(std::shared_ptr<const ArrayLayout> layout, layout_of(named));
+    {
+      std::lock_guard<std::mutex> lock(state.mu);
+      if (state.layout != nullptr && state.layout->same_as(*layout)) {
+        layout = state.layout;
+      } else {
+        state.layout = layout;
+      }
+    }
+    std::vector<torch::Tensor> tensors;
+    tensors.reserve(named.size());
+    for (NamedTensor& t : named) tensors.push_back(std::move(t.tensor));
+    return std::unique_ptr<Trainer>(std::make_unique<TorchTrainer>(
+        state.spec, std::move(net), std::move(tensors), num_params, std::move(layout)));
+  } catch (const c10::Error& e) {
+    return Status::internal("libtorch: building model '" + state.spec.name +
+                            "': " + e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    return Status::internal("libtorch: building model '" + state.spec.name + "': " + e.what());
+  }
+}
+
+}  // namespace
+
+Result<TrainerFactory> make_trainer_factory(const ModelSpec& spec) {
+  COHORT_RETURN_IF_ERROR(spec.validate());
+  auto state = std::make_shared<FactoryState>();
+  state->spec = spec;
+  return TrainerFactory([state]() { return make_trainer(*state); });
+}
+
+}  // namespace cohort::libtorch
