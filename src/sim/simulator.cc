@@ -135,7 +135,8 @@ class Simulator::Impl final : public StrategyHost {
       if (c.idle) strategy_.on_client_idle(c.info.id);
     }
 
-    while (!stopping_ && !failure_ && !queue_.empty() && !sim_.stop_requested_.load()) {
+    while (!stopping_ && !failure_ && !queue_.empty() && !sim_.stop_requested_.load() &&
+           !(opts_.stop_flag && opts_.stop_flag->load())) {
       Event ev = queue_.top();
       if (opts_.max_virtual_time_s > 0 && ev.time > opts_.max_virtual_time_s) {
         clock_.set(opts_.max_virtual_time_s);

@@ -49,6 +49,9 @@ struct SimOptions {
   size_t threads = 0;
   uint64_t seed = 0;
   TrainConfig training;
+  // Optional external stop flag (e.g. set by a SIGINT handler): checked before every event;
+  // when set, the run ends early and still returns its summary.
+  const std::atomic<bool>* stop_flag = nullptr;
   Status validate() const;
 };
 

@@ -1,0 +1,19 @@
+// Subcommands of the `cohort` CLI. Each add_*_command registers its options and a callback;
+// the callback stores its exit code for main() to return.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include "cohort/core/status.h"
+
+namespace cohort::cli {
+
+void add_simulate_command(CLI::App& app);
+
+// Exit code of the command that ran: 0 on success, 2 for bad input (config, arguments),
+// 3 for a missing file, 1 for anything else.
+int exit_code();
+// Prints "cohort: error: <status>" on stderr and records the matching exit code.
+void fail(const Status& s);
+
+}  // namespace cohort::cli

@@ -1,0 +1,20 @@
+// `cohort`: the command-line entry point. Subcommands live in their own files; this one only
+// wires CLI11 and maps Status codes to exit codes (docs/design/conventions.md).
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <exception>
+
+#include "commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"Cohort: federated and low-communication learning across heterogeneous clients"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "cohort 0.1.0");
+  cohort::cli::add_simulate_command(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  return cohort::cli::exit_code();
+}

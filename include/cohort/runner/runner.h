@@ -1,0 +1,56 @@
+// Runner: turns a SimulationConfig into a running simulation and its output directory.
+//
+// This is the glue the CLI (`cohort simulate`, later `compare`), the examples and the Python
+// module share: load the dataset, partition it, draw the device population, build the trainer
+// factory and the strategy, run the simulator with the metrics sinks, and write the outputs
+// (docs/formats.md):
+//   DIR/metrics.jsonl   one JSON event per line
+//   DIR/summary.json    the run's summary
+//   DIR/config.json     the resolved configuration (every default filled in)
+//   DIR/clients.json    per-client examples, label counts and device profile
+//   DIR/partition.json  client -> training example indices (only with save_partition)
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cohort/config/config.h"
+#include "cohort/sim/simulator.h"
+
+namespace cohort {
+
+struct Scenario {
+  std::shared_ptr<const Dataset> train;
+  std::shared_ptr<const Dataset> test;
+  std::vector<std::vector<int64_t>> partition;  // per client, indices into train
+  std::vector<sim::SimClient> clients;
+  TrainerFactory factory;
+};
+
+// Loads data, partitions it (seed derived from run.seed), draws the population (run.seed) and
+// builds the trainer factory. Errors name the config key or file at fault.
+Result<Scenario> build_scenario(const SimulationConfig& config);
+
+struct RunOutputs {
+  // Output directory, created if missing; empty = write nothing to disk.
+  std::string out_dir;
+  // Live progress line on stderr (only drawn when stderr is a terminal).
+  bool progress = true;
+  bool save_partition = false;
+  // Extra sinks (tests, comparisons).
+  std::vector<std::shared_ptr<MetricsSink>> sinks;
+  // When set to true from another thread or a signal handler, the run stops early (the
+  // summary and outputs are still written).
+  const std::atomic<bool>* stop = nullptr;
+};
+
+Result<sim::SimSummary> run_simulation(const SimulationConfig& config, const Scenario& scenario,
+                                       const RunOutputs& outputs);
+
+// A terminal progress line fed by the metrics stream: round, virtual time, last accuracy,
+// elapsed and estimated remaining wall time. Draws nothing when `enabled` is false.
+std::shared_ptr<MetricsSink> make_progress_line(bool enabled);
+
+}  // namespace cohort

@@ -1,0 +1,151 @@
+// End-to-end: YAML -> scenario -> simulation with real LibTorch training -> output files.
+#include "cohort/runner/runner.h"
+
+#include <filesystem>
+#include <fstream>
+#include <gtest/gtest.h>
+
+#include "cohort/data/idx.h"
+
+namespace cohort {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string temp_dir(const std::string& name) {
+  fs::path p = fs::temp_directory_path() / ("cohort_runner_test_" + name + "_" +
+                                            std::to_string(::getpid()));
+  fs::remove_all(p);
+  return p.string();
+}
+
+std::vector<Json> read_jsonl(const std::string& path) {
+  std::ifstream in(path);
+  std::vector<Json> out;
+  std::string line;
+  while (std::getline(in, line)) out.push_back(Json::parse(line));
+  return out;
+}
+
+const char* kSynthetic = R"(
+data:
+  dataset: synthetic
+  partition: dirichlet
+  alpha: 0.5
+  synthetic: {num_examples: 2000, test_examples: 500, dim: 10, classes: 4, separation: 3.0}
+clients:
+  count: 8
+  speed: {distribution: exponential, mean: 50}
+model: {name: mlp, hidden: [32, 32]}
+training: {lr: 0.1, batch_size: 16, local_epochs: 1}
+strategy: {name: fedavg, fraction: 0.5, min_clients: 2}
+run: {rounds: 6, seed: 3, threads: 2, target_accuracy: 0.6}
+)";
+
+TEST(RunnerTest, SyntheticEndToEndLearnsAndWritesOutputs) {
+  auto cfg = parse_simulation_config(kSynthetic, "synthetic.yaml");
+  ASSERT_TRUE(cfg.ok()) << cfg.error().to_string();
+  auto scenario = build_scenario(*cfg);
+  ASSERT_TRUE(scenario.ok()) << scenario.error().to_string();
+  EXPECT_EQ(scenario->clients.size(), 8u);
+  RunOutputs out;
+  out.out_dir = temp_dir("synthetic");
+  out.progress = false;
+  out.save_partition = true;
+  auto s = run_simulation(*cfg, *scenario, out);
+  ASSERT_TRUE(s.ok()) << s.error().to_string();
+  EXPECT_EQ(s->rounds, 6);
+  EXPECT_GT(s->final_accuracy, 0.6);  // chance is 0.25
+  ASSERT_TRUE(s->time_to_target.has_value());
+  EXPECT_GT(*s->time_to_target, 0.0);
+
+  auto events = read_jsonl(out.out_dir + "/metrics.jsonl");
+  int evals = 0;
+  for (const auto& e : events) {
+    if (e["event"] != "eval") continue;
+    ++evals;
+    for (const char* key : {"strategy", "round", "updates", "virtual_time_s", "wall_time_s",
+                            "accuracy", "loss", "bytes_up", "bytes_down"}) {
+      EXPECT_TRUE(e.contains(key)) << key;
+    }
+  }
+  EXPECT_EQ(evals, 7);  // version 0 and each of 6 rounds
+  std::ifstream sf(out.out_dir + "/summary.json");
+  Json summary = Json::parse(sf);
+  for (const char* key : {"strategy", "seed", "final_accuracy", "best_accuracy", "virtual_time_s",
+                          "wall_time_s", "rounds", "updates", "bytes_up", "bytes_down",
+                          "model_hash", "time_to_target"}) {
+    EXPECT_TRUE(summary.contains(key)) << key;
+  }
+  EXPECT_EQ(summary["model_hash"], s->model_hash);
+  std::ifstream pf(out.out_dir + "/partition.json");
+  Json partition = Json::parse(pf);
+  size_t total = 0;
+  for (const auto& c : partition["clients"]) total += c.size();
+  EXPECT_EQ(total, 2000u);
+  EXPECT_TRUE(fs::exists(out.out_dir + "/config.json"));
+  EXPECT_TRUE(fs::exists(out.out_dir + "/clients.json"));
+  fs::remove_all(out.out_dir);
+}
+
+TEST(RunnerTest, SameSeedSameModelWhateverTheThreadCount) {
+  std::string hash;
+  for (const char* threads : {"run.threads=1", "run.threads=2", "run.threads=3"}) {
+    auto cfg = parse_simulation_config(kSynthetic, "synthetic.yaml", {threads, "run.rounds=3"});
+    ASSERT_TRUE(cfg.ok());
+    auto scenario = build_scenario(*cfg);
+    ASSERT_TRUE(scenario.ok());
+    RunOutputs out;
+    out.progress = false;
+    auto s = run_simulation(*cfg, *scenario, out);
+    ASSERT_TRUE(s.ok()) << s.error().to_string();
+    if (hash.empty()) hash = s->model_hash; else EXPECT_EQ(s->model_hash, hash) << threads;
+  }
+}
+
+TEST(RunnerTest, FashionMnistShortRunLearns) {
+  if (!fs::exists(std::string(kFashionMnistDir) + "/train-images-idx3-ubyte.gz")) {
+    GTEST_SKIP() << "dataset-fashion-mnist not installed";
+  }
+  auto cfg = parse_simulation_config(R"(
+data: {dataset: fashion-mnist, train_limit: 6000, test_limit: 1000, partition: dirichlet, alpha: 0.5}
+clients: {count: 10, speed: {distribution: normal, mean: 100, std: 30, min: 10}}
+model: {name: mlp}
+training: {lr: 0.05, batch_size: 32, local_epochs: 2}
+strategy: {name: fedavg, fraction: 0.5, min_clients: 2}
+run: {rounds: 10, seed: 1, threads: 2}
+)", "fmnist.yaml");
+  ASSERT_TRUE(cfg.ok()) << cfg.error().to_string();
+  auto scenario = build_scenario(*cfg);
+  ASSERT_TRUE(scenario.ok()) << scenario.error().to_string();
+  RunOutputs out;
+  out.progress = false;
+  auto s = run_simulation(*cfg, *scenario, out);
+  ASSERT_TRUE(s.ok()) << s.error().to_string();
+  EXPECT_GT(s->best_accuracy, 0.6);  // chance is 0.1
+}
+
+TEST(RunnerTest, ConfigAndDataErrorsAreClear) {
+  auto bad = parse_simulation_config("strategy: {name: fedavg, fraction: 3}", "x.yaml");
+  ASSERT_TRUE(bad.ok());  // strategy params are checked when the strategy is built
+  auto scenario_cfg = parse_simulation_config(kSynthetic, "s.yaml", {"strategy.fraction=3"});
+  ASSERT_TRUE(scenario_cfg.ok());
+  auto scenario = build_scenario(*scenario_cfg);
+  ASSERT_TRUE(scenario.ok());
+  RunOutputs out;
+  out.progress = false;
+  auto s = run_simulation(*scenario_cfg, *scenario, out);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().message(), "strategy.fraction: must be in (0, 1], got 3");
+
+  auto missing = parse_simulation_config("data: {dataset: fashion-mnist, path: /nonexistent}",
+                                         "m.yaml");
+  ASSERT_TRUE(missing.ok());
+  auto sc = build_scenario(*missing);
+  ASSERT_FALSE(sc.ok());
+  EXPECT_EQ(sc.error().code(), StatusCode::kNotFound);
+  EXPECT_NE(sc.error().message().find("/nonexistent"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace cohort
