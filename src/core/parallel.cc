@@ -29,10 +29,10 @@ ThreadPool::~ThreadPool() {
 
 bool ThreadPool::in_worker() const { return t_current_pool == this; }
 
-void ThreadPool::enqueue(std::function<void(size_t)> job) {
+void ThreadPool::enqueue(std::function<void(size_t)> job, double priority) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    queue_.push_back(std::move(job));
+    queue_.push(Job{priority, next_seq_++, std::move(job)});
   }
   cv_.notify_one();
 }
@@ -45,8 +45,9 @@ void ThreadPool::worker_loop(size_t index) {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
       if (queue_.empty()) return;  // stop_ and drained
-      job = std::move(queue_.front());
-      queue_.pop_front();
+      // priority_queue::top() is const; the job is moved out right before pop().
+      job = std::move(const_cast<Job&>(queue_.top()).fn);
+      queue_.pop();
     }
     job(index);
   }
@@ -91,7 +92,7 @@ void ThreadPool::parallel_for(int64_t begin, int64_t end, int64_t grain,
     }
   };
   const size_t helpers = std::min<size_t>(workers_.size(), static_cast<size_t>(n_chunks - 1));
-  for (size_t i = 0; i < helpers; ++i) enqueue([run](size_t) { run(); });
+  for (size_t i = 0; i < helpers; ++i) enqueue([run](size_t) { run(); }, 1e300);
   run();
   std::unique_lock<std::mutex> lock(shared->mu);
   shared->cv.wait(lock, [&] { return shared->done.load() == n_chunks; });

@@ -46,3 +46,31 @@ TEST(ThreadPoolTest, NestedParallelForRunsInline) {
 
 }  // namespace
 }  // namespace cohort
+
+namespace cohort {
+namespace {
+
+TEST(ThreadPoolTest, HigherPriorityRunsFirstThenFifo) {
+  ThreadPool pool(1);
+  std::promise<void> gate;
+  std::shared_future<void> open = gate.get_future().share();
+  auto blocker = pool.submit([open](size_t) { open.wait(); return 0; });
+  std::mutex mu;
+  std::vector<int> order;
+  std::vector<std::future<int>> futs;
+  const std::vector<std::pair<int, double>> jobs = {{1, 0.0}, {2, 5.0}, {3, 0.0}, {4, 9.0}, {5, 5.0}};
+  for (auto [id, prio] : jobs) {
+    futs.push_back(pool.submit([&, id = id](size_t) {
+      std::lock_guard<std::mutex> lock(mu);
+      order.push_back(id);
+      return id;
+    }, prio));
+  }
+  gate.set_value();
+  blocker.get();
+  for (auto& f : futs) f.get();
+  EXPECT_EQ(order, (std::vector<int>{4, 2, 5, 1, 3}));
+}
+
+}  // namespace
+}  // namespace cohort

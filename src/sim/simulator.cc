@@ -205,13 +205,17 @@ class Simulator::Impl final : public StrategyHost {
 
     const uint64_t seed = Rng::mix_seed(opts_.seed, "task", static_cast<uint64_t>(c),
                                         static_cast<uint64_t>(number));
-    f.result = pool_->submit([this, model = task.model, c, steps = task.local_steps,
-                              cfg = task.config, seed,
-                              cancel = cancel_](size_t worker) -> Result<TrainResult> {
-      if (cancel->load()) return Status::cancelled("simulation stopped");
-      return trainers_[worker]->train(*model, sim_.clients_[c].shard, steps, opts_.training, cfg,
-                                      seed);
-    });
+    // Bigger tasks first (longest-processing-time order): a synchronous round then does not
+    // end with one worker finishing its longest task while the others idle.
+    const double priority = static_cast<double>(task.local_steps);
+    f.result = pool_->submit(
+        [this, model = task.model, c, steps = task.local_steps, cfg = task.config, seed,
+         cancel = cancel_](size_t worker) -> Result<TrainResult> {
+          if (cancel->load()) return Status::cancelled("simulation stopped");
+          return trainers_[worker]->train(*model, sim_.clients_[c].shard, steps, opts_.training,
+                                          cfg, seed);
+        },
+        priority);
     f.task = std::move(task);
     in_flight_.emplace(number, std::move(f));
     queue_.push(Event{arrival, next_seq_++, EventKind::kTaskDone, number});
@@ -294,9 +298,46 @@ class Simulator::Impl final : public StrategyHost {
     if (cs.idle && !stopping_) strategy_.on_client_idle(c);
   }
 
+  // Evaluates the global model on the test set, split into fixed-size chunks spread over the
+  // pool (the chunking, not the thread count, fixes the summation order, so results are
+  // identical for any number of threads). Eval jobs jump the queue: the loop waits for them.
   Status evaluate_global() {
-    auto model = strategy_.global_model();
-    COHORT_ASSIGN_OR_RETURN(EvalResult e, eval_trainer_->evaluate(*model, sim_.test_));
+    std::shared_ptr<const ArrayRecord> model = strategy_.global_model();
+    if (eval_chunks_.empty()) {
+      constexpr int64_t kEvalChunk = 1000;
+      const auto& idx = sim_.test_.indices;
+      for (size_t lo = 0; lo < idx.size(); lo += kEvalChunk) {
+        Shard s;
+        s.data = sim_.test_.data;
+        s.indices.assign(idx.begin() + static_cast<std::ptrdiff_t>(lo),
+                         idx.begin() + static_cast<std::ptrdiff_t>(std::min(idx.size(), lo + kEvalChunk)));
+        eval_chunks_.push_back(std::move(s));
+      }
+    }
+    std::vector<std::future<Result<EvalResult>>> parts;
+    for (const Shard& chunk : eval_chunks_) {
+      parts.push_back(pool_->submit(
+          [this, model, &chunk](size_t worker) { return trainers_[worker]->evaluate(*model, chunk); },
+          1e300));
+    }
+    double loss_sum = 0;
+    int64_t correct = 0, total = 0;
+    Status first_error;
+    for (auto& p : parts) {
+      Result<EvalResult> r = p.get();
+      if (!r.ok()) {
+        if (first_error.ok()) first_error = r.error().with_context("evaluating the global model");
+        continue;
+      }
+      loss_sum += r->loss * static_cast<double>(r->num_examples);
+      correct += std::llround(r->accuracy * static_cast<double>(r->num_examples));
+      total += r->num_examples;
+    }
+    COHORT_RETURN_IF_ERROR(first_error);
+    EvalResult e;
+    e.num_examples = total;
+    e.loss = total > 0 ? loss_sum / static_cast<double>(total) : 0.0;
+    e.accuracy = total > 0 ? static_cast<double>(correct) / static_cast<double>(total) : 0.0;
     last_eval_version_ = strategy_.version();
     summary_.final_accuracy = e.accuracy;
     summary_.final_loss = e.loss;
@@ -325,7 +366,8 @@ class Simulator::Impl final : public StrategyHost {
   ManualClock clock_;
   std::chrono::steady_clock::time_point wall_start_;
   std::vector<std::unique_ptr<Trainer>> trainers_;
-  std::unique_ptr<Trainer> eval_trainer_;
+  std::unique_ptr<Trainer> eval_trainer_;  // init_params only; evaluation runs on the pool
+  std::vector<Shard> eval_chunks_;
   std::unique_ptr<ThreadPool> pool_;
   std::shared_ptr<std::atomic<bool>> cancel_ = std::make_shared<std::atomic<bool>>(false);
   std::vector<ClientState> clients_;

@@ -13,7 +13,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
+#include <queue>
 #include <functional>
 #include <future>
 #include <mutex>
@@ -32,13 +32,15 @@ class ThreadPool {
 
   size_t size() const { return workers_.size(); }
 
-  // Runs fn(worker_index) on some worker; the future yields its result.
+  // Runs fn(worker_index) on some worker; the future yields its result. Queued jobs run in
+  // order of decreasing `priority`, submission order among equals (e.g. the simulator gives
+  // bigger training tasks a higher priority so a round's longest job does not start last).
   template <typename F>
-  auto submit(F&& fn) -> std::future<decltype(fn(size_t{0}))> {
+  auto submit(F&& fn, double priority = 0.0) -> std::future<decltype(fn(size_t{0}))> {
     using R = decltype(fn(size_t{0}));
     auto task = std::make_shared<std::packaged_task<R(size_t)>>(std::forward<F>(fn));
     std::future<R> fut = task->get_future();
-    enqueue([task](size_t w) { (*task)(w); });
+    enqueue([task](size_t w) { (*task)(w); }, priority);
     return fut;
   }
 
@@ -52,11 +54,20 @@ class ThreadPool {
   bool in_worker() const;
 
  private:
-  void enqueue(std::function<void(size_t)> job);
+  struct Job {
+    double priority;
+    uint64_t seq;
+    std::function<void(size_t)> fn;
+    bool operator<(const Job& o) const {  // max-heap: higher priority, then earlier seq
+      return priority != o.priority ? priority < o.priority : seq > o.seq;
+    }
+  };
+  void enqueue(std::function<void(size_t)> job, double priority = 0.0);
   void worker_loop(size_t index);
 
   std::vector<std::thread> workers_;
-  std::deque<std::function<void(size_t)>> queue_;
+  std::priority_queue<Job> queue_;
+  uint64_t next_seq_ = 0;
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
