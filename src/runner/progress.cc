@@ -41,6 +41,7 @@ class ProgressLine final : public MetricsSink {
     }
     if (kind == "eval") {
       accuracy_ = e.value("accuracy", 0.0);
+      updates_ = e.value("updates", updates_);
       have_acc_ = true;
     }
     if (kind == "summary") {
@@ -64,8 +65,8 @@ class ProgressLine final : public MetricsSink {
     std::string rounds = std::to_string(round);
     if (max_rounds_ > 0) rounds += "/" + std::to_string(max_rounds_);
     std::snprintf(line, sizeof(line),
-                  "\r[%s] round %s | virtual %.1fs | acc %s | %s elapsed, %s left   ",
-                  strategy_.c_str(), rounds.c_str(), vt,
+                  "\r[%s] round %s | %lld updates | virtual %.1fs | acc %s | %s elapsed, %s left   ",
+                  strategy_.c_str(), rounds.c_str(), static_cast<long long>(updates_), vt,
                   have_acc_ ? (std::to_string(accuracy_ * 100).substr(0, 5) + "%").c_str() : "-",
                   mmss(wall).c_str(), final ? "00:00" : mmss(remaining).c_str());
     std::fputs(line, stderr);
@@ -79,6 +80,7 @@ class ProgressLine final : public MetricsSink {
   int64_t max_rounds_ = 0;
   double max_vt_ = 0;
   double accuracy_ = 0;
+  int64_t updates_ = 0;
   bool have_acc_ = false;
 };
 
