@@ -10,7 +10,7 @@
 #                      against the baseline's best setting, not a handicapped one.
 set -euo pipefail
 
-BENCHMARKS=(fedavg)
+BENCHMARKS=(fedavg aggregate memory)
 
 BUILD_DIR=${1:-build}
 shift || true
@@ -98,6 +98,86 @@ print("%r\t  rounds to target %s, wall to target %s s, %d rounds in %.2f s (%.3f
   echo "--- comparing against the fastest baseline ($best)"
   "$PY" bench/compare_fedavg.py "$run_dir" "$OUT/fedavg_baseline.json" --target "$target" |
     tee "$OUT/fedavg_compare.txt"
+}
+
+# Aggregation bandwidth, N = 25M float32 params, K = 10 updates: `cohort bench aggregate` times,
+# on the same buffers and kernel threads, ops::weighted_sum (fused, one pass), FedAvg's
+# streaming form (fill + K axpy) and a plain streaming reference loop (sum of K arrays, same
+# threads and chunks); then the Python frameworks' numpy idiom on the same sizes. All
+# bandwidths count (K reads + 1 write) x N x 4 bytes per aggregation; times are medians.
+# Goals: weighted_sum >= 0.85x the reference's bandwidth and >= 4x the Python baseline's.
+#   AGG_PARAMS (25000000), AGG_CLIENTS (10), AGG_REPEATS (7), AGG_THREADS (0 = all cores)
+bench_aggregate() {
+  section "aggregate: weighted_sum vs plain reference loop vs Python (numpy) baseline"
+  local params=${AGG_PARAMS:-25000000} clients=${AGG_CLIENTS:-10} repeats=${AGG_REPEATS:-7}
+  local threads=${AGG_THREADS:-0}
+  local cohort_json=$OUT/aggregate_cohort.json py_json=$OUT/aggregate_python.json
+  echo "--- cohort bench aggregate --params $params --clients $clients --threads $threads --repeats $repeats --json"
+  "$BUILD_DIR/cohort" bench aggregate --params "$params" --clients "$clients" \
+    --threads "$threads" --repeats "$repeats" --json | tee "$cohort_json"
+  echo "--- $PY bench/flower_style_aggregate.py --params $params --clients $clients --repeats $repeats"
+  "$PY" bench/flower_style_aggregate.py --params "$params" --clients "$clients" \
+    --repeats "$repeats" | tee "$py_json"
+  "$PY" - "$cohort_json" "$py_json" <<'EOF' | tee "$OUT/aggregate_compare.txt"
+import json, sys
+c = json.load(open(sys.argv[1]))
+p = json.load(open(sys.argv[2]))
+print("N = %d params, K = %d clients, %d kernel threads; medians of %d repeats; GB/s count "
+      "(K reads + 1 write) x N x 4 bytes" % (c["params"], c["clients"], c["threads"], c["repeats"]))
+rows = [("cohort weighted_sum (fused)", c["seconds"], c["gbytes_per_s"]),
+        ("cohort streaming (fill + K axpy)", c["streaming_seconds"], c["streaming_gbytes_per_s"]),
+        ("plain reference loop", c["reference_seconds"], c["reference_gbytes_per_s"]),
+        ("python numpy baseline", p["seconds"], p["gbytes_per_s"])]
+print("  %-34s %10s %8s" % ("", "seconds", "GB/s"))
+for name, s, g in rows:
+    print("  %-34s %10.4f %8.2f" % (name, s, g))
+print("  (streaming really moves 1 + 3K arrays: %.2f GB/s of traffic)"
+      % c["streaming_traffic_gbytes_per_s"])
+ref = c["gbytes_per_s"] / c["reference_gbytes_per_s"]
+py = c["gbytes_per_s"] / p["gbytes_per_s"]
+verdict = lambda ok: "PASS" if ok else "FAIL"
+print("weighted_sum / reference = %.3f  (goal >= 0.85): %s" % (ref, verdict(ref >= 0.85)))
+print("weighted_sum / python    = %.2fx (goal >= 4x):   %s" % (py, verdict(py >= 4)))
+print("streaming    / python    = %.2fx" % (c["streaming_gbytes_per_s"] / p["gbytes_per_s"]))
+EOF
+}
+
+# Peak server memory of a FedAvg round: `cohort bench fedavg-round` drives the real FedAvg
+# strategy with K updates of a 25M-param model created one at a time (each freed once it has
+# been handed over). Goal: the peak RSS increment over the process's baseline stays under 4x
+# the model size for K = 50; the smaller K shows it does not grow with the number of clients.
+#   MEM_PARAMS (25000000), MEM_CLIENTS ("5 50"; the goal is checked on the largest)
+bench_memory() {
+  section "memory: peak RSS of a FedAvg round with streamed updates"
+  local params=${MEM_PARAMS:-25000000} k
+  local files=()
+  for k in ${MEM_CLIENTS:-5 50}; do
+    files+=("$OUT/memory_fedavg_k$k.json")
+    echo "--- cohort bench fedavg-round --params $params --clients $k --json"
+    "$BUILD_DIR/cohort" bench fedavg-round --params "$params" --clients "$k" --json |
+      tee "$OUT/memory_fedavg_k$k.json"
+  done
+  "$PY" - "${files[@]}" <<'EOF' | tee "$OUT/memory_compare.txt"
+import json, sys
+runs = sorted((json.load(open(f)) for f in sys.argv[1:]), key=lambda r: r["clients"])
+mb = 1e6
+print("  %8s %10s %13s %14s %11s" % ("clients", "model MB", "peak RSS MB", "increment MB",
+                                     "incr/model"))
+for r in runs:
+    print("  %8d %10.1f %13.1f %14.1f %11.3f" % (
+        r["clients"], r["model_bytes"] / mb, r["peak_rss_bytes"] / mb,
+        r["peak_rss_increment_bytes"] / mb, r["peak_rss_over_model"]))
+last = runs[-1]
+x = last["peak_rss_over_model"]
+# RSS moves by ~0.1 MB between runs (shared library pages), so a reading within 0.5% of 4x
+# says "four model-sized buffers", not "under 4x".
+verdict = "PASS" if x < 3.98 else "AT LIMIT (within measurement noise of 4x: not met)" \
+    if x < 4 else "FAIL"
+print("peak RSS increment at K = %d: %.3fx the model (goal < 4x): %s"
+      % (last["clients"], x, verdict))
+print("(absolute peak, including the process's %.1f MB before the model: %.3fx)"
+      % (last["baseline_rss_bytes"] / mb, last["absolute_peak_rss_over_model"]))
+EOF
 }
 
 selected=("$@")

@@ -9,6 +9,9 @@
 namespace cohort::cli {
 
 void add_simulate_command(CLI::App& app);
+void add_compare_command(CLI::App& app);
+void add_report_command(CLI::App& app);
+void add_bench_command(CLI::App& app);
 
 // Exit code of the command that ran: 0 on success, 2 for bad input (config, arguments),
 // 3 for a missing file, 1 for anything else.

@@ -11,6 +11,9 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "cohort 0.1.0");
   cohort::cli::add_simulate_command(app);
+  cohort::cli::add_compare_command(app);
+  cohort::cli::add_report_command(app);
+  cohort::cli::add_bench_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -37,6 +37,13 @@ void run_simulate(const SimulateArgs& a) {
   if (a.threads >= 0) overrides.push_back("run.threads=" + std::to_string(a.threads));
   Result<SimulationConfig> cfg = load_simulation_config(a.config, overrides);
   if (!cfg.ok()) return fail(cfg.error());
+  if (!cfg->strategies.empty()) {
+    // Checked before the data is loaded; run_simulation would refuse it too.
+    return fail(Status::invalid_argument(
+        a.config + ": strategies: lists " + std::to_string(cfg->strategies.size()) +
+        " strategies; run them with `cohort compare " + a.config +
+        " --out DIR`, or give one strategy: section to cohort simulate"));
+  }
   Result<Scenario> scenario = build_scenario(*cfg);
   if (!scenario.ok()) return fail(scenario.error());
 

@@ -703,14 +703,44 @@ Status read_distribution(const MapReader& parent, std::string_view key, sim::Dis
   return Status();
 }
 
+constexpr std::array<std::string_view, 2> kAvailabilityDistributions = {"exponential",
+                                                                        "constant"};
+
+// The ranges repeat sim::ClientDynamics::validate (the simulator checks again at run time).
 Status read_clients(const MapReader& top, sim::PopulationOptions* p) {
   const MapReader r = top.section("clients");
-  COHORT_RETURN_IF_ERROR(r.open({"count", "speed", "up_mbps", "down_mbps", "latency_ms"}));
-  COHORT_RETURN_IF_ERROR(r.read("count", &p->num_clients, Range::at_least(1)));
+  COHORT_RETURN_IF_ERROR(r.open({"count", "speed", "up_mbps", "down_mbps", "latency_ms", "trace",
+                                 "jitter", "dropout", "task_timeout_factor", "availability"}));
+  // `trace: null` (what config.json holds without a trace) means no trace. The file itself is
+  // read when the population is drawn, not here.
+  if (const Node* t = r.get("trace")) {
+    if (t->kind == Node::Kind::kNull) {
+      p->trace.clear();
+    } else {
+      COHORT_RETURN_IF_ERROR(r.read("trace", &p->trace));
+    }
+  }
+  // With a trace, count 0 (also an omitted count) means as many clients as the trace has rows.
+  if (!p->trace.empty() && r.get("count") == nullptr) p->num_clients = 0;
+  COHORT_RETURN_IF_ERROR(
+      r.read("count", &p->num_clients, Range::at_least(p->trace.empty() ? 1 : 0)));
   COHORT_RETURN_IF_ERROR(read_distribution(r, "speed", &p->speed));
   COHORT_RETURN_IF_ERROR(read_distribution(r, "up_mbps", &p->up_mbps));
   COHORT_RETURN_IF_ERROR(read_distribution(r, "down_mbps", &p->down_mbps));
   COHORT_RETURN_IF_ERROR(read_distribution(r, "latency_ms", &p->latency_ms));
+  sim::ClientDynamics& dyn = p->dynamics;
+  COHORT_RETURN_IF_ERROR(r.read("jitter", &dyn.jitter, Range::at_least(0)));
+  COHORT_RETURN_IF_ERROR(r.read("dropout", &dyn.dropout, Range::half_open(0, 1)));
+  COHORT_RETURN_IF_ERROR(
+      r.read("task_timeout_factor", &dyn.task_timeout_factor, Range::at_least(1)));
+  const MapReader a = r.section("availability");
+  COHORT_RETURN_IF_ERROR(a.open({"mean_online_s", "mean_offline_s", "distribution"}));
+  COHORT_RETURN_IF_ERROR(
+      a.read("mean_online_s", &dyn.availability.mean_online_s, Range::at_least(0)));
+  COHORT_RETURN_IF_ERROR(
+      a.read("mean_offline_s", &dyn.availability.mean_offline_s, Range::above(0)));
+  COHORT_RETURN_IF_ERROR(a.read_enum("distribution", &dyn.availability.distribution,
+                                     kAvailabilityDistributions));
   return Status();
 }
 
@@ -776,6 +806,75 @@ Status read_strategy(const MapReader& top, StrategyConfig* s) {
   return Status();
 }
 
+// A label names a directory of `cohort compare`'s output, so it must be one safe path
+// component on every platform.
+bool valid_label(const std::string& label) {
+  if (label.empty() || label[0] == '.' || label[0] == '-') return false;
+  for (char ch : label) {
+    const bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                    (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-' || ch == '+';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+Status read_strategies(const MapReader& top, std::vector<StrategyConfig>* out) {
+  const Node* list = top.get("strategies");
+  if (list == nullptr) return Status();
+  const Context& ctx = top.ctx();
+  if (top.get("strategy") != nullptr) {
+    return ctx.error("strategies", "cannot be combined with a strategy: section; use "
+                                   "strategies: (a list, for cohort compare) or strategy: "
+                                   "(one strategy, for cohort simulate)");
+  }
+  if (list->kind != Node::Kind::kSeq) {
+    return ctx.error("strategies", "expected a sequence of mappings (- name: fedavg ...), got " +
+                                       describe(*list));
+  }
+  if (list->items.empty()) return ctx.error("strategies", "must list at least one strategy");
+  std::vector<StrategyConfig> result;
+  for (size_t i = 0; i < list->items.size(); ++i) {
+    const std::string path = "strategies[" + std::to_string(i) + "]";
+    const Node& item = list->items[i];
+    if (item.kind != Node::Kind::kMap) {
+      return ctx.error(path, "expected a mapping (name: ... plus parameters), got " +
+                                 describe(item));
+    }
+    const MapReader r(ctx, item, path);
+    if (r.get("name") == nullptr) {
+      return r.error("name", "required key is missing (the strategy to run, e.g. fedavg)");
+    }
+    StrategyConfig s;
+    COHORT_RETURN_IF_ERROR(r.read("name", &s.name));
+    s.label = s.name;
+    COHORT_RETURN_IF_ERROR(r.read("label", &s.label));
+    if (!valid_label(s.label)) {
+      return r.error(r.get("label") != nullptr ? "label" : "name",
+                     "'" + s.label + "' cannot be used as a label (a directory name): use "
+                     "letters, digits, '.', '_', '-' or '+', not starting with '.' or '-'" +
+                     (r.get("label") != nullptr ? "" : "; add a label: key"));
+    }
+    for (size_t j = 0; j < result.size(); ++j) {
+      if (result[j].label != s.label) continue;
+      const std::string other = "strategies[" + std::to_string(j) + "]";
+      if (r.get("label") != nullptr) {
+        return r.error("label", "'" + s.label + "' is already the label of " + other +
+                                    "; labels must be unique");
+      }
+      return r.error("name", "'" + s.label + "' is already the label of " + other +
+                                 " (a label defaults to the name); add a distinct label: "
+                                 "key, e.g. label: " + s.label + "-2");
+    }
+    for (const auto& [key, value] : item.entries) {
+      if (key == "name" || key == "label") continue;
+      COHORT_ASSIGN_OR_RETURN(s.params[key], to_param(ctx, value, r.child(key)));
+    }
+    result.push_back(std::move(s));
+  }
+  *out = std::move(result);
+  return Status();
+}
+
 Status read_run(const MapReader& top, RunConfig* run) {
   const MapReader r = top.section("run");
   COHORT_RETURN_IF_ERROR(r.open({"rounds", "max_virtual_time_s", "eval_every", "target_accuracy",
@@ -797,11 +896,14 @@ Status read_run(const MapReader& top, RunConfig* run) {
 Result<SimulationConfig> build_config(const Node& root, const Context& ctx) {
   SimulationConfig c;
   const MapReader top(ctx, root, "");
-  COHORT_RETURN_IF_ERROR(top.open({"data", "clients", "model", "training", "strategy", "run"}));
+  COHORT_RETURN_IF_ERROR(top.open({"data", "clients", "model", "training", "strategy",
+                                   "strategies", "run"}));
   COHORT_RETURN_IF_ERROR(read_data(top, &c.data));
   COHORT_RETURN_IF_ERROR(read_clients(top, &c.clients));
   COHORT_RETURN_IF_ERROR(read_model(top, &c.model));
   COHORT_RETURN_IF_ERROR(read_training(top, &c.training));
+  // The list first: with both keys given, that conflict is the error to report.
+  COHORT_RETURN_IF_ERROR(read_strategies(top, &c.strategies));
   COHORT_RETURN_IF_ERROR(read_strategy(top, &c.strategy));
   COHORT_RETURN_IF_ERROR(read_run(top, &c.run));
   return c;
@@ -879,6 +981,15 @@ Json to_json(const SimulationConfig& config) {
   clients["up_mbps"] = distribution_json(p.up_mbps);
   clients["down_mbps"] = distribution_json(p.down_mbps);
   clients["latency_ms"] = distribution_json(p.latency_ms);
+  clients["trace"] = p.trace.empty() ? Json(nullptr) : Json(p.trace);
+  clients["jitter"] = p.dynamics.jitter;
+  clients["dropout"] = p.dynamics.dropout;
+  clients["task_timeout_factor"] = p.dynamics.task_timeout_factor;
+  Json availability = Json::object();
+  availability["mean_online_s"] = p.dynamics.availability.mean_online_s;
+  availability["mean_offline_s"] = p.dynamics.availability.mean_offline_s;
+  availability["distribution"] = p.dynamics.availability.distribution;
+  clients["availability"] = std::move(availability);
 
   Json model = Json::object();
   model["name"] = config.model.name;
@@ -914,7 +1025,21 @@ Json to_json(const SimulationConfig& config) {
   j["clients"] = std::move(clients);
   j["model"] = std::move(model);
   j["training"] = std::move(training);
-  j["strategy"] = std::move(strategy);
+  if (config.strategies.empty()) {
+    j["strategy"] = std::move(strategy);
+  } else {
+    Json list = Json::array();
+    for (const StrategyConfig& sc : config.strategies) {
+      Json item = Json::object();
+      item["name"] = sc.name;
+      item["label"] = sc.label;
+      for (const auto& [key, value] : sc.params) {
+        item[key] = std::visit([](const auto& v) { return Json(v); }, value);
+      }
+      list.push_back(std::move(item));
+    }
+    j["strategies"] = std::move(list);
+  }
   j["run"] = std::move(run);
   return j;
 }

@@ -74,6 +74,16 @@ void expect_same(const SimulationConfig& a, const SimulationConfig& b) {
   expect_same(a.clients.up_mbps, b.clients.up_mbps, "up_mbps");
   expect_same(a.clients.down_mbps, b.clients.down_mbps, "down_mbps");
   expect_same(a.clients.latency_ms, b.clients.latency_ms, "latency_ms");
+  EXPECT_EQ(a.clients.trace, b.clients.trace);
+  EXPECT_EQ(a.clients.dynamics.jitter, b.clients.dynamics.jitter);
+  EXPECT_EQ(a.clients.dynamics.dropout, b.clients.dynamics.dropout);
+  EXPECT_EQ(a.clients.dynamics.task_timeout_factor, b.clients.dynamics.task_timeout_factor);
+  EXPECT_EQ(a.clients.dynamics.availability.mean_online_s,
+            b.clients.dynamics.availability.mean_online_s);
+  EXPECT_EQ(a.clients.dynamics.availability.mean_offline_s,
+            b.clients.dynamics.availability.mean_offline_s);
+  EXPECT_EQ(a.clients.dynamics.availability.distribution,
+            b.clients.dynamics.availability.distribution);
   EXPECT_EQ(a.model.name, b.model.name);
   EXPECT_EQ(a.model.hidden, b.model.hidden);
   EXPECT_EQ(a.training.optimizer, b.training.optimizer);
@@ -708,6 +718,143 @@ TEST(ConfigJsonTest, RoundTripThroughJsonAndYamlText) {
       expect_same(*back, original);
       EXPECT_EQ(to_json(*back), j);
     }
+  }
+}
+
+
+// ---------------------------------------------------------------------------------------
+// clients: trace, jitter, dropout, task_timeout_factor, availability.
+
+TEST(ConfigClientsTest, DynamicsKeysDefaultsAndValues) {
+  auto d = parse("");
+  ASSERT_TRUE(d.ok()) << d.error().to_string();
+  EXPECT_EQ(d->clients.trace, "");
+  EXPECT_EQ(d->clients.dynamics.jitter, 0.0);
+  EXPECT_EQ(d->clients.dynamics.dropout, 0.0);
+  EXPECT_EQ(d->clients.dynamics.task_timeout_factor, 3.0);
+  EXPECT_EQ(d->clients.dynamics.availability.mean_online_s, 0.0);
+  EXPECT_EQ(d->clients.dynamics.availability.mean_offline_s, 60.0);
+  EXPECT_EQ(d->clients.dynamics.availability.distribution, "exponential");
+
+  auto c = parse(R"(
+clients:
+  count: 8
+  jitter: 0.1
+  dropout: 0.05
+  task_timeout_factor: 2
+  availability: {mean_online_s: 300, mean_offline_s: 120, distribution: constant}
+)");
+  ASSERT_TRUE(c.ok()) << c.error().to_string();
+  const sim::ClientDynamics& dyn = c->clients.dynamics;
+  EXPECT_EQ(c->clients.num_clients, 8);
+  EXPECT_EQ(dyn.jitter, 0.1);
+  EXPECT_EQ(dyn.dropout, 0.05);
+  EXPECT_EQ(dyn.task_timeout_factor, 2.0);
+  EXPECT_EQ(dyn.availability.mean_online_s, 300.0);
+  EXPECT_EQ(dyn.availability.mean_offline_s, 120.0);
+  EXPECT_EQ(dyn.availability.distribution, "constant");
+
+  // Omitted availability keys keep their defaults; an empty section is the defaults.
+  auto partial = parse("clients:\n  availability: {mean_online_s: 30}\n");
+  ASSERT_TRUE(partial.ok()) << partial.error().to_string();
+  EXPECT_EQ(partial->clients.dynamics.availability.mean_offline_s, 60.0);
+  EXPECT_TRUE(parse("clients:\n  availability:\n").ok());
+
+  auto ov = parse("", {"clients.availability.mean_online_s=45", "clients.dropout=0.2"});
+  ASSERT_TRUE(ov.ok()) << ov.error().to_string();
+  EXPECT_EQ(ov->clients.dynamics.availability.mean_online_s, 45.0);
+  EXPECT_EQ(ov->clients.dynamics.dropout, 0.2);
+}
+
+TEST(ConfigClientsTest, TraceAndCount) {
+  // With a trace and no count, the count is the trace's (0 = resolved from its rows).
+  auto a = parse("clients:\n  trace: traces/devices.csv\n");
+  ASSERT_TRUE(a.ok()) << a.error().to_string();
+  EXPECT_EQ(a->clients.trace, "traces/devices.csv");
+  EXPECT_EQ(a->clients.num_clients, 0);
+  // Key order does not matter.
+  auto b = parse("clients:\n  count: 5\n  trace: devices.csv\n");
+  ASSERT_TRUE(b.ok()) << b.error().to_string();
+  EXPECT_EQ(b->clients.num_clients, 5);
+  auto zero = parse("clients:\n  count: 0\n  trace: devices.csv\n");
+  ASSERT_TRUE(zero.ok()) << zero.error().to_string();
+  EXPECT_EQ(zero->clients.num_clients, 0);
+  // trace: null (config.json without a trace) means none.
+  auto none = parse("clients:\n  trace: null\n");
+  ASSERT_TRUE(none.ok()) << none.error().to_string();
+  EXPECT_EQ(none->clients.trace, "");
+  EXPECT_EQ(none->clients.num_clients, 20);
+  auto cleared = parse("clients:\n  trace: devices.csv\n", {"clients.trace=null", "clients.count=4"});
+  ASSERT_TRUE(cleared.ok()) << cleared.error().to_string();
+  EXPECT_EQ(cleared->clients.trace, "");
+  EXPECT_EQ(cleared->clients.num_clients, 4);
+
+  EXPECT_EQ(error_message("clients:\n  count: 0\n"),
+            "demo.yaml: clients.count: must be >= 1, got 0");
+  EXPECT_EQ(error_message("clients:\n  trace: d.csv\n  count: -1\n"),
+            "demo.yaml: clients.count: must be >= 0, got -1");
+  EXPECT_EQ(error_message("clients:\n  trace: ''\n"), "demo.yaml: clients.trace: must not be empty");
+  EXPECT_EQ(error_message("clients:\n  trace: [a.csv]\n"),
+            "demo.yaml: clients.trace: expected a string, got a sequence");
+}
+
+TEST(ConfigClientsTest, ErrorsNameTheKeyPath) {
+  EXPECT_EQ(error_message("clients:\n  dropout: 1\n"),
+            "demo.yaml: clients.dropout: must be in [0, 1), got 1");
+  EXPECT_EQ(error_message("clients:\n  dropout: -0.1\n"),
+            "demo.yaml: clients.dropout: must be in [0, 1), got -0.1");
+  EXPECT_EQ(error_message("clients:\n  jitter: -0.5\n"),
+            "demo.yaml: clients.jitter: must be >= 0, got -0.5");
+  EXPECT_EQ(error_message("clients:\n  jitter: high\n"),
+            "demo.yaml: clients.jitter: expected a number, got 'high'");
+  EXPECT_EQ(error_message("clients:\n  task_timeout_factor: 0.5\n"),
+            "demo.yaml: clients.task_timeout_factor: must be >= 1, got 0.5");
+  EXPECT_EQ(error_message("clients:\n  availability: {mean_online_s: -1}\n"),
+            "demo.yaml: clients.availability.mean_online_s: must be >= 0, got -1");
+  EXPECT_EQ(error_message("clients:\n  availability: {mean_offline_s: 0}\n"),
+            "demo.yaml: clients.availability.mean_offline_s: must be > 0, got 0");
+  EXPECT_EQ(error_message("clients:\n  availability: {distribution: weibull}\n"),
+            "demo.yaml: clients.availability.distribution: unknown value 'weibull' (known: "
+            "exponential, constant)");
+  EXPECT_EQ(error_message("clients:\n  availability: {mean_on: 5}\n"),
+            "demo.yaml: clients.availability.mean_on: unknown key (known: mean_online_s, "
+            "mean_offline_s, distribution)");
+  EXPECT_EQ(error_message("clients:\n  availability: 5\n"),
+            "demo.yaml: clients.availability: expected a mapping, got 5");
+  EXPECT_EQ(error_message("clients:\n  drop: 0.1\n"),
+            "demo.yaml: clients.drop: unknown key (known: count, speed, up_mbps, down_mbps, "
+            "latency_ms, trace, jitter, dropout, task_timeout_factor, availability)");
+  EXPECT_EQ(error_message("", {"clients.dropout=1.5"}),
+            "demo.yaml: clients.dropout: must be in [0, 1), got 1.5 (from override "
+            "'clients.dropout=1.5')");
+}
+
+TEST(ConfigClientsTest, ToJsonHasTheDynamicsAndReadsBack) {
+  auto c = parse(R"(
+clients:
+  trace: devices.csv
+  jitter: 0.25
+  dropout: 0.1
+  task_timeout_factor: 4
+  availability: {mean_online_s: 100, mean_offline_s: 20, distribution: constant}
+)");
+  ASSERT_TRUE(c.ok()) << c.error().to_string();
+  const Json j = to_json(*c);
+  EXPECT_EQ(j["clients"]["count"], 0);
+  EXPECT_EQ(j["clients"]["trace"], "devices.csv");
+  EXPECT_EQ(j["clients"]["jitter"], 0.25);
+  EXPECT_EQ(j["clients"]["dropout"], 0.1);
+  EXPECT_EQ(j["clients"]["task_timeout_factor"], 4.0);
+  EXPECT_EQ(j["clients"]["availability"],
+            Json::parse(R"({"mean_online_s": 100.0, "mean_offline_s": 20.0,
+                            "distribution": "constant"})"));
+  EXPECT_TRUE(to_json(SimulationConfig{})["clients"]["trace"].is_null());
+  for (const SimulationConfig& original : {*c, SimulationConfig{}}) {
+    const Json jj = to_json(original);
+    auto back = parse_simulation_config(jj.dump(), "config.json");
+    ASSERT_TRUE(back.ok()) << back.error().to_string();
+    expect_same(*back, original);
+    EXPECT_EQ(to_json(*back), jj);
   }
 }
 

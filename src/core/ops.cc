@@ -57,19 +57,40 @@ COHORT_MULTIVERSION void k_sub(const float* __restrict x, const float* __restric
                                float* __restrict out, int64_t n) {
   for (int64_t i = 0; i < n; ++i) out[i] = x[i] - y[i];
 }
-COHORT_MULTIVERSION void k_weighted2(const float* __restrict a, float wa,
-                                     const float* __restrict b, float wb, float* __restrict out,
-                                     int64_t n) {
-  for (int64_t i = 0; i < n; ++i) out[i] = wa * a[i] + wb * b[i];
-}
-COHORT_MULTIVERSION void k_weighted2_acc(const float* __restrict a, float wa,
-                                         const float* __restrict b, float wb,
-                                         float* __restrict out, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) out[i] += wa * a[i] + wb * b[i];
-}
-COHORT_MULTIVERSION void k_scaled_copy(const float* __restrict a, float wa,
-                                       float* __restrict out, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) out[i] = wa * a[i];
+// Eight floats as one GCC vector; the "default" clone lowers it to two SSE registers. V8u is
+// the same vector at float alignment, for loads and stores at any element offset.
+typedef float V8 __attribute__((vector_size(32)));
+typedef float V8u __attribute__((vector_size(32), aligned(4), may_alias));
+
+// out[i] (+)= sum_{k<m} w[k] * in[k][off + i] for i in [0, n), inputs innermost: the running
+// sum of 16 outputs stays in registers while one vector of each input streams in, so each
+// output is loaded (when accumulating) and stored once per call. Every element, whether in a
+// vector or in the scalar tail, sees the same operations in the same order (0 + w0 x0 + ...),
+// so the result does not depend on where block or chunk boundaries fall.
+COHORT_MULTIVERSION void k_weighted_group(const float* const* in, const float* w, int64_t m,
+                                          int64_t off, bool accumulate, float* __restrict out,
+                                          int64_t n) {
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    V8 a0 = {}, a1 = {};
+    if (accumulate) {
+      a0 = *reinterpret_cast<const V8u*>(out + i);
+      a1 = *reinterpret_cast<const V8u*>(out + i + 8);
+    }
+    for (int64_t k = 0; k < m; ++k) {
+      const float* x = in[k] + off + i;
+      const V8 wk = V8{} + w[k];
+      a0 += wk * *reinterpret_cast<const V8u*>(x);
+      a1 += wk * *reinterpret_cast<const V8u*>(x + 8);
+    }
+    *reinterpret_cast<V8u*>(out + i) = a0;
+    *reinterpret_cast<V8u*>(out + i + 8) = a1;
+  }
+  for (; i < n; ++i) {
+    float s = accumulate ? out[i] : 0.0f;
+    for (int64_t k = 0; k < m; ++k) s += w[k] * in[k][off + i];
+    out[i] = s;
+  }
 }
 COHORT_MULTIVERSION double k_dot(const float* __restrict x, const float* __restrict y,
                                  int64_t n) {
@@ -129,30 +150,27 @@ void sub(std::span<const float> x, std::span<const float> y, std::span<float> ou
 void weighted_sum(std::span<const float* const> inputs, std::span<const float> weights,
                   std::span<float> out) {
   assert(inputs.size() == weights.size());
-  const size_t k = inputs.size();
-  // Work cache-block by cache-block: each block of `out` stays in L1/L2 while the inputs
-  // stream through it two at a time, so every input is read once and out written once.
-  constexpr int64_t kBlock = 4096;
+  const auto k = static_cast<int64_t>(inputs.size());
+  if (k == 0) {
+    fill(out, 0.0f);
+    return;
+  }
+  // All inputs in one pass when there are few: each input is read once, out written once,
+  // with nothing in between. With many inputs, that many concurrent streams defeat the
+  // hardware prefetchers, so they are split into near-equal groups of at most kMaxGroup,
+  // applied one after another to a cache-resident block of out (which then round-trips
+  // through L1/L2 once per group, not through memory). The grouping depends only on k.
+  constexpr int64_t kMaxGroup = 12;
+  constexpr int64_t kBlock = 8192;
+  const int64_t groups = (k + kMaxGroup - 1) / kMaxGroup;
   for_chunks(static_cast<int64_t>(out.size()), [&](int64_t lo, int64_t hi) {
-    for (int64_t b = lo; b < hi; b += kBlock) {
-      const int64_t n = std::min(hi, b + kBlock) - b;
-      float* o = out.data() + b;
-      if (k == 0) {
-        std::fill(o, o + n, 0.0f);
-        continue;
+    for (int64_t b = lo; b < hi; b += (groups == 1 ? hi - lo : kBlock)) {
+      const int64_t n = groups == 1 ? hi - lo : std::min(hi, b + kBlock) - b;
+      for (int64_t g = 0; g < groups; ++g) {
+        const int64_t first = g * k / groups, last = (g + 1) * k / groups;
+        k_weighted_group(inputs.data() + first, weights.data() + first, last - first, b,
+                         g > 0, out.data() + b, n);
       }
-      size_t j = 0;
-      if (k >= 2) {
-        k_weighted2(inputs[0] + b, weights[0], inputs[1] + b, weights[1], o, n);
-        j = 2;
-      } else {
-        k_scaled_copy(inputs[0] + b, weights[0], o, n);
-        j = 1;
-      }
-      for (; j + 2 <= k; j += 2) {
-        k_weighted2_acc(inputs[j] + b, weights[j], inputs[j + 1] + b, weights[j + 1], o, n);
-      }
-      if (j < k) k_axpy(weights[j], inputs[j] + b, o, n);
     }
   });
 }

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <gtest/gtest.h>
+#include <string>
 #include <vector>
 
 #include "cohort/core/parallel.h"
@@ -45,6 +46,80 @@ TEST(OpsTest, WeightedSumHandComputed) {
   EXPECT_EQ(out, (std::vector<float>{2, 4, 6}));
   weighted_sum({}, {}, out);
   EXPECT_EQ(out, (std::vector<float>{0, 0, 0}));
+}
+
+// sum_k w[k] * x_k[i] in double, and sum_k |w[k] * x_k[i]| for the float rounding bound.
+struct Expected {
+  double value;
+  double magnitude;
+};
+Expected expected_sum(const std::vector<std::vector<float>>& xs, const std::vector<float>& w,
+                      size_t i) {
+  Expected e{0, 0};
+  for (size_t k = 0; k < xs.size(); ++k) {
+    e.value += static_cast<double>(w[k]) * xs[k][i];
+    e.magnitude += std::abs(static_cast<double>(w[k]) * xs[k][i]);
+  }
+  return e;
+}
+
+std::vector<std::vector<float>> make_inputs(size_t k, size_t n) {
+  std::vector<std::vector<float>> xs(k, std::vector<float>(n));
+  for (size_t c = 0; c < k; ++c) {
+    for (size_t i = 0; i < n; ++i) xs[c][i] = std::sin(0.37f * static_cast<float>(i) + c);
+  }
+  return xs;
+}
+
+// Every input count through the one-group path (k <= 12) and the grouped, blocked path
+// (k = 13: groups 6+7; k = 25: 8+8+9; k = 30: 10+10+10), on sizes that are not a multiple of
+// the 16-float tile or of the block, small (one thread) and large (several chunks).
+TEST(OpsTest, WeightedSumMatchesDoubleReferenceForManyInputCounts) {
+  for (size_t n : {size_t{1}, size_t{15}, size_t{17}, size_t{8192 + 5},
+                   static_cast<size_t>(2 * kChunk + 8192 * 3 + 11)}) {
+    for (size_t k : {1, 2, 3, 4, 5, 7, 8, 9, 12, 13, 25, 30}) {
+      SCOPED_TRACE("n=" + std::to_string(n) + " k=" + std::to_string(k));
+      std::vector<std::vector<float>> xs = make_inputs(k, n);
+      std::vector<const float*> in;
+      std::vector<float> w;
+      for (size_t c = 0; c < k; ++c) {
+        in.push_back(xs[c].data());
+        w.push_back(0.5f + 0.25f * static_cast<float>(c % 5));
+      }
+      std::vector<float> out(n, 123.0f);  // must be overwritten, not accumulated into
+      weighted_sum(in, w, out);
+      const size_t step = n > 100000 ? 37 : 1;
+      for (size_t i = 0; i < n; i += step) {
+        Expected e = expected_sum(xs, w, i);
+        ASSERT_NEAR(out[i], e.value, 4e-6 * e.magnitude + 1e-30) << "at index " << i;
+      }
+      Expected last = expected_sum(xs, w, n - 1);
+      ASSERT_NEAR(out[n - 1], last.value, 4e-6 * last.magnitude + 1e-30);
+    }
+  }
+}
+
+// Where block, chunk and tile boundaries fall must not change any element: the same inputs
+// seen through spans shifted by a few floats (misaligned, boundaries elsewhere) give
+// bit-identical results.
+TEST(OpsTest, WeightedSumDoesNotDependOnBoundariesOrAlignment) {
+  const size_t n = 2 * kChunk + 8192 + 29, shift = 3;
+  for (size_t k : {3, 10, 13}) {
+    SCOPED_TRACE("k=" + std::to_string(k));
+    std::vector<std::vector<float>> xs = make_inputs(k, n);
+    std::vector<const float*> in, in_shifted;
+    std::vector<float> w;
+    for (size_t c = 0; c < k; ++c) {
+      in.push_back(xs[c].data());
+      in_shifted.push_back(xs[c].data() + shift);
+      w.push_back(1.0f / static_cast<float>(c + 3));
+    }
+    std::vector<float> full(n), part(n - shift + 1);
+    weighted_sum(in, w, full);
+    // Output misaligned by one float relative to the inputs.
+    weighted_sum(in_shifted, w, std::span<float>(part).subspan(1));
+    for (size_t i = shift; i < n; ++i) ASSERT_EQ(full[i], part[i - shift + 1]) << "at " << i;
+  }
 }
 
 // Large inputs go through the thread pool; results must equal a plain serial loop, and

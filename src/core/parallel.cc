@@ -91,7 +91,8 @@ void ThreadPool::parallel_for(int64_t begin, int64_t end, int64_t grain,
       }
     }
   };
-  const size_t helpers = std::min<size_t>(workers_.size(), static_cast<size_t>(n_chunks - 1));
+  // The caller works too, so size() threads in all take part.
+  const size_t helpers = std::min<size_t>(workers_.size() - 1, static_cast<size_t>(n_chunks - 1));
   for (size_t i = 0; i < helpers; ++i) enqueue([run](size_t) { run(); }, 1e300);
   run();
   std::unique_lock<std::mutex> lock(shared->mu);

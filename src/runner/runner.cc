@@ -55,12 +55,13 @@ Result<Scenario> build_scenario(const SimulationConfig& config) {
   COHORT_ASSIGN_OR_RETURN(s.train, load_split(config.data, "train", seed));
   COHORT_ASSIGN_OR_RETURN(s.test, load_split(config.data, "test", seed));
 
+  // The population first: with a device trace and clients.count 0, it fixes the client count.
+  COHORT_ASSIGN_OR_RETURN(std::vector<sim::DeviceProfile> devices,
+                          sim::draw_population(config.clients, seed));
   PartitionOptions po = config.data.partition;
   po.seed = Rng::mix_seed(seed, "partition");
   COHORT_ASSIGN_OR_RETURN(s.partition, partition_dataset(s.train->labels, s.train->num_classes,
-                                                         config.clients.num_clients, po));
-  COHORT_ASSIGN_OR_RETURN(std::vector<sim::DeviceProfile> devices,
-                          sim::draw_population(config.clients, seed));
+                                                         static_cast<int64_t>(devices.size()), po));
   for (size_t i = 0; i < s.partition.size(); ++i) {
     sim::SimClient c;
     c.shard.data = s.train;
@@ -83,6 +84,12 @@ Result<Scenario> build_scenario(const SimulationConfig& config) {
 
 Result<sim::SimSummary> run_simulation(const SimulationConfig& config, const Scenario& scenario,
                                        const RunOutputs& outputs) {
+  if (!config.strategies.empty()) {
+    return Status::invalid_argument(
+        "strategies: lists " + std::to_string(config.strategies.size()) +
+        " strategies, but a simulation runs one; use cohort compare (run_comparison) for a "
+        "strategies: list, or a strategy: section");
+  }
   COHORT_ASSIGN_OR_RETURN(std::unique_ptr<Strategy> strategy,
                           make_strategy(config.strategy.name, config.strategy.params));
   MetricsHub hub;
@@ -115,12 +122,15 @@ Result<sim::SimSummary> run_simulation(const SimulationConfig& config, const Sce
   so.seed = config.run.seed;
   so.training = config.training;
   so.stop_flag = outputs.stop;
+  so.dynamics = config.clients.dynamics;
   sim::Simulator simulator(so, scenario.factory, scenario.clients, Shard::all(scenario.test), &hub);
   Result<sim::SimSummary> summary = simulator.run(*strategy);
   hub.flush();
   if (!summary.ok()) return summary;
   if (!outputs.out_dir.empty()) {
     COHORT_RETURN_IF_ERROR(write_json_file(outputs.out_dir + "/summary.json", summary->to_json()));
+    COHORT_RETURN_IF_ERROR(
+        write_json_file(outputs.out_dir + "/client_stats.json", summary->client_stats_json()));
   }
   return summary;
 }

@@ -147,5 +147,58 @@ TEST(RunnerTest, ConfigAndDataErrorsAreClear) {
   EXPECT_NE(sc.error().message().find("/nonexistent"), std::string::npos);
 }
 
+
+TEST(RunnerTest, DeviceTraceAvailabilityAndClientStats) {
+  const std::string dir = temp_dir("trace");
+  fs::create_directories(dir);
+  const std::string trace = dir + "/devices.csv";
+  std::ofstream(trace) << "client,steps_per_s,up_mbps,down_mbps,latency_ms\n"
+                          "3,40,5,20,10\n1,80,10,50,5\n0,20,2,10,30\n2,60,8,40,0\n"
+                          "5,100,20,100,1\n4,50,4,20,20\n";
+  // No count: the population is the trace's 6 clients.
+  auto cfg = parse_simulation_config(kSynthetic, "synthetic.yaml",
+                                     {"clients={trace: " + trace + ", dropout: 0.1, jitter: 0.2, "
+                                      "availability: {mean_online_s: 20, mean_offline_s: 5}}",
+                                      "strategy.round_deadline_s=5", "run.rounds=8"});
+  ASSERT_TRUE(cfg.ok()) << cfg.error().to_string();
+  auto scenario = build_scenario(*cfg);
+  ASSERT_TRUE(scenario.ok()) << scenario.error().to_string();
+  ASSERT_EQ(scenario->clients.size(), 6u);
+  EXPECT_EQ(scenario->clients[0].device.speed, 20.0);
+  EXPECT_EQ(scenario->clients[3].device.latency_s, 0.01);
+  RunOutputs out;
+  out.out_dir = dir + "/run";
+  out.progress = false;
+  auto s = run_simulation(*cfg, *scenario, out);
+  ASSERT_TRUE(s.ok()) << s.error().to_string();
+  EXPECT_EQ(s->rounds, 8);
+
+  std::ifstream cs(out.out_dir + "/client_stats.json");
+  const Json stats = Json::parse(cs);
+  ASSERT_EQ(stats.size(), 6u);
+  EXPECT_EQ(stats, s->client_stats_json());
+  int64_t tasks = 0;
+  for (const auto& c : stats) tasks += c["tasks"].get<int64_t>();
+  EXPECT_GT(tasks, 8);
+  Json clients_event;
+  for (const auto& e : read_jsonl(out.out_dir + "/metrics.jsonl")) {
+    if (e["event"] == "clients") clients_event = e;
+  }
+  EXPECT_EQ(clients_event["clients"], stats);
+  std::ifstream cf(out.out_dir + "/config.json");
+  const Json config = Json::parse(cf);
+  EXPECT_EQ(config["clients"]["trace"], trace);
+  EXPECT_EQ(config["clients"]["count"], 0);
+
+  // A malformed trace fails build_scenario naming the file and line.
+  std::ofstream(trace) << "client,steps_per_s,up_mbps,down_mbps,latency_ms\n0,20,2,10,30\n"
+                          "1,fast,1,1,1\n";
+  auto bad = build_scenario(*cfg);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(bad.error().message(), trace + ":3: steps_per_s: expected a finite number, got 'fast'");
+  fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace cohort

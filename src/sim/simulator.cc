@@ -6,8 +6,10 @@
 #include <map>
 #include <queue>
 #include <set>
+#include <string_view>
 #include <unordered_map>
 
+#include "cohort/client/control_variates.h"
 #include "cohort/core/clock.h"
 #include "cohort/core/ops.h"
 #include "cohort/core/parallel.h"
@@ -34,7 +36,27 @@ Status SimOptions::validate() const {
     return Status::invalid_argument("run.target_accuracy: must be in [0, 1], got " +
                                     std::to_string(target_accuracy));
   }
+  COHORT_RETURN_IF_ERROR(dynamics.validate());
   return training.validate();
+}
+
+Json ClientStats::to_json() const {
+  return {{"id", id},
+          {"tasks", tasks},
+          {"steps", steps},
+          {"updates_accepted", updates_accepted},
+          {"rejected", rejected},
+          {"lost", lost},
+          {"offline_periods", offline_periods},
+          {"offline_s", offline_s},
+          {"mean_staleness", mean_staleness},
+          {"max_staleness", max_staleness}};
+}
+
+Json SimSummary::client_stats_json() const {
+  Json arr = Json::array();
+  for (const ClientStats& c : client_stats) arr.push_back(c.to_json());
+  return arr;
 }
 
 Json SimSummary::to_json() const {
@@ -49,6 +71,10 @@ Json SimSummary::to_json() const {
             {"updates", updates},
             {"rejected", rejected},
             {"lost", lost},
+            {"lost_dropout", lost_dropout},
+            {"lost_offline", lost_offline},
+            {"offline_periods", offline_periods},
+            {"stalled", stalled},
             {"bytes_up", bytes_up},
             {"bytes_down", bytes_down},
             {"model_hash", model_hash}};
@@ -58,13 +84,14 @@ Json SimSummary::to_json() const {
 
 namespace {
 
-enum class EventKind { kTaskDone, kTimer };
+// kTaskLost: a dropped-out task's timeout; kOffline / kOnline: a client's availability changes.
+enum class EventKind { kTaskDone, kTimer, kTaskLost, kOffline, kOnline };
 
 struct Event {
   double time;
   uint64_t seq;
   EventKind kind;
-  int64_t id;  // task number or timer id
+  int64_t id;  // task number, timer id, or client id (kOffline, kOnline)
   bool operator>(const Event& o) const {
     return time != o.time ? time > o.time : seq > o.seq;
   }
@@ -76,11 +103,23 @@ struct InFlight {
   double compute_s = 0.0;
   int64_t bytes_up = 0;
   std::future<Result<TrainResult>> result;
+  // Set when the task is lost, so that its training, if not started yet, is skipped.
+  std::shared_ptr<std::atomic<bool>> abandoned = std::make_shared<std::atomic<bool>>(false);
 };
 
 struct ClientState {
   ClientInfo info;
-  bool idle = true;
+  bool online = true;
+  int64_t task = -1;  // number of the task in flight, -1 = none
+  bool idle() const { return online && task < 0; }
+  Rng availability_rng;
+  double offline_since = 0.0;
+  ClientStats stats;
+  int64_t arrived = 0;  // updates that arrived (accepted or rejected)
+  int64_t staleness_sum = 0;
+  // The client's own state across its tasks (SCAFFOLD: c_i); empty until its first task that
+  // carries a server_state, so clients that never took part cost no model-sized memory.
+  ArrayRecord client_state;
 };
 
 }  // namespace
@@ -113,6 +152,8 @@ class Simulator::Impl final : public StrategyHost {
     for (size_t i = 0; i < clients_.size(); ++i) {
       clients_[i].info.id = static_cast<ClientId>(i);
       clients_[i].info.num_examples = sim_.clients_[i].shard.size();
+      clients_[i].stats.id = static_cast<ClientId>(i);
+      clients_[i].availability_rng = Rng::derive(opts_.seed, "availability", i);
     }
 
     COHORT_ASSIGN_OR_RETURN(ArrayRecord initial,
@@ -130,27 +171,59 @@ class Simulator::Impl final : public StrategyHost {
     COHORT_RETURN_IF_ERROR(strategy_.start(this, std::move(initial)));
     COHORT_RETURN_IF_ERROR(evaluate_global());
 
+    const Availability& avail = opts_.dynamics.availability;
+    if (avail.enabled()) {
+      for (auto& c : clients_) {
+        schedule_availability(c.info.id, avail.sample(c.availability_rng, /*online=*/true),
+                              EventKind::kOffline);
+      }
+    }
     for (const auto& c : clients_) {
       if (stopping_) break;
-      if (c.idle) strategy_.on_client_idle(c.info.id);
+      if (c.idle()) strategy_.on_client_idle(c.info.id);
     }
 
-    while (!stopping_ && !failure_ && !queue_.empty() && !sim_.stop_requested_.load() &&
-           !(opts_.stop_flag && opts_.stop_flag->load())) {
+    // With availability the queue never empties. This many availability changes since the
+    // last dispatch, each finding nothing in flight and no timer pending, mean the strategy
+    // has stopped working (it was offered every returning client and sent nothing).
+    const int64_t quiet_limit = 100 * static_cast<int64_t>(clients_.size());
+    bool stopped_by_limit = false;
+    while (!stopping_ && !failure_ && !queue_.empty()) {
+      if (sim_.stop_requested_.load() || (opts_.stop_flag && opts_.stop_flag->load())) {
+        stopped_by_limit = true;
+        break;
+      }
       Event ev = queue_.top();
       if (opts_.max_virtual_time_s > 0 && ev.time > opts_.max_virtual_time_s) {
         clock_.set(opts_.max_virtual_time_s);
+        stopped_by_limit = true;
         break;
       }
       queue_.pop();
       clock_.set(ev.time);
-      if (ev.kind == EventKind::kTimer) {
-        if (cancelled_timers_.erase(ev.id) == 0) strategy_.on_timer(ev.id);
-      } else {
-        deliver(ev.id);
+      switch (ev.kind) {
+        case EventKind::kTimer:
+          --pending_timers_;
+          if (cancelled_timers_.erase(ev.id) == 0) strategy_.on_timer(ev.id);
+          break;
+        case EventKind::kTaskDone:
+          deliver(ev.id);
+          break;
+        case EventKind::kTaskLost:
+          lose_task(ev.id, "dropout");
+          break;
+        case EventKind::kOffline:
+        case EventKind::kOnline:
+          set_online(static_cast<ClientId>(ev.id), ev.kind == EventKind::kOnline);
+          if (in_flight_.empty() && pending_timers_ == 0) {
+            if (++quiet_changes_ > quiet_limit) summary_.stalled = true;
+          }
+          break;
       }
+      if (summary_.stalled) break;
     }
     if (failure_) return *failure_;
+    if (!stopping_ && !stopped_by_limit && queue_.empty()) summary_.stalled = true;
 
     if (last_eval_version_ != strategy_.version()) COHORT_RETURN_IF_ERROR(evaluate_global());
     summary_.virtual_time_s = clock_.now();
@@ -158,6 +231,8 @@ class Simulator::Impl final : public StrategyHost {
     summary_.rounds = strategy_.version();
     summary_.model_hash = strategy_.global_model()->hash_hex();
     sim_.final_model_ = strategy_.global_model();
+    summary_.client_stats = client_stats();
+    emit({{"event", "clients"}, {"clients", summary_.client_stats_json()}});
     Json s = summary_.to_json();
     s["event"] = "summary";
     emit(std::move(s));
@@ -170,7 +245,7 @@ class Simulator::Impl final : public StrategyHost {
   std::vector<ClientId> idle_clients() const override {
     std::vector<ClientId> out;
     for (const auto& c : clients_) {
-      if (c.idle) out.push_back(c.info.id);
+      if (c.idle()) out.push_back(c.info.id);
     }
     return out;
   }
@@ -185,44 +260,100 @@ class Simulator::Impl final : public StrategyHost {
   void dispatch(Task task) override {
     if (stopping_ || failure_) return;
     const ClientId c = task.client;
-    if (c < 0 || c >= static_cast<ClientId>(clients_.size()) || !clients_[c].idle) {
+    if (c < 0 || c >= static_cast<ClientId>(clients_.size()) || !clients_[c].idle()) {
+      const bool offline = c >= 0 && c < static_cast<ClientId>(clients_.size()) &&
+                           !clients_[c].online;
       failure_ = Status::internal(strategy_.name() + " dispatched a task to client " +
-                                  std::to_string(c) + ", which is not idle");
+                                  std::to_string(c) + ", which is not idle" +
+                                  (offline ? " (it is offline)" : ""));
       return;
     }
-    clients_[c].idle = false;
     const int64_t number = next_task_++;
+    ClientState& cs = clients_[c];
+    cs.task = number;
+    ++cs.stats.tasks;
+    quiet_changes_ = 0;
+    const ClientDynamics& dyn = opts_.dynamics;
     const DeviceProfile& dev = sim_.clients_[c].device;
     InFlight f;
     f.dispatched_at = clock_.now();
-    const int64_t bytes_down = task.model->num_bytes();
-    f.bytes_up = task.model->num_bytes();  // float32 delta, no codec yet
-    f.compute_s = static_cast<double>(task.local_steps) / dev.speed;
-    const double arrival = f.dispatched_at + 2.0 * dev.latency_s +
-                           static_cast<double>(bytes_down) / dev.down_bytes_per_s + f.compute_s +
-                           static_cast<double>(f.bytes_up) / dev.up_bytes_per_s;
+    // float32 records, no codec yet. A server_state goes down with the model and its
+    // state_delta (same layout) comes back with the model delta.
+    const int64_t state_bytes = task.server_state ? task.server_state->num_bytes() : 0;
+    const int64_t bytes_down = task.model->num_bytes() + state_bytes;
+    f.bytes_up = task.model->num_bytes() + state_bytes;
+    const double nominal_compute_s = static_cast<double>(task.local_steps) / dev.speed;
+    f.compute_s = nominal_compute_s;
+    if (dyn.jitter > 0) {
+      Rng jitter = Rng::derive(opts_.seed, "jitter", static_cast<uint64_t>(c),
+                               static_cast<uint64_t>(number));
+      f.compute_s *= std::max(0.05, jitter.normal(1.0, dyn.jitter));
+    }
+    const bool dropout =
+        dyn.dropout > 0 && Rng::derive(opts_.seed, "dropout", static_cast<uint64_t>(c),
+                                       static_cast<uint64_t>(number))
+                                   .uniform() < dyn.dropout;
+    const double down_s = static_cast<double>(bytes_down) / dev.down_bytes_per_s;
+    const double up_s = static_cast<double>(f.bytes_up) / dev.up_bytes_per_s;
+    const double arrival =
+        f.dispatched_at + 2.0 * dev.latency_s + down_s + f.compute_s + up_s;
     summary_.bytes_down += bytes_down;
+    f.task = std::move(task);
+    if (dropout) {
+      // Never trained: nothing would come back. The runtime gives up at its deadline.
+      const double expected = 2.0 * dev.latency_s + down_s + nominal_compute_s + up_s;
+      in_flight_.emplace(number, std::move(f));
+      queue_.push(Event{clock_.now() + dyn.task_timeout_factor * expected, next_seq_++,
+                        EventKind::kTaskLost, number});
+      return;
+    }
+    in_flight_.emplace(number, std::move(f));
+    queue_.push(Event{arrival, next_seq_++, EventKind::kTaskDone, number});
+    // A task for the client whose update the strategy is handling right now (a round that
+    // closes and re-samples it) starts once the simulator knows whether that update was
+    // accepted, i.e. which client state the new task starts from.
+    if (c == delivering_) {
+      deferred_start_ = number;
+    } else {
+      start_training(number);
+    }
+  }
 
+  // Submits task `number`'s training to the pool, with the gradient correction of its client
+  // state. The state is read here, on the loop thread that owns the store; the worker gets only
+  // the correction.
+  void start_training(int64_t number) {
+    InFlight& f = in_flight_.at(number);
+    const ClientId c = f.task.client;
+    Result<ArrayRecord> correction = client_state_correction(f.task, clients_[c].client_state);
+    if (!correction.ok()) {
+      if (!failure_) failure_ = correction.error();
+      return;
+    }
+    std::shared_ptr<const ArrayRecord> grad_correction;
+    if (!correction->empty()) {
+      grad_correction = std::make_shared<const ArrayRecord>(std::move(*correction));
+    }
     const uint64_t seed = Rng::mix_seed(opts_.seed, "task", static_cast<uint64_t>(c),
                                         static_cast<uint64_t>(number));
     // Bigger tasks first (longest-processing-time order): a synchronous round then does not
     // end with one worker finishing its longest task while the others idle.
-    const double priority = static_cast<double>(task.local_steps);
+    const double priority = static_cast<double>(f.task.local_steps);
     f.result = pool_->submit(
-        [this, model = task.model, c, steps = task.local_steps, cfg = task.config, seed,
-         cancel = cancel_](size_t worker) -> Result<TrainResult> {
+        [this, model = f.task.model, c, steps = f.task.local_steps, cfg = f.task.config, seed,
+         grad_correction, cancel = cancel_,
+         abandoned = f.abandoned](size_t worker) -> Result<TrainResult> {
           if (cancel->load()) return Status::cancelled("simulation stopped");
+          if (abandoned->load()) return Status::cancelled("task lost");
           return trainers_[worker]->train(*model, sim_.clients_[c].shard, steps, opts_.training,
-                                          cfg, seed);
+                                          cfg, seed, grad_correction.get());
         },
         priority);
-    f.task = std::move(task);
-    in_flight_.emplace(number, std::move(f));
-    queue_.push(Event{arrival, next_seq_++, EventKind::kTaskDone, number});
   }
 
   TimerId set_timer(double delay_s) override {
     const TimerId id = next_timer_++;
+    ++pending_timers_;
     queue_.push(Event{clock_.now() + std::max(0.0, delay_s), next_seq_++, EventKind::kTimer, id});
     return id;
   }
@@ -253,6 +384,7 @@ class Simulator::Impl final : public StrategyHost {
 
   void deliver(int64_t number) {
     auto it = in_flight_.find(number);
+    if (it == in_flight_.end()) return;  // lost when its client went offline
     InFlight f = std::move(it->second);
     in_flight_.erase(it);
     Result<TrainResult> r = f.result.get();
@@ -269,10 +401,16 @@ class Simulator::Impl final : public StrategyHost {
       return;
     }
     ops::sub(f.task.model->flat(), tr.params.flat(), tr.params.flat());
+    ClientState& cs = clients_[c];
+    Result<ClientStateUpdate> state =
+        update_client_state(f.task, cs.client_state, tr.params, tr.steps, opts_.training);
+    if (!state.ok()) {
+      failure_ = state.error();
+      return;
+    }
     summary_.bytes_up += f.bytes_up;
 
-    ClientState& cs = clients_[c];
-    cs.idle = true;
+    cs.task = -1;
     cs.info.tasks_done += 1;
     const double elapsed = clock_.now() - f.dispatched_at;
     if (elapsed > 0) cs.info.measured_speed = static_cast<double>(tr.steps) / elapsed;
@@ -283,19 +421,103 @@ class Simulator::Impl final : public StrategyHost {
     u.delta = std::move(tr.params);
     u.num_examples = tr.num_examples;
     u.local_steps = tr.steps;
+    u.state_delta = std::move(state->state_delta);
     u.metrics = std::move(tr.metrics);
     u.dispatched_at = f.dispatched_at;
     u.arrived_at = clock_.now();
     // Counted before the call so that an evaluation triggered by this update's commit
     // includes it; taken back if the strategy rejects the update.
     ++summary_.updates;
+    const int64_t staleness = strategy_.version() - f.task.version;
+    ++cs.arrived;
+    cs.staleness_sum += staleness;
+    cs.stats.max_staleness = std::max(cs.stats.max_staleness, staleness);
+    cs.stats.steps += tr.steps;
+    delivering_ = c;
     Status s = strategy_.on_update(std::move(u));
+    delivering_ = -1;
     if (!s.ok()) {
       --summary_.updates;
       ++summary_.rejected;
+      ++cs.stats.rejected;
       emit({{"event", "rejected"}, {"client", c}, {"reason", s.to_string()}});
+    } else {
+      ++cs.stats.updates_accepted;
     }
-    if (cs.idle && !stopping_) strategy_.on_client_idle(c);
+    if (s.ok() && !state->next_state.empty()) {
+      // Kept only once the server accepted the update: a rejected update's Delta c_i never
+      // reached the server's c, so the client keeps its old c_i (SCAFFOLD: c = mean c_i).
+      cs.client_state = std::move(state->next_state);
+    }
+    if (deferred_start_ >= 0) {
+      const int64_t number = deferred_start_;
+      deferred_start_ = -1;
+      start_training(number);
+    }
+    if (cs.idle() && !stopping_) strategy_.on_client_idle(c);
+  }
+
+  // Reports task `number` lost (reason "dropout" or "offline") unless it already ended. The
+  // client becomes idle right after the report if it is online.
+  void lose_task(int64_t number, const char* reason) {
+    auto it = in_flight_.find(number);
+    if (it == in_flight_.end()) return;  // an earlier loss (offline) beat the dropout timeout
+    InFlight f = std::move(it->second);
+    in_flight_.erase(it);
+    // The training job, if any, may still be queued or running: skip or discard it (the
+    // future's destructor does not wait).
+    f.abandoned->store(true);
+    const ClientId c = f.task.client;
+    ClientState& cs = clients_[c];
+    const bool dropout = std::string_view(reason) == "dropout";
+    ++summary_.lost;
+    ++(dropout ? summary_.lost_dropout : summary_.lost_offline);
+    ++cs.stats.lost;
+    emit({{"event", "lost"},
+          {"client", c},
+          {"version", f.task.version},
+          {"reason", reason},
+          {"dispatched_at", f.dispatched_at}});
+    strategy_.on_task_lost(c, f.task.version);
+    cs.task = -1;
+    if (cs.idle() && !stopping_) strategy_.on_client_idle(c);
+  }
+
+  void schedule_availability(ClientId c, double delay_s, EventKind kind) {
+    queue_.push(Event{clock_.now() + delay_s, next_seq_++, kind, c});
+  }
+
+  // Client `c` goes offline (losing its task in flight) or comes back online (idle).
+  void set_online(ClientId c, bool online) {
+    ClientState& cs = clients_[c];
+    const Availability& avail = opts_.dynamics.availability;
+    cs.online = online;
+    schedule_availability(c, avail.sample(cs.availability_rng, online),
+                          online ? EventKind::kOffline : EventKind::kOnline);
+    if (!online) {
+      cs.offline_since = clock_.now();
+      ++cs.stats.offline_periods;
+      ++summary_.offline_periods;
+      if (cs.task >= 0) lose_task(cs.task, "offline");
+      return;
+    }
+    cs.stats.offline_s += clock_.now() - cs.offline_since;
+    if (cs.idle() && !stopping_) strategy_.on_client_idle(c);
+  }
+
+  std::vector<ClientStats> client_stats() const {
+    std::vector<ClientStats> out;
+    out.reserve(clients_.size());
+    for (const ClientState& cs : clients_) {
+      ClientStats st = cs.stats;
+      if (!cs.online) st.offline_s += clock_.now() - cs.offline_since;
+      if (cs.arrived > 0) {
+        st.mean_staleness =
+            static_cast<double>(cs.staleness_sum) / static_cast<double>(cs.arrived);
+      }
+      out.push_back(st);
+    }
+    return out;
   }
 
   // Evaluates the global model on the test set, split into fixed-size chunks spread over the
@@ -377,7 +599,14 @@ class Simulator::Impl final : public StrategyHost {
   uint64_t next_seq_ = 0;
   int64_t next_task_ = 0;
   TimerId next_timer_ = 0;
+  int64_t pending_timers_ = 0;  // timer events still in the queue (cancelled ones included)
+  // Availability changes since the last dispatch that found nothing in flight and no timer.
+  int64_t quiet_changes_ = 0;
   bool stopping_ = false;
+  // The client whose update is being handed to the strategy (-1: none), and the task the
+  // strategy dispatched to that client meanwhile, whose training waits (-1: none).
+  ClientId delivering_ = -1;
+  int64_t deferred_start_ = -1;
   std::optional<Status> failure_;
   ModelVersion last_eval_version_ = -1;
   SimSummary summary_;

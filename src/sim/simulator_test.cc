@@ -73,10 +73,11 @@ TEST(SimulatorTest, FedAvgOneRoundIsWeightedMeanOfClientTargets) {
   // Two downloads and two uploads of an 8-byte model.
   EXPECT_EQ(r->bytes_down, 16);
   EXPECT_EQ(r->bytes_up, 16);
-  // Events: start, eval (v0), round, eval (v1), summary.
+  // Events: start, eval (v0), round, eval (v1), clients, summary.
   std::vector<std::string> kinds;
   for (const auto& e : mem->events) kinds.push_back(e["event"]);
-  EXPECT_EQ(kinds, (std::vector<std::string>{"start", "eval", "round", "eval", "summary"}));
+  EXPECT_EQ(kinds, (std::vector<std::string>{"start", "eval", "round", "eval", "clients",
+                                             "summary"}));
   EXPECT_EQ(mem->events[3]["round"], 1);
   EXPECT_EQ(mem->events[3]["updates"], 2);
 }

@@ -1,9 +1,21 @@
 #include "cohort/strategy/registry.h"
 
 #include <cmath>
+#include <cstdio>
 #include <map>
 
+#include "cohort/strategy/async_local_sgd.h"
+#include "cohort/strategy/fedadagrad.h"
+#include "cohort/strategy/fedadam.h"
+#include "cohort/strategy/fedasync.h"
 #include "cohort/strategy/fedavg.h"
+#include "cohort/strategy/fedavgm.h"
+#include "cohort/strategy/fedbuff.h"
+#include "cohort/strategy/fedcompass.h"
+#include "cohort/strategy/fednova.h"
+#include "cohort/strategy/fedprox.h"
+#include "cohort/strategy/fedyogi.h"
+#include "cohort/strategy/scaffold.h"
 
 namespace cohort {
 
@@ -14,7 +26,18 @@ using Maker = Result<std::unique_ptr<Strategy>> (*)(StrategyParams&);
 // Every strategy Cohort ships, by the name used in configs and metrics.
 const std::map<std::string, Maker>& registry() {
   static const std::map<std::string, Maker> kRegistry = {
+      {"async_local_sgd", &AsyncLocalSgd::create},
+      {"fedadagrad", &FedAdagrad::create},
+      {"fedadam", &FedAdam::create},
+      {"fedasync", &FedAsync::create},
       {"fedavg", &FedAvg::create},
+      {"fedavgm", &FedAvgM::create},
+      {"fedbuff", &FedBuff::create},
+      {"fedcompass", &FedCompass::create},
+      {"fednova", &FedNova::create},
+      {"fedprox", &FedProx::create},
+      {"fedyogi", &FedYogi::create},
+      {"scaffold", &Scaffold::create},
   };
   return kRegistry;
 }
@@ -78,11 +101,13 @@ std::string StrategyParams::string(const std::string& key, const std::string& fa
 void StrategyParams::check(bool ok, const std::string& key, const std::string& what,
                            double value) {
   if (ok) return;
-  std::string got = std::to_string(value);
-  if (std::floor(value) == value && std::fabs(value) < 1e15) {
-    got = std::to_string(static_cast<int64_t>(value));
-  }
-  fail(Status::invalid_argument(path_ + "." + key + ": " + what + ", got " + got));
+  char got[64];
+  std::snprintf(got, sizeof(got), "%.10g", value);
+  fail(Status::invalid_argument(path_ + "." + key + ": " + what + ", got " + std::string(got)));
+}
+
+void StrategyParams::fail_with(const std::string& key, const std::string& message) {
+  fail(Status::invalid_argument(path_ + "." + key + ": " + message));
 }
 
 Status StrategyParams::finish() const {

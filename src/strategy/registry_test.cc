@@ -1,5 +1,6 @@
 #include "cohort/strategy/registry.h"
 
+#include <algorithm>
 #include <gtest/gtest.h>
 
 #include "cohort/strategy/fedavg.h"
@@ -21,7 +22,28 @@ TEST(RegistryTest, BuildsFedAvgWithParams) {
 TEST(RegistryTest, UnknownStrategyListsKnownOnes) {
   auto s = make_strategy("fedfoo", {});
   ASSERT_FALSE(s.ok());
-  EXPECT_EQ(s.error().message(), "strategy.name: unknown strategy 'fedfoo' (known: fedavg)");
+  std::string known;
+  for (const auto& n : strategy_names()) known += (known.empty() ? "" : ", ") + n;
+  EXPECT_EQ(s.error().message(), "strategy.name: unknown strategy 'fedfoo' (known: " + known + ")");
+  // The list is sorted and holds every family.
+  for (const char* name : {"fedavg", "fedprox", "fedadam", "scaffold", "fedasync", "fedbuff"}) {
+    EXPECT_NE(known.find(name), std::string::npos) << name;
+  }
+  const std::vector<std::string> names = strategy_names();
+  EXPECT_TRUE(std::is_sorted(names.begin(), names.end()));
+}
+
+TEST(RegistryTest, BuildsTheSynchronousFamilyByName) {
+  for (const char* name :
+       {"fedadagrad", "fedadam", "fedavg", "fedavgm", "fednova", "fedprox", "fedyogi"}) {
+    auto s = make_strategy(name, {{"fraction", 0.5}, {"min_clients", int64_t{2}}});
+    ASSERT_TRUE(s.ok()) << name << ": " << s.error().to_string();
+    EXPECT_EQ((*s)->name(), name);
+    auto* r = dynamic_cast<RoundStrategy*>(s->get());
+    ASSERT_NE(r, nullptr) << name;
+    EXPECT_EQ(r->round_options().fraction, 0.5) << name;
+    EXPECT_EQ(r->round_options().min_clients, 2) << name;
+  }
 }
 
 TEST(RegistryTest, BadParamsNameTheKey) {

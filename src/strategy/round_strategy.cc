@@ -61,6 +61,10 @@ Status RoundStrategy::on_update(Update update) {
   }
   Status s = validate_update(update);
   if (s.ok()) s = accumulate(update);
+  // The update is folded in: free its buffer now, before the round may close and allocate the
+  // next model, so a commit holds model + accumulator + next model, not also this update.
+  update.delta = ArrayRecord();
+  update.state_delta = ArrayRecord();
   pending_.erase(update.client);
   if (s.ok()) {
     ++report_.received;

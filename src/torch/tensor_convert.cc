@@ -93,4 +93,14 @@ void add_proximal_gradient(std::span<const at::Tensor> params, const ArrayRecord
   }
 }
 
+void add_to_gradients(std::span<const at::Tensor> params, const ArrayRecord& correction) {
+  for (size_t i = 0; i < params.size(); ++i) {
+    float* __restrict gp = params[i].grad().data_ptr<float>();
+    const std::span<const float> c = correction.array(i);
+    const float* __restrict cp = c.data();
+    const size_t n = c.size();
+    for (size_t j = 0; j < n; ++j) gp[j] += cp[j];
+  }
+}
+
 }  // namespace cohort::libtorch

@@ -44,4 +44,8 @@ void copy_tensors_to_record(std::span<const at::Tensor> tensors, ArrayRecord& re
 void add_proximal_gradient(std::span<const at::Tensor> params, const ArrayRecord& anchor,
                            float mu);
 
+// grad(w_i) += correction_i for the first params.size() arrays of `correction` (the
+// parameters; buffers have no gradient). Same requirements as add_proximal_gradient.
+void add_to_gradients(std::span<const at::Tensor> params, const ArrayRecord& correction);
+
 }  // namespace cohort::libtorch

@@ -127,8 +127,11 @@ class TorchTrainer final : public Trainer {
 
   Result<TrainResult> train(const ArrayRecord& start, const Shard& shard, int64_t steps,
                             const TrainConfig& config, const ConfigRecord& task_config,
-                            uint64_t seed) override {
+                            uint64_t seed, const ArrayRecord* grad_correction) override {
     COHORT_RETURN_IF_ERROR(check_layout(*layout_, start, "start params"));
+    if (grad_correction != nullptr) {
+      COHORT_RETURN_IF_ERROR(check_layout(*layout_, *grad_correction, "grad_correction"));
+    }
     COHORT_RETURN_IF_ERROR(check_shard(shard));
     if (steps < 1) {
       return Status::invalid_argument("steps: must be >= 1, got " + std::to_string(steps));
@@ -173,6 +176,9 @@ class TorchTrainer final : public Trainer {
         // FedProx: d/dw (mu/2)||w - w_start||^2 = mu (w - w_start), added to the data
         // gradient before the step (weight decay is added by the optimizer itself).
         if (mu > 0) add_proximal_gradient(params_, start, static_cast<float>(mu));
+        // A fixed per-task correction (SCAFFOLD: c - c_i), also part of the gradient, so
+        // momentum carries it like the data gradient.
+        if (grad_correction != nullptr) add_to_gradients(params_, *grad_correction);
         optimizer.step();
         loss_sum += loss.item<double>();
       }

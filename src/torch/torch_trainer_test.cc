@@ -242,7 +242,7 @@ void expect_learns(const ModelSpec& spec, const std::shared_ptr<Dataset>& data, 
   TrainConfig cfg;
   cfg.lr = lr;
   cfg.batch_size = 32;
-  auto r = t->train(*start, shard, steps, cfg, {}, 11);
+  auto r = t->train(*start, shard, steps, cfg, {}, 11, nullptr);
   ASSERT_TRUE(r.ok()) << r.status().to_string();
   EXPECT_EQ(r->steps, steps);
   EXPECT_EQ(r->num_examples, data->size());
@@ -281,11 +281,11 @@ TEST(TorchTrainTest, SameSeedSameResultDifferentSeedDifferentResult) {
   TrainConfig cfg;
   cfg.batch_size = 16;
   cfg.momentum = 0.9;
-  auto a = t1->train(*start, shard, 20, cfg, {}, 100);
-  auto b = t2->train(*start, shard, 20, cfg, {}, 100);
-  auto c = t1->train(*start, shard, 20, cfg, {}, 101);
+  auto a = t1->train(*start, shard, 20, cfg, {}, 100, nullptr);
+  auto b = t2->train(*start, shard, 20, cfg, {}, 100, nullptr);
+  auto c = t1->train(*start, shard, 20, cfg, {}, 101, nullptr);
   // A trainer reused after another task gives the same result as a fresh one.
-  auto d = t1->train(*start, shard, 20, cfg, {}, 100);
+  auto d = t1->train(*start, shard, 20, cfg, {}, 100, nullptr);
   ASSERT_TRUE(a.ok() && b.ok() && c.ok() && d.ok());
   EXPECT_EQ(a->params.hash(), b->params.hash());
   EXPECT_EQ(a->params.hash(), d->params.hash());
@@ -308,7 +308,7 @@ TEST(TorchTrainTest, TrainersOnParallelThreadsMatchSerialRuns) {
   TrainConfig cfg;
   std::vector<uint64_t> serial(3), parallel(3);
   for (size_t i = 0; i < serial.size(); ++i) {
-    auto r = (*init)->train(*start, shard, 10, cfg, {}, 50 + i);
+    auto r = (*init)->train(*start, shard, 10, cfg, {}, 50 + i, nullptr);
     ASSERT_TRUE(r.ok());
     serial[i] = r->params.hash();
   }
@@ -317,7 +317,7 @@ TEST(TorchTrainTest, TrainersOnParallelThreadsMatchSerialRuns) {
     threads.emplace_back([&, i] {
       auto t = (*factory)();
       if (!t.ok()) return;
-      auto r = (*t)->train(*start, shard, 10, cfg, {}, 50 + i);
+      auto r = (*t)->train(*start, shard, 10, cfg, {}, 50 + i, nullptr);
       if (r.ok()) parallel[i] = r->params.hash();
     });
   }
@@ -334,18 +334,18 @@ TEST(TorchTrainTest, StepsHonouredAndZeroLrLeavesParamsUnchanged) {
   TrainConfig cfg;
   cfg.batch_size = 8;
   // 7 steps of 8 from 50 examples: one full pass (6 batches of 8, 1 of 2).
-  auto r = t->train(*start, shard, 7, cfg, {}, 1);
+  auto r = t->train(*start, shard, 7, cfg, {}, 1, nullptr);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->steps, 7);
   EXPECT_NE(r->params.hash(), start->hash());
   // The task config's lr overrides TrainConfig::lr.
-  auto frozen = t->train(*start, shard, 13, cfg, {{"lr", 0.0}}, 1);
+  auto frozen = t->train(*start, shard, 13, cfg, {{"lr", 0.0}}, 1, nullptr);
   ASSERT_TRUE(frozen.ok()) << frozen.status().to_string();
   EXPECT_EQ(frozen->steps, 13);
   EXPECT_EQ(frozen->params.hash(), start->hash());
   EXPECT_GT(frozen->metrics.at("train_loss"), 0.0);
   // An integer lr in the task config counts too.
-  auto frozen2 = t->train(*start, shard, 3, cfg, {{"lr", int64_t{0}}}, 1);
+  auto frozen2 = t->train(*start, shard, 3, cfg, {{"lr", int64_t{0}}}, 1, nullptr);
   ASSERT_TRUE(frozen2.ok());
   EXPECT_EQ(frozen2->params.hash(), start->hash());
 }
@@ -360,8 +360,8 @@ TEST(TorchTrainTest, BatchLargerThanShardUsesWholeShard) {
   cfg.batch_size = 64;
   // Full-batch steps do not depend on the permutation, so any seed gives the same result
   // (up to the order of the float sums over the batch).
-  auto a = t->train(*start, shard, 3, cfg, {}, 1);
-  auto b = t->train(*start, shard, 3, cfg, {}, 2);
+  auto a = t->train(*start, shard, 3, cfg, {}, 1, nullptr);
+  auto b = t->train(*start, shard, 3, cfg, {}, 2, nullptr);
   ASSERT_TRUE(a.ok() && b.ok());
   for (size_t j = 0; j < a->params.flat().size(); ++j) {
     EXPECT_NEAR(a->params.flat()[j], b->params.flat()[j], 1e-6);
@@ -423,7 +423,7 @@ TEST(TorchTrainTest, OneFullBatchStepFromZeroMatchesHandComputedGradient) {
   TrainConfig cfg;
   cfg.lr = 0.5;
   cfg.batch_size = 4;  // the whole shard
-  auto r = t->train(*start, Shard::all(data), 1, cfg, {}, 3);
+  auto r = t->train(*start, Shard::all(data), 1, cfg, {}, 3, nullptr);
   ASSERT_TRUE(r.ok()) << r.status().to_string();
 
   // With zero weights every class has probability 1/3, so
@@ -458,7 +458,7 @@ TEST(TorchTrainTest, TwoStepsWithMomentumAndWeightDecayMatchHandComputed) {
   cfg.momentum = 0.9;
   cfg.weight_decay = 0.01;
   cfg.batch_size = 4;
-  auto r = t->train(*start, Shard::all(data), 2, cfg, {}, 3);
+  auto r = t->train(*start, Shard::all(data), 2, cfg, {}, 3, nullptr);
   ASSERT_TRUE(r.ok()) << r.status().to_string();
 
   // SGD as LibTorch defines it: d = grad + wd * w; buf = d (first step), buf = m * buf + d
@@ -501,11 +501,11 @@ TEST(TorchTrainTest, ProxTermAddsMuTimesDistanceToStart) {
   // Step 1 starts at w_start, where the proximal gradient is zero, so both runs reach the
   // same w1. Step 2 sees the same batch (same seed) and the same data gradient at w1, so
   //   w2(prox) - w2(plain) = -lr * mu * (w1 - w_start).
-  auto plain = t->train(*start, shard, 2, cfg, {}, 77);
-  auto prox = t->train(*start, shard, 2, cfg, {{"prox_mu", mu}}, 77);
-  auto one = t->train(*start, shard, 1, cfg, {}, 77);
+  auto plain = t->train(*start, shard, 2, cfg, {}, 77, nullptr);
+  auto prox = t->train(*start, shard, 2, cfg, {{"prox_mu", mu}}, 77, nullptr);
+  auto one = t->train(*start, shard, 1, cfg, {}, 77, nullptr);
   ASSERT_TRUE(plain.ok() && prox.ok() && one.ok());
-  auto one_prox = t->train(*start, shard, 1, cfg, {{"prox_mu", mu}}, 77);
+  auto one_prox = t->train(*start, shard, 1, cfg, {{"prox_mu", mu}}, 77, nullptr);
   ASSERT_TRUE(one_prox.ok());
   EXPECT_EQ(one_prox->params.hash(), one->params.hash());
 
@@ -520,9 +520,71 @@ TEST(TorchTrainTest, ProxTermAddsMuTimesDistanceToStart) {
   // The reported loss is the data loss: the same in both runs.
   EXPECT_EQ(prox->metrics.at("train_loss"), plain->metrics.at("train_loss"));
   // prox_mu = 0 is exactly plain SGD.
-  auto zero = t->train(*start, shard, 2, cfg, {{"prox_mu", 0.0}}, 77);
+  auto zero = t->train(*start, shard, 2, cfg, {{"prox_mu", 0.0}}, 77, nullptr);
   ASSERT_TRUE(zero.ok());
   EXPECT_EQ(zero->params.hash(), plain->params.hash());
+}
+
+// ---- Gradient correction (SCAFFOLD) -----------------------------------------------------
+
+TEST(TorchTrainTest, GradCorrectionShiftsAStepByMinusLrTimesCorrection) {
+  set_torch_threads(1);
+  auto data = blobs(64, 20, 3, 1.0, 8);
+  const Shard shard = Shard::all(data);
+  auto t = make(spec_of("mlp", {20}, 3, {16, 16}));
+  auto start = t->init_params(5);
+  ASSERT_TRUE(start.ok());
+  TrainConfig cfg;
+  cfg.lr = 0.2;
+  cfg.batch_size = 16;
+  ArrayRecord corr(start->layout());
+  Rng rng(3);
+  for (float& v : corr.flat()) v = static_cast<float>(rng.uniform(-0.5, 0.5));
+  // One plain SGD step from the same start on the same batch (same seed) sees the same data
+  // gradient g, so w - lr (g + g_c) - (w - lr g) = -lr g_c in every parameter.
+  auto plain = t->train(*start, shard, 1, cfg, {}, 77, nullptr);
+  auto corrected = t->train(*start, shard, 1, cfg, {}, 77, &corr);
+  ASSERT_TRUE(plain.ok() && corrected.ok());
+  for (size_t j = 0; j < start->flat().size(); ++j) {
+    const double expected = -cfg.lr * corr.flat()[j];
+    const double got =
+        static_cast<double>(corrected->params.flat()[j]) - plain->params.flat()[j];
+    EXPECT_NEAR(got, expected, 1e-6) << j;
+  }
+  // The reported loss is the data loss, evaluated before the step: the same.
+  EXPECT_EQ(corrected->metrics.at("train_loss"), plain->metrics.at("train_loss"));
+
+  // A zero correction is exactly no correction, momentum and weight decay included.
+  cfg.momentum = 0.9;
+  cfg.weight_decay = 1e-3;
+  ArrayRecord zero(start->layout());
+  auto a = t->train(*start, shard, 3, cfg, {}, 5, nullptr);
+  auto b = t->train(*start, shard, 3, cfg, {}, 5, &zero);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(a->params.hash(), b->params.hash());
+  // A non-zero one changes a multi-step run.
+  auto c = t->train(*start, shard, 3, cfg, {}, 5, &corr);
+  ASSERT_TRUE(c.ok());
+  EXPECT_NE(c->params.hash(), a->params.hash());
+}
+
+TEST(TorchErrorsTest, GradCorrectionWithWrongLayoutIsRejected) {
+  auto data = blobs(20, 20, 3, 2.0, 1);
+  auto t = make(spec_of("logreg", {20}, 3));
+  auto start = t->init_params(1);
+  ASSERT_TRUE(start.ok());
+  auto layout = ArrayLayout::create({{"fc.weight", {3, 21}}, {"fc.bias", {3}}});
+  ASSERT_TRUE(layout.ok());
+  ArrayRecord wrong(*layout);
+  auto r = t->train(*start, Shard::all(data), 1, TrainConfig{}, {}, 1, &wrong);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(r.status().message(),
+              HasSubstr("grad_correction: array 'fc.weight' has shape [3,21], expected [3,20]"));
+  ArrayRecord empty;
+  r = t->train(*start, Shard::all(data), 1, TrainConfig{}, {}, 1, &empty);
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.status().message(), HasSubstr("grad_correction: empty record"));
 }
 
 // ---- evaluate --------------------------------------------------------------------------
@@ -603,7 +665,7 @@ TEST(TorchErrorsTest, LayoutMismatchNamesTheArray) {
   // Another model's parameters.
   auto mlp = make(spec_of("mlp", {20}, 3, {4}))->init_params(1);
   ASSERT_TRUE(mlp.ok());
-  auto r = t->train(*mlp, shard, 1, cfg, {}, 1);
+  auto r = t->train(*mlp, shard, 1, cfg, {}, 1, nullptr);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
   EXPECT_THAT(r.status().message(), HasSubstr("array #0 is 'fc1.weight', expected 'fc.weight'"));
@@ -612,7 +674,7 @@ TEST(TorchErrorsTest, LayoutMismatchNamesTheArray) {
   auto layout = ArrayLayout::create({{"fc.weight", {3, 21}}, {"fc.bias", {3}}});
   ASSERT_TRUE(layout.ok());
   ArrayRecord wrong(*layout);
-  r = t->train(wrong, shard, 1, cfg, {}, 1);
+  r = t->train(wrong, shard, 1, cfg, {}, 1, nullptr);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
   EXPECT_THAT(r.status().message(),
@@ -625,17 +687,17 @@ TEST(TorchErrorsTest, LayoutMismatchNamesTheArray) {
   // A missing array, and an empty record.
   auto missing = ArrayLayout::create({{"fc.weight", {3, 20}}});
   ASSERT_TRUE(missing.ok());
-  r = t->train(ArrayRecord(*missing), shard, 1, cfg, {}, 1);
+  r = t->train(ArrayRecord(*missing), shard, 1, cfg, {}, 1, nullptr);
   ASSERT_FALSE(r.ok());
   EXPECT_THAT(r.status().message(), HasSubstr("missing array 'fc.bias'"));
-  r = t->train(ArrayRecord(), shard, 1, cfg, {}, 1);
+  r = t->train(ArrayRecord(), shard, 1, cfg, {}, 1, nullptr);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
 
   // Same names and shapes under another layout object is fine.
   auto same = ArrayLayout::create({{"fc.weight", {3, 20}}, {"fc.bias", {3}}});
   ASSERT_TRUE(same.ok());
-  EXPECT_TRUE(t->train(ArrayRecord(*same), shard, 1, cfg, {}, 1).ok());
+  EXPECT_TRUE(t->train(ArrayRecord(*same), shard, 1, cfg, {}, 1, nullptr).ok());
 }
 
 TEST(TorchErrorsTest, EmptyShardAndBadExamples) {
@@ -647,7 +709,7 @@ TEST(TorchErrorsTest, EmptyShardAndBadExamples) {
 
   Shard empty;
   empty.data = data;
-  auto r = t->train(*p, empty, 1, cfg, {}, 1);
+  auto r = t->train(*p, empty, 1, cfg, {}, 1, nullptr);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
   EXPECT_THAT(r.status().message(), HasSubstr("shard: empty"));
@@ -655,13 +717,13 @@ TEST(TorchErrorsTest, EmptyShardAndBadExamples) {
   ASSERT_FALSE(e.ok());
   EXPECT_EQ(e.status().code(), StatusCode::kInvalidArgument);
 
-  r = t->train(*p, Shard{}, 1, cfg, {}, 1);
+  r = t->train(*p, Shard{}, 1, cfg, {}, 1, nullptr);
   ASSERT_FALSE(r.ok());
   EXPECT_THAT(r.status().message(), HasSubstr("shard: no dataset"));
 
   // Examples of 21 values for a model of 20 inputs.
   auto wide = blobs(10, 21, 3, 2.0, 1);
-  r = t->train(*p, Shard::all(wide), 1, cfg, {}, 1);
+  r = t->train(*p, Shard::all(wide), 1, cfg, {}, 1, nullptr);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
   EXPECT_THAT(r.status().message(),
@@ -671,14 +733,14 @@ TEST(TorchErrorsTest, EmptyShardAndBadExamples) {
   // A label the model cannot output; an index outside the dataset.
   auto bad_label = std::make_shared<Dataset>(*data);
   bad_label->labels[3] = 5;
-  r = t->train(*p, Shard::all(bad_label), 1, cfg, {}, 1);
+  r = t->train(*p, Shard::all(bad_label), 1, cfg, {}, 1, nullptr);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
   EXPECT_THAT(r.status().message(), HasSubstr("example 3 of dataset 'blobs' has label 5"));
   Shard out_of_range;
   out_of_range.data = data;
   out_of_range.indices = {0, 20};
-  r = t->train(*p, out_of_range, 1, cfg, {}, 1);
+  r = t->train(*p, out_of_range, 1, cfg, {}, 1, nullptr);
   ASSERT_FALSE(r.ok());
   EXPECT_THAT(r.status().message(), HasSubstr("index 20 outside dataset 'blobs' of 20 examples"));
 }
@@ -690,12 +752,12 @@ TEST(TorchErrorsTest, ExampleShapeMustMatchModelInput) {
   ASSERT_TRUE(lp.ok());
   auto images = half_images(8, 28, 28, 1);
   TrainConfig cfg;
-  EXPECT_TRUE(logreg->train(*lp, Shard::all(images), 1, cfg, {}, 1).ok());
+  EXPECT_TRUE(logreg->train(*lp, Shard::all(images), 1, cfg, {}, 1, nullptr).ok());
   // ...the cnn needs the exact [channels, height, width].
   auto cnn = make(spec_of("cnn", {1, 14, 14}, 2));
   auto cp = cnn->init_params(1);
   ASSERT_TRUE(cp.ok());
-  auto r = cnn->train(*cp, Shard::all(images), 1, cfg, {}, 1);
+  auto r = cnn->train(*cp, Shard::all(images), 1, cfg, {}, 1, nullptr);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
   EXPECT_THAT(r.status().message(),
@@ -714,7 +776,7 @@ TEST(TorchErrorsTest, BadHyperparameters) {
   TrainConfig cfg;
   auto expect_invalid = [&](const TrainConfig& c, const ConfigRecord& task, int64_t steps,
                             const std::string& message) {
-    auto r = t->train(*p, shard, steps, c, task, 1);
+    auto r = t->train(*p, shard, steps, c, task, 1, nullptr);
     ASSERT_FALSE(r.ok()) << message;
     EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
     EXPECT_THAT(r.status().message(), HasSubstr(message));
@@ -769,11 +831,11 @@ TEST(TorchThreadsTest, DISABLED_StepTiming) {
       auto p = t->init_params(1);
       ASSERT_TRUE(p.ok());
       const int64_t steps = std::string(name) == "mlp" ? 400 : 60;
-      ASSERT_TRUE(t->train(*p, shard, 5, cfg, {}, 1).ok());  // warm-up
+      ASSERT_TRUE(t->train(*p, shard, 5, cfg, {}, 1, nullptr).ok());  // warm-up
       double best = 1e300;
       for (int rep = 0; rep < 3; ++rep) {
         const auto t0 = std::chrono::steady_clock::now();
-        auto r = t->train(*p, shard, steps, cfg, {}, 1);
+        auto r = t->train(*p, shard, steps, cfg, {}, 1, nullptr);
         const auto t1 = std::chrono::steady_clock::now();
         ASSERT_TRUE(r.ok());
         best = std::min(best, std::chrono::duration<double, std::milli>(t1 - t0).count() /

@@ -30,6 +30,10 @@ class FakeHost : public StrategyHost {
     if (idle) idle_.insert(id); else idle_.erase(id);
   }
   void advance(double dt) { now_ += dt; }
+  // What the runtime would have measured from completed tasks.
+  void set_measured_speed(ClientId id, double steps_per_s) {
+    clients_.at(id).measured_speed = steps_per_s;
+  }
 
   double now() const override { return now_; }
   std::vector<ClientId> idle_clients() const override { return {idle_.begin(), idle_.end()}; }

@@ -3,9 +3,10 @@
 // Parameters: one array "w" of `dim` floats. A client's objective is
 //     f_k(w) = 0.5 * ||w - t_k||^2,   t_k = mean of the client's examples' features,
 // so `steps` gradient steps with rate lr give w_end = t_k + (1 - lr)^steps (w_start - t_k)
-// (lr = 1: exactly t_k). `noise` adds seeded Gaussian noise to the result so tests can check
-// that seeds matter. Evaluation reports loss = 0.5 ||w - t||^2 against the test shard's mean and
-// accuracy = 1 / (1 + loss).
+// (lr = 1: exactly t_k). With a gradient correction g_c each step is
+// w <- w - lr ((w - t_k) + g_c), run step by step in double precision. `noise` adds seeded
+// Gaussian noise to the result so tests can check that seeds matter. Evaluation reports
+// loss = 0.5 ||w - t||^2 against the test shard's mean and accuracy = 1 / (1 + loss).
 #pragma once
 
 #include <cmath>
@@ -31,8 +32,11 @@ class QuadraticTrainer : public Trainer {
 
   Result<TrainResult> train(const ArrayRecord& start, const Shard& shard, int64_t steps,
                             const TrainConfig& config, const ConfigRecord& task_config,
-                            uint64_t seed) override {
+                            uint64_t seed, const ArrayRecord* grad_correction) override {
     if (shard.size() == fail_on_) return Status::internal("injected training failure");
+    if (grad_correction != nullptr) {
+      COHORT_RETURN_IF_ERROR(start.check_same_layout(*grad_correction, "grad_correction"));
+    }
     std::vector<double> t = target(shard);
     const double lr = config_number(task_config, "lr", config.lr);
     const double keep = std::pow(1.0 - lr, static_cast<double>(steps));
@@ -41,7 +45,14 @@ class QuadraticTrainer : public Trainer {
     Rng rng(seed);
     auto w = r.params.flat();
     for (int64_t i = 0; i < dim_; ++i) {
-      w[i] = static_cast<float>(t[i] + keep * (w[i] - t[i]) + (noise_ > 0 ? rng.normal(0, noise_) : 0.0));
+      double end = t[i] + keep * (w[i] - t[i]);
+      if (grad_correction != nullptr) {
+        const double gc = grad_correction->flat()[static_cast<size_t>(i)];
+        double v = w[i];
+        for (int64_t s = 0; s < steps; ++s) v -= lr * ((v - t[i]) + gc);
+        end = v;
+      }
+      w[i] = static_cast<float>(end + (noise_ > 0 ? rng.normal(0, noise_) : 0.0));
     }
     r.num_examples = shard.size();
     r.steps = steps;

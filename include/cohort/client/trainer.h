@@ -60,11 +60,15 @@ class Trainer {
   // Freshly initialised parameters (deterministic for a seed); defines the layout.
   virtual Result<ArrayRecord> init_params(uint64_t seed) = 0;
   // Runs `steps` optimiser steps from `start` on minibatches drawn from `shard` (reshuffled
-  // every pass, seeded by `seed`). InvalidArgument for a layout mismatch or an empty shard;
+  // every pass, seeded by `seed`). `grad_correction` is optional (nullptr = none): when set,
+  // it has start's layout and is added to the gradient of every trainable array before each
+  // optimiser step, like the FedProx term (SCAFFOLD passes c - c_i, so each step is
+  // w <- w - lr (g(w) + c - c_i) for plain SGD); non-trainable arrays ignore it.
+  // InvalidArgument for a layout mismatch (of start or grad_correction) or an empty shard;
   // Internal for a failure inside the backend.
   virtual Result<TrainResult> train(const ArrayRecord& start, const Shard& shard, int64_t steps,
                                     const TrainConfig& config, const ConfigRecord& task_config,
-                                    uint64_t seed) = 0;
+                                    uint64_t seed, const ArrayRecord* grad_correction) = 0;
   // Mean loss and accuracy of `params` over the whole shard.
   virtual Result<EvalResult> evaluate(const ArrayRecord& params, const Shard& shard) = 0;
 };

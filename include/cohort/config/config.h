@@ -23,6 +23,14 @@
 //     latency_ms: {distribution: constant, mean: 20}
 //     # a distribution: distribution (constant|normal|exponential|uniform|lognormal),
 //     # mean, std, low, high, sigma, min, max  (see sim/device_model.h)
+//     trace: null                   # CSV client,steps_per_s,up_mbps,down_mbps,latency_ms;
+//                                   #   replaces the four distributions; with a trace, an
+//                                   #   omitted count (or 0) = the trace's row count
+//     jitter: 0.0                   # per-task compute-time factor max(0.05, N(1, jitter))
+//     dropout: 0.0                  # probability in [0, 1) that a task never returns
+//     task_timeout_factor: 3.0      # a dropout is noticed after this x expected duration
+//     availability: {mean_online_s: 0, mean_offline_s: 60, distribution: exponential}
+//                                   # on/off periods; mean_online_s 0 = always online
 //   model:
 //     name: mlp                     # logreg | mlp | cnn
 //     hidden: [200, 200]            # mlp
@@ -38,6 +46,10 @@
 //     name: fedavg                  # required; every other key is a strategy parameter,
 //     fraction: 0.5                 #   validated by the strategy registry
 //     min_clients: 2
+//   strategies:                     # `cohort compare` only; not together with `strategy:`
+//     - {name: fedavg, fraction: 0.5}
+//     - {name: fedprox, label: prox-0.1, mu: 0.1}   # label: output directory and legend
+//                                                   #   name (default: name; must be unique)
 //   run:
 //     rounds: 50                    # stop after N commits (0 = no limit)
 //     max_virtual_time_s: 0         # stop at this virtual time (0 = no limit)
@@ -82,8 +94,13 @@ struct ModelConfig {
 
 struct StrategyConfig {
   std::string name = "fedavg";
-  // Every key of the `strategy:` section except `name`.
+  // Every key of the `strategy:` section (or of a `strategies:` item) except `name` and,
+  // in a `strategies:` item, `label`.
   ConfigRecord params;
+  // Set for `strategies:` items only: the item's `label`, or its `name` when absent. Unique
+  // within the list and a safe file name (letters, digits, '.', '_', '-', '+'; not starting
+  // with '.' or '-'), as `cohort compare` uses it as a directory name.
+  std::string label;
 };
 
 struct RunConfig {
@@ -101,6 +118,9 @@ struct SimulationConfig {
   ModelConfig model;
   TrainConfig training;
   StrategyConfig strategy;
+  // The `strategies:` list (`cohort compare`), in file order; empty when absent. A config
+  // never has both a `strategy:` section and a `strategies:` list (a load error).
+  std::vector<StrategyConfig> strategies;
   RunConfig run;
 };
 
@@ -113,7 +133,9 @@ Result<SimulationConfig> parse_simulation_config(const std::string& yaml_text,
 // Reads and parses a file; NotFound naming it if it cannot be read.
 Result<SimulationConfig> load_simulation_config(const std::string& path,
                                                 const std::vector<std::string>& overrides = {});
-// The resolved config (every key, defaults filled in), for DIR/config.json.
+// The resolved config (every key, defaults filled in), for DIR/config.json. With a
+// non-empty `strategies` list it holds `strategies` (each item with its label) instead of
+// `strategy`, so the JSON reads back as the same config.
 Json to_json(const SimulationConfig& config);
 
 }  // namespace cohort

@@ -45,8 +45,9 @@ class ThreadPool {
   }
 
   // Calls fn(lo, hi) over [begin, end) in chunks of `grain` elements (the last may be
-  // shorter) and waits for all of them. Runs inline when the range is one chunk, the pool
-  // has one thread, or the caller is one of this pool's workers.
+  // shorter) and waits for all of them. The calling thread works alongside size() - 1 workers,
+  // so size() threads take part. Runs inline when the range is one chunk, the pool has one
+  // thread, or the caller is one of this pool's workers.
   void parallel_for(int64_t begin, int64_t end, int64_t grain,
                     const std::function<void(int64_t, int64_t)>& fn);
 

@@ -1,6 +1,6 @@
 // Runner: turns a SimulationConfig into a running simulation and its output directory.
 //
-// This is the glue the CLI (`cohort simulate`, later `compare`), the examples and the Python
+// This is the glue the CLI (`cohort simulate`, `cohort compare`), the examples and the Python
 // module share: load the dataset, partition it, draw the device population, build the trainer
 // factory and the strategy, run the simulator with the metrics sinks, and write the outputs
 // (docs/formats.md):
@@ -8,6 +8,8 @@
 //   DIR/summary.json    the run's summary
 //   DIR/config.json     the resolved configuration (every default filled in)
 //   DIR/clients.json    per-client examples, label counts and device profile
+//   DIR/client_stats.json  per-client tasks, steps, accepted/rejected/lost, availability and
+//                       staleness over the run (written at the end, like summary.json)
 //   DIR/partition.json  client -> training example indices (only with save_partition)
 #pragma once
 
@@ -46,6 +48,8 @@ struct RunOutputs {
   const std::atomic<bool>* stop = nullptr;
 };
 
+// Runs config.strategy. InvalidArgument when config.strategies is not empty (that is
+// run_comparison's job, runner/compare.h).
 Result<sim::SimSummary> run_simulation(const SimulationConfig& config, const Scenario& scenario,
                                        const RunOutputs& outputs);
 

@@ -31,6 +31,8 @@ class StrategyParams {
   std::string string(const std::string& key, const std::string& fallback);
   // Records "<path>.<key>: <what>, got <value>" unless `ok`.
   void check(bool ok, const std::string& key, const std::string& what, double value);
+  // Records "<path>.<key>: <message>".
+  void fail_with(const std::string& key, const std::string& message);
 
   // The first error, or an unknown-key error, or OK.
   Status finish() const;

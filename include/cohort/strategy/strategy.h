@@ -48,8 +48,16 @@ struct Task {
   ModelVersion version = 0;
   std::shared_ptr<const ArrayRecord> model;
   int64_t local_steps = 1;
-  // Extra settings for the trainer (e.g. "prox_mu"); see Trainer.
+  // Extra settings for the trainer (e.g. "prox_mu"); see Trainer. The key "client_state"
+  // names the client-state rule the runtime applies with server_state (e.g. "scaffold"; see
+  // cohort/client/control_variates.h).
   ConfigRecord config;
+  // Optional server state the client needs besides the model, shared by every task of a
+  // round without copies (SCAFFOLD: the server control variate c, with the model's layout).
+  // Null for strategies that keep no such state. When set, the runtime keeps a per-client
+  // state (SCAFFOLD: c_i) across that client's tasks and updates it with the rule named by
+  // config["client_state"]; an unknown or missing rule fails the task with InvalidArgument.
+  std::shared_ptr<const ArrayRecord> server_state;
 };
 
 // What comes back from a task.
@@ -59,6 +67,10 @@ struct Update {
   ModelVersion base_version = 0;
   // Pseudo-gradient: start parameters minus end parameters (ALGORITHMS.md 0.2).
   ArrayRecord delta;
+  // Change of the client's state over this task (new minus old; SCAFFOLD: Delta c_i =
+  // c_i+ - c_i), with the layout of Task::server_state. Empty when the task carried no
+  // server_state.
+  ArrayRecord state_delta;
   int64_t num_examples = 0;
   int64_t local_steps = 0;
   // Client-reported metrics, e.g. "train_loss".

@@ -30,7 +30,8 @@ struct ModelSpec {
 
 // A factory making one independent Trainer per call (one per worker thread). The trainers
 // train with SGD (lr, momentum, weight decay from TrainConfig; "lr" and "prox_mu" from the
-// task config; prox_mu adds mu/2 ||w - w_start||^2 to the local loss), minibatches of
+// task config; prox_mu adds mu/2 ||w - w_start||^2 to the local loss; a grad_correction is
+// added to each parameter's gradient before every step), minibatches of
 // TrainConfig::batch_size drawn without replacement from a seeded per-task permutation of the
 // shard (re-drawn every pass). Evaluation runs in batches of 1000 without gradients.
 // Fails with InvalidArgument for a bad spec.

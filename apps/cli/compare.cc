@@ -1,0 +1,137 @@
+// `cohort compare CONFIG.yaml --out DIR [--seed N] [--threads N] [--jobs N] [--set k=v]...`
+// `cohort report DIR [--out FILE]`
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "cohort/runner/compare.h"
+#include "cohort/runner/report.h"
+#include "commands.h"
+
+namespace cohort::cli {
+
+namespace {
+
+std::atomic<bool> g_compare_stop{false};
+
+extern "C" void on_compare_sigint(int) {
+  // First Ctrl-C: runs in flight stop after their current event and every output is still
+  // written; strategies not started are skipped. Second: default action.
+  g_compare_stop.store(true);
+  std::signal(SIGINT, SIG_DFL);
+}
+
+struct CompareArgs {
+  std::string config;
+  std::string out = "runs/compare";
+  int64_t seed = -1;
+  int64_t threads = -1;
+  int64_t jobs = 0;
+  std::vector<std::string> sets;
+  bool quiet = false;
+};
+
+std::string pct(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f%%", v * 100.0);
+  return buf;
+}
+
+std::string mb(int64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f MB", static_cast<double>(bytes) / 1e6);
+  return buf;
+}
+
+void run_compare(const CompareArgs& a) {
+  std::vector<std::string> overrides = a.sets;
+  if (a.seed >= 0) overrides.push_back("run.seed=" + std::to_string(a.seed));
+  if (a.threads >= 0) overrides.push_back("run.threads=" + std::to_string(a.threads));
+  Result<SimulationConfig> cfg = load_simulation_config(a.config, overrides);
+  if (!cfg.ok()) return fail(cfg.error());
+  Result<Scenario> scenario = build_scenario(*cfg);
+  if (!scenario.ok()) return fail(scenario.error());
+
+  CompareOptions opts;
+  opts.out_dir = a.out;
+  opts.progress = !a.quiet;
+  opts.jobs = a.jobs;
+  opts.stop = &g_compare_stop;
+  std::signal(SIGINT, on_compare_sigint);
+  Result<Comparison> cmp = run_comparison(*cfg, *scenario, opts);
+  std::signal(SIGINT, SIG_DFL);
+  if (!cmp.ok()) return fail(cmp.error());
+
+  const double target = cmp->target_accuracy;
+  size_t width = 8;
+  for (const auto& e : cmp->entries) width = std::max(width, e.label.size());
+  const int w = static_cast<int>(width);
+  std::string to_target = "to " + pct(target);
+  std::printf("%-*s  %8s  %8s  %12s  %7s  %8s  %10s  %16s\n", w, "strategy", "final", "best",
+              target > 0 ? to_target.c_str() : "", "rounds", "updates", "traffic", "model");
+  for (const auto& e : cmp->entries) {
+    const auto& s = e.summary;
+    char ttt[32] = "";
+    if (target > 0) {
+      if (s.time_to_target) {
+        std::snprintf(ttt, sizeof ttt, "%.1f s", *s.time_to_target);
+      } else {
+        std::snprintf(ttt, sizeof ttt, "never");
+      }
+    }
+    std::printf("%-*s  %8s  %8s  %12s  %7lld  %8lld  %10s  %16s\n", w, e.label.c_str(),
+                pct(s.final_accuracy).c_str(), pct(s.best_accuracy).c_str(), ttt,
+                static_cast<long long>(s.rounds), static_cast<long long>(s.updates),
+                mb(s.bytes_up + s.bytes_down).c_str(), s.model_hash.c_str());
+  }
+  std::printf("outputs in %s/ (comparison.json, report.html, one directory per strategy)\n",
+              a.out.c_str());
+  if (cmp->stopped_early) std::printf("(stopped early by SIGINT)\n");
+}
+
+struct ReportArgs {
+  std::string dir;
+  std::string out;
+};
+
+void run_report(const ReportArgs& a) {
+  const Status s = write_report(a.dir, a.out);
+  if (!s.ok()) return fail(s);
+  std::printf("%s\n", a.out.empty() ? (a.dir + "/report.html").c_str() : a.out.c_str());
+}
+
+}  // namespace
+
+void add_compare_command(CLI::App& app) {
+  auto args = std::make_shared<CompareArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "compare", "Run the config's strategies: list on one scenario and write a report");
+  cmd->add_option("config", args->config, "YAML scenario file with a strategies: list")
+      ->required();
+  cmd->add_option("--out", args->out,
+                  "Output directory (comparison.json, report.html, DIR/<label>/...)")
+      ->capture_default_str();
+  cmd->add_option("--seed", args->seed, "Override run.seed");
+  cmd->add_option("--threads", args->threads, "Override run.threads (0 = all cores)");
+  cmd->add_option("--jobs", args->jobs,
+                  "Strategies run at once, sharing the threads (0 = automatic)")
+      ->capture_default_str();
+  cmd->add_option("--set", args->sets, "Override a config key: --set training.lr=0.1")
+      ->allow_extra_args(false);
+  cmd->add_flag("--quiet,-q", args->quiet, "No progress output");
+  cmd->callback([args] { run_compare(*args); });
+}
+
+void add_report_command(CLI::App& app) {
+  auto args = std::make_shared<ReportArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "report", "Regenerate DIR/report.html from a compare (or simulate) output directory");
+  cmd->add_option("dir", args->dir, "Output directory of cohort compare or cohort simulate")
+      ->required();
+  cmd->add_option("--out", args->out, "Where to write the page (default DIR/report.html)");
+  cmd->callback([args] { run_report(*args); });
+}
+
+}  // namespace cohort::cli

@@ -1,0 +1,82 @@
+#include "cohort/strategy/async_strategy.h"
+
+namespace cohort {
+
+AsyncOptions AsyncOptions::read(StrategyParams& p) {
+  AsyncOptions o;
+  o.max_concurrency = p.integer("max_concurrency", o.max_concurrency);
+  p.check(o.max_concurrency >= 0, "max_concurrency", "must be >= 0 (0 = no limit)",
+          static_cast<double>(o.max_concurrency));
+  o.max_staleness = p.integer("max_staleness", o.max_staleness);
+  p.check(o.max_staleness >= -1, "max_staleness", "must be >= -1 (-1 = no limit)",
+          static_cast<double>(o.max_staleness));
+  return o;
+}
+
+Task AsyncStrategy::make_task(ClientId id) {
+  Task t;
+  t.client = id;
+  t.version = version_;
+  t.model = model_;
+  t.local_steps = host_->default_local_steps(id);
+  return t;
+}
+
+void AsyncStrategy::dispatch_to(ClientId id) {
+  Task t = make_task(id);
+  in_flight_[id] = t.model;
+  host_->dispatch(std::move(t));
+}
+
+void AsyncStrategy::on_client_idle(ClientId id) {
+  if (in_flight_.count(id) != 0) return;
+  if (async_.max_concurrency > 0 && outstanding() >= async_.max_concurrency) return;
+  dispatch_to(id);
+}
+
+void AsyncStrategy::fill_slots() {
+  if (async_.max_concurrency == 0) {
+    // Unlimited: every idle client trains (the runtime also calls on_client_idle for each).
+    for (ClientId id : host_->idle_clients()) {
+      if (in_flight_.count(id) == 0) dispatch_to(id);
+    }
+    return;
+  }
+  while (outstanding() < async_.max_concurrency) {
+    std::vector<ClientId> idle;
+    for (ClientId id : host_->idle_clients()) {
+      if (in_flight_.count(id) == 0) idle.push_back(id);
+    }
+    if (idle.empty()) return;
+    dispatch_to(idle[host_->rng().uniform_int(idle.size())]);
+  }
+}
+
+Status AsyncStrategy::on_update(Update update) {
+  auto it = in_flight_.find(update.client);
+  if (it == in_flight_.end()) {
+    return Status::failed_precondition("update from client " + std::to_string(update.client) +
+                                       ": no task outstanding for it");
+  }
+  current_base_ = std::move(it->second);
+  in_flight_.erase(it);
+  Status s = validate_update(update);
+  const int64_t staleness = version_ - update.base_version;
+  if (s.ok() && async_.max_staleness >= 0 && staleness > async_.max_staleness) {
+    s = Status::failed_precondition("update from client " + std::to_string(update.client) +
+                                    " has staleness " + std::to_string(staleness) +
+                                    ", above max_staleness " +
+                                    std::to_string(async_.max_staleness));
+  }
+  if (s.ok()) s = apply(update, staleness);
+  current_base_.reset();
+  fill_slots();
+  return s;
+}
+
+void AsyncStrategy::on_task_lost(ClientId id, ModelVersion /*version*/) {
+  in_flight_.erase(id);
+  fill_slots();
+}
+
+}  // namespace cohort
