@@ -1,12 +1,13 @@
 // `cohort compare CONFIG.yaml --out DIR [--seed N] [--threads N] [--jobs N] [--set k=v]...`
 // `cohort report DIR [--out FILE]`
+#include "cohort/runner/compare.h"
+
 #include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <string>
 #include <vector>
 
-#include "cohort/runner/compare.h"
 #include "cohort/runner/report.h"
 #include "commands.h"
 
@@ -108,15 +109,15 @@ void add_compare_command(CLI::App& app) {
   auto args = std::make_shared<CompareArgs>();
   CLI::App* cmd = app.add_subcommand(
       "compare", "Run the config's strategies: list on one scenario and write a report");
-  cmd->add_option("config", args->config, "YAML scenario file with a strategies: list")
-      ->required();
+  cmd->add_option("config", args->config, "YAML scenario file with a strategies: list")->required();
   cmd->add_option("--out", args->out,
                   "Output directory (comparison.json, report.html, DIR/<label>/...)")
       ->capture_default_str();
   cmd->add_option("--seed", args->seed, "Override run.seed");
   cmd->add_option("--threads", args->threads, "Override run.threads (0 = all cores)");
   cmd->add_option("--jobs", args->jobs,
-                  "Strategies run at once, sharing the threads (0 = automatic)")
+                  "Strategies run at once, sharing the threads (0 = automatic: one at a time)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1024}))
       ->capture_default_str();
   cmd->add_option("--set", args->sets, "Override a config key: --set training.lr=0.1")
       ->allow_extra_args(false);

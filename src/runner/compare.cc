@@ -101,8 +101,8 @@ class CompareProgress {
 
   void draw_live() {
     if (!live_) return;
-    std::string line = "compare: " + std::to_string(done_) + "/" + std::to_string(runs_.size()) +
-                       " done";
+    std::string line =
+        "compare: " + std::to_string(done_) + "/" + std::to_string(runs_.size()) + " done";
     for (const Run& r : runs_) {
       if (!r.running) continue;
       // Appended piece by piece: GCC 12 warns (-Wrestrict, falsely) on the chained form.
@@ -249,8 +249,7 @@ Result<Comparison> run_comparison(const SimulationConfig& config, const Scenario
   for (size_t i = 0; i < strategies.size(); ++i) {
     const std::string path =
         config.strategies.empty() ? "strategy" : "strategies[" + std::to_string(i) + "]";
-    COHORT_RETURN_IF_ERROR(
-        make_strategy(strategies[i].name, strategies[i].params, path).status());
+    COHORT_RETURN_IF_ERROR(make_strategy(strategies[i].name, strategies[i].params, path).status());
   }
 
   namespace fs = std::filesystem;
@@ -266,9 +265,10 @@ Result<Comparison> run_comparison(const SimulationConfig& config, const Scenario
 
   const size_t n = strategies.size();
   const int64_t total_threads =
-      config.run.threads > 0 ? config.run.threads
-                             : static_cast<int64_t>(std::max(1u, std::thread::hardware_concurrency()));
-  int64_t jobs = options.jobs > 0 ? options.jobs : total_threads;
+      config.run.threads > 0
+          ? config.run.threads
+          : static_cast<int64_t>(std::max(1u, std::thread::hardware_concurrency()));
+  int64_t jobs = options.jobs > 0 ? options.jobs : 1;  // automatic: see CompareOptions::jobs
   jobs = std::clamp<int64_t>(jobs, 1, static_cast<int64_t>(n));
   // Worker slot w of the outer pool always runs with the same share of the threads; the
   // split does not change any result, only how busy the cores are.
@@ -315,7 +315,9 @@ Result<Comparison> run_comparison(const SimulationConfig& config, const Scenario
     e.summary = std::move(*s);
     e.threads = c.run.threads;
     fill_target_fields(sink->evals, config.run.target_accuracy, &e);
-    progress.finished(i, finished_line(e, config.run.target_accuracy));
+    const bool cut = options.stop != nullptr && options.stop->load();
+    progress.finished(
+        i, finished_line(e, config.run.target_accuracy) + (cut ? " (stopped early)" : ""));
   };
 
   if (jobs == 1) {

@@ -1,11 +1,11 @@
 // `strategies:` parsing, run_comparison's outputs and determinism, and the HTML report.
 #include "cohort/runner/compare.h"
 
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
-#include <gtest/gtest.h>
 #include <map>
 #include <sstream>
 
@@ -141,8 +141,8 @@ TEST(CompareConfigTest, StrategiesErrorsNameThePath) {
     EXPECT_EQ(cfg.error().message(), message) << yaml;
   }
   // An override that adds a strategy: section to a strategies: file hits the same check.
-  auto ov = parse_simulation_config("strategies: [{name: fedavg}]", "c.yaml",
-                                    {"strategy.fraction=0.2"});
+  auto ov =
+      parse_simulation_config("strategies: [{name: fedavg}]", "c.yaml", {"strategy.fraction=0.2"});
   ASSERT_FALSE(ov.ok());
   EXPECT_NE(ov.error().message().find("strategies: cannot be combined"), std::string::npos);
 }
@@ -206,7 +206,10 @@ TEST(CompareTest, OutputsAgreeWithEachRunAndItsMetrics) {
     EXPECT_FALSE(run_cfg.contains("strategies"));
     // Same partition and device draws for every strategy.
     const std::string clients = read_text(sub + "/clients.json");
-    if (i == 0) first_clients = clients; else EXPECT_EQ(clients, first_clients) << labels[i];
+    if (i == 0)
+      first_clients = clients;
+    else
+      EXPECT_EQ(clients, first_clients) << labels[i];
 
     // *_to_target recomputed from the metrics stream.
     Json first_hit = nullptr;
@@ -262,8 +265,8 @@ TEST(CompareTest, DeterministicAcrossThreadCountsAndConcurrency) {
   };
   // Sequential with one thread, sequential with two threads each, and concurrent runs
   // sharing two threads (one each), three at once with three threads.
-  const Variant variants[] = {{"run.threads=1", 1}, {"run.threads=2", 1}, {"run.threads=2", 2},
-                              {"run.threads=3", 3}};
+  const Variant variants[] = {
+      {"run.threads=1", 1}, {"run.threads=2", 1}, {"run.threads=2", 2}, {"run.threads=3", 3}};
   Json reference;
   for (const Variant& v : variants) {
     const std::string dir = temp_dir(std::string("det_") + std::to_string(v.jobs));
@@ -272,7 +275,8 @@ TEST(CompareTest, DeterministicAcrossThreadCountsAndConcurrency) {
     const Json c = read_json(dir + "/comparison.json");
     if (reference.is_null()) {
       reference = deterministic_part(c);
-      for (const Json& row : c["strategies"]) EXPECT_EQ(row["model_hash"].get<std::string>().size(), 16u);
+      for (const Json& row : c["strategies"])
+        EXPECT_EQ(row["model_hash"].get<std::string>().size(), 16u);
     } else {
       EXPECT_EQ(deterministic_part(c), reference) << v.threads << " jobs " << v.jobs;
     }
@@ -295,8 +299,7 @@ TEST(CompareTest, BadStrategyFailsBeforeAnyRun) {
 
   auto unknown = compare({"strategies=[{name: fedavg}, {name: fedfoo}]"}, dir, 0);
   ASSERT_FALSE(unknown.ok());
-  EXPECT_EQ(unknown.error().message().rfind("strategies[1].name: unknown strategy 'fedfoo'", 0),
-            0u)
+  EXPECT_EQ(unknown.error().message().rfind("strategies[1].name: unknown strategy 'fedfoo'", 0), 0u)
       << unknown.error().message();
   fs::remove_all(dir);
 }
@@ -343,7 +346,7 @@ TEST(ReportTest, SelfContainedWithALinePerStrategyPerPlotAndRegeneratesIdentical
   const std::string html = read_text(dir + "/report.html");
   ASSERT_FALSE(html.empty());
   EXPECT_EQ(html.rfind("<!DOCTYPE html>", 0), 0u);
-  EXPECT_EQ(count(html, "<svg"), 3u);
+  EXPECT_EQ(count(html, "<svg class=\"plot\""), 3u);
   EXPECT_EQ(count(html, "<polyline"), 3u * 3u);  // three plots, three strategies
   EXPECT_EQ(count(html, "<table"), 1u);
   EXPECT_EQ(count(html, "<td class=\"rank\">"), 3u);  // one row each
@@ -370,9 +373,8 @@ TEST(ReportTest, SelfContainedWithALinePerStrategyPerPlotAndRegeneratesIdentical
 
 // Hand-made input so positions, ordering and marks can be checked exactly.
 Json eval(double t, int64_t updates, int64_t bytes, double acc, int64_t round) {
-  return Json{{"event", "eval"},     {"round", round},    {"updates", updates},
-              {"virtual_time_s", t}, {"accuracy", acc},   {"loss", 1.0},
-              {"bytes_up", bytes},   {"bytes_down", 0}};
+  return Json{{"event", "eval"}, {"round", round}, {"updates", updates}, {"virtual_time_s", t},
+              {"accuracy", acc}, {"loss", 1.0},    {"bytes_up", bytes},  {"bytes_down", 0}};
 }
 
 TEST(ReportTest, PointsSortingAndMarks) {
@@ -381,13 +383,13 @@ TEST(ReportTest, PointsSortingAndMarks) {
     "strategies": [{"label": "a", "strategy": "fedavg", "final_accuracy": 0.9,
                     "best_accuracy": 0.9, "time_to_target": null}],
     "setting": {}})");
-  ReportSeries s{"a", nullptr, {eval(0, 0, 0, 0.5, 0), eval(5, 5, 100, 0.7, 1),
-                               eval(10, 10, 200, 0.9, 2)}};
+  ReportSeries s{
+      "a", nullptr, {eval(0, 0, 0, 0.5, 0), eval(5, 5, 100, 0.7, 1), eval(10, 10, 200, 0.9, 2)}};
   const std::string html = render_report(cmp, {s});
-  // Plot area x in [72, 972]; one legend row puts it at y in [54, 354]. Accuracy ticks are
+  // Plot area x in [72, 972]; one legend row puts it at y in [54, 394]. Accuracy ticks are
   // 0.05 apart from 50% to 90%, virtual time 1 s apart from 0 to 10, so the three points
   // sit at the corners and the centre.
-  EXPECT_NE(html.find("<polyline points=\"72.00,354.00 522.00,204.00 972.00,54.00\""),
+  EXPECT_NE(html.find("<polyline points=\"72.00,394.00 522.00,224.00 972.00,54.00\""),
             std::string::npos);
   EXPECT_NE(html.find(">50%</text>"), std::string::npos);
   EXPECT_NE(html.find(">90%</text>"), std::string::npos);
@@ -421,8 +423,8 @@ TEST(ReportTest, PointsSortingAndMarks) {
   EXPECT_EQ(count(page, "<tr class=\"winner\">"), 1u);
   EXPECT_LT(page.find("<tr class=\"winner\">"), fast_row);
   EXPECT_NE(page.find("<td class=\"num best\">10.0 s</td>"), std::string::npos);
-  EXPECT_NE(page.find("<td class=\"num best\">88.00%</td>"), std::string::npos);   // best
-  EXPECT_NE(page.find("<td class=\"num best\">85.00%</td>"), std::string::npos);   // final
+  EXPECT_NE(page.find("<td class=\"num best\">88.00%</td>"), std::string::npos);  // best
+  EXPECT_NE(page.find("<td class=\"num best\">85.00%</td>"), std::string::npos);  // final
   EXPECT_NE(page.find("not reached"), std::string::npos);
   EXPECT_NE(page.find("3.0&times; sooner than <b>slow</b>"), std::string::npos);
   EXPECT_NE(page.find("bytes sent up + down (log scale)"), std::string::npos);
@@ -445,7 +447,8 @@ TEST(ReportTest, ReadErrorsNameTheFile) {
   EXPECT_NE(missing.error().message().find(dir + "/a/metrics.jsonl"), std::string::npos);
 
   fs::create_directories(dir + "/a");
-  std::ofstream(dir + "/a/metrics.jsonl") << "{\"event\": \"start\"}\n{\"event\": \"eval\"}\n{oops\n";
+  std::ofstream(dir + "/a/metrics.jsonl")
+      << "{\"event\": \"start\"}\n{\"event\": \"eval\"}\n{oops\n";
   auto bad = render_report_from_dir(dir);
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.error().code(), StatusCode::kDataLoss);

@@ -33,12 +33,23 @@ std::string esc(std::string_view s) {
   out.reserve(s.size());
   for (char ch : s) {
     switch (ch) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += ch;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += ch;
     }
   }
   return out;
@@ -92,6 +103,30 @@ std::string fmt_bytes(double b) {
   if (u == 0) return strf("%.0f B", b);
   const double a = std::fabs(b);
   return strf(a < 10 ? "%.2f %s" : a < 100 ? "%.1f %s" : "%.0f %s", b, kUnits[u]);
+}
+
+// A tick label in the decimal unit of the value, with the decimals the step needs (so a
+// 50 MB step reads "50 MB", "100 MB", a 0.5 MB step "1.5 MB"); step 0 = as few as exact.
+std::string bytes_tick(double v, double step) {
+  if (v == 0) return "0";
+  static const char* kUnits[] = {"B", "kB", "MB", "GB", "TB", "PB"};
+  int u = 0;
+  double scale = 1.0;
+  while (std::fabs(v) >= 1000.0 * scale && u < 5) {
+    scale *= 1000.0;
+    ++u;
+  }
+  int decimals = 0;
+  if (step > 0) {
+    const double s = step / scale;
+    decimals = s >= 1 ? 0 : std::min(3, static_cast<int>(std::ceil(-std::log10(s) - 1e-9)));
+  } else {
+    while (decimals < 3 && std::fabs(v / scale * std::pow(10.0, decimals) -
+                                     std::round(v / scale * std::pow(10.0, decimals))) > 1e-6) {
+      ++decimals;
+    }
+  }
+  return strf("%.*f %s", decimals, v / scale, kUnits[u]);
 }
 
 std::string fmt_pct(double v, int decimals = 2) { return strf("%.*f%%", decimals, v * 100.0); }
@@ -165,8 +200,7 @@ struct Axis {
 
 using TickFormat = std::function<std::string(double value, double step)>;
 
-Axis linear_axis(double lo, double hi, int count, const TickFormat& format,
-                 double min_step = 0.0) {
+Axis linear_axis(double lo, double hi, int count, const TickFormat& format, double min_step = 0.0) {
   if (!(hi > lo)) hi = lo + (lo == 0 ? 1.0 : std::fabs(lo) * 0.1);
   double step = std::max(nice_step(hi - lo, count), min_step);
   Axis a;
@@ -191,7 +225,7 @@ Axis log_axis(double lo, double hi, const TickFormat& format) {
   const int e1 = static_cast<int>(std::ceil(std::log10(a.hi)));
   // 1-2-5 ticks over a few decades, powers of ten only over many.
   const std::vector<double> mults =
-      e1 - e0 <= 2 ? std::vector<double>{1, 2, 5} : std::vector<double>{1};
+      e1 - e0 <= 3 ? std::vector<double>{1, 2, 5} : std::vector<double>{1};
   for (int e = e0; e <= e1; ++e) {
     for (double m : mults) {
       const double v = m * std::pow(10.0, e);
@@ -244,7 +278,7 @@ constexpr double kWidth = 1000;
 constexpr double kMarginLeft = 72;
 constexpr double kMarginRight = 28;
 constexpr double kMarginBottom = 54;
-constexpr double kPlotHeight = 300;
+constexpr double kPlotHeight = 340;
 constexpr size_t kMaxMarkers = 80;  // points per line above which markers are left out
 
 struct LegendItem {
@@ -273,8 +307,9 @@ std::vector<LegendItem> legend_layout(const std::vector<ReportSeries>& series, d
   return out;
 }
 
-std::string render_plot(const std::string& aria, XKind kind, const std::vector<ReportSeries>& series,
-                        const Axis& y_axis, double target) {
+std::string render_plot(const std::string& aria, XKind kind,
+                        const std::vector<ReportSeries>& series, const Axis& y_axis,
+                        double target) {
   // The x range over every point of every line.
   double x_max = 0.0;
   double x_min_pos = std::numeric_limits<double>::infinity();
@@ -301,19 +336,20 @@ std::string render_plot(const std::string& aria, XKind kind, const std::vector<R
     const TimeUnit u = time_unit(x_max);
     x_scale = u.scale;
     x_title = std::string("virtual time (") + u.name + ")";
-    x_axis = linear_axis(0, x_max / u.scale, 8, [](double v, double step) {
-      return strf("%.*f", decimals_for(step), v);
-    });
+    x_axis = linear_axis(0, x_max / u.scale, 8,
+                         [](double v, double step) { return strf("%.*f", decimals_for(step), v); });
   } else if (kind == XKind::kUpdates) {
     x_title = "accepted client updates";
-    x_axis = linear_axis(0, x_max, 8, [](double v, double) {
-      return with_commas(static_cast<int64_t>(std::llround(v)));
-    }, 1.0);
+    x_axis = linear_axis(
+        0, x_max, 8,
+        [](double v, double) { return with_commas(static_cast<int64_t>(std::llround(v))); }, 1.0);
   } else {
     x_title = log ? "bytes sent up + down (log scale)" : "bytes sent up + down";
-    const TickFormat f = [](double v, double) { return v == 0 ? std::string("0") : fmt_bytes(v); };
-    x_axis = log && std::isfinite(x_min_pos) ? log_axis(x_min_pos, x_max, f)
-                                             : linear_axis(0, x_max, 8, f);
+    if (log && std::isfinite(x_min_pos)) {
+      x_axis = log_axis(x_min_pos, x_max, [](double v, double) { return bytes_tick(v, 0); });
+    } else {
+      x_axis = linear_axis(0, x_max, 8, [](double v, double step) { return bytes_tick(v, step); });
+    }
   }
 
   double legend_h = 0;
@@ -355,17 +391,18 @@ std::string render_plot(const std::string& aria, XKind kind, const std::vector<R
   svg += "</g>\n";
   svg += "<path class=\"axis\" d=\"M" + num(px0) + " " + num(py1) + "V" + num(py0) + "H" +
          num(px1) + "\"/>\n";
-  svg += "<text class=\"axis-title\" x=\"" + num((px0 + px1) / 2) + "\" y=\"" +
-         num(height - 10) + "\" text-anchor=\"middle\">" + esc(x_title) + "</text>\n";
+  svg += "<text class=\"axis-title\" x=\"" + num((px0 + px1) / 2) + "\" y=\"" + num(height - 10) +
+         "\" text-anchor=\"middle\">" + esc(x_title) + "</text>\n";
   svg += "<text class=\"axis-title\" transform=\"translate(18 " + num((py0 + py1) / 2) +
          ") rotate(-90)\" text-anchor=\"middle\">test accuracy</text>\n";
 
   if (target > 0 && target >= y_axis.lo && target <= y_axis.hi) {
     const double y = Y(target);
-    svg += "<line class=\"target\" x1=\"" + num(px0) + "\" x2=\"" + num(px1) + "\" y1=\"" +
-           num(y) + "\" y2=\"" + num(y) + "\"/>";
-    svg += "<text class=\"target-label\" x=\"" + num(px1 - 6) + "\" y=\"" + num(y - 6) +
-           "\" text-anchor=\"end\">target " + esc(fmt_pct(target, 1)) + "</text>\n";
+    svg += "<line class=\"target\" x1=\"" + num(px0) + "\" x2=\"" + num(px1) + "\" y1=\"" + num(y) +
+           "\" y2=\"" + num(y) + "\"/>";
+    // At the left, where accuracy curves start low, so the label rarely covers a line.
+    svg += "<text class=\"target-label\" x=\"" + num(px0 + 8) + "\" y=\"" + num(y - 6) +
+           "\">target " + esc(fmt_pct(target, 1)) + "</text>\n";
   }
 
   // One polyline per series (even an empty one, so every strategy has its line).
@@ -386,9 +423,9 @@ std::string render_plot(const std::string& aria, XKind kind, const std::vector<R
                    esc(eval_tooltip(s.label, e)) + "</title></circle>";
       }
     }
-    svg += "<g class=\"series\" stroke=\"" + std::string(colour(i)) + "\" fill=\"" +
-           colour(i) + "\"><title>" + esc(s.label) + "</title>\n<polyline points=\"" + pts +
-           "\"" + dash(i) + "/>\n" + markers + "</g>\n";
+    svg += "<g class=\"series\" stroke=\"" + std::string(colour(i)) + "\" fill=\"" + colour(i) +
+           "\"><title>" + esc(s.label) + "</title>\n<polyline points=\"" + pts + "\"" + dash(i) +
+           "/>\n" + markers + "</g>\n";
   }
 
   // Legend.
@@ -416,8 +453,9 @@ Axis accuracy_axis(const std::vector<ReportSeries>& series, double target) {
     }
   }
   if (target > 0) {
+    // A little room above the target so its line and label never sit on the frame.
     lo = std::min(lo, target);
-    hi = std::max(hi, target);
+    hi = std::max(hi, std::min(1.0, target + 0.02));
   }
   if (hi < lo) {
     lo = 0;
@@ -500,28 +538,33 @@ std::string render_table(const Json& cmp, const std::vector<Row>& rows, double t
   if (has_target) {
     h += "<th colspan=\"3\">To reach " + esc(fmt_pct(target, 1)) + "</th>";
   }
-  h += "<th colspan=\"2\">Test accuracy</th><th colspan=\"5\">Whole run</th></tr>\n<tr>";
+  h += "<th colspan=\"2\">Test accuracy</th><th colspan=\"4\">Whole run</th></tr>\n<tr>";
   if (has_target) h += "<th>virtual time</th><th>rounds</th><th>traffic</th>";
   h += "<th>final</th><th>best</th><th>rounds</th><th>updates</th><th>traffic</th>"
-       "<th>virtual time</th><th>wall time</th></tr>\n</thead>\n<tbody>\n";
+       "<th>virtual time</th></tr>\n</thead>\n<tbody>\n";
   (void)cmp;
   for (size_t k = 0; k < rows.size(); ++k) {
     const Json& j = *rows[k].j;
     const size_t i = rows[k].index;
     const bool winner = k == 0 && rows.size() > 1 && (!has_target || rows[k].ttt.has_value());
     h += winner ? "<tr class=\"winner\">" : "<tr>";
-    h += "<td class=\"rank\">" + std::to_string(k + 1) + (winner ? " <span class=\"star\" title=\"best\">\xe2\x98\x85</span>" : "") + "</td>";
+    h += "<td class=\"rank\">" + std::to_string(k + 1) +
+         (winner ? " <span class=\"star\" title=\"best\">\xe2\x98\x85</span>" : "") + "</td>";
     const std::string label = json_text(j, "label");
     const std::string name = json_text(j, "strategy");
-    h += "<td class=\"name\"><span class=\"swatch\" style=\"background:" + std::string(colour(i)) +
-         "\"></span><b>" + esc(label) + "</b>";
+    // The swatch is the legend's line, dashes included, so rows past the tenth colour
+    // still match their plot line.
+    h += "<td class=\"name\"><svg class=\"swatch\" viewBox=\"0 0 22 10\" width=\"22\" "
+         "height=\"10\"><line x1=\"2\" x2=\"20\" y1=\"5\" y2=\"5\" stroke=\"" +
+         std::string(colour(i)) + "\"" + dash(i) + "/></svg><b>" + esc(label) + "</b>";
     std::string sub;
     if (name != label) sub = name;
     const std::string params = params_text(j.value("params", Json::object()));
     if (!params.empty()) sub += (sub.empty() ? "" : ": ") + params;
     if (!sub.empty()) h += "<div class=\"params\">" + esc(sub) + "</div>";
     const std::string hash = json_text(j, "model_hash");
-    if (!hash.empty()) h += "<div class=\"hash\" title=\"final model hash\">model " + esc(hash) + "</div>";
+    if (!hash.empty())
+      h += "<div class=\"hash\" title=\"final model hash\">model " + esc(hash) + "</div>";
     h += "</td>";
 
     auto cell = [&](const std::string& text, bool mark) {
@@ -555,9 +598,10 @@ std::string render_table(const Json& cmp, const std::vector<Row>& rows, double t
       cell(kDash, false);
     }
     const auto vt = opt_number(j, "virtual_time_s");
-    cell(vt ? esc(fmt_seconds(*vt)) : kDash, false);
     const auto wt = opt_number(j, "wall_time_s");
-    cell(wt ? esc(fmt_seconds(*wt)) : kDash, false);
+    cell((vt ? esc(fmt_seconds(*vt)) : std::string(kDash)) +
+             (wt ? "<div class=\"sub\">wall " + esc(fmt_seconds(*wt)) + "</div>" : ""),
+         false);
     h += "</tr>\n";
   }
   h += "</tbody>\n</table></div>\n";
@@ -568,6 +612,29 @@ std::string render_table(const Json& cmp, const std::vector<Row>& rows, double t
 std::string render_highlights(const std::vector<Row>& rows, double target) {
   if (rows.empty()) return "<p class=\"lead\">No runs.</p>\n";
   std::string h = "<p class=\"lead\">";
+  if (rows.size() == 1) {
+    const Json& j = *rows[0].j;
+    h += "<b>" + esc(json_text(j, "label")) + "</b>";
+    if (target > 0 && rows[0].ttt) {
+      h += " reached " + esc(fmt_pct(target, 1)) + " after " + esc(fmt_seconds(*rows[0].ttt)) +
+           " of virtual time";
+      if (auto r = opt_number(j, "rounds_to_target")) {
+        h += " (round " + with_commas(static_cast<int64_t>(*r)) + ")";
+      }
+      h += ".";
+    } else if (target > 0) {
+      h += " did not reach the target accuracy of " + esc(fmt_pct(target, 1)) + ".";
+    }
+    const auto f = opt_number(j, "final_accuracy");
+    const auto b = opt_number(j, "best_accuracy");
+    if (f) {
+      h += target > 0 ? " Final accuracy " : ": final accuracy ";
+      h += esc(fmt_pct(*f));
+      if (b) h += " (best " + esc(fmt_pct(*b)) + ")";
+      h += ".";
+    }
+    return h + "</p>\n";
+  }
   if (target > 0) {
     std::vector<const Row*> reached;
     std::vector<std::string> never;
@@ -582,9 +649,8 @@ std::string render_highlights(const std::vector<Row>& rows, double target) {
       h += "No strategy reached the target accuracy of " + esc(fmt_pct(target, 1)) + ".";
     } else {
       const Row& first = *reached.front();
-      h += "<b>" + esc(json_text(*first.j, "label")) + "</b> reached " +
-           esc(fmt_pct(target, 1)) + " first, after " + esc(fmt_seconds(*first.ttt)) +
-           " of virtual time";
+      h += "<b>" + esc(json_text(*first.j, "label")) + "</b> reached " + esc(fmt_pct(target, 1)) +
+           " first, after " + esc(fmt_seconds(*first.ttt)) + " of virtual time";
       if (auto r = opt_number(*first.j, "rounds_to_target")) {
         h += " (round " + with_commas(static_cast<int64_t>(*r)) + ")";
       }
@@ -631,24 +697,26 @@ std::string describe_distribution(const Json& d, const std::string& unit) {
     s = v("mean") + " " + unit;
   } else {
     if (kind == "normal") {
-      s = "normal, mean " + v("mean") + ", std " + v("std");
+      s = "normal, mean " + v("mean") + " " + unit + ", std " + v("std");
     } else if (kind == "exponential") {
-      s = "exponential, mean " + v("mean");
+      s = "exponential, mean " + v("mean") + " " + unit;
     } else if (kind == "uniform") {
-      s = "uniform " + v("low") + " \xe2\x80\x93 " + v("high");
+      s = "uniform, " + v("low") + " \xe2\x80\x93 " + v("high") + " " + unit;
     } else if (kind == "lognormal") {
-      s = "lognormal, mean " + v("mean") + ", \xcf\x83 " + v("sigma");
+      s = "lognormal, mean " + v("mean") + " " + unit + ", \xcf\x83 " + v("sigma");
     } else {
-      s = kind + ", mean " + v("mean");
+      s = kind + ", mean " + v("mean") + " " + unit;
     }
-    s += " " + unit;
     const double mn = d.value("min", 1e-6);
     const double mx = d.value("max", 1e300);
     const bool has_min = mn != 1e-6;
     const bool has_max = mx < 1e299;
-    if (has_min || has_max) {
-      s += " (clamped to " + (has_min ? short_num(mn) : std::string("0")) + " \xe2\x80\x93 " +
-           (has_max ? short_num(mx) : std::string("\xe2\x88\x9e")) + ")";
+    if (has_min && has_max) {
+      s += ", clamped to [" + short_num(mn) + ", " + short_num(mx) + "]";
+    } else if (has_min) {
+      s += ", at least " + short_num(mn);
+    } else if (has_max) {
+      s += ", at most " + short_num(mx);
     }
   }
   return esc(s);
@@ -680,8 +748,8 @@ std::string render_setting(const Json& setting, const std::vector<ReportSeries>&
     const std::string kind = data.value("partition", "");
     std::string p = esc(kind);
     if (kind == "dirichlet") {
-      p += " over labels, \xce\xb1 = " + short_num(data.value("alpha", 0.0)) +
-           ", at least " + short_num(data.value("min_size", 0.0)) + " examples per client";
+      p += " over labels, \xce\xb1 = " + short_num(data.value("alpha", 0.0)) + ", at least " +
+           short_num(data.value("min_size", 0.0)) + " examples per client";
     } else if (kind == "shards") {
       p += ", " + short_num(data.value("shards_per_client", 0.0)) + " shards per client";
     } else if (kind == "iid") {
@@ -692,20 +760,48 @@ std::string render_setting(const Json& setting, const std::vector<ReportSeries>&
   }
   if (!clients.empty()) {
     items.emplace_back("Clients", esc(short_num(clients.value("count", 0.0))));
-    const std::pair<const char*, const char*> fields[] = {{"speed", "local steps/s"},
-                                                          {"up_mbps", "Mbit/s"},
-                                                          {"down_mbps", "Mbit/s"},
-                                                          {"latency_ms", "ms"}};
-    const char* names[] = {"Client speed", "Uplink", "Downlink", "Latency"};
-    for (size_t k = 0; k < 4; ++k) {
-      if (clients.contains(fields[k].first)) {
-        items.emplace_back(names[k], describe_distribution(clients[fields[k].first], fields[k].second));
+    const Json trace = clients.value("trace", Json(nullptr));
+    if (trace.is_string()) {
+      items.emplace_back("Devices",
+                         "from the trace <code>" + esc(trace.get<std::string>()) + "</code>");
+    } else {
+      const std::pair<const char*, const char*> fields[] = {{"speed", "local steps/s"},
+                                                            {"up_mbps", "Mbit/s"},
+                                                            {"down_mbps", "Mbit/s"},
+                                                            {"latency_ms", "ms"}};
+      const char* names[] = {"Client speed", "Uplink", "Downlink", "Latency"};
+      for (size_t k = 0; k < 4; ++k) {
+        if (clients.contains(fields[k].first)) {
+          items.emplace_back(names[k],
+                             describe_distribution(clients[fields[k].first], fields[k].second));
+        }
       }
     }
-    // Keys this page does not know yet are still shown, as JSON.
+    const double jitter = clients.value("jitter", 0.0);
+    if (jitter > 0) {
+      items.emplace_back("Compute jitter", esc("each task's compute time \xc3\x97 max(0.05, N(1, " +
+                                               short_num(jitter) + "))"));
+    }
+    const double dropout = clients.value("dropout", 0.0);
+    if (dropout > 0) {
+      items.emplace_back("Dropout",
+                         esc(fmt_pct(dropout, 1) + " of tasks never return (noticed after " +
+                             short_num(clients.value("task_timeout_factor", 3.0)) +
+                             "\xc3\x97 the expected duration)"));
+    }
+    const Json avail = clients.value("availability", Json::object());
+    if (avail.is_object() && avail.value("mean_online_s", 0.0) > 0) {
+      items.emplace_back(
+          "Availability",
+          esc(avail.value("distribution", std::string("exponential")) + " on/off periods: online " +
+              short_num(avail.value("mean_online_s", 0.0)) + " s, offline " +
+              short_num(avail.value("mean_offline_s", 0.0)) + " s on average"));
+    }
+    // Keys this page does not know are still shown, as JSON.
     for (const auto& [key, value] : clients.items()) {
       if (key == "count" || key == "speed" || key == "up_mbps" || key == "down_mbps" ||
-          key == "latency_ms") {
+          key == "latency_ms" || key == "trace" || key == "jitter" || key == "dropout" ||
+          key == "task_timeout_factor" || key == "availability") {
         continue;
       }
       items.emplace_back("clients." + key, "<code>" + esc(value.dump()) + "</code>");
@@ -714,7 +810,9 @@ std::string render_setting(const Json& setting, const std::vector<ReportSeries>&
   if (!model.empty()) {
     std::string m = esc(model.value("name", "?"));
     if (model.value("name", "") == "mlp" && model.contains("hidden")) {
-      m += ", hidden layers " + esc(model["hidden"].dump());
+      std::string widths;
+      for (const Json& w : model["hidden"]) widths += (widths.empty() ? "" : ", ") + w.dump();
+      m += ", hidden layers " + esc("[" + widths + "]");
     }
     for (const auto& s : series) {
       if (s.start.is_object() && s.start.contains("params")) {
@@ -728,7 +826,8 @@ std::string render_setting(const Json& setting, const std::vector<ReportSeries>&
     std::string t = esc(training.value("optimizer", "sgd")) + ", lr " +
                     short_num(training.value("lr", 0.0)) + ", batch " +
                     short_num(training.value("batch_size", 0.0));
-    if (training.value("momentum", 0.0) > 0) t += ", momentum " + short_num(training.value("momentum", 0.0));
+    if (training.value("momentum", 0.0) > 0)
+      t += ", momentum " + short_num(training.value("momentum", 0.0));
     if (training.value("weight_decay", 0.0) > 0) {
       t += ", weight decay " + short_num(training.value("weight_decay", 0.0));
     }
@@ -773,7 +872,8 @@ constexpr const char* kStyle = R"CSS(
 :root { color-scheme: light; }
 * { box-sizing: border-box; }
 body { margin: 0; background: #f4f6f8; color: #1f2328;
-  font: 14px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", "DejaVu Sans", Arial, sans-serif; }
+  font: 14px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", "DejaVu Sans",
+  Arial, sans-serif; }
 main { max-width: 1120px; margin: 0 auto; padding: 28px 24px 40px; }
 header h1 { font-size: 24px; margin: 0 0 2px; letter-spacing: -0.01em; }
 header .subtitle { color: #59636e; margin: 0; }
@@ -781,22 +881,29 @@ header .subtitle { color: #59636e; margin: 0; }
   margin: 18px 0; box-shadow: 0 1px 2px rgba(31, 35, 40, 0.04); }
 .card h2 { font-size: 16px; margin: 0 0 10px; }
 .lead { margin: 0 0 14px; }
+.warn { margin: 0 0 10px; padding: 8px 12px; border-radius: 6px; background: #fff8c5;
+  border: 1px solid #eac54f; }
 .table-wrap { overflow-x: auto; }
-table.results { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums; font-size: 13px; }
-.results th, .results td { padding: 7px 9px; border-bottom: 1px solid #e6e9ed; vertical-align: top; }
-.results thead th { font-weight: 600; color: #424a53; background: #f6f8fa; white-space: nowrap; text-align: right; }
+table.results { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nums;
+  font-size: 13px; }
+.results th, .results td { padding: 7px; border-bottom: 1px solid #e6e9ed; vertical-align: top; }
+.results thead th { font-weight: 600; color: #424a53; background: #f6f8fa; white-space: nowrap;
+  text-align: right; }
 .results thead tr.group th { text-align: center; border-bottom: 1px solid #d8dee4; }
-.results thead th.name, .results thead th.rank { text-align: left; vertical-align: bottom; }
+.results thead tr.group th.name, .results thead tr.group th.rank { text-align: left;
+  vertical-align: bottom; }
 .results td.num { text-align: right; white-space: nowrap; }
 .results td.rank { color: #59636e; white-space: nowrap; }
-.results td.name { min-width: 190px; }
+.results td.name { min-width: 170px; }
 .results tr.winner td { background: #f3f9f1; }
 .results td.best { font-weight: 700; color: #1a7f37; }
 .results .star { color: #bf8700; }
 .results .never { color: #9a6700; }
-.results .sub, .results .params, .results .hash { font-size: 12px; color: #59636e; font-weight: 400; }
+.results .sub, .results .params, .results .hash { font-size: 12px; color: #59636e;
+  font-weight: 400; }
 .results .hash { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: 11px; }
-.swatch { display: inline-block; width: 11px; height: 11px; border-radius: 3px; margin-right: 7px; vertical-align: -1px; }
+.swatch { margin-right: 6px; vertical-align: 0; }
+.swatch line { stroke-width: 3; stroke-linecap: round; }
 svg.plot { width: 100%; height: auto; display: block; font-size: 13px; }
 svg.plot .grid line { stroke: #eaeef2; stroke-width: 1; }
 svg.plot .ticks text { fill: #59636e; font-size: 12px; }
@@ -804,7 +911,8 @@ svg.plot .axis { fill: none; stroke: #8c959f; stroke-width: 1; }
 svg.plot .axis-title { fill: #424a53; font-size: 13px; }
 svg.plot .target { stroke: #57606a; stroke-width: 1.3; stroke-dasharray: 6 5; }
 svg.plot .target-label { fill: #57606a; font-size: 12px; }
-svg.plot .series polyline { fill: none; stroke-width: 2.2; stroke-linejoin: round; stroke-linecap: round; }
+svg.plot .series polyline { fill: none; stroke-width: 2.2; stroke-linejoin: round;
+  stroke-linecap: round; }
 svg.plot .series circle { stroke: #fff; stroke-width: 0.8; }
 svg.plot .series circle:hover { r: 5; }
 svg.plot .legend line { stroke-width: 3; stroke-linecap: round; }
@@ -843,8 +951,8 @@ Result<ReportSeries> read_series(const std::string& path, const std::string& lab
     try {
       e = Json::parse(line);
     } catch (const std::exception& ex) {
-      return Status::data_loss(path + ":" + std::to_string(n) + ": not a JSON object: " +
-                               ex.what());
+      return Status::data_loss(path + ":" + std::to_string(n) +
+                               ": not a JSON object: " + ex.what());
     }
     if (!e.is_object()) {
       return Status::data_loss(path + ":" + std::to_string(n) + ": not a JSON object");
@@ -883,9 +991,9 @@ Result<std::string> render_single_run(const std::string& dir) {
   row["updates_to_target"] =
       entry.updates_to_target ? Json(*entry.updates_to_target) : Json(nullptr);
   row["bytes_to_target"] = entry.bytes_to_target ? Json(*entry.bytes_to_target) : Json(nullptr);
-  for (const char* key : {"final_accuracy", "final_loss", "best_accuracy", "rounds", "updates",
-                          "rejected", "lost", "bytes_up", "bytes_down", "virtual_time_s",
-                          "wall_time_s", "model_hash"}) {
+  for (const char* key :
+       {"final_accuracy", "final_loss", "best_accuracy", "rounds", "updates", "rejected", "lost",
+        "bytes_up", "bytes_down", "virtual_time_s", "wall_time_s", "model_hash"}) {
     if (summary.contains(key)) row[key] = summary[key];
   }
   Json setting = Json::object();
@@ -929,7 +1037,8 @@ std::string render_report(const Json& comparison, const std::vector<ReportSeries
   // Rows: reached the target first (by time, then rounds), then by final accuracy.
   std::vector<Row> rows;
   for (size_t i = 0; i < list.size(); ++i) {
-    rows.push_back({i, &list[i], target > 0 ? opt_number(list[i], "time_to_target") : std::nullopt});
+    rows.push_back(
+        {i, &list[i], target > 0 ? opt_number(list[i], "time_to_target") : std::nullopt});
   }
   std::stable_sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) {
     if (a.ttt.has_value() != b.ttt.has_value()) return a.ttt.has_value();
@@ -972,11 +1081,15 @@ std::string render_report(const Json& comparison, const std::vector<ReportSeries
        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
        "<meta name=\"generator\" content=\"cohort report\">\n<title>" +
        esc(title) + "</title>\n<style>" + kStyle + "</style>\n</head>\n<body>\n<main>\n";
-  h += "<header>\n<h1>" +
-       std::string(single ? "Run report" : "Strategy comparison") + "</h1>\n<p class=\"subtitle\">" +
-       esc(subtitle) + "</p>\n</header>\n";
+  h += "<header>\n<h1>" + std::string(single ? "Run report" : "Strategy comparison") +
+       "</h1>\n<p class=\"subtitle\">" + esc(subtitle) + "</p>\n</header>\n";
 
-  h += "<section class=\"card\">\n<h2>Results</h2>\n" + render_highlights(rows, target) +
+  const std::string stopped =
+      comparison.value("stopped_early", false)
+          ? "<p class=\"warn\">Stopped early (interrupted): the runs in flight were cut short "
+            "and strategies not started are missing, so totals are not comparable.</p>\n"
+          : "";
+  h += "<section class=\"card\">\n<h2>Results</h2>\n" + stopped + render_highlights(rows, target) +
        render_table(comparison, rows, target) + "</section>\n";
 
   struct PlotDef {
@@ -994,9 +1107,10 @@ std::string render_report(const Json& comparison, const std::vector<ReportSeries
        render_setting(setting, series, target, comparison) + "</section>\n";
   h += "<footer>Generated by <code>cohort report</code> from " +
        std::string(single ? "summary.json, config.json and metrics.jsonl"
-                          : "comparison.json and each strategy&#39;s metrics.jsonl") +
-       ". Every strategy ran on the same data partition, client population and seed. "
-       "Hover a point for its values.</footer>\n</main>\n</body>\n</html>\n";
+                          : "comparison.json and each strategy&#39;s metrics.jsonl. Every "
+                            "strategy ran on the same data partition, client population and "
+                            "seed") +
+       ". Hover a point for its values.</footer>\n</main>\n</body>\n</html>\n";
   return h;
 }
 
@@ -1007,7 +1121,8 @@ Result<std::string> render_report_from_dir(const std::string& dir) {
     if (fs::exists(dir + "/metrics.jsonl") && fs::exists(dir + "/summary.json")) {
       return render_single_run(dir);
     }
-    return Status::not_found("'" + dir + "' holds neither comparison.json (from cohort compare) "
+    return Status::not_found("'" + dir +
+                             "' holds neither comparison.json (from cohort compare) "
                              "nor metrics.jsonl and summary.json (from cohort simulate)");
   }
   const std::string path = dir + "/comparison.json";

@@ -1,5 +1,6 @@
 #include "cohort/sim/simulator.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <future>
@@ -79,7 +80,32 @@ Json SimSummary::to_json() const {
             {"bytes_down", bytes_down},
             {"model_hash", model_hash}};
   j["time_to_target"] = time_to_target ? Json(*time_to_target) : Json(nullptr);
+  if (final_fed_accuracy) j["final_fed_accuracy"] = *final_fed_accuracy;
+  if (final_fed_worst10_accuracy) j["final_fed_worst10_accuracy"] = *final_fed_worst10_accuracy;
   return j;
+}
+
+FederatedEval federated_summary(std::span<const EvalResult> per_client) {
+  FederatedEval f;
+  std::vector<double> accs;
+  double n = 0, acc = 0, loss = 0;
+  for (const EvalResult& r : per_client) {
+    if (r.num_examples <= 0) continue;
+    const auto w = static_cast<double>(r.num_examples);
+    n += w;
+    acc += w * r.accuracy;
+    loss += w * r.loss;
+    accs.push_back(r.accuracy);
+  }
+  if (accs.empty()) return f;
+  f.accuracy = acc / n;
+  f.loss = loss / n;
+  std::sort(accs.begin(), accs.end());
+  const size_t k = std::max<size_t>(1, (accs.size() + 9) / 10);
+  double worst = 0;
+  for (size_t i = 0; i < k; ++i) worst += accs[i];
+  f.worst10_accuracy = worst / static_cast<double>(k);
+  return f;
 }
 
 namespace {
@@ -523,6 +549,37 @@ class Simulator::Impl final : public StrategyHost {
   // Evaluates the global model on the test set, split into fixed-size chunks spread over the
   // pool (the chunking, not the thread count, fixes the summation order, so results are
   // identical for any number of threads). Eval jobs jump the queue: the loop waits for them.
+  // Evaluates `model` on each shard on the pool (eval jobs jump the queue: the loop waits for
+  // them) and returns one result per shard, in shard order.
+  Result<std::vector<EvalResult>> evaluate_shards(const std::shared_ptr<const ArrayRecord>& model,
+                                                  const std::vector<const Shard*>& shards) {
+    std::vector<std::future<Result<EvalResult>>> parts;
+    parts.reserve(shards.size());
+    for (const Shard* shard : shards) {
+      parts.push_back(pool_->submit(
+          [this, model, shard](size_t worker) { return trainers_[worker]->evaluate(*model, *shard); },
+          1e300));
+    }
+    std::vector<EvalResult> out;
+    Status first_error;
+    for (auto& p : parts) {
+      Result<EvalResult> r = p.get();
+      if (!r.ok()) {
+        if (first_error.ok()) first_error = r.error().with_context("evaluating the global model");
+        out.emplace_back();
+        continue;
+      }
+      out.push_back(*r);
+    }
+    COHORT_RETURN_IF_ERROR(first_error);
+    return out;
+  }
+
+  // Evaluates the global model on the test set, split into fixed-size chunks spread over the
+  // pool (the chunking, not the thread count, fixes the summation order, so results are
+  // identical for any number of threads), and, when clients hold out data, on every client's
+  // held-out split (federated evaluation: example-weighted mean and the mean of the worst 10%
+  // of clients). Federated evaluation is an observer: it costs no virtual time.
   Status evaluate_global() {
     std::shared_ptr<const ArrayRecord> model = strategy_.global_model();
     if (eval_chunks_.empty()) {
@@ -536,26 +593,25 @@ class Simulator::Impl final : public StrategyHost {
         eval_chunks_.push_back(std::move(s));
       }
     }
-    std::vector<std::future<Result<EvalResult>>> parts;
-    for (const Shard& chunk : eval_chunks_) {
-      parts.push_back(pool_->submit(
-          [this, model, &chunk](size_t worker) { return trainers_[worker]->evaluate(*model, chunk); },
-          1e300));
+    std::vector<const Shard*> shards;
+    for (const Shard& chunk : eval_chunks_) shards.push_back(&chunk);
+    const size_t n_central = shards.size();
+    std::vector<size_t> holdout_clients;
+    for (size_t c = 0; c < sim_.clients_.size(); ++c) {
+      if (sim_.clients_[c].holdout.size() > 0) {
+        shards.push_back(&sim_.clients_[c].holdout);
+        holdout_clients.push_back(c);
+      }
     }
+    COHORT_ASSIGN_OR_RETURN(std::vector<EvalResult> results, evaluate_shards(model, shards));
     double loss_sum = 0;
     int64_t correct = 0, total = 0;
-    Status first_error;
-    for (auto& p : parts) {
-      Result<EvalResult> r = p.get();
-      if (!r.ok()) {
-        if (first_error.ok()) first_error = r.error().with_context("evaluating the global model");
-        continue;
-      }
-      loss_sum += r->loss * static_cast<double>(r->num_examples);
-      correct += std::llround(r->accuracy * static_cast<double>(r->num_examples));
-      total += r->num_examples;
+    for (size_t i = 0; i < n_central; ++i) {
+      const EvalResult& r = results[i];
+      loss_sum += r.loss * static_cast<double>(r.num_examples);
+      correct += std::llround(r.accuracy * static_cast<double>(r.num_examples));
+      total += r.num_examples;
     }
-    COHORT_RETURN_IF_ERROR(first_error);
     EvalResult e;
     e.num_examples = total;
     e.loss = total > 0 ? loss_sum / static_cast<double>(total) : 0.0;
@@ -568,16 +624,27 @@ class Simulator::Impl final : public StrategyHost {
         e.accuracy >= opts_.target_accuracy) {
       summary_.time_to_target = clock_.now();
     }
-    emit({{"event", "eval"},
-          {"strategy", strategy_.name()},
-          {"round", strategy_.version()},
-          {"updates", summary_.updates},
-          {"virtual_time_s", clock_.now()},
-          {"wall_time_s", wall_seconds()},
-          {"accuracy", e.accuracy},
-          {"loss", e.loss},
-          {"bytes_up", summary_.bytes_up},
-          {"bytes_down", summary_.bytes_down}});
+    Json ev = {{"event", "eval"},
+               {"strategy", strategy_.name()},
+               {"round", strategy_.version()},
+               {"updates", summary_.updates},
+               {"virtual_time_s", clock_.now()},
+               {"wall_time_s", wall_seconds()},
+               {"accuracy", e.accuracy},
+               {"loss", e.loss},
+               {"bytes_up", summary_.bytes_up},
+               {"bytes_down", summary_.bytes_down}};
+    if (!holdout_clients.empty()) {
+      const FederatedEval f = federated_summary(
+          std::span<const EvalResult>(results).subspan(n_central));
+      ev["fed_accuracy"] = f.accuracy;
+      ev["fed_loss"] = f.loss;
+      ev["fed_worst10_accuracy"] = f.worst10_accuracy;
+      ev["fed_clients"] = holdout_clients.size();
+      summary_.final_fed_accuracy = f.accuracy;
+      summary_.final_fed_worst10_accuracy = f.worst10_accuracy;
+    }
+    emit(std::move(ev));
     return Status();
   }
 

@@ -228,3 +228,65 @@ TEST(SimulatorTest, BadOptionsAndInputsRejected) {
 
 }  // namespace
 }  // namespace cohort::sim
+
+namespace cohort::sim {
+namespace {
+
+TEST(FederatedEvalTest, WeightedMeanAndWorstTenPercentHandComputed) {
+  std::vector<EvalResult> r;
+  // 12 clients: accuracies 0.1, 0.2, ..., 1.2 (only relative order matters), 10 examples each
+  // except the first with 30. Worst 10% of 12 clients = ceil(1.2) = 2 clients: (0.1 + 0.2) / 2.
+  for (int i = 0; i < 12; ++i) {
+    r.push_back(EvalResult{/*loss=*/1.0 + i, /*accuracy=*/0.1 * (i + 1), i == 0 ? 30 : 10});
+  }
+  r.push_back(EvalResult{5.0, 0.0, 0});  // no examples: skipped
+  FederatedEval f = federated_summary(r);
+  double acc = 30 * 0.1, loss = 30 * 1.0, n = 30;
+  for (int i = 1; i < 12; ++i) {
+    acc += 10 * 0.1 * (i + 1);
+    loss += 10 * (1.0 + i);
+    n += 10;
+  }
+  EXPECT_DOUBLE_EQ(f.accuracy, acc / n);
+  EXPECT_DOUBLE_EQ(f.loss, loss / n);
+  EXPECT_DOUBLE_EQ(f.worst10_accuracy, (0.1 + 0.2) / 2);
+  EXPECT_EQ(federated_summary({}).accuracy, 0.0);
+}
+
+TEST(FederatedEvalTest, SimulatorEvaluatesHeldOutSplits) {
+  auto d = line_dataset(8);
+  // Client 0 trains on {0} and holds out {1}; client 1 trains on {2,3} and holds out {4}.
+  std::vector<SimClient> clients(2);
+  clients[0].shard = Shard{d, {0}};
+  clients[0].holdout = Shard{d, {1}};
+  clients[1].shard = Shard{d, {2, 3}};
+  clients[1].holdout = Shard{d, {4}};
+  for (auto& c : clients) c.device = device(10.0);
+  MetricsHub hub;
+  auto mem = std::make_shared<MemorySink>();
+  hub.add_sink(mem);
+  Simulator sim(options(1), quadratic_factory(2), clients, Shard::all(d), &hub);
+  FedAvg fedavg;
+  auto r = sim.run(fedavg);
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  // Model after one round: (1·(0,0) + 2·(2.5,5)) / 3 = (5/3, 10/3).
+  // Holdout targets: client 0 (1,2), client 1 (4,8); quadratic loss 0.5·||w - t||^2.
+  const double w0 = 5.0 / 3, w1 = 10.0 / 3;
+  const double l0 = 0.5 * ((w0 - 1) * (w0 - 1) + (w1 - 2) * (w1 - 2));
+  const double l1 = 0.5 * ((w0 - 4) * (w0 - 4) + (w1 - 8) * (w1 - 8));
+  const double a0 = 1 / (1 + l0), a1 = 1 / (1 + l1);
+  const Json* last = nullptr;
+  for (const auto& e : mem->events) {
+    if (e["event"] == "eval") last = &e;
+  }
+  ASSERT_NE(last, nullptr);
+  EXPECT_NEAR((*last)["fed_accuracy"].get<double>(), (a0 + a1) / 2, 1e-6);
+  EXPECT_NEAR((*last)["fed_loss"].get<double>(), (l0 + l1) / 2, 1e-5);
+  EXPECT_NEAR((*last)["fed_worst10_accuracy"].get<double>(), std::min(a0, a1), 1e-6);
+  EXPECT_EQ((*last)["fed_clients"], 2);
+  ASSERT_TRUE(r->final_fed_accuracy.has_value());
+  EXPECT_NEAR(*r->final_fed_accuracy, (a0 + a1) / 2, 1e-6);
+}
+
+}  // namespace
+}  // namespace cohort::sim

@@ -120,8 +120,8 @@ double FedCompass::client_weight(const Update& u) const {
 // Scheduling (ALGORITHMS.md 4.4)
 
 void FedCompass::record_speed(ClientSlot& c, double t) {
-  const double v = std::max(kMinSecondsPerStep,
-                            (t - c.start_time) / static_cast<double>(std::max<int64_t>(1, c.local_steps)));
+  const auto steps = static_cast<double>(std::max<int64_t>(1, c.local_steps));
+  const double v = std::max(kMinSecondsPerStep, (t - c.start_time) / steps);
   if (!c.has_speed) {
     c.speed = v;
     c.has_speed = true;

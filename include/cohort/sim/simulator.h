@@ -51,6 +51,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -85,8 +86,20 @@ struct SimOptions {
 
 struct SimClient {
   Shard shard;
+  // The client's held-out examples for federated evaluation (may be empty).
+  Shard holdout;
   DeviceProfile device;
 };
+
+// Federated evaluation over clients' held-out splits.
+struct FederatedEval {
+  double accuracy = 0.0;          // example-weighted mean over clients
+  double loss = 0.0;              // example-weighted mean over clients
+  double worst10_accuracy = 0.0;  // mean accuracy of the worst 10% of clients (at least one)
+};
+// Summarises per-client results (clients with no examples are skipped). Ties in the worst-10%
+// selection do not matter: only accuracies are averaged.
+FederatedEval federated_summary(std::span<const EvalResult> per_client);
 
 // What one client did over a run (the "clients" event and DIR/client_stats.json).
 struct ClientStats {
@@ -125,6 +138,9 @@ struct SimSummary {
   int64_t bytes_down = 0;
   std::string model_hash;
   std::optional<double> time_to_target;  // virtual seconds; nullopt if never reached
+  // Last federated evaluation (clients' held-out splits); nullopt when no client holds out data.
+  std::optional<double> final_fed_accuracy;
+  std::optional<double> final_fed_worst10_accuracy;
   // One entry per client, by id. Not part of to_json() (see client_stats_json()).
   std::vector<ClientStats> client_stats;
   Json to_json() const;
