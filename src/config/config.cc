@@ -631,7 +631,7 @@ Status read_data(const MapReader& top, DataConfig* d) {
   const MapReader r = top.section("data");
   COHORT_RETURN_IF_ERROR(r.open({"dataset", "path", "train_limit", "test_limit", "partition",
                                  "alpha", "shards_per_client", "min_size", "size_skew",
-                                 "synthetic"}));
+                                 "holdout_fraction", "synthetic"}));
   COHORT_RETURN_IF_ERROR(r.read_enum("dataset", &d->dataset, kDatasets));
   COHORT_RETURN_IF_ERROR(r.read("path", &d->path));
   COHORT_RETURN_IF_ERROR(r.read("train_limit", &d->train_limit, Range::at_least(0)));
@@ -642,6 +642,12 @@ Status read_data(const MapReader& top, DataConfig* d) {
       r.read("shards_per_client", &d->partition.shards_per_client, Range::at_least(1)));
   COHORT_RETURN_IF_ERROR(r.read("min_size", &d->partition.min_size, Range::at_least(0)));
   COHORT_RETURN_IF_ERROR(r.read("size_skew", &d->partition.size_skew, Range::at_least(0)));
+  COHORT_RETURN_IF_ERROR(r.read("holdout_fraction", &d->holdout_fraction, Range::at_least(0)));
+  if (d->holdout_fraction >= 1.0) {
+    return r.error("holdout_fraction",
+                   "must be < 1 (a client must keep training data), got " +
+                       format_number(d->holdout_fraction));
+  }
 
   const MapReader s = r.section("synthetic");
   COHORT_RETURN_IF_ERROR(
@@ -965,6 +971,7 @@ Json to_json(const SimulationConfig& config) {
   data["shards_per_client"] = d.partition.shards_per_client;
   data["min_size"] = d.partition.min_size;
   data["size_skew"] = d.partition.size_skew;
+  data["holdout_fraction"] = d.holdout_fraction;
   Json synthetic = Json::object();
   synthetic["num_examples"] = d.synthetic.num_examples;
   synthetic["test_examples"] = d.synthetic_test_examples;

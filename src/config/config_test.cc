@@ -61,6 +61,7 @@ void expect_same(const SimulationConfig& a, const SimulationConfig& b) {
   EXPECT_EQ(a.data.partition.shards_per_client, b.data.partition.shards_per_client);
   EXPECT_EQ(a.data.partition.min_size, b.data.partition.min_size);
   EXPECT_EQ(a.data.partition.size_skew, b.data.partition.size_skew);
+  EXPECT_EQ(a.data.holdout_fraction, b.data.holdout_fraction);
   EXPECT_EQ(a.data.partition.seed, b.data.partition.seed);
   EXPECT_EQ(a.data.synthetic.num_examples, b.data.synthetic.num_examples);
   EXPECT_EQ(a.data.synthetic.dim, b.data.synthetic.dim);
@@ -671,7 +672,7 @@ TEST(ConfigJsonTest, ToJsonHasEveryKeyInYamlStructure) {
   for (const auto& [key, value] : j.items()) sections.push_back(key);
   EXPECT_EQ(sections, (std::vector<std::string>{"data", "clients", "model", "training",
                                                 "strategy", "run"}));
-  EXPECT_EQ(j["data"].size(), 10u);
+  EXPECT_EQ(j["data"].size(), 11u);
   EXPECT_EQ(j["data"]["partition"], "shards");
   EXPECT_EQ(j["data"]["synthetic"]["classes"], 3);
   EXPECT_EQ(j["data"]["synthetic"]["test_examples"], 200);
@@ -856,6 +857,24 @@ clients:
     expect_same(*back, original);
     EXPECT_EQ(to_json(*back), jj);
   }
+}
+
+}  // namespace
+}  // namespace cohort
+
+namespace cohort {
+namespace {
+
+TEST(ConfigHoldoutTest, ParsesAndRejectsOutOfRange) {
+  auto ok = parse_simulation_config("data: {holdout_fraction: 0.2}", "h.yaml");
+  ASSERT_TRUE(ok.ok()) << ok.error().to_string();
+  EXPECT_DOUBLE_EQ(ok->data.holdout_fraction, 0.2);
+  auto one = parse_simulation_config("data: {holdout_fraction: 1}", "h.yaml");
+  ASSERT_FALSE(one.ok());
+  EXPECT_NE(one.error().message().find("data.holdout_fraction: must be < 1"), std::string::npos);
+  auto neg = parse_simulation_config("data: {holdout_fraction: -0.1}", "h.yaml");
+  ASSERT_FALSE(neg.ok());
+  EXPECT_NE(neg.error().message().find("data.holdout_fraction"), std::string::npos);
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "cohort/runner/runner.h"
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 
 #include "cohort/data/idx.h"
@@ -30,6 +32,26 @@ Result<std::shared_ptr<const Dataset>> load_split(const DataConfig& d, const std
                                   "' (known: fashion-mnist, synthetic)");
 }
 
+// Splits one client's examples into training and held-out indices (both sorted): a seeded
+// shuffle, the first floor(fraction * n) held out, at least one example kept for training.
+void split_holdout(const std::vector<int64_t>& all, double fraction, Rng rng,
+                   std::vector<int64_t>* train, std::vector<int64_t>* holdout) {
+  const auto n = static_cast<int64_t>(all.size());
+  int64_t k = static_cast<int64_t>(std::floor(fraction * static_cast<double>(n)));
+  k = std::clamp<int64_t>(k, 0, std::max<int64_t>(0, n - 1));
+  if (k == 0) {
+    *train = all;
+    holdout->clear();
+    return;
+  }
+  std::vector<int64_t> shuffled = all;
+  rng.shuffle(shuffled);
+  holdout->assign(shuffled.begin(), shuffled.begin() + k);
+  train->assign(shuffled.begin() + k, shuffled.end());
+  std::sort(holdout->begin(), holdout->end());
+  std::sort(train->begin(), train->end());
+}
+
 Json clients_json(const Scenario& s) {
   Json arr = Json::array();
   for (size_t i = 0; i < s.clients.size(); ++i) {
@@ -38,6 +60,7 @@ Json clients_json(const Scenario& s) {
     for (int64_t idx : c.shard.indices) counts[static_cast<size_t>(s.train->labels[idx])]++;
     arr.push_back({{"id", i},
                    {"examples", c.shard.size()},
+                   {"holdout_examples", c.holdout.size()},
                    {"label_counts", counts},
                    {"speed_steps_per_s", c.device.speed},
                    {"up_mbps", c.device.up_bytes_per_s / 125000.0},
@@ -65,7 +88,10 @@ Result<Scenario> build_scenario(const SimulationConfig& config) {
   for (size_t i = 0; i < s.partition.size(); ++i) {
     sim::SimClient c;
     c.shard.data = s.train;
-    c.shard.indices = s.partition[i];
+    c.holdout.data = s.train;
+    split_holdout(s.partition[i], config.data.holdout_fraction,
+                  Rng::derive(seed, "holdout", static_cast<uint64_t>(i)), &c.shard.indices,
+                  &c.holdout.indices);
     c.device = devices[i];
     s.clients.push_back(std::move(c));
   }

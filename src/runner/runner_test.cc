@@ -1,6 +1,7 @@
 // End-to-end: YAML -> scenario -> simulation with real LibTorch training -> output files.
 #include "cohort/runner/runner.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <gtest/gtest.h>
@@ -198,6 +199,48 @@ TEST(RunnerTest, DeviceTraceAvailabilityAndClientStats) {
   EXPECT_EQ(bad.error().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(bad.error().message(), trace + ":3: steps_per_s: expected a finite number, got 'fast'");
   fs::remove_all(dir);
+}
+
+TEST(RunnerTest, HoldoutSplitFeedsFederatedEvaluation) {
+  auto cfg = parse_simulation_config(kSynthetic, "synthetic.yaml",
+                                     {"data.holdout_fraction=0.25", "run.rounds=3"});
+  ASSERT_TRUE(cfg.ok()) << cfg.error().to_string();
+  auto scenario = build_scenario(*cfg);
+  ASSERT_TRUE(scenario.ok()) << scenario.error().to_string();
+  for (size_t i = 0; i < scenario->clients.size(); ++i) {
+    const auto& c = scenario->clients[i];
+    const auto& all = scenario->partition[i];
+    // Train and held-out splits are disjoint, cover the client's examples, and hold out
+    // floor(0.25 n).
+    std::vector<int64_t> merged = c.shard.indices;
+    merged.insert(merged.end(), c.holdout.indices.begin(), c.holdout.indices.end());
+    std::sort(merged.begin(), merged.end());
+    EXPECT_EQ(merged, all);
+    EXPECT_EQ(c.holdout.size(), static_cast<int64_t>(all.size() / 4));
+  }
+  auto again = build_scenario(*cfg);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->clients[3].holdout.indices, scenario->clients[3].holdout.indices);
+
+  MemorySink* mem = nullptr;
+  auto sink = std::make_shared<MemorySink>();
+  mem = sink.get();
+  RunOutputs out;
+  out.progress = false;
+  out.sinks.push_back(sink);
+  auto s = run_simulation(*cfg, *scenario, out);
+  ASSERT_TRUE(s.ok()) << s.error().to_string();
+  int fed = 0;
+  for (const auto& e : mem->events) {
+    if (e["event"] != "eval") continue;
+    ASSERT_TRUE(e.contains("fed_accuracy"));
+    EXPECT_LE(e["fed_worst10_accuracy"].get<double>(), e["fed_accuracy"].get<double>() + 1e-12);
+    EXPECT_EQ(e["fed_clients"], 8);
+    ++fed;
+  }
+  EXPECT_EQ(fed, 4);
+  ASSERT_TRUE(s->final_fed_accuracy.has_value());
+  EXPECT_GT(*s->final_fed_accuracy, 0.4);  // chance is 0.25
 }
 
 }  // namespace

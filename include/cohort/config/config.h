@@ -13,6 +13,7 @@
 //     shards_per_client: 2          # shards
 //     min_size: 10                  # dirichlet: min examples per client
 //     size_skew: 0.0                # iid: client size skew
+//     holdout_fraction: 0.0         # share of each client's data held out for federated eval
 //     synthetic: {num_examples: 2000, test_examples: 1000, dim: 20, classes: 4,
 //                 separation: 3.0, noise: 1.0}
 //   clients:
@@ -85,6 +86,8 @@ struct DataConfig {
   PartitionOptions partition{.kind = "dirichlet"};
   SyntheticOptions synthetic;
   int64_t synthetic_test_examples = 1000;
+  // Share of each client's examples held out for federated evaluation (0 = none).
+  double holdout_fraction = 0.0;
 };
 
 struct ModelConfig {
