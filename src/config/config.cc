@@ -883,12 +883,16 @@ Status read_strategies(const MapReader& top, std::vector<StrategyConfig>* out) {
 
 Status read_run(const MapReader& top, RunConfig* run) {
   const MapReader r = top.section("run");
-  COHORT_RETURN_IF_ERROR(r.open({"rounds", "max_virtual_time_s", "eval_every", "target_accuracy",
-                                 "seed", "threads"}));
+  COHORT_RETURN_IF_ERROR(r.open({"rounds", "max_virtual_time_s", "eval_every", "eval_interval_s",
+                                 "target_accuracy", "seed", "threads"}));
   COHORT_RETURN_IF_ERROR(r.read("rounds", &run->rounds, Range::at_least(0)));
   COHORT_RETURN_IF_ERROR(
       r.read("max_virtual_time_s", &run->max_virtual_time_s, Range::at_least(0)));
-  COHORT_RETURN_IF_ERROR(r.read("eval_every", &run->eval_every, Range::at_least(1)));
+  COHORT_RETURN_IF_ERROR(r.read("eval_every", &run->eval_every, Range::at_least(0)));
+  COHORT_RETURN_IF_ERROR(r.read("eval_interval_s", &run->eval_interval_s, Range::at_least(0)));
+  if (run->eval_every == 0 && !(run->eval_interval_s > 0)) {
+    return r.error("eval_every", "must be >= 1 unless run.eval_interval_s > 0, got 0");
+  }
   COHORT_RETURN_IF_ERROR(r.read("target_accuracy", &run->target_accuracy, Range::closed(0, 1)));
   COHORT_RETURN_IF_ERROR(r.read("seed", &run->seed));
   COHORT_RETURN_IF_ERROR(r.read("threads", &run->threads, Range::at_least(0)));
@@ -1023,6 +1027,7 @@ Json to_json(const SimulationConfig& config) {
   run["rounds"] = r.rounds;
   run["max_virtual_time_s"] = r.max_virtual_time_s;
   run["eval_every"] = r.eval_every;
+  run["eval_interval_s"] = r.eval_interval_s;
   run["target_accuracy"] = r.target_accuracy;
   run["seed"] = r.seed;
   run["threads"] = r.threads;

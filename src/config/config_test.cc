@@ -99,6 +99,7 @@ void expect_same(const SimulationConfig& a, const SimulationConfig& b) {
   EXPECT_EQ(a.run.rounds, b.run.rounds);
   EXPECT_EQ(a.run.max_virtual_time_s, b.run.max_virtual_time_s);
   EXPECT_EQ(a.run.eval_every, b.run.eval_every);
+  EXPECT_EQ(a.run.eval_interval_s, b.run.eval_interval_s);
   EXPECT_EQ(a.run.target_accuracy, b.run.target_accuracy);
   EXPECT_EQ(a.run.seed, b.run.seed);
   EXPECT_EQ(a.run.threads, b.run.threads);
@@ -253,7 +254,7 @@ TEST(ConfigParseTest, FullConfigParsesEveryKey) {
 TEST(ConfigErrorTest, UnknownKeysNameThePathAndTheKnownKeys) {
   EXPECT_EQ(error_message("run:\n  round: 5\n"),
             "demo.yaml: run.round: unknown key (known: rounds, max_virtual_time_s, eval_every, "
-            "target_accuracy, seed, threads)");
+            "eval_interval_s, target_accuracy, seed, threads)");
   EXPECT_EQ(error_message("trainig:\n  lr: 0.1\n"),
             "demo.yaml: trainig: unknown key (known: data, clients, model, training, strategy, "
             "strategies, run)");
@@ -322,7 +323,7 @@ TEST(ConfigErrorTest, OutOfRangeValuesNameTheBound) {
   EXPECT_EQ(error_message("run:\n  target_accuracy: 1.5\n"),
             "demo.yaml: run.target_accuracy: must be in [0, 1], got 1.5");
   EXPECT_EQ(error_message("run:\n  eval_every: 0\n"),
-            "demo.yaml: run.eval_every: must be >= 1, got 0");
+            "demo.yaml: run.eval_every: must be >= 1 unless run.eval_interval_s > 0, got 0");
   EXPECT_EQ(error_message("model:\n  hidden: [100, 0]\n"),
             "demo.yaml: model.hidden[1]: must be >= 1, got 0");
   EXPECT_EQ(error_message("run:\n  rounds: 0\n"),
@@ -524,7 +525,7 @@ TEST(ConfigOverrideTest, CreatesNestedKeysAndLaterOverridesWin) {
 TEST(ConfigOverrideTest, UnknownKeysAndBadValuesNameTheOverride) {
   EXPECT_EQ(error_message("{}", {"run.round=5"}),
             "demo.yaml: run.round: unknown key (known: rounds, max_virtual_time_s, eval_every, "
-            "target_accuracy, seed, threads) (from override 'run.round=5')");
+            "eval_interval_s, target_accuracy, seed, threads) (from override 'run.round=5')");
   EXPECT_EQ(error_message("{}", {"foo.bar=1"}),
             "demo.yaml: foo: unknown key (known: data, clients, model, training, strategy, "
             "strategies, run) (from override 'foo.bar=1')");
@@ -688,7 +689,7 @@ TEST(ConfigJsonTest, ToJsonHasEveryKeyInYamlStructure) {
   EXPECT_TRUE(j["strategy"]["buffer_size"].is_number_integer());
   EXPECT_TRUE(j["strategy"]["server_lr"].is_number_float());
   EXPECT_EQ(j["run"]["seed"], std::numeric_limits<uint64_t>::max());
-  EXPECT_EQ(j["run"].size(), 6u);
+  EXPECT_EQ(j["run"].size(), 7u);
 }
 
 TEST(ConfigJsonTest, RoundTripThroughJsonAndYamlText) {

@@ -848,8 +848,14 @@ std::string render_setting(const Json& setting, const std::vector<ReportSeries>&
       parts.push_back("up to " + fmt_seconds(run.value("max_virtual_time_s", 0.0)) + " virtual");
     }
     const int64_t every = run.value("eval_every", int64_t{1});
-    parts.push_back(every == 1 ? "evaluated every round"
-                               : "evaluated every " + with_commas(every) + " rounds");
+    if (every > 0) {
+      parts.push_back(every == 1 ? "evaluated every round"
+                                 : "evaluated every " + with_commas(every) + " rounds");
+    }
+    if (run.value("eval_interval_s", 0.0) > 0) {
+      parts.push_back("evaluated every " + fmt_seconds(run.value("eval_interval_s", 0.0)) +
+                      " virtual");
+    }
     parts.push_back("seed " + json_text(run, "seed"));
     std::string r;
     for (size_t k = 0; k < parts.size(); ++k) r += (k == 0 ? "" : ", ") + parts[k];

@@ -143,6 +143,7 @@ Result<sim::SimSummary> run_simulation(const SimulationConfig& config, const Sce
   so.max_commits = config.run.rounds;
   so.max_virtual_time_s = config.run.max_virtual_time_s;
   so.eval_every = config.run.eval_every;
+  so.eval_interval_s = config.run.eval_interval_s;
   so.target_accuracy = config.run.target_accuracy;
   so.threads = static_cast<size_t>(config.run.threads);
   so.seed = config.run.seed;

@@ -29,9 +29,14 @@ Status SimOptions::validate() const {
     return Status::invalid_argument(
         "run: set run.rounds or run.max_virtual_time_s (both are 0, the run would never end)");
   }
-  if (eval_every < 1) {
-    return Status::invalid_argument("run.eval_every: must be >= 1, got " +
-                                    std::to_string(eval_every));
+  if (eval_every < 0 || (eval_every == 0 && !(eval_interval_s > 0))) {
+    return Status::invalid_argument(
+        "run.eval_every: must be >= 1 (or 0 with run.eval_interval_s > 0), got " +
+        std::to_string(eval_every));
+  }
+  if (eval_interval_s < 0) {
+    return Status::invalid_argument("run.eval_interval_s: must be >= 0, got " +
+                                    std::to_string(eval_interval_s));
   }
   if (target_accuracy < 0 || target_accuracy > 1) {
     return Status::invalid_argument("run.target_accuracy: must be in [0, 1], got " +
@@ -220,6 +225,16 @@ class Simulator::Impl final : public StrategyHost {
         break;
       }
       Event ev = queue_.top();
+      // Interval evaluations: the model as it stands at each multiple of eval_interval_s
+      // passed before this event (so curves of different strategies share time points).
+      while (opts_.eval_interval_s > 0 && next_interval_eval_ <= ev.time &&
+             (opts_.max_virtual_time_s == 0 || next_interval_eval_ <= opts_.max_virtual_time_s)) {
+        clock_.set(next_interval_eval_);
+        next_interval_eval_ += opts_.eval_interval_s;
+        Status es = evaluate_global();
+        if (!es.ok()) failure_ = es;
+      }
+      if (failure_) break;
       if (opts_.max_virtual_time_s > 0 && ev.time > opts_.max_virtual_time_s) {
         clock_.set(opts_.max_virtual_time_s);
         stopped_by_limit = true;
@@ -387,7 +402,7 @@ class Simulator::Impl final : public StrategyHost {
   void cancel_timer(TimerId id) override { cancelled_timers_.insert(id); }
 
   void on_commit(ModelVersion version) override {
-    if (version % opts_.eval_every == 0) {
+    if (opts_.eval_every > 0 && version % opts_.eval_every == 0) {
       Status s = evaluate_global();
       if (!s.ok() && !failure_) failure_ = s;
     }
@@ -676,6 +691,7 @@ class Simulator::Impl final : public StrategyHost {
   int64_t deferred_start_ = -1;
   std::optional<Status> failure_;
   ModelVersion last_eval_version_ = -1;
+  double next_interval_eval_ = opts_.eval_interval_s;
   SimSummary summary_;
 };
 

@@ -290,3 +290,42 @@ TEST(FederatedEvalTest, SimulatorEvaluatesHeldOutSplits) {
 
 }  // namespace
 }  // namespace cohort::sim
+
+namespace cohort::sim {
+namespace {
+
+TEST(SimulatorTest, IntervalEvaluationAtFixedVirtualTimes) {
+  auto d = line_dataset(4);
+  auto clients = make_clients(d, {2, 2}, {device(1.0)});
+  SimOptions o = options(0);
+  o.max_virtual_time_s = 35.0;
+  o.eval_every = 0;          // only by interval
+  o.eval_interval_s = 10.0;
+  o.training.local_steps = 10;  // a round lasts ~10 s
+  MetricsHub hub;
+  auto mem = std::make_shared<MemorySink>();
+  hub.add_sink(mem);
+  Simulator sim(o, quadratic_factory(2), clients, Shard::all(d), &hub);
+  FedAvg fedavg;
+  auto r = sim.run(fedavg);
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  std::vector<double> times;
+  for (const auto& e : mem->events) {
+    if (e["event"] == "eval") times.push_back(e["virtual_time_s"]);
+  }
+  // Initial model, then 10, 20, 30 s, then the final model at the 35 s limit.
+  ASSERT_EQ(times.size(), 5u);
+  EXPECT_EQ(times[0], 0.0);
+  EXPECT_EQ(times[1], 10.0);
+  EXPECT_EQ(times[2], 20.0);
+  EXPECT_EQ(times[3], 30.0);
+  EXPECT_EQ(times[4], 35.0);
+  SimOptions bad = options(1);
+  bad.eval_every = 0;
+  Simulator s2(bad, quadratic_factory(2), clients, Shard::all(d), nullptr);
+  FedAvg f2;
+  EXPECT_EQ(s2.run(f2).status().code(), StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace cohort::sim

@@ -54,7 +54,8 @@
 //   run:
 //     rounds: 50                    # stop after N commits (0 = no limit)
 //     max_virtual_time_s: 0         # stop at this virtual time (0 = no limit)
-//     eval_every: 1
+//     eval_every: 1                 # evaluate every N commits (0 = only by interval)
+//     eval_interval_s: 0            # also every N virtual seconds (0 = off)
 //     target_accuracy: 0.0          # for time_to_target (0 = off)
 //     seed: 1
 //     threads: 0                    # training threads; 0 = all cores
@@ -110,6 +111,7 @@ struct RunConfig {
   int64_t rounds = 50;
   double max_virtual_time_s = 0.0;
   int64_t eval_every = 1;
+  double eval_interval_s = 0.0;
   double target_accuracy = 0.0;
   uint64_t seed = 1;
   int64_t threads = 0;

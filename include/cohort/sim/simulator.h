@@ -70,6 +70,10 @@ struct SimOptions {
   double max_virtual_time_s = 0.0;
   // Evaluate on the test set every this many commits (also at version 0 and at the end).
   int64_t eval_every = 1;
+  // Also evaluate at every multiple of this many virtual seconds (0 = off). Gives curves of
+  // strategies with very different commit rates the same time points; with it, eval_every may
+  // be 0 (no per-commit evaluation).
+  double eval_interval_s = 0.0;
   // time_to_target in the summary: first virtual time the test accuracy reached this (0 = off).
   double target_accuracy = 0.0;
   // Training threads (clients trained in parallel); 0 = all cores.
