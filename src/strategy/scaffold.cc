@@ -15,8 +15,7 @@ Result<std::unique_ptr<Strategy>> Scaffold::create(StrategyParams& p) {
   p.check(o.server_lr > 0, "server_lr", "must be > 0", o.server_lr);
   const std::string weighting = p.string("weighting", "uniform");
   if (weighting != "uniform" && weighting != "examples") {
-    return Status::invalid_argument("strategy.weighting: must be 'uniform' or 'examples', got '" +
-                                    weighting + "'");
+    p.fail_with("weighting", "unknown value '" + weighting + "' (known: uniform, examples)");
   }
   o.weight_by_examples = weighting == "examples";
   return std::unique_ptr<Strategy>(new Scaffold(o));

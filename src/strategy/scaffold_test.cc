@@ -206,7 +206,7 @@ TEST(ScaffoldTest, RegistryBuildsItAndChecksParameters) {
   auto w = make_strategy("scaffold", {{"weighting", std::string("median")}});
   ASSERT_FALSE(w.ok());
   EXPECT_EQ(w.error().message(),
-            "strategy.weighting: must be 'uniform' or 'examples', got 'median'");
+            "strategy.weighting: unknown value 'median' (known: uniform, examples)");
 
   auto unknown = make_strategy("scaffold", {{"server_lrr", 1.0}});
   ASSERT_FALSE(unknown.ok());

@@ -1,5 +1,5 @@
 // RoundStrategy: the round-shaped base of every synchronous strategy (FedAvg family,
-// SCAFFOLD, DiLoCo), written in Flower's vocabulary and adapted to the event contract.
+// SCAFFOLD, FedNova), written in Flower's vocabulary and adapted to the event contract.
 //
 // Round lifecycle (see docs/design/architecture.md):
 //   idle   --(>= min_clients idle)-->  configure_train() picks clients, tasks dispatched,
