@@ -53,7 +53,7 @@ bool ArrayLayout::same_as(const ArrayLayout& other) const {
   return true;
 }
 
-static std::string shape_str(const std::vector<int64_t>& shape) {
+std::string shape_string(const std::vector<int64_t>& shape) {
   std::string s = "[";
   for (size_t i = 0; i < shape.size(); ++i) {
     if (i) s += ",";
@@ -66,7 +66,7 @@ std::string ArrayLayout::describe() const {
   std::string s;
   for (const auto& spec : specs_) {
     if (!s.empty()) s += " ";
-    s += spec.name + shape_str(spec.shape);
+    s += spec.name + shape_string(spec.shape);
   }
   return s;
 }
@@ -126,8 +126,8 @@ Status ArrayRecord::check_same_layout(const ArrayRecord& other, std::string_view
     }
     if (a[i].shape != b[i].shape) {
       return Status::invalid_argument(std::string(what) + ": array '" + a[i].name +
-                                      "' has shape " + shape_str(b[i].shape) + ", expected " +
-                                      shape_str(a[i].shape));
+                                      "' has shape " + shape_string(b[i].shape) + ", expected " +
+                                      shape_string(a[i].shape));
     }
   }
   return Status();

@@ -18,22 +18,9 @@ namespace {
 
 using ::testing::HasSubstr;
 using testing::make_vector;
+using testing::line_dataset;
 using testing::quadratic_factory;
 using testing::QuadraticTrainer;
-
-// Example i has features (i, 2i); clients get contiguous blocks.
-std::shared_ptr<const Dataset> line_dataset(int64_t n) {
-  auto d = std::make_shared<Dataset>();
-  d->name = "line";
-  d->sample_shape = {2};
-  d->num_classes = 1;
-  for (int64_t i = 0; i < n; ++i) {
-    d->features.push_back(static_cast<float>(i));
-    d->features.push_back(static_cast<float>(2 * i));
-    d->labels.push_back(0);
-  }
-  return d;
-}
 
 std::vector<SimClient> make_clients(std::shared_ptr<const Dataset> d,
                                     const std::vector<int64_t>& sizes,

@@ -5,19 +5,6 @@
 #include "cohort/torch/torch_trainer.h"
 
 namespace cohort::libtorch {
-namespace {
-
-std::string shape_str(const std::vector<int64_t>& shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) {
-    if (i) s += ",";
-    s += std::to_string(shape[i]);
-  }
-  return s + "]";
-}
-
-}  // namespace
-
 Status ModelSpec::validate() const {
   if (name != "logreg" && name != "mlp" && name != "cnn") {
     return Status::invalid_argument("model.name: unknown model '" + name +
@@ -51,12 +38,12 @@ Status ModelSpec::validate() const {
     if (input_shape.size() != 3) {
       return Status::invalid_argument(
           "model.input_shape: cnn needs [channels, height, width], got " +
-          shape_str(input_shape));
+          shape_string(input_shape));
     }
     if (input_shape[1] < 4 || input_shape[2] < 4) {
       return Status::invalid_argument(
           "model.input_shape: cnn needs height and width >= 4 (two 2x2 max-pools), got " +
-          shape_str(input_shape));
+          shape_string(input_shape));
     }
   }
   return Status();

@@ -3,19 +3,6 @@
 #include <cstring>
 
 namespace cohort::libtorch {
-namespace {
-
-std::string shape_str(const std::vector<int64_t>& shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) {
-    if (i) s += ",";
-    s += std::to_string(shape[i]);
-  }
-  return s + "]";
-}
-
-}  // namespace
-
 Result<std::shared_ptr<const ArrayLayout>> layout_of(std::span<const NamedTensor> tensors) {
   std::vector<ArraySpec> specs;
   specs.reserve(tensors.size());
@@ -57,8 +44,8 @@ Status check_layout(const ArrayLayout& layout, const ArrayRecord& record, std::s
     }
     if (want[i].shape != got[i].shape) {
       return Status::invalid_argument(std::string(what) + ": array '" + want[i].name +
-                                      "' has shape " + shape_str(got[i].shape) + ", expected " +
-                                      shape_str(want[i].shape));
+                                      "' has shape " + shape_string(got[i].shape) + ", expected " +
+                                      shape_string(want[i].shape));
     }
   }
   return Status();

@@ -21,15 +21,6 @@ namespace {
 
 constexpr int64_t kEvalBatch = 1000;
 
-std::string shape_str(const std::vector<int64_t>& shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) {
-    if (i) s += ",";
-    s += std::to_string(shape[i]);
-  }
-  return s + "]";
-}
-
 std::string num_str(double v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%g", v);
@@ -248,8 +239,8 @@ class TorchTrainer final : public Trainer {
                                           : d.sample_numel() == model_numel;
     if (!fits) {
       return Status::invalid_argument("shard: dataset '" + d.name + "' has examples of shape " +
-                                      shape_str(d.sample_shape) + ", model " + spec_.name +
-                                      " expects input_shape " + shape_str(spec_.input_shape));
+                                      shape_string(d.sample_shape) + ", model " + spec_.name +
+                                      " expects input_shape " + shape_string(spec_.input_shape));
     }
     if (static_cast<int64_t>(d.features.size()) != d.size() * d.sample_numel()) {
       return Status::invalid_argument("shard: dataset '" + d.name + "' has " +

@@ -87,6 +87,21 @@ class QuadraticTrainer : public Trainer {
   int64_t fail_on_;
 };
 
+// A dataset for the quadratic trainer: example i has features (i, 2i) (one class), so a shard's
+// target is easy to compute by hand.
+inline std::shared_ptr<const Dataset> line_dataset(int64_t n) {
+  auto d = std::make_shared<Dataset>();
+  d->name = "line";
+  d->sample_shape = {2};
+  d->num_classes = 1;
+  for (int64_t i = 0; i < n; ++i) {
+    d->features.push_back(static_cast<float>(i));
+    d->features.push_back(static_cast<float>(2 * i));
+    d->labels.push_back(0);
+  }
+  return d;
+}
+
 inline TrainerFactory quadratic_factory(int64_t dim, double noise = 0.0, int64_t fail_on = -1) {
   return [=]() -> Result<std::unique_ptr<Trainer>> {
     return std::unique_ptr<Trainer>(new QuadraticTrainer(dim, noise, fail_on));

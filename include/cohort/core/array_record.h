@@ -23,6 +23,9 @@
 
 namespace cohort {
 
+// "[2,3]" for error messages.
+std::string shape_string(const std::vector<int64_t>& shape);
+
 struct ArraySpec {
   std::string name;
   std::vector<int64_t> shape;
