@@ -15,6 +15,8 @@ using testing::FakeHost;
 using testing::make_update;
 using testing::make_vector;
 using testing::values;
+using testing::deliver;
+using testing::task_of;
 
 TEST(StalenessTest, HandComputed) {
   StalenessFn c;
@@ -39,27 +41,6 @@ TEST(StalenessTest, ParamsValidated) {
   EXPECT_EQ(p.finish().message(),
             "strategy.staleness: unknown staleness function 'cubic' (known: constant, "
             "polynomial, hinge, exponential)");
-}
-
-// Runs the async protocol on a FakeHost: the client that reports becomes idle first, as the
-// runtimes do.
-Status deliver(FakeHost& host, Strategy& s, const Task& t, const std::vector<float>& end,
-               int64_t examples) {
-  host.set_idle(t.client, true);
-  Status st = s.on_update(make_update(t, end, examples));
-  if (host.idle_clients().end() !=
-      std::find(host.idle_clients().begin(), host.idle_clients().end(), t.client)) {
-    s.on_client_idle(t.client);
-  }
-  return st;
-}
-
-Task task_of(FakeHost& host, ClientId id) {
-  for (auto it = host.dispatched.rbegin(); it != host.dispatched.rend(); ++it) {
-    if (it->client == id) return *it;
-  }
-  ADD_FAILURE() << "no task for client " << id;
-  return {};
 }
 
 TEST(FedAsyncTest, ModelMixingWithStalenessHandComputed) {

@@ -16,27 +16,10 @@ using testing::FakeHost;
 using testing::make_update;
 using testing::make_vector;
 using testing::values;
+using testing::deliver;
+using testing::task_of;
 
 const double kS1 = 1.0 / std::sqrt(2.0);  // polynomial a = 0.5 at staleness 1
-
-// The runtime's protocol: the reporting client becomes idle, on_update, then on_client_idle
-// if it is still idle.
-Status deliver(FakeHost& host, Strategy& s, const Task& t, const std::vector<float>& end,
-               int64_t examples = 10) {
-  host.set_idle(t.client, true);
-  Status st = s.on_update(make_update(t, end, examples));
-  const auto idle = host.idle_clients();
-  if (std::find(idle.begin(), idle.end(), t.client) != idle.end()) s.on_client_idle(t.client);
-  return st;
-}
-
-Task task_of(FakeHost& host, ClientId id) {
-  for (auto it = host.dispatched.rbegin(); it != host.dispatched.rend(); ++it) {
-    if (it->client == id) return *it;
-  }
-  ADD_FAILURE() << "no task for client " << id;
-  return {};
-}
 
 size_t tasks_for(const FakeHost& host, ClientId id) {
   return static_cast<size_t>(std::count_if(host.dispatched.begin(), host.dispatched.end(),

@@ -96,4 +96,28 @@ inline Update make_update(const Task& task, const std::vector<float>& end, int64
 
 inline std::vector<float> values(const ArrayRecord& r) { return {r.flat().begin(), r.flat().end()}; }
 
+// The runtimes' protocol for an arriving update: the reporting client becomes idle, the
+// strategy gets on_update, then on_client_idle if the client is still idle.
+inline Status deliver(FakeHost& host, Strategy& s, const Task& t, const std::vector<float>& end,
+                      int64_t examples = 10) {
+  host.set_idle(t.client, true);
+  Status st = s.on_update(make_update(t, end, examples));
+  const auto idle = host.idle_clients();
+  if (std::find(idle.begin(), idle.end(), t.client) != idle.end()) s.on_client_idle(t.client);
+  return st;
+}
+
+// The latest task dispatched to `id` (a default Task if none: check with has_task).
+inline Task task_of(const FakeHost& host, ClientId id) {
+  for (auto it = host.dispatched.rbegin(); it != host.dispatched.rend(); ++it) {
+    if (it->client == id) return *it;
+  }
+  return {};
+}
+
+inline bool has_task(const FakeHost& host, ClientId id) {
+  return std::any_of(host.dispatched.begin(), host.dispatched.end(),
+                     [id](const Task& t) { return t.client == id; });
+}
+
 }  // namespace cohort::testing
