@@ -2,6 +2,7 @@
 option(COHORT_BUILD_TESTS "Build unit and integration tests" ON)
 option(COHORT_BUILD_BENCH "Build benchmarks" ON)
 option(COHORT_WITH_TORCH "Build the LibTorch training backend" ON)
+option(COHORT_WITH_GRPC "Build the gRPC deployment (cohort serve / cohort join)" ON)
 option(COHORT_WERROR "Treat warnings as errors" OFF)
 set(COHORT_SANITIZE "" CACHE STRING "Sanitizers, e.g. address;undefined or thread")
 

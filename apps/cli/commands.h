@@ -12,6 +12,8 @@ void add_simulate_command(CLI::App& app);
 void add_compare_command(CLI::App& app);
 void add_report_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
+void add_serve_command(CLI::App& app);  // apps/cli/serve.cc (COHORT_WITH_GRPC)
+void add_join_command(CLI::App& app);   // apps/cli/join.cc (COHORT_WITH_GRPC)
 
 // Exit code of the command that ran: 0 on success, 2 for bad input (config, arguments),
 // 3 for a missing file, 1 for anything else.

@@ -79,4 +79,11 @@ void AsyncStrategy::on_task_lost(ClientId id, ModelVersion /*version*/) {
   fill_slots();
 }
 
+Status AsyncStrategy::restore_async_state(StrategyState& state) {
+  COHORT_RETURN_IF_ERROR(restore_base_state(state));
+  in_flight_.clear();
+  current_base_.reset();
+  return Status();
+}
+
 }  // namespace cohort

@@ -44,4 +44,11 @@ Status FedAvg::apply_pseudo_gradient(ArrayRecord& avg_delta, ArrayRecord& next) 
   return Status();
 }
 
+Status FedAvg::save_state(StrategyState* out) const {
+  save_round_state(out);
+  return Status();
+}
+
+Status FedAvg::restore_state(StrategyState state) { return restore_round_state(state); }
+
 }  // namespace cohort

@@ -119,4 +119,23 @@ void RoundStrategy::close_round() {
   maybe_start_round();
 }
 
+void RoundStrategy::save_round_state(StrategyState* out) const {
+  save_base_state(out);
+  out->scalars["round"] = round_;
+}
+
+Status RoundStrategy::restore_round_state(StrategyState& state) {
+  COHORT_RETURN_IF_ERROR(restore_base_state(state));
+  if (!state.scalars.contains("round") || !state.scalars["round"].is_number_integer()) {
+    return Status::data_loss(name() + ": checkpoint has no integer \"round\"");
+  }
+  if (open_ && deadline_timer_ >= 0) host_->cancel_timer(deadline_timer_);
+  round_ = state.scalars["round"].get<int64_t>();
+  open_ = false;
+  pending_.clear();
+  report_ = RoundReport{};
+  deadline_timer_ = -1;
+  return Status();
+}
+
 }  // namespace cohort

@@ -40,4 +40,37 @@ void StrategyBase::commit(ArrayRecord next) {
   host_->on_commit(version_);
 }
 
+void StrategyBase::save_base_state(StrategyState* out) const {
+  out->scalars["version"] = version_;
+  out->arrays.insert_or_assign("model", model_->clone());
+}
+
+Status StrategyBase::restore_base_state(StrategyState& state) {
+  if (!state.scalars.contains("version") || !state.scalars["version"].is_number_integer()) {
+    return Status::data_loss(name() + ": checkpoint has no integer \"version\"");
+  }
+  auto it = state.arrays.find("model");
+  if (it == state.arrays.end()) return Status::data_loss(name() + ": checkpoint has no \"model\"");
+  COHORT_RETURN_IF_ERROR(model_->check_same_layout(it->second, "checkpointed model"));
+  COHORT_RETURN_IF_ERROR(it->second.check_finite().with_context("checkpointed model"));
+  const auto v = state.scalars["version"].get<int64_t>();
+  if (v < 0) return Status::data_loss(name() + ": checkpoint version " + std::to_string(v) + " < 0");
+  model_ = std::make_shared<const ArrayRecord>(std::move(it->second));
+  version_ = v;
+  return Status();
+}
+
+Status StrategyBase::take_state_array(StrategyState& state, const std::string& key,
+                                      ArrayRecord* dst) const {
+  auto it = state.arrays.find(key);
+  if (it == state.arrays.end()) {
+    return Status::data_loss(name() + ": checkpoint has no array \"" + key + "\"");
+  }
+  COHORT_RETURN_IF_ERROR(dst->check_same_layout(it->second, "checkpointed " + key));
+  COHORT_RETURN_IF_ERROR(it->second.check_finite().with_context("checkpointed " + key));
+  *dst = std::move(it->second);
+  state.arrays.erase(it);
+  return Status();
+}
+
 }  // namespace cohort

@@ -44,6 +44,11 @@ class AsyncStrategy : public StrategyBase {
   // The model the update's task started from (x_τ). REQUIRES: inside apply().
   const ArrayRecord& base_model() const { return *current_base_; }
 
+  // Checkpoint helpers: the base state; tasks in flight are forgotten (their updates are
+  // then rejected as stale by the runtime).
+  void save_async_state(StrategyState* out) const { save_base_state(out); }
+  Status restore_async_state(StrategyState& state);
+
   AsyncOptions async_;
 
  private:

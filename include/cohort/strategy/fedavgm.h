@@ -34,6 +34,9 @@ struct FedAvgMOptions {
 
 class FedAvgM : public FedAvg {
  public:
+  // Checkpoints: model, version, round and the momentum buffer "velocity".
+  Status save_state(StrategyState* out) const override;
+  Status restore_state(StrategyState state) override;
   explicit FedAvgM(FedAvgMOptions options = {});
   // Parameters: the RoundOptions keys, server_lr (> 0), server_momentum ([0, 1)).
   // InvalidArgument naming the key for a bad value.

@@ -36,6 +36,9 @@ class FedBuff : public AsyncStrategy {
   explicit FedBuff(FedBuffOptions options);
   static Result<std::unique_ptr<Strategy>> create(StrategyParams& params);
   std::string name() const override { return "fedbuff"; }
+  // Checkpoints: model, version, the buffer "buffer" with its counters, and "momentum".
+  Status save_state(StrategyState* out) const override;
+  Status restore_state(StrategyState state) override;
   int64_t buffered() const { return count_; }
 
  protected:

@@ -50,6 +50,9 @@ struct FedOptOptions {
 
 class FedOpt : public FedAvg {
  public:
+  // Checkpoints: model, version, round (bias correction) and the moments "m" and "v".
+  Status save_state(StrategyState* out) const override;
+  Status restore_state(StrategyState state) override;
   const FedOptOptions& fedopt_options() const { return opt_; }
   FedOptRule rule() const { return rule_; }
   // The moment estimates m and v (empty before start()).

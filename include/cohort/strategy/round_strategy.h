@@ -74,6 +74,11 @@ class RoundStrategy : public StrategyBase {
   // Builds a task for `client` from the current global model.
   Task make_task(ClientId client) const;
 
+  // Checkpoint helpers: the base state plus the round counter ("round"). Restoring leaves
+  // no round open.
+  void save_round_state(StrategyState* out) const;
+  Status restore_round_state(StrategyState& state);
+
  private:
   void maybe_start_round();
   void close_round();

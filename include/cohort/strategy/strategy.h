@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -80,6 +81,14 @@ struct Update {
   double arrived_at = 0.0;
 };
 
+// A strategy's state between events, for crash-safe checkpoints (docs/checkpoint_format.md):
+// small values in `scalars` (a JSON object), tensors in `arrays` by name. The global model
+// and version are always included (keys "model" and "version").
+struct StrategyState {
+  Json scalars = Json::object();
+  std::map<std::string, ArrayRecord> arrays;
+};
+
 // Services a runtime offers the strategy it hosts.
 class StrategyHost {
  public:
@@ -132,6 +141,21 @@ class Strategy {
   // The current global model and its version.
   virtual std::shared_ptr<const ArrayRecord> global_model() const = 0;
   virtual ModelVersion version() const = 0;
+
+  // Checkpoints. save_state copies the state a restarted server needs to continue: the
+  // global model, its version and whatever the algorithm carries between commits (optimizer
+  // moments, buffers). restore_state is called after start() and before any other event
+  // and replaces that state; work in progress at save time (an open round, tasks in flight)
+  // is abandoned, so updates for it are rejected as stale. Both return Unimplemented for a
+  // strategy that does not support checkpoints (the default), and restore_state returns
+  // InvalidArgument / DataLoss naming a missing or mismatched entry.
+  virtual Status save_state(StrategyState* out) const {
+    return Status::unimplemented(name() + ": checkpoints are not supported by this strategy");
+  }
+  virtual Status restore_state(StrategyState state) {
+    return Status::unimplemented(name() + ": resuming from a checkpoint is not supported by "
+                                 "this strategy");
+  }
 };
 
 }  // namespace cohort

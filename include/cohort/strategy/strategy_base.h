@@ -28,6 +28,15 @@ class StrategyBase : public Strategy {
   // Installs `next` as the global model, bumps the version and tells the host.
   void commit(ArrayRecord next);
 
+  // Checkpoint helpers for subclasses that support checkpoints: the global model ("model")
+  // and version ("version"). restore_base_state returns DataLoss for a missing entry and
+  // InvalidArgument when the model's layout differs from the running one.
+  void save_base_state(StrategyState* out) const;
+  Status restore_base_state(StrategyState& state);
+  // Moves array `key` of `state` into `dst` (same layout as `dst`). DataLoss when missing,
+  // InvalidArgument for another layout or non-finite values.
+  Status take_state_array(StrategyState& state, const std::string& key, ArrayRecord* dst) const;
+
   StrategyHost* host_ = nullptr;
   std::shared_ptr<const ArrayRecord> model_;
   ModelVersion version_ = 0;

@@ -1,0 +1,187 @@
+// `cohort join --server HOST:PORT --token-file F (--ca CA.pem | --insecure) [--partition i/N]
+//  [--set key=value]... CONFIG.yaml`
+//
+// Runs one deployment client: loads the data the YAML names (data: section), takes part i of
+// N of the training set with the seeded partitioner (data.partition, run.seed: the shard
+// client i gets in a simulation with clients.count = N), builds the LibTorch trainer for
+// model:, and trains tasks from the server until it says the run is over.
+#include <algorithm>
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "cohort/deploy/client.h"
+#include "cohort/runner/runner.h"
+#include "cohort/torch/torch_trainer.h"
+#include "commands.h"
+
+namespace cohort::cli {
+
+namespace {
+
+std::atomic<bool> g_join_stop{false};
+
+extern "C" void on_join_sigint(int) {
+  g_join_stop.store(true);
+  std::signal(SIGINT, SIG_DFL);
+}
+
+struct JoinArgs {
+  std::string config;
+  std::string server;
+  std::string token_file;
+  std::string ca;
+  bool insecure = false;
+  std::string ssl_target_name;
+  std::string partition = "0/1";
+  std::vector<std::string> sets;
+  int64_t threads = 1;
+  double max_disconnected_s = 300.0;
+  double backoff_max_s = 5.0;
+  std::string inject_fault = "none";
+  bool quiet = false;
+};
+
+// "i/N" with 0 <= i < N.
+Result<std::pair<int64_t, int64_t>> parse_partition(const std::string& s) {
+  const auto slash = s.find('/');
+  auto bad = [&] {
+    return Status::invalid_argument("--partition: expected i/N with 0 <= i < N, got '" + s + "'");
+  };
+  if (slash == std::string::npos) return bad();
+  try {
+    size_t a = 0, b = 0;
+    const std::string left = s.substr(0, slash), right = s.substr(slash + 1);
+    const long long i = std::stoll(left, &a);
+    const long long n = std::stoll(right, &b);
+    if (a != left.size() || b != right.size() || n < 1 || i < 0 || i >= n) return bad();
+    return std::make_pair(static_cast<int64_t>(i), static_cast<int64_t>(n));
+  } catch (const std::exception&) {
+    return bad();
+  }
+}
+
+// The first line that is neither blank nor a '#' comment, trimmed.
+Result<std::string> read_token(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return Status::not_found("--token-file: cannot read '" + path + "'");
+  std::string line;
+  while (std::getline(in, line)) {
+    const auto b = line.find_first_not_of(" \t\r\n");
+    if (b == std::string::npos || line[b] == '#') continue;
+    const auto e = line.find_last_not_of(" \t\r\n");
+    return line.substr(b, e - b + 1);
+  }
+  return Status::invalid_argument("--token-file: '" + path + "' holds no token");
+}
+
+void run_join(const JoinArgs& a) {
+  Result<std::pair<int64_t, int64_t>> part = parse_partition(a.partition);
+  if (!part.ok()) return fail(part.error());
+  const auto [index, count] = *part;
+  Result<deploy::InjectedFault> fault = deploy::parse_injected_fault(a.inject_fault);
+  if (!fault.ok()) return fail(fault.error());
+  Result<std::string> token = read_token(a.token_file);
+  if (!token.ok()) return fail(token.error());
+
+  std::vector<std::string> overrides = a.sets;
+  // The same shards a simulation of N clients gets.
+  overrides.push_back("clients.count=" + std::to_string(count));
+  Result<SimulationConfig> cfg = load_simulation_config(a.config, overrides);
+  if (!cfg.ok()) return fail(cfg.error());
+  Result<Scenario> scenario = build_scenario(*cfg);
+  if (!scenario.ok()) return fail(scenario.error());
+  if (static_cast<int64_t>(scenario->clients.size()) != count) {
+    return fail(Status::invalid_argument(
+        a.config + ": the config defines " + std::to_string(scenario->clients.size()) +
+        " clients (clients.trace?), but --partition asks for part " + std::to_string(index) +
+        " of " + std::to_string(count)));
+  }
+  libtorch::set_torch_threads(static_cast<int>(a.threads));
+  Result<std::unique_ptr<Trainer>> trainer = scenario->factory();
+  if (!trainer.ok()) return fail(trainer.error());
+  Shard shard = scenario->clients[static_cast<size_t>(index)].shard;
+
+  const std::string prefix = "join[" + std::to_string(index) + "/" + std::to_string(count) + "]: ";
+  deploy::ClientOptions o;
+  o.server = a.server;
+  o.token = *token;
+  o.ca_file = a.ca;
+  o.insecure = a.insecure;
+  o.ssl_target_name = a.ssl_target_name;
+  o.max_disconnected_s = a.max_disconnected_s;
+  o.backoff_max_s = a.backoff_max_s;
+  o.backoff_initial_s = std::min(o.backoff_initial_s, a.backoff_max_s);
+  o.seed = cfg->run.seed;
+  o.training = cfg->training;
+  o.fault = *fault;
+  o.stop_flag = &g_join_stop;
+  if (!a.quiet) {
+    o.log = [prefix](const std::string& line) {
+      std::printf("%s%s\n", prefix.c_str(), line.c_str());
+      std::fflush(stdout);
+    };
+  }
+  Result<std::unique_ptr<deploy::Client>> client =
+      deploy::Client::create(std::move(o), std::move(*trainer), std::move(shard));
+  if (!client.ok()) return fail(client.error());
+  std::signal(SIGINT, on_join_sigint);
+  Result<deploy::ClientStats> stats = (*client)->run();
+  std::signal(SIGINT, SIG_DFL);
+  if (!stats.ok()) return fail(stats.error());
+  std::printf("%sdone: client %lld, %lld tasks, %lld accepted, %lld rejected, %lld abandoned, "
+              "%lld reconnects\n",
+              prefix.c_str(), static_cast<long long>(stats->client_id),
+              static_cast<long long>(stats->tasks), static_cast<long long>(stats->accepted),
+              static_cast<long long>(stats->rejected), static_cast<long long>(stats->abandoned),
+              static_cast<long long>(stats->reconnects));
+  std::fflush(stdout);
+}
+
+}  // namespace
+
+void add_join_command(CLI::App& app) {
+  auto args = std::make_shared<JoinArgs>();
+  CLI::App* cmd = app.add_subcommand("join", "Join a deployment server as a training client");
+  cmd->add_option("config", args->config, "YAML file (data:, model:, training:, run.seed)")
+      ->required();
+  cmd->add_option("--server", args->server, "Server address HOST:PORT")->required();
+  cmd->add_option("--token-file", args->token_file, "File holding this client's bearer token")
+      ->required();
+  auto* ca = cmd->add_option("--ca", args->ca, "PEM file of the CA that signed the server's certificate");
+  auto* insecure = cmd->add_flag("--insecure", args->insecure, "Connect without TLS");
+  ca->excludes(insecure);
+  cmd->add_option("--ssl-target-name", args->ssl_target_name,
+                  "Name to verify the server certificate against (default: the host of --server)");
+  cmd->add_option("--partition", args->partition,
+                  "Use part i of N of the training data (0-based), as in a simulation of N clients")
+      ->capture_default_str();
+  cmd->add_option("--set", args->sets, "Override a config key: --set training.lr=0.1")
+      ->allow_extra_args(false);
+  cmd->add_option("--threads", args->threads, "LibTorch threads for training")
+      ->capture_default_str();
+  cmd->add_option("--max-disconnected-s", args->max_disconnected_s,
+                  "Give up after this long without reaching the server (0 = never)")
+      ->capture_default_str();
+  cmd->add_option("--backoff-max-s", args->backoff_max_s,
+                  "Longest wait between reconnection attempts (exponential backoff from 0.2 s, "
+                  "jittered)")
+      ->capture_default_str();
+  cmd->add_flag("--quiet,-q", args->quiet, "No progress lines");
+  // Test only: sends one deliberately broken update (wrong-shape | nan) to exercise the
+  // server's validation. Hidden from --help (empty group).
+  cmd->add_option("--inject-fault", args->inject_fault, "test only")->group("");
+  cmd->callback([args] {
+    if (args->ca.empty() && !args->insecure) {
+      return fail(Status::invalid_argument(
+          "cohort join: give --ca CA.pem (TLS, the default) or --insecure explicitly"));
+    }
+    run_join(*args);
+  });
+}
+
+}  // namespace cohort::cli

@@ -1,0 +1,653 @@
+#include "cohort/deploy/client.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdarg>
+#include <condition_variable>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <mutex>
+#include <optional>
+#include <sstream>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "cohort/client/control_variates.h"
+#include "cohort/core/ops.h"
+#include "cohort/core/rng.h"
+#include "cohort/strategy/strategy.h"
+#include "cohort/v1/fleet.grpc.pb.h"
+
+namespace cohort::deploy {
+
+namespace pb = ::cohort::v1;
+
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+constexpr char kClientVersion[] = "cohort-cpp/0.1.0";
+
+double seconds_since(SteadyClock::time_point t) {
+  return std::chrono::duration<double>(SteadyClock::now() - t).count();
+}
+
+std::string format(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+std::string format(const char* fmt, ...) {
+  char buf[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  std::vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  return buf;
+}
+
+// Connection-level failures: the server restarted, the network dropped, a deadline passed
+// while the server was gone. The client reconnects and registers again.
+bool is_transient(grpc::StatusCode c) {
+  return c == grpc::StatusCode::UNAVAILABLE || c == grpc::StatusCode::DEADLINE_EXCEEDED ||
+         c == grpc::StatusCode::CANCELLED || c == grpc::StatusCode::ABORTED ||
+         c == grpc::StatusCode::UNKNOWN;
+}
+
+const char* grpc_code_name(grpc::StatusCode c) {
+  switch (c) {
+    case grpc::StatusCode::OK: return "OK";
+    case grpc::StatusCode::CANCELLED: return "CANCELLED";
+    case grpc::StatusCode::UNKNOWN: return "UNKNOWN";
+    case grpc::StatusCode::INVALID_ARGUMENT: return "INVALID_ARGUMENT";
+    case grpc::StatusCode::DEADLINE_EXCEEDED: return "DEADLINE_EXCEEDED";
+    case grpc::StatusCode::NOT_FOUND: return "NOT_FOUND";
+    case grpc::StatusCode::ALREADY_EXISTS: return "ALREADY_EXISTS";
+    case grpc::StatusCode::PERMISSION_DENIED: return "PERMISSION_DENIED";
+    case grpc::StatusCode::RESOURCE_EXHAUSTED: return "RESOURCE_EXHAUSTED";
+    case grpc::StatusCode::FAILED_PRECONDITION: return "FAILED_PRECONDITION";
+    case grpc::StatusCode::ABORTED: return "ABORTED";
+    case grpc::StatusCode::OUT_OF_RANGE: return "OUT_OF_RANGE";
+    case grpc::StatusCode::UNIMPLEMENTED: return "UNIMPLEMENTED";
+    case grpc::StatusCode::INTERNAL: return "INTERNAL";
+    case grpc::StatusCode::UNAVAILABLE: return "UNAVAILABLE";
+    case grpc::StatusCode::DATA_LOSS: return "DATA_LOSS";
+    case grpc::StatusCode::UNAUTHENTICATED: return "UNAUTHENTICATED";
+    default: return "UNKNOWN";
+  }
+}
+
+std::string describe(const grpc::Status& st) {
+  return std::string(grpc_code_name(st.error_code())) + ": " + st.error_message();
+}
+
+// The run loop's control flow uses Status codes: Unavailable = reconnect, Unauthenticated =
+// give up, anything else = the code the server sent.
+Status to_status(const grpc::Status& st, const std::string& what) {
+  if (st.ok()) return Status::ok_status();
+  const std::string msg = what + ": " + describe(st);
+  if (is_transient(st.error_code())) return Status::unavailable(msg);
+  if (st.error_code() == grpc::StatusCode::PERMISSION_DENIED) {
+    return Status::unauthenticated(msg);
+  }
+  return Status(static_cast<StatusCode>(st.error_code()), msg);
+}
+
+ConfigRecord from_pb(const google::protobuf::Map<std::string, pb::Scalar>& m) {
+  ConfigRecord out;
+  for (const auto& [k, v] : m) {
+    switch (v.value_case()) {
+      case pb::Scalar::kIntValue: out[k] = static_cast<int64_t>(v.int_value()); break;
+      case pb::Scalar::kDoubleValue: out[k] = v.double_value(); break;
+      case pb::Scalar::kBoolValue: out[k] = v.bool_value(); break;
+      case pb::Scalar::kStringValue: out[k] = v.string_value(); break;
+      default: break;
+    }
+  }
+  return out;
+}
+
+void to_pb(const ArrayLayout& layout, pb::Layout* out) {
+  for (const ArraySpec& s : layout.specs()) {
+    pb::ArraySpec* a = out->add_arrays();
+    a->set_name(s.name);
+    for (int64_t d : s.shape) a->add_shape(d);
+    a->set_trainable(s.trainable);
+  }
+}
+
+std::string shape_string(const google::protobuf::RepeatedField<int64_t>& shape) {
+  std::string s = "[";
+  for (int i = 0; i < shape.size(); ++i) {
+    if (i) s += ',';
+    s += std::to_string(shape[i]);
+  }
+  return s + "]";
+}
+
+std::string vec_string(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i) s += ',';
+    s += std::to_string(shape[i]);
+  }
+  return s + "]";
+}
+
+// FailedPrecondition naming the first difference between the server's and the trainer's
+// layouts (names and shapes; trainable flags are informational).
+Status check_layout(const pb::Layout& server, const ArrayLayout& mine) {
+  const auto& specs = mine.specs();
+  const int n = server.arrays_size();
+  for (int i = 0; i < std::min<int>(n, static_cast<int>(specs.size())); ++i) {
+    const pb::ArraySpec& a = server.arrays(i);
+    const ArraySpec& b = specs[static_cast<size_t>(i)];
+    const bool same_shape =
+        a.shape_size() == static_cast<int>(b.shape.size()) &&
+        std::equal(a.shape().begin(), a.shape().end(), b.shape.begin());
+    if (a.name() != b.name || !same_shape) {
+      return Status::failed_precondition(format(
+          "the server's model differs from the local trainer's at array %d: server has '%s%s', "
+          "this client '%s' (check model: in the YAML; local layout: %s)",
+          i, a.name().c_str(), shape_string(a.shape()).c_str(),
+          (b.name + vec_string(b.shape)).c_str(),
+          mine.describe().c_str()));
+    }
+  }
+  if (n != static_cast<int>(specs.size())) {
+    return Status::failed_precondition(
+        format("the server's model has %d arrays, the local trainer's %zu (local layout: %s)", n,
+               specs.size(), mine.describe().c_str()));
+  }
+  return Status::ok_status();
+}
+
+}  // namespace
+
+Result<InjectedFault> parse_injected_fault(const std::string& name) {
+  if (name == "none" || name.empty()) return InjectedFault::kNone;
+  if (name == "wrong-shape") return InjectedFault::kWrongShape;
+  if (name == "nan") return InjectedFault::kNaN;
+  return Status::invalid_argument("--inject-fault: unknown fault '" + name +
+                                  "' (known: none, wrong-shape, nan)");
+}
+
+struct Client::Impl {
+  ClientOptions opt;
+  std::unique_ptr<Trainer> trainer;
+  Shard shard;
+  std::shared_ptr<const ArrayLayout> layout;
+  std::string ca_pem;
+  Rng rng;
+
+  std::shared_ptr<grpc::Channel> channel;
+  std::unique_ptr<pb::Fleet::Stub> stub;
+
+  std::mutex mu;
+  std::condition_variable cv;
+  std::atomic<bool> stopping{false};
+
+  ClientStats stats;
+  bool registered_once = false;
+  int64_t chunk_bytes = 1 << 20;
+  double heartbeat_s = 1.0;
+  // The client's own state (SCAFFOLD's c_i), kept across tasks and reconnects.
+  ArrayRecord client_state;
+  bool fault_pending = false;
+
+  void log(const std::string& line) const {
+    if (opt.log) opt.log(line);
+  }
+
+  bool stop_requested() const {
+    return stopping.load() || (opt.stop_flag != nullptr && opt.stop_flag->load());
+  }
+
+  // Sleeps up to `s` seconds; false when stopped meanwhile.
+  bool sleep_for(double s) {
+    const auto until = SteadyClock::now() + std::chrono::duration_cast<SteadyClock::duration>(
+                                                std::chrono::duration<double>(s));
+    std::unique_lock<std::mutex> lk(mu);
+    while (!stop_requested()) {
+      // Short slices so an external stop_flag (set from a signal handler) is noticed.
+      const auto slice = std::min(until, SteadyClock::now() + std::chrono::milliseconds(100));
+      cv.wait_until(lk, slice);
+      if (SteadyClock::now() >= until) return !stop_requested();
+    }
+    return false;
+  }
+
+  void prepare(grpc::ClientContext* ctx, double timeout_s) const {
+    ctx->AddMetadata("authorization", "Bearer " + opt.token);
+    // gRPC converts only system_clock time points.
+    ctx->set_deadline(std::chrono::system_clock::now() +
+                      std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                          std::chrono::duration<double>(timeout_s)));
+  }
+
+  void connect() {
+    std::shared_ptr<grpc::ChannelCredentials> creds;
+    if (opt.insecure) {
+      creds = grpc::InsecureChannelCredentials();
+    } else {
+      grpc::SslCredentialsOptions so;
+      so.pem_root_certs = ca_pem;
+      creds = grpc::SslCredentials(so);
+    }
+    grpc::ChannelArguments args;
+    if (!opt.ssl_target_name.empty()) args.SetSslTargetNameOverride(opt.ssl_target_name);
+    args.SetMaxReceiveMessageSize(-1);
+    args.SetMaxSendMessageSize(-1);
+    // gRPC's own reconnect backoff goes up to two minutes; ours decides when to retry, so a
+    // fresh channel per session with short internal backoff keeps it from adding delay.
+    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+    channel = grpc::CreateCustomChannel(opt.server, creds, args);
+    stub = pb::Fleet::NewStub(channel);
+  }
+
+  Status do_register() {
+    grpc::ClientContext ctx;
+    prepare(&ctx, opt.rpc_timeout_s);
+    pb::RegisterRequest req;
+    req.set_num_examples(shard.size());
+    req.set_speed_hint(opt.speed_hint);
+    req.set_client_version(kClientVersion);
+    pb::RegisterReply rep;
+    grpc::Status st = stub->Register(&ctx, req, &rep);
+    if (!st.ok()) {
+      if (st.error_code() == grpc::StatusCode::UNAUTHENTICATED) {
+        return Status::unauthenticated("server " + opt.server +
+                                       " rejected this client's token (Register: " +
+                                       describe(st) + ")");
+      }
+      return to_status(st, "Register with " + opt.server);
+    }
+    COHORT_RETURN_IF_ERROR(check_layout(rep.layout(), *layout));
+    if (registered_once) stats.reconnects += 1;
+    registered_once = true;
+    stats.client_id = rep.client_id();
+    chunk_bytes = opt.chunk_bytes > 0 ? opt.chunk_bytes
+                                      : (rep.chunk_bytes() > 0 ? rep.chunk_bytes() : 1 << 20);
+    heartbeat_s = opt.heartbeat_interval_s > 0
+                      ? opt.heartbeat_interval_s
+                      : (rep.heartbeat_interval_s() > 0 ? rep.heartbeat_interval_s() : 1.0);
+    log(format("registered with %s as client %lld (%lld examples, model %lld parameters)",
+               opt.server.c_str(), static_cast<long long>(stats.client_id),
+               static_cast<long long>(shard.size()), static_cast<long long>(layout->numel())));
+    return Status::ok_status();
+  }
+
+  // One record streamed by Download. DataLoss for a malformed stream.
+  Result<ArrayRecord> download(int64_t task_id, pb::DownloadRequest::What what) {
+    const char* what_name = what == pb::DownloadRequest::MODEL ? "MODEL" : "SERVER_STATE";
+    grpc::ClientContext ctx;
+    prepare(&ctx, opt.stream_timeout_s);
+    pb::DownloadRequest req;
+    req.set_task_id(task_id);
+    req.set_what(what);
+    std::unique_ptr<grpc::ClientReader<pb::TensorChunk>> reader = stub->Download(&ctx, req);
+    ArrayRecord rec(layout);
+    const int64_t expected = layout->num_bytes();
+    int64_t received = 0;
+    std::string error;
+    pb::TensorChunk ch;
+    auto* dst = reinterpret_cast<char*>(rec.data());
+    while (reader->Read(&ch)) {
+      if (!error.empty()) continue;  // draining after a cancel
+      const auto len = static_cast<int64_t>(ch.data().size());
+      if (ch.total_bytes() != expected) {
+        error = format("total_bytes %lld, but the model has %lld bytes",
+                       static_cast<long long>(ch.total_bytes()), static_cast<long long>(expected));
+      } else if (ch.offset() != received) {
+        error = format("chunk at offset %lld, expected %lld", static_cast<long long>(ch.offset()),
+                       static_cast<long long>(received));
+      } else if (received + len > expected) {
+        error = format("chunk [%lld, %lld) overflows the %lld-byte buffer",
+                       static_cast<long long>(received), static_cast<long long>(received + len),
+                       static_cast<long long>(expected));
+      }
+      if (!error.empty()) {
+        ctx.TryCancel();
+        continue;
+      }
+      std::memcpy(dst + received, ch.data().data(), static_cast<size_t>(len));
+      received += len;
+    }
+    grpc::Status st = reader->Finish();
+    const std::string where = format("Download %s of task %lld", what_name,
+                                     static_cast<long long>(task_id));
+    if (!error.empty()) return Status::data_loss(where + ": " + error);
+    if (!st.ok()) return to_status(st, where);
+    if (received != expected) {
+      return Status::data_loss(format("%s: stream ended after %lld of %lld bytes", where.c_str(),
+                                      static_cast<long long>(received),
+                                      static_cast<long long>(expected)));
+    }
+    return rec;
+  }
+
+  // Streams header + [delta | state_delta]. Returns the RPC's Status (converted) and fills
+  // `reply`.
+  Status push(const pb::UpdateHeader& header, std::vector<std::pair<const char*, int64_t>> parts,
+              pb::PushReply* reply) {
+    grpc::ClientContext ctx;
+    prepare(&ctx, opt.stream_timeout_s);
+    std::unique_ptr<grpc::ClientWriter<pb::UpdateChunk>> writer = stub->PushUpdate(&ctx, reply);
+    int64_t total = 0;
+    for (const auto& p : parts) total += p.second;
+    pb::UpdateChunk msg;
+    *msg.mutable_header() = header;
+    bool ok = writer->Write(msg);
+    int64_t offset = 0;
+    for (const auto& [ptr, len] : parts) {
+      int64_t pos = 0;
+      while (ok && pos < len) {
+        const int64_t n = std::min<int64_t>(chunk_bytes, len - pos);
+        pb::UpdateChunk c;
+        pb::TensorChunk* tc = c.mutable_chunk();
+        tc->set_offset(offset);
+        tc->set_total_bytes(total);
+        tc->set_data(ptr + pos, static_cast<size_t>(n));
+        ok = writer->Write(c);
+        pos += n;
+        offset += n;
+      }
+    }
+    // A failed Write means the server already closed the stream (e.g. it rejected the
+    // header); Finish returns its status.
+    if (ok) writer->WritesDone();
+    grpc::Status st = writer->Finish();
+    return to_status(st, format("PushUpdate of task %lld", static_cast<long long>(header.task_id())));
+  }
+
+  // Heartbeats while `done` is false; sets `unwanted` when the server gave up on the task.
+  void heartbeat_loop(int64_t task_id, const std::atomic<bool>* done, std::atomic<bool>* unwanted,
+                      std::mutex* m, std::condition_variable* c) {
+    std::unique_lock<std::mutex> lk(*m);
+    const auto period = std::chrono::duration_cast<SteadyClock::duration>(
+        std::chrono::duration<double>(heartbeat_s));
+    while (!c->wait_for(lk, period, [&] { return done->load(); })) {
+      lk.unlock();
+      grpc::ClientContext ctx;
+      prepare(&ctx, std::min(opt.rpc_timeout_s, std::max(1.0, 2 * heartbeat_s)));
+      pb::HeartbeatRequest req;
+      req.set_task_id(task_id);
+      pb::HeartbeatReply rep;
+      grpc::Status st = stub->Heartbeat(&ctx, req, &rep);
+      if (st.ok() && !rep.task_still_wanted()) unwanted->store(true);
+      // A failed heartbeat is not acted on here: the push after training finds out whether
+      // the connection is really gone.
+      lk.lock();
+    }
+  }
+
+  // Downloads, trains and pushes one task. Returns non-OK only for what ends the session
+  // (Unavailable: reconnect) or the run (anything else).
+  Status run_task(const pb::PullTaskReply& t) {
+    stats.tasks += 1;
+    const int64_t task_id = t.task_id();
+    auto abandon = [&](const Status& why) -> Status {
+      stats.abandoned += 1;
+      log(format("task %lld abandoned: %s", static_cast<long long>(task_id),
+                 why.to_string().c_str()));
+      return Status::ok_status();
+    };
+
+    Result<ArrayRecord> model = download(task_id, pb::DownloadRequest::MODEL);
+    if (!model.ok()) {
+      if (model.error().code() == StatusCode::kUnavailable ||
+          model.error().code() == StatusCode::kUnauthenticated) {
+        stats.abandoned += 1;
+        return model.error();
+      }
+      return abandon(model.error());
+    }
+    Task task;
+    task.client = stats.client_id;
+    task.version = t.version();
+    task.local_steps = t.local_steps() > 0 ? t.local_steps() : opt.training.steps_for(shard.size());
+    task.config = from_pb(t.config());
+    task.model = std::make_shared<const ArrayRecord>(std::move(*model));
+    if (t.has_server_state()) {
+      Result<ArrayRecord> state = download(task_id, pb::DownloadRequest::SERVER_STATE);
+      if (!state.ok()) {
+        if (state.error().code() == StatusCode::kUnavailable ||
+            state.error().code() == StatusCode::kUnauthenticated) {
+          stats.abandoned += 1;
+          return state.error();
+        }
+        return abandon(state.error());
+      }
+      task.server_state = std::make_shared<const ArrayRecord>(std::move(*state));
+    }
+
+    Result<ArrayRecord> correction = client_state_correction(task, client_state);
+    if (!correction.ok()) {
+      return correction.error().with_context(format("task %lld", static_cast<long long>(task_id)));
+    }
+    const uint64_t seed = Rng::mix_seed(opt.seed, "task", static_cast<uint64_t>(stats.client_id),
+                                        static_cast<uint64_t>(task_id));
+
+    log(format("task %lld: version %lld, training %lld steps", static_cast<long long>(task_id),
+               static_cast<long long>(t.version()), static_cast<long long>(task.local_steps)));
+    std::atomic<bool> done{false};
+    std::atomic<bool> unwanted{false};
+    std::mutex hb_mu;
+    std::condition_variable hb_cv;
+    std::thread hb([&] { heartbeat_loop(task_id, &done, &unwanted, &hb_mu, &hb_cv); });
+    Result<TrainResult> trained = Status::internal("not trained");
+    try {
+      trained = trainer->train(*task.model, shard, task.local_steps, opt.training, task.config,
+                               seed, correction->empty() ? nullptr : &*correction);
+    } catch (const std::exception& e) {
+      trained = Status::internal(std::string("training threw: ") + e.what());
+    }
+    {
+      std::lock_guard<std::mutex> lk(hb_mu);
+      done.store(true);
+    }
+    hb_cv.notify_all();
+    hb.join();
+    if (!trained.ok()) {
+      return trained.error().with_context(format("training task %lld", static_cast<long long>(task_id)));
+    }
+    TrainResult& tr = *trained;
+    COHORT_RETURN_IF_ERROR(task.model->check_same_layout(tr.params, "trainer output"));
+    // delta = start - end, in place in the result buffer.
+    ops::sub(task.model->flat(), tr.params.flat(), tr.params.flat());
+    ArrayRecord& delta = tr.params;
+    COHORT_ASSIGN_OR_RETURN(ClientStateUpdate su,
+                            update_client_state(task, client_state, delta, tr.steps, opt.training));
+    if (unwanted.load()) {
+      return abandon(Status::deadline_exceeded("the server gave up on it while it trained"));
+    }
+
+    pb::UpdateHeader h;
+    h.set_task_id(task_id);
+    h.set_base_version(t.version());
+    h.set_num_examples(tr.num_examples > 0 ? tr.num_examples : shard.size());
+    h.set_local_steps(tr.steps);
+    for (const auto& [k, v] : tr.metrics) (*h.mutable_metrics())[k] = v;
+    to_pb(*layout, h.mutable_layout());
+    h.set_has_state_delta(!su.state_delta.empty());
+    std::vector<std::pair<const char*, int64_t>> parts;
+    parts.emplace_back(reinterpret_cast<const char*>(delta.data()), delta.num_bytes());
+    if (!su.state_delta.empty()) {
+      parts.emplace_back(reinterpret_cast<const char*>(su.state_delta.data()),
+                         su.state_delta.num_bytes());
+    }
+    const char* fault_name = nullptr;
+    if (fault_pending) {
+      fault_pending = false;
+      if (opt.fault == InjectedFault::kNaN) {
+        delta.flat()[0] = std::numeric_limits<float>::quiet_NaN();
+        fault_name = "nan";
+      } else if (opt.fault == InjectedFault::kWrongShape) {
+        // First array's first dimension one smaller, in the header and the payload.
+        pb::ArraySpec* a0 = h.mutable_layout()->mutable_arrays(0);
+        const ArraySpec& s0 = layout->specs()[0];
+        const int64_t d0 = s0.shape.empty() ? 1 : s0.shape[0];
+        const int64_t removed = d0 > 0 ? s0.numel / d0 : 0;
+        if (a0->shape_size() > 0) a0->set_shape(0, d0 - 1);
+        parts[0].second -= removed * static_cast<int64_t>(sizeof(float));
+        fault_name = "wrong-shape";
+      }
+      if (fault_name) log(format("task %lld: injecting fault '%s' (test only)",
+                                 static_cast<long long>(task_id), fault_name));
+    }
+
+    pb::PushReply reply;
+    Status pushed = push(h, std::move(parts), &reply);
+    const auto train_loss = tr.metrics.count("train_loss") ? tr.metrics.at("train_loss") : NAN;
+    if (pushed.ok() && reply.accepted()) {
+      stats.accepted += 1;
+      if (!su.next_state.empty()) client_state = std::move(su.next_state);
+      log(format("task %lld: version %lld, %lld steps, train_loss %.4f, accepted",
+                 static_cast<long long>(task_id), static_cast<long long>(t.version()),
+                 static_cast<long long>(tr.steps), train_loss));
+      return Status::ok_status();
+    }
+    if (pushed.code() == StatusCode::kUnavailable) {
+      stats.abandoned += 1;
+      return pushed;
+    }
+    if (pushed.code() == StatusCode::kUnauthenticated) return pushed;
+    stats.rejected += 1;
+    const std::string reason = pushed.ok() ? reply.reason() : pushed.to_string();
+    log(format("task %lld: version %lld, update rejected by the server: %s",
+               static_cast<long long>(task_id), static_cast<long long>(t.version()),
+               reason.c_str()));
+    return Status::ok_status();
+  }
+
+  // Register, then pull tasks until DONE (OK) or an error.
+  Status session() {
+    connect();
+    COHORT_RETURN_IF_ERROR(do_register());
+    while (true) {
+      if (stop_requested()) return Status::cancelled("client stopped");
+      grpc::ClientContext ctx;
+      prepare(&ctx, opt.rpc_timeout_s);
+      pb::PullTaskReply rep;
+      grpc::Status st = stub->PullTask(&ctx, pb::PullTaskRequest(), &rep);
+      if (!st.ok()) return to_status(st, "PullTask");
+      switch (rep.kind()) {
+        case pb::PullTaskReply::DONE:
+          log(format("server says the run is over: %lld tasks, %lld accepted, %lld rejected",
+                     static_cast<long long>(stats.tasks), static_cast<long long>(stats.accepted),
+                     static_cast<long long>(stats.rejected)));
+          return Status::ok_status();
+        case pb::PullTaskReply::TRAIN:
+          COHORT_RETURN_IF_ERROR(run_task(rep));
+          break;
+        case pb::PullTaskReply::WAIT:
+        default:
+          stats.waits += 1;
+          if (!sleep_for(std::clamp(rep.retry_after_s(), 0.01, 60.0))) {
+            return Status::cancelled("client stopped");
+          }
+          break;
+      }
+    }
+  }
+
+  Result<ClientStats> run() {
+    int attempt = 0;
+    // Start of the current run of failed attempts: a session that registered starts a new
+    // one (so a long training task before a failed push does not count as time offline).
+    std::optional<SteadyClock::time_point> down_since;
+    while (true) {
+      const int64_t reconnects_before = stats.reconnects;
+      const bool was_registered = registered_once;
+      Status s = session();
+      if (s.ok()) return stats;
+      if (s.code() != StatusCode::kUnavailable) return s;
+      const bool registered = stats.reconnects != reconnects_before || registered_once != was_registered;
+      if (registered || !down_since) {
+        down_since = SteadyClock::now();
+        attempt = 0;
+      }
+      const double disconnected = seconds_since(*down_since);
+      if (opt.max_disconnected_s > 0 && disconnected > opt.max_disconnected_s) {
+        return Status::unavailable(format("cannot reach server %s for %.0f s (limit %.0f s): %s",
+                                          opt.server.c_str(), disconnected,
+                                          opt.max_disconnected_s, s.message().c_str()));
+      }
+      const double base =
+          std::min(opt.backoff_max_s, opt.backoff_initial_s * std::pow(2.0, std::min(attempt, 30)));
+      const double delay = base * rng.uniform(1.0 - opt.backoff_jitter, 1.0);
+      ++attempt;
+      log(format("connection lost (%s); reconnecting in %.2f s", s.message().c_str(), delay));
+      if (!sleep_for(delay)) return Status::cancelled("client stopped");
+    }
+  }
+};
+
+Result<std::unique_ptr<Client>> Client::create(ClientOptions options,
+                                               std::unique_ptr<Trainer> trainer, Shard shard) {
+  if (options.server.empty()) return Status::invalid_argument("client: --server is empty");
+  if (options.insecure && !options.ca_file.empty()) {
+    return Status::invalid_argument("client: give either a CA file (--ca) or --insecure, not both");
+  }
+  if (!options.insecure && options.ca_file.empty()) {
+    return Status::invalid_argument(
+        "client: TLS needs the CA certificate that signed the server's (--ca CA.pem); pass "
+        "--insecure explicitly to connect without TLS");
+  }
+  if (!(options.backoff_initial_s > 0) || !(options.backoff_max_s >= options.backoff_initial_s)) {
+    return Status::invalid_argument(format(
+        "client: backoff must satisfy 0 < initial <= max, got initial %g s, max %g s",
+        options.backoff_initial_s, options.backoff_max_s));
+  }
+  if (!(options.backoff_jitter >= 0 && options.backoff_jitter < 1)) {
+    return Status::invalid_argument(
+        format("client: backoff_jitter must be in [0, 1), got %g", options.backoff_jitter));
+  }
+  if (!(options.rpc_timeout_s > 0) || !(options.stream_timeout_s > 0)) {
+    return Status::invalid_argument("client: rpc_timeout_s and stream_timeout_s must be > 0");
+  }
+  if (trainer == nullptr) return Status::invalid_argument("client: no trainer");
+  if (shard.data == nullptr || shard.size() == 0) {
+    return Status::invalid_argument("client: the local data shard is empty");
+  }
+  COHORT_RETURN_IF_ERROR(options.training.validate());
+  auto impl = std::make_unique<Impl>();
+  if (!options.insecure) {
+    std::ifstream in(options.ca_file, std::ios::binary);
+    if (!in) return Status::not_found("client: cannot read CA file '" + options.ca_file + "'");
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    impl->ca_pem = ss.str();
+    if (impl->ca_pem.find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
+      return Status::invalid_argument("client: CA file '" + options.ca_file +
+                                      "' holds no PEM certificate");
+    }
+  }
+  COHORT_ASSIGN_OR_RETURN(ArrayRecord init, trainer->init_params(options.seed));
+  impl->layout = init.layout();
+  impl->rng = Rng::derive(options.seed, "client-backoff");
+  impl->fault_pending = options.fault != InjectedFault::kNone;
+  impl->opt = std::move(options);
+  impl->trainer = std::move(trainer);
+  impl->shard = std::move(shard);
+  return std::unique_ptr<Client>(new Client(std::move(impl)));
+}
+
+Client::Client(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Client::~Client() = default;
+
+Result<ClientStats> Client::run() { return impl_->run(); }
+
+void Client::stop() {
+  {
+    std::lock_guard<std::mutex> lk(impl_->mu);
+    impl_->stopping.store(true);
+  }
+  impl_->cv.notify_all();
+}
+
+}  // namespace cohort::deploy
