@@ -40,12 +40,17 @@ double seconds_since(SteadyClock::time_point t) {
 
 std::string format(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 std::string format(const char* fmt, ...) {
-  char buf[1024];
   va_list ap;
   va_start(ap, fmt);
-  std::vsnprintf(buf, sizeof buf, fmt, ap);
+  va_list ap2;
+  va_copy(ap2, ap);
+  const int n = std::vsnprintf(nullptr, 0, fmt, ap);
   va_end(ap);
-  return buf;
+  std::string out(static_cast<size_t>(std::max(n, 0)), '\0');
+  // Layout descriptions and server messages can be long: size the buffer to fit.
+  std::vsnprintf(out.data(), out.size() + 1, fmt, ap2);
+  va_end(ap2);
+  return out;
 }
 
 // Connection-level failures: the server restarted, the network dropped, a deadline passed
