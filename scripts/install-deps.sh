@@ -11,6 +11,8 @@ PACKAGES=(
   libtorch-dev libopenblas0-pthread
   # deployment: gRPC + protobuf
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
+  # TLS certificates for deployments and the integration tests (scripts/make-certs.sh)
+  openssl
   # core libraries
   libyaml-cpp-dev libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
   zlib1g-dev libzstd-dev libsodium-dev
