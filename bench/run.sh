@@ -10,7 +10,7 @@
 #                      against the baseline's best setting, not a handicapped one.
 set -euo pipefail
 
-BENCHMARKS=(fedavg aggregate memory)
+BENCHMARKS=(fedavg aggregate memory load large_model)
 
 BUILD_DIR=${1:-build}
 shift || true
@@ -178,6 +178,75 @@ print("peak RSS increment at K = %d: %.3fx the model (goal < 4x): %s"
 print("(absolute peak, including the process's %.1f MB before the model: %.3fx)"
       % (last["baseline_rss_bytes"] / mb, last["absolute_peak_rss_over_model"]))
 EOF
+}
+
+# gRPC deployment under load (COHORT_WITH_GRPC builds): `cohort bench load` runs a FedBuff
+# server as a child process (`cohort bench deploy-server`, insecure, 127.0.0.1, OS-chosen port)
+# and LOAD_CLIENTS lightweight clients (one connection each, spread over LOAD_THREADS threads)
+# that Register, then PullTask -> Download -> PushUpdate (constructed LOAD_MB MB deltas, no
+# training) LOAD_UPDATES times each. Reports updates/s, uplink MB/s, p50/p99 PushUpdate latency,
+# the server's peak RSS (its VmHWM) and checks that the server accepted exactly
+# clients x updates updates, none lost, rejected or duplicated.
+#   LOAD_CLIENTS (500), LOAD_MB (1), LOAD_UPDATES (10), LOAD_THREADS (50), LOAD_BUFFER (10)
+bench_load() {
+  section "load: $((${LOAD_CLIENTS:-500})) gRPC clients pushing updates to a FedBuff server"
+  if ! "$BUILD_DIR/cohort" bench load --help > /dev/null 2>&1; then
+    echo "skipped: $BUILD_DIR/cohort was built without COHORT_WITH_GRPC"
+    return 0
+  fi
+  local clients=${LOAD_CLIENTS:-500} mb=${LOAD_MB:-1} updates=${LOAD_UPDATES:-10}
+  local threads=${LOAD_THREADS:-50} buffer=${LOAD_BUFFER:-10}
+  echo "--- cohort bench load --clients $clients --update-mb $mb --updates-per-client $updates --threads $threads --buffer-size $buffer --json"
+  "$BUILD_DIR/cohort" bench load --clients "$clients" --update-mb "$mb" \
+    --updates-per-client "$updates" --threads "$threads" --buffer-size "$buffer" --json |
+    tee "$OUT/load.json"
+  "$PY" - "$OUT/load.json" <<'EOF2' | tee "$OUT/load_verdict.txt"
+import json, sys
+r = json.load(open(sys.argv[1]))
+print("%d clients x %d updates of %.1f MB: %.1f updates/s, %.1f MB/s up, push p50 %.1f ms / "
+      "p99 %.1f ms, server peak RSS %.1f MB; server accepted %d of %d (lost %d, rejected %d, "
+      "duplicates %d): %s" % (
+    r["clients"], r["updates_per_client"], r["update_bytes"] / 1e6, r["updates_per_s"],
+    r["uplink_mb_per_s"], r["push_p50_ms"], r["push_p99_ms"], r["server_peak_rss_bytes"] / 1e6,
+    r["server_updates"], r["expected_updates"], r["server_lost"], r["server_rejected"],
+    r["duplicate_tasks"], "PASS" if r["exact"] else "FAIL"))
+EOF2
+}
+
+# One FedAvg round of large updates over gRPC (COHORT_WITH_GRPC builds): LM_CLIENTS clients
+# each push one LM_PARAMS-param float32 update to a FedAvg server child (fraction 1,
+# min_clients = LM_CLIENTS) that assembles at most LM_PUSHES uploads at once
+# (--max-concurrent-pushes; each value in the list is one run). Reports round wall time
+# (clients registered -> last push accepted, downloads included), the server's aggregation
+# time (the strategy call that closed the round and committed) and the server's peak RSS
+# (VmHWM) over the model size. Goal: peak RSS increment over the process's RSS before the
+# model existed (LibTorch and gRPC mappings) < 4x the model.
+#   LM_PARAMS (25000000), LM_CLIENTS (10), LM_PUSHES ("1 2")
+bench_large_model() {
+  section "large-model: FedAvg round of ${LM_CLIENTS:-10} x ${LM_PARAMS:-25000000}-param updates over gRPC"
+  if ! "$BUILD_DIR/cohort" bench large-model --help > /dev/null 2>&1; then
+    echo "skipped: $BUILD_DIR/cohort was built without COHORT_WITH_GRPC"
+    return 0
+  fi
+  local params=${LM_PARAMS:-25000000} clients=${LM_CLIENTS:-10} p
+  local files=()
+  for p in ${LM_PUSHES:-1 2}; do
+    files+=("$OUT/large_model_p$p.json")
+    echo "--- cohort bench large-model --params $params --clients $clients --max-concurrent-pushes $p --json"
+    "$BUILD_DIR/cohort" bench large-model --params "$params" --clients "$clients" \
+      --max-concurrent-pushes "$p" --json | tee "$OUT/large_model_p$p.json"
+  done
+  "$PY" - "${files[@]}" <<'EOF2' | tee "$OUT/large_model_verdict.txt"
+import json, sys
+for f in sys.argv[1:]:
+    r = json.load(open(f))
+    x = r["peak_rss_increment_over_model"]
+    print("%d x %.0f MB, max %d concurrent pushes: round %.2f s, aggregation %.3f s, server peak "
+          "RSS %.0f MB = %.2fx model (%.2fx over its %.0f MB before the model; goal < 4x): %s" % (
+        r["clients"], r["model_bytes"] / 1e6, r["max_concurrent_pushes"], r["round_wall_s"],
+        r["server_aggregate_s"], r["server_peak_rss_bytes"] / 1e6, r["peak_rss_over_model"], x,
+        r["server_rss_before_model_bytes"] / 1e6, "PASS" if x < 4 else "FAIL"))
+EOF2
 }
 
 selected=("$@")

@@ -485,6 +485,9 @@ void add_bench_command(CLI::App& app) {
   r->add_flag("--json", rnd->json, "Print one JSON object instead of a table");
   r->callback(
       [rnd] { run_guarded("bench fedavg-round", [&] { return run_fedavg_round(*rnd); }); });
+#ifdef COHORT_WITH_GRPC
+  add_bench_deploy_commands(bench);
+#endif
 }
 
 }  // namespace cohort::cli
