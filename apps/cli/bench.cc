@@ -444,18 +444,6 @@ Status run_fedavg_round(const RoundArgs& a) {
   return Status();
 }
 
-// The CLI edge: a failed allocation of the (possibly huge) buffers becomes a Status.
-template <typename F>
-void run_guarded(const char* what, F&& run) {
-  Status s;
-  try {
-    s = run();
-  } catch (const std::exception& e) {
-    s = Status::internal(std::string(what) + ": " + e.what());
-  }
-  if (!s.ok()) fail(s);
-}
-
 }  // namespace
 
 void add_bench_command(CLI::App& app) {

@@ -762,17 +762,6 @@ Status run_large(const LargeArgs& a) {
   return Status();
 }
 
-template <typename F>
-void guarded(const char* what, F&& run) {
-  Status s;
-  try {
-    s = run();
-  } catch (const std::exception& e) {
-    s = Status::internal(std::string(what) + ": " + e.what());
-  }
-  if (!s.ok()) fail(s);
-}
-
 }  // namespace
 
 void add_bench_deploy_commands(CLI::App* bench) {
@@ -790,7 +779,7 @@ void add_bench_deploy_commands(CLI::App* bench) {
   l->add_option("--timeout", la->timeout_s, "Give up after this many seconds")
       ->capture_default_str();
   l->add_flag("--json", la->json, "Print one JSON line");
-  l->callback([la] { guarded("bench load", [&] { return run_load(*la); }); });
+  l->callback([la] { run_guarded("bench load", [&] { return run_load(*la); }); });
 
   auto ga = std::make_shared<LargeArgs>();
   CLI::App* g = bench->add_subcommand(
@@ -805,7 +794,7 @@ void add_bench_deploy_commands(CLI::App* bench) {
   g->add_option("--timeout", ga->timeout_s, "Give up after this many seconds")
       ->capture_default_str();
   g->add_flag("--json", ga->json, "Print one JSON line");
-  g->callback([ga] { guarded("bench large-model", [&] { return run_large(*ga); }); });
+  g->callback([ga] { run_guarded("bench large-model", [&] { return run_large(*ga); }); });
 
   auto sa = std::make_shared<ServerChildArgs>();
   CLI::App* s = bench->add_subcommand("deploy-server", "Server child of bench load/large-model");
@@ -820,7 +809,7 @@ void add_bench_deploy_commands(CLI::App* bench) {
   s->add_option("--max-wall", sa->max_wall_s);
   s->add_option("--tokens", sa->tokens)->required();
   s->add_option("--out", sa->out);
-  s->callback([sa] { guarded("bench deploy-server", [&] { return run_server_child(*sa); }); });
+  s->callback([sa] { run_guarded("bench deploy-server", [&] { return run_server_child(*sa); }); });
 }
 
 }  // namespace cohort::cli

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <exception>
+#include <string>
 
 #include "cohort/core/status.h"
 
@@ -22,5 +24,18 @@ void add_bench_deploy_commands(CLI::App* bench);
 int exit_code();
 // Prints "cohort: error: <status>" on stderr and records the matching exit code.
 void fail(const Status& s);
+
+// Runs `run` (returning a Status) and fail()s on error; an exception (e.g. a failed allocation
+// of huge benchmark buffers) becomes an Internal error naming `what`.
+template <typename F>
+void run_guarded(const char* what, F&& run) {
+  Status s;
+  try {
+    s = run();
+  } catch (const std::exception& e) {
+    s = Status::internal(std::string(what) + ": " + e.what());
+  }
+  if (!s.ok()) fail(s);
+}
 
 }  // namespace cohort::cli
