@@ -17,29 +17,11 @@ using testing::RefRule;
 using testing::run_round;
 using testing::values;
 using testing::weighted_mean;
+using testing::expect_near;
+using testing::kDeltas;
+using testing::kExamples;
 
-void expect_near(const std::vector<float>& got, const std::vector<double>& want,
-                 double tol = 1e-5) {
-  ASSERT_EQ(got.size(), want.size());
-  for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], tol) << "element " << i;
-}
-
-const std::vector<int64_t> kExamples = {100, 300};
-const std::vector<std::vector<std::vector<float>>> kDeltas = {
-    {{-2.0f, 0.0f, 0.0f}, {0.0f, -4.0f, 0.0f}},  // Delta_bar = (-0.5, -3, 0)
-    {{1.0f, 1.0f, 0.0f}, {1.0f, -1.0f, 0.0f}},   // Delta_bar = (1, -0.5, 0)
-    {{0.4f, 2.0f, 0.0f}, {0.0f, 2.0f, 0.0f}},    // Delta_bar = (0.1, 2, 0)
-};
-
-class FedYogiTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    host.add_client(0, 100);
-    host.add_client(1, 300);
-  }
-  bool round(Strategy& s, int r) { return run_round(host, s, {0, 1}, kDeltas[r], kExamples); }
-  FakeHost host;
-};
+using FedYogiTest = testing::FedOptRounds;
 
 TEST_F(FedYogiTest, FirstRoundHandComputed) {
   FedYogi s;  // Flower defaults: eta 0.01, beta_1 0.9, beta_2 0.99, tau 1e-3

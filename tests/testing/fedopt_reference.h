@@ -2,6 +2,11 @@
 // written in cohort/strategy/fedopt.h), independent of the vectorised kernel, for tests.
 #pragma once
 
+#include <gtest/gtest.h>
+
+#include "testing/fake_host.h"
+#include "testing/round_driver.h"
+
 #include <cmath>
 #include <vector>
 
@@ -51,5 +56,32 @@ inline std::vector<double> weighted_mean(const std::vector<std::vector<float>>& 
   for (double& x : out) x /= total;
   return out;
 }
+
+// The scenario the FedOpt strategy tests share: three rounds of two clients (100 and 300
+// examples) on a 3-element model; the third coordinate never moves, which exercises
+// 0 / (0 + tau).
+inline const std::vector<int64_t> kExamples = {100, 300};
+inline const std::vector<std::vector<std::vector<float>>> kDeltas = {
+    {{-2.0f, 0.0f, 0.0f}, {0.0f, -4.0f, 0.0f}},  // Delta_bar = (-0.5, -3, 0)
+    {{1.0f, 1.0f, 0.0f}, {1.0f, -1.0f, 0.0f}},   // Delta_bar = (1, -0.5, 0)
+    {{0.4f, 2.0f, 0.0f}, {0.0f, 2.0f, 0.0f}},    // Delta_bar = (0.1, 2, 0)
+};
+
+inline void expect_near(const std::vector<float>& got, const std::vector<double>& want,
+                        double tol = 1e-5) {
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], tol) << "element " << i;
+}
+
+// Fixture: clients 0 and 1 registered; round(s, r) runs round r of kDeltas.
+class FedOptRounds : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    host.add_client(0, 100);
+    host.add_client(1, 300);
+  }
+  bool round(Strategy& s, int r) { return run_round(host, s, {0, 1}, kDeltas[r], kExamples); }
+  FakeHost host;
+};
 
 }  // namespace cohort::testing
