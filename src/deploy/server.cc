@@ -308,9 +308,9 @@ struct Server::Impl final : public StrategyHost, public pb::Fleet::Service {
     loop_cv.notify_all();
   }
 
-  void lose_task(ClientId c, const std::string& reason) {
-    ClientRec& r = clients.at(c);
-    if (!r.task) return;
+  // Removes client c's task (REQUIRES: it has one), counts and reports the loss; returns the
+  // version the task started from. The caller tells the strategy.
+  ModelVersion take_task(ClientId c, ClientRec& r, const std::string& reason) {
     TaskRec t = std::move(*r.task);
     r.task.reset();
     ++n_lost;
@@ -319,7 +319,14 @@ struct Server::Impl final : public StrategyHost, public pb::Fleet::Service {
           {"version", t.task.version},
           {"reason", reason},
           {"dispatched_at", t.dispatched_at}});
-    if (!done) strategy->on_task_lost(c, t.task.version);
+    return t.task.version;
+  }
+
+  void lose_task(ClientId c, const std::string& reason) {
+    ClientRec& r = clients.at(c);
+    if (!r.task) return;
+    const ModelVersion v = take_task(c, r, reason);
+    if (!done) strategy->on_task_lost(c, v);
   }
 
   Status evaluate_now() {
@@ -515,15 +522,7 @@ struct Server::Impl final : public StrategyHost, public pb::Fleet::Service {
   void detach_task(ClientId c, int64_t task_id, const std::string& reason) {
     auto it = clients.find(c);
     if (it == clients.end() || !it->second.task || it->second.task->id != task_id) return;
-    TaskRec t = std::move(*it->second.task);
-    it->second.task.reset();
-    ++n_lost;
-    emit({{"event", "lost"},
-          {"client", c},
-          {"version", t.task.version},
-          {"reason", reason},
-          {"dispatched_at", t.dispatched_at}});
-    const ModelVersion v = t.task.version;
+    const ModelVersion v = take_task(c, it->second, reason);
     post([this, c, v] {
       if (!done) strategy->on_task_lost(c, v);
     });
