@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "cohort/runner/report.h"
+#include "cohort/report/report.h"
 #include "commands.h"
 
 namespace cohort::cli {

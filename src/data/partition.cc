@@ -5,7 +5,9 @@
 #include <numeric>
 #include <sstream>
 
+#include "cohort/core/format.h"
 #include "cohort/core/rng.h"
+#include "cohort/core/validate.h"
 
 namespace cohort {
 namespace {
@@ -13,12 +15,6 @@ namespace {
 using Parts = std::vector<std::vector<int64_t>>;
 
 constexpr int kMaxRedraws = 1000;
-
-std::string fmt(double v) {
-  std::ostringstream os;
-  os << v;
-  return os.str();
-}
 
 // Cuts `order` into consecutive slices of the given sizes (which sum to order.size()).
 Parts slice(const std::vector<int64_t>& order, const std::vector<int64_t>& sizes) {
@@ -73,7 +69,7 @@ Result<Parts> partition_iid(int64_t n, int64_t num_clients, const PartitionOptio
     if (smallest >= o.min_size) return slice(order, sizes);
   }
   return Status::resource_exhausted(
-      "data.size_skew: no Dirichlet(1/" + fmt(o.size_skew) + ") size draw gave every one of " +
+      "data.size_skew: no Dirichlet(1/" + format_number(o.size_skew) + ") size draw gave every one of " +
       std::to_string(num_clients) + " clients data.min_size=" + std::to_string(o.min_size) +
       " examples in " + std::to_string(kMaxRedraws) + " draws (last smallest client: " +
       std::to_string(smallest) + "); lower data.size_skew or data.min_size");
@@ -131,7 +127,7 @@ Result<Parts> partition_dirichlet(std::span<const int32_t> labels, int64_t num_c
     if (smallest >= o.min_size) return parts;
   }
   return Status::resource_exhausted(
-      "data.partition dirichlet: no draw with data.alpha=" + fmt(o.alpha) +
+      "data.partition dirichlet: no draw with data.alpha=" + format_number(o.alpha) +
       " gave every one of " + std::to_string(num_clients) + " clients data.min_size=" +
       std::to_string(o.min_size) + " examples in " + std::to_string(kMaxRedraws) +
       " draws (last smallest client: " + std::to_string(smallest) +
@@ -168,16 +164,29 @@ Result<Parts> partition_shards(std::span<const int32_t> labels, int64_t num_clie
 
 }  // namespace
 
+Status PartitionOptions::validate() const {
+  if (kind != "iid" && kind != "dirichlet" && kind != "shards") {
+    return field_error("data.partition", "unknown kind \"" + kind +
+                                             "\" (known: iid, dirichlet, shards)");
+  }
+  COHORT_RETURN_IF_ERROR(check_field("data.alpha", alpha, Range::above(0)));
+  COHORT_RETURN_IF_ERROR(check_field("data.shards_per_client", shards_per_client, Range::at_least(1)));
+  COHORT_RETURN_IF_ERROR(check_field("data.min_size", min_size, Range::at_least(0)));
+  COHORT_RETURN_IF_ERROR(check_field("data.size_skew", size_skew, Range::at_least(0)));
+  if (size_skew > 0.0 && kind != "iid") {
+    return field_error("data.size_skew", "applies only to data.partition iid, got " +
+                                             format_number(size_skew) + " with partition " + kind);
+  }
+  return Status();
+}
+
 Result<std::vector<std::vector<int64_t>>> partition_dataset(std::span<const int32_t> labels,
                                                             int64_t num_classes,
                                                             int64_t num_clients,
                                                             const PartitionOptions& options) {
   const PartitionOptions& o = options;
   const int64_t n = static_cast<int64_t>(labels.size());
-  if (o.kind != "iid" && o.kind != "dirichlet" && o.kind != "shards") {
-    return Status::invalid_argument("data.partition: unknown kind \"" + o.kind +
-                                    "\" (known: iid, dirichlet, shards)");
-  }
+  COHORT_RETURN_IF_ERROR(o.validate());
   if (num_clients < 1) {
     return Status::invalid_argument("clients.count: must be >= 1, got " +
                                     std::to_string(num_clients));
@@ -198,19 +207,6 @@ Result<std::vector<std::vector<int64_t>>> partition_dataset(std::span<const int3
                                       std::to_string(num_classes) + ")");
     }
   }
-  if (o.min_size < 0) {
-    return Status::invalid_argument("data.min_size: must be >= 0, got " +
-                                    std::to_string(o.min_size));
-  }
-  if (!(o.size_skew >= 0.0) || !std::isfinite(o.size_skew)) {
-    return Status::invalid_argument("data.size_skew: must be a finite number >= 0, got " +
-                                    fmt(o.size_skew));
-  }
-  if (o.size_skew > 0.0 && o.kind != "iid") {
-    return Status::invalid_argument("data.size_skew: applies only to data.partition iid, got " +
-                                    fmt(o.size_skew) + " with partition " + o.kind);
-  }
-
   Rng rng = Rng::derive(o.seed, "partition");
   Result<Parts> parts = Status::internal("partition: unreachable");
   if (o.kind == "iid") {
@@ -221,23 +217,15 @@ Result<std::vector<std::vector<int64_t>>> partition_dataset(std::span<const int3
     }
     parts = partition_iid(n, num_clients, o, rng);
   } else if (o.kind == "dirichlet") {
-    if (!(o.alpha > 0.0) || !std::isfinite(o.alpha)) {
-      return Status::invalid_argument("data.alpha: must be a finite number > 0, got " +
-                                      fmt(o.alpha));
-    }
     if (o.min_size > n / num_clients) {  // min_size * N > n, overflow-free
       return Status::resource_exhausted(
           "data.partition dirichlet: " + std::to_string(num_clients) +
           " clients x data.min_size=" + std::to_string(o.min_size) + " exceeds the " +
-          std::to_string(n) + " examples, at any data.alpha (got " + fmt(o.alpha) +
+          std::to_string(n) + " examples, at any data.alpha (got " + format_number(o.alpha) +
           "); lower data.min_size");
     }
     parts = partition_dirichlet(labels, num_classes, num_clients, o, rng);
   } else {
-    if (o.shards_per_client < 1) {
-      return Status::invalid_argument("data.shards_per_client: must be >= 1, got " +
-                                      std::to_string(o.shards_per_client));
-    }
     if (o.shards_per_client > n / num_clients) {
       return Status::invalid_argument(
           "data.shards_per_client: " + std::to_string(num_clients) + " clients x " +

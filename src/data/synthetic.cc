@@ -5,49 +5,28 @@
 #include <string>
 
 #include "cohort/core/rng.h"
+#include "cohort/core/validate.h"
 
 namespace cohort {
 namespace {
 
-std::string fmt(double v) {
-  std::ostringstream os;
-  os << v;
-  return os.str();
-}
-
-Status validate(const SyntheticOptions& o) {
-  if (o.num_examples < 1) {
-    return Status::invalid_argument("data.synthetic.num_examples: must be >= 1, got " +
-                                    std::to_string(o.num_examples));
-  }
-  if (o.dim < 1) {
-    return Status::invalid_argument("data.synthetic.dim: must be >= 1, got " +
-                                    std::to_string(o.dim));
-  }
-  if (o.num_classes < 1) {
-    return Status::invalid_argument("data.synthetic.classes: must be >= 1, got " +
-                                    std::to_string(o.num_classes));
-  }
-  if (o.num_examples > (int64_t{1} << 31) / o.dim) {
-    return Status::invalid_argument("data.synthetic.num_examples: " +
-                                    std::to_string(o.num_examples) + " examples x " +
-                                    std::to_string(o.dim) + " features exceeds 2^31 values");
-  }
-  if (!(o.separation >= 0.0) || !std::isfinite(o.separation)) {
-    return Status::invalid_argument("data.synthetic.separation: must be a finite number >= 0, got " +
-                                    fmt(o.separation));
-  }
-  if (!(o.noise >= 0.0) || !std::isfinite(o.noise)) {
-    return Status::invalid_argument("data.synthetic.noise: must be a finite number >= 0, got " +
-                                    fmt(o.noise));
-  }
-  return Status();
-}
-
 }  // namespace
 
+Status SyntheticOptions::validate() const {
+  COHORT_RETURN_IF_ERROR(check_field("data.synthetic.num_examples", num_examples, Range::at_least(1)));
+  COHORT_RETURN_IF_ERROR(check_field("data.synthetic.dim", dim, Range::at_least(1)));
+  COHORT_RETURN_IF_ERROR(check_field("data.synthetic.classes", num_classes, Range::at_least(2)));
+  if (num_examples > (int64_t{1} << 31) / dim) {
+    return field_error("data.synthetic.num_examples",
+                       std::to_string(num_examples) + " examples x " + std::to_string(dim) +
+                           " features exceeds 2^31 values");
+  }
+  COHORT_RETURN_IF_ERROR(check_field("data.synthetic.separation", separation, Range::at_least(0)));
+  return check_field("data.synthetic.noise", noise, Range::at_least(0));
+}
+
 Result<Dataset> make_synthetic(const SyntheticOptions& options, uint64_t split_salt) {
-  COHORT_RETURN_IF_ERROR(validate(options));
+  COHORT_RETURN_IF_ERROR(options.validate());
   const int64_t n = options.num_examples;
   const int64_t d = options.dim;
   const int64_t k = options.num_classes;

@@ -18,7 +18,7 @@
 #include <utility>
 #include <vector>
 
-#include "cohort/client/control_variates.h"
+#include "cohort/trainer/control_variates.h"
 #include "cohort/core/ops.h"
 #include "cohort/core/rng.h"
 #include "cohort/strategy/strategy.h"

@@ -15,7 +15,7 @@
 #include <variant>
 
 #include "cohort/core/parallel.h"
-#include "cohort/runner/report.h"
+#include "cohort/report/report.h"
 #include "cohort/strategy/registry.h"
 
 namespace cohort {
@@ -227,14 +227,12 @@ void fill_target_fields(const std::vector<Json>& eval_events, double target_accu
   entry->rounds_to_target.reset();
   entry->updates_to_target.reset();
   entry->bytes_to_target.reset();
-  if (!(target_accuracy > 0)) return;
-  for (const Json& e : eval_events) {
-    if (e.value("accuracy", 0.0) < target_accuracy) continue;
-    entry->rounds_to_target = e.value("round", int64_t{0});
-    entry->updates_to_target = e.value("updates", int64_t{0});
-    entry->bytes_to_target = e.value("bytes_up", int64_t{0}) + e.value("bytes_down", int64_t{0});
-    return;
-  }
+  const std::optional<TargetCrossing> crossing =
+      first_target_crossing(eval_events, target_accuracy);
+  if (!crossing) return;
+  entry->rounds_to_target = crossing->round;
+  entry->updates_to_target = crossing->updates;
+  entry->bytes_to_target = crossing->bytes;
 }
 
 Result<Comparison> run_comparison(const SimulationConfig& config, const Scenario& scenario,

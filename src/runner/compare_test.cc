@@ -9,7 +9,7 @@
 #include <map>
 #include <sstream>
 
-#include "cohort/runner/report.h"
+#include "cohort/report/report.h"
 
 namespace cohort {
 namespace {

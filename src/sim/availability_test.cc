@@ -41,9 +41,9 @@ constexpr double kTransfer = 8.0 / 1e6;
 
 SimOptions options(double max_time_s, int64_t local_steps, size_t threads = 2) {
   SimOptions o;
-  o.max_virtual_time_s = max_time_s;
-  o.threads = threads;
-  o.seed = 11;
+  o.run.max_virtual_time_s = max_time_s;
+  o.run.threads = threads;
+  o.run.seed = 11;
   o.training.lr = 1.0;
   o.training.local_steps = local_steps;
   return o;
@@ -134,8 +134,8 @@ TEST(JitterTest, ScalesComputeTimeBySeededPerTaskFactor) {
   auto clients = make_clients(d, 1, 4, {device(5.0)});
   auto run = [&](uint64_t seed, double jitter) {
     SimOptions o = options(0, 10);
-    o.max_commits = 4;
-    o.seed = seed;
+    o.run.rounds = 4;
+    o.run.seed = seed;
     o.dynamics.jitter = jitter;
     Simulator sim(o, quadratic_factory(2), clients, Shard::all(d), nullptr);
     Probe p;
@@ -302,7 +302,7 @@ TEST(DropoutTest, LostAtTheTimeoutAndTheClientIsReused) {
   std::vector<std::pair<std::string, double>> want;
   double now = 0;
   for (uint64_t k = 0;; ++k) {
-    const bool drop = Rng::derive(o.seed, "dropout", 0, k).uniform() < 0.4;
+    const bool drop = Rng::derive(o.run.seed, "dropout", 0, k).uniform() < 0.4;
     const double end = now + (drop ? 3.0 * duration : duration);
     if (end > 60.0) break;
     want.emplace_back(drop ? "lost" : "update", end);
@@ -508,7 +508,7 @@ TEST(NoStallTest, RunEndsWhenTheStrategyStopsWorking) {
   for (bool availability : {false, true}) {
     SCOPED_TRACE(availability ? "with availability" : "always online");
     SimOptions o = options(0, 1);
-    o.max_commits = 5;  // never reached: the probe does nothing
+    o.run.rounds = 5;  // never reached: the probe does nothing
     if (availability) o.dynamics.availability = {.mean_online_s = 5, .mean_offline_s = 3, .distribution = "exponential"};
     Simulator sim(o, quadratic_factory(2), clients, Shard::all(d), nullptr);
     Probe p;
@@ -533,7 +533,7 @@ TEST(DynamicsDeterminismTest, SameSeedSameRunForAnyThreadCount) {
       auto mem = std::make_shared<MemorySink>();
       hub.add_sink(mem);
       SimOptions o = churn_options(threads);
-      o.max_virtual_time_s = 120.0;
+      o.run.max_virtual_time_s = 120.0;
       Simulator sim(o, quadratic_factory(2, 0.01), c.clients, Shard::all(c.data), &hub);
       std::unique_ptr<Strategy> s;
       if (name == "fedavg") {
@@ -596,7 +596,7 @@ TEST(DynamicsOptionsTest, InvalidDynamicsAreRejectedByRun) {
   auto r = sim.run(p);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(r.error().message(), "clients.dropout: must be in [0, 1), got 1.000000");
+  EXPECT_EQ(r.error().message(), "clients.dropout: must be in [0, 1), got 1");
 }
 
 }  // namespace

@@ -6,7 +6,7 @@
 #include <cmath>
 #include <map>
 
-#include "cohort/client/control_variates.h"
+#include "cohort/trainer/control_variates.h"
 #include "cohort/sim/simulator.h"
 #include "cohort/strategy/fedavg.h"
 #include "cohort/strategy/scaffold.h"
@@ -83,9 +83,9 @@ class ProbeStrategy : public Strategy {
 
 SimOptions probe_options() {
   SimOptions o;
-  o.max_commits = 10;  // never reached: the run ends when the probe stops sending tasks
-  o.threads = 2;
-  o.seed = 3;
+  o.run.rounds = 10;  // never reached: the run ends when the probe stops sending tasks
+  o.run.threads = 2;
+  o.run.seed = 3;
   o.training.lr = 0.5;
   return o;
 }
@@ -183,9 +183,9 @@ TEST(ClientStateTest, UnknownRuleFailsTheRunNamingIt) {
 
 SimOptions scaffold_options(int64_t rounds, size_t threads) {
   SimOptions o;
-  o.max_commits = rounds;
-  o.threads = threads;
-  o.seed = 5;
+  o.run.rounds = rounds;
+  o.run.threads = threads;
+  o.run.seed = 5;
   o.training.lr = 0.3;
   o.training.local_steps = 3;
   return o;

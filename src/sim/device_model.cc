@@ -11,6 +11,9 @@
 #include <optional>
 #include <string_view>
 
+#include "cohort/core/format.h"
+#include "cohort/core/validate.h"
+
 namespace cohort::sim {
 
 double Distribution::sample(Rng& rng) const {
@@ -28,23 +31,27 @@ double Distribution::sample(Rng& rng) const {
 }
 
 Status Distribution::validate(const std::string& path) const {
-  auto bad = [&](const std::string& field, const std::string& what, double got) {
-    return Status::invalid_argument(path + "." + field + ": " + what + ", got " +
-                                    std::to_string(got));
-  };
   if (kind != "constant" && kind != "normal" && kind != "exponential" && kind != "uniform" &&
       kind != "lognormal") {
-    return Status::invalid_argument(path + ".distribution: unknown value '" + kind +
-                                    "' (known: constant, normal, exponential, uniform, lognormal)");
+    return field_error(path + ".distribution",
+                       "unknown value '" + kind +
+                           "' (known: constant, normal, exponential, uniform, lognormal)");
   }
-  if (kind == "uniform") {
-    if (!(low < high)) return bad("low", "must be < high (" + std::to_string(high) + ")", low);
-  } else if (!(mean > 0) || !std::isfinite(mean)) {
-    return bad("mean", "must be > 0", mean);
+  if (kind != "uniform") COHORT_RETURN_IF_ERROR(check_field(path + ".mean", mean, Range::above(0)));
+  COHORT_RETURN_IF_ERROR(check_field(path + ".std", std, Range::at_least(0)));
+  if (kind == "uniform" && !(low < high)) {
+    return field_error(path + ".high", "must be > low (" + format_number(low) +
+                                           ") for a uniform distribution, got " +
+                                           format_number(high));
   }
-  if (kind == "normal" && !(std >= 0)) return bad("std", "must be >= 0", std);
-  if (kind == "lognormal" && !(sigma > 0)) return bad("sigma", "must be > 0", sigma);
-  if (!(min <= max)) return bad("min", "must be <= max (" + std::to_string(max) + ")", min);
+  if (kind == "lognormal" && !(sigma > 0)) {
+    return field_error(path + ".sigma",
+                       "must be > 0 for a lognormal distribution, got " + format_number(sigma));
+  }
+  if (!(min <= max)) {
+    return field_error(path + ".max",
+                       "must be >= min (" + format_number(min) + "), got " + format_number(max));
+  }
   return Status();
 }
 
@@ -54,34 +61,25 @@ double Availability::sample(Rng& rng, bool online) const {
 }
 
 Status ClientDynamics::validate() const {
-  auto bad = [](const std::string& key, const std::string& what, double got) {
-    return Status::invalid_argument("clients." + key + ": must be " + what + ", got " +
-                                    std::to_string(got));
-  };
-  if (!(jitter >= 0) || !std::isfinite(jitter)) return bad("jitter", ">= 0", jitter);
-  if (!(dropout >= 0 && dropout < 1)) return bad("dropout", "in [0, 1)", dropout);
-  if (!(task_timeout_factor >= 1) || !std::isfinite(task_timeout_factor)) {
-    return bad("task_timeout_factor", ">= 1", task_timeout_factor);
-  }
+  COHORT_RETURN_IF_ERROR(check_field("clients.jitter", jitter, Range::at_least(0)));
+  COHORT_RETURN_IF_ERROR(check_field("clients.dropout", dropout, Range::half_open(0, 1)));
+  COHORT_RETURN_IF_ERROR(
+      check_field("clients.task_timeout_factor", task_timeout_factor, Range::at_least(1)));
   const Availability& a = availability;
-  if (!(a.mean_online_s >= 0) || !std::isfinite(a.mean_online_s)) {
-    return bad("availability.mean_online_s", ">= 0 (0 = always online)", a.mean_online_s);
-  }
-  if (!(a.mean_offline_s > 0) || !std::isfinite(a.mean_offline_s)) {
-    return bad("availability.mean_offline_s", "> 0", a.mean_offline_s);
-  }
+  COHORT_RETURN_IF_ERROR(
+      check_field("clients.availability.mean_online_s", a.mean_online_s, Range::at_least(0)));
+  COHORT_RETURN_IF_ERROR(
+      check_field("clients.availability.mean_offline_s", a.mean_offline_s, Range::above(0)));
   if (a.distribution != "exponential" && a.distribution != "constant") {
-    return Status::invalid_argument("clients.availability.distribution: unknown value '" +
-                                    a.distribution + "' (known: exponential, constant)");
+    return field_error("clients.availability.distribution",
+                       "unknown value '" + a.distribution + "' (known: exponential, constant)");
   }
   return Status();
 }
 
 Status PopulationOptions::validate() const {
-  if (num_clients < 0 || (num_clients == 0 && trace.empty())) {
-    return Status::invalid_argument("clients.count: must be >= 1, got " +
-                                    std::to_string(num_clients));
-  }
+  COHORT_RETURN_IF_ERROR(
+      check_field("clients.count", num_clients, Range::at_least(trace.empty() ? 1 : 0)));
   COHORT_RETURN_IF_ERROR(speed.validate("clients.speed"));
   COHORT_RETURN_IF_ERROR(up_mbps.validate("clients.up_mbps"));
   COHORT_RETURN_IF_ERROR(down_mbps.validate("clients.down_mbps"));

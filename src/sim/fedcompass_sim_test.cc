@@ -58,12 +58,12 @@ Outcome simulate(Strategy& strategy, size_t threads, double virtual_time = 30.0,
                  ClientDynamics dynamics = {}) {
   auto d = targets_dataset();
   SimOptions o;
-  o.max_virtual_time_s = virtual_time;
-  o.threads = threads;
-  o.seed = 11;
+  o.run.max_virtual_time_s = virtual_time;
+  o.run.threads = threads;
+  o.run.seed = 11;
   o.training.lr = 0.02;
   o.training.local_steps = 50;  // FedAsync's tasks; FedCompass picks its own Q
-  o.eval_every = 1000000;       // initial and final evaluations only
+  o.run.eval_every = 1000000;       // initial and final evaluations only
   o.dynamics = dynamics;
   MetricsHub hub;
   auto mem = std::make_shared<MemorySink>();

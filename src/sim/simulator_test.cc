@@ -32,9 +32,9 @@ DeviceProfile device(double speed, double mbps = 8.0, double latency_s = 0.0) {
 
 SimOptions options(int64_t rounds, size_t threads = 2) {
   SimOptions o;
-  o.max_commits = rounds;
-  o.threads = threads;
-  o.seed = 5;
+  o.run.rounds = rounds;
+  o.run.threads = threads;
+  o.run.seed = 5;
   o.training.lr = 1.0;  // quadratic trainer: one step lands on the client's target
   o.training.local_steps = 1;
   return o;
@@ -135,7 +135,7 @@ TEST(SimulatorTest, SeedChangesTheRun) {
   std::string first;
   for (uint64_t seed : {1, 2}) {
     SimOptions o = options(3);
-    o.seed = seed;
+    o.run.seed = seed;
     Simulator sim(o, quadratic_factory(2, 0.01), clients, Shard::all(d), nullptr);
     FedAvg fedavg({.round = {.fraction = 0.5}});
     auto r = sim.run(fedavg);
@@ -148,7 +148,7 @@ TEST(SimulatorTest, VirtualTimeBudgetStopsRun) {
   auto d = line_dataset(4);
   auto clients = make_clients(d, {2, 2}, {device(1.0)});
   SimOptions o = options(0);
-  o.max_virtual_time_s = 25.0;
+  o.run.max_virtual_time_s = 25.0;
   o.training.local_steps = 10;
   Simulator sim(o, quadratic_factory(2), clients, Shard::all(d), nullptr);
   FedAvg fedavg;
@@ -163,7 +163,7 @@ TEST(SimulatorTest, DeadlineDropsStragglerAndRejectsItsLateUpdate) {
   // Client 1 is 100x slower than client 0: with a 5 s deadline only client 0 makes it.
   auto clients = make_clients(d, {2, 2}, {device(10.0), device(0.1)});
   SimOptions o = options(0);
-  o.max_virtual_time_s = 200.0;
+  o.run.max_virtual_time_s = 200.0;
   o.training.local_steps = 10;
   MetricsHub hub;
   auto mem = std::make_shared<MemorySink>();
@@ -204,7 +204,7 @@ TEST(SimulatorTest, BadOptionsAndInputsRejected) {
   Simulator never_ends(o, quadratic_factory(2), clients, Shard::all(d), nullptr);
   auto r = never_ends.run(fedavg);
   ASSERT_FALSE(r.ok());
-  EXPECT_NE(r.error().message().find("run.rounds"), std::string::npos);
+  EXPECT_NE(r.error().message().find("rounds and max_virtual_time_s are both 0"), std::string::npos);
 
   auto empty = make_clients(d, {2, 0}, {device(1.0)});
   Simulator bad_client(options(1), quadratic_factory(2), empty, Shard::all(d), nullptr);
@@ -285,9 +285,9 @@ TEST(SimulatorTest, IntervalEvaluationAtFixedVirtualTimes) {
   auto d = line_dataset(4);
   auto clients = make_clients(d, {2, 2}, {device(1.0)});
   SimOptions o = options(0);
-  o.max_virtual_time_s = 35.0;
-  o.eval_every = 0;          // only by interval
-  o.eval_interval_s = 10.0;
+  o.run.max_virtual_time_s = 35.0;
+  o.run.eval_every = 0;          // only by interval
+  o.run.eval_interval_s = 10.0;
   o.training.local_steps = 10;  // a round lasts ~10 s
   MetricsHub hub;
   auto mem = std::make_shared<MemorySink>();
@@ -308,7 +308,7 @@ TEST(SimulatorTest, IntervalEvaluationAtFixedVirtualTimes) {
   EXPECT_EQ(times[3], 30.0);
   EXPECT_EQ(times[4], 35.0);
   SimOptions bad = options(1);
-  bad.eval_every = 0;
+  bad.run.eval_every = 0;
   Simulator s2(bad, quadratic_factory(2), clients, Shard::all(d), nullptr);
   FedAvg f2;
   EXPECT_EQ(s2.run(f2).status().code(), StatusCode::kInvalidArgument);

@@ -117,7 +117,7 @@ double FedCompass::client_weight(const Update& u) const {
 }
 
 // ---------------------------------------------------------------------------------------
-// Scheduling (ALGORITHMS.md 4.4)
+// Scheduling (docs/strategies.md, FedCompass "Scheduling rules" and "Arrivals")
 
 void FedCompass::record_speed(ClientSlot& c, double t) {
   const auto steps = static_cast<double>(std::max<int64_t>(1, c.local_steps));
@@ -348,7 +348,7 @@ void FedCompass::erase_group(int64_t g) {
 }
 
 // ---------------------------------------------------------------------------------------
-// Aggregation (ALGORITHMS.md 4.5)
+// Aggregation (docs/strategies.md, FedCompass "Aggregation")
 
 void FedCompass::single_update(const Update& u, ClientSlot& c) {
   const int64_t staleness = version_ - c.timestamp;

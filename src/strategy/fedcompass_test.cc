@@ -1,6 +1,7 @@
 // FedCompass on hand-built timelines (FakeHost, time moved with advance()): Q assignment,
 // arrival groups, timers, late arrivals, lost tasks and the aggregate, against values computed
-// by hand from ALGORITHMS.md 4.4-4.5.
+// by hand from the rules in docs/strategies.md (FedCompass: "Scheduling rules", "Arrivals",
+// "Aggregation").
 #include "cohort/strategy/fedcompass.h"
 
 #include <algorithm>

@@ -18,7 +18,7 @@ Result<std::unique_ptr<Strategy>> FedProx::create(StrategyParams& p) {
 
 std::vector<Task> FedProx::configure_train(int64_t round, std::span<const ClientId> idle) {
   std::vector<Task> tasks = FedAvg::configure_train(round, idle);
-  for (Task& t : tasks) t.config[kProxMuKey] = mu_;
+  for (Task& t : tasks) set_task_prox_mu(t.config, mu_);
   return tasks;
 }
 

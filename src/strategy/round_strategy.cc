@@ -138,4 +138,12 @@ Status RoundStrategy::restore_round_state(StrategyState& state) {
   return Status();
 }
 
+Status RoundStrategy::check_population(size_t num_clients) const {
+  if (options_.min_clients <= static_cast<int64_t>(num_clients)) return Status();
+  return Status::invalid_argument("min_clients: must be <= the number of clients (" +
+                                  std::to_string(num_clients) + "), got " +
+                                  std::to_string(options_.min_clients) +
+                                  ": no round could ever start");
+}
+
 }  // namespace cohort

@@ -1,6 +1,6 @@
 #include "cohort/strategy/scaffold.h"
 
-#include "cohort/client/control_variates.h"
+#include "cohort/strategy/task_config.h"
 #include "cohort/core/ops.h"
 
 namespace cohort {
@@ -32,7 +32,7 @@ std::vector<Task> Scaffold::configure_train(int64_t round, std::span<const Clien
   std::vector<Task> tasks = RoundStrategy::configure_train(round, idle);
   for (Task& t : tasks) {
     t.server_state = c_;
-    t.config[kClientStateKey] = std::string(kScaffoldClientState);
+    set_task_client_state(t.config, ClientStateRule::kScaffold);
   }
   return tasks;
 }

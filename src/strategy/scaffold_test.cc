@@ -6,7 +6,7 @@
 #include <cmath>
 #include <limits>
 
-#include "cohort/client/control_variates.h"
+#include "cohort/strategy/task_config.h"
 #include "testing/fake_host.h"
 
 namespace cohort {

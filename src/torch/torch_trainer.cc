@@ -21,12 +21,6 @@ namespace {
 
 constexpr int64_t kEvalBatch = 1000;
 
-std::string num_str(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%g", v);
-  return buf;
-}
-
 bool ends_with(const std::string& s, std::string_view suffix) {
   return s.size() >= suffix.size() &&
          s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
@@ -127,10 +121,9 @@ class TorchTrainer final : public Trainer {
     if (steps < 1) {
       return Status::invalid_argument("steps: must be >= 1, got " + std::to_string(steps));
     }
-    const bool lr_overridden = task_config.count("lr") > 0;
-    const double lr = config_number(task_config, "lr", config.lr);
-    const double mu = config_number(task_config, "prox_mu", 0.0);
-    COHORT_RETURN_IF_ERROR(check_hyperparameters(config, lr, lr_overridden, mu));
+    COHORT_ASSIGN_OR_RETURN(TaskTraining task, resolve_task_training(config, task_config));
+    const double lr = task.config.lr;
+    const double mu = task.prox_mu;
 
     try {
       copy_record_to_tensors(start, tensors_);
@@ -260,36 +253,6 @@ class TorchTrainer final : public Trainer {
                                         ", outside model.num_classes = " +
                                         std::to_string(spec_.num_classes));
       }
-    }
-    return Status();
-  }
-
-  static Status check_hyperparameters(const TrainConfig& c, double lr, bool lr_overridden,
-                                      double mu) {
-    if (c.optimizer != "sgd") {
-      return Status::invalid_argument("training.optimizer: unknown optimizer '" + c.optimizer +
-                                      "' (known: sgd)");
-    }
-    // lr = 0 is allowed here (it freezes the model, useful for tests and evaluation runs);
-    // TrainConfig::validate is stricter for user configs.
-    if (!std::isfinite(lr) || lr < 0) {
-      const std::string key = lr_overridden ? "task config lr" : "training.lr";
-      return Status::invalid_argument(key + ": must be >= 0, got " + num_str(lr));
-    }
-    if (!(c.momentum >= 0 && c.momentum < 1)) {
-      return Status::invalid_argument("training.momentum: must be in [0, 1), got " +
-                                      num_str(c.momentum));
-    }
-    if (!std::isfinite(c.weight_decay) || c.weight_decay < 0) {
-      return Status::invalid_argument("training.weight_decay: must be >= 0, got " +
-                                      num_str(c.weight_decay));
-    }
-    if (c.batch_size < 1) {
-      return Status::invalid_argument("training.batch_size: must be >= 1, got " +
-                                      std::to_string(c.batch_size));
-    }
-    if (!std::isfinite(mu) || mu < 0) {
-      return Status::invalid_argument("task config prox_mu: must be >= 0, got " + num_str(mu));
     }
     return Status();
   }

@@ -13,7 +13,7 @@
 #include <memory>
 #include <stdexcept>
 
-#include "cohort/client/trainer.h"
+#include "cohort/trainer/trainer.h"
 #include "cohort/core/rng.h"
 
 namespace cohort::testing {
@@ -38,7 +38,8 @@ class QuadraticTrainer : public Trainer {
       COHORT_RETURN_IF_ERROR(start.check_same_layout(*grad_correction, "grad_correction"));
     }
     std::vector<double> t = target(shard);
-    const double lr = config_number(task_config, "lr", config.lr);
+    COHORT_ASSIGN_OR_RETURN(TaskTraining task, resolve_task_training(config, task_config));
+    const double lr = task.config.lr;
     const double keep = std::pow(1.0 - lr, static_cast<double>(steps));
     TrainResult r;
     r.params = start.clone();

@@ -1,4 +1,8 @@
-// SimulationConfig: the YAML file `cohort simulate` reads, as a struct.
+// SimulationConfig: the YAML file `cohort simulate`, `compare`, `serve` and `join` read, as a
+// struct of the option structs that own their rules (DataConfig, PopulationOptions,
+// ModelConfig, TrainConfig, RunConfig, DeployConfig: each has a validate()). The loader reads
+// types, calls those validate()s and tells where a bad value came from: the file and key, the
+// value as written, and the --set override that set it.
 //
 // Reference (every key optional unless marked; defaults shown; docs/config.md has the
 // full table and README a summary):
@@ -59,6 +63,15 @@
 //     target_accuracy: 0.0          # for time_to_target (0 = off)
 //     seed: 1
 //     threads: 0                    # training threads; 0 = all cores
+//   deploy:                         # `cohort serve` only (deploy/deploy_config.h); flags
+//     listen: 127.0.0.1:0           #   of the serve command override these keys
+//     tokens: tokens.txt
+//     cert: server.pem, key: server.key, insecure: false
+//     max_wall_s: 0                 # wall-clock budget (0 = none; or run.rounds)
+//     checkpoint_dir: "", checkpoint_every: 1
+//     client_timeout_s: 10, heartbeat_interval_s: 0, task_timeout_s: 0
+//     max_concurrent_pushes: 0, chunk_bytes: 1048576, pull_wait_s: 0.5, done_grace_s: 2
+//     server_eval: true
 //
 // Errors name the key path: unknown keys ("run.round: unknown key (known: rounds, ...)"),
 // wrong types ("training.lr: expected a number, got 'fast'"), and out-of-range values
@@ -67,39 +80,26 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
-#include "cohort/client/trainer.h"
 #include "cohort/core/metrics.h"
 #include "cohort/core/status.h"
 #include "cohort/core/types.h"
-#include "cohort/data/partition.h"
-#include "cohort/data/synthetic.h"
+#include "cohort/data/data_config.h"
+#include "cohort/deploy/deploy_config.h"
+#include "cohort/runtime/run_config.h"
 #include "cohort/sim/device_model.h"
+#include "cohort/trainer/model_config.h"
+#include "cohort/trainer/trainer.h"
 
 namespace cohort {
-
-struct DataConfig {
-  std::string dataset = "fashion-mnist";
-  std::string path = "/usr/share/datasets/fashion-mnist";
-  int64_t train_limit = 0;
-  int64_t test_limit = 0;
-  PartitionOptions partition{.kind = "dirichlet"};
-  SyntheticOptions synthetic;
-  int64_t synthetic_test_examples = 1000;
-  // Share of each client's examples held out for federated evaluation (0 = none).
-  double holdout_fraction = 0.0;
-};
-
-struct ModelConfig {
-  std::string name = "mlp";
-  std::vector<int64_t> hidden = {200, 200};
-};
 
 struct StrategyConfig {
   std::string name = "fedavg";
   // Every key of the `strategy:` section (or of a `strategies:` item) except `name` and,
-  // in a `strategies:` item, `label`.
+  // in a `strategies:` item, `label`. Checked by the strategy registry when the strategy is
+  // built (runner/check.h), not by the loader.
   ConfigRecord params;
   // Set for `strategies:` items only: the item's `label`, or its `name` when absent. Unique
   // within the list and a safe file name (letters, digits, '.', '_', '-', '+'; not starting
@@ -107,14 +107,18 @@ struct StrategyConfig {
   std::string label;
 };
 
-struct RunConfig {
-  int64_t rounds = 50;
-  double max_virtual_time_s = 0.0;
-  int64_t eval_every = 1;
-  double eval_interval_s = 0.0;
-  double target_accuracy = 0.0;
-  uint64_t seed = 1;
-  int64_t threads = 0;
+// Where a config came from, so that errors found after loading (a strategy parameter, a
+// population too small for the strategy) name the file and the --set override like the
+// loader's own errors do.
+struct ConfigSource {
+  std::string file;
+  // (key path, "key.path=value") of every --set override, in order.
+  std::vector<std::pair<std::string, std::string>> overrides;
+  // The override that set `path` (or a parent or child of it), or null.
+  const std::string* override_for(const std::string& path) const;
+  // For an error whose message starts with a key path ("strategy.fraction: must be in (0, 1],
+  // got 2"): "<file>: <message> (from override '...')". Other errors get the file prefix only.
+  Status explain(const Status& error) const;
 };
 
 struct SimulationConfig {
@@ -127,6 +131,8 @@ struct SimulationConfig {
   // never has both a `strategy:` section and a `strategies:` list (a load error).
   std::vector<StrategyConfig> strategies;
   RunConfig run;
+  DeployConfig deploy;
+  ConfigSource source;
 };
 
 // Parses YAML text. `source` names it in errors (a file name). `overrides` are
@@ -140,7 +146,8 @@ Result<SimulationConfig> load_simulation_config(const std::string& path,
                                                 const std::vector<std::string>& overrides = {});
 // The resolved config (every key, defaults filled in), for DIR/config.json. With a
 // non-empty `strategies` list it holds `strategies` (each item with its label) instead of
-// `strategy`, so the JSON reads back as the same config.
-Json to_json(const SimulationConfig& config);
+// `strategy`, so the JSON reads back as the same config. The deploy: section is included only
+// when `with_deploy` (serve's config echo).
+Json to_json(const SimulationConfig& config, bool with_deploy = false);
 
 }  // namespace cohort

@@ -6,7 +6,7 @@
 // record of the same model, so copying a record copies floats, never the table.
 //
 // Trainable parameters and non-trainable buffers (BatchNorm statistics) are both stored; each
-// ArraySpec says which it is (see ALGORITHMS.md 0.2).
+// ArraySpec says which it is (docs/strategies.md, "Sign convention").
 //
 // Thread safety: const methods may be called concurrently; mutation needs external
 // synchronisation. Records are cheap to move and explicit to copy (clone()).

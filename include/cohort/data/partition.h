@@ -1,11 +1,14 @@
-// Partitioners: how a training set is split across simulated clients (ALGORITHMS.md 11).
+// Partitioners: how a training set is split across simulated clients (config keys in
+// docs/config.md, `data:` section).
 //
 // Every partitioner is deterministic for a seed and assigns every example to exactly one
 // client (no duplicates, nothing dropped).
 //   iid        shuffle, then near-equal contiguous slices;
-//   dirichlet  label-Dirichlet(alpha) of Hsu et al. / NIID-Bench "noniid-labeldir"
-//              (ALGORITHMS.md 11.1), with the balance rule and min_size retries;
-//   shards     FedAvg's pathological split (1.3): sort by label, cut into
+//   dirichlet  label-Dirichlet(alpha) of Hsu, Qi, Brown 2019 (arXiv:1909.06335) as coded in
+//              NIID-Bench's "noniid-labeldir" (Li, Diao, Chen, He, ICDE 2022,
+//              arXiv:2102.02079), with the balance rule and min_size retries;
+//   shards     FedAvg's pathological non-IID split (McMahan et al., AISTATS 2017,
+//              arXiv:1602.05629): sort by label, cut into
 //              num_clients * shards_per_client equal shards, deal shards_per_client to each.
 // size_skew > 0 (iid only) makes client sizes follow Dirichlet(1/size_skew) proportions
 // instead of equal ones ("iid-diff-quantity").
@@ -27,6 +30,9 @@ struct PartitionOptions {
   int64_t min_size = 10;        // dirichlet: redraw until every client has >= min_size examples
   double size_skew = 0.0;       // iid: 0 = equal sizes
   uint64_t seed = 0;
+  // InvalidArgument naming the key ("data.alpha: must be > 0, got -1"); the rules that need
+  // the dataset and the client count are checked by partition_dataset.
+  Status validate() const;
 };
 
 // Returns one index list per client (indices into `labels`, each list sorted ascending).

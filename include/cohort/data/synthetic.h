@@ -15,6 +15,8 @@ struct SyntheticOptions {
   double separation = 3.0;   // distance scale between class means (larger = easier)
   double noise = 1.0;        // per-feature Gaussian noise stddev
   uint64_t seed = 0;
+  // InvalidArgument naming the key ("data.synthetic.classes: must be >= 2, got 1").
+  Status validate() const;
 };
 
 // Gaussian blobs: class c has a random mean (norm ~ separation) and isotropic noise. Labels

@@ -9,7 +9,7 @@
 //                           DONE:  return.
 //
 // Tasks with server state (SCAFFOLD) follow the client-state rule of
-// cohort/client/control_variates.h: the client keeps its c_i across tasks and stores the new
+// cohort/trainer/control_variates.h: the client keeps its c_i across tasks and stores the new
 // one only when the server accepts the update.
 //
 // Failures: a lost connection (UNAVAILABLE, DEADLINE_EXCEEDED, CANCELLED, ABORTED; e.g. the
@@ -32,7 +32,7 @@
 #include <memory>
 #include <string>
 
-#include "cohort/client/trainer.h"
+#include "cohort/trainer/trainer.h"
 #include "cohort/core/status.h"
 #include "cohort/data/dataset.h"
 

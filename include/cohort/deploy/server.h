@@ -25,7 +25,7 @@
 #include <string>
 #include <vector>
 
-#include "cohort/client/trainer.h"
+#include "cohort/trainer/trainer.h"
 #include "cohort/core/array_record.h"
 #include "cohort/core/metrics.h"
 #include "cohort/core/status.h"

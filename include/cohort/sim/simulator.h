@@ -24,7 +24,7 @@
 // report (on_client_idle). Lost tasks count their download but no upload.
 //
 // Client state. For a task carrying Task::server_state the simulator plays the client's part
-// of the rule named by the task's config (cohort/client/control_variates.h; SCAFFOLD): it
+// of the rule named by the task's config (cohort/trainer/control_variates.h; SCAFFOLD): it
 // keeps a per-client state (c_i), zero-initialised with the model's layout at the client's
 // first such task (only clients that took part hold one), hands the trainer its gradient
 // correction, sends Update::state_delta and stores the new state once the strategy accepts
@@ -32,11 +32,12 @@
 // after this decision, from the state it leaves). The server_state is counted in the bytes
 // sent down and the state_delta in the bytes sent up (and so in the transfer times).
 //
-// Metrics. Emits "start", "eval" (initial model, every `eval_every` commits, and the final
-// model), "round" (from RoundStrategy), "rejected", "lost" (one per lost task), "clients"
-// (per-client statistics, once, just before the summary) and "summary" events to the
-// MetricsHub (docs/formats.md). Staleness of an update = global version when it arrives -
-// the version its task started from.
+// Runtime core. The client table, task bookkeeping, update admission, counters, metric events,
+// evaluation cadence and budgets are the runtime core's (runtime/runtime.h), shared with the
+// deployment server; this file adds the virtual clock, the device models and the pool of
+// trainers. Metrics: "start", "eval" (initial model, every `eval_every` commits, every
+// `eval_interval_s` virtual seconds and the final model), "round" (from RoundStrategy),
+// "rejected", "lost" (one per lost task), "clients" and "summary" (docs/formats.md).
 //
 // End of a run: a limit (max_commits, max_virtual_time_s), the stop flag, or no work left:
 // the event queue is empty, or (with availability, whose periods never end) 100 x
@@ -55,36 +56,30 @@
 #include <string>
 #include <vector>
 
-#include "cohort/client/trainer.h"
+#include "cohort/trainer/trainer.h"
 #include "cohort/core/metrics.h"
 #include "cohort/core/status.h"
+#include "cohort/runtime/evaluation.h"
+#include "cohort/runtime/run_config.h"
+#include "cohort/runtime/summary.h"
 #include "cohort/sim/device_model.h"
 #include "cohort/strategy/strategy.h"
 
 namespace cohort::sim {
 
 struct SimOptions {
-  // Stop after this many commits (global model versions); 0 = no limit.
-  int64_t max_commits = 0;
-  // Stop when the virtual clock passes this; 0 = no limit. At least one limit must be set.
-  double max_virtual_time_s = 0.0;
-  // Evaluate on the test set every this many commits (also at version 0 and at the end).
-  int64_t eval_every = 1;
-  // Also evaluate at every multiple of this many virtual seconds (0 = off). Gives curves of
-  // strategies with very different commit rates the same time points; with it, eval_every may
-  // be 0 (no per-commit evaluation).
-  double eval_interval_s = 0.0;
-  // time_to_target in the summary: first virtual time the test accuracy reached this (0 = off).
-  double target_accuracy = 0.0;
-  // Training threads (clients trained in parallel); 0 = all cores.
-  size_t threads = 0;
-  uint64_t seed = 0;
+  // Budget (rounds, max_virtual_time_s: at least one must be set), evaluation cadence
+  // (eval_every commits, eval_interval_s virtual seconds), target_accuracy, seed and training
+  // threads (0 = all cores): the YAML run: section as it is. Defaults for API users: no
+  // commit limit and seed 0 (the YAML loader's defaults are 50 rounds and seed 1).
+  RunConfig run{.rounds = 0, .seed = 0};
   TrainConfig training;
   // Optional external stop flag (e.g. set by a SIGINT handler): checked before every event;
   // when set, the run ends early and still returns its summary.
   const std::atomic<bool>* stop_flag = nullptr;
   // Jitter, dropouts and availability of the clients (device_model.h); default: none.
   ClientDynamics dynamics;
+  // InvalidArgument naming the key: run, its budget, dynamics and training.
   Status validate() const;
 };
 
@@ -95,62 +90,9 @@ struct SimClient {
   DeviceProfile device;
 };
 
-// Federated evaluation over clients' held-out splits.
-struct FederatedEval {
-  double accuracy = 0.0;          // example-weighted mean over clients
-  double loss = 0.0;              // example-weighted mean over clients
-  double worst10_accuracy = 0.0;  // mean accuracy of the worst 10% of clients (at least one)
-};
-// Summarises per-client results (clients with no examples are skipped). Ties in the worst-10%
-// selection do not matter: only accuracies are averaged.
-FederatedEval federated_summary(std::span<const EvalResult> per_client);
-
-// What one client did over a run (the "clients" event and DIR/client_stats.json).
-struct ClientStats {
-  ClientId id = 0;
-  int64_t tasks = 0;             // tasks dispatched to it
-  int64_t steps = 0;             // local steps of its updates that arrived
-  int64_t updates_accepted = 0;  // arrived and accepted by the strategy
-  int64_t rejected = 0;          // arrived and rejected
-  int64_t lost = 0;              // dropped out or lost when it went offline
-  int64_t offline_periods = 0;   // times it went offline
-  double offline_s = 0.0;        // virtual seconds spent offline (up to the end of the run)
-  // Staleness over its updates that arrived (accepted or rejected); 0 when none arrived.
-  double mean_staleness = 0.0;
-  int64_t max_staleness = 0;
-  Json to_json() const;
-};
-
-struct SimSummary {
-  std::string strategy;
-  uint64_t seed = 0;
-  double final_accuracy = 0.0;
-  double final_loss = 0.0;
-  double best_accuracy = 0.0;
-  double virtual_time_s = 0.0;
-  double wall_time_s = 0.0;
-  int64_t rounds = 0;    // commits (global model versions after the initial one)
-  int64_t updates = 0;   // updates accepted by the strategy
-  int64_t rejected = 0;  // updates the strategy rejected
-  int64_t lost = 0;      // tasks that never returned (lost_dropout + lost_offline)
-  int64_t lost_dropout = 0;
-  int64_t lost_offline = 0;
-  int64_t offline_periods = 0;  // times a client went offline, over all clients
-  // The run ended because no work was left (see "End of a run"), not at a limit or a stop.
-  bool stalled = false;
-  int64_t bytes_up = 0;
-  int64_t bytes_down = 0;
-  std::string model_hash;
-  std::optional<double> time_to_target;  // virtual seconds; nullopt if never reached
-  // Last federated evaluation (clients' held-out splits); nullopt when no client holds out data.
-  std::optional<double> final_fed_accuracy;
-  std::optional<double> final_fed_worst10_accuracy;
-  // One entry per client, by id. Not part of to_json() (see client_stats_json()).
-  std::vector<ClientStats> client_stats;
-  Json to_json() const;
-  // The client_stats as a JSON array (DIR/client_stats.json).
-  Json client_stats_json() const;
-};
+// The simulator's summary is the runtime core's (runtime/summary.h); the names stay for
+// readability of simulator code and tests.
+using SimSummary = RunSummary;
 
 class Simulator {
  public:

@@ -1,5 +1,6 @@
-// Asynchronous Local-SGD with Delayed Nesterov and Dynamic Local Updates (Liu et al. 2024;
-// ALGORITHMS.md 6.3).
+// Asynchronous Local-SGD with Delayed Nesterov and Dynamic Local Updates (Liu et al.,
+// "Asynchronous Local-SGD Training for Language Modeling", arXiv:2401.09135, 2024;
+// docs/strategies.md, "async_local_sgd").
 //
 // Workers train asynchronously; each push of a pseudo-gradient g = θ_start - θ_end commits at
 // once. Delayed Nesterov (DN) over a period of N pushes:

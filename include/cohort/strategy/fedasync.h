@@ -1,4 +1,5 @@
-// FedAsync (Xie, Koyejo, Gupta 2019; ALGORITHMS.md section 2).
+// FedAsync (Xie, Koyejo, Gupta 2019, "Asynchronous Federated Optimization", arXiv:1903.03934;
+// docs/strategies.md, "fedasync").
 //
 // Every arriving update commits a new global model at once:
 //     α_t = alpha · s(τ) · w_k

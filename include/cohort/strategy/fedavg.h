@@ -1,4 +1,5 @@
-// FedAvg (McMahan et al. 2017; ALGORITHMS.md section 1).
+// FedAvg (McMahan et al., "Communication-Efficient Learning of Deep Networks from
+// Decentralized Data", AISTATS 2017, arXiv:1602.05629; docs/strategies.md, "fedavg").
 //
 // Each round samples a fraction of the idle clients (at least min_clients); each trains
 // locally from the global model w; the new model is the example-weighted mean of their

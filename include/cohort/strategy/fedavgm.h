@@ -1,9 +1,10 @@
 // FedAvgM: FedAvg with server momentum (Hsu, Qi, Brown 2019, "Measuring the Effects of
-// Non-Identical Data Distribution for Federated Visual Classification").
+// Non-Identical Data Distribution for Federated Visual Classification", arXiv:1909.06335;
+// docs/strategies.md, "fedavgm").
 //
 // Each round averages the clients' pseudo-gradients as FedAvg does (Delta_bar, example-
-// weighted over the clients that replied; Delta = w_start - w_end, ALGORITHMS.md 0.2), then
-// takes one heavy-ball SGD step on the server:
+// weighted over the clients that replied; Delta = w_start - w_end, see docs/strategies.md,
+// "Sign convention"), then takes one heavy-ball SGD step on the server:
 //     v <- beta * v + Delta_bar          (v = 0 before the first aggregation)
 //     w <- w - server_lr * v
 // This is Flower's FedAvgM (PyTorch SGD convention, no dampening, no Nesterov): Flower sets

@@ -1,4 +1,5 @@
-// FedBuff (Nguyen et al. 2022; ALGORITHMS.md section 3).
+// FedBuff (Nguyen et al., "Federated Learning with Buffered Asynchronous Aggregation",
+// AISTATS 2022, arXiv:2106.06639; docs/strategies.md, "fedbuff").
 //
 // Updates are folded into a buffer as they arrive, each weighted by
 //     w_k = e(n_k) · s(τ_k)
@@ -6,7 +7,8 @@
 // staleness function s. When `buffer_size` K updates are in, the buffer becomes one server step:
 //     reduce "mean": Δ̄ = Σ w_k Δ_k / Σ e(n_k)     reduce "sum": Δ̄ = Σ w_k Δ_k   (FLSim's default)
 //     v <- β v + Δ̄ ;  x <- x - η v                (server SGD with momentum β, lr η)
-// Default reduce is "mean": summing K raw deltas with η = 1 diverges (ALGORITHMS.md 3.1 note);
+// Default reduce is "mean": summing K raw deltas with η = 1 diverged on Fashion-MNIST
+// (docs/strategies.md, "fedbuff", notes on the step size);
 // FLSim sums (with a small η), APPFL sums scaled by α/N. FLSim also normalises s by its value at
 // τ = 1; here s is used as is (the constant factor is absorbed by η).
 // Parameters: buffer_size (default 5), server_lr (1.0), server_momentum (0.0), reduce,

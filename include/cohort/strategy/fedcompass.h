@@ -1,4 +1,6 @@
-// FedCompass (Li et al., ICLR 2024; ALGORITHMS.md section 4): semi-asynchronous FL with a
+// FedCompass (Li et al., "FedCompass: Efficient Cross-Silo Federated Learning on Heterogeneous
+// Client Devices Using a Computing Power-Aware Scheduler", ICLR 2024, arXiv:2309.14675;
+// docs/strategies.md, "Semi-asynchronous: fedcompass"): semi-asynchronous FL with a
 // COMputing Power Aware Scheduler.
 //
 // The server measures each client's time per local step and gives it a number of local steps
@@ -10,9 +12,10 @@
 // parked in the general buffer, and every waiting member gets the new model and a new Q. A
 // member arriving after T_max is not waited for: its update goes to the general buffer and it
 // is re-assigned at once. A client's first task (no group yet) has Q_max steps and its
-// arrival is applied at once (FedAsync-style single update). The scheduling rules
-// (RecordInfo, SingleUpdate, GroupUpdate, GroupAggregation, AssignGroup, JoinGroup,
-// CreateGroup) follow ALGORITHMS.md 4.4, i.e. current APPFL's CompassScheduler.
+// arrival is applied at once (FedAsync-style single update). The scheduling rules (speed
+// record, single update, group update, group aggregation, and assigning, joining or creating
+// a group) follow current APPFL's CompassScheduler; they are written out in
+// docs/strategies.md, "Speed measurement", "Scheduling rules" and "Arrivals".
 //
 // Mapping onto Cohort's events:
 //   - Times are host_->now() minus the time of start(). Dispatch times are recorded here;
@@ -26,10 +29,11 @@
 //   - A lost task (or a rejected update, whose task is just as unusable) removes the client
 //     from its group's expected members; a group left with no expected members and with
 //     arrivals is aggregated at once, one with neither is deleted. When the client is idle
-//     again it is assigned like a fresh arrival with its known speed (AssignGroup), or given
+//     again it is assigned like a fresh arrival with its known speed (assign_group), or given
 //     a Q_max first task if it never completed one.
 //
-// Aggregation (ALGORITHMS.md 4.5, gradient_based): with Δ_j = start - end and client weight
+// Aggregation (docs/strategies.md, "Aggregation"; APPFL's gradient_based form): with
+// Δ_j = start - end and client weight
 // p_j ("uniform": 1/N, N = host_->num_clients(), the default; "examples": n_j / Σ_k n_k),
 //     single update:  θ <- θ - α s(τ_j) p_j Δ_j
 //     group:          θ <- θ - Σ_{j in group ∪ general buffer} α s(τ_j) p_j Δ_j

@@ -1,6 +1,6 @@
-// FedNova (Wang, Liu, Liang, Joshi, Poor 2020, "Tackling the Objective Inconsistency Problem
-// in Heterogeneous Federated Optimization"; ALGORITHMS.md 4.7 mentions it as APPFL's
-// use_nova).
+// FedNova (Wang, Liu, Liang, Joshi, Poor, "Tackling the Objective Inconsistency Problem in
+// Heterogeneous Federated Optimization", NeurIPS 2020, arXiv:2007.07481; docs/strategies.md,
+// "fednova").
 //
 // When clients run different numbers of local steps tau_k, FedAvg's weighted mean of their
 // pseudo-gradients over-weights the clients that ran more steps and converges to the optimum

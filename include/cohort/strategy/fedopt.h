@@ -3,8 +3,9 @@
 //
 // Each round averages the clients' pseudo-gradients as FedAvg does (Delta_bar, example-
 // weighted over the clients that replied; Delta = w_start - w_end, positive in the descent
-// direction, ALGORITHMS.md 0.2), then takes one step of an adaptive optimizer on the server,
-// elementwise over the flat model:
+// direction, see docs/strategies.md, "Sign convention"), then takes one step of an adaptive
+// optimizer on the server, elementwise over the flat model (docs/strategies.md, "fedadam,
+// fedyogi, fedadagrad"):
 //     m <- beta_1 * m + (1 - beta_1) * Delta_bar
 //     Adam:    v <- beta_2 * v + (1 - beta_2) * Delta_bar^2
 //     Yogi:    v <- v - (1 - beta_2) * Delta_bar^2 * sign(v - Delta_bar^2)

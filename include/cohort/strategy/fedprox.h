@@ -3,7 +3,7 @@
 // FedAvg whose clients minimise the local loss plus a proximal term (mu / 2) ||w - w_t||^2
 // that keeps them near the global model w_t they started from. The server side is exactly
 // FedAvg (example-weighted mean of the sampled clients' models, optional server_lr); the
-// strategy only tells every client mu through task.config["prox_mu"], which the trainer
+// strategy only tells every client mu through the task config (set_task_prox_mu, task_config.h), which the trainer
 // turns into the extra gradient mu * (w - w_t) (see Trainer). mu = 0 is FedAvg.
 //
 // Flower's FedProx calls the parameter `proximal_mu` and defaults it to 0; Cohort names it
@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "cohort/strategy/fedavg.h"
+#include "cohort/strategy/task_config.h"
 
 namespace cohort {
 
@@ -37,9 +38,6 @@ class FedProx : public FedAvg {
   static Result<std::unique_ptr<Strategy>> create(StrategyParams& params);
   std::string name() const override { return "fedprox"; }
   double mu() const { return mu_; }
-
-  // The task config key the trainer reads.
-  static constexpr const char* kProxMuKey = "prox_mu";
 
  protected:
   // FedAvg's sampling, with "prox_mu" added to every task's config.

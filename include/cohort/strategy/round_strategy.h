@@ -50,6 +50,8 @@ class RoundStrategy : public StrategyBase {
   Status on_update(Update update) override;
   void on_task_lost(ClientId id, ModelVersion version) override;
   void on_timer(TimerId id) override;
+  // A round needs min_clients idle clients: fewer clients in all would stall the run.
+  Status check_population(size_t num_clients) const override;
 
   int64_t current_round() const { return round_; }
   bool round_open() const { return open_; }

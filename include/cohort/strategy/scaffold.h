@@ -1,5 +1,7 @@
-// SCAFFOLD (Karimireddy et al., ICML 2020; ALGORITHMS.md 8.1): FedAvg with control variates
-// that correct client drift on heterogeneous data.
+// SCAFFOLD (Karimireddy et al., "SCAFFOLD: Stochastic Controlled Averaging for Federated
+// Learning", ICML 2020, arXiv:1910.06378; docs/strategies.md, "scaffold" and its
+// "Client-state rule"): FedAvg with control variates that correct client drift on
+// heterogeneous data.
 //
 // The server keeps the global model x and a control variate c (zero at start, the model's
 // layout); every client i keeps its own c_i (zero before its first task). A round samples
@@ -7,7 +9,7 @@
 // never copied per task) and config["client_state"] = "scaffold", so the client's runtime
 // trains with every step w <- w - lr (g(w) - c_i + c) and sends back, besides
 // Delta_i = x - y_i, the control change Delta c_i = c_i+ - c_i of option II
-// (cohort/client/control_variates.h). As updates arrive they are folded into two running
+// (cohort/trainer/control_variates.h). As updates arrive they are folded into two running
 // sums (server memory: two model-sized accumulators, whatever |S|). At round close, over the
 // received updates R:
 //     x <- x - server_lr * mean_{i in R} Delta_i

@@ -1,4 +1,6 @@
-// Staleness functions s(τ) shared by the asynchronous strategies (ALGORITHMS.md 2.2).
+// Staleness functions s(τ) shared by the asynchronous strategies: the family of FedAsync
+// (Xie, Koyejo, Gupta 2019, "Asynchronous Federated Optimization", arXiv:1903.03934) plus an
+// exponential decay; docs/strategies.md, "Staleness functions".
 //
 // τ = current global version - the version an update started from (>= 0).
 //   constant     s = 1

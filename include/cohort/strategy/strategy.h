@@ -49,15 +49,16 @@ struct Task {
   ModelVersion version = 0;
   std::shared_ptr<const ArrayRecord> model;
   int64_t local_steps = 1;
-  // Extra settings for the trainer (e.g. "prox_mu"); see Trainer. The key "client_state"
-  // names the client-state rule the runtime applies with server_state (e.g. "scaffold"; see
-  // cohort/client/control_variates.h).
+  // Settings for the trainer, Flower's ConfigRecord. The keys Cohort defines (lr, prox_mu,
+  // client_state) are set and read through the typed functions of task_config.h; a user's
+  // trainer may read keys of its own.
   ConfigRecord config;
   // Optional server state the client needs besides the model, shared by every task of a
   // round without copies (SCAFFOLD: the server control variate c, with the model's layout).
   // Null for strategies that keep no such state. When set, the runtime keeps a per-client
   // state (SCAFFOLD: c_i) across that client's tasks and updates it with the rule named by
-  // config["client_state"]; an unknown or missing rule fails the task with InvalidArgument.
+  // the task config's client_state (task_config.h); an unknown or missing rule fails the task
+  // with InvalidArgument.
   std::shared_ptr<const ArrayRecord> server_state;
 };
 
@@ -66,7 +67,8 @@ struct Update {
   ClientId client = 0;
   // Global version the client started from; staleness = current version - base_version.
   ModelVersion base_version = 0;
-  // Pseudo-gradient: start parameters minus end parameters (ALGORITHMS.md 0.2).
+  // Pseudo-gradient: start parameters minus end parameters (docs/strategies.md, "Sign
+  // convention"), so a server step is w - lr * delta.
   ArrayRecord delta;
   // Change of the client's state over this task (new minus old; SCAFFOLD: Delta c_i =
   // c_i+ - c_i), with the layout of Task::server_state. Empty when the task carried no
@@ -137,6 +139,12 @@ class Strategy {
   virtual void on_task_lost(ClientId id, ModelVersion version) = 0;
   // A timer set through StrategyHost::set_timer fired.
   virtual void on_timer(TimerId id) = 0;
+
+  // Whether the strategy can make progress with `num_clients` clients at all. A runtime
+  // refuses to start a run that would certainly stall: InvalidArgument naming the parameter
+  // relative to the strategy's section ("min_clients: must be <= the number of clients (20),
+  // got 30"). Default: OK.
+  virtual Status check_population(size_t num_clients) const { return Status(); }
 
   // The current global model and its version.
   virtual std::shared_ptr<const ArrayRecord> global_model() const = 0;

@@ -1,4 +1,4 @@
-#include "cohort/client/control_variates.h"
+#include "cohort/trainer/control_variates.h"
 
 #include <cmath>
 #include <cstdio>
@@ -11,45 +11,31 @@ namespace {
 
 std::string who(const Task& task) { return "task for client " + std::to_string(task.client); }
 
-std::string num_str(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%g", v);
-  return buf;
-}
-
-// The rule the task names, checked against server_state. Empty string: no client state.
-Result<std::string> rule_of(const Task& task) {
-  auto it = task.config.find(kClientStateKey);
+// The rule the task names, checked against server_state.
+Result<ClientStateRule> rule_of(const Task& task) {
+  Result<ClientStateRule> parsed = task_client_state(task.config);
+  if (!parsed.ok()) return parsed.error().with_context(who(task));
+  const ClientStateRule rule = *parsed;
   const bool has_state = task.server_state != nullptr;
-  if (it == task.config.end()) {
-    if (!has_state) return std::string();
+  if (rule == ClientStateRule::kNone) {
+    if (!has_state) return rule;
     return Status::invalid_argument(who(task) + ": carries server_state but task config '" +
                                     kClientStateKey + "' names no client-state rule (known: " +
-                                    kScaffoldClientState + ")");
-  }
-  const std::string* rule = std::get_if<std::string>(&it->second);
-  if (rule == nullptr) {
-    return Status::invalid_argument(who(task) + ": task config '" + kClientStateKey +
-                                    "' must be a string naming a client-state rule (known: " +
-                                    kScaffoldClientState + ")");
-  }
-  if (*rule != kScaffoldClientState) {
-    return Status::invalid_argument(who(task) + ": task config '" + kClientStateKey +
-                                    "': unknown client-state rule '" + *rule + "' (known: " +
-                                    kScaffoldClientState + ")");
+                                    known_client_state_rules() + ")");
   }
   if (!has_state) {
-    return Status::invalid_argument(who(task) + ": client-state rule '" + *rule +
+    return Status::invalid_argument(who(task) + ": client-state rule '" +
+                                    std::string(client_state_rule_name(rule)) +
                                     "' needs the task's server_state, which is null");
   }
-  return *rule;
+  return rule;
 }
 
 }  // namespace
 
 Result<ArrayRecord> client_state_correction(const Task& task, ArrayRecord& client_state) {
-  COHORT_ASSIGN_OR_RETURN(std::string rule, rule_of(task));
-  if (rule.empty()) return ArrayRecord();
+  COHORT_ASSIGN_OR_RETURN(ClientStateRule rule, rule_of(task));
+  if (rule == ClientStateRule::kNone) return ArrayRecord();
   const ArrayRecord& c = *task.server_state;
   if (task.model == nullptr) return Status::invalid_argument(who(task) + ": no model");
   COHORT_RETURN_IF_ERROR(
@@ -69,22 +55,21 @@ Result<ArrayRecord> client_state_correction(const Task& task, ArrayRecord& clien
 Result<ClientStateUpdate> update_client_state(const Task& task, const ArrayRecord& client_state,
                                               const ArrayRecord& delta, int64_t steps,
                                               const TrainConfig& training) {
-  COHORT_ASSIGN_OR_RETURN(std::string rule, rule_of(task));
-  if (rule.empty()) return ClientStateUpdate{};
+  COHORT_ASSIGN_OR_RETURN(ClientStateRule rule, rule_of(task));
+  if (rule == ClientStateRule::kNone) return ClientStateUpdate{};
+  const std::string rule_name(client_state_rule_name(rule));
   const ArrayRecord& c = *task.server_state;
   COHORT_RETURN_IF_ERROR(c.check_same_layout(delta, who(task) + ": model delta"));
   COHORT_RETURN_IF_ERROR(c.check_same_layout(client_state, who(task) + ": client state"));
   if (steps < 1) {
-    return Status::invalid_argument(who(task) + ": " + rule +
+    return Status::invalid_argument(who(task) + ": " + rule_name +
                                     " client state needs >= 1 local step, got " +
                                     std::to_string(steps));
   }
-  const double lr = config_number(task.config, "lr", training.lr);
-  if (!(lr > 0) || !std::isfinite(lr)) {
-    return Status::invalid_argument(who(task) + ": " + rule +
-                                    " client state divides by the learning rate, which must be "
-                                    "> 0, got " + num_str(lr));
-  }
+  // The rule divides by the learning rate; resolve_task_training holds its rule (> 0).
+  Result<TaskTraining> resolved = resolve_task_training(training, task.config);
+  if (!resolved.ok()) return resolved.error().with_context(who(task) + ": " + rule_name);
+  const double lr = resolved->config.lr;
 
   // Delta c_i = (x - y) / (K lr) - c, and c_i+ = c_i + Delta c_i. Computing the delta first
   // and adding it makes the stored c_i+ exactly c_i plus what the server receives.

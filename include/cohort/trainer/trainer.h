@@ -19,11 +19,13 @@
 #include "cohort/core/status.h"
 #include "cohort/core/types.h"
 #include "cohort/data/dataset.h"
+#include "cohort/strategy/task_config.h"
 
 namespace cohort {
 
 // Local optimiser settings (the YAML `training:` section). Task::config may override lr
-// ("lr") and adds algorithm-specific keys such as "prox_mu".
+// and adds algorithm-specific keys such as prox_mu (strategy/task_config.h);
+// resolve_task_training() applies them.
 struct TrainConfig {
   std::string optimizer = "sgd";  // "sgd"
   double lr = 0.05;
@@ -37,9 +39,22 @@ struct TrainConfig {
   // Steps one task takes on a shard of `num_examples` examples:
   // local_steps if > 0, else ceil(local_epochs * num_examples / batch_size), at least 1.
   int64_t steps_for(int64_t num_examples) const;
-  // InvalidArgument naming the bad field ("training.lr: must be > 0, got 0").
+  // InvalidArgument naming the bad field ("training.lr: must be > 0, got 0"). The only
+  // place these rules live: the YAML loader, the runtimes and the trainers call it.
   Status validate() const;
 };
+
+// What one task trains with: the run's TrainConfig with the task's lr override applied, and
+// the task's proximal weight (FedProx; 0 = none).
+struct TaskTraining {
+  TrainConfig config;
+  double prox_mu = 0.0;
+};
+// Applies `task_config` (strategy/task_config.h) to `base` and validates the result with
+// TrainConfig::validate(); an overridden lr is named "task config lr", a bad mu "task config
+// prox_mu" ("task config prox_mu: must be >= 0, got -1"). Trainers and runtimes call this
+// rather than reading task keys themselves.
+Result<TaskTraining> resolve_task_training(const TrainConfig& base, const ConfigRecord& task_config);
 
 struct TrainResult {
   ArrayRecord params;  // parameters after local training

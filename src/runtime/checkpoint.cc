@@ -1,4 +1,4 @@
-#include "checkpoint.h"
+#include "cohort/runtime/checkpoint.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -10,7 +10,7 @@
 #include <fstream>
 #include <sstream>
 
-namespace cohort::deploy {
+namespace cohort {
 
 namespace {
 
@@ -167,4 +167,4 @@ Result<Checkpoint> read_checkpoint(const std::string& dir) {
   return c;
 }
 
-}  // namespace cohort::deploy
+}  // namespace cohort

@@ -1,5 +1,5 @@
-// Server checkpoints: one file, written atomically (temp file, fsync, rename, fsync of the
-// directory). Format: docs/checkpoint_format.md. Internal to cohort_deploy.
+// Checkpoints: one file, written atomically (temp file, fsync, rename, fsync of the
+// directory). Format: docs/checkpoint_format.md. Written by the runtime core (runtime.h) for either host.
 //
 // Thread safety: free functions without shared state.
 #pragma once
@@ -12,7 +12,7 @@
 #include "cohort/core/status.h"
 #include "cohort/strategy/strategy.h"
 
-namespace cohort::deploy {
+namespace cohort {
 
 struct CheckpointClient {
   ClientId id = 0;
@@ -41,4 +41,4 @@ Status write_checkpoint(const std::string& dir, const Checkpoint& ckpt);
 // corrupt or truncated file (bad magic, manifest, sizes, or a hash mismatch).
 Result<Checkpoint> read_checkpoint(const std::string& dir);
 
-}  // namespace cohort::deploy
+}  // namespace cohort

@@ -1,7 +1,7 @@
 // Client-state rules: the state a client keeps between its own tasks, and how a task changes it.
 //
-// Some algorithms need per-client memory. SCAFFOLD (Karimireddy et al. 2020; ALGORITHMS.md
-// 8.1) keeps a control variate c_i on every client next to the server's c. The contract stays
+// Some algorithms need per-client memory. SCAFFOLD (Karimireddy et al. 2020, "SCAFFOLD:
+// Stochastic Controlled Averaging for Federated Learning"; docs/strategies.md) keeps a control variate c_i on every client next to the server's c. The contract stays
 // generic: Task::server_state carries the server's part (c), Task::config["client_state"]
 // names the rule, the runtime that trains the client keeps the client's part (c_i) and
 // Update::state_delta carries its change back. The runtime is the simulator today and the
@@ -20,7 +20,7 @@
 // Storing c_i+ only when the update is accepted keeps the server's c equal to the mean of the
 // clients' c_i (SCAFFOLD's invariant) when an update is rejected, e.g. after a deadline.
 //
-// Rules (Task::config["client_state"]):
+// Rules (the task config's client_state, strategy/task_config.h):
 //   "scaffold"  SCAFFOLD, option II for the control update:
 //                 correction  = c - c_i                      (added to every gradient)
 //                 Delta c_i   = (x - y) / (K lr) - c
@@ -36,16 +36,13 @@
 
 #include <cstdint>
 
-#include "cohort/client/trainer.h"
+#include "cohort/trainer/trainer.h"
 #include "cohort/core/array_record.h"
 #include "cohort/core/status.h"
 #include "cohort/strategy/strategy.h"
+#include "cohort/strategy/task_config.h"
 
 namespace cohort {
-
-// The Task::config key naming the client-state rule, and the rules known.
-inline constexpr char kClientStateKey[] = "client_state";
-inline constexpr char kScaffoldClientState[] = "scaffold";
 
 // What a task did to the client's state.
 struct ClientStateUpdate {

@@ -1,4 +1,4 @@
-#include "cohort/client/control_variates.h"
+#include "cohort/trainer/control_variates.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

@@ -1,0 +1,58 @@
+// DeployConfig: how `cohort serve` runs a deployment: the YAML `deploy:` section, which the
+// serve command's flags override (README, docs/config.md). Separate from the simulation's
+// settings: the wall-clock budget here is real seconds, the simulator's run.max_virtual_time_s
+// is virtual ones. No gRPC here: the config loader and tools read it without the transport.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "cohort/core/status.h"
+
+namespace cohort {
+
+struct DeployConfig {
+  // "HOST:PORT" to listen on; port 0 picks a free port.
+  std::string listen_address = "127.0.0.1:0";
+  // Tokens file: lines "TOKEN CLIENT_ID", '#' starts a comment, blank lines ignored.
+  std::string tokens_file;
+  // TLS: PEM files of the server certificate and its key. Both empty requires `insecure`.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  bool insecure = false;
+  // Wall-clock budget in seconds (0 = none); the run also ends after run.rounds commits. At
+  // least one of the two must be set.
+  double max_wall_s = 0.0;
+  // Checkpoints: directory (empty = none), every how many commits, and whether to continue
+  // from the checkpoint in it.
+  std::string checkpoint_dir;
+  int64_t checkpoint_every = 1;
+  bool resume = false;
+  // A client silent (no RPC at all) for this long is no longer idle and its task, if any, is
+  // lost. Clients are told to heartbeat every heartbeat_interval_s (0 = client_timeout_s / 5,
+  // at least 0.1 s).
+  double client_timeout_s = 10.0;
+  double heartbeat_interval_s = 0.0;
+  // A task not pushed within this many seconds of dispatch is lost (0 = only the liveness
+  // timeout applies). Sent to clients as PullTaskReply.deadline_s.
+  double task_timeout_s = 0.0;
+  // At most this many update streams are assembled at once (each holds a model-sized buffer
+  // until the strategy folded it in); 0 = no limit.
+  int64_t max_concurrent_pushes = 0;
+  // Preferred chunk size of streams, in bytes.
+  int64_t chunk_bytes = 1 << 20;
+  // Long poll: PullTask waits up to this long for a task before answering WAIT.
+  double pull_wait_s = 0.5;
+  // How long to keep answering DONE after the run ends, so connected clients learn it.
+  double done_grace_s = 2.0;
+  // Evaluate the global model on the server's test split (the config's data: section).
+  bool server_eval = true;
+
+  // The heartbeat period clients are told (heartbeat_interval_s, or its default).
+  double heartbeat_s() const;
+  // InvalidArgument naming the key ("deploy.client_timeout_s: must be > 0, got 0") or the
+  // conflict (TLS files together with insecure, resume without a checkpoint directory).
+  Status validate() const;
+};
+
+}  // namespace cohort

@@ -1,0 +1,236 @@
+// Runtime: the runtime core both hosts share. It is the StrategyHost a strategy talks to, and
+// it keeps everything a run needs that does not depend on how time passes or how bytes move:
+//
+//   - the client table (ClientInfo, availability, the task in flight, per-client statistics);
+//   - task bookkeeping: dispatch (ids, records), arrival (counters, staleness, measured speed,
+//     the strategy's verdict), loss (reasons, "lost" events), rejections;
+//   - the single path an update takes into the strategy (receive(); admission is
+//     admit_update() in admission.h, run by the host where the bytes arrive) -- where codec
+//     decoding and robust / privacy wrappers plug in;
+//   - counters and metric events ("start", "eval", "rejected", "lost", "checkpoint",
+//     "clients", "summary"), evaluation cadence (initial, every eval_every commits, on demand,
+//     final) and checkpoint cadence (every checkpoint_every commits, written after the event);
+//   - the budget (max commits, max host-clock time) and the stop reason.
+//
+// A host adds only its clock and its transport through RuntimeHost: the simulator (virtual
+// clock, device models, a thread pool of trainers; sim/simulator.h) and the deployment server
+// (steady clock, gRPC; deploy/server.h). docs/design/architecture.md has the picture.
+//
+// Thread safety: not thread-safe. The simulator calls it from its loop thread; the server
+// from its loop thread and from gRPC handlers, always holding the server's lock. The strategy
+// is only ever called from inside Runtime methods.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "cohort/core/metrics.h"
+#include "cohort/core/rng.h"
+#include "cohort/core/status.h"
+#include "cohort/runtime/checkpoint.h"
+#include "cohort/runtime/evaluation.h"
+#include "cohort/runtime/summary.h"
+#include "cohort/strategy/strategy.h"
+#include "cohort/trainer/trainer.h"
+
+namespace cohort::runtime {
+
+struct RuntimeOptions {
+  // Budget: stop after this many commits (0 = no limit) or when the host clock passes
+  // max_time_s (0 = no limit; the host checks it with over_time()).
+  int64_t max_commits = 0;
+  double max_time_s = 0.0;
+  // Evaluate every this many commits (0 = not per commit), and at start and finish.
+  int64_t eval_every = 1;
+  // time_to_target: first host time the test accuracy reached this (0 = off).
+  double target_accuracy = 0.0;
+  // Seeds the strategy's random stream (Rng::derive(seed, "strategy")).
+  uint64_t seed = 1;
+  // Local steps for default_local_steps().
+  TrainConfig training;
+  // Checkpoints: directory (empty = none) and every how many commits.
+  std::string checkpoint_dir;
+  int64_t checkpoint_every = 1;
+  // A dispatch to a client that is not idle is a strategy bug. Strict (the simulator): the run
+  // fails with Internal. Lenient (deployment): the task is reported lost on the next turn and
+  // the run goes on.
+  bool strict_dispatch = true;
+  // A failed evaluation after a commit: fatal (the simulator) or logged (deployment).
+  bool eval_errors_fatal = true;
+  // Task ids are (epoch << 40) | n, n counting from this (deployment: 1, as 0 means "no
+  // task" on the wire; the simulator: 0, as task numbers seed training).
+  int64_t first_task_number = 0;
+};
+
+// A task in flight.
+struct TaskRecord {
+  int64_t id = 0;
+  Task task;
+  double dispatched_at = 0.0;
+};
+
+// What a host provides.
+class RuntimeHost {
+ public:
+  virtual ~RuntimeHost() = default;
+  // Seconds on the host's clock (virtual in the simulator, steady in deployment).
+  virtual double now() const = 0;
+  // Wall-clock seconds since the run started (the "wall_time_s" of events).
+  virtual double wall_seconds() const = 0;
+  // A task was dispatched: deliver it (schedule its training, or hand it to the client's next
+  // pull). Called from inside the strategy's dispatch; must not call back into the strategy.
+  virtual void launch(const TaskRecord& task) = 0;
+  // Timers: call Runtime::fire_timer(id) once the host clock reaches `due`, unless cancelled.
+  virtual void schedule_timer(TimerId id, double due) = 0;
+  virtual void cancel_timer(TimerId id) = 0;
+  // Evaluates `model`; nullopt when the host has nothing to evaluate on.
+  virtual Result<std::optional<Evaluation>> evaluate(
+      const std::shared_ptr<const ArrayRecord>& model) = 0;
+  // Whether client `id` can be handed a task now besides being idle (deployment: it polled
+  // within the liveness timeout). Default: yes.
+  virtual bool reachable(ClientId id) const { return true; }
+  // How an unavailable client is described in messages ("offline", "not polling").
+  virtual std::string unavailable_state() const { return "not available"; }
+  // The run stopped (budget reached, failure, stop()): the reason. Default: nothing.
+  virtual void on_stop(const std::string& reason) {}
+  // An operator-facing line (deployment: stderr). Default: dropped.
+  virtual void log(const std::string& line) {}
+};
+
+class Runtime final : public StrategyHost {
+ public:
+  // `metrics` may be null. The strategy and host must outlive the Runtime.
+  Runtime(RuntimeOptions options, Strategy& strategy, RuntimeHost& host, MetricsHub* metrics);
+
+  // ---- clients ---------------------------------------------------------------------------
+  // Registers client `id` (not available yet); a known id only updates num_examples.
+  void add_client(ClientId id, int64_t num_examples);
+  bool has_client(ClientId id) const;
+  // The client can take a task when it has none (simulator: online; deployment: polling).
+  void set_available(ClientId id, bool available);
+  bool available(ClientId id) const;
+  // Tells the strategy that `id` is idle, if it is (available, no task, reachable) and the
+  // run is not stopping.
+  void offer(ClientId id);
+  // The task client `id` has in flight, or null.
+  const TaskRecord* task_of(ClientId id) const;
+  const TaskRecord* task(int64_t task_id) const;
+  // Per-client statistics, for host-specific counts (offline periods).
+  ClientStats& stats(ClientId id);
+  // Every registered client id, ascending.
+  std::vector<ClientId> client_ids() const;
+
+  // ---- lifecycle -------------------------------------------------------------------------
+  // Starts the strategy with `initial`, restores `resume` if given (strategy state, rng,
+  // clients, counters, epoch), emits "start" (strategy, clients, params, max_rounds, seed, then
+  // `start_fields`) and evaluates the initial model. Errors from the strategy, the checkpoint
+  // (with context) or the evaluation.
+  Status start(ArrayRecord initial, Json start_fields, std::optional<Checkpoint> resume = {});
+  // The version the run resumed from, or -1.
+  ModelVersion resumed_from() const { return resumed_from_; }
+  // Evaluates the global model now (emits "eval", updates the summary).
+  Status evaluate_now();
+  // Ends the run: a final evaluation when the last committed model was not evaluated, then
+  // the summary (also emitted as "clients" and "summary" events). Call once.
+  Result<RunSummary> finish();
+
+  // ---- tasks -----------------------------------------------------------------------------
+  // An admitted update (admission.h) for task `task_id` arrived with `bytes_up` bytes: the
+  // task ends, counters and staleness are updated, the strategy decides. Returns the
+  // strategy's verdict (a rejection is counted and emitted as "rejected"), or
+  // FailedPrecondition when the task is no longer in flight or the run is over.
+  Status receive(int64_t task_id, Update update, int64_t bytes_up);
+  // Task `task_id` will never return: it ends, is counted under `reason` and emitted as
+  // "lost", and the strategy is told (unless the run is stopping). The client stays available
+  // or not as it was. No-op for a task no longer in flight.
+  void lose(int64_t task_id, const std::string& reason);
+  // Like lose() without telling the strategy: for callers that must not call it (a gRPC
+  // handler); they call notify_lost() later from the loop. Returns the task's version.
+  std::optional<ModelVersion> take_lost(int64_t task_id, const std::string& reason);
+  void notify_lost(ClientId id, ModelVersion version);
+  // The update for task `task_id` failed admission: counted and emitted as "rejected", and
+  // the task is lost (reason "rejected") so the strategy, which never sees the update, can
+  // close its round. For a gRPC handler: count_rejected + take_lost, then notify_lost later.
+  void reject(int64_t task_id, const Status& why);
+  // Counts and emits a rejected update from `id` (no task bookkeeping).
+  void count_rejected(ClientId id, const Status& why);
+  void add_bytes_down(int64_t bytes) { summary_.bytes_down += bytes; }
+
+  // ---- events from the host --------------------------------------------------------------
+  void fire_timer(TimerId id);
+  // Runs what was deferred during the last event (checkpoints, lost reports of bad
+  // dispatches). Hosts call it after every event.
+  void after_event();
+
+  // ---- run state -------------------------------------------------------------------------
+  bool stopping() const { return stopping_; }
+  // Stops the run with `reason` (first reason wins); the host is told through on_stop.
+  void stop(const std::string& reason);
+  const std::string& stop_reason() const { return summary_.stop_reason; }
+  bool over_time(double t) const { return options_.max_time_s > 0 && t >= options_.max_time_s; }
+  // A failure ends the run: the first one is kept.
+  void fail(Status s);
+  const std::optional<Status>& failure() const { return failure_; }
+  RunSummary& summary() { return summary_; }
+  const RuntimeOptions& options() const { return options_; }
+  Strategy& strategy() { return strategy_; }
+  // Epoch: how many times this run was resumed (task ids and checkpoints carry it).
+  int64_t epoch() const { return epoch_; }
+
+  // ---- StrategyHost ----------------------------------------------------------------------
+  double now() const override;
+  std::vector<ClientId> idle_clients() const override;
+  size_t num_clients() const override { return entries_.size(); }
+  const ClientInfo& client_info(ClientId id) const override;
+  int64_t default_local_steps(ClientId id) const override;
+  void dispatch(Task task) override;
+  TimerId set_timer(double delay_s) override;
+  void cancel_timer(TimerId id) override;
+  void on_commit(ModelVersion version) override;
+  Rng& rng() override { return rng_; }
+  void emit(Json event) override;
+
+ private:
+  struct Entry {
+    ClientInfo info;
+    bool available = false;
+    int64_t task = -1;  // id of the task in flight, -1 = none
+    ClientStats stats;
+    int64_t arrived = 0;  // updates that arrived (accepted or rejected)
+    int64_t staleness_sum = 0;
+  };
+  Entry* find(ClientId id);
+  const Entry* find(ClientId id) const;
+  bool idle(const Entry& e) const;
+  // Removes task `task_id` from the table; nullopt when not in flight.
+  std::optional<TaskRecord> take(int64_t task_id);
+  void count_lost(const TaskRecord& r, const std::string& reason);
+  Status write_checkpoint_now();
+  Checkpoint make_checkpoint(Status* status) const;
+
+  RuntimeOptions options_;
+  Strategy& strategy_;
+  RuntimeHost& host_;
+  MetricsHub* metrics_;
+  Rng rng_;
+  std::vector<Entry> entries_;  // sorted by id; entries_[id] when ids are dense
+  std::unordered_map<int64_t, TaskRecord> tasks_;
+  int64_t epoch_ = 0;
+  int64_t next_task_number_;
+  TimerId next_timer_ = 0;
+  bool stopping_ = false;
+  std::optional<Status> failure_;
+  ModelVersion last_eval_version_ = -1;
+  ModelVersion resumed_from_ = -1;
+  int64_t commits_since_checkpoint_ = 0;
+  bool checkpoint_pending_ = false;
+  std::vector<std::function<void()>> deferred_;
+  RunSummary summary_;
+};
+
+}  // namespace cohort::runtime

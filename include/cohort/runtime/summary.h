@@ -1,0 +1,65 @@
+// RunSummary and ClientStats: what a run did, the same fields for a simulation and a
+// deployment (DIR/summary.json, DIR/client_stats.json and the "summary" / "clients" metrics
+// events; docs/formats.md).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cohort/core/metrics.h"
+#include "cohort/core/types.h"
+
+namespace cohort {
+
+// What one client did over a run.
+struct ClientStats {
+  ClientId id = 0;
+  int64_t tasks = 0;             // tasks dispatched to it
+  int64_t steps = 0;             // local steps of its updates that arrived
+  int64_t updates_accepted = 0;  // arrived and accepted by the strategy
+  int64_t rejected = 0;          // arrived and rejected
+  int64_t lost = 0;              // never came back (dropout, offline, timeout, ...)
+  int64_t offline_periods = 0;   // times it went offline (simulated availability)
+  double offline_s = 0.0;        // seconds spent offline (up to the end of the run)
+  // Staleness over its updates that arrived (accepted or rejected); 0 when none arrived.
+  double mean_staleness = 0.0;
+  int64_t max_staleness = 0;
+  Json to_json() const;
+};
+
+struct RunSummary {
+  std::string strategy;
+  uint64_t seed = 0;
+  double final_accuracy = 0.0;
+  double final_loss = 0.0;
+  double best_accuracy = 0.0;
+  double virtual_time_s = 0.0;  // the host's clock at the end (virtual, or wall in deployment)
+  double wall_time_s = 0.0;
+  int64_t rounds = 0;    // commits (global model versions after the initial one)
+  int64_t updates = 0;   // updates accepted by the strategy
+  int64_t rejected = 0;  // updates rejected (by admission or by the strategy)
+  int64_t lost = 0;      // tasks that never returned, for any reason
+  int64_t lost_dropout = 0;
+  int64_t lost_offline = 0;
+  int64_t offline_periods = 0;  // times a client went offline, over all clients
+  // The run ended because no work was left, not at a limit or a stop.
+  bool stalled = false;
+  // Why the run ended: "rounds", "max_time", "stalled", "stopped", "failed", ...
+  std::string stop_reason;
+  int64_t bytes_up = 0;
+  int64_t bytes_down = 0;
+  std::string model_hash;
+  std::optional<double> time_to_target;  // host seconds; nullopt if never reached
+  // Last federated evaluation (clients' held-out splits); nullopt when no client holds out data.
+  std::optional<double> final_fed_accuracy;
+  std::optional<double> final_fed_worst10_accuracy;
+  // One entry per client, by id. Not part of to_json() (see client_stats_json()).
+  std::vector<ClientStats> client_stats;
+  Json to_json() const;
+  // The client_stats as a JSON array (DIR/client_stats.json).
+  Json client_stats_json() const;
+};
+
+}  // namespace cohort

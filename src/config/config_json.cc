@@ -1,0 +1,138 @@
+// to_json(SimulationConfig): the resolved config, every default filled in (DIR/config.json).
+#include <variant>
+
+#include "cohort/config/config.h"
+
+namespace cohort {
+namespace {
+
+Json distribution_json(const sim::Distribution& d) {
+  Json j = Json::object();
+  j["distribution"] = d.kind;
+  j["mean"] = d.mean;
+  j["std"] = d.std;
+  j["low"] = d.low;
+  j["high"] = d.high;
+  j["sigma"] = d.sigma;
+  j["min"] = d.min;
+  j["max"] = d.max;
+  return j;
+}
+
+
+}  // namespace
+
+Json to_json(const SimulationConfig& config, bool with_deploy) {
+  const DataConfig& d = config.data;
+  Json data = Json::object();
+  data["dataset"] = d.dataset;
+  data["path"] = d.path;
+  data["train_limit"] = d.train_limit;
+  data["test_limit"] = d.test_limit;
+  data["partition"] = d.partition.kind;
+  data["alpha"] = d.partition.alpha;
+  data["shards_per_client"] = d.partition.shards_per_client;
+  data["min_size"] = d.partition.min_size;
+  data["size_skew"] = d.partition.size_skew;
+  data["holdout_fraction"] = d.holdout_fraction;
+  Json synthetic = Json::object();
+  synthetic["num_examples"] = d.synthetic.num_examples;
+  synthetic["test_examples"] = d.synthetic_test_examples;
+  synthetic["dim"] = d.synthetic.dim;
+  synthetic["classes"] = d.synthetic.num_classes;
+  synthetic["separation"] = d.synthetic.separation;
+  synthetic["noise"] = d.synthetic.noise;
+  data["synthetic"] = std::move(synthetic);
+
+  const sim::PopulationOptions& p = config.clients;
+  Json clients = Json::object();
+  clients["count"] = p.num_clients;
+  clients["speed"] = distribution_json(p.speed);
+  clients["up_mbps"] = distribution_json(p.up_mbps);
+  clients["down_mbps"] = distribution_json(p.down_mbps);
+  clients["latency_ms"] = distribution_json(p.latency_ms);
+  clients["trace"] = p.trace.empty() ? Json(nullptr) : Json(p.trace);
+  clients["jitter"] = p.dynamics.jitter;
+  clients["dropout"] = p.dynamics.dropout;
+  clients["task_timeout_factor"] = p.dynamics.task_timeout_factor;
+  Json availability = Json::object();
+  availability["mean_online_s"] = p.dynamics.availability.mean_online_s;
+  availability["mean_offline_s"] = p.dynamics.availability.mean_offline_s;
+  availability["distribution"] = p.dynamics.availability.distribution;
+  clients["availability"] = std::move(availability);
+
+  Json model = Json::object();
+  model["name"] = config.model.name;
+  model["hidden"] = config.model.hidden;
+
+  const TrainConfig& t = config.training;
+  Json training = Json::object();
+  training["optimizer"] = t.optimizer;
+  training["lr"] = t.lr;
+  training["momentum"] = t.momentum;
+  training["weight_decay"] = t.weight_decay;
+  training["batch_size"] = t.batch_size;
+  training["local_epochs"] = t.local_epochs;
+  training["local_steps"] = t.local_steps;
+
+  Json strategy = Json::object();
+  strategy["name"] = config.strategy.name;
+  for (const auto& [key, value] : config.strategy.params) {
+    strategy[key] = std::visit([](const auto& v) { return Json(v); }, value);
+  }
+
+  const RunConfig& r = config.run;
+  Json run = Json::object();
+  run["rounds"] = r.rounds;
+  run["max_virtual_time_s"] = r.max_virtual_time_s;
+  run["eval_every"] = r.eval_every;
+  run["eval_interval_s"] = r.eval_interval_s;
+  run["target_accuracy"] = r.target_accuracy;
+  run["seed"] = r.seed;
+  run["threads"] = r.threads;
+
+  Json j = Json::object();
+  j["data"] = std::move(data);
+  j["clients"] = std::move(clients);
+  j["model"] = std::move(model);
+  j["training"] = std::move(training);
+  if (config.strategies.empty()) {
+    j["strategy"] = std::move(strategy);
+  } else {
+    Json list = Json::array();
+    for (const StrategyConfig& sc : config.strategies) {
+      Json item = Json::object();
+      item["name"] = sc.name;
+      item["label"] = sc.label;
+      for (const auto& [key, value] : sc.params) {
+        item[key] = std::visit([](const auto& v) { return Json(v); }, value);
+      }
+      list.push_back(std::move(item));
+    }
+    j["strategies"] = std::move(list);
+  }
+  j["run"] = std::move(run);
+  if (with_deploy) {
+    const DeployConfig& d = config.deploy;
+    j["deploy"] = {{"listen", d.listen_address},
+                   {"tokens", d.tokens_file},
+                   {"cert", d.tls_cert_file},
+                   {"key", d.tls_key_file},
+                   {"insecure", d.insecure},
+                   {"max_wall_s", d.max_wall_s},
+                   {"checkpoint_dir", d.checkpoint_dir},
+                   {"checkpoint_every", d.checkpoint_every},
+                   {"client_timeout_s", d.client_timeout_s},
+                   {"heartbeat_interval_s", d.heartbeat_interval_s},
+                   {"task_timeout_s", d.task_timeout_s},
+                   {"max_concurrent_pushes", d.max_concurrent_pushes},
+                   {"chunk_bytes", d.chunk_bytes},
+                   {"pull_wait_s", d.pull_wait_s},
+                   {"done_grace_s", d.done_grace_s},
+                   {"server_eval", d.server_eval}};
+  }
+  return j;
+}
+
+
+}  // namespace cohort

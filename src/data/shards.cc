@@ -1,0 +1,60 @@
+#include "cohort/data/shards.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "cohort/data/partition.h"
+
+namespace cohort {
+
+void split_holdout(const std::vector<int64_t>& all, double fraction, Rng rng,
+                   std::vector<int64_t>* train, std::vector<int64_t>* holdout) {
+  const auto n = static_cast<int64_t>(all.size());
+  int64_t k = static_cast<int64_t>(std::floor(fraction * static_cast<double>(n)));
+  k = std::clamp<int64_t>(k, 0, std::max<int64_t>(0, n - 1));
+  if (k == 0) {
+    *train = all;
+    holdout->clear();
+    return;
+  }
+  std::vector<int64_t> shuffled = all;
+  rng.shuffle(shuffled);
+  holdout->assign(shuffled.begin(), shuffled.begin() + k);
+  train->assign(shuffled.begin() + k, shuffled.end());
+  std::sort(holdout->begin(), holdout->end());
+  std::sort(train->begin(), train->end());
+}
+
+Result<std::vector<ClientData>> make_client_data(std::shared_ptr<const Dataset> train,
+                                                 int64_t num_clients, const DataConfig& config,
+                                                 uint64_t run_seed) {
+  if (train == nullptr) return Status::invalid_argument("make_client_data: no dataset");
+  PartitionOptions po = config.partition;
+  po.seed = Rng::mix_seed(run_seed, "partition");
+  COHORT_ASSIGN_OR_RETURN(std::vector<std::vector<int64_t>> parts,
+                          partition_dataset(train->labels, train->num_classes, num_clients, po));
+  std::vector<ClientData> out(parts.size());
+  for (size_t i = 0; i < parts.size(); ++i) {
+    ClientData& c = out[i];
+    c.train.data = train;
+    c.holdout.data = train;
+    split_holdout(parts[i], config.holdout_fraction,
+                  Rng::derive(run_seed, "holdout", static_cast<uint64_t>(i)), &c.train.indices,
+                  &c.holdout.indices);
+    c.examples = std::move(parts[i]);
+  }
+  return out;
+}
+
+Result<ClientData> client_data(std::shared_ptr<const Dataset> train, int64_t index,
+                               int64_t num_clients, const DataConfig& config, uint64_t run_seed) {
+  if (index < 0 || index >= num_clients) {
+    return Status::invalid_argument("client " + std::to_string(index) + " is outside [0, " +
+                                    std::to_string(num_clients) + ")");
+  }
+  COHORT_ASSIGN_OR_RETURN(std::vector<ClientData> all,
+                          make_client_data(std::move(train), num_clients, config, run_seed));
+  return std::move(all[static_cast<size_t>(index)]);
+}
+
+}  // namespace cohort

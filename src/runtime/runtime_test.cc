@@ -1,0 +1,375 @@
+// Runtime core tests: a hand-driven host (no LibTorch, no gRPC) and real strategies.
+#include "cohort/runtime/runtime.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <map>
+
+#include "cohort/runtime/admission.h"
+#include "cohort/strategy/fedavg.h"
+#include "cohort/strategy/fedbuff.h"
+#include "testing/fake_host.h"
+
+namespace cohort::runtime {
+namespace {
+
+using ::cohort::testing::make_vector;
+using ::testing::HasSubstr;
+
+// A host whose clock and evaluation the test controls; launched tasks and timers are recorded.
+class TestHost : public RuntimeHost {
+ public:
+  double now() const override { return t; }
+  double wall_seconds() const override { return 0.5; }
+  void launch(const TaskRecord& task) override { launched.push_back(task.id); }
+  void schedule_timer(TimerId id, double due) override { timers[id] = due; }
+  void cancel_timer(TimerId id) override { timers.erase(id); }
+  Result<std::optional<Evaluation>> evaluate(
+      const std::shared_ptr<const ArrayRecord>& model) override {
+    ++evaluations;
+    if (fail_eval) return Status::internal("evaluation backend down");
+    Evaluation e;
+    e.central.accuracy = model->flat()[0];  // the test reads the model back as accuracy
+    e.central.loss = 1.0;
+    e.central.num_examples = 10;
+    return std::optional<Evaluation>(e);
+  }
+  bool reachable(ClientId id) const override { return unreachable.count(id) == 0; }
+  void on_stop(const std::string& reason) override { stops.push_back(reason); }
+  void log(const std::string& line) override { logs.push_back(line); }
+
+  double t = 0;
+  bool fail_eval = false;
+  int evaluations = 0;
+  std::vector<int64_t> launched;
+  std::map<TimerId, double> timers;
+  std::set<ClientId> unreachable;
+  std::vector<std::string> stops;
+  std::vector<std::string> logs;
+};
+
+struct Fixture {
+  explicit Fixture(RuntimeOptions o = {}, int clients = 3)
+      : strategy(FedAvgOptions{.round = {.fraction = 1.0, .min_clients = 2}}),
+        rt(o, strategy, host, &hub) {
+    hub.add_sink(sink);
+    for (int i = 0; i < clients; ++i) {
+      rt.add_client(i, 10 * (i + 1));
+      rt.set_available(i, true);
+    }
+  }
+  Update update_for(int64_t task_id, float value, int64_t examples = 10) {
+    const TaskRecord* r = rt.task(task_id);
+    Update u;
+    u.delta = make_vector(std::vector<float>(1, value));
+    u.num_examples = examples;
+    u.local_steps = 4;
+    if (r != nullptr) u.base_version = r->task.version;
+    return u;
+  }
+  std::vector<Json> events(const std::string& kind) const {
+    std::vector<Json> out;
+    for (const Json& e : sink->events) {
+      if (e["event"] == kind) out.push_back(e);
+    }
+    return out;
+  }
+  TestHost host;
+  MetricsHub hub;
+  std::shared_ptr<MemorySink> sink = std::make_shared<MemorySink>();
+  FedAvg strategy;
+  Runtime rt;
+};
+
+TEST(RuntimeTest, StartEmitsAndEvaluatesTheInitialModel) {
+  Fixture f;
+  ASSERT_TRUE(f.rt.start(make_vector({0.25f}), {{"threads", 2}}).ok());
+  auto start = f.events("start");
+  ASSERT_EQ(start.size(), 1u);
+  EXPECT_EQ(start[0]["strategy"], "fedavg");
+  EXPECT_EQ(start[0]["clients"], 3);
+  EXPECT_EQ(start[0]["params"], 1);
+  EXPECT_EQ(start[0]["threads"], 2);
+  auto eval = f.events("eval");
+  ASSERT_EQ(eval.size(), 1u);
+  EXPECT_EQ(eval[0]["round"], 0);
+  EXPECT_DOUBLE_EQ(eval[0]["accuracy"].get<double>(), 0.25);
+  EXPECT_DOUBLE_EQ(eval[0]["wall_time_s"].get<double>(), 0.5);
+}
+
+TEST(RuntimeTest, DispatchArrivalAndCommitGoThroughTheCore) {
+  Fixture f;
+  ASSERT_TRUE(f.rt.start(make_vector({0.0f}), {}).ok());
+  for (ClientId c : {0, 1, 2}) f.rt.offer(c);  // FedAvg samples all three at once
+  ASSERT_EQ(f.host.launched.size(), 3u);
+  EXPECT_TRUE(f.rt.idle_clients().empty());
+  EXPECT_EQ(f.rt.task_of(1)->id, f.host.launched[1]);
+  EXPECT_EQ(f.rt.stats(1).tasks, 1);
+
+  // Client deltas 0.3, -0.3 and 0.6 weighted by 10 / 20 / 30 examples: mean delta 0.25, so
+  // the new model is -0.25.
+  f.host.t = 2.0;
+  ASSERT_TRUE(f.rt.receive(f.host.launched[0], f.update_for(f.host.launched[0], 0.3f, 10), 4).ok());
+  ASSERT_TRUE(f.rt.receive(f.host.launched[1], f.update_for(f.host.launched[1], -0.3f, 20), 4).ok());
+  EXPECT_EQ(f.strategy.version(), 0);
+  ASSERT_TRUE(f.rt.receive(f.host.launched[2], f.update_for(f.host.launched[2], 0.6f, 30), 4).ok());
+  EXPECT_EQ(f.strategy.version(), 1);
+  EXPECT_NEAR(f.strategy.global_model()->flat()[0], -0.25f, 1e-6);
+  EXPECT_EQ(f.rt.summary().updates, 3);
+  EXPECT_EQ(f.rt.summary().bytes_up, 12);
+  EXPECT_DOUBLE_EQ(f.rt.client_info(0).measured_speed, 2.0);  // 4 steps in 2 s
+  EXPECT_EQ(f.rt.client_info(0).tasks_done, 1);
+  // Every commit is evaluated (eval_every 1); the eval counts the update that committed.
+  auto eval = f.events("eval");
+  ASSERT_EQ(eval.size(), 2u);
+  EXPECT_EQ(eval[1]["round"], 1);
+  EXPECT_EQ(eval[1]["updates"], 3);
+  EXPECT_EQ(eval[1]["virtual_time_s"], 2.0);
+}
+
+TEST(RuntimeTest, RejectionsAreCountedAndTheTaskEnds) {
+  Fixture f;
+  ASSERT_TRUE(f.rt.start(make_vector({0.0f}), {}).ok());
+  for (ClientId c : {0, 1, 2}) f.rt.offer(c);
+  const int64_t t0 = f.host.launched[0];
+  Update bad = f.update_for(t0, 0.1f);
+  bad.num_examples = 0;  // the strategy rejects it
+  Status s = f.rt.receive(t0, std::move(bad), 4);
+  EXPECT_FALSE(s.ok());
+  EXPECT_EQ(f.rt.summary().rejected, 1);
+  EXPECT_EQ(f.rt.summary().updates, 0);
+  EXPECT_EQ(f.rt.stats(0).rejected, 1);
+  EXPECT_EQ(f.rt.task_of(0), nullptr);
+  ASSERT_EQ(f.events("rejected").size(), 1u);
+  EXPECT_THAT(f.events("rejected")[0]["reason"].get<std::string>(), HasSubstr("num_examples"));
+  // The same task cannot arrive twice.
+  s = f.rt.receive(t0, f.update_for(t0, 0.1f), 4);
+  EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition);
+  EXPECT_THAT(s.message(), HasSubstr("was given up before its update arrived"));
+  // Admission failures never reach the strategy but are counted the same way.
+  f.rt.count_rejected(2, Status::invalid_argument("update delta: array 'w' element 0 is NaN"));
+  EXPECT_EQ(f.rt.summary().rejected, 2);
+  EXPECT_EQ(f.rt.stats(2).rejected, 1);
+}
+
+TEST(RuntimeTest, LostTasksReachTheStrategyAndAreCountedByReason) {
+  Fixture f;
+  ASSERT_TRUE(f.rt.start(make_vector({0.0f}), {}).ok());
+  for (ClientId c : {0, 1, 2}) f.rt.offer(c);
+  f.rt.lose(f.host.launched[0], "dropout");
+  f.rt.lose(f.host.launched[1], "offline");
+  f.rt.lose(f.host.launched[1], "offline");  // no longer in flight: no-op
+  EXPECT_EQ(f.rt.summary().lost, 2);
+  EXPECT_EQ(f.rt.summary().lost_dropout, 1);
+  EXPECT_EQ(f.rt.summary().lost_offline, 1);
+  ASSERT_EQ(f.events("lost").size(), 2u);
+  EXPECT_EQ(f.events("lost")[0]["reason"], "dropout");
+  // The round closes with the one update left.
+  ASSERT_TRUE(f.rt.receive(f.host.launched[2], f.update_for(f.host.launched[2], 1.0f), 4).ok());
+  EXPECT_EQ(f.strategy.version(), 1);
+  EXPECT_NEAR(f.strategy.global_model()->flat()[0], -1.0f, 1e-6);
+  // take_lost + notify_lost: the two halves a gRPC handler and the loop run.
+  f.rt.offer(0);
+  f.rt.offer(1);
+  f.rt.offer(2);
+  ASSERT_EQ(f.host.launched.size(), 6u);
+  std::optional<ModelVersion> v = f.rt.take_lost(f.host.launched[3], "timeout");
+  ASSERT_TRUE(v.has_value());
+  EXPECT_EQ(*v, 1);
+  EXPECT_EQ(f.rt.summary().lost, 3);
+  f.rt.notify_lost(0, *v);
+  EXPECT_EQ(f.rt.stats(0).lost, 2);
+}
+
+TEST(RuntimeTest, BudgetStopsAndFinishWritesTheSummary) {
+  Fixture f({.max_commits = 1, .eval_every = 5});
+  ASSERT_TRUE(f.rt.start(make_vector({0.0f}), {}).ok());
+  for (ClientId c : {0, 1, 2}) f.rt.offer(c);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(f.rt.receive(f.host.launched[i], f.update_for(f.host.launched[i], -0.5f), 4).ok());
+  }
+  EXPECT_TRUE(f.rt.stopping());
+  EXPECT_EQ(f.host.stops, std::vector<std::string>{"rounds"});
+  // Stopping: no new tasks, no more strategy calls.
+  f.rt.offer(0);
+  EXPECT_EQ(f.host.launched.size(), 3u);
+  EXPECT_EQ(f.rt.receive(12345, Update(), 0).code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(f.host.evaluations, 1);  // version 1 not evaluated yet (eval_every 5)
+  Result<RunSummary> s = f.rt.finish();
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(f.host.evaluations, 2);  // the final model
+  EXPECT_EQ(s->rounds, 1);
+  EXPECT_EQ(s->updates, 3);
+  EXPECT_EQ(s->stop_reason, "rounds");
+  EXPECT_DOUBLE_EQ(s->final_accuracy, 0.5);
+  EXPECT_EQ(s->model_hash, f.strategy.global_model()->hash_hex());
+  ASSERT_EQ(s->client_stats.size(), 3u);
+  EXPECT_EQ(s->client_stats[2].updates_accepted, 1);
+  ASSERT_EQ(f.events("summary").size(), 1u);
+  EXPECT_EQ(f.events("summary")[0]["stop_reason"], "rounds");
+  ASSERT_EQ(f.events("clients").size(), 1u);
+}
+
+TEST(RuntimeTest, TimeBudgetAndTargetAccuracy) {
+  Fixture f({.max_time_s = 10, .target_accuracy = 0.4});
+  EXPECT_FALSE(f.rt.over_time(9.99));
+  EXPECT_TRUE(f.rt.over_time(10));
+  ASSERT_TRUE(f.rt.start(make_vector({0.1f}), {}).ok());
+  EXPECT_FALSE(f.rt.summary().time_to_target.has_value());
+  for (ClientId c : {0, 1, 2}) f.rt.offer(c);
+  f.host.t = 3.5;
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(f.rt.receive(f.host.launched[i], f.update_for(f.host.launched[i], -0.4f), 4).ok());
+  }
+  ASSERT_TRUE(f.rt.summary().time_to_target.has_value());
+  EXPECT_DOUBLE_EQ(*f.rt.summary().time_to_target, 3.5);
+  EXPECT_NEAR(f.rt.summary().best_accuracy, 0.5, 1e-6);
+}
+
+TEST(RuntimeTest, BadDispatchFailsStrictRunsAndIsLostInLenientOnes) {
+  for (bool strict : {true, false}) {
+    Fixture f({.strict_dispatch = strict});
+    ASSERT_TRUE(f.rt.start(make_vector({0.0f}), {}).ok());
+    Task t;
+    t.client = 7;  // unknown
+    t.model = f.strategy.global_model();
+    f.rt.dispatch(t);
+    if (strict) {
+      ASSERT_TRUE(f.rt.failure().has_value());
+      EXPECT_EQ(f.rt.failure()->code(), StatusCode::kInternal);
+      EXPECT_THAT(f.rt.failure()->message(), HasSubstr("client 7, which is not idle"));
+      EXPECT_FALSE(f.rt.finish().ok());
+    } else {
+      EXPECT_FALSE(f.rt.failure().has_value());
+      EXPECT_TRUE(f.events("lost").empty());  // reported on the next turn
+      f.rt.after_event();
+      ASSERT_EQ(f.events("lost").size(), 1u);
+      EXPECT_EQ(f.events("lost")[0]["reason"], "not_idle");
+      EXPECT_EQ(f.rt.summary().lost, 1);
+      ASSERT_EQ(f.host.logs.size(), 1u);
+    }
+  }
+}
+
+TEST(RuntimeTest, UnreachableAndUnavailableClientsAreNotIdle) {
+  Fixture f;
+  ASSERT_TRUE(f.rt.start(make_vector({0.0f}), {}).ok());
+  f.host.unreachable.insert(1);
+  f.rt.set_available(2, false);
+  EXPECT_EQ(f.rt.idle_clients(), std::vector<ClientId>{0});
+  f.rt.add_client(10, 5);  // sparse ids are fine (deployment tokens)
+  f.rt.add_client(5, 5);
+  f.rt.set_available(10, true);
+  f.rt.set_available(5, true);
+  EXPECT_EQ(f.rt.idle_clients(), (std::vector<ClientId>{0, 5, 10}));
+  EXPECT_EQ(f.rt.client_ids(), (std::vector<ClientId>{0, 1, 2, 5, 10}));
+  EXPECT_EQ(f.rt.client_info(5).num_examples, 5);
+  EXPECT_EQ(f.rt.default_local_steps(10), 1);  // ceil(5 / 32)
+}
+
+TEST(RuntimeTest, EvaluationFailuresAreFatalOrLogged) {
+  for (bool fatal : {true, false}) {
+    Fixture f({.eval_errors_fatal = fatal});
+    ASSERT_TRUE(f.rt.start(make_vector({0.0f}), {}).ok());
+    f.host.fail_eval = true;
+    for (ClientId c : {0, 1, 2}) f.rt.offer(c);
+    for (int i = 0; i < 3; ++i) {
+      (void)f.rt.receive(f.host.launched[i], f.update_for(f.host.launched[i], 0.1f), 4);
+    }
+    EXPECT_EQ(f.strategy.version(), 1);
+    EXPECT_EQ(f.rt.failure().has_value(), fatal);
+    EXPECT_EQ(f.host.logs.size(), fatal ? 0u : 1u);
+  }
+  Fixture g;
+  g.host.fail_eval = true;
+  Status s = g.rt.start(make_vector({0.0f}), {});
+  EXPECT_EQ(s.code(), StatusCode::kInternal);
+  EXPECT_THAT(s.message(), HasSubstr("evaluating the initial model"));
+}
+
+TEST(RuntimeTest, TimersGoThroughTheHost) {
+  TestHost host;
+  FedAvg s(FedAvgOptions{.round = {.fraction = 1.0, .min_clients = 1, .round_deadline_s = 5}});
+  Runtime rt({}, s, host, nullptr);
+  rt.add_client(0, 10);
+  rt.set_available(0, true);
+  ASSERT_TRUE(rt.start(make_vector({0.0f}), {}).ok());
+  host.t = 1;
+  rt.offer(0);
+  ASSERT_EQ(host.timers.size(), 1u);
+  EXPECT_DOUBLE_EQ(host.timers.begin()->second, 6.0);
+  // The deadline passes with the task outstanding: the round closes without a commit.
+  rt.fire_timer(host.timers.begin()->first);
+  EXPECT_EQ(s.version(), 0);
+  EXPECT_FALSE(s.round_open());
+}
+
+TEST(RuntimeTest, CheckpointsEveryNCommitsAndResume) {
+  const std::string dir =
+      (std::filesystem::temp_directory_path() / ("cohort_rt_ckpt_" + std::to_string(::getpid())))
+          .string();
+  std::filesystem::remove_all(dir);
+  std::string hash;
+  {
+    TestHost host;
+    MetricsHub hub;
+    auto sink = std::make_shared<MemorySink>();
+    hub.add_sink(sink);
+    FedBuff s({.buffer_size = 1});
+    Runtime rt({.checkpoint_dir = dir, .checkpoint_every = 2, .strict_dispatch = false,
+                .first_task_number = 1},
+               s, host, &hub);
+    rt.add_client(0, 10);
+    rt.set_available(0, true);
+    ASSERT_TRUE(rt.start(make_vector({1.0f}), {}).ok());
+    for (int i = 0; i < 3; ++i) {
+      rt.offer(0);
+      ASSERT_EQ(host.launched.size(), static_cast<size_t>(i + 1));
+      const int64_t id = host.launched.back();
+      EXPECT_EQ(id, i + 1);  // epoch 0, numbers from 1
+      Update u;
+      u.delta = make_vector({0.5f});
+      u.num_examples = 10;
+      u.local_steps = 1;
+      u.base_version = rt.task(id)->task.version;
+      ASSERT_TRUE(rt.receive(id, std::move(u), 4).ok());
+      rt.after_event();
+    }
+    EXPECT_EQ(s.version(), 3);
+    int checkpoints = 0;
+    for (const Json& e : sink->events) checkpoints += e["event"] == "checkpoint";
+    EXPECT_EQ(checkpoints, 1);  // after version 2
+    hash = s.global_model()->hash_hex();
+  }
+  Result<Checkpoint> c = read_checkpoint(dir);
+  ASSERT_TRUE(c.ok()) << c.error().to_string();
+  EXPECT_EQ(c->version, 2);
+  TestHost host;
+  FedBuff s({.buffer_size = 1});
+  Runtime rt({.checkpoint_dir = dir, .first_task_number = 1}, s, host, nullptr);
+  ASSERT_TRUE(rt.start(make_vector({1.0f}), {}, std::move(*c)).ok());
+  EXPECT_EQ(rt.resumed_from(), 2);
+  EXPECT_EQ(s.version(), 2);
+  EXPECT_EQ(rt.epoch(), 1);
+  EXPECT_EQ(rt.summary().updates, 2);
+  EXPECT_EQ(rt.client_info(0).tasks_done, 2);
+  rt.set_available(0, true);
+  rt.offer(0);
+  ASSERT_EQ(host.launched.size(), 1u);
+  EXPECT_EQ(host.launched[0], (int64_t{1} << 40) | 1);  // a new epoch: old task ids are unknown
+  // A checkpoint of another strategy is refused.
+  Result<Checkpoint> again = read_checkpoint(dir);
+  ASSERT_TRUE(again.ok());
+  FedAvg other;
+  TestHost h2;
+  Runtime rt2({.checkpoint_dir = dir}, other, h2, nullptr);
+  Status st = rt2.start(make_vector({1.0f}), {}, std::move(*again));
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(st.message(), HasSubstr("checkpoint is for strategy fedbuff"));
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace cohort::runtime

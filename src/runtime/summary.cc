@@ -1,0 +1,50 @@
+#include "cohort/runtime/summary.h"
+
+namespace cohort {
+
+Json ClientStats::to_json() const {
+  return {{"id", id},
+          {"tasks", tasks},
+          {"steps", steps},
+          {"updates_accepted", updates_accepted},
+          {"rejected", rejected},
+          {"lost", lost},
+          {"offline_periods", offline_periods},
+          {"offline_s", offline_s},
+          {"mean_staleness", mean_staleness},
+          {"max_staleness", max_staleness}};
+}
+
+Json RunSummary::client_stats_json() const {
+  Json arr = Json::array();
+  for (const ClientStats& c : client_stats) arr.push_back(c.to_json());
+  return arr;
+}
+
+Json RunSummary::to_json() const {
+  Json j = {{"strategy", strategy},
+            {"seed", seed},
+            {"final_accuracy", final_accuracy},
+            {"final_loss", final_loss},
+            {"best_accuracy", best_accuracy},
+            {"virtual_time_s", virtual_time_s},
+            {"wall_time_s", wall_time_s},
+            {"rounds", rounds},
+            {"updates", updates},
+            {"rejected", rejected},
+            {"lost", lost},
+            {"lost_dropout", lost_dropout},
+            {"lost_offline", lost_offline},
+            {"offline_periods", offline_periods},
+            {"stalled", stalled},
+            {"stop_reason", stop_reason},
+            {"bytes_up", bytes_up},
+            {"bytes_down", bytes_down},
+            {"model_hash", model_hash}};
+  j["time_to_target"] = time_to_target ? Json(*time_to_target) : Json(nullptr);
+  if (final_fed_accuracy) j["final_fed_accuracy"] = *final_fed_accuracy;
+  if (final_fed_worst10_accuracy) j["final_fed_worst10_accuracy"] = *final_fed_worst10_accuracy;
+  return j;
+}
+
+}  // namespace cohort

@@ -1,0 +1,65 @@
+#include "cohort/strategy/task_config.h"
+
+namespace cohort {
+namespace {
+
+// The numeric value of `key`, nullopt when absent; InvalidArgument when not a number.
+Result<std::optional<double>> number_at(const ConfigRecord& config, const char* key) {
+  auto it = config.find(key);
+  if (it == config.end()) return std::optional<double>();
+  if (const auto* d = std::get_if<double>(&it->second)) return std::optional<double>(*d);
+  if (const auto* i = std::get_if<int64_t>(&it->second)) {
+    return std::optional<double>(static_cast<double>(*i));
+  }
+  return Status::invalid_argument(std::string("task config '") + key + "' must be a number");
+}
+
+}  // namespace
+
+std::string_view client_state_rule_name(ClientStateRule rule) {
+  switch (rule) {
+    case ClientStateRule::kScaffold:
+      return kScaffoldClientState;
+    case ClientStateRule::kNone:
+      break;
+  }
+  return "";
+}
+
+std::string known_client_state_rules() { return kScaffoldClientState; }
+
+void set_task_lr(ConfigRecord& config, double lr) { config[kLrKey] = lr; }
+void set_task_prox_mu(ConfigRecord& config, double mu) { config[kProxMuKey] = mu; }
+void set_task_client_state(ConfigRecord& config, ClientStateRule rule) {
+  if (rule == ClientStateRule::kNone) {
+    config.erase(kClientStateKey);
+  } else {
+    config[kClientStateKey] = std::string(client_state_rule_name(rule));
+  }
+}
+
+Result<std::optional<double>> task_lr(const ConfigRecord& config) {
+  return number_at(config, kLrKey);
+}
+
+Result<double> task_prox_mu(const ConfigRecord& config) {
+  COHORT_ASSIGN_OR_RETURN(std::optional<double> mu, number_at(config, kProxMuKey));
+  return mu.value_or(0.0);
+}
+
+Result<ClientStateRule> task_client_state(const ConfigRecord& config) {
+  auto it = config.find(kClientStateKey);
+  if (it == config.end()) return ClientStateRule::kNone;
+  const std::string* rule = std::get_if<std::string>(&it->second);
+  if (rule == nullptr) {
+    return Status::invalid_argument(std::string("task config '") + kClientStateKey +
+                                    "' must be a string naming a client-state rule (known: " +
+                                    known_client_state_rules() + ")");
+  }
+  if (*rule == client_state_rule_name(ClientStateRule::kScaffold)) return ClientStateRule::kScaffold;
+  return Status::invalid_argument(std::string("task config '") + kClientStateKey +
+                                  "': unknown client-state rule '" + *rule + "' (known: " +
+                                  known_client_state_rules() + ")");
+}
+
+}  // namespace cohort

@@ -1,0 +1,55 @@
+#include "cohort/trainer/trainer.h"
+
+#include <cmath>
+
+#include "cohort/core/format.h"
+#include "cohort/core/validate.h"
+
+namespace cohort {
+
+namespace {
+
+// The lr rule, shared by training.lr and a task's override.
+Status check_lr(std::string_view key, double lr) { return check_field(key, lr, Range::above(0)); }
+
+}  // namespace
+
+int64_t TrainConfig::steps_for(int64_t num_examples) const {
+  if (local_steps > 0) return local_steps;
+  const double steps =
+      std::ceil(local_epochs * static_cast<double>(num_examples) / static_cast<double>(batch_size));
+  return std::max<int64_t>(1, static_cast<int64_t>(steps));
+}
+
+Status TrainConfig::validate() const {
+  if (optimizer != "sgd") {
+    return field_error("training.optimizer", "unknown optimizer '" + optimizer + "' (known: sgd)");
+  }
+  COHORT_RETURN_IF_ERROR(check_lr("training.lr", lr));
+  COHORT_RETURN_IF_ERROR(check_field("training.momentum", momentum, Range::half_open(0, 1)));
+  COHORT_RETURN_IF_ERROR(check_field("training.weight_decay", weight_decay, Range::at_least(0)));
+  COHORT_RETURN_IF_ERROR(check_field("training.batch_size", batch_size, Range::at_least(1)));
+  COHORT_RETURN_IF_ERROR(check_field("training.local_steps", local_steps, Range::at_least(0)));
+  if (local_steps == 0 && !(local_epochs > 0 && std::isfinite(local_epochs))) {
+    return field_error("training.local_epochs",
+                       "must be > 0 when local_steps is 0, got " + format_number(local_epochs));
+  }
+  return Status();
+}
+
+Result<TaskTraining> resolve_task_training(const TrainConfig& base,
+                                           const ConfigRecord& task_config) {
+  TaskTraining t;
+  t.config = base;
+  COHORT_ASSIGN_OR_RETURN(std::optional<double> lr, task_lr(task_config));
+  COHORT_ASSIGN_OR_RETURN(t.prox_mu, task_prox_mu(task_config));
+  if (lr) {
+    COHORT_RETURN_IF_ERROR(check_lr("task config lr", *lr));
+    t.config.lr = *lr;
+  }
+  COHORT_RETURN_IF_ERROR(t.config.validate());
+  COHORT_RETURN_IF_ERROR(check_field("task config prox_mu", t.prox_mu, Range::at_least(0)));
+  return t;
+}
+
+}  // namespace cohort
