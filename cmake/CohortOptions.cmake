@@ -1,6 +1,5 @@
 # Build options. Heavy dependencies live only in their own targets (see docs/design/conventions.md).
 option(COHORT_BUILD_TESTS "Build unit and integration tests" ON)
-option(COHORT_BUILD_BENCH "Build benchmarks" ON)
 option(COHORT_WITH_TORCH "Build the LibTorch training backend" ON)
 option(COHORT_WITH_GRPC "Build the gRPC deployment (cohort serve / cohort join)" ON)
 option(COHORT_WERROR "Treat warnings as errors" OFF)

@@ -16,12 +16,10 @@ void add_report_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 void add_serve_command(CLI::App& app);  // apps/cli/serve.cc (COHORT_WITH_GRPC)
 void add_join_command(CLI::App& app);   // apps/cli/join.cc (COHORT_WITH_GRPC)
-// `cohort bench load|large-model` (apps/cli/bench_deploy.cc, COHORT_WITH_GRPC).
-void add_bench_deploy_commands(CLI::App* bench);
 
-// Exit code of the command that ran: 0 on success, 2 for bad input (config, arguments),
-// 3 for a missing file, 1 for anything else.
+// Exit code of the command that ran (common.h lists them).
 int exit_code();
+void set_exit_code(int code);
 // Prints "cohort: error: <status>" on stderr and records the matching exit code.
 void fail(const Status& s);
 

@@ -3,34 +3,22 @@
 #include "cohort/runner/compare.h"
 
 #include <atomic>
-#include <csignal>
 #include <cstdio>
 #include <string>
 #include <vector>
 
 #include "cohort/report/report.h"
 #include "commands.h"
+#include "common.h"
 
 namespace cohort::cli {
 
 namespace {
 
-std::atomic<bool> g_compare_stop{false};
-
-extern "C" void on_compare_sigint(int) {
-  // First Ctrl-C: runs in flight stop after their current event and every output is still
-  // written; strategies not started are skipped. Second: default action.
-  g_compare_stop.store(true);
-  std::signal(SIGINT, SIG_DFL);
-}
-
 struct CompareArgs {
-  std::string config;
+  ConfigArgs cfg;
   std::string out = "runs/compare";
-  int64_t seed = -1;
-  int64_t threads = -1;
   int64_t jobs = 0;
-  std::vector<std::string> sets;
   bool quiet = false;
 };
 
@@ -47,10 +35,7 @@ std::string mb(int64_t bytes) {
 }
 
 void run_compare(const CompareArgs& a) {
-  std::vector<std::string> overrides = a.sets;
-  if (a.seed >= 0) overrides.push_back("run.seed=" + std::to_string(a.seed));
-  if (a.threads >= 0) overrides.push_back("run.threads=" + std::to_string(a.threads));
-  Result<SimulationConfig> cfg = load_simulation_config(a.config, overrides);
+  Result<SimulationConfig> cfg = load_run_config(a.cfg);
   if (!cfg.ok()) return fail(cfg.error());
   Result<Scenario> scenario = build_scenario(*cfg);
   if (!scenario.ok()) return fail(scenario.error());
@@ -59,11 +44,13 @@ void run_compare(const CompareArgs& a) {
   opts.out_dir = a.out;
   opts.progress = !a.quiet;
   opts.jobs = a.jobs;
-  opts.stop = &g_compare_stop;
-  std::signal(SIGINT, on_compare_sigint);
+  // First Ctrl-C: runs in flight stop after their current event and every output is still
+  // written; strategies not started are skipped. Second: default action.
+  opts.stop = InterruptFlag::flag();
+  InterruptFlag::install();
   Result<Comparison> cmp = run_comparison(*cfg, *scenario, opts);
-  std::signal(SIGINT, SIG_DFL);
-  if (!cmp.ok()) return fail(cmp.error());
+  InterruptFlag::restore();
+  if (!cmp.ok()) return fail(cfg->source.explain(cmp.error()));
 
   const double target = cmp->target_accuracy;
   size_t width = 8;
@@ -89,7 +76,20 @@ void run_compare(const CompareArgs& a) {
   }
   std::printf("outputs in %s/ (comparison.json, report.html, one directory per strategy)\n",
               a.out.c_str());
-  if (cmp->stopped_early) std::printf("(stopped early by SIGINT)\n");
+  std::vector<std::string> stalled;
+  for (const auto& e : cmp->entries) {
+    if (e.summary.stalled) stalled.push_back(e.label);
+  }
+  if (cmp->stopped_early) {
+    std::printf("(stopped early by SIGINT)\n");
+    set_exit_code(kExitInterrupted);
+  } else if (!stalled.empty()) {
+    std::string names;
+    for (const auto& n : stalled) names += (names.empty() ? "" : ", ") + n;
+    std::fprintf(stderr, "cohort: error: %zu run(s) stalled with no work left before their "
+                         "budget: %s (see their summary.json)\n", stalled.size(), names.c_str());
+    set_exit_code(kExitStalled);
+  }
 }
 
 struct ReportArgs {
@@ -109,18 +109,14 @@ void add_compare_command(CLI::App& app) {
   auto args = std::make_shared<CompareArgs>();
   CLI::App* cmd = app.add_subcommand(
       "compare", "Run the config's strategies: list on one scenario and write a report");
-  cmd->add_option("config", args->config, "YAML scenario file with a strategies: list")->required();
+  args->cfg.add_options(cmd);
   cmd->add_option("--out", args->out,
                   "Output directory (comparison.json, report.html, DIR/<label>/...)")
       ->capture_default_str();
-  cmd->add_option("--seed", args->seed, "Override run.seed");
-  cmd->add_option("--threads", args->threads, "Override run.threads (0 = all cores)");
   cmd->add_option("--jobs", args->jobs,
                   "Strategies run at once, sharing the threads (0 = automatic: one at a time)")
       ->check(CLI::Range(int64_t{0}, int64_t{1024}))
       ->capture_default_str();
-  cmd->add_option("--set", args->sets, "Override a config key: --set training.lr=0.1")
-      ->allow_extra_args(false);
   cmd->add_flag("--quiet,-q", args->quiet, "No progress output");
   cmd->callback([args] { run_compare(*args); });
 }

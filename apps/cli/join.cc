@@ -2,9 +2,9 @@
 //  [--set key=value]... CONFIG.yaml`
 //
 // Runs one deployment client: loads the data the YAML names (data: section), takes part i of
-// N of the training set with the seeded partitioner (data.partition, run.seed: the shard
-// client i gets in a simulation with clients.count = N), builds the LibTorch trainer for
-// model:, and trains tasks from the server until it says the run is over.
+// N of the training set (data/shards.h: the shard client i gets in a simulation of N clients
+// with the same data: section and run.seed), builds the LibTorch trainer for model:, and
+// trains tasks from the server until it says the run is over.
 #include <algorithm>
 #include <atomic>
 #include <csignal>
@@ -14,8 +14,10 @@
 #include <string>
 #include <vector>
 
+#include "cohort/config/config.h"
+#include "cohort/data/data_config.h"
+#include "cohort/data/shards.h"
 #include "cohort/deploy/client.h"
-#include "cohort/runner/runner.h"
 #include "cohort/torch/torch_trainer.h"
 #include "commands.h"
 
@@ -88,23 +90,24 @@ void run_join(const JoinArgs& a) {
   Result<std::string> token = read_token(a.token_file);
   if (!token.ok()) return fail(token.error());
 
-  std::vector<std::string> overrides = a.sets;
-  // The same shards a simulation of N clients gets.
-  overrides.push_back("clients.count=" + std::to_string(count));
-  Result<SimulationConfig> cfg = load_simulation_config(a.config, overrides);
+  Result<SimulationConfig> cfg =
+      load_simulation_config(a.config, a.sets, ConfigUse::kDeployment);
   if (!cfg.ok()) return fail(cfg.error());
-  Result<Scenario> scenario = build_scenario(*cfg);
-  if (!scenario.ok()) return fail(scenario.error());
-  if (static_cast<int64_t>(scenario->clients.size()) != count) {
-    return fail(Status::invalid_argument(
-        a.config + ": the config defines " + std::to_string(scenario->clients.size()) +
-        " clients (clients.trace?), but --partition asks for part " + std::to_string(index) +
-        " of " + std::to_string(count)));
-  }
+  Result<std::shared_ptr<const Dataset>> train = load_split(cfg->data, "train", cfg->run.seed);
+  if (!train.ok()) return fail(train.error());
+  // The same shard client `index` gets in a simulation of `count` clients.
+  Result<ClientData> mine = client_data(*train, index, count, cfg->data, cfg->run.seed);
+  if (!mine.ok()) return fail(mine.error().with_context("--partition " + a.partition));
+  libtorch::ModelSpec spec;
+  static_cast<ModelConfig&>(spec) = cfg->model;
+  spec.input_shape = (*train)->sample_shape;
+  spec.num_classes = (*train)->num_classes;
   libtorch::set_torch_threads(static_cast<int>(a.threads));
-  Result<std::unique_ptr<Trainer>> trainer = scenario->factory();
+  Result<TrainerFactory> factory = libtorch::make_trainer_factory(spec);
+  if (!factory.ok()) return fail(factory.error());
+  Result<std::unique_ptr<Trainer>> trainer = (*factory)();
   if (!trainer.ok()) return fail(trainer.error());
-  Shard shard = scenario->clients[static_cast<size_t>(index)].shard;
+  Shard shard = std::move(mine->train);
 
   const std::string prefix = "join[" + std::to_string(index) + "/" + std::to_string(count) + "]: ";
   deploy::ClientOptions o;

@@ -1,24 +1,29 @@
-// `cohort serve CONFIG.yaml --listen HOST:PORT --tokens FILE (--cert C --key K | --insecure)
-//   [--out DIR] [--checkpoint-dir D --checkpoint-every N] [--resume] [--set k=v]...`
+// `cohort serve CONFIG.yaml [--deploy DEPLOY.yaml] [--listen HOST:PORT] [--tokens FILE]
+//   (--cert C --key K | --insecure) [--out DIR] [--checkpoint-dir D --checkpoint-every N]
+//   [--resume] [--max-wall-s S] [--set k=v]...`
 //
-// Reuses the simulate YAML (strategy, training, model, data, run; clients/partition are
-// ignored). The budget is run.rounds commits or run.max_virtual_time_s read as wall seconds.
+// The training config (strategy, training, model, data for the server's test split, run:
+// rounds, eval_every, seed) is the YAML every command reads; the deployment's own settings
+// (listen address, tokens, TLS, wall-clock budget, checkpoints, timeouts) come from the
+// --deploy file (docs/config.md, "Deployment") and the flags below, which override it.
 #include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <exception>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "cohort/config/config.h"
-#include "cohort/data/idx.h"
-#include "cohort/data/synthetic.h"
+#include "cohort/data/data_config.h"
 #include "cohort/deploy/server.h"
+#include "cohort/runner/runner.h"
 #include "cohort/strategy/registry.h"
 #include "cohort/torch/torch_trainer.h"
 #include "commands.h"
+#include "common.h"
 
 namespace cohort::cli {
 
@@ -29,55 +34,61 @@ std::atomic<bool> g_serve_stop{false};
 extern "C" void on_serve_signal(int) { g_serve_stop.store(true); }
 
 struct ServeArgs {
-  std::string config;
-  std::string listen;
-  std::string tokens;
-  std::string cert, key;
+  ConfigArgs cfg;
+  std::string deploy_file;
+  std::vector<std::string> deploy_sets;
+  // Flags override the deploy file; unset ones leave it alone.
+  std::optional<std::string> listen, tokens, cert, key, checkpoint_dir;
   bool insecure = false;
-  std::string out;
-  std::string checkpoint_dir;
-  int64_t checkpoint_every = 1;
   bool resume = false;
   bool no_eval = false;
-  int64_t chunk_bytes = 1 << 20;
-  int64_t max_concurrent_pushes = 0;
-  double client_timeout_s = 10.0;
-  double task_timeout_s = 0.0;
-  std::vector<std::string> sets;
+  std::optional<int64_t> checkpoint_every, chunk_bytes, max_concurrent_pushes;
+  std::optional<double> client_timeout_s, task_timeout_s, max_wall_s;
+  std::string out;
 };
 
-// The test split, for the model's input shape and (optionally) server-side evaluation.
-Result<std::shared_ptr<const Dataset>> load_test_split(const SimulationConfig& cfg) {
-  const DataConfig& d = cfg.data;
-  if (d.dataset == "fashion-mnist") {
-    COHORT_ASSIGN_OR_RETURN(Dataset ds, load_fashion_mnist(d.path, "test", d.test_limit));
-    return std::make_shared<const Dataset>(std::move(ds));
+// The deploy file (if any) with the flags applied, then validated.
+Result<DeployConfig> deploy_config(const ServeArgs& a) {
+  DeployConfig d;
+  if (!a.deploy_file.empty()) {
+    COHORT_ASSIGN_OR_RETURN(d, load_deploy_config(a.deploy_file, a.deploy_sets));
   }
-  if (d.dataset == "synthetic") {
-    // Same seeding as the simulator's runner, so clients and server agree on the data.
-    SyntheticOptions o = d.synthetic;
-    o.seed = Rng::mix_seed(cfg.run.seed, "synthetic");
-    o.num_examples = d.synthetic_test_examples;
-    COHORT_ASSIGN_OR_RETURN(Dataset ds, make_synthetic(o, 1));
-    return std::make_shared<const Dataset>(std::move(ds));
-  }
-  return Status::invalid_argument("data.dataset: unknown value '" + d.dataset +
-                                  "' (known: fashion-mnist, synthetic)");
+  if (a.listen) d.listen_address = *a.listen;
+  if (a.tokens) d.tokens_file = *a.tokens;
+  if (a.cert) d.tls_cert_file = *a.cert;
+  if (a.key) d.tls_key_file = *a.key;
+  if (a.insecure) d.insecure = true;
+  if (a.checkpoint_dir) d.checkpoint_dir = *a.checkpoint_dir;
+  if (a.checkpoint_every) d.checkpoint_every = *a.checkpoint_every;
+  if (a.resume) d.resume = true;
+  if (a.no_eval) d.server_eval = false;
+  if (a.chunk_bytes) d.chunk_bytes = *a.chunk_bytes;
+  if (a.max_concurrent_pushes) d.max_concurrent_pushes = *a.max_concurrent_pushes;
+  if (a.client_timeout_s) d.client_timeout_s = *a.client_timeout_s;
+  if (a.task_timeout_s) d.task_timeout_s = *a.task_timeout_s;
+  if (a.max_wall_s) d.max_wall_s = *a.max_wall_s;
+  COHORT_RETURN_IF_ERROR(d.validate());
+  return d;
 }
 
 Status run_serve(const ServeArgs& a) {
-  COHORT_ASSIGN_OR_RETURN(SimulationConfig cfg, load_simulation_config(a.config, a.sets));
+  COHORT_ASSIGN_OR_RETURN(DeployConfig deploy, deploy_config(a));
+  COHORT_ASSIGN_OR_RETURN(SimulationConfig cfg,
+                          load_simulation_config(a.cfg.config, a.cfg.overrides(),
+                                                  ConfigUse::kDeployment));
   if (!cfg.strategies.empty()) {
-    return Status::invalid_argument(a.config + ": strategies: lists several strategies; "
+    return Status::invalid_argument(a.cfg.config + ": strategies: lists several strategies; "
                                     "cohort serve runs one strategy: section");
   }
+  // The population is the tokens file's, checked when the server starts.
+  COHORT_RETURN_IF_ERROR(cfg.source.explain(check_strategies(cfg, 0)));
   COHORT_ASSIGN_OR_RETURN(std::unique_ptr<Strategy> strategy,
                           make_strategy(cfg.strategy.name, cfg.strategy.params));
-  COHORT_ASSIGN_OR_RETURN(std::shared_ptr<const Dataset> test, load_test_split(cfg));
+  COHORT_ASSIGN_OR_RETURN(std::shared_ptr<const Dataset> test,
+                          load_split(cfg.data, "test", cfg.run.seed));
 
   libtorch::ModelSpec spec;
-  spec.name = cfg.model.name;
-  spec.hidden = cfg.model.hidden;
+  static_cast<ModelConfig&>(spec) = cfg.model;
   spec.input_shape = test->sample_shape;
   spec.num_classes = test->num_classes;
   libtorch::set_torch_threads(cfg.run.threads > 0 ? static_cast<int>(cfg.run.threads) : 1);
@@ -88,27 +99,15 @@ Status run_serve(const ServeArgs& a) {
                           trainer->init_params(Rng::mix_seed(cfg.run.seed, "init")));
 
   deploy::ServerOptions o;
-  o.listen_address = a.listen;
-  o.tls_cert_file = a.cert;
-  o.tls_key_file = a.key;
-  o.insecure = a.insecure;
-  o.tokens_file = a.tokens;
-  o.chunk_bytes = a.chunk_bytes;
-  o.max_concurrent_pushes = a.max_concurrent_pushes;
-  o.client_timeout_s = a.client_timeout_s;
-  o.heartbeat_interval_s = std::max(0.1, a.client_timeout_s / 5);
-  o.task_timeout_s = a.task_timeout_s;
-  o.checkpoint_dir = a.checkpoint_dir;
-  o.checkpoint_every = a.checkpoint_every;
-  o.resume = a.resume;
+  static_cast<DeployConfig&>(o) = deploy;
   o.max_rounds = cfg.run.rounds;
-  o.max_wall_s = cfg.run.max_virtual_time_s;
   o.out_dir = a.out;
   o.seed = cfg.run.seed;
   o.training = cfg.training;
   o.eval_every = cfg.run.eval_every;
-  o.start_fields = {{"config", to_json(cfg)}};
-  if (!a.no_eval) {
+  o.target_accuracy = cfg.run.target_accuracy;
+  o.start_fields = {{"config", to_json(cfg)}, {"deploy", to_json(deploy)}};
+  if (deploy.server_eval) {
     auto shared_trainer = std::shared_ptr<Trainer>(std::move(trainer));
     Shard shard = Shard::all(test);
     o.evaluate = [shared_trainer, shard](const ArrayRecord& m) -> Result<EvalResult> {
@@ -122,9 +121,8 @@ Status run_serve(const ServeArgs& a) {
 
   deploy::Server server(std::move(o), std::move(strategy), std::move(initial));
   COHORT_ASSIGN_OR_RETURN(int port, server.start());
-  const size_t colon = a.listen.rfind(':');
-  const std::string host = colon == std::string::npos ? a.listen : a.listen.substr(0, colon);
-  std::printf("listening on %s:%d\n", host.c_str(), port);
+  const size_t colon = deploy.listen_address.rfind(':');
+  std::printf("listening on %s:%d\n", deploy.listen_address.substr(0, colon).c_str(), port);
   std::fflush(stdout);
 
   std::signal(SIGINT, on_serve_signal);
@@ -157,33 +155,30 @@ Status run_serve(const ServeArgs& a) {
 void add_serve_command(CLI::App& app) {
   auto a = std::make_shared<ServeArgs>();
   CLI::App* cmd = app.add_subcommand("serve", "Run a deployment server (gRPC, docs/wire_format.md)");
-  cmd->add_option("config", a->config, "YAML config (strategy, training, model, data, run)")
-      ->required();
-  cmd->add_option("--listen", a->listen, "HOST:PORT to listen on (port 0 = any free port)")
-      ->required();
-  cmd->add_option("--tokens", a->tokens, "Tokens file: lines \"TOKEN CLIENT_ID\"")->required();
+  a->cfg.add_options(cmd);
+  cmd->add_option("--deploy", a->deploy_file,
+                  "Deployment file (listen, tokens, TLS, budget, checkpoints; docs/config.md)");
+  cmd->add_option("--deploy-set", a->deploy_sets, "Override a deploy-file key: --deploy-set max_wall_s=60")
+      ->allow_extra_args(false);
+  cmd->add_option("--listen", a->listen, "HOST:PORT to listen on (port 0 = any free port)");
+  cmd->add_option("--tokens", a->tokens, "Tokens file: lines \"TOKEN CLIENT_ID\"");
   cmd->add_option("--cert", a->cert, "Server certificate (PEM)");
   cmd->add_option("--key", a->key, "Server private key (PEM)");
   cmd->add_flag("--insecure", a->insecure, "Serve without TLS (explicit opt-out)");
-  cmd->add_option("--out", a->out, "Output directory for metrics.jsonl");
+  cmd->add_option("--out", a->out, "Output directory for metrics.jsonl and summary.json");
   cmd->add_option("--checkpoint-dir", a->checkpoint_dir, "Directory for crash-safe checkpoints");
-  cmd->add_option("--checkpoint-every", a->checkpoint_every, "Checkpoint every N commits")
-      ->capture_default_str();
+  cmd->add_option("--checkpoint-every", a->checkpoint_every, "Checkpoint every N commits (1)");
   cmd->add_flag("--resume", a->resume, "Continue from the checkpoint in --checkpoint-dir");
   cmd->add_flag("--no-eval", a->no_eval, "Do not evaluate the global model on the test set");
-  cmd->add_option("--chunk-bytes", a->chunk_bytes, "Stream chunk size in bytes")
-      ->capture_default_str();
+  cmd->add_option("--max-wall-s", a->max_wall_s,
+                  "Wall-clock budget in seconds (0 = none; or run.rounds)");
+  cmd->add_option("--chunk-bytes", a->chunk_bytes, "Stream chunk size in bytes (1048576)");
   cmd->add_option("--max-concurrent-pushes", a->max_concurrent_pushes,
-                  "Assemble at most N updates at once (bounds memory; 0 = no limit)")
-      ->capture_default_str();
+                  "Assemble at most N updates at once (bounds memory; 0 = no limit)");
   cmd->add_option("--client-timeout", a->client_timeout_s,
-                  "Seconds without any RPC after which a client's task is lost")
-      ->capture_default_str();
+                  "Seconds without any RPC after which a client's task is lost (10)");
   cmd->add_option("--task-timeout", a->task_timeout_s,
-                  "Seconds after dispatch after which a task is lost (0 = none)")
-      ->capture_default_str();
-  cmd->add_option("--set", a->sets, "Override a config key: --set run.rounds=5")
-      ->allow_extra_args(false);
+                  "Seconds after dispatch after which a task is lost (0 = none)");
   cmd->callback([a] {
     try {
       Status s = run_serve(*a);

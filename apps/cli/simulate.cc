@@ -1,47 +1,31 @@
 // `cohort simulate CONFIG.yaml [--out DIR] [--seed N] [--threads N] [--set key=value]...`
-#include <atomic>
-#include <csignal>
 #include <cstdio>
 #include <string>
 #include <vector>
 
 #include "cohort/runner/runner.h"
 #include "commands.h"
+#include "common.h"
 
 namespace cohort::cli {
 
 namespace {
 
-int g_exit_code = 0;
-std::atomic<bool> g_stop{false};
-
-extern "C" void on_sigint(int) {
-  // First Ctrl-C: finish the current event, write outputs, exit. Second: default action.
-  g_stop.store(true);
-  std::signal(SIGINT, SIG_DFL);
-}
-
 struct SimulateArgs {
-  std::string config;
+  ConfigArgs cfg;
   std::string out = "runs/latest";
-  int64_t seed = -1;
-  int64_t threads = -1;
-  std::vector<std::string> sets;
   bool quiet = false;
   bool save_partition = false;
 };
 
 void run_simulate(const SimulateArgs& a) {
-  std::vector<std::string> overrides = a.sets;
-  if (a.seed >= 0) overrides.push_back("run.seed=" + std::to_string(a.seed));
-  if (a.threads >= 0) overrides.push_back("run.threads=" + std::to_string(a.threads));
-  Result<SimulationConfig> cfg = load_simulation_config(a.config, overrides);
+  Result<SimulationConfig> cfg = load_run_config(a.cfg);
   if (!cfg.ok()) return fail(cfg.error());
   if (!cfg->strategies.empty()) {
     // Checked before the data is loaded; run_simulation would refuse it too.
     return fail(Status::invalid_argument(
-        a.config + ": strategies: lists " + std::to_string(cfg->strategies.size()) +
-        " strategies; run them with `cohort compare " + a.config +
+        a.cfg.config + ": strategies: lists " + std::to_string(cfg->strategies.size()) +
+        " strategies; run them with `cohort compare " + a.cfg.config +
         " --out DIR`, or give one strategy: section to cohort simulate"));
   }
   Result<Scenario> scenario = build_scenario(*cfg);
@@ -51,11 +35,11 @@ void run_simulate(const SimulateArgs& a) {
   out.out_dir = a.out;
   out.progress = !a.quiet;
   out.save_partition = a.save_partition;
-  out.stop = &g_stop;
-  std::signal(SIGINT, on_sigint);
+  out.stop = InterruptFlag::flag();
+  InterruptFlag::install();
   Result<sim::SimSummary> s = run_simulation(*cfg, *scenario, out);
-  std::signal(SIGINT, SIG_DFL);
-  if (!s.ok()) return fail(s.error());
+  InterruptFlag::restore();
+  if (!s.ok()) return fail(cfg->source.explain(s.error()));
   std::printf("%s: %lld rounds, %lld updates, virtual time %.1f s, wall time %.1f s\n",
               s->strategy.c_str(), static_cast<long long>(s->rounds),
               static_cast<long long>(s->updates), s->virtual_time_s, s->wall_time_s);
@@ -68,39 +52,27 @@ void run_simulate(const SimulateArgs& a) {
     }
   }
   std::printf("\nmodel %s; outputs in %s/\n", s->model_hash.c_str(), a.out.c_str());
-  if (g_stop.load()) std::printf("(stopped early by SIGINT)\n");
+  if (InterruptFlag::raised()) {
+    std::printf("(stopped early by SIGINT)\n");
+    set_exit_code(kExitInterrupted);
+  } else if (s->stalled) {
+    std::fprintf(stderr,
+                 "cohort: error: the run stalled at virtual time %.1f s after %lld commits: no "
+                 "task was in flight and the strategy dispatched none (are enough clients "
+                 "online for it? see clients.availability and the strategy's min_clients)\n",
+                 s->virtual_time_s, static_cast<long long>(s->rounds));
+    set_exit_code(kExitStalled);
+  }
 }
 
 }  // namespace
 
-int exit_code() { return g_exit_code; }
-
-void fail(const Status& s) {
-  std::fprintf(stderr, "cohort: error: %s\n", s.to_string().c_str());
-  switch (s.code()) {
-    case StatusCode::kInvalidArgument:
-    case StatusCode::kFailedPrecondition:
-    case StatusCode::kOutOfRange:
-      g_exit_code = 2;
-      break;
-    case StatusCode::kNotFound:
-      g_exit_code = 3;
-      break;
-    default:
-      g_exit_code = 1;
-  }
-}
-
 void add_simulate_command(CLI::App& app) {
   auto args = std::make_shared<SimulateArgs>();
   CLI::App* cmd = app.add_subcommand("simulate", "Run a federated training in the simulator");
-  cmd->add_option("config", args->config, "YAML scenario file")->required();
+  args->cfg.add_options(cmd);
   cmd->add_option("--out", args->out, "Output directory (metrics.jsonl, summary.json, ...)")
       ->capture_default_str();
-  cmd->add_option("--seed", args->seed, "Override run.seed");
-  cmd->add_option("--threads", args->threads, "Override run.threads (0 = all cores)");
-  cmd->add_option("--set", args->sets, "Override a config key: --set training.lr=0.1")
-      ->allow_extra_args(false);
   cmd->add_flag("--quiet,-q", args->quiet, "No progress line");
   cmd->add_flag("--save-partition", args->save_partition,
                 "Also write partition.json (client -> example indices)");

@@ -264,7 +264,7 @@ Status read_strategies(const MapReader& top, std::vector<StrategyConfig>* out) {
 }
 
 
-Status read_run(const MapReader& top, RunConfig* run, bool has_wall_budget) {
+Status read_run(const MapReader& top, RunConfig* run, ConfigUse use) {
   const MapReader r = top.section("run");
   COHORT_RETURN_IF_ERROR(r.open({"rounds", "max_virtual_time_s", "eval_every", "eval_interval_s",
                                  "target_accuracy", "seed", "threads"}));
@@ -277,12 +277,11 @@ Status read_run(const MapReader& top, RunConfig* run, bool has_wall_budget) {
   COHORT_RETURN_IF_ERROR(r.read("threads", &run->threads));
   COHORT_RETURN_IF_ERROR(checked(run->validate(), top.node(), top.ctx()));
   // A deployment may end on its wall-clock budget (deploy.max_wall_s) instead.
-  if (has_wall_budget) return Status();
+  if (use == ConfigUse::kDeployment) return Status();
   return checked(run->validate_budget(), top.node(), top.ctx());
 }
 
-Status read_deploy(const MapReader& top, DeployConfig* d) {
-  const MapReader r = top.section("deploy");
+Status read_deploy(const MapReader& r, DeployConfig* d) {
   COHORT_RETURN_IF_ERROR(r.open({"listen", "tokens", "cert", "key", "insecure", "max_wall_s",
                                  "checkpoint_dir", "checkpoint_every", "client_timeout_s",
                                  "heartbeat_interval_s", "task_timeout_s",
@@ -306,11 +305,11 @@ Status read_deploy(const MapReader& top, DeployConfig* d) {
   return r.read("server_eval", &d->server_eval);
 }
 
-Result<SimulationConfig> build_config(const Node& root, const Context& ctx) {
+Result<SimulationConfig> build_config(const Node& root, const Context& ctx, ConfigUse use) {
   SimulationConfig c;
   const MapReader top(ctx, root, "");
   COHORT_RETURN_IF_ERROR(top.open({"data", "clients", "model", "training", "strategy",
-                                   "strategies", "run", "deploy"}));
+                                   "strategies", "run"}));
   COHORT_RETURN_IF_ERROR(read_data(top, &c.data));
   COHORT_RETURN_IF_ERROR(read_clients(top, &c.clients));
   COHORT_RETURN_IF_ERROR(read_model(top, &c.model));
@@ -318,19 +317,15 @@ Result<SimulationConfig> build_config(const Node& root, const Context& ctx) {
   // The list first: with both keys given, that conflict is the error to report.
   COHORT_RETURN_IF_ERROR(read_strategies(top, &c.strategies));
   COHORT_RETURN_IF_ERROR(read_strategy(top, &c.strategy));
-  // The deploy section's own rules (TLS, listen address) are checked by `cohort serve`, where
-  // command-line flags complete it; its types are checked here.
-  COHORT_RETURN_IF_ERROR(read_deploy(top, &c.deploy));
-  COHORT_RETURN_IF_ERROR(read_run(top, &c.run, c.deploy.max_wall_s > 0));
+  COHORT_RETURN_IF_ERROR(read_run(top, &c.run, use));
   c.source = ctx.source();
   return c;
 }
 
-}  // namespace
-
-Result<SimulationConfig> parse_simulation_config(const std::string& yaml_text,
-                                                 const std::string& source,
-                                                 const std::vector<std::string>& overrides) {
+// The document with the overrides applied, and its error context.
+Result<std::pair<Node, Context>> parse_document(const std::string& yaml_text,
+                                                const std::string& source,
+                                                const std::vector<std::string>& overrides) {
   Context ctx(source);
   COHORT_ASSIGN_OR_RETURN(Node root, config_detail::parse_yaml(yaml_text, "", "", ctx));
   if (root.kind != Node::Kind::kNull && root.kind != Node::Kind::kMap) {
@@ -339,11 +334,10 @@ Result<SimulationConfig> parse_simulation_config(const std::string& yaml_text,
   for (const std::string& ov : overrides) {
     COHORT_RETURN_IF_ERROR(config_detail::apply_override(ov, &root, &ctx));
   }
-  return build_config(root, ctx);
+  return std::make_pair(std::move(root), std::move(ctx));
 }
 
-Result<SimulationConfig> load_simulation_config(const std::string& path,
-                                                const std::vector<std::string>& overrides) {
+Result<std::string> read_config_file(const std::string& path) {
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
   if (!f) {
     return Status::not_found("cannot read config file '" + path + "': " + std::strerror(errno));
@@ -356,7 +350,38 @@ Result<SimulationConfig> load_simulation_config(const std::string& path,
     // fopen succeeds on a directory on Linux; the read then fails with EISDIR.
     return Status::not_found("cannot read config file '" + path + "': " + std::strerror(errno));
   }
-  return parse_simulation_config(text, path, overrides);
+  return text;
+}
+
+}  // namespace
+
+Result<SimulationConfig> parse_simulation_config(const std::string& yaml_text,
+                                                 const std::string& source,
+                                                 const std::vector<std::string>& overrides,
+                                                 ConfigUse use) {
+  COHORT_ASSIGN_OR_RETURN(auto doc, parse_document(yaml_text, source, overrides));
+  return build_config(doc.first, doc.second, use);
+}
+
+Result<SimulationConfig> load_simulation_config(const std::string& path,
+                                                const std::vector<std::string>& overrides,
+                                                ConfigUse use) {
+  COHORT_ASSIGN_OR_RETURN(std::string text, read_config_file(path));
+  return parse_simulation_config(text, path, overrides, use);
+}
+
+Result<DeployConfig> parse_deploy_config(const std::string& yaml_text, const std::string& source,
+                                         const std::vector<std::string>& overrides) {
+  COHORT_ASSIGN_OR_RETURN(auto doc, parse_document(yaml_text, source, overrides));
+  DeployConfig d;
+  COHORT_RETURN_IF_ERROR(read_deploy(MapReader(doc.second, doc.first, ""), &d));
+  return d;
+}
+
+Result<DeployConfig> load_deploy_config(const std::string& path,
+                                        const std::vector<std::string>& overrides) {
+  COHORT_ASSIGN_OR_RETURN(std::string text, read_config_file(path));
+  return parse_deploy_config(text, path, overrides);
 }
 
 }  // namespace cohort

@@ -22,7 +22,7 @@ Json distribution_json(const sim::Distribution& d) {
 
 }  // namespace
 
-Json to_json(const SimulationConfig& config, bool with_deploy) {
+Json to_json(const SimulationConfig& config) {
   const DataConfig& d = config.data;
   Json data = Json::object();
   data["dataset"] = d.dataset;
@@ -112,27 +112,27 @@ Json to_json(const SimulationConfig& config, bool with_deploy) {
     j["strategies"] = std::move(list);
   }
   j["run"] = std::move(run);
-  if (with_deploy) {
-    const DeployConfig& d = config.deploy;
-    j["deploy"] = {{"listen", d.listen_address},
-                   {"tokens", d.tokens_file},
-                   {"cert", d.tls_cert_file},
-                   {"key", d.tls_key_file},
-                   {"insecure", d.insecure},
-                   {"max_wall_s", d.max_wall_s},
-                   {"checkpoint_dir", d.checkpoint_dir},
-                   {"checkpoint_every", d.checkpoint_every},
-                   {"client_timeout_s", d.client_timeout_s},
-                   {"heartbeat_interval_s", d.heartbeat_interval_s},
-                   {"task_timeout_s", d.task_timeout_s},
-                   {"max_concurrent_pushes", d.max_concurrent_pushes},
-                   {"chunk_bytes", d.chunk_bytes},
-                   {"pull_wait_s", d.pull_wait_s},
-                   {"done_grace_s", d.done_grace_s},
-                   {"server_eval", d.server_eval}};
-  }
   return j;
 }
 
+
+Json to_json(const DeployConfig& d) {
+  return {{"listen", d.listen_address},
+          {"tokens", d.tokens_file},
+          {"cert", d.tls_cert_file},
+          {"key", d.tls_key_file},
+          {"insecure", d.insecure},
+          {"max_wall_s", d.max_wall_s},
+          {"checkpoint_dir", d.checkpoint_dir},
+          {"checkpoint_every", d.checkpoint_every},
+          {"client_timeout_s", d.client_timeout_s},
+          {"heartbeat_interval_s", d.heartbeat_interval_s},
+          {"task_timeout_s", d.task_timeout_s},
+          {"max_concurrent_pushes", d.max_concurrent_pushes},
+          {"chunk_bytes", d.chunk_bytes},
+          {"pull_wait_s", d.pull_wait_s},
+          {"done_grace_s", d.done_grace_s},
+          {"server_eval", d.server_eval}};
+}
 
 }  // namespace cohort

@@ -33,8 +33,6 @@ TEST(DataConfigTest, ValidateNamesTheKey) {
   EXPECT_EQ(message(d), "data.size_skew: must be >= 0, got -1");
   d.partition.size_skew = 0.5;
   EXPECT_TRUE(d.validate().ok());
-  d.partition.kind = "shards";
-  EXPECT_THAT(message(d), HasSubstr("data.size_skew: applies only to data.partition iid"));
 }
 
 TEST(DataConfigTest, SyntheticSplitsAreSeededByTheRun) {

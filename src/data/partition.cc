@@ -172,12 +172,7 @@ Status PartitionOptions::validate() const {
   COHORT_RETURN_IF_ERROR(check_field("data.alpha", alpha, Range::above(0)));
   COHORT_RETURN_IF_ERROR(check_field("data.shards_per_client", shards_per_client, Range::at_least(1)));
   COHORT_RETURN_IF_ERROR(check_field("data.min_size", min_size, Range::at_least(0)));
-  COHORT_RETURN_IF_ERROR(check_field("data.size_skew", size_skew, Range::at_least(0)));
-  if (size_skew > 0.0 && kind != "iid") {
-    return field_error("data.size_skew", "applies only to data.partition iid, got " +
-                                             format_number(size_skew) + " with partition " + kind);
-  }
-  return Status();
+  return check_field("data.size_skew", size_skew, Range::at_least(0));
 }
 
 Result<std::vector<std::vector<int64_t>>> partition_dataset(std::span<const int32_t> labels,
@@ -206,6 +201,12 @@ Result<std::vector<std::vector<int64_t>>> partition_dataset(std::span<const int3
                                       " is " + std::to_string(labels[i]) + ", outside [0, " +
                                       std::to_string(num_classes) + ")");
     }
+  }
+  // Checked here rather than in validate(): a config may carry a size_skew for an iid
+  // partition it switches to with --set data.partition=iid.
+  if (o.size_skew > 0.0 && o.kind != "iid") {
+    return field_error("data.size_skew", "applies only to data.partition iid, got " +
+                                             format_number(o.size_skew) + " with partition " + o.kind);
   }
   Rng rng = Rng::derive(o.seed, "partition");
   Result<Parts> parts = Status::internal("partition: unreachable");

@@ -22,7 +22,8 @@
 #include "cohort/core/ops.h"
 #include "cohort/core/rng.h"
 #include "cohort/strategy/strategy.h"
-#include "cohort/v1/fleet.grpc.pb.h"
+#include "cohort/core/format.h"
+#include "deploy/wire.h"
 
 namespace cohort::deploy {
 
@@ -31,6 +32,7 @@ namespace pb = ::cohort::v1;
 namespace {
 
 using SteadyClock = std::chrono::steady_clock;
+using wire::from_grpc;
 
 constexpr char kClientVersion[] = "cohort-cpp/0.1.0";
 
@@ -38,135 +40,20 @@ double seconds_since(SteadyClock::time_point t) {
   return std::chrono::duration<double>(SteadyClock::now() - t).count();
 }
 
-std::string format(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
-std::string format(const char* fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  va_list ap2;
-  va_copy(ap2, ap);
-  const int n = std::vsnprintf(nullptr, 0, fmt, ap);
-  va_end(ap);
-  std::string out(static_cast<size_t>(std::max(n, 0)), '\0');
-  // Layout descriptions and server messages can be long: size the buffer to fit.
-  std::vsnprintf(out.data(), out.size() + 1, fmt, ap2);
-  va_end(ap2);
-  return out;
-}
-
-// Connection-level failures: the server restarted, the network dropped, a deadline passed
-// while the server was gone. The client reconnects and registers again.
-bool is_transient(grpc::StatusCode c) {
-  return c == grpc::StatusCode::UNAVAILABLE || c == grpc::StatusCode::DEADLINE_EXCEEDED ||
-         c == grpc::StatusCode::CANCELLED || c == grpc::StatusCode::ABORTED ||
-         c == grpc::StatusCode::UNKNOWN;
-}
-
-const char* grpc_code_name(grpc::StatusCode c) {
-  switch (c) {
-    case grpc::StatusCode::OK: return "OK";
-    case grpc::StatusCode::CANCELLED: return "CANCELLED";
-    case grpc::StatusCode::UNKNOWN: return "UNKNOWN";
-    case grpc::StatusCode::INVALID_ARGUMENT: return "INVALID_ARGUMENT";
-    case grpc::StatusCode::DEADLINE_EXCEEDED: return "DEADLINE_EXCEEDED";
-    case grpc::StatusCode::NOT_FOUND: return "NOT_FOUND";
-    case grpc::StatusCode::ALREADY_EXISTS: return "ALREADY_EXISTS";
-    case grpc::StatusCode::PERMISSION_DENIED: return "PERMISSION_DENIED";
-    case grpc::StatusCode::RESOURCE_EXHAUSTED: return "RESOURCE_EXHAUSTED";
-    case grpc::StatusCode::FAILED_PRECONDITION: return "FAILED_PRECONDITION";
-    case grpc::StatusCode::ABORTED: return "ABORTED";
-    case grpc::StatusCode::OUT_OF_RANGE: return "OUT_OF_RANGE";
-    case grpc::StatusCode::UNIMPLEMENTED: return "UNIMPLEMENTED";
-    case grpc::StatusCode::INTERNAL: return "INTERNAL";
-    case grpc::StatusCode::UNAVAILABLE: return "UNAVAILABLE";
-    case grpc::StatusCode::DATA_LOSS: return "DATA_LOSS";
-    case grpc::StatusCode::UNAUTHENTICATED: return "UNAUTHENTICATED";
-    default: return "UNKNOWN";
-  }
-}
-
-std::string describe(const grpc::Status& st) {
-  return std::string(grpc_code_name(st.error_code())) + ": " + st.error_message();
-}
-
-// The run loop's control flow uses Status codes: Unavailable = reconnect, Unauthenticated =
-// give up, anything else = the code the server sent.
-Status to_status(const grpc::Status& st, const std::string& what) {
-  if (st.ok()) return Status::ok_status();
-  const std::string msg = what + ": " + describe(st);
-  if (is_transient(st.error_code())) return Status::unavailable(msg);
-  if (st.error_code() == grpc::StatusCode::PERMISSION_DENIED) {
-    return Status::unauthenticated(msg);
-  }
-  return Status(static_cast<StatusCode>(st.error_code()), msg);
-}
-
-ConfigRecord from_pb(const google::protobuf::Map<std::string, pb::Scalar>& m) {
-  ConfigRecord out;
-  for (const auto& [k, v] : m) {
-    switch (v.value_case()) {
-      case pb::Scalar::kIntValue: out[k] = static_cast<int64_t>(v.int_value()); break;
-      case pb::Scalar::kDoubleValue: out[k] = v.double_value(); break;
-      case pb::Scalar::kBoolValue: out[k] = v.bool_value(); break;
-      case pb::Scalar::kStringValue: out[k] = v.string_value(); break;
-      default: break;
-    }
-  }
-  return out;
-}
-
-void to_pb(const ArrayLayout& layout, pb::Layout* out) {
-  for (const ArraySpec& s : layout.specs()) {
-    pb::ArraySpec* a = out->add_arrays();
-    a->set_name(s.name);
-    for (int64_t d : s.shape) a->add_shape(d);
-    a->set_trainable(s.trainable);
-  }
-}
-
-std::string shape_string(const google::protobuf::RepeatedField<int64_t>& shape) {
-  std::string s = "[";
-  for (int i = 0; i < shape.size(); ++i) {
-    if (i) s += ',';
-    s += std::to_string(shape[i]);
-  }
-  return s + "]";
-}
-
-std::string vec_string(const std::vector<int64_t>& shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) {
-    if (i) s += ',';
-    s += std::to_string(shape[i]);
-  }
-  return s + "]";
-}
-
 // FailedPrecondition naming the first difference between the server's and the trainer's
 // layouts (names and shapes; trainable flags are informational).
 Status check_layout(const pb::Layout& server, const ArrayLayout& mine) {
-  const auto& specs = mine.specs();
-  const int n = server.arrays_size();
-  for (int i = 0; i < std::min<int>(n, static_cast<int>(specs.size())); ++i) {
-    const pb::ArraySpec& a = server.arrays(i);
-    const ArraySpec& b = specs[static_cast<size_t>(i)];
-    const bool same_shape =
-        a.shape_size() == static_cast<int>(b.shape.size()) &&
-        std::equal(a.shape().begin(), a.shape().end(), b.shape.begin());
-    if (a.name() != b.name || !same_shape) {
-      return Status::failed_precondition(format(
-          "the server's model differs from the local trainer's at array %d: server has '%s%s', "
-          "this client '%s' (check model: in the YAML; local layout: %s)",
-          i, a.name().c_str(), shape_string(a.shape()).c_str(),
-          (b.name + vec_string(b.shape)).c_str(),
-          mine.describe().c_str()));
-    }
-  }
-  if (n != static_cast<int>(specs.size())) {
+  std::optional<wire::LayoutDifference> d = wire::layout_difference(server, mine);
+  if (!d) return Status();
+  if (d->kind == wire::LayoutDifference::Kind::kCount) {
     return Status::failed_precondition(
-        format("the server's model has %d arrays, the local trainer's %zu (local layout: %s)", n,
-               specs.size(), mine.describe().c_str()));
+        strformat("the server's model has %d arrays, the local trainer's %d (local layout: %s)",
+                  d->got_count, d->expected_count, mine.describe().c_str()));
   }
-  return Status::ok_status();
+  return Status::failed_precondition(strformat(
+      "the server's model differs from the local trainer's at array %d: server has '%s', this "
+      "client '%s' (check model: in the YAML; local layout: %s)",
+      d->index, d->got.c_str(), d->expected.c_str(), mine.describe().c_str()));
 }
 
 }  // namespace
@@ -225,11 +112,7 @@ struct Client::Impl {
   }
 
   void prepare(grpc::ClientContext* ctx, double timeout_s) const {
-    ctx->AddMetadata("authorization", "Bearer " + opt.token);
-    // gRPC converts only system_clock time points.
-    ctx->set_deadline(std::chrono::system_clock::now() +
-                      std::chrono::duration_cast<std::chrono::system_clock::duration>(
-                          std::chrono::duration<double>(timeout_s)));
+    wire::prepare_context(ctx, opt.token, timeout_s);
   }
 
   void connect() {
@@ -267,9 +150,9 @@ struct Client::Impl {
       if (st.error_code() == grpc::StatusCode::UNAUTHENTICATED) {
         return Status::unauthenticated("server " + opt.server +
                                        " rejected this client's token (Register: " +
-                                       describe(st) + ")");
+                                       wire::code_name(st.error_code()) + ": " + st.error_message() + ")");
       }
-      return to_status(st, "Register with " + opt.server);
+      return from_grpc(st, "Register with " + opt.server);
     }
     COHORT_RETURN_IF_ERROR(check_layout(rep.layout(), *layout));
     if (registered_once) stats.reconnects += 1;
@@ -280,7 +163,7 @@ struct Client::Impl {
     heartbeat_s = opt.heartbeat_interval_s > 0
                       ? opt.heartbeat_interval_s
                       : (rep.heartbeat_interval_s() > 0 ? rep.heartbeat_interval_s() : 1.0);
-    log(format("registered with %s as client %lld (%lld examples, model %lld parameters)",
+    log(strformat("registered with %s as client %lld (%lld examples, model %lld parameters)",
                opt.server.c_str(), static_cast<long long>(stats.client_id),
                static_cast<long long>(shard.size()), static_cast<long long>(layout->numel())));
     return Status::ok_status();
@@ -289,6 +172,8 @@ struct Client::Impl {
   // One record streamed by Download. DataLoss for a malformed stream.
   Result<ArrayRecord> download(int64_t task_id, pb::DownloadRequest::What what) {
     const char* what_name = what == pb::DownloadRequest::MODEL ? "MODEL" : "SERVER_STATE";
+    const std::string where =
+        strformat("Download %s of task %lld", what_name, static_cast<long long>(task_id));
     grpc::ClientContext ctx;
     prepare(&ctx, opt.stream_timeout_s);
     pb::DownloadRequest req;
@@ -296,77 +181,41 @@ struct Client::Impl {
     req.set_what(what);
     std::unique_ptr<grpc::ClientReader<pb::TensorChunk>> reader = stub->Download(&ctx, req);
     ArrayRecord rec(layout);
-    const int64_t expected = layout->num_bytes();
-    int64_t received = 0;
-    std::string error;
+    wire::ChunkAssembler assembler(where, {{reinterpret_cast<char*>(rec.data()), rec.num_bytes()}});
+    Status error;
     pb::TensorChunk ch;
-    auto* dst = reinterpret_cast<char*>(rec.data());
     while (reader->Read(&ch)) {
-      if (!error.empty()) continue;  // draining after a cancel
-      const auto len = static_cast<int64_t>(ch.data().size());
-      if (ch.total_bytes() != expected) {
-        error = format("total_bytes %lld, but the model has %lld bytes",
-                       static_cast<long long>(ch.total_bytes()), static_cast<long long>(expected));
-      } else if (ch.offset() != received) {
-        error = format("chunk at offset %lld, expected %lld", static_cast<long long>(ch.offset()),
-                       static_cast<long long>(received));
-      } else if (received + len > expected) {
-        error = format("chunk [%lld, %lld) overflows the %lld-byte buffer",
-                       static_cast<long long>(received), static_cast<long long>(received + len),
-                       static_cast<long long>(expected));
-      }
-      if (!error.empty()) {
-        ctx.TryCancel();
-        continue;
-      }
-      std::memcpy(dst + received, ch.data().data(), static_cast<size_t>(len));
-      received += len;
+      if (!error.ok()) continue;  // draining after a cancel
+      error = assembler.add(ch);
+      if (!error.ok()) ctx.TryCancel();
     }
     grpc::Status st = reader->Finish();
-    const std::string where = format("Download %s of task %lld", what_name,
-                                     static_cast<long long>(task_id));
-    if (!error.empty()) return Status::data_loss(where + ": " + error);
-    if (!st.ok()) return to_status(st, where);
-    if (received != expected) {
-      return Status::data_loss(format("%s: stream ended after %lld of %lld bytes", where.c_str(),
-                                      static_cast<long long>(received),
-                                      static_cast<long long>(expected)));
-    }
+    if (!error.ok()) return Status::data_loss(error.message());
+    if (!st.ok()) return from_grpc(st, where);
+    if (Status s = assembler.finish(); !s.ok()) return Status::data_loss(s.message());
     return rec;
   }
 
   // Streams header + [delta | state_delta]. Returns the RPC's Status (converted) and fills
   // `reply`.
-  Status push(const pb::UpdateHeader& header, std::vector<std::pair<const char*, int64_t>> parts,
+  Status push(const pb::UpdateHeader& header, std::vector<wire::ByteRange> parts,
               pb::PushReply* reply) {
     grpc::ClientContext ctx;
     prepare(&ctx, opt.stream_timeout_s);
     std::unique_ptr<grpc::ClientWriter<pb::UpdateChunk>> writer = stub->PushUpdate(&ctx, reply);
-    int64_t total = 0;
-    for (const auto& p : parts) total += p.second;
     pb::UpdateChunk msg;
     *msg.mutable_header() = header;
-    bool ok = writer->Write(msg);
-    int64_t offset = 0;
-    for (const auto& [ptr, len] : parts) {
-      int64_t pos = 0;
-      while (ok && pos < len) {
-        const int64_t n = std::min<int64_t>(chunk_bytes, len - pos);
-        pb::UpdateChunk c;
-        pb::TensorChunk* tc = c.mutable_chunk();
-        tc->set_offset(offset);
-        tc->set_total_bytes(total);
-        tc->set_data(ptr + pos, static_cast<size_t>(n));
-        ok = writer->Write(c);
-        pos += n;
-        offset += n;
-      }
-    }
+    bool ok = writer->Write(msg) &&
+              wire::for_each_chunk(parts, chunk_bytes, [&](const pb::TensorChunk& ch) {
+                pb::UpdateChunk c;
+                *c.mutable_chunk() = ch;
+                return writer->Write(c);
+              });
     // A failed Write means the server already closed the stream (e.g. it rejected the
     // header); Finish returns its status.
     if (ok) writer->WritesDone();
     grpc::Status st = writer->Finish();
-    return to_status(st, format("PushUpdate of task %lld", static_cast<long long>(header.task_id())));
+    return from_grpc(st, strformat("PushUpdate of task %lld", static_cast<long long>(header.task_id())));
   }
 
   // Heartbeats while `done` is false; sets `unwanted` when the server gave up on the task.
@@ -397,7 +246,7 @@ struct Client::Impl {
     const int64_t task_id = t.task_id();
     auto abandon = [&](const Status& why) -> Status {
       stats.abandoned += 1;
-      log(format("task %lld abandoned: %s", static_cast<long long>(task_id),
+      log(strformat("task %lld abandoned: %s", static_cast<long long>(task_id),
                  why.to_string().c_str()));
       return Status::ok_status();
     };
@@ -415,7 +264,7 @@ struct Client::Impl {
     task.client = stats.client_id;
     task.version = t.version();
     task.local_steps = t.local_steps() > 0 ? t.local_steps() : opt.training.steps_for(shard.size());
-    task.config = from_pb(t.config());
+    task.config = wire::from_pb(t.config());
     task.model = std::make_shared<const ArrayRecord>(std::move(*model));
     if (t.has_server_state()) {
       Result<ArrayRecord> state = download(task_id, pb::DownloadRequest::SERVER_STATE);
@@ -432,12 +281,12 @@ struct Client::Impl {
 
     Result<ArrayRecord> correction = client_state_correction(task, client_state);
     if (!correction.ok()) {
-      return correction.error().with_context(format("task %lld", static_cast<long long>(task_id)));
+      return correction.error().with_context(strformat("task %lld", static_cast<long long>(task_id)));
     }
     const uint64_t seed = Rng::mix_seed(opt.seed, "task", static_cast<uint64_t>(stats.client_id),
                                         static_cast<uint64_t>(task_id));
 
-    log(format("task %lld: version %lld, training %lld steps", static_cast<long long>(task_id),
+    log(strformat("task %lld: version %lld, training %lld steps", static_cast<long long>(task_id),
                static_cast<long long>(t.version()), static_cast<long long>(task.local_steps)));
     std::atomic<bool> done{false};
     std::atomic<bool> unwanted{false};
@@ -458,7 +307,7 @@ struct Client::Impl {
     hb_cv.notify_all();
     hb.join();
     if (!trained.ok()) {
-      return trained.error().with_context(format("training task %lld", static_cast<long long>(task_id)));
+      return trained.error().with_context(strformat("training task %lld", static_cast<long long>(task_id)));
     }
     TrainResult& tr = *trained;
     COHORT_RETURN_IF_ERROR(task.model->check_same_layout(tr.params, "trainer output"));
@@ -477,14 +326,10 @@ struct Client::Impl {
     h.set_num_examples(tr.num_examples > 0 ? tr.num_examples : shard.size());
     h.set_local_steps(tr.steps);
     for (const auto& [k, v] : tr.metrics) (*h.mutable_metrics())[k] = v;
-    to_pb(*layout, h.mutable_layout());
+    wire::to_pb(*layout, h.mutable_layout());
     h.set_has_state_delta(!su.state_delta.empty());
-    std::vector<std::pair<const char*, int64_t>> parts;
-    parts.emplace_back(reinterpret_cast<const char*>(delta.data()), delta.num_bytes());
-    if (!su.state_delta.empty()) {
-      parts.emplace_back(reinterpret_cast<const char*>(su.state_delta.data()),
-                         su.state_delta.num_bytes());
-    }
+    std::vector<wire::ByteRange> parts = {wire::bytes_of(delta)};
+    if (!su.state_delta.empty()) parts.push_back(wire::bytes_of(su.state_delta));
     const char* fault_name = nullptr;
     if (fault_pending) {
       fault_pending = false;
@@ -498,10 +343,10 @@ struct Client::Impl {
         const int64_t d0 = s0.shape.empty() ? 1 : s0.shape[0];
         const int64_t removed = d0 > 0 ? s0.numel / d0 : 0;
         if (a0->shape_size() > 0) a0->set_shape(0, d0 - 1);
-        parts[0].second -= removed * static_cast<int64_t>(sizeof(float));
+        parts[0].size -= removed * static_cast<int64_t>(sizeof(float));
         fault_name = "wrong-shape";
       }
-      if (fault_name) log(format("task %lld: injecting fault '%s' (test only)",
+      if (fault_name) log(strformat("task %lld: injecting fault '%s' (test only)",
                                  static_cast<long long>(task_id), fault_name));
     }
 
@@ -511,7 +356,7 @@ struct Client::Impl {
     if (pushed.ok() && reply.accepted()) {
       stats.accepted += 1;
       if (!su.next_state.empty()) client_state = std::move(su.next_state);
-      log(format("task %lld: version %lld, %lld steps, train_loss %.4f, accepted",
+      log(strformat("task %lld: version %lld, %lld steps, train_loss %.4f, accepted",
                  static_cast<long long>(task_id), static_cast<long long>(t.version()),
                  static_cast<long long>(tr.steps), train_loss));
       return Status::ok_status();
@@ -523,7 +368,7 @@ struct Client::Impl {
     if (pushed.code() == StatusCode::kUnauthenticated) return pushed;
     stats.rejected += 1;
     const std::string reason = pushed.ok() ? reply.reason() : pushed.to_string();
-    log(format("task %lld: version %lld, update rejected by the server: %s",
+    log(strformat("task %lld: version %lld, update rejected by the server: %s",
                static_cast<long long>(task_id), static_cast<long long>(t.version()),
                reason.c_str()));
     return Status::ok_status();
@@ -539,10 +384,10 @@ struct Client::Impl {
       prepare(&ctx, opt.rpc_timeout_s);
       pb::PullTaskReply rep;
       grpc::Status st = stub->PullTask(&ctx, pb::PullTaskRequest(), &rep);
-      if (!st.ok()) return to_status(st, "PullTask");
+      if (!st.ok()) return from_grpc(st, "PullTask");
       switch (rep.kind()) {
         case pb::PullTaskReply::DONE:
-          log(format("server says the run is over: %lld tasks, %lld accepted, %lld rejected",
+          log(strformat("server says the run is over: %lld tasks, %lld accepted, %lld rejected",
                      static_cast<long long>(stats.tasks), static_cast<long long>(stats.accepted),
                      static_cast<long long>(stats.rejected)));
           return Status::ok_status();
@@ -578,7 +423,7 @@ struct Client::Impl {
       }
       const double disconnected = seconds_since(*down_since);
       if (opt.max_disconnected_s > 0 && disconnected > opt.max_disconnected_s) {
-        return Status::unavailable(format("cannot reach server %s for %.0f s (limit %.0f s): %s",
+        return Status::unavailable(strformat("cannot reach server %s for %.0f s (limit %.0f s): %s",
                                           opt.server.c_str(), disconnected,
                                           opt.max_disconnected_s, s.message().c_str()));
       }
@@ -586,7 +431,7 @@ struct Client::Impl {
           std::min(opt.backoff_max_s, opt.backoff_initial_s * std::pow(2.0, std::min(attempt, 30)));
       const double delay = base * rng.uniform(1.0 - opt.backoff_jitter, 1.0);
       ++attempt;
-      log(format("connection lost (%s); reconnecting in %.2f s", s.message().c_str(), delay));
+      log(strformat("connection lost (%s); reconnecting in %.2f s", s.message().c_str(), delay));
       if (!sleep_for(delay)) return Status::cancelled("client stopped");
     }
   }
@@ -604,13 +449,13 @@ Result<std::unique_ptr<Client>> Client::create(ClientOptions options,
         "--insecure explicitly to connect without TLS");
   }
   if (!(options.backoff_initial_s > 0) || !(options.backoff_max_s >= options.backoff_initial_s)) {
-    return Status::invalid_argument(format(
+    return Status::invalid_argument(strformat(
         "client: backoff must satisfy 0 < initial <= max, got initial %g s, max %g s",
         options.backoff_initial_s, options.backoff_max_s));
   }
   if (!(options.backoff_jitter >= 0 && options.backoff_jitter < 1)) {
     return Status::invalid_argument(
-        format("client: backoff_jitter must be in [0, 1), got %g", options.backoff_jitter));
+        strformat("client: backoff_jitter must be in [0, 1), got %g", options.backoff_jitter));
   }
   if (!(options.rpc_timeout_s > 0) || !(options.stream_timeout_s > 0)) {
     return Status::invalid_argument("client: rpc_timeout_s and stream_timeout_s must be > 0");

@@ -14,7 +14,7 @@
 #include <cstring>
 #include <thread>
 
-#include "checkpoint.h"
+#include "cohort/runtime/checkpoint.h"
 #include "cohort/deploy/server.h"
 #include "cohort/strategy/registry.h"
 #include "cohort/v1/fleet.grpc.pb.h"

@@ -244,11 +244,7 @@ Result<Comparison> run_comparison(const SimulationConfig& config, const Scenario
   }
   // Every strategy is built once here so a typo in the last entry fails before the first
   // entry has spent minutes training.
-  for (size_t i = 0; i < strategies.size(); ++i) {
-    const std::string path =
-        config.strategies.empty() ? "strategy" : "strategies[" + std::to_string(i) + "]";
-    COHORT_RETURN_IF_ERROR(make_strategy(strategies[i].name, strategies[i].params, path).status());
-  }
+  COHORT_RETURN_IF_ERROR(check_strategies(config, static_cast<int64_t>(scenario.clients.size())));
 
   namespace fs = std::filesystem;
   if (!options.out_dir.empty()) {

@@ -4,53 +4,14 @@
 #include <cmath>
 #include <filesystem>
 
-#include "cohort/data/idx.h"
-#include "cohort/data/partition.h"
-#include "cohort/data/synthetic.h"
+#include "cohort/data/data_config.h"
+#include "cohort/data/shards.h"
 #include "cohort/strategy/registry.h"
 #include "cohort/torch/torch_trainer.h"
 
 namespace cohort {
 
 namespace {
-
-Result<std::shared_ptr<const Dataset>> load_split(const DataConfig& d, const std::string& split,
-                                                  uint64_t seed) {
-  if (d.dataset == "fashion-mnist") {
-    const int64_t limit = split == "train" ? d.train_limit : d.test_limit;
-    COHORT_ASSIGN_OR_RETURN(Dataset ds, load_fashion_mnist(d.path, split, limit));
-    return std::make_shared<const Dataset>(std::move(ds));
-  }
-  if (d.dataset == "synthetic") {
-    SyntheticOptions o = d.synthetic;
-    o.seed = Rng::mix_seed(seed, "synthetic");
-    if (split == "test") o.num_examples = d.synthetic_test_examples;
-    COHORT_ASSIGN_OR_RETURN(Dataset ds, make_synthetic(o, split == "train" ? 0 : 1));
-    return std::make_shared<const Dataset>(std::move(ds));
-  }
-  return Status::invalid_argument("data.dataset: unknown value '" + d.dataset +
-                                  "' (known: fashion-mnist, synthetic)");
-}
-
-// Splits one client's examples into training and held-out indices (both sorted): a seeded
-// shuffle, the first floor(fraction * n) held out, at least one example kept for training.
-void split_holdout(const std::vector<int64_t>& all, double fraction, Rng rng,
-                   std::vector<int64_t>* train, std::vector<int64_t>* holdout) {
-  const auto n = static_cast<int64_t>(all.size());
-  int64_t k = static_cast<int64_t>(std::floor(fraction * static_cast<double>(n)));
-  k = std::clamp<int64_t>(k, 0, std::max<int64_t>(0, n - 1));
-  if (k == 0) {
-    *train = all;
-    holdout->clear();
-    return;
-  }
-  std::vector<int64_t> shuffled = all;
-  rng.shuffle(shuffled);
-  holdout->assign(shuffled.begin(), shuffled.begin() + k);
-  train->assign(shuffled.begin() + k, shuffled.end());
-  std::sort(holdout->begin(), holdout->end());
-  std::sort(train->begin(), train->end());
-}
 
 Json clients_json(const Scenario& s) {
   Json arr = Json::array();
@@ -72,6 +33,25 @@ Json clients_json(const Scenario& s) {
 
 }  // namespace
 
+Status check_strategies(const SimulationConfig& config, int64_t num_clients) {
+  std::vector<std::pair<std::string, const StrategyConfig*>> entries;
+  if (config.strategies.empty()) {
+    entries.emplace_back("strategy", &config.strategy);
+  } else {
+    for (size_t i = 0; i < config.strategies.size(); ++i) {
+      entries.emplace_back("strategies[" + std::to_string(i) + "]", &config.strategies[i]);
+    }
+  }
+  for (const auto& [path, sc] : entries) {
+    COHORT_ASSIGN_OR_RETURN(std::unique_ptr<Strategy> s, make_strategy(sc->name, sc->params, path));
+    if (num_clients > 0) {
+      Status pop = s->check_population(static_cast<size_t>(num_clients));
+      if (!pop.ok()) return Status(pop.code(), path + "." + pop.message());
+    }
+  }
+  return Status();
+}
+
 Result<Scenario> build_scenario(const SimulationConfig& config) {
   Scenario s;
   const uint64_t seed = config.run.seed;
@@ -81,24 +61,20 @@ Result<Scenario> build_scenario(const SimulationConfig& config) {
   // The population first: with a device trace and clients.count 0, it fixes the client count.
   COHORT_ASSIGN_OR_RETURN(std::vector<sim::DeviceProfile> devices,
                           sim::draw_population(config.clients, seed));
-  PartitionOptions po = config.data.partition;
-  po.seed = Rng::mix_seed(seed, "partition");
-  COHORT_ASSIGN_OR_RETURN(s.partition, partition_dataset(s.train->labels, s.train->num_classes,
-                                                         static_cast<int64_t>(devices.size()), po));
-  for (size_t i = 0; i < s.partition.size(); ++i) {
+  COHORT_ASSIGN_OR_RETURN(std::vector<ClientData> data,
+                          make_client_data(s.train, static_cast<int64_t>(devices.size()),
+                                           config.data, seed));
+  for (size_t i = 0; i < data.size(); ++i) {
     sim::SimClient c;
-    c.shard.data = s.train;
-    c.holdout.data = s.train;
-    split_holdout(s.partition[i], config.data.holdout_fraction,
-                  Rng::derive(seed, "holdout", static_cast<uint64_t>(i)), &c.shard.indices,
-                  &c.holdout.indices);
+    c.shard = std::move(data[i].train);
+    c.holdout = std::move(data[i].holdout);
     c.device = devices[i];
+    s.partition.push_back(std::move(data[i].examples));
     s.clients.push_back(std::move(c));
   }
 
   libtorch::ModelSpec spec;
-  spec.name = config.model.name;
-  spec.hidden = config.model.hidden;
+  static_cast<ModelConfig&>(spec) = config.model;
   spec.input_shape = s.train->sample_shape;
   spec.num_classes = s.train->num_classes;
   // One intra-op thread per trainer: clients train in parallel on the simulator's pool, and
@@ -116,6 +92,7 @@ Result<sim::SimSummary> run_simulation(const SimulationConfig& config, const Sce
         " strategies, but a simulation runs one; use cohort compare (run_comparison) for a "
         "strategies: list, or a strategy: section");
   }
+  COHORT_RETURN_IF_ERROR(check_strategies(config, static_cast<int64_t>(scenario.clients.size())));
   COHORT_ASSIGN_OR_RETURN(std::unique_ptr<Strategy> strategy,
                           make_strategy(config.strategy.name, config.strategy.params));
   MetricsHub hub;
@@ -140,13 +117,7 @@ Result<sim::SimSummary> run_simulation(const SimulationConfig& config, const Sce
   }
 
   sim::SimOptions so;
-  so.max_commits = config.run.rounds;
-  so.max_virtual_time_s = config.run.max_virtual_time_s;
-  so.eval_every = config.run.eval_every;
-  so.eval_interval_s = config.run.eval_interval_s;
-  so.target_accuracy = config.run.target_accuracy;
-  so.threads = static_cast<size_t>(config.run.threads);
-  so.seed = config.run.seed;
+  so.run = config.run;
   so.training = config.training;
   so.stop_flag = outputs.stop;
   so.dynamics = config.clients.dynamics;

@@ -167,9 +167,11 @@ Status Runtime::evaluate_now() {
   return Status();
 }
 
-Result<RunSummary> Runtime::finish() {
-  if (failure_) return *failure_;
-  if (last_eval_version_ != strategy_.version()) COHORT_RETURN_IF_ERROR(evaluate_now());
+Result<RunSummary> Runtime::finish(const Json& extra_fields) {
+  if (!failure_ && last_eval_version_ != strategy_.version()) {
+    Status s = evaluate_now();
+    if (!s.ok()) fail(s);
+  }
   if (summary_.stop_reason.empty()) summary_.stop_reason = "stopped";
   summary_.virtual_time_s = now();
   summary_.wall_time_s = host_.wall_seconds();
@@ -185,9 +187,12 @@ Result<RunSummary> Runtime::finish() {
     summary_.client_stats.push_back(st);
   }
   emit({{"event", "clients"}, {"clients", summary_.client_stats_json()}});
-  Json s = summary_.to_json();
-  s["event"] = "summary";
+  Json s = {{"event", "summary"}};
+  const Json fields = summary_.to_json();
+  for (const auto& [k, v] : fields.items()) s[k] = v;
+  for (auto& [k, v] : extra_fields.items()) s[k] = v;
   emit(std::move(s));
+  if (failure_) return *failure_;
   return summary_;
 }
 
@@ -407,6 +412,7 @@ void Runtime::dispatch(Task task) {
   r.dispatched_at = now();
   r.task = std::move(task);
   e->task = r.id;
+  if (options_.dispatch_ends_availability) e->available = false;
   ++e->stats.tasks;
   auto [it, inserted] = tasks_.emplace(r.id, std::move(r));
   host_.launch(it->second);

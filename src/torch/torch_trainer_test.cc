@@ -782,7 +782,7 @@ TEST(TorchErrorsTest, BadHyperparameters) {
     EXPECT_THAT(r.status().message(), HasSubstr(message));
   };
   expect_invalid(cfg, {}, 0, "steps: must be >= 1, got 0");
-  expect_invalid(cfg, {{"lr", -0.5}}, 1, "task config lr: must be > 0, got -0.5");
+  expect_invalid(cfg, {{"lr", -0.5}}, 1, "task config lr: must be >= 0, got -0.5");
   expect_invalid(cfg, {{"prox_mu", -1.0}}, 1, "task config prox_mu: must be >= 0, got -1");
   TrainConfig c = cfg;
   c.batch_size = 0;

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <string>
 
+#include "cohort/core/format.h"
 #include "cohort/core/ops.h"
 
 namespace cohort {
@@ -66,10 +67,14 @@ Result<ClientStateUpdate> update_client_state(const Task& task, const ArrayRecor
                                     " client state needs >= 1 local step, got " +
                                     std::to_string(steps));
   }
-  // The rule divides by the learning rate; resolve_task_training holds its rule (> 0).
   Result<TaskTraining> resolved = resolve_task_training(training, task.config);
   if (!resolved.ok()) return resolved.error().with_context(who(task) + ": " + rule_name);
   const double lr = resolved->config.lr;
+  if (!(lr > 0)) {
+    return Status::invalid_argument(who(task) + ": " + rule_name +
+                                    " client state divides by the learning rate, which must be "
+                                    "> 0, got " + format_number(lr));
+  }
 
   // Delta c_i = (x - y) / (K lr) - c, and c_i+ = c_i + Delta c_i. Computing the delta first
   // and adding it makes the stored c_i+ exactly c_i plus what the server receives.

@@ -39,15 +39,17 @@ Status TrainConfig::validate() const {
 
 Result<TaskTraining> resolve_task_training(const TrainConfig& base,
                                            const ConfigRecord& task_config) {
+  COHORT_RETURN_IF_ERROR(base.validate());
   TaskTraining t;
   t.config = base;
   COHORT_ASSIGN_OR_RETURN(std::optional<double> lr, task_lr(task_config));
   COHORT_ASSIGN_OR_RETURN(t.prox_mu, task_prox_mu(task_config));
   if (lr) {
-    COHORT_RETURN_IF_ERROR(check_lr("task config lr", *lr));
+    // A strategy may freeze a task's model with lr 0 (e.g. an evaluation-only task or the end
+    // of a schedule); a user's training.lr of 0 is a mistake, hence the two rules.
+    COHORT_RETURN_IF_ERROR(check_field("task config lr", *lr, Range::at_least(0)));
     t.config.lr = *lr;
   }
-  COHORT_RETURN_IF_ERROR(t.config.validate());
   COHORT_RETURN_IF_ERROR(check_field("task config prox_mu", t.prox_mu, Range::at_least(0)));
   return t;
 }

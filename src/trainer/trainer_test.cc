@@ -71,7 +71,9 @@ TEST(TaskTrainingTest, TaskOverridesAreTypedAndValidatedOnce) {
 
   set_task_lr(task, -0.5);
   EXPECT_EQ(resolve_task_training(base, task).error().message(),
-            "task config lr: must be > 0, got -0.5");
+            "task config lr: must be >= 0, got -0.5");
+  set_task_lr(task, 0.0);  // a strategy may freeze a task
+  EXPECT_DOUBLE_EQ(resolve_task_training(base, task)->config.lr, 0.0);
   set_task_lr(task, 0.1);
   set_task_prox_mu(task, -1);
   EXPECT_EQ(resolve_task_training(base, task).error().message(),

@@ -1,6 +1,7 @@
 // SimulationConfig: the YAML file `cohort simulate`, `compare`, `serve` and `join` read, as a
 // struct of the option structs that own their rules (DataConfig, PopulationOptions,
-// ModelConfig, TrainConfig, RunConfig, DeployConfig: each has a validate()). The loader reads
+// ModelConfig, TrainConfig, RunConfig: each has a validate()). A deployment's own settings
+// (DeployConfig) come from a file of their own (load_deploy_config). The loader reads
 // types, calls those validate()s and tells where a bad value came from: the file and key, the
 // value as written, and the --set override that set it.
 //
@@ -63,16 +64,6 @@
 //     target_accuracy: 0.0          # for time_to_target (0 = off)
 //     seed: 1
 //     threads: 0                    # training threads; 0 = all cores
-//   deploy:                         # `cohort serve` only (deploy/deploy_config.h); flags
-//     listen: 127.0.0.1:0           #   of the serve command override these keys
-//     tokens: tokens.txt
-//     cert: server.pem, key: server.key, insecure: false
-//     max_wall_s: 0                 # wall-clock budget (0 = none; or run.rounds)
-//     checkpoint_dir: "", checkpoint_every: 1
-//     client_timeout_s: 10, heartbeat_interval_s: 0, task_timeout_s: 0
-//     max_concurrent_pushes: 0, chunk_bytes: 1048576, pull_wait_s: 0.5, done_grace_s: 2
-//     server_eval: true
-//
 // Errors name the key path: unknown keys ("run.round: unknown key (known: rounds, ...)"),
 // wrong types ("training.lr: expected a number, got 'fast'"), and out-of-range values
 // ("training.batch_size: must be >= 1, got 0"), prefixed with the file name.
@@ -131,23 +122,41 @@ struct SimulationConfig {
   // never has both a `strategy:` section and a `strategies:` list (a load error).
   std::vector<StrategyConfig> strategies;
   RunConfig run;
-  DeployConfig deploy;
   ConfigSource source;
 };
+
+// What a config is loaded for. A simulation needs a budget in the config (run.rounds or
+// run.max_virtual_time_s); a deployment may stop on its wall-clock budget instead
+// (deploy.max_wall_s), checked by `cohort serve`.
+enum class ConfigUse { kSimulation, kDeployment };
 
 // Parses YAML text. `source` names it in errors (a file name). `overrides` are
 // "key.path=value" strings (the CLI's --set) applied on top of the text before validation;
 // the value is parsed as YAML ("0.1", "[100, 100]", "normal").
 Result<SimulationConfig> parse_simulation_config(const std::string& yaml_text,
                                                  const std::string& source,
-                                                 const std::vector<std::string>& overrides = {});
+                                                 const std::vector<std::string>& overrides = {},
+                                                 ConfigUse use = ConfigUse::kSimulation);
 // Reads and parses a file; NotFound naming it if it cannot be read.
 Result<SimulationConfig> load_simulation_config(const std::string& path,
-                                                const std::vector<std::string>& overrides = {});
+                                                const std::vector<std::string>& overrides = {},
+                                                ConfigUse use = ConfigUse::kSimulation);
+
+// The deployment's own file (`cohort serve --deploy FILE`, docs/config.md "Deployment"):
+// top-level keys listen, tokens, cert, key, insecure, max_wall_s, checkpoint_dir,
+// checkpoint_every, client_timeout_s, heartbeat_interval_s, task_timeout_s,
+// max_concurrent_pushes, chunk_bytes, pull_wait_s, done_grace_s, server_eval. Types are
+// checked here; DeployConfig::validate() runs once the serve command's flags are applied.
+// `overrides` are "key=value" strings like --set. Errors as for the simulation config.
+Result<DeployConfig> parse_deploy_config(const std::string& yaml_text, const std::string& source,
+                                         const std::vector<std::string>& overrides = {});
+Result<DeployConfig> load_deploy_config(const std::string& path,
+                                        const std::vector<std::string>& overrides = {});
+// The deploy file's keys as JSON (serve's config echo).
+Json to_json(const DeployConfig& config);
 // The resolved config (every key, defaults filled in), for DIR/config.json. With a
 // non-empty `strategies` list it holds `strategies` (each item with its label) instead of
-// `strategy`, so the JSON reads back as the same config. The deploy: section is included only
-// when `with_deploy` (serve's config echo).
-Json to_json(const SimulationConfig& config, bool with_deploy = false);
+// `strategy`, so the JSON reads back as the same config.
+Json to_json(const SimulationConfig& config);
 
 }  // namespace cohort

@@ -1,9 +1,12 @@
 // Server: Cohort's gRPC deployment server (`cohort serve`), the Fleet service of
 // proto/cohort/v1/fleet.proto hosting one Strategy on a steady clock.
 //
-// The server is a StrategyHost like the simulator: ONE loop thread owns the strategy and
-// receives events (client idle, update arrived, task lost, timer fired) that gRPC handler
-// threads post to it. Clients pull tasks (PullTask → TRAIN / WAIT / DONE), download the model
+// The server is a host of the runtime core (runtime/runtime.h) like the simulator: ONE loop
+// thread owns the strategy and receives events (client idle, update arrived, task lost, timer
+// fired) that gRPC handler threads post to it; the client table, task bookkeeping, admission,
+// counters, evaluation and checkpoints are the core's. Inside: server.cc (lifecycle),
+// server_loop.cc (the loop, liveness, the clock), fleet_service.cc (the RPC handlers),
+// sessions.cc (tokens, who is calling), wire.cc (protocol conversions). Clients pull tasks (PullTask → TRAIN / WAIT / DONE), download the model
 // as a chunked stream, and push their update as a chunked stream that is validated (layout,
 // sizes, chunk order, finite values, task and version) before the strategy sees it. Every RPC
 // carries "authorization: Bearer <token>"; tokens map to client ids through the tokens file
@@ -29,6 +32,7 @@
 #include "cohort/core/array_record.h"
 #include "cohort/core/metrics.h"
 #include "cohort/core/status.h"
+#include "cohort/deploy/deploy_config.h"
 #include "cohort/strategy/strategy.h"
 
 namespace cohort::deploy {
@@ -36,56 +40,30 @@ namespace cohort::deploy {
 // Evaluates a global model on the server's test set (optional). Called on the loop thread.
 using ServerEvalFn = std::function<Result<EvalResult>(const ArrayRecord& model)>;
 
-struct ServerOptions {
-  // "HOST:PORT"; port 0 picks a free port (start() returns it).
-  std::string listen_address = "127.0.0.1:0";
-  // TLS: PEM files of the server certificate and its key. Both empty requires `insecure`.
-  std::string tls_cert_file;
-  std::string tls_key_file;
-  bool insecure = false;
-  // Tokens file: lines "TOKEN CLIENT_ID", '#' starts a comment, blank lines ignored.
-  std::string tokens_file;
-  // Preferred chunk size of Download streams (and advertised to clients for uploads).
-  int64_t chunk_bytes = 1 << 20;
-  // Clients are told to heartbeat this often; a client silent (no RPC at all) for
-  // `client_timeout_s` is no longer idle, and its task, if any, is reported lost.
-  double heartbeat_interval_s = 1.0;
-  double client_timeout_s = 10.0;
-  // A task not pushed within this many seconds of dispatch is reported lost (0 = only the
-  // heartbeat timeout applies). Sent to clients as PullTaskReply.deadline_s.
-  double task_timeout_s = 0.0;
-  // At most this many update streams are assembled at once (each holds one model-sized
-  // buffer until the strategy has folded it in); further pushes wait, with gRPC flow control
-  // holding their bytes back. Bounds server memory at about (2 + this) model sizes for
-  // FedAvg. 0 = no limit.
-  int64_t max_concurrent_pushes = 0;
-  // Long-poll: PullTask waits up to this long for a task before answering WAIT.
-  double pull_wait_s = 0.5;
-  // Checkpoints: directory (empty = none) and every how many commits.
-  std::string checkpoint_dir;
-  int64_t checkpoint_every = 1;
-  // Load checkpoint_dir before serving and continue from it.
-  bool resume = false;
-  // Budget: stop after `max_rounds` commits (0 = no limit) or `max_wall_s` seconds
-  // (0 = no limit); at least one must be set. Clients are then told DONE.
+// The deployment settings (DeployConfig, the deploy file and serve's flags) plus what the run
+// itself brings: its commit budget, outputs, seed, training config and evaluation.
+struct ServerOptions : DeployConfig {
+  // Budget: stop after `max_rounds` commits (run.rounds; 0 = no limit) or max_wall_s
+  // seconds; at least one must be set. Clients are then told DONE.
   int64_t max_rounds = 0;
-  double max_wall_s = 0.0;
-  // How long to keep answering DONE after the budget is reached before wait() returns, so
-  // connected clients learn the run is over.
-  double done_grace_s = 2.0;
-  // Output directory for metrics.jsonl (empty = none); created if missing.
+  // Output directory for metrics.jsonl and summary.json (empty = none); created if missing.
   std::string out_dir;
   // Extra sinks (tests); events also go to out_dir/metrics.jsonl when set.
   std::vector<std::shared_ptr<MetricsSink>> sinks;
-  // Seed of the strategy's Rng (run.seed).
+  // Seed of the strategy's random stream (run.seed); a simulation with the same seed samples
+  // the same clients.
   uint64_t seed = 1;
   // Local steps for a client's task when the strategy uses the default.
   TrainConfig training;
-  // Evaluate the global model after commits (every `eval_every` commits; 0 = never).
+  // Evaluate the global model after commits (every `eval_every` commits; 0 = never) and at the
+  // end; null = no server-side evaluation.
   ServerEvalFn evaluate;
   int64_t eval_every = 1;
+  double target_accuracy = 0.0;
   // Extra fields for the "start" metrics event (config echo).
   Json start_fields = Json::object();
+  // DeployConfig::validate plus the budget.
+  Status validate() const;
 };
 
 class Server {

@@ -31,6 +31,13 @@ struct Scenario {
   TrainerFactory factory;
 };
 
+// Builds every strategy of the config (its strategy: section, or each strategies: item) and
+// checks that it can run with `num_clients` clients (Strategy::check_population; 0 = not known
+// yet, e.g. a device trace decides), before any data is loaded. Errors name the key
+// ("strategy.min_clients: must be <= the number of clients (20), got 30: no round could ever
+// start"); ConfigSource::explain adds the file and the --set override.
+Status check_strategies(const SimulationConfig& config, int64_t num_clients);
+
 // Loads data, partitions it (seed derived from run.seed), draws the population (run.seed) and
 // builds the trainer factory. Errors name the config key or file at fault.
 Result<Scenario> build_scenario(const SimulationConfig& config);

@@ -60,6 +60,11 @@ struct RuntimeOptions {
   // fails with Internal. Lenient (deployment): the task is reported lost on the next turn and
   // the run goes on.
   bool strict_dispatch = true;
+  // Whether a dispatch ends the client's availability. Deployment: yes, a client is idle only
+  // while it polls for work and must poll again after its task (it may have gone away). The
+  // simulator: no, availability is being online, and a client is idle again when its update
+  // has arrived.
+  bool dispatch_ends_availability = false;
   // A failed evaluation after a commit: fatal (the simulator) or logged (deployment).
   bool eval_errors_fatal = true;
   // Task ids are (epoch << 40) | n, n counting from this (deployment: 1, as 0 means "no
@@ -135,9 +140,11 @@ class Runtime final : public StrategyHost {
   ModelVersion resumed_from() const { return resumed_from_; }
   // Evaluates the global model now (emits "eval", updates the summary).
   Status evaluate_now();
-  // Ends the run: a final evaluation when the last committed model was not evaluated, then
-  // the summary (also emitted as "clients" and "summary" events). Call once.
-  Result<RunSummary> finish();
+  // Ends the run: a final evaluation when the last committed model was not evaluated (and
+  // the run has not failed), then the summary, emitted as "clients" and "summary" events (the
+  // latter with `extra_fields`, e.g. the deployment's "mode"). Returns the run's failure, if
+  // any, else the summary. Call once.
+  Result<RunSummary> finish(const Json& extra_fields = Json::object());
 
   // ---- tasks -----------------------------------------------------------------------------
   // An admitted update (admission.h) for task `task_id` arrived with `bytes_up` bytes: the

@@ -50,10 +50,9 @@ struct TaskTraining {
   TrainConfig config;
   double prox_mu = 0.0;
 };
-// Applies `task_config` (strategy/task_config.h) to `base` and validates the result with
-// TrainConfig::validate(); an overridden lr is named "task config lr", a bad mu "task config
-// prox_mu" ("task config prox_mu: must be >= 0, got -1"). Trainers and runtimes call this
-// rather than reading task keys themselves.
+// Validates `base` (TrainConfig::validate) and applies `task_config` (strategy/task_config.h):
+// a task's lr must be >= 0 ("task config lr: must be >= 0, got -0.5"; 0 freezes the model), its
+// prox_mu >= 0. Trainers and runtimes call this rather than reading task keys themselves.
 Result<TaskTraining> resolve_task_training(const TrainConfig& base, const ConfigRecord& task_config);
 
 struct TrainResult {

@@ -1,0 +1,290 @@
+#include "deploy/fleet_service.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "cohort/runtime/admission.h"
+#include "deploy/wire.h"
+
+namespace cohort::deploy {
+
+namespace pb = ::cohort::v1;
+using wire::to_grpc;
+
+FleetService::FleetService(const ServerOptions& options, const TokenTable& tokens,
+                           ServerLoop& loop, std::shared_ptr<const ArrayLayout> layout)
+    : opts_(options), tokens_(tokens), loop_(loop), layout_(std::move(layout)) {
+  wire::to_pb(*layout_, &layout_pb_);
+}
+
+grpc::Status FleetService::Register(grpc::ServerContext* ctx, const pb::RegisterRequest* req,
+                                    pb::RegisterReply* reply) {
+  Result<ClientId> c = tokens_.authenticate(*ctx);
+  if (!c.ok()) return to_grpc(c.error());
+  if (req->num_examples() < 0) {
+    return to_grpc(Status::invalid_argument("num_examples must be >= 0, got " +
+                                            std::to_string(req->num_examples())));
+  }
+  std::lock_guard<std::mutex> lk(loop_.mu);
+  loop_.touch(*c);
+  loop_.core.add_client(*c, req->num_examples());
+  // A client registering again restarted: its task is gone with it.
+  if (const runtime::TaskRecord* t = loop_.core.task_of(*c)) {
+    const ClientId id = *c;
+    std::optional<ModelVersion> v = loop_.core.take_lost(t->id, "reconnected");
+    if (v) loop_.post([this, id, version = *v] { loop_.core.notify_lost(id, version); });
+  }
+  loop_.core.set_available(*c, false);
+  reply->set_client_id(*c);
+  *reply->mutable_layout() = layout_pb_;
+  reply->set_chunk_bytes(opts_.chunk_bytes);
+  reply->set_heartbeat_interval_s(opts_.heartbeat_s());
+  return grpc::Status::OK;
+}
+
+grpc::Status FleetService::PullTask(grpc::ServerContext* ctx, const pb::PullTaskRequest*,
+                                    pb::PullTaskReply* reply) {
+  Result<ClientId> auth = tokens_.authenticate(*ctx);
+  if (!auth.ok()) return to_grpc(auth.error());
+  const ClientId c = *auth;
+  std::unique_lock<std::mutex> lk(loop_.mu);
+  runtime::Runtime& core = loop_.core;
+  loop_.touch(c);
+  if (!core.has_client(c)) core.add_client(c, 0);
+  if (core.task_of(c) == nullptr && !loop_.done && !core.available(c)) {
+    core.set_available(c, true);
+    loop_.post([this, c] { loop_.core.offer(c); });
+  }
+  loop_.task_cv.wait_for(lk, std::chrono::duration<double>(opts_.pull_wait_s), [&] {
+    return core.task_of(c) != nullptr || loop_.done || loop_.stop || ctx->IsCancelled();
+  });
+  const runtime::TaskRecord* t = core.task_of(c);
+  if (loop_.done || loop_.stop) {
+    reply->set_kind(pb::PullTaskReply::DONE);
+  } else if (t != nullptr) {
+    reply->set_kind(pb::PullTaskReply::TRAIN);
+    reply->set_task_id(t->id);
+    reply->set_version(t->task.version);
+    reply->set_local_steps(t->task.local_steps);
+    wire::to_pb(t->task.config, reply->mutable_config());
+    if (opts_.task_timeout_s > 0) {
+      reply->set_deadline_s(std::max(0.0, t->dispatched_at + opts_.task_timeout_s - loop_.now()));
+    }
+    reply->set_has_server_state(t->task.server_state != nullptr);
+  } else {
+    reply->set_kind(pb::PullTaskReply::WAIT);
+    reply->set_retry_after_s(0.2);
+  }
+  loop_.touch(c);
+  return grpc::Status::OK;
+}
+
+grpc::Status FleetService::Download(grpc::ServerContext* ctx, const pb::DownloadRequest* req,
+                                    grpc::ServerWriter<pb::TensorChunk>* writer) {
+  Result<ClientId> c = tokens_.authenticate(*ctx);
+  if (!c.ok()) return to_grpc(c.error());
+  std::shared_ptr<const ArrayRecord> rec;
+  {
+    std::lock_guard<std::mutex> lk(loop_.mu);
+    loop_.touch(*c);
+    const runtime::TaskRecord* t = loop_.core.task_of(*c);
+    if (t == nullptr || t->id != req->task_id()) {
+      return to_grpc(Status::failed_precondition(
+          "task " + std::to_string(req->task_id()) + " is not client " + std::to_string(*c) +
+          "'s current task (stale or unknown); pull a new task"));
+    }
+    if (req->what() == pb::DownloadRequest::MODEL) {
+      rec = t->task.model;
+    } else if (req->what() == pb::DownloadRequest::SERVER_STATE) {
+      rec = t->task.server_state;
+      if (!rec) return to_grpc(Status::failed_precondition("task has no server state"));
+    } else {
+      return to_grpc(Status::invalid_argument("DownloadRequest.what must be MODEL or SERVER_STATE"));
+    }
+  }
+  const wire::ByteRange part = wire::bytes_of(*rec);
+  const bool sent = wire::for_each_chunk({&part, 1}, opts_.chunk_bytes,
+                                         [&](const pb::TensorChunk& ch) { return writer->Write(ch); });
+  if (!sent) return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
+  std::lock_guard<std::mutex> lk(loop_.mu);
+  loop_.core.add_bytes_down(part.size);
+  return grpc::Status::OK;
+}
+
+void FleetService::reject_push(ClientId c, int64_t task_id, const Status& why) {
+  log_line("rejected update from client " + std::to_string(c) + ": " + why.to_string());
+  std::lock_guard<std::mutex> lk(loop_.mu);
+  loop_.core.count_rejected(c, why);
+  if (task_id == 0) return;
+  std::optional<ModelVersion> v = loop_.core.take_lost(task_id, "rejected");
+  if (v) loop_.post([this, c, version = *v] { loop_.core.notify_lost(c, version); });
+}
+
+bool FleetService::acquire_push_slot(grpc::ServerContext* ctx) {
+  std::unique_lock<std::mutex> lk(push_mu_);
+  while (pushes_active_ >= opts_.max_concurrent_pushes && !ctx->IsCancelled()) {
+    push_cv_.wait_for(lk, std::chrono::milliseconds(100));
+  }
+  if (ctx->IsCancelled()) return false;
+  ++pushes_active_;
+  return true;
+}
+
+void FleetService::release_push_slot() {
+  std::lock_guard<std::mutex> lk(push_mu_);
+  --pushes_active_;
+  push_cv_.notify_one();
+}
+
+grpc::Status FleetService::PushUpdate(grpc::ServerContext* ctx,
+                                      grpc::ServerReader<pb::UpdateChunk>* reader,
+                                      pb::PushReply* reply) {
+  Result<ClientId> auth = tokens_.authenticate(*ctx);
+  if (!auth.ok()) return to_grpc(auth.error());
+  const ClientId c = *auth;
+  int64_t task_id = 0;
+  auto reject = [&](const Status& s) {
+    reject_push(c, task_id, s);
+    reply->set_accepted(false);
+    reply->set_reason(s.to_string());
+    return to_grpc(s);
+  };
+  pb::UpdateChunk msg;
+  if (!reader->Read(&msg)) {
+    return reject(Status::invalid_argument(
+        "empty update stream: the first message must be an UpdateHeader"));
+  }
+  if (!msg.has_header()) {
+    return reject(Status::invalid_argument(
+        "the first message of an update stream must be an UpdateHeader"));
+  }
+  const pb::UpdateHeader h = msg.header();
+  Task task;
+  Status task_status;
+  {
+    std::lock_guard<std::mutex> lk(loop_.mu);
+    loop_.touch(c);
+    const runtime::TaskRecord* t = loop_.core.task_of(c);
+    if (loop_.done) {
+      task_status = Status::failed_precondition("the run is over");
+    } else if (t == nullptr || t->id != h.task_id()) {
+      task_status = Status::failed_precondition(
+          "update for task " + std::to_string(h.task_id()) + ", which is not client " +
+          std::to_string(c) + "'s current task (stale or unknown)");
+    } else {
+      task_id = t->id;
+      task = t->task;  // shares the model and server state
+    }
+  }
+  if (!task_status.ok()) return reject(task_status);
+  if (h.base_version() != task.version) {
+    return reject(Status::failed_precondition(
+        "update base_version " + std::to_string(h.base_version()) + " but task " +
+        std::to_string(task_id) + " was for version " + std::to_string(task.version)));
+  }
+  if (std::optional<wire::LayoutDifference> d = wire::layout_difference(h.layout(), *layout_)) {
+    using Kind = wire::LayoutDifference::Kind;
+    std::string what;
+    if (d->kind == Kind::kName) {
+      what = "array " + std::to_string(d->index) + " is \"" +
+             h.layout().arrays(d->index).name() + "\", the model's is \"" +
+             layout_->specs()[static_cast<size_t>(d->index)].name + "\"";
+    } else if (d->kind == Kind::kShape) {
+      const ArraySpec& want = layout_->specs()[static_cast<size_t>(d->index)];
+      what = "array \"" + want.name + "\" has shape " +
+             wire::shape_string(h.layout().arrays(d->index).shape()) + ", the model's is " +
+             shape_string(want.shape);
+    } else {
+      what = std::to_string(d->got_count) + " arrays, the model has " +
+             std::to_string(d->expected_count) +
+             (d->got_count < d->expected_count ? " (first missing: \"" + d->expected + "\")"
+                                               : " (first extra: \"" + d->got + "\")");
+    }
+    return reject(Status::invalid_argument("update layout: " + what));
+  }
+  const bool state_expected = task.server_state != nullptr;
+  if (h.has_state_delta() != state_expected) {
+    return reject(Status::invalid_argument(
+        std::string("has_state_delta is ") + (h.has_state_delta() ? "true" : "false") +
+        " but the task " + (state_expected ? "carries" : "carries no") + " server state"));
+  }
+  // A push slot is held from the allocation of the buffer until the strategy is done with it.
+  struct SlotGuard {
+    FleetService* self;
+    bool held;
+    ~SlotGuard() {
+      if (held) self->release_push_slot();
+    }
+  } slot{this, false};
+  if (opts_.max_concurrent_pushes > 0) {
+    if (!acquire_push_slot(ctx)) return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
+    slot.held = true;
+  }
+  Update u;
+  u.client = c;
+  u.base_version = h.base_version();
+  u.delta = ArrayRecord(layout_);
+  std::vector<wire::ChunkAssembler::Buffer> buffers = {
+      {reinterpret_cast<char*>(u.delta.data()), u.delta.num_bytes()}};
+  if (state_expected) {
+    u.state_delta = ArrayRecord(task.server_state->layout());
+    buffers.push_back({reinterpret_cast<char*>(u.state_delta.data()), u.state_delta.num_bytes()});
+  }
+  wire::ChunkAssembler assembler("update stream", std::move(buffers));
+  for (int64_t index = 1; reader->Read(&msg); ++index) {
+    if (!msg.has_chunk()) {
+      return reject(Status::invalid_argument("message " + std::to_string(index) +
+                                             " of the update stream is not a TensorChunk "
+                                             "(only the first message may be a header)"));
+    }
+    if (Status s = assembler.add(msg.chunk()); !s.ok()) return reject(s);
+  }
+  if (Status s = assembler.finish(); !s.ok()) return reject(s);
+  u.num_examples = h.num_examples();
+  u.local_steps = h.local_steps();
+  for (const auto& [k, v] : h.metrics()) u.metrics[k] = v;
+  // Admission runs here, on the handler thread, in parallel with other uploads.
+  if (Status s = admit_update(u, task); !s.ok()) return reject(s);
+  const int64_t bytes = assembler.expected();
+  auto shared_u = std::make_shared<Update>(std::move(u));
+  Status s = loop_.post_and_wait([this, task_id, shared_u, bytes]() -> Status {
+    return loop_.core.receive(task_id, std::move(*shared_u), bytes);
+  });
+  if (!s.ok()) {
+    log_line("rejected update from client " + std::to_string(c) + ": " + s.to_string());
+    reply->set_accepted(false);
+    reply->set_reason(s.to_string());
+    return to_grpc(s);
+  }
+  reply->set_accepted(true);
+  return grpc::Status::OK;
+}
+
+grpc::Status FleetService::Heartbeat(grpc::ServerContext* ctx, const pb::HeartbeatRequest* req,
+                                     pb::HeartbeatReply* reply) {
+  Result<ClientId> c = tokens_.authenticate(*ctx);
+  if (!c.ok()) return to_grpc(c.error());
+  std::lock_guard<std::mutex> lk(loop_.mu);
+  loop_.touch(*c);
+  const runtime::TaskRecord* t = loop_.core.task_of(*c);
+  reply->set_task_still_wanted(!loop_.done && req->task_id() != 0 && t != nullptr &&
+                               t->id == req->task_id());
+  return grpc::Status::OK;
+}
+
+grpc::Status FleetService::ReportEval(grpc::ServerContext* ctx, const pb::EvalReport* req,
+                                      pb::EvalAck*) {
+  Result<ClientId> c = tokens_.authenticate(*ctx);
+  if (!c.ok()) return to_grpc(c.error());
+  std::lock_guard<std::mutex> lk(loop_.mu);
+  loop_.touch(*c);
+  loop_.core.emit({{"event", "client_eval"},
+                   {"client", *c},
+                   {"version", req->version()},
+                   {"loss", req->loss()},
+                   {"accuracy", req->accuracy()},
+                   {"num_examples", req->num_examples()}});
+  return grpc::Status::OK;
+}
+
+}  // namespace cohort::deploy

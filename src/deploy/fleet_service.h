@@ -1,0 +1,52 @@
+// The Fleet service's RPC handlers (proto/cohort/v1/fleet.proto): authenticate the caller,
+// validate and assemble streams, and turn calls into runtime-core operations, posting strategy
+// events to the loop. Internal to cohort_deploy.
+#pragma once
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+
+#include "cohort/v1/fleet.grpc.pb.h"
+#include "deploy/server_loop.h"
+#include "deploy/sessions.h"
+
+namespace cohort::deploy {
+
+class FleetService final : public v1::Fleet::Service {
+ public:
+  FleetService(const ServerOptions& options, const TokenTable& tokens, ServerLoop& loop,
+               std::shared_ptr<const ArrayLayout> layout);
+
+  grpc::Status Register(grpc::ServerContext* ctx, const v1::RegisterRequest* req,
+                        v1::RegisterReply* reply) override;
+  grpc::Status PullTask(grpc::ServerContext* ctx, const v1::PullTaskRequest* req,
+                        v1::PullTaskReply* reply) override;
+  grpc::Status Download(grpc::ServerContext* ctx, const v1::DownloadRequest* req,
+                        grpc::ServerWriter<v1::TensorChunk>* writer) override;
+  grpc::Status PushUpdate(grpc::ServerContext* ctx, grpc::ServerReader<v1::UpdateChunk>* reader,
+                          v1::PushReply* reply) override;
+  grpc::Status Heartbeat(grpc::ServerContext* ctx, const v1::HeartbeatRequest* req,
+                         v1::HeartbeatReply* reply) override;
+  grpc::Status ReportEval(grpc::ServerContext* ctx, const v1::EvalReport* req,
+                          v1::EvalAck* reply) override;
+
+ private:
+  // An update that never reached the strategy: counted and logged; the task it answered is
+  // lost (the strategy hears of it on the loop). mu not held.
+  void reject_push(ClientId c, int64_t task_id, const Status& why);
+  // Waits for a push slot (max_concurrent_pushes); false when the client went away.
+  bool acquire_push_slot(grpc::ServerContext* ctx);
+  void release_push_slot();
+
+  const ServerOptions& opts_;
+  const TokenTable& tokens_;
+  ServerLoop& loop_;
+  std::shared_ptr<const ArrayLayout> layout_;
+  v1::Layout layout_pb_;
+  std::mutex push_mu_;
+  std::condition_variable push_cv_;
+  int64_t pushes_active_ = 0;
+};
+
+}  // namespace cohort::deploy

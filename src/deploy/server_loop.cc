@@ -1,0 +1,179 @@
+#include "deploy/server_loop.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <future>
+
+#include "cohort/core/format.h"
+
+namespace cohort::deploy {
+
+void log_line(const std::string& line) {
+  std::fprintf(stderr, "cohort serve: %s\n", line.c_str());
+  std::fflush(stderr);
+}
+
+namespace {
+
+runtime::RuntimeOptions core_options(const ServerOptions& o) {
+  runtime::RuntimeOptions r;
+  r.max_commits = o.max_rounds;
+  r.max_time_s = o.max_wall_s;
+  r.eval_every = o.eval_every;
+  r.target_accuracy = o.target_accuracy;
+  r.seed = o.seed;
+  r.training = o.training;
+  r.checkpoint_dir = o.checkpoint_dir;
+  r.checkpoint_every = o.checkpoint_every;
+  r.strict_dispatch = false;    // keep serving everyone else; the task is reported lost
+  r.dispatch_ends_availability = true;  // idle only while polling
+  r.eval_errors_fatal = false;  // logged; training goes on
+  r.first_task_number = 1;      // task id 0 means "no task" on the wire
+  return r;
+}
+
+}  // namespace
+
+ServerLoop::ServerLoop(const ServerOptions& options, Strategy& strategy, MetricsHub* hub)
+    : core(core_options(options), strategy, *this, hub), opts_(options) {}
+
+ServerLoop::~ServerLoop() { stop_and_join(); }
+
+void ServerLoop::start_thread() {
+  thread_ = std::thread([this] { run(); });
+}
+
+void ServerLoop::stop_and_join() {
+  {
+    std::lock_guard<std::mutex> lk(mu);
+    stop = true;
+    task_cv.notify_all();
+    loop_cv_.notify_all();
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+void ServerLoop::post(std::function<void()> fn) {
+  if (loop_exited) return;
+  events_.push_back([this, fn = std::move(fn)] {
+    if (!loop_exited) fn();
+  });
+  loop_cv_.notify_all();
+}
+
+Status ServerLoop::post_and_wait(std::function<Status()> fn) {
+  auto p = std::make_shared<std::promise<Status>>();
+  std::future<Status> f = p->get_future();
+  {
+    std::lock_guard<std::mutex> lk(mu);
+    if (loop_exited) return Status::unavailable("the server is shutting down");
+    events_.push_back([p, fn = std::move(fn), this] {
+      p->set_value(loop_exited ? Status::unavailable("the server is shutting down") : fn());
+    });
+  }
+  loop_cv_.notify_all();
+  return f.get();
+}
+
+void ServerLoop::snapshot() {
+  model_snapshot = core.strategy().global_model();
+  version_snapshot = core.strategy().version();
+}
+
+Result<std::optional<Evaluation>> ServerLoop::evaluate(
+    const std::shared_ptr<const ArrayRecord>& model) {
+  if (!opts_.evaluate) return std::optional<Evaluation>();
+  COHORT_ASSIGN_OR_RETURN(EvalResult r, opts_.evaluate(*model));
+  Evaluation e;
+  e.central = r;
+  return std::optional<Evaluation>(e);
+}
+
+bool ServerLoop::reachable(ClientId id) const {
+  return sessions.fresh(id, now(), opts_.client_timeout_s);
+}
+
+void ServerLoop::on_stop(const std::string& reason) {
+  if (done) return;
+  done = true;
+  done_at_ = now();
+  log_line("run over (" + reason + ") at version " + std::to_string(core.strategy().version()));
+  task_cv.notify_all();
+  loop_cv_.notify_all();
+}
+
+void ServerLoop::check_liveness(double t) {
+  for (ClientId id : core.client_ids()) {
+    const bool stale = !sessions.fresh(id, t, opts_.client_timeout_s);
+    if (stale && core.available(id)) core.set_available(id, false);
+    const runtime::TaskRecord* task = core.task_of(id);
+    if (task == nullptr) continue;
+    if (stale) {
+      core.lose(task->id, "timeout");
+    } else if (opts_.task_timeout_s > 0 && t - task->dispatched_at > opts_.task_timeout_s) {
+      core.lose(task->id, "deadline");
+    }
+  }
+}
+
+void ServerLoop::run() {
+  std::unique_lock<std::mutex> lk(mu);
+  auto after_event = [this] {
+    core.after_event();
+    snapshot();
+  };
+  while (!stop) {
+    if (!events_.empty()) {
+      std::function<void()> ev = std::move(events_.front());
+      events_.pop_front();
+      ev();
+      after_event();
+      continue;
+    }
+    const double t = now();
+    auto due = std::min_element(timers_.begin(), timers_.end(),
+                                [](const auto& a, const auto& b) { return a.second < b.second; });
+    if (due != timers_.end() && due->second <= t && !done) {
+      const TimerId id = due->first;
+      timers_.erase(due);
+      core.fire_timer(id);
+      after_event();
+      continue;
+    }
+    if (!done) {
+      check_liveness(t);
+      after_event();
+      if (core.over_time(t)) core.stop("max_wall_s");
+    }
+    if (done && t - done_at_ >= opts_.done_grace_s) break;
+    double wake = t + 0.05;
+    if (due != timers_.end() && !done) wake = std::min(wake, due->second);
+    loop_cv_.wait_for(lk, std::chrono::duration<double>(std::max(0.0, wake - t)));
+  }
+  // Handlers waiting on events see `loop_exited` and give up; run what is queued so their
+  // futures are fulfilled.
+  loop_exited = true;
+  core.stop("shutdown");
+  done = true;
+  while (!events_.empty()) {
+    std::function<void()> ev = std::move(events_.front());
+    events_.pop_front();
+    ev();
+  }
+  write_summary();
+  task_cv.notify_all();
+}
+
+void ServerLoop::write_summary() {
+  Result<RunSummary> r = core.finish({{"mode", "deploy"}});
+  snapshot();
+  if (!opts_.out_dir.empty()) {
+    // `cohort report DIR` reads summary.json beside metrics.jsonl, as for a simulation.
+    Json file = core.summary().to_json();
+    file["mode"] = "deploy";
+    Status w = write_json_file(opts_.out_dir + "/summary.json", file);
+    if (!w.ok()) log_line("cannot write summary.json: " + w.to_string());
+  }
+}
+
+}  // namespace cohort::deploy

@@ -1,0 +1,216 @@
+#include "deploy/wire.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+
+namespace cohort::wire {
+
+grpc::Status to_grpc(const Status& s) {
+  if (s.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(static_cast<int>(s.code())), s.message());
+}
+
+const char* code_name(grpc::StatusCode c) {
+  switch (c) {
+    case grpc::StatusCode::OK: return "OK";
+    case grpc::StatusCode::CANCELLED: return "CANCELLED";
+    case grpc::StatusCode::UNKNOWN: return "UNKNOWN";
+    case grpc::StatusCode::INVALID_ARGUMENT: return "INVALID_ARGUMENT";
+    case grpc::StatusCode::DEADLINE_EXCEEDED: return "DEADLINE_EXCEEDED";
+    case grpc::StatusCode::NOT_FOUND: return "NOT_FOUND";
+    case grpc::StatusCode::ALREADY_EXISTS: return "ALREADY_EXISTS";
+    case grpc::StatusCode::PERMISSION_DENIED: return "PERMISSION_DENIED";
+    case grpc::StatusCode::RESOURCE_EXHAUSTED: return "RESOURCE_EXHAUSTED";
+    case grpc::StatusCode::FAILED_PRECONDITION: return "FAILED_PRECONDITION";
+    case grpc::StatusCode::ABORTED: return "ABORTED";
+    case grpc::StatusCode::OUT_OF_RANGE: return "OUT_OF_RANGE";
+    case grpc::StatusCode::UNIMPLEMENTED: return "UNIMPLEMENTED";
+    case grpc::StatusCode::INTERNAL: return "INTERNAL";
+    case grpc::StatusCode::UNAVAILABLE: return "UNAVAILABLE";
+    case grpc::StatusCode::DATA_LOSS: return "DATA_LOSS";
+    case grpc::StatusCode::UNAUTHENTICATED: return "UNAUTHENTICATED";
+    default: return "UNKNOWN";
+  }
+}
+
+bool is_transient(grpc::StatusCode c) {
+  return c == grpc::StatusCode::UNAVAILABLE || c == grpc::StatusCode::DEADLINE_EXCEEDED ||
+         c == grpc::StatusCode::CANCELLED || c == grpc::StatusCode::ABORTED ||
+         c == grpc::StatusCode::UNKNOWN;
+}
+
+// The client's control flow uses Status codes: Unavailable = reconnect, Unauthenticated =
+// give up, anything else = the code the peer sent.
+Status from_grpc(const grpc::Status& st, const std::string& what) {
+  if (st.ok()) return Status();
+  const std::string msg = what + ": " + code_name(st.error_code()) + ": " + st.error_message();
+  if (is_transient(st.error_code())) return Status::unavailable(msg);
+  if (st.error_code() == grpc::StatusCode::PERMISSION_DENIED) return Status::unauthenticated(msg);
+  return Status(static_cast<StatusCode>(st.error_code()), msg);
+}
+
+void prepare_context(grpc::ClientContext* ctx, const std::string& token, double timeout_s) {
+  ctx->AddMetadata(kAuthorizationKey, "Bearer " + token);
+  // gRPC converts only system_clock time points.
+  ctx->set_deadline(std::chrono::system_clock::now() +
+                    std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                        std::chrono::duration<double>(timeout_s)));
+}
+
+Result<std::string> bearer_token(const grpc::ServerContext& ctx) {
+  const auto& md = ctx.client_metadata();
+  auto it = md.find(kAuthorizationKey);
+  if (it == md.end()) {
+    return Status::unauthenticated("missing \"authorization: Bearer <token>\" metadata");
+  }
+  const std::string v(it->second.data(), it->second.size());
+  constexpr std::string_view kBearer = "Bearer ";
+  if (v.rfind(kBearer, 0) != 0) {
+    return Status::unauthenticated("authorization metadata must be \"Bearer <token>\"");
+  }
+  return v.substr(kBearer.size());
+}
+
+void to_pb(const ArrayLayout& l, pb::Layout* out) {
+  for (const ArraySpec& s : l.specs()) {
+    pb::ArraySpec* a = out->add_arrays();
+    a->set_name(s.name);
+    for (int64_t d : s.shape) a->add_shape(d);
+    a->set_trainable(s.trainable);
+  }
+}
+
+std::string shape_string(const google::protobuf::RepeatedField<int64_t>& shape) {
+  return cohort::shape_string(std::vector<int64_t>(shape.begin(), shape.end()));
+}
+
+std::optional<LayoutDifference> layout_difference(const pb::Layout& got, const ArrayLayout& want) {
+  const auto& specs = want.specs();
+  const int n_got = got.arrays_size();
+  const int n_want = static_cast<int>(specs.size());
+  for (int i = 0; i < std::min(n_got, n_want); ++i) {
+    const pb::ArraySpec& g = got.arrays(i);
+    const ArraySpec& w = specs[static_cast<size_t>(i)];
+    const bool same_shape = g.shape_size() == static_cast<int>(w.shape.size()) &&
+                            std::equal(g.shape().begin(), g.shape().end(), w.shape.begin());
+    if (g.name() != w.name || !same_shape) {
+      LayoutDifference d;
+      d.kind = g.name() != w.name ? LayoutDifference::Kind::kName : LayoutDifference::Kind::kShape;
+      d.index = i;
+      d.got = g.name() + shape_string(g.shape());
+      d.expected = w.name + cohort::shape_string(w.shape);
+      d.got_count = n_got;
+      d.expected_count = n_want;
+      return d;
+    }
+  }
+  if (n_got == n_want) return std::nullopt;
+  LayoutDifference d;
+  d.kind = LayoutDifference::Kind::kCount;
+  d.index = std::min(n_got, n_want);
+  if (n_got > n_want) d.got = got.arrays(d.index).name();
+  if (n_want > n_got) d.expected = specs[static_cast<size_t>(d.index)].name;
+  d.got_count = n_got;
+  d.expected_count = n_want;
+  return d;
+}
+
+void to_pb(const ConfigRecord& config, google::protobuf::Map<std::string, pb::Scalar>* out) {
+  for (const auto& [k, v] : config) {
+    pb::Scalar& s = (*out)[k];
+    if (const auto* i = std::get_if<int64_t>(&v)) s.set_int_value(*i);
+    else if (const auto* d = std::get_if<double>(&v)) s.set_double_value(*d);
+    else if (const auto* b = std::get_if<bool>(&v)) s.set_bool_value(*b);
+    else s.set_string_value(std::get<std::string>(v));
+  }
+}
+
+ConfigRecord from_pb(const google::protobuf::Map<std::string, pb::Scalar>& m) {
+  ConfigRecord out;
+  for (const auto& [k, v] : m) {
+    switch (v.value_case()) {
+      case pb::Scalar::kIntValue: out[k] = static_cast<int64_t>(v.int_value()); break;
+      case pb::Scalar::kDoubleValue: out[k] = v.double_value(); break;
+      case pb::Scalar::kBoolValue: out[k] = v.bool_value(); break;
+      case pb::Scalar::kStringValue: out[k] = v.string_value(); break;
+      default: break;
+    }
+  }
+  return out;
+}
+
+bool for_each_chunk(std::span<const ByteRange> parts, int64_t chunk_bytes,
+                    const std::function<bool(const pb::TensorChunk&)>& emit) {
+  int64_t total = 0;
+  for (const ByteRange& p : parts) total += p.size;
+  const int64_t step = std::max<int64_t>(1, chunk_bytes);
+  pb::TensorChunk msg;
+  msg.set_total_bytes(total);
+  if (total == 0) {
+    msg.set_offset(0);
+    return emit(msg);
+  }
+  int64_t offset = 0;
+  for (const ByteRange& p : parts) {
+    for (int64_t pos = 0; pos < p.size; pos += step) {
+      const int64_t n = std::min(step, p.size - pos);
+      msg.set_offset(offset);
+      msg.set_data(p.data + pos, static_cast<size_t>(n));
+      if (!emit(msg)) return false;
+      offset += n;
+    }
+  }
+  return true;
+}
+
+ChunkAssembler::ChunkAssembler(std::string what, std::vector<Buffer> buffers)
+    : what_(std::move(what)), buffers_(std::move(buffers)) {
+  for (const Buffer& b : buffers_) expected_ += b.size;
+}
+
+Status ChunkAssembler::add(const pb::TensorChunk& ch) {
+  if (ch.total_bytes() != expected_) {
+    return Status::invalid_argument(what_ + ": chunk total_bytes " +
+                                    std::to_string(ch.total_bytes()) + ", expected " +
+                                    std::to_string(expected_));
+  }
+  if (ch.offset() != received_) {
+    return Status::invalid_argument(what_ + ": chunk at offset " + std::to_string(ch.offset()) +
+                                    ", expected " + std::to_string(received_) +
+                                    ": chunks must be contiguous and in order");
+  }
+  const auto n = static_cast<int64_t>(ch.data().size());
+  if (received_ + n > expected_) {
+    return Status::resource_exhausted(what_ + " exceeds its " + std::to_string(expected_) +
+                                      " bytes (chunk at " + std::to_string(received_) +
+                                      " carries " + std::to_string(n) + " bytes)");
+  }
+  const char* src = ch.data().data();
+  int64_t pos = received_;  // position in the concatenation of the buffers
+  int64_t left = n;
+  int64_t start = 0;        // position of the current buffer in the concatenation
+  for (const Buffer& b : buffers_) {
+    if (left == 0) break;
+    if (pos < start + b.size) {
+      const int64_t k = std::min(left, start + b.size - pos);
+      std::memcpy(b.data + (pos - start), src, static_cast<size_t>(k));
+      src += k;
+      pos += k;
+      left -= k;
+    }
+    start += b.size;
+  }
+  received_ += n;
+  return Status();
+}
+
+Status ChunkAssembler::finish() const {
+  if (received_ < expected_) {
+    return Status::data_loss(what_ + " truncated: received " + std::to_string(received_) + " of " +
+                             std::to_string(expected_) + " bytes");
+  }
+  return Status();
+}
+
+}  // namespace cohort::wire

@@ -1,0 +1,104 @@
+// Wire conversions of the Fleet protocol (proto/cohort/v1/fleet.proto, docs/wire_format.md),
+// written once for the server, the client and the deployment benchmarks: layouts, task
+// configs, the chunked streams of flat float32 buffers, bearer tokens and the mapping between
+// cohort::Status and gRPC status codes.
+//
+// Internal to the deployment stack (it includes the generated protobuf code): the server, the
+// client and bench/ include it as "deploy/wire.h"; nothing in include/ does.
+//
+// Thread safety: free functions; a ChunkAssembler belongs to one stream.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+
+#include "cohort/core/array_record.h"
+#include "cohort/core/status.h"
+#include "cohort/core/types.h"
+#include "cohort/v1/fleet.grpc.pb.h"
+
+namespace cohort::wire {
+
+namespace pb = ::cohort::v1;
+
+// ---- status --------------------------------------------------------------------------------
+// cohort::StatusCode uses gRPC's numbering (core/status.h), so codes map one to one.
+grpc::Status to_grpc(const Status& s);
+Status from_grpc(const grpc::Status& s, const std::string& what);
+// "UNAVAILABLE", "DATA_LOSS", ...
+const char* code_name(grpc::StatusCode c);
+// Connection-level failures (the server restarted, the network dropped, a deadline passed
+// while the peer was gone): the client reconnects rather than giving up.
+bool is_transient(grpc::StatusCode c);
+
+// ---- authentication --------------------------------------------------------------------------
+inline constexpr char kAuthorizationKey[] = "authorization";
+// Adds "authorization: Bearer <token>" and a deadline `timeout_s` from now.
+void prepare_context(grpc::ClientContext* ctx, const std::string& token, double timeout_s);
+// The token of a "Bearer <token>" value, or Unauthenticated naming what was wrong.
+Result<std::string> bearer_token(const grpc::ServerContext& ctx);
+
+// ---- layouts and task configs ----------------------------------------------------------------
+void to_pb(const ArrayLayout& layout, pb::Layout* out);
+// "[2,3]"
+std::string shape_string(const google::protobuf::RepeatedField<int64_t>& shape);
+
+// The first difference between a layout received on the wire and the expected one.
+struct LayoutDifference {
+  enum class Kind { kName, kShape, kCount } kind = Kind::kName;
+  int index = 0;            // the first differing array (kCount: the first missing or extra)
+  std::string got;          // kName / kShape: "name[2,3]" as received; kCount: the extra name
+  std::string expected;     // the same for the expected layout; kCount: the missing name
+  int got_count = 0;        // arrays received
+  int expected_count = 0;   // arrays expected
+};
+std::optional<LayoutDifference> layout_difference(const pb::Layout& got, const ArrayLayout& want);
+
+void to_pb(const ConfigRecord& config, google::protobuf::Map<std::string, pb::Scalar>* out);
+ConfigRecord from_pb(const google::protobuf::Map<std::string, pb::Scalar>& config);
+
+// ---- chunked streams ---------------------------------------------------------------------------
+// A flat byte range to stream.
+struct ByteRange {
+  const char* data = nullptr;
+  int64_t size = 0;
+};
+inline ByteRange bytes_of(const ArrayRecord& r) {
+  return {reinterpret_cast<const char*>(r.data()), r.num_bytes()};
+}
+// Cuts the concatenation of `parts` into chunks of at most `chunk_bytes` bytes (an empty
+// payload is one empty chunk) and hands each to `emit`, stopping when it returns false.
+// Returns false when `emit` did.
+bool for_each_chunk(std::span<const ByteRange> parts, int64_t chunk_bytes,
+                    const std::function<bool(const pb::TensorChunk&)>& emit);
+
+// Reassembles a chunked stream into destination buffers laid end to end (e.g. an update's
+// delta, then its state delta), checking every chunk: total_bytes must equal the buffers'
+// size (InvalidArgument), chunks must be contiguous and in order (InvalidArgument), and no
+// chunk may run past the end (ResourceExhausted). finish() is DataLoss for a truncated stream.
+// Messages start with `what` ("update stream", "Download MODEL of task 3").
+class ChunkAssembler {
+ public:
+  struct Buffer {
+    char* data = nullptr;
+    int64_t size = 0;
+  };
+  ChunkAssembler(std::string what, std::vector<Buffer> buffers);
+  Status add(const pb::TensorChunk& chunk);
+  Status finish() const;
+  int64_t received() const { return received_; }
+  int64_t expected() const { return expected_; }
+
+ private:
+  std::string what_;
+  std::vector<Buffer> buffers_;
+  int64_t expected_ = 0;
+  int64_t received_ = 0;
+};
+
+}  // namespace cohort::wire
