@@ -2,6 +2,7 @@
 // `make bench` (bench/run.sh parses their output):
 //   cohort_bench_kernels: `cohort bench aggregate` and `cohort bench fedavg-round`
 //                         (bench/aggregate.cc, bench/fedavg_round.cc);
+//   cohort_bench_eval:    `cohort bench eval` (bench/eval.cc, LibTorch);
 //   cohort_bench_deploy:  `cohort bench load`, `cohort bench large-model` and the hidden
 //                         `cohort bench deploy-server` (COHORT_WITH_GRPC; bench/deploy_*.cc).
 #pragma once
@@ -19,6 +20,9 @@ using Guard = std::function<void(const char* what, const std::function<Status()>
 // `cohort bench aggregate` and `cohort bench fedavg-round` (bench/aggregate.cc,
 // bench/fedavg_round.cc).
 void add_kernel_benchmarks(CLI::App* bench, const Guard& guard);
+
+// `cohort bench eval` (LibTorch; bench/eval.cc).
+void add_eval_benchmark(CLI::App* bench, const Guard& guard);
 
 // `cohort bench load`, `large-model` and the hidden `deploy-server` (gRPC; bench/deploy_*.cc).
 void add_deploy_benchmarks(CLI::App* bench, const Guard& guard);

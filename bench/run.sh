@@ -10,7 +10,7 @@
 #                      against the baseline's best setting, not a handicapped one.
 set -euo pipefail
 
-BENCHMARKS=(fedavg aggregate memory load large_model)
+BENCHMARKS=(fedavg aggregate eval memory load large_model)
 
 BUILD_DIR=${1:-build}
 shift || true
@@ -139,6 +139,37 @@ verdict = lambda ok: "PASS" if ok else "FAIL"
 print("weighted_sum / reference = %.3f  (goal >= 0.85): %s" % (ref, verdict(ref >= 0.85)))
 print("weighted_sum / python    = %.2fx (goal >= 4x):   %s" % (py, verdict(py >= 4)))
 print("streaming    / python    = %.2fx" % (c["streaming_gbytes_per_s"] / p["gbytes_per_s"]))
+EOF
+}
+
+# Evaluation of the global model on the 10,000 Fashion-MNIST test images: Cohort's two ways (the
+# simulator's pool of single-threaded trainers, the server's one multi-threaded trainer) against
+# a plain PyTorch evaluation loop, in the same run. Goal: no slower than PyTorch.
+#   EVAL_MODEL (mlp), EVAL_REPEATS (7)
+bench_eval() {
+  section "eval: global-model evaluation vs a PyTorch evaluation loop"
+  local model=${EVAL_MODEL:-mlp} repeats=${EVAL_REPEATS:-7}
+  if [[ ! -f /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ]]; then
+    echo "skipped: dataset-fashion-mnist not installed"
+    return 0
+  fi
+  echo "--- cohort bench eval --model $model --repeats $repeats --json"
+  "$BUILD_DIR/cohort" bench eval --model "$model" --repeats "$repeats" --json |
+    tee "$OUT/eval_cohort.json"
+  echo "--- bench/eval_pytorch_baseline.py --model $model --repeats $repeats"
+  "$PY" bench/eval_pytorch_baseline.py --model "$model" --repeats "$repeats" |
+    tee "$OUT/eval_pytorch.json"
+  "$PY" - "$OUT/eval_cohort.json" "$OUT/eval_pytorch.json" <<'EOF' | tee "$OUT/eval_compare.txt"
+import json, sys
+c, p = (json.load(open(f)) for f in sys.argv[1:])
+print("  %-42s %9s" % ("", "seconds"))
+print("  %-42s %9.4f" % ("pytorch loop (%d threads)" % p["threads"], p["seconds"]))
+print("  %-42s %9.4f" % ("cohort, pool of 1-thread trainers (sim)", c["pool_seconds"]))
+print("  %-42s %9.4f" % ("cohort, one %d-thread trainer (server)" % c["threads"], c["single_seconds"]))
+print("pytorch / cohort (sim)    = %.2fx" % (p["seconds"] / c["pool_seconds"]))
+print("pytorch / cohort (server) = %.2fx" % (p["seconds"] / c["single_seconds"]))
+ok = max(c["pool_seconds"], c["single_seconds"]) <= p["seconds"] * 1.05
+print("goal: both no slower than pytorch (5%% noise allowed): %s" % ("PASS" if ok else "FAIL"))
 EOF
 }
 

@@ -16,6 +16,7 @@ void add_bench_command(CLI::App& app) {
     run_guarded(what, fn);
   };
   cohort::bench::add_kernel_benchmarks(bench, guard);
+  cohort::bench::add_eval_benchmark(bench, guard);
 #ifdef COHORT_WITH_GRPC
   cohort::bench::add_deploy_benchmarks(bench, guard);
 #endif

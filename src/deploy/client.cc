@@ -251,15 +251,17 @@ struct Client::Impl {
       return Status::ok_status();
     };
 
-    Result<ArrayRecord> model = download(task_id, pb::DownloadRequest::MODEL);
-    if (!model.ok()) {
-      if (model.error().code() == StatusCode::kUnavailable ||
-          model.error().code() == StatusCode::kUnauthenticated) {
+    // A failed download ends the session when the connection or the token is the problem,
+    // else only this task.
+    auto download_failed = [&](const Status& why) -> Status {
+      if (why.code() == StatusCode::kUnavailable || why.code() == StatusCode::kUnauthenticated) {
         stats.abandoned += 1;
-        return model.error();
+        return why;
       }
-      return abandon(model.error());
-    }
+      return abandon(why);
+    };
+    Result<ArrayRecord> model = download(task_id, pb::DownloadRequest::MODEL);
+    if (!model.ok()) return download_failed(model.error());
     Task task;
     task.client = stats.client_id;
     task.version = t.version();
@@ -268,14 +270,7 @@ struct Client::Impl {
     task.model = std::make_shared<const ArrayRecord>(std::move(*model));
     if (t.has_server_state()) {
       Result<ArrayRecord> state = download(task_id, pb::DownloadRequest::SERVER_STATE);
-      if (!state.ok()) {
-        if (state.error().code() == StatusCode::kUnavailable ||
-            state.error().code() == StatusCode::kUnauthenticated) {
-          stats.abandoned += 1;
-          return state.error();
-        }
-        return abandon(state.error());
-      }
+      if (!state.ok()) return download_failed(state.error());
       task.server_state = std::make_shared<const ArrayRecord>(std::move(*state));
     }
 

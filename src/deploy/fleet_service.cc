@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "cohort/core/format.h"
 #include "cohort/runtime/admission.h"
 #include "deploy/wire.h"
 
@@ -187,7 +188,7 @@ grpc::Status FleetService::PushUpdate(grpc::ServerContext* ctx,
     std::string what;
     if (d->kind == Kind::kName) {
       what = "array " + std::to_string(d->index) + " is \"" +
-             h.layout().arrays(d->index).name() + "\", the model's is \"" +
+             printable(h.layout().arrays(d->index).name(), 100) + "\", the model's is \"" +
              layout_->specs()[static_cast<size_t>(d->index)].name + "\"";
     } else if (d->kind == Kind::kShape) {
       const ArraySpec& want = layout_->specs()[static_cast<size_t>(d->index)];
@@ -198,7 +199,7 @@ grpc::Status FleetService::PushUpdate(grpc::ServerContext* ctx,
       what = std::to_string(d->got_count) + " arrays, the model has " +
              std::to_string(d->expected_count) +
              (d->got_count < d->expected_count ? " (first missing: \"" + d->expected + "\")"
-                                               : " (first extra: \"" + d->got + "\")");
+                                               : " (first extra: \"" + printable(d->got, 100) + "\")");
     }
     return reject(Status::invalid_argument("update layout: " + what));
   }

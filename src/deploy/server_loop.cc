@@ -9,7 +9,9 @@
 namespace cohort::deploy {
 
 void log_line(const std::string& line) {
-  std::fprintf(stderr, "cohort serve: %s\n", line.c_str());
+  // Messages may quote what clients sent (names, reasons): printable() keeps one event on one
+  // line, so no client can forge a log line.
+  std::fprintf(stderr, "cohort serve: %s\n", printable(line, 2000).c_str());
   std::fflush(stderr);
 }
 

@@ -12,7 +12,6 @@ Status admit_update(const Update& u, const Task& task) {
                                        std::to_string(task.version));
   }
   if (task.model == nullptr) return Status::internal(who + ": its task has no model");
-  COHORT_RETURN_IF_ERROR(task.model->check_same_layout(u.delta, who));
   if (task.server_state == nullptr) {
     if (!u.state_delta.empty()) {
       return Status::invalid_argument(who + ": carries a state delta, but its task carries no "
@@ -23,21 +22,11 @@ Status admit_update(const Update& u, const Task& task) {
       return Status::invalid_argument(who + ": carries no state delta, but its task carries a "
                                             "server state");
     }
-    COHORT_RETURN_IF_ERROR(task.server_state->check_same_layout(u.state_delta, who + " state delta"));
+    COHORT_RETURN_IF_ERROR(
+        task.server_state->check_same_layout(u.state_delta, who + " state delta"));
+    COHORT_RETURN_IF_ERROR(u.state_delta.check_finite().with_context(who + " state delta"));
   }
-  COHORT_RETURN_IF_ERROR(u.delta.check_finite().with_context("update delta"));
-  if (!u.state_delta.empty()) {
-    COHORT_RETURN_IF_ERROR(u.state_delta.check_finite().with_context("update state delta"));
-  }
-  if (u.num_examples <= 0) {
-    return Status::invalid_argument(who + ": num_examples must be > 0, got " +
-                                    std::to_string(u.num_examples));
-  }
-  if (u.local_steps < 0) {
-    return Status::invalid_argument(who + ": local_steps must be >= 0, got " +
-                                    std::to_string(u.local_steps));
-  }
-  return Status();
+  return check_update(u, *task.model);
 }
 
 }  // namespace cohort

@@ -59,9 +59,9 @@ TEST(AdmissionTest, EachCheckNamesWhatWasWrong) {
   u = update_for(t);
   u.delta.flat()[1] = std::numeric_limits<float>::quiet_NaN();
   s = admit_update(u, t);
-  EXPECT_EQ(s.message(), "update delta: array 'w' element 1 is NaN");
+  EXPECT_EQ(s.message(), "update from client 4: array 'w' element 1 is NaN");
   u.delta.flat()[1] = std::numeric_limits<float>::infinity();
-  EXPECT_EQ(admit_update(u, t).message(), "update delta: array 'w' element 1 is infinite");
+  EXPECT_EQ(admit_update(u, t).message(), "update from client 4: array 'w' element 1 is infinite");
 
   u = update_for(t);
   u.num_examples = 0;
@@ -83,7 +83,8 @@ TEST(AdmissionTest, StateDeltaMustMatchTheTask) {
   u.state_delta = make_vector({1.0f});
   EXPECT_THAT(admit_update(u, with).message(), HasSubstr("state delta"));
   u.state_delta = make_vector({1.0f, std::nanf("")});
-  EXPECT_EQ(admit_update(u, with).message(), "update state delta: array 'w' element 1 is NaN");
+  EXPECT_EQ(admit_update(u, with).message(),
+            "update from client 4 state delta: array 'w' element 1 is NaN");
 }
 
 }  // namespace

@@ -42,8 +42,8 @@ Task AsyncLocalSgd::make_task(ClientId id) {
   if (!options_.dynamic_steps) return t;
   const double v = host_->client_info(id).measured_speed;
   double fastest = 0;
-  for (size_t i = 0; i < host_->num_clients(); ++i) {
-    fastest = std::max(fastest, host_->client_info(static_cast<ClientId>(i)).measured_speed);
+  for (ClientId other : host_->client_ids()) {
+    fastest = std::max(fastest, host_->client_info(other).measured_speed);
   }
   if (v > 0 && fastest > 0) {
     t.local_steps = std::max<int64_t>(1, static_cast<int64_t>(std::floor(v / fastest * h)));

@@ -27,8 +27,8 @@ double FedAsync::client_weight(const Update& update) const {
   if (options_.weighting == "uniform") return 1.0 / static_cast<double>(host_->num_clients());
   if (options_.weighting == "examples") {
     double total = 0;
-    for (size_t i = 0; i < host_->num_clients(); ++i) {
-      total += static_cast<double>(host_->client_info(static_cast<ClientId>(i)).num_examples);
+    for (ClientId id : host_->client_ids()) {
+      total += static_cast<double>(host_->client_info(id).num_examples);
     }
     return total > 0 ? static_cast<double>(update.num_examples) / total : 0.0;
   }

@@ -108,8 +108,8 @@ bool FedCompass::host_idle(ClientId id) const {
 double FedCompass::client_weight(const Update& u) const {
   if (options_.weighting == "examples") {
     double total = 0;
-    for (size_t i = 0; i < host_->num_clients(); ++i) {
-      total += static_cast<double>(host_->client_info(static_cast<ClientId>(i)).num_examples);
+    for (ClientId id : host_->client_ids()) {
+      total += static_cast<double>(host_->client_info(id).num_examples);
     }
     return total > 0 ? static_cast<double>(u.num_examples) / total : 0.0;
   }

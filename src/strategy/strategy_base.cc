@@ -14,9 +14,9 @@ Status StrategyBase::start(StrategyHost* host, ArrayRecord initial) {
   return on_start();
 }
 
-Status StrategyBase::validate_update(const Update& u) const {
+Status check_update(const Update& u, const ArrayRecord& model) {
   const std::string who = "update from client " + std::to_string(u.client);
-  COHORT_RETURN_IF_ERROR(model_->check_same_layout(u.delta, who));
+  COHORT_RETURN_IF_ERROR(model.check_same_layout(u.delta, who));
   COHORT_RETURN_IF_ERROR(u.delta.check_finite().with_context(who));
   if (u.num_examples <= 0) {
     return Status::invalid_argument(who + ": num_examples must be > 0, got " +
@@ -26,7 +26,13 @@ Status StrategyBase::validate_update(const Update& u) const {
     return Status::invalid_argument(who + ": local_steps must be >= 0, got " +
                                     std::to_string(u.local_steps));
   }
+  return Status();
+}
+
+Status StrategyBase::validate_update(const Update& u) const {
+  COHORT_RETURN_IF_ERROR(check_update(u, *model_));
   if (u.base_version < 0 || u.base_version > version_) {
+    const std::string who = "update from client " + std::to_string(u.client);
     return Status::failed_precondition(who + ": base version " + std::to_string(u.base_version) +
                                        " does not exist (current " + std::to_string(version_) +
                                        ")");

@@ -6,11 +6,10 @@
 //
 // Checks, in order, each an error naming the client and what was wrong:
 //   FailedPrecondition  the update's base_version is not the version its task started from
-//   InvalidArgument     the delta's layout differs from the model's (names the array)
 //   InvalidArgument     a state_delta without a task server_state, or the other way round,
-//                       or one whose layout differs from the server state's
-//   InvalidArgument     NaN or Inf in the delta or the state_delta (names the array)
-//   InvalidArgument     num_examples <= 0 or local_steps < 0
+//                       or one whose layout differs from the server state's, or NaN / Inf in it
+//   InvalidArgument     check_update (strategy.h): the delta's layout and finiteness (naming
+//                       the array), num_examples <= 0, local_steps < 0
 #pragma once
 
 #include "cohort/core/array_record.h"

@@ -127,8 +127,8 @@ class Runtime final : public StrategyHost {
   const TaskRecord* task(int64_t task_id) const;
   // Per-client statistics, for host-specific counts (offline periods).
   ClientStats& stats(ClientId id);
-  // Every registered client id, ascending.
-  std::vector<ClientId> client_ids() const;
+  // Every registered client id, ascending (also StrategyHost::client_ids).
+  std::vector<ClientId> client_ids() const override;
 
   // ---- lifecycle -------------------------------------------------------------------------
   // Starts the strategy with `initial`, restores `resume` if given (strategy state, rng,

@@ -83,6 +83,12 @@ struct Update {
   double arrived_at = 0.0;
 };
 
+// The checks every update passes wherever it is looked at (the runtime's admission before the
+// strategy, and StrategyBase::validate_update inside it): the delta has `model`'s layout and
+// finite values, at least one example and no negative step count. InvalidArgument naming the
+// client and, for a bad value, the array ("update from client 3: array 'w' element 1 is NaN").
+Status check_update(const Update& update, const ArrayRecord& model);
+
 // A strategy's state between events, for crash-safe checkpoints (docs/checkpoint_format.md):
 // small values in `scalars` (a JSON object), tensors in `arrays` by name. The global model
 // and version are always included (keys "model" and "version").
@@ -101,6 +107,13 @@ class StrategyHost {
   virtual std::vector<ClientId> idle_clients() const = 0;
   // Every client the runtime knows, online or not.
   virtual size_t num_clients() const = 0;
+  // Their ids, ascending. Ids need not be dense (a deployment's come from its tokens file);
+  // the default, for hosts with dense ids, is 0 .. num_clients() - 1.
+  virtual std::vector<ClientId> client_ids() const {
+    std::vector<ClientId> ids(num_clients());
+    for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<ClientId>(i);
+    return ids;
+  }
   // REQUIRES: id is known to the runtime.
   virtual const ClientInfo& client_info(ClientId id) const = 0;
   // Local steps the run's training config implies for this client (local epochs over its
