@@ -2,16 +2,15 @@
 //
 //   cohort bench eval [--model mlp] [--threads T] [--repeats R] [--json]
 //     Evaluates a freshly initialised model on the Fashion-MNIST test split (10,000 images)
-//     the two ways Cohort does it, and reports the median seconds of R repeats:
-//       pool     the simulator's way: the test set in chunks of 1,000 spread over a pool of T
-//                trainers with one intra-op thread each (sim/simulator.cc);
-//       single   the deployment server's way: one trainer with T intra-op threads over the
-//                whole split (cohort serve's evaluation).
+//     and reports the median seconds of R repeats of:
+//       pool     how both runtimes evaluate (runtime/evaluator.h): the test set in chunks of
+//                1,000 spread over a pool of T trainers with one intra-op thread each;
+//       single   one trainer with T intra-op threads over the whole split (how `cohort serve`
+//                evaluated before it used the Evaluator), for reference.
 //     bench/run.sh (bench_eval) runs bench/eval_pytorch_baseline.py, a plain PyTorch
 //     evaluation loop over the same split, in the same run and prints the ratios.
 #include <algorithm>
 #include <cstdio>
-#include <future>
 #include <memory>
 #include <string>
 #include <vector>
@@ -21,6 +20,7 @@
 #include "cohort/core/metrics.h"
 #include "cohort/core/parallel.h"
 #include "cohort/data/data_config.h"
+#include "cohort/runtime/evaluator.h"
 #include "cohort/torch/torch_trainer.h"
 
 namespace cohort::bench {
@@ -48,7 +48,7 @@ Status run_eval(const EvalArgs& a) {
   spec.num_classes = test->num_classes;
   COHORT_ASSIGN_OR_RETURN(TrainerFactory factory, libtorch::make_trainer_factory(spec));
 
-  // The simulator's way: chunks of 1,000 over a pool of single-threaded trainers.
+  // The runtimes' way: chunks of 1,000 over a pool of single-threaded trainers.
   libtorch::set_torch_threads(1);
   std::vector<std::unique_ptr<Trainer>> trainers;
   for (int64_t i = 0; i < threads; ++i) {
@@ -56,33 +56,20 @@ Status run_eval(const EvalArgs& a) {
     trainers.push_back(std::move(t));
   }
   COHORT_ASSIGN_OR_RETURN(ArrayRecord params, trainers[0]->init_params(1));
-  std::vector<Shard> chunks;
-  for (int64_t lo = 0; lo < test->size(); lo += 1000) {
-    Shard s;
-    s.data = test;
-    for (int64_t i = lo; i < std::min(test->size(), lo + 1000); ++i) s.indices.push_back(i);
-    chunks.push_back(std::move(s));
-  }
   ThreadPool pool(static_cast<size_t>(threads));
+  std::vector<Trainer*> workers;
+  for (auto& t : trainers) workers.push_back(t.get());
+  Evaluator evaluator(&pool, std::move(workers), Shard::all(test));
   std::vector<double> pool_s;
   double accuracy = 0;
   for (int64_t r = 0; r <= a.repeats; ++r) {  // the first run warms up
     const auto t0 = Clock::now();
-    std::vector<std::future<Result<EvalResult>>> parts;
-    for (const Shard& c : chunks) {
-      parts.push_back(pool.submit(
-          [&, shard = &c](size_t w) { return trainers[w]->evaluate(params, *shard); }));
-    }
-    int64_t correct = 0;
-    for (auto& p : parts) {
-      COHORT_ASSIGN_OR_RETURN(EvalResult e, p.get());
-      correct += std::llround(e.accuracy * static_cast<double>(e.num_examples));
-    }
-    accuracy = static_cast<double>(correct) / static_cast<double>(test->size());
+    COHORT_ASSIGN_OR_RETURN(Evaluation e, evaluator.evaluate(params));
+    accuracy = e.central.accuracy;
     if (r > 0) pool_s.push_back(seconds_since(t0));
   }
 
-  // The server's way: one trainer, all threads.
+  // One trainer, all threads.
   libtorch::set_torch_threads(static_cast<int>(threads));
   COHORT_ASSIGN_OR_RETURN(std::unique_ptr<Trainer> single, factory());
   const Shard all = Shard::all(test);
@@ -107,8 +94,8 @@ Status run_eval(const EvalArgs& a) {
     std::printf("evaluate %s on %lld test images, %lld threads (median of %lld):\n",
                 a.model.c_str(), static_cast<long long>(test->size()),
                 static_cast<long long>(threads), static_cast<long long>(a.repeats));
-    std::printf("  pool of single-threaded trainers (simulator): %.4f s\n", median(pool_s));
-    std::printf("  one trainer, %lld threads (server):            %.4f s\n",
+    std::printf("  Evaluator: pool of single-threaded trainers: %.4f s\n", median(pool_s));
+    std::printf("  one trainer, %lld threads:                    %.4f s\n",
                 static_cast<long long>(threads), median(single_s));
   }
   return Status();

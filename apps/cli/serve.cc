@@ -18,7 +18,9 @@
 
 #include "cohort/config/config.h"
 #include "cohort/data/data_config.h"
+#include "cohort/core/parallel.h"
 #include "cohort/deploy/server.h"
+#include "cohort/runtime/evaluator.h"
 #include "cohort/runner/runner.h"
 #include "cohort/strategy/registry.h"
 #include "cohort/torch/torch_trainer.h"
@@ -91,7 +93,9 @@ Status run_serve(const ServeArgs& a) {
   static_cast<ModelConfig&>(spec) = cfg.model;
   spec.input_shape = test->sample_shape;
   spec.num_classes = test->num_classes;
-  libtorch::set_torch_threads(cfg.run.threads > 0 ? static_cast<int>(cfg.run.threads) : 1);
+  // Evaluation runs like the simulator's (runtime/evaluator.h): the test set in chunks over a
+  // pool of single-threaded trainers, run.threads of them (0 = all cores).
+  libtorch::set_torch_threads(1);
   COHORT_ASSIGN_OR_RETURN(TrainerFactory factory, libtorch::make_trainer_factory(spec));
   COHORT_ASSIGN_OR_RETURN(std::unique_ptr<Trainer> trainer, factory());
   // The same initial model as `cohort simulate` with this seed.
@@ -108,11 +112,27 @@ Status run_serve(const ServeArgs& a) {
   o.target_accuracy = cfg.run.target_accuracy;
   o.start_fields = {{"config", to_json(cfg)}, {"deploy", to_json(deploy)}};
   if (deploy.server_eval) {
-    auto shared_trainer = std::shared_ptr<Trainer>(std::move(trainer));
-    Shard shard = Shard::all(test);
-    o.evaluate = [shared_trainer, shard](const ArrayRecord& m) -> Result<EvalResult> {
+    struct EvalPool {
+      std::vector<std::unique_ptr<Trainer>> trainers;
+      std::unique_ptr<ThreadPool> pool;
+      std::unique_ptr<Evaluator> evaluator;
+    };
+    auto ev = std::make_shared<EvalPool>();
+    const size_t n = cfg.run.threads > 0 ? static_cast<size_t>(cfg.run.threads)
+                                         : std::max(1u, std::thread::hardware_concurrency());
+    ev->trainers.push_back(std::move(trainer));
+    while (ev->trainers.size() < n) {
+      COHORT_ASSIGN_OR_RETURN(std::unique_ptr<Trainer> t, factory());
+      ev->trainers.push_back(std::move(t));
+    }
+    ev->pool = std::make_unique<ThreadPool>(n);
+    std::vector<Trainer*> workers;
+    for (auto& t : ev->trainers) workers.push_back(t.get());
+    ev->evaluator = std::make_unique<Evaluator>(ev->pool.get(), std::move(workers), Shard::all(test));
+    o.evaluate = [ev](const ArrayRecord& m) -> Result<EvalResult> {
       try {
-        return shared_trainer->evaluate(m, shard);
+        COHORT_ASSIGN_OR_RETURN(Evaluation e, ev->evaluator->evaluate(m));
+        return e.central;
       } catch (const std::exception& e) {
         return Status::internal(std::string("evaluation: ") + e.what());
       }

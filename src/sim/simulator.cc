@@ -12,6 +12,7 @@
 #include "cohort/core/ops.h"
 #include "cohort/core/parallel.h"
 #include "cohort/runtime/admission.h"
+#include "cohort/runtime/evaluator.h"
 #include "cohort/runtime/runtime.h"
 #include "cohort/trainer/control_variates.h"
 
@@ -99,6 +100,12 @@ class Simulator::Impl final : public runtime::RuntimeHost {
     }
     COHORT_ASSIGN_OR_RETURN(std::unique_ptr<Trainer> init_trainer, sim_.factory_());
     pool_ = std::make_unique<ThreadPool>(n_threads);
+    std::vector<Trainer*> workers;
+    for (auto& t : trainers_) workers.push_back(t.get());
+    std::vector<const Shard*> holdouts;
+    for (const SimClient& c : sim_.clients_) holdouts.push_back(&c.holdout);
+    evaluator_ = std::make_unique<Evaluator>(pool_.get(), std::move(workers), sim_.test_,
+                                             std::move(holdouts));
 
     clients_.resize(sim_.clients_.size());
     for (size_t i = 0; i < clients_.size(); ++i) {
@@ -261,51 +268,11 @@ class Simulator::Impl final : public runtime::RuntimeHost {
 
   void cancel_timer(TimerId id) override { cancelled_timers_.insert(id); }
 
-  // Evaluates the global model on the test set, split into fixed-size chunks spread over the
-  // pool (the chunking, not the thread count, fixes the summation order, so results are
-  // identical for any number of threads), and, when clients hold out data, on every client's
-  // held-out split (federated evaluation: example-weighted mean and the mean of the worst 10%
-  // of clients). Evaluation is an observer: it costs no virtual time.
+  // The runtime's Evaluator on this pool: the test set in fixed chunks and every client's
+  // held-out split. Evaluation is an observer: it costs no virtual time.
   Result<std::optional<Evaluation>> evaluate(
       const std::shared_ptr<const ArrayRecord>& model) override {
-    if (eval_chunks_.empty()) {
-      constexpr int64_t kEvalChunk = 1000;
-      const auto& idx = sim_.test_.indices;
-      for (size_t lo = 0; lo < idx.size(); lo += kEvalChunk) {
-        Shard s;
-        s.data = sim_.test_.data;
-        s.indices.assign(idx.begin() + static_cast<std::ptrdiff_t>(lo),
-                         idx.begin() + static_cast<std::ptrdiff_t>(std::min(idx.size(), lo + kEvalChunk)));
-        eval_chunks_.push_back(std::move(s));
-      }
-    }
-    std::vector<const Shard*> shards;
-    for (const Shard& chunk : eval_chunks_) shards.push_back(&chunk);
-    const size_t n_central = shards.size();
-    int64_t fed_clients = 0;
-    for (const SimClient& c : sim_.clients_) {
-      if (c.holdout.size() > 0) {
-        shards.push_back(&c.holdout);
-        ++fed_clients;
-      }
-    }
-    COHORT_ASSIGN_OR_RETURN(std::vector<EvalResult> results, evaluate_shards(model, shards));
-    double loss_sum = 0;
-    int64_t correct = 0, total = 0;
-    for (size_t i = 0; i < n_central; ++i) {
-      const EvalResult& r = results[i];
-      loss_sum += r.loss * static_cast<double>(r.num_examples);
-      correct += std::llround(r.accuracy * static_cast<double>(r.num_examples));
-      total += r.num_examples;
-    }
-    Evaluation e;
-    e.central.num_examples = total;
-    e.central.loss = total > 0 ? loss_sum / static_cast<double>(total) : 0.0;
-    e.central.accuracy = total > 0 ? static_cast<double>(correct) / static_cast<double>(total) : 0.0;
-    if (fed_clients > 0) {
-      e.fed = federated_summary(std::span<const EvalResult>(results).subspan(n_central));
-      e.fed_clients = fed_clients;
-    }
+    COHORT_ASSIGN_OR_RETURN(Evaluation e, evaluator_->evaluate(*model));
     return std::optional<Evaluation>(std::move(e));
   }
 
@@ -441,32 +408,6 @@ class Simulator::Impl final : public runtime::RuntimeHost {
     core_.offer(c);
   }
 
-  // Evaluates `model` on each shard on the pool (eval jobs jump the queue: the loop waits for
-  // them) and returns one result per shard, in shard order.
-  Result<std::vector<EvalResult>> evaluate_shards(const std::shared_ptr<const ArrayRecord>& model,
-                                                  const std::vector<const Shard*>& shards) {
-    std::vector<std::future<Result<EvalResult>>> parts;
-    parts.reserve(shards.size());
-    for (const Shard* shard : shards) {
-      parts.push_back(pool_->submit(
-          [this, model, shard](size_t worker) { return trainers_[worker]->evaluate(*model, *shard); },
-          1e300));
-    }
-    std::vector<EvalResult> out;
-    Status first_error;
-    for (auto& p : parts) {
-      Result<EvalResult> r = p.get();
-      if (!r.ok()) {
-        if (first_error.ok()) first_error = r.error().with_context("evaluating the global model");
-        out.emplace_back();
-        continue;
-      }
-      out.push_back(*r);
-    }
-    COHORT_RETURN_IF_ERROR(first_error);
-    return out;
-  }
-
   Simulator& sim_;
   const SimOptions& opts_;
   Strategy& strategy_;
@@ -474,8 +415,8 @@ class Simulator::Impl final : public runtime::RuntimeHost {
   ManualClock clock_;
   std::chrono::steady_clock::time_point wall_start_;
   std::vector<std::unique_ptr<Trainer>> trainers_;
-  std::vector<Shard> eval_chunks_;
   std::unique_ptr<ThreadPool> pool_;
+  std::unique_ptr<Evaluator> evaluator_;
   std::shared_ptr<std::atomic<bool>> cancel_ = std::make_shared<std::atomic<bool>>(false);
   std::vector<SimClientState> clients_;
   std::priority_queue<Event, std::vector<Event>, std::greater<Event>> queue_;

@@ -69,6 +69,12 @@ class BatchBuffer {
       y[r] = data.labels[static_cast<size_t>(rows[r])];
     }
   }
+  // Copies only the labels of `rows`: for a run of consecutive indices the examples are read
+  // in place (see contiguous()).
+  void gather_labels(const Dataset& data, std::span<const int64_t> rows) {
+    int64_t* y = y_.data_ptr<int64_t>();
+    for (size_t r = 0; r < rows.size(); ++r) y[r] = data.labels[static_cast<size_t>(rows[r])];
+  }
   torch::Tensor x(int64_t b) const { return b == rows_ ? x_ : x_.narrow(0, 0, b); }
   torch::Tensor y(int64_t b) const { return b == rows_ ? y_ : y_.narrow(0, 0, b); }
 
@@ -76,6 +82,23 @@ class BatchBuffer {
   torch::Tensor x_, y_;
   int64_t rows_ = 0;
 };
+
+// True when `rows` are consecutive dataset indices, so their examples are one contiguous block.
+bool contiguous(std::span<const int64_t> rows) {
+  for (size_t r = 1; r < rows.size(); ++r) {
+    if (rows[r] != rows[r - 1] + 1) return false;
+  }
+  return !rows.empty();
+}
+
+// A read-only view of dataset rows [first, first + b) as a [b, *input_shape] tensor, without a
+// copy. The model's forward pass never writes to its input.
+torch::Tensor rows_view(const Dataset& data, int64_t first, int64_t b,
+                        const std::vector<int64_t>& input_shape) {
+  std::vector<int64_t> shape{b};
+  shape.insert(shape.end(), input_shape.begin(), input_shape.end());
+  return torch::from_blob(const_cast<float*>(data.example(first)), shape, torch::kFloat);
+}
 
 class TorchTrainer final : public Trainer {
  public:
@@ -186,8 +209,10 @@ class TorchTrainer final : public Trainer {
     COHORT_RETURN_IF_ERROR(check_layout(*layout_, params, "params"));
     COHORT_RETURN_IF_ERROR(check_shard(shard));
     try {
-      torch::NoGradGuard no_grad;
+      // No autograd records at all (cheaper than NoGradGuard); the parameters are copied in
+      // before the guard so they stay ordinary tensors for training.
       copy_record_to_tensors(params, tensors_);
+      c10::InferenceMode inference;
       net_->eval();
       const Dataset& data = *shard.data;
       const int64_t n = shard.size();
@@ -196,9 +221,17 @@ class TorchTrainer final : public Trainer {
       int64_t correct = 0;
       for (int64_t pos = 0; pos < n; pos += kEvalBatch) {
         const int64_t b = std::min(kEvalBatch, n - pos);
-        eval_batch_.gather(data, std::span<const int64_t>(shard.indices)
-                                     .subspan(static_cast<size_t>(pos), static_cast<size_t>(b)));
-        const torch::Tensor logits = net_->forward(eval_batch_.x(b));
+        const auto rows = std::span<const int64_t>(shard.indices)
+                              .subspan(static_cast<size_t>(pos), static_cast<size_t>(b));
+        // The test set and its chunks are runs of consecutive examples: read them in place.
+        const bool in_place = contiguous(rows);
+        if (in_place) {
+          eval_batch_.gather_labels(data, rows);
+        } else {
+          eval_batch_.gather(data, rows);
+        }
+        const torch::Tensor logits = net_->forward(
+            in_place ? rows_view(data, rows.front(), b, spec_.input_shape) : eval_batch_.x(b));
         const torch::Tensor y = eval_batch_.y(b);
         loss_sum += at::cross_entropy_loss(logits, y, {}, at::Reduction::Sum).item<double>();
         correct += logits.argmax(1).eq(y).sum().item<int64_t>();
