@@ -81,11 +81,10 @@ COHORT_BENCH_MULTIVERSION void ref_sum_range(const float* const* in, int64_t k, 
 }
 
 void reference_sum(const std::vector<const float*>& in, std::span<float> out) {
-  kernel_pool().parallel_for(0, static_cast<int64_t>(out.size()), ops::kChunk,
-                             [&](int64_t lo, int64_t hi) {
-                               ref_sum_range(in.data(), static_cast<int64_t>(in.size()), lo, hi,
-                                             out.data());
-                             });
+  kernel_pool().parallel_for(
+      0, static_cast<int64_t>(out.size()), ops::kChunk, [&](int64_t lo, int64_t hi) {
+        ref_sum_range(in.data(), static_cast<int64_t>(in.size()), lo, hi, out.data());
+      });
 }
 
 void streaming_sum(const std::vector<const float*>& in, std::span<const float> w,
@@ -188,10 +187,9 @@ Status run_aggregate(const AggregateArgs& a) {
     return Status();
   }
   std::printf("aggregate: %lld params x %lld clients, %zu kernel threads, median of %lld\n",
-              static_cast<long long>(a.params), static_cast<long long>(a.clients),
-              kernel_threads(), static_cast<long long>(a.repeats));
-  std::printf("  (GB/s count (K reads + 1 write) x N float32 = %.3f GB per aggregation)\n",
-              agg_gb);
+              static_cast<long long>(a.params), static_cast<long long>(a.clients), kernel_threads(),
+              static_cast<long long>(a.repeats));
+  std::printf("  (GB/s count (K reads + 1 write) x N float32 = %.3f GB per aggregation)\n", agg_gb);
   std::printf("  %-26s %10s %10s\n", "", "seconds", "GB/s");
   std::printf("  %-26s %10.4f %10.2f\n", "weighted_sum (fused)", s_ws, agg_gb / s_ws);
   std::printf("  %-26s %10.4f %10.2f  (real traffic %.2f GB/s)\n", "streaming (fill + K axpy)",
@@ -209,12 +207,15 @@ void add_kernel_benchmarks(CLI::App* bench, const Guard& guard) {
       "aggregate", "Weighted-sum aggregation bandwidth vs a plain streaming loop");
   a->add_option("--params", agg->params, "Floats per model (N)")->capture_default_str();
   a->add_option("--clients", agg->clients, "Updates per aggregation (K)")->capture_default_str();
-  a->add_option("--threads", agg->threads, "Kernel threads (0 = all cores)")
-      ->capture_default_str();
+  a->add_option("--threads", agg->threads, "Kernel threads (0 = all cores)")->capture_default_str();
   a->add_option("--repeats", agg->repeats, "Timed repeats; the median is reported")
       ->capture_default_str();
   a->add_flag("--json", agg->json, "Print one JSON object instead of a table");
-  a->callback([agg, guard] { guard("bench aggregate", [&] { return run_aggregate(*agg); }); });
+  a->callback([agg, guard] {
+    guard("bench aggregate", [&] {
+      return run_aggregate(*agg);
+    });
+  });
 
   add_fedavg_round_benchmark(bench, guard);
 }

@@ -7,8 +7,9 @@
 //                         `cohort bench deploy-server` (COHORT_WITH_GRPC; bench/deploy_*.cc).
 #pragma once
 
-#include <CLI/CLI.hpp>
 #include <functional>
+
+#include <CLI/CLI.hpp>
 
 #include "cohort/core/status.h"
 

@@ -51,9 +51,9 @@ double median(std::vector<double> v) {
 
 double percentile(const std::vector<double>& sorted, double p) {
   if (sorted.empty()) return 0;
-  const auto i = static_cast<size_t>(std::clamp(
-      std::ceil(p * static_cast<double>(sorted.size())) - 1, 0.0,
-      static_cast<double>(sorted.size() - 1)));
+  const auto i =
+      static_cast<size_t>(std::clamp(std::ceil(p * static_cast<double>(sorted.size())) - 1, 0.0,
+                                     static_cast<double>(sorted.size() - 1)));
   return sorted[i];
 }
 

@@ -41,7 +41,7 @@ struct ThreadStats {
   std::vector<double> push_s;
   int64_t accepted = 0, rejected = 0, errors = 0, waits = 0, done_early = 0, duplicates = 0;
   int64_t bytes_up = 0, bytes_down = 0;
-  double last_download_end = 0;   // seconds since the bench's epoch
+  double last_download_end = 0;  // seconds since the bench's epoch
   double first_push_start = -1;
   std::string first_error;
   void error(const std::string& what) {
@@ -51,7 +51,7 @@ struct ThreadStats {
 };
 
 struct DeployBenchResult {
-  double wall_s = 0;  // from all clients registered to the last client finished
+  double wall_s = 0;           // from all clients registered to the last client finished
   std::vector<double> push_s;  // ascending
   ThreadStats totals;
   int64_t clients_with_wrong_count = 0;

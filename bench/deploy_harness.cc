@@ -9,8 +9,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <grpcpp/grpcpp.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
@@ -29,6 +27,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <grpcpp/grpcpp.h>
 
 #include "bench_util.h"
 #include "cohort/core/metrics.h"
@@ -249,17 +249,26 @@ Result<DeployBenchResult> run_deploy_bench(const DeployBenchSpec& spec) {
   const int64_t total_updates = spec.clients * spec.updates_per_client;
   const int64_t rounds =
       spec.strategy == "fedbuff" ? total_updates / spec.buffer_size : spec.updates_per_client;
-  std::vector<std::string> args = {
-      "--strategy", spec.strategy,
-      "--params", std::to_string(spec.params),
-      "--clients", std::to_string(spec.clients),
-      "--buffer-size", std::to_string(spec.buffer_size),
-      "--max-rounds", std::to_string(rounds),
-      "--max-concurrent-pushes", std::to_string(spec.max_concurrent_pushes),
-      "--chunk-bytes", std::to_string(spec.chunk_bytes),
-      "--max-wall", std::to_string(spec.timeout_s + 5),
-      "--tokens", tokens_path,
-      "--out", dir + "/server"};
+  std::vector<std::string> args = {"--strategy",
+                                   spec.strategy,
+                                   "--params",
+                                   std::to_string(spec.params),
+                                   "--clients",
+                                   std::to_string(spec.clients),
+                                   "--buffer-size",
+                                   std::to_string(spec.buffer_size),
+                                   "--max-rounds",
+                                   std::to_string(rounds),
+                                   "--max-concurrent-pushes",
+                                   std::to_string(spec.max_concurrent_pushes),
+                                   "--chunk-bytes",
+                                   std::to_string(spec.chunk_bytes),
+                                   "--max-wall",
+                                   std::to_string(spec.timeout_s + 5),
+                                   "--tokens",
+                                   tokens_path,
+                                   "--out",
+                                   dir + "/server"};
   Child child;
   COHORT_RETURN_IF_ERROR(start_child(args, dir + "/server.stderr", &child));
   const std::string target = "127.0.0.1:" + std::to_string(child.port);

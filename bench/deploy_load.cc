@@ -53,8 +53,9 @@ struct LoadArgs {
 
 Status run_load(const LoadArgs& a) {
   if (a.clients < 1 || a.updates_per_client < 1 || a.update_mb <= 0 || a.buffer_size < 1) {
-    return Status::invalid_argument("bench load: --clients, --updates-per-client, --update-mb "
-                                    "and --buffer-size must be positive");
+    return Status::invalid_argument(
+        "bench load: --clients, --updates-per-client, --update-mb "
+        "and --buffer-size must be positive");
   }
   DeployBenchSpec spec;
   spec.strategy = "fedbuff";
@@ -208,11 +209,15 @@ void add_deploy_benchmarks(CLI::App* bench, const Guard& guard) {
   l->add_option("--timeout", la->timeout_s, "Give up after this many seconds")
       ->capture_default_str();
   l->add_flag("--json", la->json, "Print one JSON line");
-  l->callback([la, guard] { guard("bench load", [&] { return run_load(*la); }); });
+  l->callback([la, guard] {
+    guard("bench load", [&] {
+      return run_load(*la);
+    });
+  });
 
   auto ga = std::make_shared<LargeArgs>();
-  CLI::App* g = bench->add_subcommand(
-      "large-model", "One FedAvg round of large updates over gRPC on loopback");
+  CLI::App* g = bench->add_subcommand("large-model",
+                                      "One FedAvg round of large updates over gRPC on loopback");
   g->add_option("--params", ga->params, "Floats per model")->capture_default_str();
   g->add_option("--clients", ga->clients, "Clients (each pushes one update)")
       ->capture_default_str();
@@ -223,7 +228,11 @@ void add_deploy_benchmarks(CLI::App* bench, const Guard& guard) {
   g->add_option("--timeout", ga->timeout_s, "Give up after this many seconds")
       ->capture_default_str();
   g->add_flag("--json", ga->json, "Print one JSON line");
-  g->callback([ga, guard] { guard("bench large-model", [&] { return run_large(*ga); }); });
+  g->callback([ga, guard] {
+    guard("bench large-model", [&] {
+      return run_large(*ga);
+    });
+  });
 
   add_deploy_server_command(bench, guard);
 }

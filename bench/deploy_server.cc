@@ -44,12 +44,16 @@ class TimedStrategy final : public Strategy {
   void on_client_idle(ClientId id) override { inner_->on_client_idle(id); }
   Status on_update(Update update) override {
     Status s;
-    timed([&] { s = inner_->on_update(std::move(update)); });
+    timed([&] {
+      s = inner_->on_update(std::move(update));
+    });
     return s;
   }
   void on_task_lost(ClientId id, ModelVersion v) override { inner_->on_task_lost(id, v); }
   void on_timer(TimerId id) override {
-    timed([&] { inner_->on_timer(id); });
+    timed([&] {
+      inner_->on_timer(id);
+    });
   }
   Status check_population(size_t num_clients) const override {
     return inner_->check_population(num_clients);
@@ -64,8 +68,8 @@ class TimedStrategy final : public Strategy {
   }
 
   // Read after Server::wait() returned (the loop thread has exited).
-  double update_seconds = 0;      // all on_update calls (folding updates in as they arrive)
-  double commit_seconds = 0;      // calls that committed (aggregation + commit)
+  double update_seconds = 0;  // all on_update calls (folding updates in as they arrive)
+  double commit_seconds = 0;  // calls that committed (aggregation + commit)
   double last_commit_seconds = 0;
   int64_t commits = 0;
 
@@ -150,8 +154,11 @@ void add_deploy_server_command(CLI::App* bench, const Guard& guard) {
   s->add_option("--max-wall", sa->max_wall_s);
   s->add_option("--tokens", sa->tokens)->required();
   s->add_option("--out", sa->out);
-  s->callback(
-      [sa, guard] { guard("bench deploy-server", [&] { return run_server_child(*sa); }); });
+  s->callback([sa, guard] {
+    guard("bench deploy-server", [&] {
+      return run_server_child(*sa);
+    });
+  });
 }
 
 }  // namespace cohort::bench

@@ -113,7 +113,11 @@ void add_eval_benchmark(CLI::App* bench, const Guard& guard) {
       ->capture_default_str();
   e->add_option("--data", args->data, "Fashion-MNIST directory")->capture_default_str();
   e->add_flag("--json", args->json, "Print one JSON object");
-  e->callback([args, guard] { guard("bench eval", [&] { return run_eval(*args); }); });
+  e->callback([args, guard] {
+    guard("bench eval", [&] {
+      return run_eval(*args);
+    });
+  });
 }
 
 }  // namespace cohort::bench

@@ -183,8 +183,8 @@ Status run_fedavg_round(const RoundArgs& a) {
   }
   const double mb = 1e6;
   std::printf("fedavg-round: %lld params (%.1f MB model) x %lld clients, %lld round(s), %.2f s\n",
-              static_cast<long long>(a.params), model_bytes / mb,
-              static_cast<long long>(a.clients), static_cast<long long>(a.rounds), seconds);
+              static_cast<long long>(a.params), model_bytes / mb, static_cast<long long>(a.clients),
+              static_cast<long long>(a.rounds), seconds);
   std::printf("  RSS before the model:               %.1f MB\n", baseline / mb);
   std::printf("  peak RSS:                           %.1f MB (%.3fx model)\n", peak / mb,
               static_cast<double>(peak) / model_bytes);
@@ -202,11 +202,13 @@ void add_fedavg_round_benchmark(CLI::App* bench, const Guard& guard) {
   r->add_option("--params", rnd->params, "Floats per model (N)")->capture_default_str();
   r->add_option("--clients", rnd->clients, "Updates per round (K)")->capture_default_str();
   r->add_option("--rounds", rnd->rounds, "Rounds to run")->capture_default_str();
-  r->add_option("--threads", rnd->threads, "Kernel threads (0 = all cores)")
-      ->capture_default_str();
+  r->add_option("--threads", rnd->threads, "Kernel threads (0 = all cores)")->capture_default_str();
   r->add_flag("--json", rnd->json, "Print one JSON object instead of a table");
-  r->callback(
-      [rnd, guard] { guard("bench fedavg-round", [&] { return run_fedavg_round(*rnd); }); });
+  r->callback([rnd, guard] {
+    guard("bench fedavg-round", [&] {
+      return run_fedavg_round(*rnd);
+    });
+  });
 }
 
 }  // namespace cohort::bench

@@ -1,9 +1,10 @@
 // `cohort bench`: the micro-benchmarks of bench/ (cohort_bench_kernels: aggregate,
 // fedavg-round; cohort_bench_deploy with COHORT_WITH_GRPC: load, large-model and the hidden
 // deploy-server). bench/bench.h describes them; bench/run.sh (`make bench`) runs them.
+#include "bench/bench.h"
+
 #include <functional>
 
-#include "bench/bench.h"
 #include "cohort/core/status.h"
 #include "commands.h"
 

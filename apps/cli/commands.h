@@ -2,9 +2,10 @@
 // the callback stores its exit code for main() to return.
 #pragma once
 
-#include <CLI/CLI.hpp>
 #include <exception>
 #include <string>
+
+#include <CLI/CLI.hpp>
 
 #include "cohort/core/status.h"
 

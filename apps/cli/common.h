@@ -2,11 +2,12 @@
 // the --seed / --threads / --set shortcuts (docs/design/errors.md has the exit codes).
 #pragma once
 
-#include <CLI/CLI.hpp>
 #include <atomic>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include <CLI/CLI.hpp>
 
 #include "cohort/config/config.h"
 #include "cohort/core/status.h"
@@ -15,10 +16,10 @@ namespace cohort::cli {
 
 // Exit codes of the `cohort` command.
 inline constexpr int kExitOk = 0;
-inline constexpr int kExitError = 1;        // anything else (I/O, internal, a failed run)
-inline constexpr int kExitBadInput = 2;     // a bad config, argument or input file
-inline constexpr int kExitNotFound = 3;     // a missing file
-inline constexpr int kExitStalled = 4;      // the run ended with no work left before its budget
+inline constexpr int kExitError = 1;          // anything else (I/O, internal, a failed run)
+inline constexpr int kExitBadInput = 2;       // a bad config, argument or input file
+inline constexpr int kExitNotFound = 3;       // a missing file
+inline constexpr int kExitStalled = 4;        // the run ended with no work left before its budget
 inline constexpr int kExitInterrupted = 130;  // stopped by Ctrl-C (outputs still written)
 
 // The exit code of a Status: 2 for InvalidArgument / FailedPrecondition / OutOfRange, 3 for

@@ -86,8 +86,10 @@ void run_compare(const CompareArgs& a) {
   } else if (!stalled.empty()) {
     std::string names;
     for (const auto& n : stalled) names += (names.empty() ? "" : ", ") + n;
-    std::fprintf(stderr, "cohort: error: %zu run(s) stalled with no work left before their "
-                         "budget: %s (see their summary.json)\n", stalled.size(), names.c_str());
+    std::fprintf(stderr,
+                 "cohort: error: %zu run(s) stalled with no work left before their "
+                 "budget: %s (see their summary.json)\n",
+                 stalled.size(), names.c_str());
     set_exit_code(kExitStalled);
   }
 }
@@ -118,7 +120,9 @@ void add_compare_command(CLI::App& app) {
       ->check(CLI::Range(int64_t{0}, int64_t{1024}))
       ->capture_default_str();
   cmd->add_flag("--quiet,-q", args->quiet, "No progress output");
-  cmd->callback([args] { run_compare(*args); });
+  cmd->callback([args] {
+    run_compare(*args);
+  });
 }
 
 void add_report_command(CLI::App& app) {
@@ -128,7 +132,9 @@ void add_report_command(CLI::App& app) {
   cmd->add_option("dir", args->dir, "Output directory of cohort compare or cohort simulate")
       ->required();
   cmd->add_option("--out", args->out, "Where to write the page (default DIR/report.html)");
-  cmd->callback([args] { run_report(*args); });
+  cmd->callback([args] {
+    run_report(*args);
+  });
 }
 
 }  // namespace cohort::cli

@@ -90,8 +90,7 @@ void run_join(const JoinArgs& a) {
   Result<std::string> token = read_token(a.token_file);
   if (!token.ok()) return fail(token.error());
 
-  Result<SimulationConfig> cfg =
-      load_simulation_config(a.config, a.sets, ConfigUse::kDeployment);
+  Result<SimulationConfig> cfg = load_simulation_config(a.config, a.sets, ConfigUse::kDeployment);
   if (!cfg.ok()) return fail(cfg.error());
   Result<std::shared_ptr<const Dataset>> train = load_split(cfg->data, "train", cfg->run.seed);
   if (!train.ok()) return fail(train.error());
@@ -136,12 +135,13 @@ void run_join(const JoinArgs& a) {
   Result<deploy::ClientStats> stats = (*client)->run();
   std::signal(SIGINT, SIG_DFL);
   if (!stats.ok()) return fail(stats.error());
-  std::printf("%sdone: client %lld, %lld tasks, %lld accepted, %lld rejected, %lld abandoned, "
-              "%lld reconnects\n",
-              prefix.c_str(), static_cast<long long>(stats->client_id),
-              static_cast<long long>(stats->tasks), static_cast<long long>(stats->accepted),
-              static_cast<long long>(stats->rejected), static_cast<long long>(stats->abandoned),
-              static_cast<long long>(stats->reconnects));
+  std::printf(
+      "%sdone: client %lld, %lld tasks, %lld accepted, %lld rejected, %lld abandoned, "
+      "%lld reconnects\n",
+      prefix.c_str(), static_cast<long long>(stats->client_id),
+      static_cast<long long>(stats->tasks), static_cast<long long>(stats->accepted),
+      static_cast<long long>(stats->rejected), static_cast<long long>(stats->abandoned),
+      static_cast<long long>(stats->reconnects));
   std::fflush(stdout);
 }
 
@@ -155,7 +155,8 @@ void add_join_command(CLI::App& app) {
   cmd->add_option("--server", args->server, "Server address HOST:PORT")->required();
   cmd->add_option("--token-file", args->token_file, "File holding this client's bearer token")
       ->required();
-  auto* ca = cmd->add_option("--ca", args->ca, "PEM file of the CA that signed the server's certificate");
+  auto* ca =
+      cmd->add_option("--ca", args->ca, "PEM file of the CA that signed the server's certificate");
   auto* insecure = cmd->add_flag("--insecure", args->insecure, "Connect without TLS");
   ca->excludes(insecure);
   cmd->add_option("--ssl-target-name", args->ssl_target_name,

@@ -1,8 +1,9 @@
 // `cohort`: the command-line entry point. Subcommands live in their own files; this one only
 // wires CLI11 and maps Status codes to exit codes (docs/design/conventions.md).
-#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
+
+#include <CLI/CLI.hpp>
 
 #include "commands.h"
 

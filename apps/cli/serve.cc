@@ -17,11 +17,11 @@
 #include <vector>
 
 #include "cohort/config/config.h"
-#include "cohort/data/data_config.h"
 #include "cohort/core/parallel.h"
+#include "cohort/data/data_config.h"
 #include "cohort/deploy/server.h"
-#include "cohort/runtime/evaluator.h"
 #include "cohort/runner/runner.h"
+#include "cohort/runtime/evaluator.h"
 #include "cohort/strategy/registry.h"
 #include "cohort/torch/torch_trainer.h"
 #include "commands.h"
@@ -75,11 +75,12 @@ Result<DeployConfig> deploy_config(const ServeArgs& a) {
 
 Status run_serve(const ServeArgs& a) {
   COHORT_ASSIGN_OR_RETURN(DeployConfig deploy, deploy_config(a));
-  COHORT_ASSIGN_OR_RETURN(SimulationConfig cfg,
-                          load_simulation_config(a.cfg.config, a.cfg.overrides(),
-                                                  ConfigUse::kDeployment));
+  COHORT_ASSIGN_OR_RETURN(
+      SimulationConfig cfg,
+      load_simulation_config(a.cfg.config, a.cfg.overrides(), ConfigUse::kDeployment));
   if (!cfg.strategies.empty()) {
-    return Status::invalid_argument(a.cfg.config + ": strategies: lists several strategies; "
+    return Status::invalid_argument(a.cfg.config +
+                                    ": strategies: lists several strategies; "
                                     "cohort serve runs one strategy: section");
   }
   // The population is the tokens file's, checked when the server starts.
@@ -128,7 +129,8 @@ Status run_serve(const ServeArgs& a) {
     ev->pool = std::make_unique<ThreadPool>(n);
     std::vector<Trainer*> workers;
     for (auto& t : ev->trainers) workers.push_back(t.get());
-    ev->evaluator = std::make_unique<Evaluator>(ev->pool.get(), std::move(workers), Shard::all(test));
+    ev->evaluator =
+        std::make_unique<Evaluator>(ev->pool.get(), std::move(workers), Shard::all(test));
     o.evaluate = [ev](const ArrayRecord& m) -> Result<EvalResult> {
       try {
         COHORT_ASSIGN_OR_RETURN(Evaluation e, ev->evaluator->evaluate(m));
@@ -174,11 +176,13 @@ Status run_serve(const ServeArgs& a) {
 
 void add_serve_command(CLI::App& app) {
   auto a = std::make_shared<ServeArgs>();
-  CLI::App* cmd = app.add_subcommand("serve", "Run a deployment server (gRPC, docs/wire_format.md)");
+  CLI::App* cmd =
+      app.add_subcommand("serve", "Run a deployment server (gRPC, docs/wire_format.md)");
   a->cfg.add_options(cmd);
   cmd->add_option("--deploy", a->deploy_file,
                   "Deployment file (listen, tokens, TLS, budget, checkpoints; docs/config.md)");
-  cmd->add_option("--deploy-set", a->deploy_sets, "Override a deploy-file key: --deploy-set max_wall_s=60")
+  cmd->add_option("--deploy-set", a->deploy_sets,
+                  "Override a deploy-file key: --deploy-set max_wall_s=60")
       ->allow_extra_args(false);
   cmd->add_option("--listen", a->listen, "HOST:PORT to listen on (port 0 = any free port)");
   cmd->add_option("--tokens", a->tokens, "Tokens file: lines \"TOKEN CLIENT_ID\"");

@@ -76,7 +76,9 @@ void add_simulate_command(CLI::App& app) {
   cmd->add_flag("--quiet,-q", args->quiet, "No progress line");
   cmd->add_flag("--save-partition", args->save_partition,
                 "Also write partition.json (client -> example indices)");
-  cmd->callback([args] { run_simulate(*args); });
+  cmd->callback([args] {
+    run_simulate(*args);
+  });
 }
 
 }  // namespace cohort::cli

@@ -24,8 +24,7 @@ constexpr std::array<std::string_view, 3> kPartitions = {"iid", "dirichlet", "sh
 constexpr std::array<std::string_view, 1> kOptimizers = {"sgd"};
 constexpr std::array<std::string_view, 5> kDistributions = {"constant", "normal", "exponential",
                                                             "uniform", "lognormal"};
-constexpr std::array<std::string_view, 2> kAvailabilityDistributions = {"exponential",
-                                                                        "constant"};
+constexpr std::array<std::string_view, 2> kAvailabilityDistributions = {"exponential", "constant"};
 
 // Reports a failed validate() of a section the way the loader reports its own errors: the
 // file, the key path, the value quoted as the user wrote it, and the override that set it.
@@ -36,7 +35,8 @@ Status checked(const Status& s, const Node& root, const Context& ctx) {
   auto [path, what] = split_field_error(s.message());
   if (path.empty()) return ctx.plain_error(s.message());
   const std::string kMean = ".mean";
-  if (path.size() > kMean.size() && path.compare(path.size() - kMean.size(), kMean.size(), kMean) == 0) {
+  if (path.size() > kMean.size() &&
+      path.compare(path.size() - kMean.size(), kMean.size(), kMean) == 0) {
     const std::string parent = path.substr(0, path.size() - kMean.size());
     const Node* p = config_detail::find_path(root, parent);
     if (p != nullptr && p->kind == Node::Kind::kScalar) path = parent;
@@ -53,9 +53,9 @@ Status checked(const Status& s, const Node& root, const Context& ctx) {
 
 Status read_data(const MapReader& top, DataConfig* d) {
   const MapReader r = top.section("data");
-  COHORT_RETURN_IF_ERROR(r.open({"dataset", "path", "train_limit", "test_limit", "partition",
-                                 "alpha", "shards_per_client", "min_size", "size_skew",
-                                 "holdout_fraction", "synthetic"}));
+  COHORT_RETURN_IF_ERROR(
+      r.open({"dataset", "path", "train_limit", "test_limit", "partition", "alpha",
+              "shards_per_client", "min_size", "size_skew", "holdout_fraction", "synthetic"}));
   COHORT_RETURN_IF_ERROR(r.read_enum("dataset", &d->dataset, kDatasets));
   COHORT_RETURN_IF_ERROR(r.read("path", &d->path));
   COHORT_RETURN_IF_ERROR(r.read("train_limit", &d->train_limit));
@@ -137,8 +137,8 @@ Status read_clients(const MapReader& top, sim::PopulationOptions* p) {
   COHORT_RETURN_IF_ERROR(a.open({"mean_online_s", "mean_offline_s", "distribution"}));
   COHORT_RETURN_IF_ERROR(a.read("mean_online_s", &dyn.availability.mean_online_s));
   COHORT_RETURN_IF_ERROR(a.read("mean_offline_s", &dyn.availability.mean_offline_s));
-  COHORT_RETURN_IF_ERROR(a.read_enum("distribution", &dyn.availability.distribution,
-                                     kAvailabilityDistributions));
+  COHORT_RETURN_IF_ERROR(
+      a.read_enum("distribution", &dyn.availability.distribution, kAvailabilityDistributions));
   return checked(p->validate(), top.node(), top.ctx());
 }
 
@@ -149,12 +149,14 @@ Status read_model(const MapReader& top, ModelConfig* m) {
   if (const Node* h = r.get("hidden")) {
     const std::string path = r.child("hidden");
     if (h->kind != Node::Kind::kSeq) {
-      return r.error("hidden", "expected a sequence of integers, got " + config_detail::describe(*h));
+      return r.error("hidden",
+                     "expected a sequence of integers, got " + config_detail::describe(*h));
     }
     std::vector<int64_t> hidden;
     for (size_t i = 0; i < h->items.size(); ++i) {
-      COHORT_ASSIGN_OR_RETURN(int64_t width, config_detail::to_int(r.ctx(), h->items[i],
-                                                                   path + "[" + std::to_string(i) + "]"));
+      COHORT_ASSIGN_OR_RETURN(
+          int64_t width,
+          config_detail::to_int(r.ctx(), h->items[i], path + "[" + std::to_string(i) + "]"));
       hidden.push_back(width);
     }
     m->hidden = std::move(hidden);
@@ -211,9 +213,10 @@ Status read_strategies(const MapReader& top, std::vector<StrategyConfig>* out) {
   if (list == nullptr) return Status();
   const Context& ctx = top.ctx();
   if (top.get("strategy") != nullptr) {
-    return ctx.error("strategies", "cannot be combined with a strategy: section; use "
-                                   "strategies: (a list, for cohort compare) or strategy: "
-                                   "(one strategy, for cohort simulate)");
+    return ctx.error("strategies",
+                     "cannot be combined with a strategy: section; use "
+                     "strategies: (a list, for cohort compare) or strategy: "
+                     "(one strategy, for cohort simulate)");
   }
   if (list->kind != Node::Kind::kSeq) {
     return ctx.error("strategies", "expected a sequence of mappings (- name: fedavg ...), got " +
@@ -238,9 +241,10 @@ Status read_strategies(const MapReader& top, std::vector<StrategyConfig>* out) {
     COHORT_RETURN_IF_ERROR(r.read("label", &s.label));
     if (!valid_label(s.label)) {
       return r.error(r.get("label") != nullptr ? "label" : "name",
-                     "'" + s.label + "' cannot be used as a label (a directory name): use "
-                     "letters, digits, '.', '_', '-' or '+', not starting with '.' or '-'" +
-                     (r.get("label") != nullptr ? "" : "; add a label: key"));
+                     "'" + s.label +
+                         "' cannot be used as a label (a directory name): use "
+                         "letters, digits, '.', '_', '-' or '+', not starting with '.' or '-'" +
+                         (r.get("label") != nullptr ? "" : "; add a label: key"));
     }
     for (size_t j = 0; j < result.size(); ++j) {
       if (result[j].label != s.label) continue;
@@ -251,7 +255,8 @@ Status read_strategies(const MapReader& top, std::vector<StrategyConfig>* out) {
       }
       return r.error("name", "'" + s.label + "' is already the label of " + other +
                                  " (a label defaults to the name); add a distinct label: "
-                                 "key, e.g. label: " + s.label + "-2");
+                                 "key, e.g. label: " +
+                                 s.label + "-2");
     }
     for (const auto& [key, value] : item.entries) {
       if (key == "name" || key == "label") continue;
@@ -262,7 +267,6 @@ Status read_strategies(const MapReader& top, std::vector<StrategyConfig>* out) {
   *out = std::move(result);
   return Status();
 }
-
 
 Status read_run(const MapReader& top, RunConfig* run, ConfigUse use) {
   const MapReader r = top.section("run");
@@ -284,9 +288,8 @@ Status read_run(const MapReader& top, RunConfig* run, ConfigUse use) {
 Status read_deploy(const MapReader& r, DeployConfig* d) {
   COHORT_RETURN_IF_ERROR(r.open({"listen", "tokens", "cert", "key", "insecure", "max_wall_s",
                                  "checkpoint_dir", "checkpoint_every", "client_timeout_s",
-                                 "heartbeat_interval_s", "task_timeout_s",
-                                 "max_concurrent_pushes", "chunk_bytes", "pull_wait_s",
-                                 "done_grace_s", "server_eval"}));
+                                 "heartbeat_interval_s", "task_timeout_s", "max_concurrent_pushes",
+                                 "chunk_bytes", "pull_wait_s", "done_grace_s", "server_eval"}));
   COHORT_RETURN_IF_ERROR(r.read("listen", &d->listen_address));
   COHORT_RETURN_IF_ERROR(r.read("tokens", &d->tokens_file));
   COHORT_RETURN_IF_ERROR(r.read("cert", &d->tls_cert_file));
@@ -308,8 +311,8 @@ Status read_deploy(const MapReader& r, DeployConfig* d) {
 Result<SimulationConfig> build_config(const Node& root, const Context& ctx, ConfigUse use) {
   SimulationConfig c;
   const MapReader top(ctx, root, "");
-  COHORT_RETURN_IF_ERROR(top.open({"data", "clients", "model", "training", "strategy",
-                                   "strategies", "run"}));
+  COHORT_RETURN_IF_ERROR(
+      top.open({"data", "clients", "model", "training", "strategy", "strategies", "run"}));
   COHORT_RETURN_IF_ERROR(read_data(top, &c.data));
   COHORT_RETURN_IF_ERROR(read_clients(top, &c.clients));
   COHORT_RETURN_IF_ERROR(read_model(top, &c.model));
@@ -329,7 +332,8 @@ Result<std::pair<Node, Context>> parse_document(const std::string& yaml_text,
   Context ctx(source);
   COHORT_ASSIGN_OR_RETURN(Node root, config_detail::parse_yaml(yaml_text, "", "", ctx));
   if (root.kind != Node::Kind::kNull && root.kind != Node::Kind::kMap) {
-    return ctx.plain_error("expected a mapping at the top level, got " + config_detail::describe(root));
+    return ctx.plain_error("expected a mapping at the top level, got " +
+                           config_detail::describe(root));
   }
   for (const std::string& ov : overrides) {
     COHORT_RETURN_IF_ERROR(config_detail::apply_override(ov, &root, &ctx));

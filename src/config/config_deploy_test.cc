@@ -28,7 +28,8 @@ chunk_bytes: 65536
 pull_wait_s: 0.25
 done_grace_s: 1
 server_eval: false
-)", "deploy.yaml");
+)",
+                               "deploy.yaml");
   ASSERT_TRUE(d.ok()) << d.error().to_string();
   EXPECT_EQ(d->listen_address, "0.0.0.0:7000");
   EXPECT_EQ(d->tokens_file, "tokens.txt");
@@ -59,8 +60,10 @@ TEST(DeployConfigTest, TypesAreCheckedAtLoadAndRulesByValidate) {
             "d.yaml: listen: expected a string, got a sequence");
   EXPECT_EQ(parse_deploy_config("insecure: yes\n", "d.yaml").error().message(),
             "d.yaml: insecure: expected true or false, got 'yes'");
-  EXPECT_EQ(parse_deploy_config("max_wal_s: 5\n", "d.yaml").error().message().rfind(
-                "d.yaml: max_wal_s: unknown key (known: listen, tokens", 0),
+  EXPECT_EQ(parse_deploy_config("max_wal_s: 5\n", "d.yaml")
+                .error()
+                .message()
+                .rfind("d.yaml: max_wal_s: unknown key (known: listen, tokens", 0),
             0u);
   EXPECT_THAT(parse_deploy_config("{}", "d.yaml", {"client_timeout_s=fast"}).error().message(),
               HasSubstr("(from override 'client_timeout_s=fast')"));
@@ -114,7 +117,8 @@ TEST(ConfigRulesTest, RangeErrorsQuoteTheValueAsWritten) {
             "demo.yaml: model.hidden: mlp needs at least one hidden layer");
   EXPECT_TRUE(parse("model:\n  name: logreg\n  hidden: []\n").ok());
   // A deployment config may leave the simulated budget unset.
-  EXPECT_TRUE(parse_simulation_config("run: {rounds: 0}\n", "s.yaml", {}, ConfigUse::kDeployment).ok());
+  EXPECT_TRUE(
+      parse_simulation_config("run: {rounds: 0}\n", "s.yaml", {}, ConfigUse::kDeployment).ok());
   EXPECT_FALSE(parse_simulation_config("run: {rounds: 0}\n", "s.yaml").ok());
 }
 

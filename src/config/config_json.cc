@@ -19,7 +19,6 @@ Json distribution_json(const sim::Distribution& d) {
   return j;
 }
 
-
 }  // namespace
 
 Json to_json(const SimulationConfig& config) {
@@ -78,7 +77,11 @@ Json to_json(const SimulationConfig& config) {
   Json strategy = Json::object();
   strategy["name"] = config.strategy.name;
   for (const auto& [key, value] : config.strategy.params) {
-    strategy[key] = std::visit([](const auto& v) { return Json(v); }, value);
+    strategy[key] = std::visit(
+        [](const auto& v) {
+          return Json(v);
+        },
+        value);
   }
 
   const RunConfig& r = config.run;
@@ -105,7 +108,11 @@ Json to_json(const SimulationConfig& config) {
       item["name"] = sc.name;
       item["label"] = sc.label;
       for (const auto& [key, value] : sc.params) {
-        item[key] = std::visit([](const auto& v) { return Json(v); }, value);
+        item[key] = std::visit(
+            [](const auto& v) {
+              return Json(v);
+            },
+            value);
       }
       list.push_back(std::move(item));
     }
@@ -114,7 +121,6 @@ Json to_json(const SimulationConfig& config) {
   j["run"] = std::move(run);
   return j;
 }
-
 
 Json to_json(const DeployConfig& d) {
   return {{"listen", d.listen_address},

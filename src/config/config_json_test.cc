@@ -1,8 +1,3 @@
-#include "cohort/config/config.h"
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -13,6 +8,10 @@
 #include <string>
 #include <vector>
 
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "cohort/config/config.h"
 #include "config/config_test_util.h"
 
 namespace cohort {
@@ -79,8 +78,8 @@ TEST(ConfigJsonTest, ToJsonHasEveryKeyInYamlStructure) {
   const Json j = to_json(*c);
   std::vector<std::string> sections;
   for (const auto& [key, value] : j.items()) sections.push_back(key);
-  EXPECT_EQ(sections, (std::vector<std::string>{"data", "clients", "model", "training",
-                                                "strategy", "run"}));
+  EXPECT_EQ(sections,
+            (std::vector<std::string>{"data", "clients", "model", "training", "strategy", "run"}));
   EXPECT_EQ(j["data"].size(), 11u);
   EXPECT_EQ(j["data"]["partition"], "shards");
   EXPECT_EQ(j["data"]["synthetic"]["classes"], 3);
@@ -132,7 +131,6 @@ TEST(ConfigJsonTest, RoundTripThroughJsonAndYamlText) {
     }
   }
 }
-
 
 // ---------------------------------------------------------------------------------------
 // clients: trace, jitter, dropout, task_timeout_factor, availability.
@@ -196,7 +194,8 @@ TEST(ConfigClientsTest, TraceAndCount) {
   ASSERT_TRUE(none.ok()) << none.error().to_string();
   EXPECT_EQ(none->clients.trace, "");
   EXPECT_EQ(none->clients.num_clients, 20);
-  auto cleared = parse("clients:\n  trace: devices.csv\n", {"clients.trace=null", "clients.count=4"});
+  auto cleared =
+      parse("clients:\n  trace: devices.csv\n", {"clients.trace=null", "clients.count=4"});
   ASSERT_TRUE(cleared.ok()) << cleared.error().to_string();
   EXPECT_EQ(cleared->clients.trace, "");
   EXPECT_EQ(cleared->clients.num_clients, 4);
@@ -205,7 +204,8 @@ TEST(ConfigClientsTest, TraceAndCount) {
             "demo.yaml: clients.count: must be >= 1, got 0");
   EXPECT_EQ(error_message("clients:\n  trace: d.csv\n  count: -1\n"),
             "demo.yaml: clients.count: must be >= 0, got -1");
-  EXPECT_EQ(error_message("clients:\n  trace: ''\n"), "demo.yaml: clients.trace: must not be empty");
+  EXPECT_EQ(error_message("clients:\n  trace: ''\n"),
+            "demo.yaml: clients.trace: must not be empty");
   EXPECT_EQ(error_message("clients:\n  trace: [a.csv]\n"),
             "demo.yaml: clients.trace: expected a string, got a sequence");
 }
@@ -270,7 +270,6 @@ clients:
   }
 }
 
-
 TEST(ConfigHoldoutTest, ParsesAndRejectsOutOfRange) {
   auto ok = parse_simulation_config("data: {holdout_fraction: 0.2}", "h.yaml");
   ASSERT_TRUE(ok.ok()) << ok.error().to_string();
@@ -282,7 +281,6 @@ TEST(ConfigHoldoutTest, ParsesAndRejectsOutOfRange) {
   ASSERT_FALSE(neg.ok());
   EXPECT_NE(neg.error().message().find("data.holdout_fraction"), std::string::npos);
 }
-
 
 }  // namespace
 }  // namespace cohort

@@ -1,8 +1,5 @@
 #include "cohort/config/config.h"
 
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -12,6 +9,9 @@
 #include <limits>
 #include <string>
 #include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 
 #include "config/config_test_util.h"
 
@@ -214,7 +214,8 @@ TEST(ConfigErrorTest, WrongNodeKinds) {
             "demo.yaml: data.synthetic: expected a mapping, got 'big'");
   EXPECT_EQ(error_message("- a\n- b\n"),
             "demo.yaml: expected a mapping at the top level, got a sequence");
-  EXPECT_EQ(error_message("hello\n"), "demo.yaml: expected a mapping at the top level, got 'hello'");
+  EXPECT_EQ(error_message("hello\n"),
+            "demo.yaml: expected a mapping at the top level, got 'hello'");
 }
 
 TEST(ConfigErrorTest, UnknownEnumValuesListTheKnownOnes) {
@@ -350,9 +351,9 @@ strategy:
 }
 
 TEST(ConfigOverrideTest, NumbersListsAndStrings) {
-  auto c = parse(kFullConfig, {"training.lr=0.1", "run.rounds=7", "model.hidden=[100, 50]",
-                               "data.partition=iid", "strategy.name = fedasync",
-                               "strategy.mode=sync", "run.seed=42"});
+  auto c = parse(kFullConfig,
+                 {"training.lr=0.1", "run.rounds=7", "model.hidden=[100, 50]", "data.partition=iid",
+                  "strategy.name = fedasync", "strategy.mode=sync", "run.seed=42"});
   ASSERT_TRUE(c.ok()) << c.error().to_string();
   EXPECT_DOUBLE_EQ(c->training.lr, 0.1);
   EXPECT_EQ(c->run.rounds, 7);
@@ -369,8 +370,7 @@ TEST(ConfigOverrideTest, NumbersListsAndStrings) {
 
 TEST(ConfigOverrideTest, CreatesNestedKeysAndLaterOverridesWin) {
   auto c = parse("", {"clients.speed.distribution=normal", "clients.speed.std=10",
-                      "strategy.name=fedprox", "strategy.mu=0.01", "run.rounds=5",
-                      "run.rounds=9"});
+                      "strategy.name=fedprox", "strategy.mu=0.01", "run.rounds=5", "run.rounds=9"});
   ASSERT_TRUE(c.ok()) << c.error().to_string();
   sim::Distribution speed = sim::Distribution::constant(100.0);
   speed.kind = "normal";

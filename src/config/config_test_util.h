@@ -1,23 +1,22 @@
 // Helpers shared by the config loader's tests.
 #pragma once
 
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-
 #include <string>
 #include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 
 #include "cohort/config/config.h"
 
 namespace cohort::config_testing {
-
 
 using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
 inline Result<SimulationConfig> parse(const std::string& text,
-                               const std::vector<std::string>& overrides = {}) {
+                                      const std::vector<std::string>& overrides = {}) {
   return parse_simulation_config(text, "demo.yaml", overrides);
 }
 
@@ -30,11 +29,13 @@ inline Status parse_error(const std::string& text, const std::vector<std::string
   return r.error();
 }
 
-inline std::string error_message(const std::string& text, const std::vector<std::string>& overrides = {}) {
+inline std::string error_message(const std::string& text,
+                                 const std::vector<std::string>& overrides = {}) {
   return parse_error(text, overrides).message();
 }
 
-inline void expect_same(const sim::Distribution& a, const sim::Distribution& b, const std::string& what) {
+inline void expect_same(const sim::Distribution& a, const sim::Distribution& b,
+                        const std::string& what) {
   SCOPED_TRACE(what);
   EXPECT_EQ(a.kind, b.kind);
   EXPECT_EQ(a.mean, b.mean);
@@ -146,6 +147,5 @@ run:
   seed: 18446744073709551615
   threads: 2
 )";
-
 
 }  // namespace cohort::config_testing

@@ -50,12 +50,14 @@ Result<double> to_number(const Context& ctx, const Node& n, const std::string& p
 
 Result<bool> to_bool(const Context& ctx, const Node& n, const std::string& path) {
   const ScalarValue v = classify(n);
-  if (v.kind != ScalarKind::kBool) return ctx.error(path, "expected true or false, got " + describe(n));
+  if (v.kind != ScalarKind::kBool)
+    return ctx.error(path, "expected true or false, got " + describe(n));
   return v.b;
 }
 
 Result<std::string> to_string_value(const Context& ctx, const Node& n, const std::string& path) {
-  if (n.kind != Node::Kind::kScalar) return ctx.error(path, "expected a string, got " + describe(n));
+  if (n.kind != Node::Kind::kScalar)
+    return ctx.error(path, "expected a string, got " + describe(n));
   return n.text;
 }
 
@@ -95,6 +97,5 @@ Result<Scalar> to_param(const Context& ctx, const Node& n, const std::string& pa
   }
   return Scalar(n.text);
 }
-
 
 }  // namespace cohort::config_detail

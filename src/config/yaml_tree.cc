@@ -2,12 +2,12 @@
 // error context (file, overrides) and --set overrides. Internal to cohort_config.
 #include "config/yaml_tree.h"
 
-#include <yaml-cpp/yaml.h>
-
 #include <charconv>
 #include <exception>
 #include <limits>
 #include <regex>
+
+#include <yaml-cpp/yaml.h>
 
 #include "cohort/core/validate.h"
 
@@ -18,7 +18,6 @@ namespace cohort::config_detail {
 // another rewrites the shared data; non-const operator[] inserts keys and turns null into a
 // map), which makes the in-place edits that overrides need error-prone. Copying the parsed
 // document into plain values first keeps editing and reading trivial.
-
 
 const Node& null_node() {
   static const Node node;
@@ -37,18 +36,13 @@ bool starts_with(std::string_view s, std::string_view prefix) {
   return s.size() >= prefix.size() && s.substr(0, prefix.size()) == prefix;
 }
 
-
-
 // ---------------------------------------------------------------------------------------
 // Plain scalars are resolved with the YAML 1.2 core schema (true/false only for booleans, so
 // strings such as "no" or "on" stay strings); quoted or tagged scalars are always strings.
 
-
-
 bool matches(std::string_view s, const std::regex& re) {
   return std::regex_match(s.data(), s.data() + s.size(), re);
 }
-
 
 std::optional<IntLiteral> int_literal(std::string_view s) {
   static const std::regex kDec(R"([-+]?[0-9]+)");
@@ -86,8 +80,7 @@ ScalarValue classify(const Node& n) {
     v.kind = ScalarKind::kNull;
     return v;
   }
-  if (s == "true" || s == "True" || s == "TRUE" || s == "false" || s == "False" ||
-      s == "FALSE") {
+  if (s == "true" || s == "True" || s == "TRUE" || s == "false" || s == "False" || s == "FALSE") {
     v.kind = ScalarKind::kBool;
     v.b = s[0] == 't' || s[0] == 'T';
     return v;
@@ -162,7 +155,6 @@ std::string describe(const Node& n) {
   }
   return out;
 }
-
 
 // ---------------------------------------------------------------------------------------
 // Error context.
@@ -244,8 +236,8 @@ Status convert(const YAML::Node& y, const std::string& path, int depth, const Co
 }
 
 // Parses one YAML document; `what` prefixes syntax errors, `base` prefixes key paths.
-Result<Node> parse_yaml(const std::string& text, const std::string& what,
-                        const std::string& base, const Context& ctx) {
+Result<Node> parse_yaml(const std::string& text, const std::string& what, const std::string& base,
+                        const Context& ctx) {
   try {
     std::vector<YAML::Node> docs = YAML::LoadAll(text);
     if (docs.size() > 1) {
@@ -266,7 +258,6 @@ Result<Node> parse_yaml(const std::string& text, const std::string& what,
     return ctx.plain_error(what + "cannot parse YAML: " + e.what());
   }
 }
-
 
 // ---------------------------------------------------------------------------------------
 // Overrides: "key.path=value" applied to the tree before conversion.
@@ -327,7 +318,6 @@ Status apply_override(const std::string& text, Node* root, Context* ctx) {
   }
   return Status();
 }
-
 
 const Node* find_path(const Node& root, const std::string& path) {
   const Node* cur = &root;

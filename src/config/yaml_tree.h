@@ -41,7 +41,6 @@ struct Node {
   }
 };
 
-
 const Node& null_node();
 std::string join_path(const std::string& parent, std::string_view key);
 bool starts_with(std::string_view s, std::string_view prefix);
@@ -55,7 +54,6 @@ std::string join_list(const List& names) {
   }
   return out;
 }
-
 
 // Plain scalars are resolved with the YAML 1.2 core schema (true/false only for booleans, so
 // strings such as "no" or "on" stay strings); quoted or tagged scalars are always strings.
@@ -104,8 +102,8 @@ class Context {
 };
 
 // Parses one YAML document; `what` prefixes syntax errors, `base` prefixes key paths.
-Result<Node> parse_yaml(const std::string& text, const std::string& what,
-                        const std::string& base, const Context& ctx);
+Result<Node> parse_yaml(const std::string& text, const std::string& what, const std::string& base,
+                        const Context& ctx);
 // Applies one "key.path=value" override to the tree.
 Status apply_override(const std::string& text, Node* root, Context* ctx);
 // The node at key path `path` ("clients.speed.mean", "model.hidden[1]"), or null.

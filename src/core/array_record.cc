@@ -125,8 +125,8 @@ Status ArrayRecord::check_same_layout(const ArrayRecord& other, std::string_view
                                       " is '" + b[i].name + "', expected '" + a[i].name + "'");
     }
     if (a[i].shape != b[i].shape) {
-      return Status::invalid_argument(std::string(what) + ": array '" + a[i].name +
-                                      "' has shape " + shape_string(b[i].shape) + ", expected " +
+      return Status::invalid_argument(std::string(what) + ": array '" + a[i].name + "' has shape " +
+                                      shape_string(b[i].shape) + ", expected " +
                                       shape_string(a[i].shape));
     }
   }

@@ -1,6 +1,7 @@
 #include "cohort/core/array_record.h"
 
 #include <cmath>
+
 #include <gtest/gtest.h>
 
 namespace cohort {

@@ -1,10 +1,10 @@
 #include "cohort/core/format.h"
 
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-
 #include <cmath>
 #include <limits>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 
 #include "cohort/core/validate.h"
 

@@ -1,10 +1,10 @@
 #include "cohort/core/metrics.h"
 
-#include <cerrno>
-#include <cstring>
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 
 namespace cohort {
 
@@ -61,8 +61,8 @@ Status write_json_file(const std::string& path, const Json& j) {
   ::fsync(fd);
   ::close(fd);
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    return Status::unavailable("cannot rename '" + tmp + "' to '" + path + "': " +
-                               std::strerror(errno));
+    return Status::unavailable("cannot rename '" + tmp + "' to '" + path +
+                               "': " + std::strerror(errno));
   }
   return Status();
 }

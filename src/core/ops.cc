@@ -49,8 +49,8 @@ COHORT_MULTIVERSION void k_axpy(float a, const float* __restrict x, float* __res
                                 int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
 }
-COHORT_MULTIVERSION void k_axpby(float a, const float* __restrict x, float b,
-                                 float* __restrict y, int64_t n) {
+COHORT_MULTIVERSION void k_axpby(float a, const float* __restrict x, float b, float* __restrict y,
+                                 int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = a * x[i] + b * y[i];
 }
 COHORT_MULTIVERSION void k_sub(const float* __restrict x, const float* __restrict y,
@@ -92,8 +92,7 @@ COHORT_MULTIVERSION void k_weighted_group(const float* const* in, const float* w
     out[i] = s;
   }
 }
-COHORT_MULTIVERSION double k_dot(const float* __restrict x, const float* __restrict y,
-                                 int64_t n) {
+COHORT_MULTIVERSION double k_dot(const float* __restrict x, const float* __restrict y, int64_t n) {
   double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
   int64_t i = 0;
   for (; i + 4 <= n; i += 4) {
@@ -122,8 +121,9 @@ void copy(std::span<const float> x, std::span<float> y) {
 }
 
 void scale(std::span<float> y, float a) {
-  for_chunks(static_cast<int64_t>(y.size()),
-             [&](int64_t lo, int64_t hi) { k_scale(y.data() + lo, a, hi - lo); });
+  for_chunks(static_cast<int64_t>(y.size()), [&](int64_t lo, int64_t hi) {
+    k_scale(y.data() + lo, a, hi - lo);
+  });
 }
 
 void axpy(float a, std::span<const float> x, std::span<float> y) {
@@ -168,8 +168,8 @@ void weighted_sum(std::span<const float* const> inputs, std::span<const float> w
       const int64_t n = groups == 1 ? hi - lo : std::min(hi, b + kBlock) - b;
       for (int64_t g = 0; g < groups; ++g) {
         const int64_t first = g * k / groups, last = (g + 1) * k / groups;
-        k_weighted_group(inputs.data() + first, weights.data() + first, last - first, b,
-                         g > 0, out.data() + b, n);
+        k_weighted_group(inputs.data() + first, weights.data() + first, last - first, b, g > 0,
+                         out.data() + b, n);
       }
     }
   });

@@ -1,9 +1,10 @@
 #include "cohort/core/ops.h"
 
 #include <cmath>
-#include <gtest/gtest.h>
 #include <string>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 #include "cohort/core/parallel.h"
 

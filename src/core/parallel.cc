@@ -14,7 +14,9 @@ ThreadPool::ThreadPool(size_t num_threads) {
   if (num_threads == 0) num_threads = std::max(1u, std::thread::hardware_concurrency());
   workers_.reserve(num_threads);
   for (size_t i = 0; i < num_threads; ++i) {
-    workers_.emplace_back([this, i] { worker_loop(i); });
+    workers_.emplace_back([this, i] {
+      worker_loop(i);
+    });
   }
 }
 
@@ -43,7 +45,9 @@ void ThreadPool::worker_loop(size_t index) {
     std::function<void(size_t)> job;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
+      cv_.wait(lock, [this] {
+        return stop_ || !queue_.empty();
+      });
       if (queue_.empty()) return;  // stop_ and drained
       // priority_queue::top() is const; the job is moved out right before pop().
       job = std::move(const_cast<Job&>(queue_.top()).fn);
@@ -93,10 +97,17 @@ void ThreadPool::parallel_for(int64_t begin, int64_t end, int64_t grain,
   };
   // The caller works too, so size() threads in all take part.
   const size_t helpers = std::min<size_t>(workers_.size() - 1, static_cast<size_t>(n_chunks - 1));
-  for (size_t i = 0; i < helpers; ++i) enqueue([run](size_t) { run(); }, 1e300);
+  for (size_t i = 0; i < helpers; ++i)
+    enqueue(
+        [run](size_t) {
+          run();
+        },
+        1e300);
   run();
   std::unique_lock<std::mutex> lock(shared->mu);
-  shared->cv.wait(lock, [&] { return shared->done.load() == n_chunks; });
+  shared->cv.wait(lock, [&] {
+    return shared->done.load() == n_chunks;
+  });
   if (shared->error) std::rethrow_exception(shared->error);
 }
 

@@ -1,9 +1,10 @@
 #include "cohort/core/parallel.h"
 
 #include <atomic>
-#include <gtest/gtest.h>
 #include <set>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 namespace cohort {
 namespace {
@@ -12,7 +13,10 @@ TEST(ThreadPoolTest, SubmitReturnsResultsAndWorkerIndex) {
   ThreadPool pool(3);
   EXPECT_EQ(pool.size(), 3u);
   std::vector<std::future<size_t>> futs;
-  for (int i = 0; i < 20; ++i) futs.push_back(pool.submit([](size_t w) { return w; }));
+  for (int i = 0; i < 20; ++i)
+    futs.push_back(pool.submit([](size_t w) {
+      return w;
+    }));
   for (auto& f : futs) EXPECT_LT(f.get(), 3u);
 }
 
@@ -38,7 +42,9 @@ TEST(ThreadPoolTest, NestedParallelForRunsInline) {
   ThreadPool pool(2);
   auto f = pool.submit([&](size_t) {
     int64_t sum = 0;
-    pool.parallel_for(0, 10, 1, [&](int64_t lo, int64_t hi) { sum += hi - lo; });
+    pool.parallel_for(0, 10, 1, [&](int64_t lo, int64_t hi) {
+      sum += hi - lo;
+    });
     return sum;
   });
   EXPECT_EQ(f.get(), 10);
@@ -54,17 +60,23 @@ TEST(ThreadPoolTest, HigherPriorityRunsFirstThenFifo) {
   ThreadPool pool(1);
   std::promise<void> gate;
   std::shared_future<void> open = gate.get_future().share();
-  auto blocker = pool.submit([open](size_t) { open.wait(); return 0; });
+  auto blocker = pool.submit([open](size_t) {
+    open.wait();
+    return 0;
+  });
   std::mutex mu;
   std::vector<int> order;
   std::vector<std::future<int>> futs;
-  const std::vector<std::pair<int, double>> jobs = {{1, 0.0}, {2, 5.0}, {3, 0.0}, {4, 9.0}, {5, 5.0}};
+  const std::vector<std::pair<int, double>> jobs = {
+      {1, 0.0}, {2, 5.0}, {3, 0.0}, {4, 9.0}, {5, 5.0}};
   for (auto [id, prio] : jobs) {
-    futs.push_back(pool.submit([&, id = id](size_t) {
-      std::lock_guard<std::mutex> lock(mu);
-      order.push_back(id);
-      return id;
-    }, prio));
+    futs.push_back(pool.submit(
+        [&, id = id](size_t) {
+          std::lock_guard<std::mutex> lock(mu);
+          order.push_back(id);
+          return id;
+        },
+        prio));
   }
   gate.set_value();
   blocker.get();

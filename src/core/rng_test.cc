@@ -1,9 +1,10 @@
 #include "cohort/core/rng.h"
 
 #include <cmath>
-#include <gtest/gtest.h>
 #include <numeric>
 #include <set>
+
+#include <gtest/gtest.h>
 
 namespace cohort {
 namespace {

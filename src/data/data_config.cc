@@ -9,18 +9,19 @@ namespace cohort {
 
 Status DataConfig::validate() const {
   if (dataset != "fashion-mnist" && dataset != "synthetic") {
-    return field_error("data.dataset", "unknown value '" + dataset +
-                                           "' (known: fashion-mnist, synthetic)");
+    return field_error("data.dataset",
+                       "unknown value '" + dataset + "' (known: fashion-mnist, synthetic)");
   }
   if (path.empty()) return field_error("data.path", "must not be empty");
   COHORT_RETURN_IF_ERROR(check_field("data.train_limit", train_limit, Range::at_least(0)));
   COHORT_RETURN_IF_ERROR(check_field("data.test_limit", test_limit, Range::at_least(0)));
   COHORT_RETURN_IF_ERROR(partition.validate());
-  COHORT_RETURN_IF_ERROR(check_field("data.holdout_fraction", holdout_fraction, Range::at_least(0)));
+  COHORT_RETURN_IF_ERROR(
+      check_field("data.holdout_fraction", holdout_fraction, Range::at_least(0)));
   if (holdout_fraction >= 1.0) {
-    return field_error("data.holdout_fraction",
-                       "must be < 1 (a client must keep training data), got " +
-                           format_number(holdout_fraction));
+    return field_error(
+        "data.holdout_fraction",
+        "must be < 1 (a client must keep training data), got " + format_number(holdout_fraction));
   }
   COHORT_RETURN_IF_ERROR(synthetic.validate());
   return check_field("data.synthetic.test_examples", synthetic_test_examples, Range::at_least(1));
@@ -45,8 +46,8 @@ Result<std::shared_ptr<const Dataset>> load_split(const DataConfig& d, std::stri
     COHORT_ASSIGN_OR_RETURN(Dataset ds, make_synthetic(o, train ? 0 : 1));
     return std::make_shared<const Dataset>(std::move(ds));
   }
-  return field_error("data.dataset", "unknown value '" + d.dataset +
-                                         "' (known: fashion-mnist, synthetic)");
+  return field_error("data.dataset",
+                     "unknown value '" + d.dataset + "' (known: fashion-mnist, synthetic)");
 }
 
 }  // namespace cohort

@@ -11,7 +11,9 @@ using ::testing::HasSubstr;
 TEST(DataConfigTest, DefaultsAreValid) { EXPECT_TRUE(DataConfig().validate().ok()); }
 
 TEST(DataConfigTest, ValidateNamesTheKey) {
-  auto message = [](DataConfig d) { return d.validate().message(); };
+  auto message = [](DataConfig d) {
+    return d.validate().message();
+  };
   DataConfig d;
   d.dataset = "cifar";
   EXPECT_EQ(message(d), "data.dataset: unknown value 'cifar' (known: fashion-mnist, synthetic)");

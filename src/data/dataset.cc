@@ -16,8 +16,8 @@ Status Dataset::validate() const {
   for (int64_t i = 0; i < size(); ++i) {
     if (labels[i] < 0 || labels[i] >= num_classes) {
       return Status::invalid_argument("dataset '" + name + "': example " + std::to_string(i) +
-                                      " has label " + std::to_string(labels[i]) +
-                                      " outside [0, " + std::to_string(num_classes) + ")");
+                                      " has label " + std::to_string(labels[i]) + " outside [0, " +
+                                      std::to_string(num_classes) + ")");
     }
   }
   return Status();

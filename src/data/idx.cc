@@ -22,13 +22,20 @@ constexpr size_t kReadBlock = size_t{1} << 26;
 
 const char* type_name(uint8_t code) {
   switch (code) {
-    case kIdxUByte: return "ubyte";
-    case kIdxSByte: return "sbyte";
-    case kIdxInt16: return "int16";
-    case kIdxInt32: return "int32";
-    case kIdxFloat32: return "float32";
-    case kIdxFloat64: return "float64";
-    default: return "unknown";
+    case kIdxUByte:
+      return "ubyte";
+    case kIdxSByte:
+      return "sbyte";
+    case kIdxInt16:
+      return "int16";
+    case kIdxInt32:
+      return "int32";
+    case kIdxFloat32:
+      return "float32";
+    case kIdxFloat64:
+      return "float64";
+    default:
+      return "unknown";
   }
 }
 
@@ -242,12 +249,17 @@ Result<IdxArray> read_idx_prefix(const std::string& path, int64_t max_leading,
 int IdxArray::element_size(uint8_t type_code) {
   switch (type_code) {
     case kIdxUByte:
-    case kIdxSByte: return 1;
-    case kIdxInt16: return 2;
+    case kIdxSByte:
+      return 1;
+    case kIdxInt16:
+      return 2;
     case kIdxInt32:
-    case kIdxFloat32: return 4;
-    case kIdxFloat64: return 8;
-    default: return 0;
+    case kIdxFloat32:
+      return 4;
+    case kIdxFloat64:
+      return 8;
+    default:
+      return 0;
   }
 }
 
@@ -259,13 +271,32 @@ int64_t IdxArray::numel() const {
 double IdxArray::value(int64_t i) const {
   const uint8_t* p = bytes.data() + i * element_size(type_code);
   switch (type_code) {
-    case kIdxUByte: return *p;
-    case kIdxSByte: return static_cast<int8_t>(*p);
-    case kIdxInt16: { int16_t v; std::memcpy(&v, p, 2); return v; }
-    case kIdxInt32: { int32_t v; std::memcpy(&v, p, 4); return v; }
-    case kIdxFloat32: { float v; std::memcpy(&v, p, 4); return v; }
-    case kIdxFloat64: { double v; std::memcpy(&v, p, 8); return v; }
-    default: return 0.0;
+    case kIdxUByte:
+      return *p;
+    case kIdxSByte:
+      return static_cast<int8_t>(*p);
+    case kIdxInt16: {
+      int16_t v;
+      std::memcpy(&v, p, 2);
+      return v;
+    }
+    case kIdxInt32: {
+      int32_t v;
+      std::memcpy(&v, p, 4);
+      return v;
+    }
+    case kIdxFloat32: {
+      float v;
+      std::memcpy(&v, p, 4);
+      return v;
+    }
+    case kIdxFloat64: {
+      double v;
+      std::memcpy(&v, p, 8);
+      return v;
+    }
+    default:
+      return 0.0;
   }
 }
 
@@ -275,9 +306,7 @@ std::vector<double> IdxArray::to_doubles() const {
   return out;
 }
 
-Result<IdxArray> read_idx(const std::string& path) {
-  return read_idx_prefix(path, 0, nullptr);
-}
+Result<IdxArray> read_idx(const std::string& path) { return read_idx_prefix(path, 0, nullptr); }
 
 namespace {
 

@@ -1,7 +1,5 @@
 #include "cohort/data/idx.h"
 
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -13,6 +11,9 @@
 #include <limits>
 #include <string>
 #include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 
 namespace cohort {
 namespace {
@@ -137,8 +138,8 @@ TEST_F(IdxTest, ReadsSignedAndWideIntegers) {
 
 TEST_F(IdxTest, ReadsFloats) {
   {
-    const std::vector<float> v = {1.5f, -0.25f, 3.14159274f, 0.0f, -1e30f,
-                                  std::numeric_limits<float>::infinity()};
+    const std::vector<float> v = {1.5f, -0.25f, 3.14159274f,
+                                  0.0f, -1e30f, std::numeric_limits<float>::infinity()};
     auto r = read_idx(write_raw("f32.idx", idx_bytes<float>(kIdxFloat32, {6}, v)));
     ASSERT_TRUE(r.ok()) << r.status().to_string();
     EXPECT_EQ(r->type_code, kIdxFloat32);
@@ -234,7 +235,8 @@ TEST_F(IdxTest, TrailingBytesAreDataLoss) {
 }
 
 TEST_F(IdxTest, CorruptGzipIsDataLoss) {
-  const std::string p = write_raw("corrupt.gz", std::string("\x1f\x8b\x08\x00garbage-garbage-garbage", 27));
+  const std::string p =
+      write_raw("corrupt.gz", std::string("\x1f\x8b\x08\x00garbage-garbage-garbage", 27));
   expect_error(read_idx(p), StatusCode::kDataLoss, p, "gzip");
 
   // A valid gzip stream cut in the middle.
@@ -273,7 +275,8 @@ class FashionFilesTest : public IdxTest {
     for (uint32_t i = 0; i < n_images; ++i)
       for (uint32_t r = 0; r < side; ++r)
         for (uint32_t c = 0; c < side; ++c)
-          px[(static_cast<size_t>(i) * side + r) * side + c] = static_cast<uint8_t>((i + r + c) % 256);
+          px[(static_cast<size_t>(i) * side + r) * side + c] =
+              static_cast<uint8_t>((i + r + c) % 256);
     std::vector<uint8_t> lab(n_labels);
     for (uint32_t i = 0; i < n_labels; ++i) lab[i] = static_cast<uint8_t>(i % 10);
     if (bad_label_at >= 0) lab[static_cast<size_t>(bad_label_at)] = 10;
@@ -404,7 +407,8 @@ TEST(FashionMnistReal, FullSplitsAreBalanced) {
   if (!have_fashion()) GTEST_SKIP() << kFashionMnistDir << " missing (dataset-fashion-mnist)";
   for (const auto& [split, n, first] :
        {std::tuple<std::string, int64_t, std::vector<int32_t>>{"test", 10000, {9, 2, 1, 1, 6, 1}},
-        std::tuple<std::string, int64_t, std::vector<int32_t>>{"train", 60000, {9, 0, 0, 3, 0, 2}}}) {
+        std::tuple<std::string, int64_t, std::vector<int32_t>>{
+            "train", 60000, {9, 0, 0, 3, 0, 2}}}) {
     auto r = load_fashion_mnist(kFashionMnistDir, split);
     ASSERT_TRUE(r.ok()) << r.status().to_string();
     EXPECT_EQ(r->size(), n);

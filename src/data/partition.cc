@@ -68,11 +68,12 @@ Result<Parts> partition_iid(int64_t n, int64_t num_clients, const PartitionOptio
     smallest = *std::min_element(sizes.begin(), sizes.end());
     if (smallest >= o.min_size) return slice(order, sizes);
   }
-  return Status::resource_exhausted(
-      "data.size_skew: no Dirichlet(1/" + format_number(o.size_skew) + ") size draw gave every one of " +
-      std::to_string(num_clients) + " clients data.min_size=" + std::to_string(o.min_size) +
-      " examples in " + std::to_string(kMaxRedraws) + " draws (last smallest client: " +
-      std::to_string(smallest) + "); lower data.size_skew or data.min_size");
+  return Status::resource_exhausted("data.size_skew: no Dirichlet(1/" + format_number(o.size_skew) +
+                                    ") size draw gave every one of " + std::to_string(num_clients) +
+                                    " clients data.min_size=" + std::to_string(o.min_size) +
+                                    " examples in " + std::to_string(kMaxRedraws) +
+                                    " draws (last smallest client: " + std::to_string(smallest) +
+                                    "); lower data.size_skew or data.min_size");
 }
 
 Result<Parts> partition_dirichlet(std::span<const int32_t> labels, int64_t num_classes,
@@ -121,16 +122,16 @@ Result<Parts> partition_dirichlet(std::span<const int32_t> labels, int64_t num_c
       }
     }
     smallest = static_cast<int64_t>(
-        std::min_element(parts.begin(), parts.end(),
-                         [](const auto& a, const auto& b) { return a.size() < b.size(); })
-            ->size());
+        std::min_element(parts.begin(), parts.end(), [](const auto& a, const auto& b) {
+          return a.size() < b.size();
+        })->size());
     if (smallest >= o.min_size) return parts;
   }
   return Status::resource_exhausted(
       "data.partition dirichlet: no draw with data.alpha=" + format_number(o.alpha) +
-      " gave every one of " + std::to_string(num_clients) + " clients data.min_size=" +
-      std::to_string(o.min_size) + " examples in " + std::to_string(kMaxRedraws) +
-      " draws (last smallest client: " + std::to_string(smallest) +
+      " gave every one of " + std::to_string(num_clients) +
+      " clients data.min_size=" + std::to_string(o.min_size) + " examples in " +
+      std::to_string(kMaxRedraws) + " draws (last smallest client: " + std::to_string(smallest) +
       "); raise data.alpha or lower data.min_size");
 }
 
@@ -140,8 +141,9 @@ Result<Parts> partition_shards(std::span<const int32_t> labels, int64_t num_clie
   const int64_t num_shards = num_clients * o.shards_per_client;
   std::vector<int64_t> order(static_cast<size_t>(n));
   std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(),
-                   [&](int64_t a, int64_t b) { return labels[a] < labels[b]; });
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+    return labels[a] < labels[b];
+  });
 
   std::vector<int64_t> shard_ids(static_cast<size_t>(num_shards));
   std::iota(shard_ids.begin(), shard_ids.end(), 0);
@@ -166,11 +168,12 @@ Result<Parts> partition_shards(std::span<const int32_t> labels, int64_t num_clie
 
 Status PartitionOptions::validate() const {
   if (kind != "iid" && kind != "dirichlet" && kind != "shards") {
-    return field_error("data.partition", "unknown kind \"" + kind +
-                                             "\" (known: iid, dirichlet, shards)");
+    return field_error("data.partition",
+                       "unknown kind \"" + kind + "\" (known: iid, dirichlet, shards)");
   }
   COHORT_RETURN_IF_ERROR(check_field("data.alpha", alpha, Range::above(0)));
-  COHORT_RETURN_IF_ERROR(check_field("data.shards_per_client", shards_per_client, Range::at_least(1)));
+  COHORT_RETURN_IF_ERROR(
+      check_field("data.shards_per_client", shards_per_client, Range::at_least(1)));
   COHORT_RETURN_IF_ERROR(check_field("data.min_size", min_size, Range::at_least(0)));
   return check_field("data.size_skew", size_skew, Range::at_least(0));
 }
@@ -197,8 +200,8 @@ Result<std::vector<std::vector<int64_t>>> partition_dataset(std::span<const int3
   }
   for (int64_t i = 0; i < n; ++i) {
     if (labels[i] < 0 || labels[i] >= num_classes) {
-      return Status::invalid_argument("partition: label of example " + std::to_string(i) +
-                                      " is " + std::to_string(labels[i]) + ", outside [0, " +
+      return Status::invalid_argument("partition: label of example " + std::to_string(i) + " is " +
+                                      std::to_string(labels[i]) + ", outside [0, " +
                                       std::to_string(num_classes) + ")");
     }
   }
@@ -206,32 +209,33 @@ Result<std::vector<std::vector<int64_t>>> partition_dataset(std::span<const int3
   // partition it switches to with --set data.partition=iid.
   if (o.size_skew > 0.0 && o.kind != "iid") {
     return field_error("data.size_skew", "applies only to data.partition iid, got " +
-                                             format_number(o.size_skew) + " with partition " + o.kind);
+                                             format_number(o.size_skew) + " with partition " +
+                                             o.kind);
   }
   Rng rng = Rng::derive(o.seed, "partition");
   Result<Parts> parts = Status::internal("partition: unreachable");
   if (o.kind == "iid") {
     if (o.size_skew > 0.0 && o.min_size > n / num_clients) {  // min_size * N > n, overflow-free
-      return Status::resource_exhausted(
-          "data.size_skew: " + std::to_string(num_clients) + " clients x data.min_size=" +
-          std::to_string(o.min_size) + " exceeds the " + std::to_string(n) + " examples");
+      return Status::resource_exhausted("data.size_skew: " + std::to_string(num_clients) +
+                                        " clients x data.min_size=" + std::to_string(o.min_size) +
+                                        " exceeds the " + std::to_string(n) + " examples");
     }
     parts = partition_iid(n, num_clients, o, rng);
   } else if (o.kind == "dirichlet") {
     if (o.min_size > n / num_clients) {  // min_size * N > n, overflow-free
-      return Status::resource_exhausted(
-          "data.partition dirichlet: " + std::to_string(num_clients) +
-          " clients x data.min_size=" + std::to_string(o.min_size) + " exceeds the " +
-          std::to_string(n) + " examples, at any data.alpha (got " + format_number(o.alpha) +
-          "); lower data.min_size");
+      return Status::resource_exhausted("data.partition dirichlet: " + std::to_string(num_clients) +
+                                        " clients x data.min_size=" + std::to_string(o.min_size) +
+                                        " exceeds the " + std::to_string(n) +
+                                        " examples, at any data.alpha (got " +
+                                        format_number(o.alpha) + "); lower data.min_size");
     }
     parts = partition_dirichlet(labels, num_classes, num_clients, o, rng);
   } else {
     if (o.shards_per_client > n / num_clients) {
-      return Status::invalid_argument(
-          "data.shards_per_client: " + std::to_string(num_clients) + " clients x " +
-          std::to_string(o.shards_per_client) + " shards does not fit " + std::to_string(n) +
-          " examples (every shard needs at least one)");
+      return Status::invalid_argument("data.shards_per_client: " + std::to_string(num_clients) +
+                                      " clients x " + std::to_string(o.shards_per_client) +
+                                      " shards does not fit " + std::to_string(n) +
+                                      " examples (every shard needs at least one)");
     }
     parts = partition_shards(labels, num_clients, o, rng);
   }

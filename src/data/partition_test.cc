@@ -1,14 +1,14 @@
 #include "cohort/data/partition.h"
 
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <map>
 #include <numeric>
 #include <set>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 
 #include "cohort/core/rng.h"
 
@@ -134,7 +134,9 @@ TEST(PartitionShards, EachClientGetsWholeShards) {
   // at rank label * 60 + i / 10, so shard s (of 30) is rank [30s, 30s + 30).
   std::vector<int32_t> y(600);
   for (int i = 0; i < 600; ++i) y[static_cast<size_t>(i)] = i % 10;
-  auto shard_of = [&](int64_t i) { return (y[static_cast<size_t>(i)] * 60 + i / 10) / 30; };
+  auto shard_of = [&](int64_t i) {
+    return (y[static_cast<size_t>(i)] * 60 + i / 10) / 30;
+  };
 
   PartitionOptions o{.kind = "shards", .shards_per_client = 2, .seed = 8};
   const Parts parts = run(y, 10, 10, o);

@@ -8,18 +8,17 @@
 #include "cohort/core/validate.h"
 
 namespace cohort {
-namespace {
-
-}  // namespace
+namespace {}  // namespace
 
 Status SyntheticOptions::validate() const {
-  COHORT_RETURN_IF_ERROR(check_field("data.synthetic.num_examples", num_examples, Range::at_least(1)));
+  COHORT_RETURN_IF_ERROR(
+      check_field("data.synthetic.num_examples", num_examples, Range::at_least(1)));
   COHORT_RETURN_IF_ERROR(check_field("data.synthetic.dim", dim, Range::at_least(1)));
   COHORT_RETURN_IF_ERROR(check_field("data.synthetic.classes", num_classes, Range::at_least(2)));
   if (num_examples > (int64_t{1} << 31) / dim) {
-    return field_error("data.synthetic.num_examples",
-                       std::to_string(num_examples) + " examples x " + std::to_string(dim) +
-                           " features exceeds 2^31 values");
+    return field_error("data.synthetic.num_examples", std::to_string(num_examples) +
+                                                          " examples x " + std::to_string(dim) +
+                                                          " features exceeds 2^31 values");
   }
   COHORT_RETURN_IF_ERROR(check_field("data.synthetic.separation", separation, Range::at_least(0)));
   return check_field("data.synthetic.noise", noise, Range::at_least(0));

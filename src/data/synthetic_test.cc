@@ -1,10 +1,10 @@
 #include "cohort/data/synthetic.h"
 
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-
 #include <cmath>
 #include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 
 namespace cohort {
 namespace {
@@ -28,7 +28,8 @@ std::vector<double> class_means(const Dataset& ds) {
     for (int64_t j = 0; j < d; ++j) sum[static_cast<size_t>(y * d + j)] += ds.example(i)[j];
   }
   for (int64_t c = 0; c < ds.num_classes; ++c)
-    for (int64_t j = 0; j < d; ++j) sum[static_cast<size_t>(c * d + j)] /= static_cast<double>(count[static_cast<size_t>(c)]);
+    for (int64_t j = 0; j < d; ++j)
+      sum[static_cast<size_t>(c * d + j)] /= static_cast<double>(count[static_cast<size_t>(c)]);
   return sum;
 }
 
@@ -67,25 +68,32 @@ TEST(Synthetic, NoiseFreeExamplesSitOnTheClassMeans) {
   const std::vector<double> mu = class_means(ds);
   for (int64_t i = 0; i < ds.size(); ++i) {
     const int32_t y = ds.labels[static_cast<size_t>(i)];
-    for (int64_t j = 0; j < 6; ++j) EXPECT_EQ(ds.example(i)[j], static_cast<float>(mu[static_cast<size_t>(y * 6 + j)]));
+    for (int64_t j = 0; j < 6; ++j)
+      EXPECT_EQ(ds.example(i)[j], static_cast<float>(mu[static_cast<size_t>(y * 6 + j)]));
   }
   // Distinct classes have distinct means.
   for (int a = 0; a < 5; ++a)
-    for (int b = a + 1; b < 5; ++b) EXPECT_NE(mu[static_cast<size_t>(a * 6)], mu[static_cast<size_t>(b * 6)]);
+    for (int b = a + 1; b < 5; ++b)
+      EXPECT_NE(mu[static_cast<size_t>(a * 6)], mu[static_cast<size_t>(b * 6)]);
 
   // Same seed, other salt and size: the very same means.
   o.num_examples = 13;
   const Dataset small = make(o, 7);
   for (int64_t i = 0; i < small.size(); ++i) {
     const int32_t y = small.labels[static_cast<size_t>(i)];
-    for (int64_t j = 0; j < 6; ++j) EXPECT_EQ(small.example(i)[j], static_cast<float>(mu[static_cast<size_t>(y * 6 + j)]));
+    for (int64_t j = 0; j < 6; ++j)
+      EXPECT_EQ(small.example(i)[j], static_cast<float>(mu[static_cast<size_t>(y * 6 + j)]));
   }
 }
 
 TEST(Synthetic, MeanNormsFollowSeparation) {
   // E|mu|^2 = separation^2; average over many classes.
-  SyntheticOptions o{.num_examples = 400, .dim = 50, .num_classes = 400, .separation = 3.0,
-                     .noise = 0.0, .seed = 4};
+  SyntheticOptions o{.num_examples = 400,
+                     .dim = 50,
+                     .num_classes = 400,
+                     .separation = 3.0,
+                     .noise = 0.0,
+                     .seed = 4};
   const std::vector<double> mu = class_means(make(o));
   double sq = 0;
   for (double v : mu) sq += v * v;
@@ -93,8 +101,12 @@ TEST(Synthetic, MeanNormsFollowSeparation) {
 }
 
 TEST(Synthetic, TrainAndTestSaltsShareTheTask) {
-  SyntheticOptions o{.num_examples = 4000, .dim = 10, .num_classes = 4, .separation = 4.0,
-                     .noise = 1.0, .seed = 9};
+  SyntheticOptions o{.num_examples = 4000,
+                     .dim = 10,
+                     .num_classes = 4,
+                     .separation = 4.0,
+                     .noise = 1.0,
+                     .seed = 9};
   const Dataset train = make(o, 0);
   o.num_examples = 2000;
   const Dataset test = make(o, 1);

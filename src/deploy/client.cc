@@ -1,12 +1,10 @@
 #include "cohort/deploy/client.h"
 
-#include <grpcpp/grpcpp.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <cstdarg>
 #include <condition_variable>
+#include <cstdarg>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -18,11 +16,13 @@
 #include <utility>
 #include <vector>
 
-#include "cohort/trainer/control_variates.h"
+#include <grpcpp/grpcpp.h>
+
+#include "cohort/core/format.h"
 #include "cohort/core/ops.h"
 #include "cohort/core/rng.h"
 #include "cohort/strategy/strategy.h"
-#include "cohort/core/format.h"
+#include "cohort/trainer/control_variates.h"
 #include "deploy/wire.h"
 
 namespace cohort::deploy {
@@ -148,9 +148,9 @@ struct Client::Impl {
     grpc::Status st = stub->Register(&ctx, req, &rep);
     if (!st.ok()) {
       if (st.error_code() == grpc::StatusCode::UNAUTHENTICATED) {
-        return Status::unauthenticated("server " + opt.server +
-                                       " rejected this client's token (Register: " +
-                                       wire::code_name(st.error_code()) + ": " + st.error_message() + ")");
+        return Status::unauthenticated(
+            "server " + opt.server + " rejected this client's token (Register: " +
+            wire::code_name(st.error_code()) + ": " + st.error_message() + ")");
       }
       return from_grpc(st, "Register with " + opt.server);
     }
@@ -164,8 +164,8 @@ struct Client::Impl {
                       ? opt.heartbeat_interval_s
                       : (rep.heartbeat_interval_s() > 0 ? rep.heartbeat_interval_s() : 1.0);
     log(strformat("registered with %s as client %lld (%lld examples, model %lld parameters)",
-               opt.server.c_str(), static_cast<long long>(stats.client_id),
-               static_cast<long long>(shard.size()), static_cast<long long>(layout->numel())));
+                  opt.server.c_str(), static_cast<long long>(stats.client_id),
+                  static_cast<long long>(shard.size()), static_cast<long long>(layout->numel())));
     return Status::ok_status();
   }
 
@@ -215,7 +215,8 @@ struct Client::Impl {
     // header); Finish returns its status.
     if (ok) writer->WritesDone();
     grpc::Status st = writer->Finish();
-    return from_grpc(st, strformat("PushUpdate of task %lld", static_cast<long long>(header.task_id())));
+    return from_grpc(
+        st, strformat("PushUpdate of task %lld", static_cast<long long>(header.task_id())));
   }
 
   // Heartbeats while `done` is false; sets `unwanted` when the server gave up on the task.
@@ -224,7 +225,9 @@ struct Client::Impl {
     std::unique_lock<std::mutex> lk(*m);
     const auto period = std::chrono::duration_cast<SteadyClock::duration>(
         std::chrono::duration<double>(heartbeat_s));
-    while (!c->wait_for(lk, period, [&] { return done->load(); })) {
+    while (!c->wait_for(lk, period, [&] {
+      return done->load();
+    })) {
       lk.unlock();
       grpc::ClientContext ctx;
       prepare(&ctx, std::min(opt.rpc_timeout_s, std::max(1.0, 2 * heartbeat_s)));
@@ -247,7 +250,7 @@ struct Client::Impl {
     auto abandon = [&](const Status& why) -> Status {
       stats.abandoned += 1;
       log(strformat("task %lld abandoned: %s", static_cast<long long>(task_id),
-                 why.to_string().c_str()));
+                    why.to_string().c_str()));
       return Status::ok_status();
     };
 
@@ -276,18 +279,21 @@ struct Client::Impl {
 
     Result<ArrayRecord> correction = client_state_correction(task, client_state);
     if (!correction.ok()) {
-      return correction.error().with_context(strformat("task %lld", static_cast<long long>(task_id)));
+      return correction.error().with_context(
+          strformat("task %lld", static_cast<long long>(task_id)));
     }
     const uint64_t seed = Rng::mix_seed(opt.seed, "task", static_cast<uint64_t>(stats.client_id),
                                         static_cast<uint64_t>(task_id));
 
     log(strformat("task %lld: version %lld, training %lld steps", static_cast<long long>(task_id),
-               static_cast<long long>(t.version()), static_cast<long long>(task.local_steps)));
+                  static_cast<long long>(t.version()), static_cast<long long>(task.local_steps)));
     std::atomic<bool> done{false};
     std::atomic<bool> unwanted{false};
     std::mutex hb_mu;
     std::condition_variable hb_cv;
-    std::thread hb([&] { heartbeat_loop(task_id, &done, &unwanted, &hb_mu, &hb_cv); });
+    std::thread hb([&] {
+      heartbeat_loop(task_id, &done, &unwanted, &hb_mu, &hb_cv);
+    });
     Result<TrainResult> trained = Status::internal("not trained");
     try {
       trained = trainer->train(*task.model, shard, task.local_steps, opt.training, task.config,
@@ -302,7 +308,8 @@ struct Client::Impl {
     hb_cv.notify_all();
     hb.join();
     if (!trained.ok()) {
-      return trained.error().with_context(strformat("training task %lld", static_cast<long long>(task_id)));
+      return trained.error().with_context(
+          strformat("training task %lld", static_cast<long long>(task_id)));
     }
     TrainResult& tr = *trained;
     COHORT_RETURN_IF_ERROR(task.model->check_same_layout(tr.params, "trainer output"));
@@ -341,8 +348,9 @@ struct Client::Impl {
         parts[0].size -= removed * static_cast<int64_t>(sizeof(float));
         fault_name = "wrong-shape";
       }
-      if (fault_name) log(strformat("task %lld: injecting fault '%s' (test only)",
-                                 static_cast<long long>(task_id), fault_name));
+      if (fault_name)
+        log(strformat("task %lld: injecting fault '%s' (test only)",
+                      static_cast<long long>(task_id), fault_name));
     }
 
     pb::PushReply reply;
@@ -352,8 +360,8 @@ struct Client::Impl {
       stats.accepted += 1;
       if (!su.next_state.empty()) client_state = std::move(su.next_state);
       log(strformat("task %lld: version %lld, %lld steps, train_loss %.4f, accepted",
-                 static_cast<long long>(task_id), static_cast<long long>(t.version()),
-                 static_cast<long long>(tr.steps), train_loss));
+                    static_cast<long long>(task_id), static_cast<long long>(t.version()),
+                    static_cast<long long>(tr.steps), train_loss));
       return Status::ok_status();
     }
     if (pushed.code() == StatusCode::kUnavailable) {
@@ -364,8 +372,8 @@ struct Client::Impl {
     stats.rejected += 1;
     const std::string reason = pushed.ok() ? reply.reason() : pushed.to_string();
     log(strformat("task %lld: version %lld, update rejected by the server: %s",
-               static_cast<long long>(task_id), static_cast<long long>(t.version()),
-               reason.c_str()));
+                  static_cast<long long>(task_id), static_cast<long long>(t.version()),
+                  reason.c_str()));
     return Status::ok_status();
   }
 
@@ -383,8 +391,8 @@ struct Client::Impl {
       switch (rep.kind()) {
         case pb::PullTaskReply::DONE:
           log(strformat("server says the run is over: %lld tasks, %lld accepted, %lld rejected",
-                     static_cast<long long>(stats.tasks), static_cast<long long>(stats.accepted),
-                     static_cast<long long>(stats.rejected)));
+                        static_cast<long long>(stats.tasks), static_cast<long long>(stats.accepted),
+                        static_cast<long long>(stats.rejected)));
           return Status::ok_status();
         case pb::PullTaskReply::TRAIN:
           COHORT_RETURN_IF_ERROR(run_task(rep));
@@ -411,7 +419,8 @@ struct Client::Impl {
       Status s = session();
       if (s.ok()) return stats;
       if (s.code() != StatusCode::kUnavailable) return s;
-      const bool registered = stats.reconnects != reconnects_before || registered_once != was_registered;
+      const bool registered =
+          stats.reconnects != reconnects_before || registered_once != was_registered;
       if (registered || !down_since) {
         down_since = SteadyClock::now();
         attempt = 0;
@@ -419,8 +428,8 @@ struct Client::Impl {
       const double disconnected = seconds_since(*down_since);
       if (opt.max_disconnected_s > 0 && disconnected > opt.max_disconnected_s) {
         return Status::unavailable(strformat("cannot reach server %s for %.0f s (limit %.0f s): %s",
-                                          opt.server.c_str(), disconnected,
-                                          opt.max_disconnected_s, s.message().c_str()));
+                                             opt.server.c_str(), disconnected,
+                                             opt.max_disconnected_s, s.message().c_str()));
       }
       const double base =
           std::min(opt.backoff_max_s, opt.backoff_initial_s * std::pow(2.0, std::min(attempt, 30)));
@@ -444,9 +453,9 @@ Result<std::unique_ptr<Client>> Client::create(ClientOptions options,
         "--insecure explicitly to connect without TLS");
   }
   if (!(options.backoff_initial_s > 0) || !(options.backoff_max_s >= options.backoff_initial_s)) {
-    return Status::invalid_argument(strformat(
-        "client: backoff must satisfy 0 < initial <= max, got initial %g s, max %g s",
-        options.backoff_initial_s, options.backoff_max_s));
+    return Status::invalid_argument(
+        strformat("client: backoff must satisfy 0 < initial <= max, got initial %g s, max %g s",
+                  options.backoff_initial_s, options.backoff_max_s));
   }
   if (!(options.backoff_jitter >= 0 && options.backoff_jitter < 1)) {
     return Status::invalid_argument(

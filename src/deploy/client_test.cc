@@ -2,8 +2,7 @@
 // server): what the client sends (token, header first, contiguous chunks, delta values,
 // SCAFFOLD state delta), how it reacts to WAIT/DONE, to UNAUTHENTICATED, to a dropped
 // connection and to a rejected update. The QuadraticTrainer makes every value hand-computable.
-#include <grpcpp/grpcpp.h>
-#include <gtest/gtest.h>
+#include "cohort/deploy/client.h"
 
 #include <cmath>
 #include <cstdio>
@@ -12,7 +11,9 @@
 #include <mutex>
 #include <vector>
 
-#include "cohort/deploy/client.h"
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
 #include "cohort/v1/fleet.grpc.pb.h"
 #include "testing/fake_trainer.h"
 
@@ -33,14 +34,14 @@ class FakeFleet final : public pb::Fleet::Service {
  public:
   // Knobs, set before the client runs.
   std::vector<int64_t> layout_shape = {2};
-  bool server_state = false;              // SCAFFOLD task with c = (0.1, 0.2)
-  int fail_first_pulls = 0;               // answer UNAVAILABLE to this many PullTask calls
-  bool reject_bad_updates = true;         // INVALID_ARGUMENT for NaN / wrong layout
-  int tasks = 1;                          // TRAIN this many times (task ids 11, 12, ...)
+  bool server_state = false;       // SCAFFOLD task with c = (0.1, 0.2)
+  int fail_first_pulls = 0;        // answer UNAVAILABLE to this many PullTask calls
+  bool reject_bad_updates = true;  // INVALID_ARGUMENT for NaN / wrong layout
+  int tasks = 1;                   // TRAIN this many times (task ids 11, 12, ...)
 
   // Observations.
   std::mutex mu;
-  std::vector<std::string> tokens;        // authorization metadata of every RPC
+  std::vector<std::string> tokens;  // authorization metadata of every RPC
   int registers = 0;
   int pushes = 0;
   std::vector<pb::UpdateHeader> headers;
@@ -145,7 +146,8 @@ class FakeFleet final : public pb::Fleet::Service {
         return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "array 'w': wrong shape");
       }
       for (float f : floats(data)) {
-        if (!std::isfinite(f)) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "NaN in 'w'");
+        if (!std::isfinite(f))
+          return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "NaN in 'w'");
       }
     }
     rep->set_accepted(true);
@@ -166,7 +168,8 @@ class FakeFleet final : public pb::Fleet::Service {
  private:
   bool authorized(grpc::ServerContext* ctx) {
     auto it = ctx->client_metadata().find("authorization");
-    std::string v = it == ctx->client_metadata().end() ? "" : std::string(it->second.data(), it->second.size());
+    std::string v =
+        it == ctx->client_metadata().end() ? "" : std::string(it->second.data(), it->second.size());
     {
       std::lock_guard<std::mutex> lk(tokens_mu_);
       tokens.push_back(v);

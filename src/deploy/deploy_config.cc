@@ -24,7 +24,8 @@ Status DeployConfig::validate() const {
         "deploy.key); pass --insecure (deploy.insecure: true) to serve without TLS");
   }
   COHORT_RETURN_IF_ERROR(check_field("deploy.max_wall_s", max_wall_s, Range::at_least(0)));
-  COHORT_RETURN_IF_ERROR(check_field("deploy.checkpoint_every", checkpoint_every, Range::at_least(1)));
+  COHORT_RETURN_IF_ERROR(
+      check_field("deploy.checkpoint_every", checkpoint_every, Range::at_least(1)));
   if (resume && checkpoint_dir.empty()) {
     return Status::invalid_argument(
         "deploy: --resume needs --checkpoint-dir (deploy.checkpoint_dir)");

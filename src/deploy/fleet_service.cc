@@ -12,8 +12,8 @@ namespace cohort::deploy {
 namespace pb = ::cohort::v1;
 using wire::to_grpc;
 
-FleetService::FleetService(const ServerOptions& options, const TokenTable& tokens,
-                           ServerLoop& loop, std::shared_ptr<const ArrayLayout> layout)
+FleetService::FleetService(const ServerOptions& options, const TokenTable& tokens, ServerLoop& loop,
+                           std::shared_ptr<const ArrayLayout> layout)
     : opts_(options), tokens_(tokens), loop_(loop), layout_(std::move(layout)) {
   wire::to_pb(*layout_, &layout_pb_);
 }
@@ -33,7 +33,10 @@ grpc::Status FleetService::Register(grpc::ServerContext* ctx, const pb::Register
   if (const runtime::TaskRecord* t = loop_.core.task_of(*c)) {
     const ClientId id = *c;
     std::optional<ModelVersion> v = loop_.core.take_lost(t->id, "reconnected");
-    if (v) loop_.post([this, id, version = *v] { loop_.core.notify_lost(id, version); });
+    if (v)
+      loop_.post([this, id, version = *v] {
+        loop_.core.notify_lost(id, version);
+      });
   }
   loop_.core.set_available(*c, false);
   reply->set_client_id(*c);
@@ -54,7 +57,9 @@ grpc::Status FleetService::PullTask(grpc::ServerContext* ctx, const pb::PullTask
   if (!core.has_client(c)) core.add_client(c, 0);
   if (core.task_of(c) == nullptr && !loop_.done && !core.available(c)) {
     core.set_available(c, true);
-    loop_.post([this, c] { loop_.core.offer(c); });
+    loop_.post([this, c] {
+      loop_.core.offer(c);
+    });
   }
   loop_.task_cv.wait_for(lk, std::chrono::duration<double>(opts_.pull_wait_s), [&] {
     return core.task_of(c) != nullptr || loop_.done || loop_.stop || ctx->IsCancelled();
@@ -100,12 +105,15 @@ grpc::Status FleetService::Download(grpc::ServerContext* ctx, const pb::Download
       rec = t->task.server_state;
       if (!rec) return to_grpc(Status::failed_precondition("task has no server state"));
     } else {
-      return to_grpc(Status::invalid_argument("DownloadRequest.what must be MODEL or SERVER_STATE"));
+      return to_grpc(
+          Status::invalid_argument("DownloadRequest.what must be MODEL or SERVER_STATE"));
     }
   }
   const wire::ByteRange part = wire::bytes_of(*rec);
-  const bool sent = wire::for_each_chunk({&part, 1}, opts_.chunk_bytes,
-                                         [&](const pb::TensorChunk& ch) { return writer->Write(ch); });
+  const bool sent =
+      wire::for_each_chunk({&part, 1}, opts_.chunk_bytes, [&](const pb::TensorChunk& ch) {
+        return writer->Write(ch);
+      });
   if (!sent) return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
   std::lock_guard<std::mutex> lk(loop_.mu);
   loop_.core.add_bytes_down(part.size);
@@ -118,7 +126,10 @@ void FleetService::reject_push(ClientId c, int64_t task_id, const Status& why) {
   loop_.core.count_rejected(c, why);
   if (task_id == 0) return;
   std::optional<ModelVersion> v = loop_.core.take_lost(task_id, "rejected");
-  if (v) loop_.post([this, c, version = *v] { loop_.core.notify_lost(c, version); });
+  if (v)
+    loop_.post([this, c, version = *v] {
+      loop_.core.notify_lost(c, version);
+    });
 }
 
 bool FleetService::acquire_push_slot(grpc::ServerContext* ctx) {
@@ -152,12 +163,12 @@ grpc::Status FleetService::PushUpdate(grpc::ServerContext* ctx,
   };
   pb::UpdateChunk msg;
   if (!reader->Read(&msg)) {
-    return reject(Status::invalid_argument(
-        "empty update stream: the first message must be an UpdateHeader"));
+    return reject(
+        Status::invalid_argument("empty update stream: the first message must be an UpdateHeader"));
   }
   if (!msg.has_header()) {
-    return reject(Status::invalid_argument(
-        "the first message of an update stream must be an UpdateHeader"));
+    return reject(
+        Status::invalid_argument("the first message of an update stream must be an UpdateHeader"));
   }
   const pb::UpdateHeader h = msg.header();
   Task task;
@@ -169,9 +180,9 @@ grpc::Status FleetService::PushUpdate(grpc::ServerContext* ctx,
     if (loop_.done) {
       task_status = Status::failed_precondition("the run is over");
     } else if (t == nullptr || t->id != h.task_id()) {
-      task_status = Status::failed_precondition(
-          "update for task " + std::to_string(h.task_id()) + ", which is not client " +
-          std::to_string(c) + "'s current task (stale or unknown)");
+      task_status = Status::failed_precondition("update for task " + std::to_string(h.task_id()) +
+                                                ", which is not client " + std::to_string(c) +
+                                                "'s current task (stale or unknown)");
     } else {
       task_id = t->id;
       task = t->task;  // shares the model and server state
@@ -196,10 +207,11 @@ grpc::Status FleetService::PushUpdate(grpc::ServerContext* ctx,
              wire::shape_string(h.layout().arrays(d->index).shape()) + ", the model's is " +
              shape_string(want.shape);
     } else {
-      what = std::to_string(d->got_count) + " arrays, the model has " +
-             std::to_string(d->expected_count) +
-             (d->got_count < d->expected_count ? " (first missing: \"" + d->expected + "\")"
-                                               : " (first extra: \"" + printable(d->got, 100) + "\")");
+      what =
+          std::to_string(d->got_count) + " arrays, the model has " +
+          std::to_string(d->expected_count) +
+          (d->got_count < d->expected_count ? " (first missing: \"" + d->expected + "\")"
+                                            : " (first extra: \"" + printable(d->got, 100) + "\")");
     }
     return reject(Status::invalid_argument("update layout: " + what));
   }
@@ -218,7 +230,8 @@ grpc::Status FleetService::PushUpdate(grpc::ServerContext* ctx,
     }
   } slot{this, false};
   if (opts_.max_concurrent_pushes > 0) {
-    if (!acquire_push_slot(ctx)) return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
+    if (!acquire_push_slot(ctx))
+      return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
     slot.held = true;
   }
   Update u;

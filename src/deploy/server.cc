@@ -3,13 +3,13 @@
 // (fleet_service.h).
 #include "cohort/deploy/server.h"
 
-#include <grpcpp/grpcpp.h>
-
 #include <bit>
 #include <filesystem>
 #include <fstream>
 #include <limits>
 #include <sstream>
+
+#include <grpcpp/grpcpp.h>
 
 #include "cohort/core/validate.h"
 #include "cohort/runtime/checkpoint.h"
@@ -105,7 +105,8 @@ struct Server::Impl {
       for (ClientId id : tokens.client_ids()) loop->core.add_client(id, 0);
       Json fields = {{"mode", "deploy"}, {"max_wall_s", opts.max_wall_s}};
       for (auto& [k, v] : opts.start_fields.items()) fields[k] = v;
-      COHORT_RETURN_IF_ERROR(loop->core.start(std::move(initial), std::move(fields), std::move(ckpt)));
+      COHORT_RETURN_IF_ERROR(
+          loop->core.start(std::move(initial), std::move(fields), std::move(ckpt)));
       if (loop->core.resumed_from() >= 0) {
         log_line("resumed from " + opts.checkpoint_dir + " at version " +
                  std::to_string(loop->core.resumed_from()));
@@ -118,8 +119,9 @@ struct Server::Impl {
     int port = 0;
     b.AddListeningPort(opts.listen_address, creds, &port);
     b.RegisterService(service.get());
-    const int max_msg = static_cast<int>(std::min<int64_t>(
-        std::numeric_limits<int>::max(), std::max<int64_t>(4 << 20, 2 * opts.chunk_bytes + (1 << 20))));
+    const int max_msg = static_cast<int>(
+        std::min<int64_t>(std::numeric_limits<int>::max(),
+                          std::max<int64_t>(4 << 20, 2 * opts.chunk_bytes + (1 << 20))));
     b.SetMaxReceiveMessageSize(max_msg);
     b.SetMaxSendMessageSize(max_msg);
     // Bound what gRPC buffers for uploads waiting for a push slot: no BDP-driven growth of the
@@ -139,7 +141,9 @@ struct Server::Impl {
   Status wait() {
     if (loop) {
       std::unique_lock<std::mutex> lk(loop->mu);
-      loop->task_cv.wait(lk, [&] { return loop->loop_exited || !server; });
+      loop->task_cv.wait(lk, [&] {
+        return loop->loop_exited || !server;
+      });
     }
     shutdown();
     if (!loop) return Status::failed_precondition("Server::wait: not started");

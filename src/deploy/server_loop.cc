@@ -27,10 +27,10 @@ runtime::RuntimeOptions core_options(const ServerOptions& o) {
   r.training = o.training;
   r.checkpoint_dir = o.checkpoint_dir;
   r.checkpoint_every = o.checkpoint_every;
-  r.strict_dispatch = false;    // keep serving everyone else; the task is reported lost
+  r.strict_dispatch = false;            // keep serving everyone else; the task is reported lost
   r.dispatch_ends_availability = true;  // idle only while polling
-  r.eval_errors_fatal = false;  // logged; training goes on
-  r.first_task_number = 1;      // task id 0 means "no task" on the wire
+  r.eval_errors_fatal = false;          // logged; training goes on
+  r.first_task_number = 1;              // task id 0 means "no task" on the wire
   return r;
 }
 
@@ -42,7 +42,9 @@ ServerLoop::ServerLoop(const ServerOptions& options, Strategy& strategy, Metrics
 ServerLoop::~ServerLoop() { stop_and_join(); }
 
 void ServerLoop::start_thread() {
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    run();
+  });
 }
 
 void ServerLoop::stop_and_join() {
@@ -133,8 +135,9 @@ void ServerLoop::run() {
       continue;
     }
     const double t = now();
-    auto due = std::min_element(timers_.begin(), timers_.end(),
-                                [](const auto& a, const auto& b) { return a.second < b.second; });
+    auto due = std::min_element(timers_.begin(), timers_.end(), [](const auto& a, const auto& b) {
+      return a.second < b.second;
+    });
     if (due != timers_.end() && due->second <= t && !done) {
       const TimerId id = due->first;
       timers_.erase(due);

@@ -59,8 +59,7 @@ TEST(DeployServer, CheckpointAndResumeContinueTheVersion) {
     Fixture f;
     f.opts.checkpoint_dir = ckpt.path();
     f.opts.resume = true;
-    Server s(f.opts, std::move(*make_strategy("fedavgm", {})),
-             initial_model());
+    Server s(f.opts, std::move(*make_strategy("fedavgm", {})), initial_model());
     Result<int> p = s.start();
     ASSERT_FALSE(p.ok());
     EXPECT_EQ(p.error().code(), StatusCode::kInvalidArgument);  // strategy name differs
@@ -86,7 +85,8 @@ void drive(Fixture& f, int n, int* k) {
     pb::PullTaskReply t = c.pull_train();
     ASSERT_EQ(t.kind(), pb::PullTaskReply::TRAIN);
     std::vector<float> d(9);
-    for (int i = 0; i < 9; ++i) d[i] = 0.1f * static_cast<float>(*k + 1) + 0.01f * static_cast<float>(i);
+    for (int i = 0; i < 9; ++i)
+      d[i] = 0.1f * static_cast<float>(*k + 1) + 0.01f * static_cast<float>(i);
     pb::PushReply reply;
     ASSERT_TRUE(c.push(t, d, 2, &reply).ok()) << reply.reason();
   }
@@ -94,11 +94,14 @@ void drive(Fixture& f, int n, int* k) {
 
 // Checkpoint after 4 updates, resume, 2 more updates == 6 updates without interruption, for
 // strategies with state between commits (momentum, moments, buffer).
-class ResumeMatchesUninterrupted : public ::testing::TestWithParam<std::pair<std::string, ConfigRecord>> {};
+class ResumeMatchesUninterrupted
+    : public ::testing::TestWithParam<std::pair<std::string, ConfigRecord>> {};
 
 TEST_P(ResumeMatchesUninterrupted, SameModel) {
   const auto& [name, params] = GetParam();
-  auto make = [&] { return std::move(*make_strategy(name, params)); };
+  auto make = [&] {
+    return std::move(*make_strategy(name, params));
+  };
   std::vector<float> straight;
   {
     Fixture f;
@@ -136,12 +139,16 @@ TEST_P(ResumeMatchesUninterrupted, SameModel) {
 INSTANTIATE_TEST_SUITE_P(
     Strategies, ResumeMatchesUninterrupted,
     ::testing::Values(
-        std::make_pair(std::string("fedavgm"), ConfigRecord{{"min_clients", int64_t{1}}, {"server_momentum", 0.5}}),
+        std::make_pair(std::string("fedavgm"),
+                       ConfigRecord{{"min_clients", int64_t{1}}, {"server_momentum", 0.5}}),
         std::make_pair(std::string("fedadam"), ConfigRecord{{"min_clients", int64_t{1}}}),
         std::make_pair(std::string("fedyogi"), ConfigRecord{{"min_clients", int64_t{1}}}),
-        std::make_pair(std::string("fedbuff"), ConfigRecord{{"buffer_size", int64_t{2}}, {"server_momentum", 0.5}}),
+        std::make_pair(std::string("fedbuff"),
+                       ConfigRecord{{"buffer_size", int64_t{2}}, {"server_momentum", 0.5}}),
         std::make_pair(std::string("fedasync"), ConfigRecord{})),
-    [](const auto& info) { return info.param.first; });
+    [](const auto& info) {
+      return info.param.first;
+    });
 
 TEST(DeployServer, StrategyWithoutCheckpointSupportIsUnimplemented) {
   auto s = std::move(*make_strategy("scaffold", {}));
@@ -164,7 +171,8 @@ TEST(DeployServer, TlsServerAcceptsVerifiedClients) {
   TempDir d;
   const std::string p = d.path();
   const std::string cmd =
-      "cd " + p + " && openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem "
+      "cd " + p +
+      " && openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem "
       "-days 1 -subj /CN=test-ca >/dev/null 2>&1 && "
       "openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=localhost "
       ">/dev/null 2>&1 && printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > san.ext && "

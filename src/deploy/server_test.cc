@@ -45,7 +45,8 @@ TEST(DeployServer, WrongTokenIsUnauthenticated) {
   s = bad.push_raw({TestClient::header(1, 0, 1)}, &pr);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED);
   // No metadata at all.
-  auto stub = pb::Fleet::NewStub(grpc::CreateChannel(f.target(), grpc::InsecureChannelCredentials()));
+  auto stub =
+      pb::Fleet::NewStub(grpc::CreateChannel(f.target(), grpc::InsecureChannelCredentials()));
   grpc::ClientContext ctx;
   s = stub->Register(&ctx, pb::RegisterRequest(), &reply);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED);
@@ -88,8 +89,12 @@ TEST(DeployServer, FedAvgRoundAveragesTwoClients) {
   const std::vector<float> d1 = {-1, 0, 1, 2, 3, 4, 5, 6, 7};
   pb::PushReply reply0, reply1;
   grpc::Status s0, s1;
-  std::thread p0([&] { s0 = c0.push(t0, d0, 1, &reply0); });
-  std::thread p1([&] { s1 = c1.push(t1, d1, 3, &reply1); });
+  std::thread p0([&] {
+    s0 = c0.push(t0, d0, 1, &reply0);
+  });
+  std::thread p1([&] {
+    s1 = c1.push(t1, d1, 3, &reply1);
+  });
   p0.join();
   p1.join();
   ASSERT_TRUE(s0.ok()) << s0.error_message();
@@ -240,7 +245,8 @@ TEST(DeployServer, ScaffoldServerStateAndStateDeltaTravel) {
     pb::DownloadRequest req;
     req.set_task_id(t.task_id());
     req.set_what(pb::DownloadRequest::SERVER_STATE);
-    auto stub = pb::Fleet::NewStub(grpc::CreateChannel(f.target(), grpc::InsecureChannelCredentials()));
+    auto stub =
+        pb::Fleet::NewStub(grpc::CreateChannel(f.target(), grpc::InsecureChannelCredentials()));
     auto reader = stub->Download(&ctx, req);
     pb::TensorChunk ch;
     int64_t bytes = 0;
@@ -321,7 +327,6 @@ TEST(DeployServer, ClientWithoutHeartbeatIsLost) {
   }
   EXPECT_TRUE(lost);
 }
-
 
 }  // namespace
 }  // namespace cohort::deploy

@@ -2,25 +2,25 @@
 // minimal client written with the generated stub.
 #pragma once
 
-#include <gtest/gtest.h>
-#include <grpcpp/grpcpp.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <limits>
 #include <sstream>
-#include <cstring>
 #include <thread>
 
-#include "cohort/runtime/checkpoint.h"
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
 #include "cohort/deploy/server.h"
+#include "cohort/runtime/checkpoint.h"
 #include "cohort/strategy/registry.h"
 #include "cohort/v1/fleet.grpc.pb.h"
-
 
 namespace cohort::deploy::server_testing {
 
@@ -226,6 +226,5 @@ inline std::vector<float> model_values(const Server& s) {
   auto m = s.global_model();
   return std::vector<float>(m->flat().begin(), m->flat().end());
 }
-
 
 }  // namespace cohort::deploy::server_testing

@@ -5,12 +5,12 @@
 // by the server's lock.
 #pragma once
 
-#include <grpcpp/grpcpp.h>
-
 #include <map>
 #include <string>
 #include <unordered_map>
 #include <vector>
+
+#include <grpcpp/grpcpp.h>
 
 #include "cohort/core/status.h"
 #include "cohort/core/types.h"

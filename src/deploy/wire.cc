@@ -13,24 +13,42 @@ grpc::Status to_grpc(const Status& s) {
 
 const char* code_name(grpc::StatusCode c) {
   switch (c) {
-    case grpc::StatusCode::OK: return "OK";
-    case grpc::StatusCode::CANCELLED: return "CANCELLED";
-    case grpc::StatusCode::UNKNOWN: return "UNKNOWN";
-    case grpc::StatusCode::INVALID_ARGUMENT: return "INVALID_ARGUMENT";
-    case grpc::StatusCode::DEADLINE_EXCEEDED: return "DEADLINE_EXCEEDED";
-    case grpc::StatusCode::NOT_FOUND: return "NOT_FOUND";
-    case grpc::StatusCode::ALREADY_EXISTS: return "ALREADY_EXISTS";
-    case grpc::StatusCode::PERMISSION_DENIED: return "PERMISSION_DENIED";
-    case grpc::StatusCode::RESOURCE_EXHAUSTED: return "RESOURCE_EXHAUSTED";
-    case grpc::StatusCode::FAILED_PRECONDITION: return "FAILED_PRECONDITION";
-    case grpc::StatusCode::ABORTED: return "ABORTED";
-    case grpc::StatusCode::OUT_OF_RANGE: return "OUT_OF_RANGE";
-    case grpc::StatusCode::UNIMPLEMENTED: return "UNIMPLEMENTED";
-    case grpc::StatusCode::INTERNAL: return "INTERNAL";
-    case grpc::StatusCode::UNAVAILABLE: return "UNAVAILABLE";
-    case grpc::StatusCode::DATA_LOSS: return "DATA_LOSS";
-    case grpc::StatusCode::UNAUTHENTICATED: return "UNAUTHENTICATED";
-    default: return "UNKNOWN";
+    case grpc::StatusCode::OK:
+      return "OK";
+    case grpc::StatusCode::CANCELLED:
+      return "CANCELLED";
+    case grpc::StatusCode::UNKNOWN:
+      return "UNKNOWN";
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      return "INVALID_ARGUMENT";
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return "DEADLINE_EXCEEDED";
+    case grpc::StatusCode::NOT_FOUND:
+      return "NOT_FOUND";
+    case grpc::StatusCode::ALREADY_EXISTS:
+      return "ALREADY_EXISTS";
+    case grpc::StatusCode::PERMISSION_DENIED:
+      return "PERMISSION_DENIED";
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      return "RESOURCE_EXHAUSTED";
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      return "FAILED_PRECONDITION";
+    case grpc::StatusCode::ABORTED:
+      return "ABORTED";
+    case grpc::StatusCode::OUT_OF_RANGE:
+      return "OUT_OF_RANGE";
+    case grpc::StatusCode::UNIMPLEMENTED:
+      return "UNIMPLEMENTED";
+    case grpc::StatusCode::INTERNAL:
+      return "INTERNAL";
+    case grpc::StatusCode::UNAVAILABLE:
+      return "UNAVAILABLE";
+    case grpc::StatusCode::DATA_LOSS:
+      return "DATA_LOSS";
+    case grpc::StatusCode::UNAUTHENTICATED:
+      return "UNAUTHENTICATED";
+    default:
+      return "UNKNOWN";
   }
 }
 
@@ -119,10 +137,14 @@ std::optional<LayoutDifference> layout_difference(const pb::Layout& got, const A
 void to_pb(const ConfigRecord& config, google::protobuf::Map<std::string, pb::Scalar>* out) {
   for (const auto& [k, v] : config) {
     pb::Scalar& s = (*out)[k];
-    if (const auto* i = std::get_if<int64_t>(&v)) s.set_int_value(*i);
-    else if (const auto* d = std::get_if<double>(&v)) s.set_double_value(*d);
-    else if (const auto* b = std::get_if<bool>(&v)) s.set_bool_value(*b);
-    else s.set_string_value(std::get<std::string>(v));
+    if (const auto* i = std::get_if<int64_t>(&v))
+      s.set_int_value(*i);
+    else if (const auto* d = std::get_if<double>(&v))
+      s.set_double_value(*d);
+    else if (const auto* b = std::get_if<bool>(&v))
+      s.set_bool_value(*b);
+    else
+      s.set_string_value(std::get<std::string>(v));
   }
 }
 
@@ -130,11 +152,20 @@ ConfigRecord from_pb(const google::protobuf::Map<std::string, pb::Scalar>& m) {
   ConfigRecord out;
   for (const auto& [k, v] : m) {
     switch (v.value_case()) {
-      case pb::Scalar::kIntValue: out[k] = static_cast<int64_t>(v.int_value()); break;
-      case pb::Scalar::kDoubleValue: out[k] = v.double_value(); break;
-      case pb::Scalar::kBoolValue: out[k] = v.bool_value(); break;
-      case pb::Scalar::kStringValue: out[k] = v.string_value(); break;
-      default: break;
+      case pb::Scalar::kIntValue:
+        out[k] = static_cast<int64_t>(v.int_value());
+        break;
+      case pb::Scalar::kDoubleValue:
+        out[k] = v.double_value();
+        break;
+      case pb::Scalar::kBoolValue:
+        out[k] = v.bool_value();
+        break;
+      case pb::Scalar::kStringValue:
+        out[k] = v.string_value();
+        break;
+      default:
+        break;
     }
   }
   return out;
@@ -189,7 +220,7 @@ Status ChunkAssembler::add(const pb::TensorChunk& ch) {
   const char* src = ch.data().data();
   int64_t pos = received_;  // position in the concatenation of the buffers
   int64_t left = n;
-  int64_t start = 0;        // position of the current buffer in the concatenation
+  int64_t start = 0;  // position of the current buffer in the concatenation
   for (const Buffer& b : buffers_) {
     if (left == 0) break;
     if (pos < start + b.size) {

@@ -9,13 +9,13 @@
 // Thread safety: free functions; a ChunkAssembler belongs to one stream.
 #pragma once
 
-#include <grpcpp/grpcpp.h>
-
 #include <cstdint>
 #include <functional>
 #include <optional>
 #include <span>
 #include <string>
+
+#include <grpcpp/grpcpp.h>
 
 #include "cohort/core/array_record.h"
 #include "cohort/core/status.h"
@@ -51,11 +51,11 @@ std::string shape_string(const google::protobuf::RepeatedField<int64_t>& shape);
 // The first difference between a layout received on the wire and the expected one.
 struct LayoutDifference {
   enum class Kind { kName, kShape, kCount } kind = Kind::kName;
-  int index = 0;            // the first differing array (kCount: the first missing or extra)
-  std::string got;          // kName / kShape: "name[2,3]" as received; kCount: the extra name
-  std::string expected;     // the same for the expected layout; kCount: the missing name
-  int got_count = 0;        // arrays received
-  int expected_count = 0;   // arrays expected
+  int index = 0;           // the first differing array (kCount: the first missing or extra)
+  std::string got;         // kName / kShape: "name[2,3]" as received; kCount: the extra name
+  std::string expected;    // the same for the expected layout; kCount: the missing name
+  int got_count = 0;       // arrays received
+  int expected_count = 0;  // arrays expected
 };
 std::optional<LayoutDifference> layout_difference(const pb::Layout& got, const ArrayLayout& want);
 

@@ -192,13 +192,20 @@ std::string render_plot(const std::string& aria, XKind kind,
     x_title = "accepted client updates";
     x_axis = linear_axis(
         0, x_max, 8,
-        [](double v, double) { return with_commas(static_cast<int64_t>(std::llround(v))); }, 1.0);
+        [](double v, double) {
+          return with_commas(static_cast<int64_t>(std::llround(v)));
+        },
+        1.0);
   } else {
     x_title = log ? "bytes sent up + down (log scale)" : "bytes sent up + down";
     if (log && std::isfinite(x_min_pos)) {
-      x_axis = log_axis(x_min_pos, x_max, [](double v, double) { return bytes_tick(v, 0); });
+      x_axis = log_axis(x_min_pos, x_max, [](double v, double) {
+        return bytes_tick(v, 0);
+      });
     } else {
-      x_axis = linear_axis(0, x_max, 8, [](double v, double step) { return bytes_tick(v, step); });
+      x_axis = linear_axis(0, x_max, 8, [](double v, double step) {
+        return bytes_tick(v, step);
+      });
     }
   }
 
@@ -210,8 +217,12 @@ std::string render_plot(const std::string& aria, XKind kind,
   const double px1 = kWidth - kMarginRight;
   const double py0 = top + kPlotHeight;  // y of the bottom of the plot area
   const double py1 = top;
-  auto X = [&](double v) { return px0 + x_axis.frac(v / x_scale) * (px1 - px0); };
-  auto Y = [&](double v) { return py0 - y_axis.frac(v) * (py0 - py1); };
+  auto X = [&](double v) {
+    return px0 + x_axis.frac(v / x_scale) * (px1 - px0);
+  };
+  auto Y = [&](double v) {
+    return py0 - y_axis.frac(v) * (py0 - py1);
+  };
 
   std::string svg;
   svg += "<svg class=\"plot\" viewBox=\"0 0 " + num(kWidth) + " " + num(height) +

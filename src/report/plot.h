@@ -41,7 +41,6 @@ Axis accuracy_axis(const std::vector<ReportSeries>& series, double target);
 // One <svg> plot of each series' eval accuracy (on `y_axis`) against `kind`, the target
 // (when > 0) as a dashed line, and the legend above. `aria` is its accessible label.
 std::string render_plot(const std::string& aria, XKind kind,
-                        const std::vector<ReportSeries>& series, const Axis& y_axis,
-                        double target);
+                        const std::vector<ReportSeries>& series, const Axis& y_axis, double target);
 
 }  // namespace cohort::report_detail

@@ -215,7 +215,9 @@ std::string describe_distribution(const Json& d, const std::string& unit) {
   if (d.is_number()) return short_num(d.get<double>()) + " " + unit;
   if (!d.is_object()) return esc(d.dump());
   const std::string kind = d.value("distribution", "constant");
-  auto v = [&](const char* key) { return short_num(d.value(key, 0.0)); };
+  auto v = [&](const char* key) {
+    return short_num(d.value(key, 0.0));
+  };
   std::string s;
   if (kind == "constant") {
     s = v("mean") + " " + unit;

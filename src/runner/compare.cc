@@ -28,7 +28,11 @@ Json optional_json(const std::optional<double>& v) { return v ? Json(*v) : Json(
 Json params_json(const ConfigRecord& params) {
   Json j = Json::object();
   for (const auto& [key, value] : params) {
-    j[key] = std::visit([](const auto& v) { return Json(v); }, value);
+    j[key] = std::visit(
+        [](const auto& v) {
+          return Json(v);
+        },
+        value);
   }
   return j;
 }
@@ -320,7 +324,9 @@ Result<Comparison> run_comparison(const SimulationConfig& config, const Scenario
     ThreadPool pool(static_cast<size_t>(jobs));
     std::vector<std::future<void>> done;
     for (size_t i = 0; i < n; ++i) {
-      done.push_back(pool.submit([&run_one, i](size_t worker) { run_one(i, worker); }));
+      done.push_back(pool.submit([&run_one, i](size_t worker) {
+        run_one(i, worker);
+      }));
     }
     for (auto& f : done) f.get();
   }

@@ -1,13 +1,14 @@
 // `strategies:` parsing, run_comparison's outputs and determinism, and the HTML report.
 #include "cohort/runner/compare.h"
 
-#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
+
+#include <gtest/gtest.h>
 
 #include "cohort/report/report.h"
 

@@ -1,9 +1,10 @@
 // The terminal progress line: a reader of the metrics stream like every other view.
+#include <unistd.h>
+
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <string>
-#include <unistd.h>
 
 #include "cohort/runner/runner.h"
 
@@ -64,11 +65,12 @@ class ProgressLine final : public MetricsSink {
     char line[256];
     std::string rounds = std::to_string(round);
     if (max_rounds_ > 0) rounds += "/" + std::to_string(max_rounds_);
-    std::snprintf(line, sizeof(line),
-                  "\r[%s] round %s | %lld updates | virtual %.1fs | acc %s | %s elapsed, %s left   ",
-                  strategy_.c_str(), rounds.c_str(), static_cast<long long>(updates_), vt,
-                  have_acc_ ? (std::to_string(accuracy_ * 100).substr(0, 5) + "%").c_str() : "-",
-                  mmss(wall).c_str(), final ? "00:00" : mmss(remaining).c_str());
+    std::snprintf(
+        line, sizeof(line),
+        "\r[%s] round %s | %lld updates | virtual %.1fs | acc %s | %s elapsed, %s left   ",
+        strategy_.c_str(), rounds.c_str(), static_cast<long long>(updates_), vt,
+        have_acc_ ? (std::to_string(accuracy_ * 100).substr(0, 5) + "%").c_str() : "-",
+        mmss(wall).c_str(), final ? "00:00" : mmss(remaining).c_str());
     std::fputs(line, stderr);
     std::fflush(stderr);
     drawn_ = true;

@@ -61,9 +61,9 @@ Result<Scenario> build_scenario(const SimulationConfig& config) {
   // The population first: with a device trace and clients.count 0, it fixes the client count.
   COHORT_ASSIGN_OR_RETURN(std::vector<sim::DeviceProfile> devices,
                           sim::draw_population(config.clients, seed));
-  COHORT_ASSIGN_OR_RETURN(std::vector<ClientData> data,
-                          make_client_data(s.train, static_cast<int64_t>(devices.size()),
-                                           config.data, seed));
+  COHORT_ASSIGN_OR_RETURN(
+      std::vector<ClientData> data,
+      make_client_data(s.train, static_cast<int64_t>(devices.size()), config.data, seed));
   for (size_t i = 0; i < data.size(); ++i) {
     sim::SimClient c;
     c.shard = std::move(data[i].train);
@@ -109,7 +109,8 @@ Result<sim::SimSummary> run_simulation(const SimulationConfig& config, const Sce
     COHORT_ASSIGN_OR_RETURN(auto jsonl, JsonlFileSink::open(outputs.out_dir + "/metrics.jsonl"));
     hub.add_sink(std::shared_ptr<MetricsSink>(std::move(jsonl)));
     COHORT_RETURN_IF_ERROR(write_json_file(outputs.out_dir + "/config.json", to_json(config)));
-    COHORT_RETURN_IF_ERROR(write_json_file(outputs.out_dir + "/clients.json", clients_json(scenario)));
+    COHORT_RETURN_IF_ERROR(
+        write_json_file(outputs.out_dir + "/clients.json", clients_json(scenario)));
     if (outputs.save_partition) {
       COHORT_RETURN_IF_ERROR(write_json_file(outputs.out_dir + "/partition.json",
                                              Json{{"clients", scenario.partition}}));

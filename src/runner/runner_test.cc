@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+
 #include <gtest/gtest.h>
 
 #include "cohort/data/idx.h"
@@ -14,8 +15,8 @@ namespace {
 namespace fs = std::filesystem;
 
 std::string temp_dir(const std::string& name) {
-  fs::path p = fs::temp_directory_path() / ("cohort_runner_test_" + name + "_" +
-                                            std::to_string(::getpid()));
+  fs::path p =
+      fs::temp_directory_path() / ("cohort_runner_test_" + name + "_" + std::to_string(::getpid()));
   fs::remove_all(p);
   return p.string();
 }
@@ -73,9 +74,9 @@ TEST(RunnerTest, SyntheticEndToEndLearnsAndWritesOutputs) {
   EXPECT_EQ(evals, 7);  // version 0 and each of 6 rounds
   std::ifstream sf(out.out_dir + "/summary.json");
   Json summary = Json::parse(sf);
-  for (const char* key : {"strategy", "seed", "final_accuracy", "best_accuracy", "virtual_time_s",
-                          "wall_time_s", "rounds", "updates", "bytes_up", "bytes_down",
-                          "model_hash", "time_to_target"}) {
+  for (const char* key :
+       {"strategy", "seed", "final_accuracy", "best_accuracy", "virtual_time_s", "wall_time_s",
+        "rounds", "updates", "bytes_up", "bytes_down", "model_hash", "time_to_target"}) {
     EXPECT_TRUE(summary.contains(key)) << key;
   }
   EXPECT_EQ(summary["model_hash"], s->model_hash);
@@ -100,7 +101,10 @@ TEST(RunnerTest, SameSeedSameModelWhateverTheThreadCount) {
     out.progress = false;
     auto s = run_simulation(*cfg, *scenario, out);
     ASSERT_TRUE(s.ok()) << s.error().to_string();
-    if (hash.empty()) hash = s->model_hash; else EXPECT_EQ(s->model_hash, hash) << threads;
+    if (hash.empty())
+      hash = s->model_hash;
+    else
+      EXPECT_EQ(s->model_hash, hash) << threads;
   }
 }
 
@@ -115,7 +119,8 @@ model: {name: mlp}
 training: {lr: 0.05, batch_size: 32, local_epochs: 2}
 strategy: {name: fedavg, fraction: 0.5, min_clients: 2}
 run: {rounds: 10, seed: 1, threads: 2}
-)", "fmnist.yaml");
+)",
+                                     "fmnist.yaml");
   ASSERT_TRUE(cfg.ok()) << cfg.error().to_string();
   auto scenario = build_scenario(*cfg);
   ASSERT_TRUE(scenario.ok()) << scenario.error().to_string();
@@ -139,15 +144,14 @@ TEST(RunnerTest, ConfigAndDataErrorsAreClear) {
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.error().message(), "strategy.fraction: must be in (0, 1], got 3");
 
-  auto missing = parse_simulation_config("data: {dataset: fashion-mnist, path: /nonexistent}",
-                                         "m.yaml");
+  auto missing =
+      parse_simulation_config("data: {dataset: fashion-mnist, path: /nonexistent}", "m.yaml");
   ASSERT_TRUE(missing.ok());
   auto sc = build_scenario(*missing);
   ASSERT_FALSE(sc.ok());
   EXPECT_EQ(sc.error().code(), StatusCode::kNotFound);
   EXPECT_NE(sc.error().message().find("/nonexistent"), std::string::npos);
 }
-
 
 TEST(RunnerTest, DeviceTraceAvailabilityAndClientStats) {
   const std::string dir = temp_dir("trace");
@@ -158,8 +162,9 @@ TEST(RunnerTest, DeviceTraceAvailabilityAndClientStats) {
                           "5,100,20,100,1\n4,50,4,20,20\n";
   // No count: the population is the trace's 6 clients.
   auto cfg = parse_simulation_config(kSynthetic, "synthetic.yaml",
-                                     {"clients={trace: " + trace + ", dropout: 0.1, jitter: 0.2, "
-                                      "availability: {mean_online_s: 20, mean_offline_s: 5}}",
+                                     {"clients={trace: " + trace +
+                                          ", dropout: 0.1, jitter: 0.2, "
+                                          "availability: {mean_online_s: 20, mean_offline_s: 5}}",
                                       "strategy.round_deadline_s=5", "run.rounds=8"});
   ASSERT_TRUE(cfg.ok()) << cfg.error().to_string();
   auto scenario = build_scenario(*cfg);

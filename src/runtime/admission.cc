@@ -14,13 +14,15 @@ Status admit_update(const Update& u, const Task& task) {
   if (task.model == nullptr) return Status::internal(who + ": its task has no model");
   if (task.server_state == nullptr) {
     if (!u.state_delta.empty()) {
-      return Status::invalid_argument(who + ": carries a state delta, but its task carries no "
-                                            "server state");
+      return Status::invalid_argument(who +
+                                      ": carries a state delta, but its task carries no "
+                                      "server state");
     }
   } else {
     if (u.state_delta.empty()) {
-      return Status::invalid_argument(who + ": carries no state delta, but its task carries a "
-                                            "server state");
+      return Status::invalid_argument(who +
+                                      ": carries no state delta, but its task carries a "
+                                      "server state");
     }
     COHORT_RETURN_IF_ERROR(
         task.server_state->check_same_layout(u.state_delta, who + " state delta"));

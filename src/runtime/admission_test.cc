@@ -1,10 +1,10 @@
 #include "cohort/runtime/admission.h"
 
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-
 #include <cmath>
 #include <limits>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 
 #include "testing/fake_host.h"
 

@@ -53,7 +53,8 @@ Status write_checkpoint(const std::string& dir, const Checkpoint& ckpt) {
             {"epoch", ckpt.epoch}};
   Json clients = Json::array();
   for (const CheckpointClient& c : ckpt.clients) {
-    clients.push_back({{"id", c.id}, {"num_examples", c.num_examples}, {"tasks_done", c.tasks_done}});
+    clients.push_back(
+        {{"id", c.id}, {"num_examples", c.num_examples}, {"tasks_done", c.tasks_done}});
   }
   m["clients"] = clients;
   m["rng_state"] = ckpt.rng_state;
@@ -84,7 +85,8 @@ Status write_checkpoint(const std::string& dir, const Checkpoint& ckpt) {
     if (!s.ok()) break;
     s = write_all(fd, rec.data(), static_cast<size_t>(rec.num_bytes()), tmp_path);
   }
-  if (s.ok() && ::fsync(fd) != 0) s = Status::internal(tmp_path + ": fsync failed: " + std::strerror(errno));
+  if (s.ok() && ::fsync(fd) != 0)
+    s = Status::internal(tmp_path + ": fsync failed: " + std::strerror(errno));
   ::close(fd);
   if (!s.ok()) {
     ::unlink(tmp_path.c_str());
@@ -120,13 +122,15 @@ Result<Checkpoint> read_checkpoint(const std::string& dir) {
   }
   Json m = Json::parse(bytes.begin() + 16, bytes.begin() + 16 + static_cast<int64_t>(len), nullptr,
                        /*allow_exceptions=*/false);
-  if (m.is_discarded() || !m.is_object()) return Status::data_loss(path + ": manifest is not valid JSON");
+  if (m.is_discarded() || !m.is_object())
+    return Status::data_loss(path + ": manifest is not valid JSON");
   const size_t data_start = 16 + len;
   const size_t data_bytes = bytes.size() - data_start;
   Checkpoint c;
   try {
     if (m.at("format_version").get<int64_t>() != 1) {
-      return Status::data_loss(path + ": unsupported format_version " + m.at("format_version").dump());
+      return Status::data_loss(path + ": unsupported format_version " +
+                               m.at("format_version").dump());
     }
     c.strategy = m.at("strategy").get<std::string>();
     c.version = m.at("version").get<int64_t>();
@@ -146,7 +150,8 @@ Result<Checkpoint> read_checkpoint(const std::string& dir) {
                          s.at("trainable").get<bool>()});
       }
       Result<std::shared_ptr<const ArrayLayout>> layout = ArrayLayout::create(std::move(specs));
-      if (!layout.ok()) return Status::data_loss(path + ": array " + name + ": " + layout.error().to_string());
+      if (!layout.ok())
+        return Status::data_loss(path + ": array " + name + ": " + layout.error().to_string());
       ArrayRecord rec(*layout);
       const auto off = a.at("offset").get<int64_t>();
       const auto nb = a.at("bytes").get<int64_t>();

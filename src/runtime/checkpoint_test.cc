@@ -1,11 +1,12 @@
 #include "cohort/runtime/checkpoint.h"
 
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 
 #include "testing/fake_host.h"
 

@@ -31,7 +31,9 @@ Result<Evaluation> Evaluator::evaluate(const ArrayRecord& model) {
   for (const Shard* shard : shards) {
     parts.push_back(pool_->submit(
         // `model` outlives the jobs: every one is waited for below.
-        [this, &model, shard](size_t worker) { return trainers_[worker]->evaluate(model, *shard); },
+        [this, &model, shard](size_t worker) {
+          return trainers_[worker]->evaluate(model, *shard);
+        },
         1e300));
   }
   std::vector<EvalResult> results;

@@ -7,9 +7,11 @@
 
 namespace cohort::runtime {
 
-Runtime::Runtime(RuntimeOptions options, Strategy& strategy, RuntimeHost& host,
-                 MetricsHub* metrics)
-    : options_(std::move(options)), strategy_(strategy), host_(host), metrics_(metrics),
+Runtime::Runtime(RuntimeOptions options, Strategy& strategy, RuntimeHost& host, MetricsHub* metrics)
+    : options_(std::move(options)),
+      strategy_(strategy),
+      host_(host),
+      metrics_(metrics),
       rng_(Rng::derive(options_.seed, "strategy")),
       next_task_number_(options_.first_task_number) {
   summary_.strategy = strategy_.name();
@@ -28,8 +30,9 @@ const Runtime::Entry* Runtime::find(ClientId id) const {
       entries_[static_cast<size_t>(id)].info.id == id) {
     return &entries_[static_cast<size_t>(id)];
   }
-  auto it = std::lower_bound(entries_.begin(), entries_.end(), id,
-                             [](const Entry& e, ClientId v) { return e.info.id < v; });
+  auto it = std::lower_bound(entries_.begin(), entries_.end(), id, [](const Entry& e, ClientId v) {
+    return e.info.id < v;
+  });
   return it != entries_.end() && it->info.id == id ? &*it : nullptr;
 }
 
@@ -42,8 +45,9 @@ void Runtime::add_client(ClientId id, int64_t num_examples) {
   e.info.id = id;
   e.info.num_examples = num_examples;
   e.stats.id = id;
-  auto it = std::lower_bound(entries_.begin(), entries_.end(), id,
-                             [](const Entry& x, ClientId v) { return x.info.id < v; });
+  auto it = std::lower_bound(entries_.begin(), entries_.end(), id, [](const Entry& x, ClientId v) {
+    return x.info.id < v;
+  });
   entries_.insert(it, std::move(e));
 }
 
@@ -116,12 +120,8 @@ Status Runtime::start(ArrayRecord initial, Json start_fields, std::optional<Chec
     StrategyState probe;
     COHORT_RETURN_IF_ERROR(strategy_.save_state(&probe).with_context("checkpoint_dir"));
   }
-  Json ev = {{"event", "start"},
-             {"strategy", strategy_.name()},
-             {"clients", entries_.size()},
-             {"params", params},
-             {"max_rounds", options_.max_commits},
-             {"seed", options_.seed}};
+  Json ev = {{"event", "start"}, {"strategy", strategy_.name()},       {"clients", entries_.size()},
+             {"params", params}, {"max_rounds", options_.max_commits}, {"seed", options_.seed}};
   for (auto& [k, v] : start_fields.items()) ev[k] = v;
   if (resumed_from_ >= 0) ev["resumed_from_version"] = resumed_from_;
   emit(std::move(ev));
@@ -327,8 +327,10 @@ Checkpoint Runtime::make_checkpoint(Status* status) const {
     c.clients.push_back({e.info.id, e.info.num_examples, e.info.tasks_done});
   }
   c.rng_state = rng_.state();
-  c.counters = {{"updates", summary_.updates},   {"rejected", summary_.rejected},
-                {"lost", summary_.lost},         {"bytes_up", summary_.bytes_up},
+  c.counters = {{"updates", summary_.updates},
+                {"rejected", summary_.rejected},
+                {"lost", summary_.lost},
+                {"bytes_up", summary_.bytes_up},
                 {"bytes_down", summary_.bytes_down}};
   *status = strategy_.save_state(&c.state);
   return c;
@@ -387,11 +389,10 @@ void Runtime::dispatch(Task task) {
   const ClientId c = task.client;
   Entry* e = find(c);
   if (e == nullptr || !idle(*e)) {
-    const std::string what = strategy_.name() + " dispatched a task to client " +
-                             std::to_string(c) + ", which is not idle" +
-                             (e != nullptr && !e->available
-                                  ? " (it is " + host_.unavailable_state() + ")"
-                                  : "");
+    const std::string what =
+        strategy_.name() + " dispatched a task to client " + std::to_string(c) +
+        ", which is not idle" +
+        (e != nullptr && !e->available ? " (it is " + host_.unavailable_state() + ")" : "");
     if (options_.strict_dispatch) {
       fail(Status::internal(what));
       return;

@@ -1,11 +1,11 @@
 // Runtime core tests: a hand-driven host (no LibTorch, no gRPC) and real strategies.
 #include "cohort/runtime/runtime.h"
 
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-
 #include <filesystem>
 #include <map>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 
 #include "cohort/runtime/admission.h"
 #include "cohort/strategy/fedavg.h"
@@ -112,7 +112,8 @@ TEST(RuntimeTest, DispatchArrivalAndCommitGoThroughTheCore) {
   // the new model is -0.25.
   f.host.t = 2.0;
   ASSERT_TRUE(f.rt.receive(f.host.launched[0], f.update_for(f.host.launched[0], 0.3f, 10), 4).ok());
-  ASSERT_TRUE(f.rt.receive(f.host.launched[1], f.update_for(f.host.launched[1], -0.3f, 20), 4).ok());
+  ASSERT_TRUE(
+      f.rt.receive(f.host.launched[1], f.update_for(f.host.launched[1], -0.3f, 20), 4).ok());
   EXPECT_EQ(f.strategy.version(), 0);
   ASSERT_TRUE(f.rt.receive(f.host.launched[2], f.update_for(f.host.launched[2], 0.6f, 30), 4).ok());
   EXPECT_EQ(f.strategy.version(), 1);
@@ -318,7 +319,9 @@ TEST(RuntimeTest, CheckpointsEveryNCommitsAndResume) {
     auto sink = std::make_shared<MemorySink>();
     hub.add_sink(sink);
     FedBuff s({.buffer_size = 1});
-    Runtime rt({.checkpoint_dir = dir, .checkpoint_every = 2, .strict_dispatch = false,
+    Runtime rt({.checkpoint_dir = dir,
+                .checkpoint_every = 2,
+                .strict_dispatch = false,
                 .first_task_number = 1},
                s, host, &hub);
     rt.add_client(0, 10);

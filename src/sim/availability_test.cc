@@ -1,9 +1,9 @@
 // Heterogeneity over time in the simulator: per-task jitter, dropouts, availability, the
 // per-client statistics, and that no strategy stalls on lost tasks.
-#include <gtest/gtest.h>
-
 #include <algorithm>
 #include <map>
+
+#include <gtest/gtest.h>
 
 #include "cohort/sim/simulator.h"
 #include "cohort/strategy/fedasync.h"
@@ -319,7 +319,7 @@ TEST(DropoutTest, LostAtTheTimeoutAndTheClientIsReused) {
     EXPECT_NEAR(got[i].second, want[i].second, 1e-9) << i;
     lost += want[i].first == "lost";
   }
-  ASSERT_GT(lost, 2);  // the seed gives several dropouts...
+  ASSERT_GT(lost, 2);                                  // the seed gives several dropouts...
   ASSERT_LT(lost, static_cast<int64_t>(want.size()));  // ...and several updates
   EXPECT_EQ(r->lost, lost);
   EXPECT_EQ(r->lost_dropout, lost);
@@ -422,7 +422,8 @@ SimOptions churn_options(size_t threads = 2) {
   o.training.lr = 0.3;
   o.dynamics.dropout = 0.3;
   o.dynamics.jitter = 0.2;
-  o.dynamics.availability = {.mean_online_s = 20, .mean_offline_s = 10, .distribution = "exponential"};
+  o.dynamics.availability = {
+      .mean_online_s = 20, .mean_offline_s = 10, .distribution = "exponential"};
   return o;
 }
 
@@ -452,8 +453,7 @@ TEST(NoStallTest, FedAvgRoundsKeepClosingWithDeadlineDropoutsAndOfflineClients) 
     MetricsHub hub;
     auto mem = std::make_shared<MemorySink>();
     hub.add_sink(mem);
-    Simulator sim(churn_options(), quadratic_factory(2, 0.01), c.clients, Shard::all(c.data),
-                  &hub);
+    Simulator sim(churn_options(), quadratic_factory(2, 0.01), c.clients, Shard::all(c.data), &hub);
     FedAvg fedavg({.round = {.fraction = 0.5, .min_clients = 2, .round_deadline_s = deadline}});
     auto r = sim.run(fedavg);
     ASSERT_TRUE(r.ok()) << r.error().to_string();
@@ -478,8 +478,7 @@ TEST(NoStallTest, AsyncStrategiesKeepCommittingWithDropoutsAndOfflineClients) {
     MetricsHub hub;
     auto mem = std::make_shared<MemorySink>();
     hub.add_sink(mem);
-    Simulator sim(churn_options(), quadratic_factory(2, 0.01), c.clients, Shard::all(c.data),
-                  &hub);
+    Simulator sim(churn_options(), quadratic_factory(2, 0.01), c.clients, Shard::all(c.data), &hub);
     std::unique_ptr<Strategy> s;
     if (name == "fedasync") {
       s = std::make_unique<FedAsync>(FedAsyncOptions{});
@@ -509,7 +508,9 @@ TEST(NoStallTest, RunEndsWhenTheStrategyStopsWorking) {
     SCOPED_TRACE(availability ? "with availability" : "always online");
     SimOptions o = options(0, 1);
     o.run.rounds = 5;  // never reached: the probe does nothing
-    if (availability) o.dynamics.availability = {.mean_online_s = 5, .mean_offline_s = 3, .distribution = "exponential"};
+    if (availability)
+      o.dynamics.availability = {
+          .mean_online_s = 5, .mean_offline_s = 3, .distribution = "exponential"};
     Simulator sim(o, quadratic_factory(2), clients, Shard::all(d), nullptr);
     Probe p;
     p.dispatch_on_idle = false;

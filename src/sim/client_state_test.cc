@@ -1,15 +1,15 @@
 // The simulator's per-client state (Task::server_state, Update::state_delta, the client
 // store) and SCAFFOLD run end to end on the quadratic trainer.
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-
 #include <cmath>
 #include <map>
 
-#include "cohort/trainer/control_variates.h"
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
 #include "cohort/sim/simulator.h"
 #include "cohort/strategy/fedavg.h"
 #include "cohort/strategy/scaffold.h"
+#include "cohort/trainer/control_variates.h"
 #include "testing/fake_host.h"
 #include "testing/fake_trainer.h"
 
@@ -17,8 +17,8 @@ namespace cohort::sim {
 namespace {
 
 using ::testing::HasSubstr;
-using testing::make_vector;
 using testing::line_dataset;
+using testing::make_vector;
 using testing::quadratic_factory;
 using testing::QuadraticTrainer;
 
@@ -199,8 +199,7 @@ TEST(ClientStateTest, ScaffoldConvergesDespiteClientSamplingWhereFedAvgDoesNot) 
   auto d = line_dataset(60);
   auto clients = make_clients(d, std::vector<int64_t>(6, 10), {1.0, 2.0, 3.0});
   auto error = [&](Strategy& s) {
-    Simulator sim(scaffold_options(80, 2), quadratic_factory(2), clients, Shard::all(d),
-                  nullptr);
+    Simulator sim(scaffold_options(80, 2), quadratic_factory(2), clients, Shard::all(d), nullptr);
     auto r = sim.run(s);
     EXPECT_TRUE(r.ok()) << r.error().to_string();
     EXPECT_EQ(r->rounds, 80);

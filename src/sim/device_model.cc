@@ -33,9 +33,9 @@ double Distribution::sample(Rng& rng) const {
 Status Distribution::validate(const std::string& path) const {
   if (kind != "constant" && kind != "normal" && kind != "exponential" && kind != "uniform" &&
       kind != "lognormal") {
-    return field_error(path + ".distribution",
-                       "unknown value '" + kind +
-                           "' (known: constant, normal, exponential, uniform, lognormal)");
+    return field_error(
+        path + ".distribution",
+        "unknown value '" + kind + "' (known: constant, normal, exponential, uniform, lognormal)");
   }
   if (kind != "uniform") COHORT_RETURN_IF_ERROR(check_field(path + ".mean", mean, Range::above(0)));
   COHORT_RETURN_IF_ERROR(check_field(path + ".std", std, Range::at_least(0)));
@@ -102,8 +102,8 @@ std::vector<std::string_view> split_fields(std::string_view line) {
   std::vector<std::string_view> out;
   for (size_t start = 0;;) {
     const auto comma = line.find(',', start);
-    out.push_back(trim(line.substr(start, comma == std::string_view::npos ? std::string_view::npos
-                                                                           : comma - start)));
+    out.push_back(trim(line.substr(
+        start, comma == std::string_view::npos ? std::string_view::npos : comma - start)));
     if (comma == std::string_view::npos) return out;
     start = comma + 1;
   }
@@ -140,8 +140,7 @@ Result<std::vector<DeviceProfile>> parse_device_trace(const std::string& text,
   int64_t line_no = 0;
   for (size_t pos = 0; pos < text.size();) {
     const auto nl = text.find('\n', pos);
-    std::string_view line(text.data() + pos,
-                          (nl == std::string::npos ? text.size() : nl) - pos);
+    std::string_view line(text.data() + pos, (nl == std::string::npos ? text.size() : nl) - pos);
     pos = nl == std::string::npos ? text.size() : nl + 1;
     ++line_no;
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
@@ -173,8 +172,7 @@ Result<std::vector<DeviceProfile>> parse_device_trace(const std::string& text,
     }
 
     if (fields.size() != kTraceColumns.size()) {
-      return at(line_no, "expected 5 comma-separated fields, got " +
-                             std::to_string(fields.size()));
+      return at(line_no, "expected 5 comma-separated fields, got " + std::to_string(fields.size()));
     }
     // Integer id first, so a later error can name the client.
     const std::string_view id_text = fields[column[0]];
@@ -196,8 +194,8 @@ Result<std::vector<DeviceProfile>> parse_device_trace(const std::string& text,
       }
       const bool is_latency = k == 4;
       if (is_latency ? !(v >= 0) : !(v > 0)) {
-        return at(line_no, name + ": must be " + (is_latency ? ">= 0" : "> 0") + ", got " +
-                               std::string(f));
+        return at(line_no,
+                  name + ": must be " + (is_latency ? ">= 0" : "> 0") + ", got " + std::string(f));
       }
       values[k - 1] = v;
     }
@@ -248,20 +246,19 @@ Result<std::vector<DeviceProfile>> parse_device_trace(const std::string& text,
   return out;
 }
 
-Result<std::vector<DeviceProfile>> read_device_trace(const std::string& path,
-                                                     int64_t num_clients) {
+Result<std::vector<DeviceProfile>> read_device_trace(const std::string& path, int64_t num_clients) {
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
   if (!f) {
-    return Status::not_found("cannot read device trace '" + path + "' (clients.trace): " +
-                             std::strerror(errno));
+    return Status::not_found("cannot read device trace '" + path +
+                             "' (clients.trace): " + std::strerror(errno));
   }
   std::string text;
   char buf[1 << 14];
   size_t got = 0;
   while ((got = std::fread(buf, 1, sizeof buf, f.get())) > 0) text.append(buf, got);
   if (std::ferror(f.get())) {
-    return Status::not_found("cannot read device trace '" + path + "' (clients.trace): " +
-                             std::strerror(errno));
+    return Status::not_found("cannot read device trace '" + path +
+                             "' (clients.trace): " + std::strerror(errno));
   }
   return parse_device_trace(text, path, num_clients);
 }

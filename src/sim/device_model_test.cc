@@ -1,9 +1,9 @@
 #include "cohort/sim/device_model.h"
 
-#include <gtest/gtest.h>
-
 #include <filesystem>
 #include <fstream>
+
+#include <gtest/gtest.h>
 
 namespace cohort::sim {
 namespace {
@@ -78,7 +78,6 @@ TEST(PopulationTest, SeededAndUnitsConverted) {
   o.num_clients = 0;
   EXPECT_EQ(draw_population(o, 1).status().code(), StatusCode::kInvalidArgument);
 }
-
 
 // ---------------------------------------------------------------------------------------
 // Device traces.
@@ -199,8 +198,7 @@ class DeviceTraceFileTest : public ::testing::Test {
 };
 
 TEST_F(DeviceTraceFileTest, PopulationFromTraceOverridesDistributions) {
-  const std::string path =
-      write("devices.csv", std::string(kHeader) + "1,20,2,4,5\n0,10,1,2,0\n");
+  const std::string path = write("devices.csv", std::string(kHeader) + "1,20,2,4,5\n0,10,1,2,0\n");
   PopulationOptions o;
   o.num_clients = 0;
   o.trace = path;
@@ -251,8 +249,7 @@ TEST(ClientDynamicsTest, ValidationNamesTheKey) {
   EXPECT_EQ(d.validate().message(), "clients.task_timeout_factor: must be >= 1, got 0.5");
   d = {};
   d.availability.mean_offline_s = 0;
-  EXPECT_EQ(d.validate().message(),
-            "clients.availability.mean_offline_s: must be > 0, got 0");
+  EXPECT_EQ(d.validate().message(), "clients.availability.mean_offline_s: must be > 0, got 0");
   d = {};
   d.availability.distribution = "weibull";
   EXPECT_EQ(d.validate().message(),

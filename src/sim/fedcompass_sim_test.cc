@@ -2,6 +2,7 @@
 // different speeds, determinism across thread counts, fewer global versions than FedAsync
 // over the same virtual time, and convergence.
 #include <cmath>
+
 #include <gtest/gtest.h>
 
 #include "cohort/sim/simulator.h"
@@ -63,7 +64,7 @@ Outcome simulate(Strategy& strategy, size_t threads, double virtual_time = 30.0,
   o.run.seed = 11;
   o.training.lr = 0.02;
   o.training.local_steps = 50;  // FedAsync's tasks; FedCompass picks its own Q
-  o.run.eval_every = 1000000;       // initial and final evaluations only
+  o.run.eval_every = 1000000;   // initial and final evaluations only
   o.dynamics = dynamics;
   MetricsHub hub;
   auto mem = std::make_shared<MemorySink>();

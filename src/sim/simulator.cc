@@ -35,9 +35,7 @@ struct Event {
   uint64_t seq;
   EventKind kind;
   int64_t id;  // task number, timer id, or client id (kOffline, kOnline)
-  bool operator>(const Event& o) const {
-    return time != o.time ? time > o.time : seq > o.seq;
-  }
+  bool operator>(const Event& o) const { return time != o.time ? time > o.time : seq > o.seq; }
 };
 
 // A task's simulated side: its transfer sizes and its training job.
@@ -66,9 +64,9 @@ runtime::RuntimeOptions core_options(const SimOptions& o) {
   r.target_accuracy = o.run.target_accuracy;
   r.seed = o.run.seed;
   r.training = o.training;
-  r.strict_dispatch = true;    // a bad dispatch is a strategy bug: fail loudly
+  r.strict_dispatch = true;  // a bad dispatch is a strategy bug: fail loudly
   r.eval_errors_fatal = true;
-  r.first_task_number = 0;     // task numbers seed training, jitter and dropout
+  r.first_task_number = 0;  // task numbers seed training, jitter and dropout
   return r;
 }
 
@@ -79,7 +77,9 @@ runtime::RuntimeOptions core_options(const SimOptions& o) {
 class Simulator::Impl final : public runtime::RuntimeHost {
  public:
   Impl(Simulator& sim, Strategy& strategy)
-      : sim_(sim), opts_(sim.options_), strategy_(strategy),
+      : sim_(sim),
+        opts_(sim.options_),
+        strategy_(strategy),
         core_(core_options(opts_), strategy, *this, sim.metrics_) {}
 
   ~Impl() override {
@@ -117,9 +117,9 @@ class Simulator::Impl final : public runtime::RuntimeHost {
 
     COHORT_ASSIGN_OR_RETURN(ArrayRecord initial,
                             init_trainer->init_params(Rng::mix_seed(opts_.run.seed, "init")));
-    COHORT_RETURN_IF_ERROR(core_.start(std::move(initial),
-                                       {{"max_virtual_time_s", opts_.run.max_virtual_time_s},
-                                        {"threads", n_threads}}));
+    COHORT_RETURN_IF_ERROR(core_.start(
+        std::move(initial),
+        {{"max_virtual_time_s", opts_.run.max_virtual_time_s}, {"threads", n_threads}}));
 
     const Availability& avail = opts_.dynamics.availability;
     if (avail.enabled()) {
@@ -435,8 +435,11 @@ class Simulator::Impl final : public runtime::RuntimeHost {
 
 Simulator::Simulator(SimOptions options, TrainerFactory factory, std::vector<SimClient> clients,
                      Shard test, MetricsHub* metrics)
-    : options_(std::move(options)), factory_(std::move(factory)), clients_(std::move(clients)),
-      test_(std::move(test)), metrics_(metrics) {}
+    : options_(std::move(options)),
+      factory_(std::move(factory)),
+      clients_(std::move(clients)),
+      test_(std::move(test)),
+      metrics_(metrics) {}
 
 Simulator::~Simulator() = default;
 

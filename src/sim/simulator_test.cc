@@ -63,8 +63,8 @@ TEST(SimulatorTest, FedAvgOneRoundIsWeightedMeanOfClientTargets) {
   // Events: start, eval (v0), round, eval (v1), clients, summary.
   std::vector<std::string> kinds;
   for (const auto& e : mem->events) kinds.push_back(e["event"]);
-  EXPECT_EQ(kinds, (std::vector<std::string>{"start", "eval", "round", "eval", "clients",
-                                             "summary"}));
+  EXPECT_EQ(kinds,
+            (std::vector<std::string>{"start", "eval", "round", "eval", "clients", "summary"}));
   EXPECT_EQ(mem->events[3]["round"], 1);
   EXPECT_EQ(mem->events[3]["updates"], 2);
 }
@@ -140,7 +140,10 @@ TEST(SimulatorTest, SeedChangesTheRun) {
     FedAvg fedavg({.round = {.fraction = 0.5}});
     auto r = sim.run(fedavg);
     ASSERT_TRUE(r.ok());
-    if (first.empty()) first = r->model_hash; else EXPECT_NE(r->model_hash, first);
+    if (first.empty())
+      first = r->model_hash;
+    else
+      EXPECT_NE(r->model_hash, first);
   }
 }
 
@@ -204,7 +207,8 @@ TEST(SimulatorTest, BadOptionsAndInputsRejected) {
   Simulator never_ends(o, quadratic_factory(2), clients, Shard::all(d), nullptr);
   auto r = never_ends.run(fedavg);
   ASSERT_FALSE(r.ok());
-  EXPECT_NE(r.error().message().find("rounds and max_virtual_time_s are both 0"), std::string::npos);
+  EXPECT_NE(r.error().message().find("rounds and max_virtual_time_s are both 0"),
+            std::string::npos);
 
   auto empty = make_clients(d, {2, 0}, {device(1.0)});
   Simulator bad_client(options(1), quadratic_factory(2), empty, Shard::all(d), nullptr);
@@ -286,7 +290,7 @@ TEST(SimulatorTest, IntervalEvaluationAtFixedVirtualTimes) {
   auto clients = make_clients(d, {2, 2}, {device(1.0)});
   SimOptions o = options(0);
   o.run.max_virtual_time_s = 35.0;
-  o.run.eval_every = 0;          // only by interval
+  o.run.eval_every = 0;  // only by interval
   o.run.eval_interval_s = 10.0;
   o.training.local_steps = 10;  // a round lasts ~10 s
   MetricsHub hub;

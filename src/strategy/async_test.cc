@@ -1,6 +1,7 @@
 // FedAsync, FedBuff, their AsyncStrategy base and the staleness functions, against values
 // computed by hand.
 #include <cmath>
+
 #include <gtest/gtest.h>
 
 #include "cohort/strategy/fedasync.h"
@@ -11,12 +12,12 @@
 namespace cohort {
 namespace {
 
+using testing::deliver;
 using testing::FakeHost;
 using testing::make_update;
 using testing::make_vector;
-using testing::values;
-using testing::deliver;
 using testing::task_of;
+using testing::values;
 
 TEST(StalenessTest, HandComputed) {
   StalenessFn c;
@@ -71,7 +72,9 @@ TEST(FedAsyncTest, ModelMixingWithStalenessHandComputed) {
 TEST(FedAsyncTest, GradientMixingWithUniformWeight) {
   FakeHost host;
   for (int i = 0; i < 4; ++i) host.add_client(i, 10);
-  FedAsync s({.alpha = 0.8, .mixing = "gradient", .weighting = "uniform",
+  FedAsync s({.alpha = 0.8,
+              .mixing = "gradient",
+              .weighting = "uniform",
               .staleness = {.kind = "constant"}});
   ASSERT_TRUE(s.start(&host, make_vector({1.0f})).ok());
   s.on_client_idle(0);
@@ -126,7 +129,10 @@ TEST(AsyncStrategyTest, ConcurrencyLimitAndLostTasks) {
 TEST(FedBuffTest, BufferOfTwoHandComputed) {
   FakeHost host;
   for (int i = 0; i < 3; ++i) host.add_client(i, 10 * (i + 1));
-  FedBuff s({.buffer_size = 2, .server_lr = 1.0, .reduce = "mean", .example_weight = "equal",
+  FedBuff s({.buffer_size = 2,
+             .server_lr = 1.0,
+             .reduce = "mean",
+             .example_weight = "equal",
              .staleness = {.kind = "polynomial", .a = 1.0}});
   ASSERT_TRUE(s.start(&host, make_vector({0.0f, 0.0f})).ok());
   for (int i = 0; i < 3; ++i) s.on_client_idle(i);
@@ -155,8 +161,12 @@ TEST(FedBuffTest, SumReduceLinearWeightsAndMomentum) {
   FakeHost host;
   host.add_client(0, 2);
   host.add_client(1, 3);
-  FedBuff s({.buffer_size = 2, .server_lr = 0.5, .server_momentum = 0.5, .reduce = "sum",
-             .example_weight = "linear", .staleness = {.kind = "constant"}});
+  FedBuff s({.buffer_size = 2,
+             .server_lr = 0.5,
+             .server_momentum = 0.5,
+             .reduce = "sum",
+             .example_weight = "linear",
+             .staleness = {.kind = "constant"}});
   ASSERT_TRUE(s.start(&host, make_vector({0.0f})).ok());
   s.on_client_idle(0);
   s.on_client_idle(1);
@@ -201,7 +211,8 @@ TEST(AsyncRegistryTest, ParamsValidated) {
   EXPECT_EQ(make_strategy("fedasync", {{"mixing", std::string("avg")}}).error().message(),
             "strategy.mixing: unknown value 'avg' (known: model, gradient)");
   EXPECT_TRUE(make_strategy("fedbuff", {{"staleness", std::string("hinge")},
-                                         {"staleness_a", 10.0}, {"staleness_b", int64_t{4}}})
+                                        {"staleness_a", 10.0},
+                                        {"staleness_b", int64_t{4}}})
                   .ok());
 }
 

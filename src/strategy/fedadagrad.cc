@@ -14,8 +14,7 @@ FedAdagrad::FedAdagrad(FedAdagradOptions options)
     : FedOpt(to_fedopt(options), FedOptRule::kAdagrad) {}
 
 Result<std::unique_ptr<Strategy>> FedAdagrad::create(StrategyParams& p) {
-  const FedOptOptions o =
-      read_options(p, to_fedopt(FedAdagradOptions{}), /*read_beta_2=*/false);
+  const FedOptOptions o = read_options(p, to_fedopt(FedAdagradOptions{}), /*read_beta_2=*/false);
   return std::unique_ptr<Strategy>(
       new FedAdagrad(FedAdagradOptions{o.round, o.server_lr, o.beta_1, o.tau}));
 }

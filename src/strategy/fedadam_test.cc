@@ -1,8 +1,8 @@
 #include "cohort/strategy/fedadam.h"
 
-#include <gtest/gtest.h>
-
 #include <cmath>
+
+#include <gtest/gtest.h>
 
 #include "cohort/strategy/registry.h"
 #include "testing/fake_host.h"
@@ -12,16 +12,16 @@
 namespace cohort {
 namespace {
 
+using testing::expect_near;
 using testing::FakeHost;
+using testing::kDeltas;
+using testing::kExamples;
 using testing::make_vector;
 using testing::RefFedOpt;
 using testing::RefRule;
 using testing::run_round;
 using testing::values;
 using testing::weighted_mean;
-using testing::expect_near;
-using testing::kDeltas;
-using testing::kExamples;
 
 // Flower's bias-corrected step size of round t.
 double eta_t(double eta, double b1, double b2, int t) {
@@ -122,8 +122,11 @@ TEST(FedAdamCreate, DefaultsAndBadParams) {
   EXPECT_EQ(o.tau, 1e-9);
   EXPECT_EQ(dynamic_cast<FedAdam&>(**d).rule(), FedOptRule::kAdam);
 
-  auto s = make_strategy("fedadam", {{"server_lr", 0.01}, {"beta_1", 0.5}, {"beta_2", 0.9},
-                                     {"tau", 0.001}, {"min_clients", int64_t{2}}});
+  auto s = make_strategy("fedadam", {{"server_lr", 0.01},
+                                     {"beta_1", 0.5},
+                                     {"beta_2", 0.9},
+                                     {"tau", 0.001},
+                                     {"min_clients", int64_t{2}}});
   ASSERT_TRUE(s.ok()) << s.error().to_string();
   const FedOptOptions& so = dynamic_cast<FedAdam&>(**s).fedopt_options();
   EXPECT_EQ(so.server_lr, 0.01);

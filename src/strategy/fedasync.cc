@@ -17,7 +17,8 @@ Result<std::unique_ptr<Strategy>> FedAsync::create(StrategyParams& p) {
   }
   o.weighting = p.string("weighting", o.weighting);
   if (o.weighting != "none" && o.weighting != "uniform" && o.weighting != "examples") {
-    p.fail_with("weighting", "unknown value '" + o.weighting + "' (known: none, uniform, examples)");
+    p.fail_with("weighting",
+                "unknown value '" + o.weighting + "' (known: none, uniform, examples)");
   }
   o.staleness = StalenessFn::read(p, "polynomial");
   return std::unique_ptr<Strategy>(new FedAsync(o));

@@ -14,8 +14,8 @@ Result<std::unique_ptr<Strategy>> FedAvgM::create(StrategyParams& p) {
   o.server_lr = p.number("server_lr", o.server_lr);
   p.check(o.server_lr > 0, "server_lr", "must be > 0", o.server_lr);
   o.server_momentum = p.number("server_momentum", o.server_momentum);
-  p.check(o.server_momentum >= 0 && o.server_momentum < 1, "server_momentum",
-          "must be in [0, 1)", o.server_momentum);
+  p.check(o.server_momentum >= 0 && o.server_momentum < 1, "server_momentum", "must be in [0, 1)",
+          o.server_momentum);
   return std::unique_ptr<Strategy>(new FedAvgM(o));
 }
 

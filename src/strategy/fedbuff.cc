@@ -57,8 +57,8 @@ Status FedBuff::apply(const Update& update, int64_t staleness) {
 
   const double scale = options_.reduce == "mean" ? 1.0 / example_sum_ : 1.0;
   // v <- β v + scale · buffer ; x <- x - η v
-  ops::axpby(static_cast<float>(scale), buffer_.flat(), static_cast<float>(options_.server_momentum),
-             momentum_.flat());
+  ops::axpby(static_cast<float>(scale), buffer_.flat(),
+             static_cast<float>(options_.server_momentum), momentum_.flat());
   ArrayRecord next = model_->clone();
   ops::axpy(static_cast<float>(-options_.server_lr), momentum_.flat(), next.flat());
   host_->emit({{"event", "buffer_flush"},

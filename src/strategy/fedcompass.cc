@@ -24,7 +24,9 @@ constexpr double kMinSecondsPerStep = 1e-9;
 }  // namespace
 
 std::optional<std::pair<std::string, std::string>> FedCompassOptions::first_problem() const {
-  auto got = [](double v) { return ", got " + number_text(v); };
+  auto got = [](double v) {
+    return ", got " + number_text(v);
+  };
   if (min_local_steps < 1) {
     return std::make_pair("min_local_steps",
                           "must be >= 1" + got(static_cast<double>(min_local_steps)));
@@ -51,8 +53,8 @@ std::optional<std::pair<std::string, std::string>> FedCompassOptions::first_prob
     return std::make_pair("weighting",
                           "unknown value '" + weighting + "' (known: uniform, examples)");
   }
-  if (staleness.kind != "constant" && staleness.kind != "polynomial" &&
-      staleness.kind != "hinge" && staleness.kind != "exponential") {
+  if (staleness.kind != "constant" && staleness.kind != "polynomial" && staleness.kind != "hinge" &&
+      staleness.kind != "exponential") {
     return std::make_pair("staleness", "unknown staleness function '" + staleness.kind +
                                            "' (known: constant, polynomial, hinge, exponential)");
   }
@@ -243,9 +245,8 @@ Status FedCompass::on_update(Update u) {
   ClientSlot& c = it->second;
   Status s;
   if (u.base_version != c.timestamp) {
-    s = Status::failed_precondition("update from client " + std::to_string(id) +
-                                    ": base version " + std::to_string(u.base_version) +
-                                    " is not its task's version " +
+    s = Status::failed_precondition("update from client " + std::to_string(id) + ": base version " +
+                                    std::to_string(u.base_version) + " is not its task's version " +
                                     std::to_string(c.timestamp));
   }
   if (s.ok()) s = validate_update(u);

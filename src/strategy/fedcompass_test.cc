@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+
 #include <gtest/gtest.h>
 
 #include "testing/fake_host.h"
@@ -13,18 +14,20 @@
 namespace cohort {
 namespace {
 
+using testing::deliver;
 using testing::FakeHost;
 using testing::make_update;
 using testing::make_vector;
-using testing::values;
-using testing::deliver;
 using testing::task_of;
+using testing::values;
 
 const double kS1 = 1.0 / std::sqrt(2.0);  // polynomial a = 0.5 at staleness 1
 
 size_t tasks_for(const FakeHost& host, ClientId id) {
-  return static_cast<size_t>(std::count_if(host.dispatched.begin(), host.dispatched.end(),
-                                           [id](const Task& t) { return t.client == id; }));
+  return static_cast<size_t>(
+      std::count_if(host.dispatched.begin(), host.dispatched.end(), [id](const Task& t) {
+        return t.client == id;
+      }));
 }
 
 const Json* last_event(const FakeHost& host, const std::string& kind) {
@@ -523,8 +526,7 @@ TEST(FedCompassTest, ParametersValidated) {
             "strategy.min_local_steps: must be <= max_local_steps (20), got 50");
   EXPECT_EQ(msg({{"min_local_steps", int64_t{0}}}),
             "strategy.min_local_steps: must be >= 1, got 0");
-  EXPECT_EQ(msg({{"latest_time_factor", 1.0}}),
-            "strategy.latest_time_factor: must be > 1, got 1");
+  EXPECT_EQ(msg({{"latest_time_factor", 1.0}}), "strategy.latest_time_factor: must be > 1, got 1");
   EXPECT_EQ(msg({{"speed_momentum", 0.0}}), "strategy.speed_momentum: must be in (0, 1], got 0");
   EXPECT_EQ(msg({{"alpha", 1.5}}), "strategy.alpha: must be in (0, 1], got 1.5");
   EXPECT_EQ(msg({{"weighting", std::string("none")}}),
@@ -535,10 +537,15 @@ TEST(FedCompassTest, ParametersValidated) {
             "strategy.local_steps: unknown parameter for fedcompass (known: alpha, "
             "latest_time_factor, max_local_steps, min_local_steps, speed_momentum, staleness, "
             "staleness_a, staleness_b, weighting)");
-  EXPECT_EQ(msg({{"min_local_steps", int64_t{40}}, {"max_local_steps", int64_t{200}},
-                 {"latest_time_factor", 1.2}, {"speed_momentum", 0.5}, {"alpha", 1.0},
-                 {"weighting", std::string("examples")}, {"staleness", std::string("hinge")},
-                 {"staleness_a", 10.0}, {"staleness_b", int64_t{4}}}),
+  EXPECT_EQ(msg({{"min_local_steps", int64_t{40}},
+                 {"max_local_steps", int64_t{200}},
+                 {"latest_time_factor", 1.2},
+                 {"speed_momentum", 0.5},
+                 {"alpha", 1.0},
+                 {"weighting", std::string("examples")},
+                 {"staleness", std::string("hinge")},
+                 {"staleness_a", 10.0},
+                 {"staleness_b", int64_t{4}}}),
             "ok");
   auto s = make_strategy("fedcompass", {});
   ASSERT_TRUE(s.ok());

@@ -2,9 +2,9 @@
 // against the plain double-precision reference.
 #include "cohort/strategy/fedopt.h"
 
-#include <gtest/gtest.h>
-
 #include <cmath>
+
+#include <gtest/gtest.h>
 
 #include "cohort/core/ops.h"
 #include "cohort/core/rng.h"
@@ -16,8 +16,7 @@ namespace {
 using testing::RefFedOpt;
 using testing::RefRule;
 
-void check_rule(FedOptRule rule, RefRule ref_rule, double lr, double b1, double b2,
-                double tau) {
+void check_rule(FedOptRule rule, RefRule ref_rule, double lr, double b1, double b2, double tau) {
   // Not a multiple of the chunk, so the last chunk is partial.
   const int64_t n = 3 * ops::kChunk + 1234;
   Rng rng(42);

@@ -10,16 +10,16 @@
 namespace cohort {
 namespace {
 
+using testing::expect_near;
 using testing::FakeHost;
+using testing::kDeltas;
+using testing::kExamples;
 using testing::make_vector;
 using testing::RefFedOpt;
 using testing::RefRule;
 using testing::run_round;
 using testing::values;
 using testing::weighted_mean;
-using testing::expect_near;
-using testing::kDeltas;
-using testing::kExamples;
 
 using FedYogiTest = testing::FedOptRounds;
 

@@ -98,8 +98,7 @@ std::string StrategyParams::string(const std::string& key, const std::string& fa
   return fallback;
 }
 
-void StrategyParams::check(bool ok, const std::string& key, const std::string& what,
-                           double value) {
+void StrategyParams::check(bool ok, const std::string& key, const std::string& what, double value) {
   if (ok) return;
   char got[64];
   std::snprintf(got, sizeof(got), "%.10g", value);
@@ -134,15 +133,14 @@ RoundOptions read_round_options(StrategyParams& p) {
   return o;
 }
 
-Result<std::unique_ptr<Strategy>> make_strategy(const std::string& name,
-                                                const ConfigRecord& params,
+Result<std::unique_ptr<Strategy>> make_strategy(const std::string& name, const ConfigRecord& params,
                                                 const std::string& path) {
   auto it = registry().find(name);
   if (it == registry().end()) {
     std::string known;
     for (const auto& n : strategy_names()) known += (known.empty() ? "" : ", ") + n;
-    return Status::invalid_argument(path + ".name: unknown strategy '" + name + "' (known: " +
-                                    known + ")");
+    return Status::invalid_argument(path + ".name: unknown strategy '" + name +
+                                    "' (known: " + known + ")");
   }
   StrategyParams p(name, params, path);
   auto s = it->second(p);

@@ -1,6 +1,7 @@
 #include "cohort/strategy/registry.h"
 
 #include <algorithm>
+
 #include <gtest/gtest.h>
 
 #include "cohort/strategy/fedavg.h"

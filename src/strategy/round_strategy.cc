@@ -21,8 +21,8 @@ std::vector<Task> RoundStrategy::configure_train(int64_t /*round*/,
   const auto n = static_cast<int64_t>(idle.size());
   int64_t m = static_cast<int64_t>(std::ceil(options_.fraction * static_cast<double>(n) - 1e-9));
   m = std::clamp<int64_t>(std::max(m, options_.min_clients), 0, n);
-  std::vector<uint64_t> picks = host_->rng().sample_without_replacement(
-      static_cast<uint64_t>(n), static_cast<uint64_t>(m));
+  std::vector<uint64_t> picks =
+      host_->rng().sample_without_replacement(static_cast<uint64_t>(n), static_cast<uint64_t>(m));
   std::sort(picks.begin(), picks.end());
   std::vector<Task> tasks;
   tasks.reserve(picks.size());
@@ -96,10 +96,15 @@ void RoundStrategy::close_round() {
     host_->cancel_timer(deadline_timer_);
     deadline_timer_ = -1;
   }
-  Json ev = {{"event", "round"},  {"strategy", name()},          {"round", report_.round},
-             {"sampled", report_.sampled}, {"received", report_.received},
-             {"lost", report_.lost}, {"timed_out", report_.timed_out},
-             {"rejected", report_.rejected}, {"examples", report_.examples}};
+  Json ev = {{"event", "round"},
+             {"strategy", name()},
+             {"round", report_.round},
+             {"sampled", report_.sampled},
+             {"received", report_.received},
+             {"lost", report_.lost},
+             {"timed_out", report_.timed_out},
+             {"rejected", report_.rejected},
+             {"examples", report_.examples}};
   bool committed = false;
   if (report_.received > 0) {
     Result<std::optional<ArrayRecord>> next = aggregate_train(report_);
@@ -140,10 +145,9 @@ Status RoundStrategy::restore_round_state(StrategyState& state) {
 
 Status RoundStrategy::check_population(size_t num_clients) const {
   if (options_.min_clients <= static_cast<int64_t>(num_clients)) return Status();
-  return Status::invalid_argument("min_clients: must be <= the number of clients (" +
-                                  std::to_string(num_clients) + "), got " +
-                                  std::to_string(options_.min_clients) +
-                                  ": no round could ever start");
+  return Status::invalid_argument(
+      "min_clients: must be <= the number of clients (" + std::to_string(num_clients) + "), got " +
+      std::to_string(options_.min_clients) + ": no round could ever start");
 }
 
 }  // namespace cohort

@@ -1,12 +1,11 @@
 #include "cohort/strategy/scaffold.h"
 
-#include "cohort/strategy/task_config.h"
 #include "cohort/core/ops.h"
+#include "cohort/strategy/task_config.h"
 
 namespace cohort {
 
-Scaffold::Scaffold(ScaffoldOptions options)
-    : RoundStrategy(options.round), options_(options) {}
+Scaffold::Scaffold(ScaffoldOptions options) : RoundStrategy(options.round), options_(options) {}
 
 Result<std::unique_ptr<Strategy>> Scaffold::create(StrategyParams& p) {
   ScaffoldOptions o;
@@ -49,7 +48,8 @@ Status Scaffold::accumulate(const Update& update) {
   // running sums as they were.
   const std::string who = "update from client " + std::to_string(update.client);
   if (update.state_delta.empty()) {
-    return Status::invalid_argument(who + ": state_delta is empty (scaffold needs the client's "
+    return Status::invalid_argument(who +
+                                    ": state_delta is empty (scaffold needs the client's "
                                     "control-variate change Delta c_i)");
   }
   COHORT_RETURN_IF_ERROR(model_->check_same_layout(update.state_delta, who + ": state_delta"));
@@ -66,14 +66,13 @@ Result<std::optional<ArrayRecord>> Scaffold::aggregate_train(const RoundReport& 
   if (received_ == 0 || weight_sum_ <= 0) return std::optional<ArrayRecord>();
   const auto n = static_cast<double>(host_->num_clients());
   if (n < static_cast<double>(received_)) {
-    return Status::failed_precondition(
-        "scaffold: host reports " + std::to_string(host_->num_clients()) + " clients but " +
-        std::to_string(received_) + " updates arrived this round");
+    return Status::failed_precondition("scaffold: host reports " +
+                                       std::to_string(host_->num_clients()) + " clients but " +
+                                       std::to_string(received_) + " updates arrived this round");
   }
   // x <- x - eta_g * sum w_i Delta_i / sum w_i
   ArrayRecord next = model_->clone();
-  ops::axpy(static_cast<float>(-options_.server_lr / weight_sum_), sum_delta_.flat(),
-            next.flat());
+  ops::axpy(static_cast<float>(-options_.server_lr / weight_sum_), sum_delta_.flat(), next.flat());
   // c <- c + (1/N) sum Delta c_i, into a new record: in-flight tasks keep the c they carry.
   ArrayRecord c = c_->clone();
   ops::axpy(static_cast<float>(1.0 / n), sum_dc_.flat(), c.flat());

@@ -1,10 +1,10 @@
 #include "cohort/strategy/scaffold.h"
 
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-
 #include <cmath>
 #include <limits>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 
 #include "cohort/strategy/task_config.h"
 #include "testing/fake_host.h"
@@ -12,8 +12,8 @@
 namespace cohort {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::FakeHost;
+using ::testing::HasSubstr;
 using testing::make_update;
 using testing::make_vector;
 using testing::values;

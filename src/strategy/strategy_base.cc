@@ -60,7 +60,8 @@ Status StrategyBase::restore_base_state(StrategyState& state) {
   COHORT_RETURN_IF_ERROR(model_->check_same_layout(it->second, "checkpointed model"));
   COHORT_RETURN_IF_ERROR(it->second.check_finite().with_context("checkpointed model"));
   const auto v = state.scalars["version"].get<int64_t>();
-  if (v < 0) return Status::data_loss(name() + ": checkpoint version " + std::to_string(v) + " < 0");
+  if (v < 0)
+    return Status::data_loss(name() + ": checkpoint version " + std::to_string(v) + " < 0");
   model_ = std::make_shared<const ArrayRecord>(std::move(it->second));
   version_ = v;
   return Status();

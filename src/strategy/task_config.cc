@@ -56,10 +56,11 @@ Result<ClientStateRule> task_client_state(const ConfigRecord& config) {
                                     "' must be a string naming a client-state rule (known: " +
                                     known_client_state_rules() + ")");
   }
-  if (*rule == client_state_rule_name(ClientStateRule::kScaffold)) return ClientStateRule::kScaffold;
+  if (*rule == client_state_rule_name(ClientStateRule::kScaffold))
+    return ClientStateRule::kScaffold;
   return Status::invalid_argument(std::string("task config '") + kClientStateKey +
-                                  "': unknown client-state rule '" + *rule + "' (known: " +
-                                  known_client_state_rules() + ")");
+                                  "': unknown client-state rule '" + *rule +
+                                  "' (known: " + known_client_state_rules() + ")");
 }
 
 }  // namespace cohort

@@ -21,9 +21,9 @@ Status ModelSpec::validate() const {
                          "cnn needs [channels, height, width], got " + shape_string(input_shape));
     }
     if (input_shape[1] < 4 || input_shape[2] < 4) {
-      return field_error("model.input_shape",
-                         "cnn needs height and width >= 4 (two 2x2 max-pools), got " +
-                             shape_string(input_shape));
+      return field_error(
+          "model.input_shape",
+          "cnn needs height and width >= 4 (two 2x2 max-pools), got " + shape_string(input_shape));
     }
   }
   return Status();

@@ -68,8 +68,8 @@ class CnnNet final : public Net {
   CnnNet(int64_t channels, int64_t height, int64_t width, int64_t classes)
       : conv1_(register_module(
             "conv1", torch::nn::Conv2d(torch::nn::Conv2dOptions(channels, 32, 5).padding(2)))),
-        conv2_(register_module(
-            "conv2", torch::nn::Conv2d(torch::nn::Conv2dOptions(32, 64, 5).padding(2)))),
+        conv2_(register_module("conv2",
+                               torch::nn::Conv2d(torch::nn::Conv2dOptions(32, 64, 5).padding(2)))),
         // 5x5 convolutions with padding 2 keep height and width; each 2x2 max-pool halves
         // them (rounding down), as in PyTorch.
         fc1_(register_module("fc1",

@@ -39,8 +39,7 @@ Status check_layout(const ArrayLayout& layout, const ArrayRecord& record, std::s
     }
     if (want[i].name != got[i].name) {
       return Status::invalid_argument(std::string(what) + ": array #" + std::to_string(i) +
-                                      " is '" + got[i].name + "', expected '" + want[i].name +
-                                      "'");
+                                      " is '" + got[i].name + "', expected '" + want[i].name + "'");
     }
     if (want[i].shape != got[i].shape) {
       return Status::invalid_argument(std::string(what) + ": array '" + want[i].name +

@@ -41,8 +41,7 @@ void copy_tensors_to_record(std::span<const at::Tensor> tensors, ArrayRecord& re
 // The gradient of (mu/2) ||w - anchor||^2, added in place: grad(w_i) += mu * (w_i - anchor_i)
 // for the first params.size() arrays of `anchor`. One fused pass per tensor, no temporaries.
 // Every param must have a defined, contiguous float32 gradient.
-void add_proximal_gradient(std::span<const at::Tensor> params, const ArrayRecord& anchor,
-                           float mu);
+void add_proximal_gradient(std::span<const at::Tensor> params, const ArrayRecord& anchor, float mu);
 
 // grad(w_i) += correction_i for the first params.size() arrays of `correction` (the
 // parameters; buffers have no gradient). Same requirements as add_proximal_gradient.

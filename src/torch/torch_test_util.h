@@ -1,13 +1,13 @@
 // Helpers shared by the LibTorch backend's tests: trainers, specs and small datasets.
 #pragma once
 
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-
 #include <cmath>
 #include <memory>
 #include <string>
 #include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 
 #include "cohort/core/rng.h"
 #include "cohort/torch/torch_trainer.h"
@@ -25,7 +25,7 @@ inline std::unique_ptr<Trainer> make(const ModelSpec& spec) {
 }
 
 inline ModelSpec spec_of(std::string name, std::vector<int64_t> input_shape, int64_t classes,
-                  std::vector<int64_t> hidden = {200, 200}) {
+                         std::vector<int64_t> hidden = {200, 200}) {
   ModelSpec s;
   s.name = std::move(name);
   s.input_shape = std::move(input_shape);
@@ -37,7 +37,7 @@ inline ModelSpec spec_of(std::string name, std::vector<int64_t> input_shape, int
 // `n` examples of `classes` Gaussian blobs in `dim` dimensions: class k is centred at
 // `sep` * e_k, with unit noise, so the classes are (almost surely) linearly separable.
 inline std::shared_ptr<Dataset> blobs(int64_t n, int64_t dim, int64_t classes, double sep,
-                               uint64_t seed) {
+                                      uint64_t seed) {
   auto d = std::make_shared<Dataset>();
   d->name = "blobs";
   d->sample_shape = {dim};
@@ -73,11 +73,11 @@ inline std::shared_ptr<Dataset> half_images(int64_t n, int64_t h, int64_t w, uin
   return d;
 }
 
-inline std::vector<std::pair<std::string, std::vector<int64_t>>> names_and_shapes(const ArrayRecord& r) {
+inline std::vector<std::pair<std::string, std::vector<int64_t>>> names_and_shapes(
+    const ArrayRecord& r) {
   std::vector<std::pair<std::string, std::vector<int64_t>>> out;
   for (const auto& s : r.layout()->specs()) out.emplace_back(s.name, s.shape);
   return out;
 }
-
 
 }  // namespace cohort::libtorch::torch_testing

@@ -1,17 +1,15 @@
 // SGD checked by hand, FedProx, SCAFFOLD corrections, evaluation, bad input and threads.
-#include "cohort/torch/torch_trainer.h"
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <thread>
 #include <vector>
 
-#include "cohort/core/rng.h"
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 
+#include "cohort/core/rng.h"
+#include "cohort/torch/torch_trainer.h"
 #include "torch/torch_test_util.h"
 
 namespace cohort::libtorch {
@@ -199,8 +197,7 @@ TEST(TorchTrainTest, GradCorrectionShiftsAStepByMinusLrTimesCorrection) {
   ASSERT_TRUE(plain.ok() && corrected.ok());
   for (size_t j = 0; j < start->flat().size(); ++j) {
     const double expected = -cfg.lr * corr.flat()[j];
-    const double got =
-        static_cast<double>(corrected->params.flat()[j]) - plain->params.flat()[j];
+    const double got = static_cast<double>(corrected->params.flat()[j]) - plain->params.flat()[j];
     EXPECT_NEAR(got, expected, 1e-6) << j;
   }
   // The reported loss is the data loss, evaluated before the step: the same.
@@ -261,8 +258,7 @@ TEST(TorchEvalTest, LossAndAccuracyMatchHandComputed) {
   EXPECT_DOUBLE_EQ(r->accuracy, 0.75);
   EXPECT_EQ(r->num_examples, 4);
   // Losses: log(1+e^-2), log(1+e^-1), 2+log(1+e^-2), log(1+e^-1).
-  const double loss =
-      (2 * std::log1p(std::exp(-2.0)) + 2 * std::log1p(std::exp(-1.0)) + 2.0) / 4.0;
+  const double loss = (2 * std::log1p(std::exp(-2.0)) + 2 * std::log1p(std::exp(-1.0)) + 2.0) / 4.0;
   EXPECT_NEAR(r->loss, loss, 1e-6);
 
   // A sub-shard: only examples 2 and 3 (one right, one wrong).
@@ -493,8 +489,8 @@ TEST(TorchThreadsTest, DISABLED_StepTiming) {
         best = std::min(best, std::chrono::duration<double, std::milli>(t1 - t0).count() /
                                   static_cast<double>(steps));
       }
-      std::printf("%s batch 32, %d intra-op thread(s): %.3f ms/step (best of 3)\n", name,
-                  threads, best);
+      std::printf("%s batch 32, %d intra-op thread(s): %.3f ms/step (best of 3)\n", name, threads,
+                  best);
     }
   }
 }

@@ -151,9 +151,9 @@ class TorchTrainer final : public Trainer {
     try {
       copy_record_to_tensors(start, tensors_);
       net_->train();
-      torch::optim::SGD optimizer(params_, torch::optim::SGDOptions(lr)
-                                               .momentum(config.momentum)
-                                               .weight_decay(config.weight_decay));
+      torch::optim::SGD optimizer(
+          params_,
+          torch::optim::SGDOptions(lr).momentum(config.momentum).weight_decay(config.weight_decay));
       const Dataset& data = *shard.data;
       const int64_t n = shard.size();
       const int64_t batch = std::min(config.batch_size, n);
@@ -172,8 +172,8 @@ class TorchTrainer final : public Trainer {
           pos = 0;
         }
         const int64_t b = std::min(batch, n - pos);
-        train_batch_.gather(data, std::span<const int64_t>(order).subspan(
-                                      static_cast<size_t>(pos), static_cast<size_t>(b)));
+        train_batch_.gather(data, std::span<const int64_t>(order).subspan(static_cast<size_t>(pos),
+                                                                          static_cast<size_t>(b)));
         pos += b;
 
         optimizer.zero_grad();
@@ -261,8 +261,8 @@ class TorchTrainer final : public Trainer {
     for (int64_t v : spec_.input_shape) model_numel *= v;
     // logreg and mlp flatten their input, so any example shape of the right size fits; the
     // cnn needs the exact [channels, height, width].
-    const bool fits = spec_.name == "cnn" ? d.sample_shape == spec_.input_shape
-                                          : d.sample_numel() == model_numel;
+    const bool fits =
+        spec_.name == "cnn" ? d.sample_shape == spec_.input_shape : d.sample_numel() == model_numel;
     if (!fits) {
       return Status::invalid_argument("shard: dataset '" + d.name + "' has examples of shape " +
                                       shape_string(d.sample_shape) + ", model " + spec_.name +
@@ -275,16 +275,15 @@ class TorchTrainer final : public Trainer {
     }
     for (int64_t i : shard.indices) {
       if (i < 0 || i >= d.size()) {
-        return Status::invalid_argument("shard: index " + std::to_string(i) +
-                                        " outside dataset '" + d.name + "' of " +
-                                        std::to_string(d.size()) + " examples");
+        return Status::invalid_argument("shard: index " + std::to_string(i) + " outside dataset '" +
+                                        d.name + "' of " + std::to_string(d.size()) + " examples");
       }
       const int32_t label = d.labels[static_cast<size_t>(i)];
       if (label < 0 || label >= spec_.num_classes) {
-        return Status::invalid_argument("shard: example " + std::to_string(i) + " of dataset '" +
-                                        d.name + "' has label " + std::to_string(label) +
-                                        ", outside model.num_classes = " +
-                                        std::to_string(spec_.num_classes));
+        return Status::invalid_argument(
+            "shard: example " + std::to_string(i) + " of dataset '" + d.name + "' has label " +
+            std::to_string(label) +
+            ", outside model.num_classes = " + std::to_string(spec_.num_classes));
       }
     }
     return Status();
@@ -346,7 +345,9 @@ Result<TrainerFactory> make_trainer_factory(const ModelSpec& spec) {
   COHORT_RETURN_IF_ERROR(spec.validate());
   auto state = std::make_shared<FactoryState>();
   state->spec = spec;
-  return TrainerFactory([state]() { return make_trainer(*state); });
+  return TrainerFactory([state]() {
+    return make_trainer(*state);
+  });
 }
 
 }  // namespace cohort::libtorch

@@ -1,16 +1,15 @@
 #include "cohort/torch/torch_trainer.h"
 
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <thread>
 #include <vector>
 
-#include "cohort/core/rng.h"
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 
+#include "cohort/core/rng.h"
 #include "torch/torch_test_util.h"
 
 namespace cohort::libtorch {
@@ -62,7 +61,7 @@ TEST(TorchModelsTest, MlpDefaultIsFedAvg2nnWith199210Parameters) {
   EXPECT_EQ(p->numel(), 199210);
   using V = std::vector<int64_t>;
   const std::vector<std::pair<std::string, V>> expected = {
-      {"fc1.weight", V{200, 784}}, {"fc1.bias", V{200}}, {"fc2.weight", V{200, 200}},
+      {"fc1.weight", V{200, 784}}, {"fc1.bias", V{200}},       {"fc2.weight", V{200, 200}},
       {"fc2.bias", V{200}},        {"fc3.weight", V{10, 200}}, {"fc3.bias", V{10}}};
   EXPECT_EQ(names_and_shapes(*p), expected);
   for (const auto& s : p->layout()->specs()) EXPECT_TRUE(s.trainable) << s.name;
@@ -88,7 +87,7 @@ TEST(TorchModelsTest, CnnIsFedAvgCnnWith1663370Parameters) {
   EXPECT_EQ(p->numel(), 1663370);
   using V = std::vector<int64_t>;
   const std::vector<std::pair<std::string, V>> expected = {
-      {"conv1.weight", V{32, 1, 5, 5}}, {"conv1.bias", V{32}},
+      {"conv1.weight", V{32, 1, 5, 5}},  {"conv1.bias", V{32}},
       {"conv2.weight", V{64, 32, 5, 5}}, {"conv2.bias", V{64}},
       {"fc1.weight", V{512, 3136}},      {"fc1.bias", V{512}},
       {"fc2.weight", V{10, 512}},        {"fc2.bias", V{10}}};
@@ -307,7 +306,6 @@ TEST(TorchTrainTest, BatchLargerThanShardUsesWholeShard) {
     EXPECT_NEAR(a->params.flat()[j], b->params.flat()[j], 1e-6);
   }
 }
-
 
 }  // namespace
 }  // namespace cohort::libtorch

@@ -20,9 +20,9 @@ Result<ClientStateRule> rule_of(const Task& task) {
   const bool has_state = task.server_state != nullptr;
   if (rule == ClientStateRule::kNone) {
     if (!has_state) return rule;
-    return Status::invalid_argument(who(task) + ": carries server_state but task config '" +
-                                    kClientStateKey + "' names no client-state rule (known: " +
-                                    known_client_state_rules() + ")");
+    return Status::invalid_argument(
+        who(task) + ": carries server_state but task config '" + kClientStateKey +
+        "' names no client-state rule (known: " + known_client_state_rules() + ")");
   }
   if (!has_state) {
     return Status::invalid_argument(who(task) + ": client-state rule '" +
@@ -44,8 +44,7 @@ Result<ArrayRecord> client_state_correction(const Task& task, ArrayRecord& clien
   if (client_state.empty()) {
     client_state = ArrayRecord(c.layout());  // c_i = 0 before the client's first task
   } else {
-    COHORT_RETURN_IF_ERROR(
-        c.check_same_layout(client_state, who(task) + ": stored client state"));
+    COHORT_RETURN_IF_ERROR(c.check_same_layout(client_state, who(task) + ": stored client state"));
   }
   // SCAFFOLD: every step is w <- w - lr (g(w) - c_i + c).
   ArrayRecord correction(c.layout());
@@ -73,7 +72,8 @@ Result<ClientStateUpdate> update_client_state(const Task& task, const ArrayRecor
   if (!(lr > 0)) {
     return Status::invalid_argument(who(task) + ": " + rule_name +
                                     " client state divides by the learning rate, which must be "
-                                    "> 0, got " + format_number(lr));
+                                    "> 0, got " +
+                                    format_number(lr));
   }
 
   // Delta c_i = (x - y) / (K lr) - c, and c_i+ = c_i + Delta c_i. Computing the delta first

@@ -7,7 +7,8 @@ namespace cohort {
 Status ModelConfig::validate() const {
   bool known = false;
   for (std::string_view k : kNames) known = known || name == k;
-  if (!known) return field_error("model.name", "unknown model '" + name + "' (known: logreg, mlp, cnn)");
+  if (!known)
+    return field_error("model.name", "unknown model '" + name + "' (known: logreg, mlp, cnn)");
   if (name != "mlp") return Status();
   if (hidden.empty()) return field_error("model.hidden", "mlp needs at least one hidden layer");
   for (size_t i = 0; i < hidden.size(); ++i) {

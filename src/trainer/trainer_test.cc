@@ -1,9 +1,9 @@
 #include "cohort/trainer/trainer.h"
 
+#include <cmath>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-
-#include <cmath>
 
 namespace cohort {
 namespace {
@@ -25,7 +25,9 @@ TEST(TrainConfigTest, StepsForEpochsAndFixedSteps) {
 TEST(TrainConfigTest, ValidateNamesTheField) {
   TrainConfig c;
   EXPECT_TRUE(c.validate().ok());
-  auto message = [](TrainConfig t) { return t.validate().message(); };
+  auto message = [](TrainConfig t) {
+    return t.validate().message();
+  };
   TrainConfig t;
   t.lr = 0;
   EXPECT_EQ(message(t), "training.lr: must be > 0, got 0");

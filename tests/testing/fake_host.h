@@ -27,7 +27,10 @@ class FakeHost : public StrategyHost {
     idle_.insert(id);
   }
   void set_idle(ClientId id, bool idle) {
-    if (idle) idle_.insert(id); else idle_.erase(id);
+    if (idle)
+      idle_.insert(id);
+    else
+      idle_.erase(id);
   }
   void advance(double dt) { now_ += dt; }
   // What the runtime would have measured from completed tasks.
@@ -94,7 +97,9 @@ inline Update make_update(const Task& task, const std::vector<float>& end, int64
   return u;
 }
 
-inline std::vector<float> values(const ArrayRecord& r) { return {r.flat().begin(), r.flat().end()}; }
+inline std::vector<float> values(const ArrayRecord& r) {
+  return {r.flat().begin(), r.flat().end()};
+}
 
 // The runtimes' protocol for an arriving update: the reporting client becomes idle, the
 // strategy gets on_update, then on_client_idle if the client is still idle.
@@ -116,8 +121,9 @@ inline Task task_of(const FakeHost& host, ClientId id) {
 }
 
 inline bool has_task(const FakeHost& host, ClientId id) {
-  return std::any_of(host.dispatched.begin(), host.dispatched.end(),
-                     [id](const Task& t) { return t.client == id; });
+  return std::any_of(host.dispatched.begin(), host.dispatched.end(), [id](const Task& t) {
+    return t.client == id;
+  });
 }
 
 }  // namespace cohort::testing

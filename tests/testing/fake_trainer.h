@@ -13,8 +13,8 @@
 #include <memory>
 #include <stdexcept>
 
-#include "cohort/trainer/trainer.h"
 #include "cohort/core/rng.h"
+#include "cohort/trainer/trainer.h"
 
 namespace cohort::testing {
 

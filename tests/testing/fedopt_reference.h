@@ -2,13 +2,13 @@
 // written in cohort/strategy/fedopt.h), independent of the vectorised kernel, for tests.
 #pragma once
 
+#include <cmath>
+#include <vector>
+
 #include <gtest/gtest.h>
 
 #include "testing/fake_host.h"
 #include "testing/round_driver.h"
-
-#include <cmath>
-#include <vector>
 
 namespace cohort::testing {
 
@@ -20,7 +20,12 @@ struct RefFedOpt {
   std::vector<double> w, m, v;
 
   RefFedOpt(RefRule r, double b1, double b2, double t, std::vector<double> w0)
-      : rule(r), beta_1(b1), beta_2(b2), tau(t), w(std::move(w0)), m(w.size(), 0.0),
+      : rule(r),
+        beta_1(b1),
+        beta_2(b2),
+        tau(t),
+        w(std::move(w0)),
+        m(w.size(), 0.0),
         v(w.size(), 0.0) {}
 
   // One server step with step size `lr` on the averaged pseudo-gradient `d`

@@ -13,10 +13,10 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
-#include <queue>
 #include <functional>
 #include <future>
 #include <mutex>
+#include <queue>
 #include <thread>
 #include <vector>
 
@@ -40,7 +40,11 @@ class ThreadPool {
     using R = decltype(fn(size_t{0}));
     auto task = std::make_shared<std::packaged_task<R(size_t)>>(std::forward<F>(fn));
     std::future<R> fut = task->get_future();
-    enqueue([task](size_t w) { (*task)(w); }, priority);
+    enqueue(
+        [task](size_t w) {
+          (*task)(w);
+        },
+        priority);
     return fut;
   }
 

@@ -11,7 +11,8 @@ namespace cohort {
 // A client's identity: dense 0..N-1 in the simulator, from the token registry in deployment.
 using ClientId = int64_t;
 // Global model version: 0 is the initial model, +1 for every commit of a new global model.
-// Staleness of an update = current version - the version it started from (docs/strategies.md, "Staleness").
+// Staleness of an update = current version - the version it started from (docs/strategies.md,
+// "Staleness").
 using ModelVersion = int64_t;
 // Identifies a timer a strategy asked the runtime for.
 using TimerId = int64_t;

@@ -33,7 +33,7 @@ struct DataConfig {
 
 // Loads split "train" or "test" of the configured dataset. Synthetic data is seeded from
 // `run_seed` (the same for every process of a run). Errors from the loader name the file.
-Result<std::shared_ptr<const Dataset>> load_split(const DataConfig& config,
-                                                  std::string_view split, uint64_t run_seed);
+Result<std::shared_ptr<const Dataset>> load_split(const DataConfig& config, std::string_view split,
+                                                  uint64_t run_seed);
 
 }  // namespace cohort

@@ -24,11 +24,11 @@
 namespace cohort {
 
 struct PartitionOptions {
-  std::string kind = "iid";     // "iid" | "dirichlet" | "shards"
-  double alpha = 0.5;           // dirichlet concentration; > 0
+  std::string kind = "iid";  // "iid" | "dirichlet" | "shards"
+  double alpha = 0.5;        // dirichlet concentration; > 0
   int64_t shards_per_client = 2;
-  int64_t min_size = 10;        // dirichlet: redraw until every client has >= min_size examples
-  double size_skew = 0.0;       // iid: 0 = equal sizes
+  int64_t min_size = 10;   // dirichlet: redraw until every client has >= min_size examples
+  double size_skew = 0.0;  // iid: 0 = equal sizes
   uint64_t seed = 0;
   // InvalidArgument naming the key ("data.alpha: must be > 0, got -1"); the rules that need
   // the dataset and the client count are checked by partition_dataset.

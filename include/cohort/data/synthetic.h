@@ -10,10 +10,10 @@ namespace cohort {
 
 struct SyntheticOptions {
   int64_t num_examples = 2000;
-  int64_t dim = 20;          // features per example; sample_shape {dim}
+  int64_t dim = 20;  // features per example; sample_shape {dim}
   int64_t num_classes = 4;
-  double separation = 3.0;   // distance scale between class means (larger = easier)
-  double noise = 1.0;        // per-feature Gaussian noise stddev
+  double separation = 3.0;  // distance scale between class means (larger = easier)
+  double noise = 1.0;       // per-feature Gaussian noise stddev
   uint64_t seed = 0;
   // InvalidArgument naming the key ("data.synthetic.classes: must be >= 2, got 1").
   Status validate() const;

@@ -32,9 +32,9 @@
 #include <memory>
 #include <string>
 
-#include "cohort/trainer/trainer.h"
 #include "cohort/core/status.h"
 #include "cohort/data/dataset.h"
+#include "cohort/trainer/trainer.h"
 
 namespace cohort::deploy {
 

@@ -6,13 +6,13 @@
 // fired) that gRPC handler threads post to it; the client table, task bookkeeping, admission,
 // counters, evaluation and checkpoints are the core's. Inside: server.cc (lifecycle),
 // server_loop.cc (the loop, liveness, the clock), fleet_service.cc (the RPC handlers),
-// sessions.cc (tokens, who is calling), wire.cc (protocol conversions). Clients pull tasks (PullTask → TRAIN / WAIT / DONE), download the model
-// as a chunked stream, and push their update as a chunked stream that is validated (layout,
-// sizes, chunk order, finite values, task and version) before the strategy sees it. Every RPC
-// carries "authorization: Bearer <token>"; tokens map to client ids through the tokens file
-// and unknown tokens are rejected with UNAUTHENTICATED before any payload is read. The wire
-// format and the mapping of errors to gRPC codes are in docs/wire_format.md; the checkpoint
-// directory format in docs/checkpoint_format.md.
+// sessions.cc (tokens, who is calling), wire.cc (protocol conversions). Clients pull tasks
+// (PullTask → TRAIN / WAIT / DONE), download the model as a chunked stream, and push their update
+// as a chunked stream that is validated (layout, sizes, chunk order, finite values, task and
+// version) before the strategy sees it. Every RPC carries "authorization: Bearer <token>"; tokens
+// map to client ids through the tokens file and unknown tokens are rejected with UNAUTHENTICATED
+// before any payload is read. The wire format and the mapping of errors to gRPC codes are in
+// docs/wire_format.md; the checkpoint directory format in docs/checkpoint_format.md.
 //
 // This header includes no gRPC or protobuf header: the implementation is private to
 // cohort_deploy.
@@ -28,12 +28,12 @@
 #include <string>
 #include <vector>
 
-#include "cohort/trainer/trainer.h"
 #include "cohort/core/array_record.h"
 #include "cohort/core/metrics.h"
 #include "cohort/core/status.h"
 #include "cohort/deploy/deploy_config.h"
 #include "cohort/strategy/strategy.h"
+#include "cohort/trainer/trainer.h"
 
 namespace cohort::deploy {
 

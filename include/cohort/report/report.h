@@ -34,7 +34,11 @@ struct ReportSeries {
 };
 
 // The first evaluation whose accuracy reached `target` (target > 0), from a run's "eval" events.
-struct TargetCrossing { int64_t round = 0; int64_t updates = 0; int64_t bytes = 0; };
+struct TargetCrossing {
+  int64_t round = 0;
+  int64_t updates = 0;
+  int64_t bytes = 0;
+};
 std::optional<TargetCrossing> first_target_crossing(const std::vector<Json>& evals, double target);
 
 // The page for comparison.json's content and one series per entry of its "strategies"

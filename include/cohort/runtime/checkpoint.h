@@ -1,5 +1,6 @@
 // Checkpoints: one file, written atomically (temp file, fsync, rename, fsync of the
-// directory). Format: docs/checkpoint_format.md. Written by the runtime core (runtime.h) for either host.
+// directory). Format: docs/checkpoint_format.md. Written by the runtime core (runtime.h) for either
+// host.
 //
 // Thread safety: free functions without shared state.
 #pragma once
@@ -21,9 +22,9 @@ struct CheckpointClient {
 };
 
 struct Checkpoint {
-  std::string strategy;            // Strategy::name()
-  ModelVersion version = 0;        // global version at save time
-  int64_t epoch = 0;               // how many times the server (re)started before this save
+  std::string strategy;      // Strategy::name()
+  ModelVersion version = 0;  // global version at save time
+  int64_t epoch = 0;         // how many times the server (re)started before this save
   std::vector<CheckpointClient> clients;
   std::vector<uint64_t> rng_state;
   Json counters = Json::object();  // updates, rejected, lost, bytes (metrics continuity)

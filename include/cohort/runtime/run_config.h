@@ -18,7 +18,7 @@ struct RunConfig {
   double eval_interval_s = 0.0;     // also at every multiple of N clock seconds (0 = off)
   double target_accuracy = 0.0;     // time_to_target: first time accuracy >= this (0 = off)
   uint64_t seed = 1;
-  int64_t threads = 0;              // training threads; 0 = all cores
+  int64_t threads = 0;  // training threads; 0 = all cores
 
   // InvalidArgument naming the key ("run.eval_every: must be >= 1 unless run.eval_interval_s
   // > 0, got 0"). Does not require a budget: see validate_budget.

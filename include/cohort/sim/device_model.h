@@ -102,7 +102,7 @@ struct PopulationOptions {
 };
 
 struct DeviceProfile {
-  double speed = 1.0;             // steps per virtual second
+  double speed = 1.0;  // steps per virtual second
   double up_bytes_per_s = 1.0;
   double down_bytes_per_s = 1.0;
   double latency_s = 0.0;
@@ -112,8 +112,7 @@ struct DeviceProfile {
 // from options.trace when it is set (read_device_trace with options.num_clients).
 // Errors: InvalidArgument for invalid options (naming the config key) or a malformed trace;
 // NotFound for a trace file that cannot be read.
-Result<std::vector<DeviceProfile>> draw_population(const PopulationOptions& options,
-                                                   uint64_t seed);
+Result<std::vector<DeviceProfile>> draw_population(const PopulationOptions& options, uint64_t seed);
 
 // Device trace: CSV text whose first line is the header
 //     client,steps_per_s,up_mbps,down_mbps,latency_ms
@@ -133,7 +132,6 @@ Result<std::vector<DeviceProfile>> draw_population(const PopulationOptions& opti
 Result<std::vector<DeviceProfile>> parse_device_trace(const std::string& text,
                                                       const std::string& source,
                                                       int64_t num_clients);
-Result<std::vector<DeviceProfile>> read_device_trace(const std::string& path,
-                                                     int64_t num_clients);
+Result<std::vector<DeviceProfile>> read_device_trace(const std::string& path, int64_t num_clients);
 
 }  // namespace cohort::sim

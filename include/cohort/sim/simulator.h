@@ -56,7 +56,6 @@
 #include <string>
 #include <vector>
 
-#include "cohort/trainer/trainer.h"
 #include "cohort/core/metrics.h"
 #include "cohort/core/status.h"
 #include "cohort/runtime/evaluation.h"
@@ -64,6 +63,7 @@
 #include "cohort/runtime/summary.h"
 #include "cohort/sim/device_model.h"
 #include "cohort/strategy/strategy.h"
+#include "cohort/trainer/trainer.h"
 
 namespace cohort::sim {
 
@@ -98,8 +98,8 @@ class Simulator {
  public:
   // `clients[i]` is client id i. `test` is the server-side evaluation set. `metrics` may be
   // null. Fails in run() (not here) on invalid options.
-  Simulator(SimOptions options, TrainerFactory factory, std::vector<SimClient> clients,
-            Shard test, MetricsHub* metrics);
+  Simulator(SimOptions options, TrainerFactory factory, std::vector<SimClient> clients, Shard test,
+            MetricsHub* metrics);
   ~Simulator();
 
   // Runs `strategy` from freshly initialised parameters (init_params(seed)) until a limit is

@@ -13,8 +13,8 @@
 
 #include <string>
 
-#include "cohort/strategy/round_strategy.h"
 #include "cohort/strategy/registry.h"
+#include "cohort/strategy/round_strategy.h"
 
 namespace cohort {
 
@@ -45,8 +45,8 @@ class FedAvg : public RoundStrategy {
   virtual Status apply_pseudo_gradient(ArrayRecord& avg_delta, ArrayRecord& next);
 
   FedAvgOptions options_;
-  ArrayRecord sum_;         // running sum of n_k * Delta_k over the round
-  double weight_sum_ = 0;   // running sum of n_k
+  ArrayRecord sum_;        // running sum of n_k * Delta_k over the round
+  double weight_sum_ = 0;  // running sum of n_k
 };
 
 }  // namespace cohort

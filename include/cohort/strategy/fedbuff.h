@@ -28,7 +28,7 @@ struct FedBuffOptions {
   int64_t buffer_size = 5;
   double server_lr = 1.0;
   double server_momentum = 0.0;
-  std::string reduce = "mean";          // mean | sum
+  std::string reduce = "mean";           // mean | sum
   std::string example_weight = "equal";  // equal | linear | sqrt | log
   StalenessFn staleness{.kind = "polynomial", .a = 0.5};
 };

@@ -140,11 +140,11 @@ class FedCompass : public StrategyBase {
   struct ClientSlot {
     Phase phase = Phase::kNew;
     bool has_speed = false;
-    double speed = 0.0;           // EMA of seconds per local step
-    ModelVersion timestamp = 0;   // version of the model its current task started from
-    int64_t local_steps = 0;      // Q of the current task
-    double start_time = 0.0;      // dispatch time of the current task
-    int64_t group = -1;           // arrival group of the current task; -1 = none
+    double speed = 0.0;                       // EMA of seconds per local step
+    ModelVersion timestamp = 0;               // version of the model its current task started from
+    int64_t local_steps = 0;                  // Q of the current task
+    double start_time = 0.0;                  // dispatch time of the current task
+    int64_t group = -1;                       // arrival group of the current task; -1 = none
     std::shared_ptr<const ArrayRecord> base;  // the task's model, kept only for buffers
   };
   // Updates waiting for a group step: Σ p_j Δ_j per base version, plus the sum of the
@@ -194,7 +194,7 @@ class FedCompass : public StrategyBase {
   std::vector<std::pair<int64_t, int64_t>> buffer_ranges_;
   int64_t buffer_numel_ = 0;
   std::map<ClientId, ClientSlot> clients_;
-  std::map<int64_t, Group> groups_;  // ids increase, so this is creation order
+  std::map<int64_t, Group> groups_;    // ids increase, so this is creation order
   std::map<TimerId, int64_t> timers_;  // active timer -> group
   Pending general_;
   int64_t next_group_ = 0;

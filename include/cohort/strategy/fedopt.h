@@ -65,8 +65,7 @@ class FedOpt : public FedAvg {
 
   // Reads the RoundOptions keys, server_lr, beta_1, beta_2 (only if `read_beta_2`) and tau,
   // with `defaults` as fallbacks, recording an error naming the key for a bad value.
-  static FedOptOptions read_options(StrategyParams& p, FedOptOptions defaults,
-                                    bool read_beta_2);
+  static FedOptOptions read_options(StrategyParams& p, FedOptOptions defaults, bool read_beta_2);
 
   Status on_start() override;
   // One fused optimizer step: updates m_, v_ and `next` in place.

@@ -3,8 +3,8 @@
 // FedAvg whose clients minimise the local loss plus a proximal term (mu / 2) ||w - w_t||^2
 // that keeps them near the global model w_t they started from. The server side is exactly
 // FedAvg (example-weighted mean of the sampled clients' models, optional server_lr); the
-// strategy only tells every client mu through the task config (set_task_prox_mu, task_config.h), which the trainer
-// turns into the extra gradient mu * (w - w_t) (see Trainer). mu = 0 is FedAvg.
+// strategy only tells every client mu through the task config (set_task_prox_mu, task_config.h),
+// which the trainer turns into the extra gradient mu * (w - w_t) (see Trainer). mu = 0 is FedAvg.
 //
 // Flower's FedProx calls the parameter `proximal_mu` and defaults it to 0; Cohort names it
 // `mu` and defaults to 0.01, a common value in the paper's grid {0.001, 0.01, 0.1, 1}.

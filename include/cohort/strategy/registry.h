@@ -55,8 +55,7 @@ RoundOptions read_round_options(StrategyParams& p);
 
 // Builds strategy `name` with `params`. InvalidArgument for an unknown name (listing the
 // known ones) or bad parameters.
-Result<std::unique_ptr<Strategy>> make_strategy(const std::string& name,
-                                                const ConfigRecord& params,
+Result<std::unique_ptr<Strategy>> make_strategy(const std::string& name, const ConfigRecord& params,
                                                 const std::string& path = "strategy");
 // Names make_strategy knows, sorted.
 std::vector<std::string> strategy_names();

@@ -69,10 +69,10 @@ class Scaffold : public RoundStrategy {
  private:
   ScaffoldOptions options_;
   std::shared_ptr<const ArrayRecord> c_;
-  ArrayRecord sum_delta_;    // running sum of w_i * Delta_i (w_i = 1, or n_i)
-  ArrayRecord sum_dc_;       // running sum of Delta c_i
-  double weight_sum_ = 0;    // running sum of w_i
-  int64_t received_ = 0;     // updates folded in this round
+  ArrayRecord sum_delta_;  // running sum of w_i * Delta_i (w_i = 1, or n_i)
+  ArrayRecord sum_dc_;     // running sum of Delta c_i
+  double weight_sum_ = 0;  // running sum of w_i
+  int64_t received_ = 0;   // updates folded in this round
 };
 
 }  // namespace cohort

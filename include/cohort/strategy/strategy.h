@@ -174,7 +174,8 @@ class Strategy {
     return Status::unimplemented(name() + ": checkpoints are not supported by this strategy");
   }
   virtual Status restore_state(StrategyState state) {
-    return Status::unimplemented(name() + ": resuming from a checkpoint is not supported by "
+    return Status::unimplemented(name() +
+                                 ": resuming from a checkpoint is not supported by "
                                  "this strategy");
   }
 };

@@ -22,7 +22,7 @@ namespace cohort::libtorch {
 
 // A built-in model (name, hidden: ModelConfig, the YAML model: section) for data of one shape.
 struct ModelSpec : ModelConfig {
-  std::vector<int64_t> input_shape;    // one example, e.g. {1, 28, 28} or {20}
+  std::vector<int64_t> input_shape;  // one example, e.g. {1, 28, 28} or {20}
   int64_t num_classes = 10;
   // InvalidArgument naming the field: ModelConfig::validate's rules, then the data's
   // ("model.input_shape: cnn needs [channels, height, width], got [20]").
@@ -31,8 +31,8 @@ struct ModelSpec : ModelConfig {
 
 // A factory making one independent Trainer per call (one per worker thread). The trainers
 // train with SGD (lr, momentum, weight decay from TrainConfig; "lr" and "prox_mu" from the
-// task config (resolve_task_training); prox_mu adds mu/2 ||w - w_start||^2 to the local loss; a grad_correction is
-// added to each parameter's gradient before every step), minibatches of
+// task config (resolve_task_training); prox_mu adds mu/2 ||w - w_start||^2 to the local loss; a
+// grad_correction is added to each parameter's gradient before every step), minibatches of
 // TrainConfig::batch_size drawn without replacement from a seeded per-task permutation of the
 // shard (re-drawn every pass). Evaluation runs in batches of 1000 without gradients.
 // Fails with InvalidArgument for a bad spec.

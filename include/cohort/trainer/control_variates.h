@@ -1,12 +1,12 @@
 // Client-state rules: the state a client keeps between its own tasks, and how a task changes it.
 //
 // Some algorithms need per-client memory. SCAFFOLD (Karimireddy et al. 2020, "SCAFFOLD:
-// Stochastic Controlled Averaging for Federated Learning"; docs/strategies.md) keeps a control variate c_i on every client next to the server's c. The contract stays
-// generic: Task::server_state carries the server's part (c), Task::config["client_state"]
-// names the rule, the runtime that trains the client keeps the client's part (c_i) and
-// Update::state_delta carries its change back. The runtime is the simulator today and the
-// deployment client later; both call the two functions below around Trainer::train, so the
-// rule lives in one place:
+// Stochastic Controlled Averaging for Federated Learning"; docs/strategies.md) keeps a control
+// variate c_i on every client next to the server's c. The contract stays generic:
+// Task::server_state carries the server's part (c), Task::config["client_state"] names the rule,
+// the runtime that trains the client keeps the client's part (c_i) and Update::state_delta carries
+// its change back. The runtime is the simulator today and the deployment client later; both call
+// the two functions below around Trainer::train, so the rule lives in one place:
 //
 //   ArrayRecord& c_i = store[client];   // empty until the client's first such task
 //   COHORT_ASSIGN_OR_RETURN(ArrayRecord corr, client_state_correction(task, c_i));
@@ -36,11 +36,11 @@
 
 #include <cstdint>
 
-#include "cohort/trainer/trainer.h"
 #include "cohort/core/array_record.h"
 #include "cohort/core/status.h"
 #include "cohort/strategy/strategy.h"
 #include "cohort/strategy/task_config.h"
+#include "cohort/trainer/trainer.h"
 
 namespace cohort {
 

@@ -53,7 +53,8 @@ struct TaskTraining {
 // Validates `base` (TrainConfig::validate) and applies `task_config` (strategy/task_config.h):
 // a task's lr must be >= 0 ("task config lr: must be >= 0, got -0.5"; 0 freezes the model), its
 // prox_mu >= 0. Trainers and runtimes call this rather than reading task keys themselves.
-Result<TaskTraining> resolve_task_training(const TrainConfig& base, const ConfigRecord& task_config);
+Result<TaskTraining> resolve_task_training(const TrainConfig& base,
+                                           const ConfigRecord& task_config);
 
 struct TrainResult {
   ArrayRecord params;  // parameters after local training
