@@ -368,7 +368,16 @@ Result<DeployBenchResult> run_deploy_bench(const DeployBenchSpec& spec) {
   r.rss_sample_peak_at_s = peak_sample_at;
 
   Result<Json> server = finish_child(&child, 30);
-  if (!server.ok()) return server.error();
+  if (!server.ok()) {
+    // Say what the clients saw too: a server that never finished usually means they gave up.
+    for (const ThreadStats& st : stats) {
+      if (!st.first_error.empty()) {
+        return Status(server.error().code(),
+                      server.error().message() + "; the clients' first error: " + st.first_error);
+      }
+    }
+    return server.error();
+  }
   r.server = std::move(*server);
   {
     std::ifstream f(dir + "/server/summary.json");

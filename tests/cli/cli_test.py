@@ -82,6 +82,10 @@ def main():
         check("summary rounds", summary["rounds"] == 3, summary)
         check("summary stop_reason", summary.get("stop_reason") == "rounds", summary)
 
+        # Anything else (here: an output directory that cannot be created): 1.
+        expect("unwritable output directory", ["simulate", cfg, "--out", "/proc/cohort-cli-test"],
+               d, 1, ["cannot create output directory"])
+
         # Missing files: 3.
         expect("missing config", ["simulate", "nope.yaml"], d, 3, ["nope.yaml"])
         expect("missing report dir", ["report", "no_such_dir"], d, 3, ["no_such_dir"])
