@@ -285,6 +285,24 @@ Status read_run(const MapReader& top, RunConfig* run, ConfigUse use) {
   return checked(run->validate_budget(), top.node(), top.ctx());
 }
 
+Status read_admission(const MapReader& top, AdmissionOptions* a) {
+  const MapReader r = top.section("admission");
+  COHORT_RETURN_IF_ERROR(r.open({"max_examples_factor", "max_examples", "norm_policy",
+                                 "norm_factor", "norm_window", "norm_warmup", "max_norm",
+                                 "max_steps_factor", "max_metrics", "max_metric_key_bytes"}));
+  COHORT_RETURN_IF_ERROR(r.read("max_examples_factor", &a->max_examples_factor));
+  COHORT_RETURN_IF_ERROR(r.read("max_examples", &a->max_examples));
+  COHORT_RETURN_IF_ERROR(r.read("norm_policy", &a->norm_policy));
+  COHORT_RETURN_IF_ERROR(r.read("norm_factor", &a->norm_factor));
+  COHORT_RETURN_IF_ERROR(r.read("norm_window", &a->norm_window));
+  COHORT_RETURN_IF_ERROR(r.read("norm_warmup", &a->norm_warmup));
+  COHORT_RETURN_IF_ERROR(r.read("max_norm", &a->max_norm));
+  COHORT_RETURN_IF_ERROR(r.read("max_steps_factor", &a->max_steps_factor));
+  COHORT_RETURN_IF_ERROR(r.read("max_metrics", &a->max_metrics));
+  COHORT_RETURN_IF_ERROR(r.read("max_metric_key_bytes", &a->max_metric_key_bytes));
+  return checked(a->validate(), top.node(), top.ctx());
+}
+
 Status read_deploy(const MapReader& r, DeployConfig* d) {
   COHORT_RETURN_IF_ERROR(r.open({"listen", "tokens", "cert", "key", "insecure", "max_wall_s",
                                  "checkpoint_dir", "checkpoint_every", "client_timeout_s",
@@ -311,8 +329,8 @@ Status read_deploy(const MapReader& r, DeployConfig* d) {
 Result<SimulationConfig> build_config(const Node& root, const Context& ctx, ConfigUse use) {
   SimulationConfig c;
   const MapReader top(ctx, root, "");
-  COHORT_RETURN_IF_ERROR(
-      top.open({"data", "clients", "model", "training", "strategy", "strategies", "run"}));
+  COHORT_RETURN_IF_ERROR(top.open(
+      {"data", "clients", "model", "training", "strategy", "strategies", "run", "admission"}));
   COHORT_RETURN_IF_ERROR(read_data(top, &c.data));
   COHORT_RETURN_IF_ERROR(read_clients(top, &c.clients));
   COHORT_RETURN_IF_ERROR(read_model(top, &c.model));
@@ -321,6 +339,7 @@ Result<SimulationConfig> build_config(const Node& root, const Context& ctx, Conf
   COHORT_RETURN_IF_ERROR(read_strategies(top, &c.strategies));
   COHORT_RETURN_IF_ERROR(read_strategy(top, &c.strategy));
   COHORT_RETURN_IF_ERROR(read_run(top, &c.run, use));
+  COHORT_RETURN_IF_ERROR(read_admission(top, &c.admission));
   c.source = ctx.source();
   return c;
 }

@@ -122,5 +122,24 @@ TEST(ConfigRulesTest, RangeErrorsQuoteTheValueAsWritten) {
   EXPECT_FALSE(parse_simulation_config("run: {rounds: 0}\n", "s.yaml").ok());
 }
 
+TEST(ConfigAdmissionTest, ParsesAndChecksTheBounds) {
+  auto c = parse("admission: {norm_policy: clip, norm_factor: 5, max_examples: 1000, "
+                 "max_norm: 3.5}\n");
+  ASSERT_TRUE(c.ok()) << c.error().to_string();
+  EXPECT_EQ(c->admission.norm_policy, "clip");
+  EXPECT_EQ(c->admission.norm_factor, 5);
+  EXPECT_EQ(c->admission.max_examples, 1000);
+  EXPECT_EQ(c->admission.max_norm, 3.5);
+  EXPECT_EQ(parse(kFullConfig)->admission.norm_policy, "reject");  // the default
+  EXPECT_EQ(error_message("admission: {norm_policy: shrink}\n"),
+            "demo.yaml: admission.norm_policy: unknown value 'shrink' (known: off, reject, clip, "
+            "downweight)");
+  EXPECT_EQ(error_message("admission: {norm_factor: 0.5}\n"),
+            "demo.yaml: admission.norm_factor: must be >= 1, got 0.5");
+  EXPECT_EQ(error_message("x: 1\n", {}).rfind("demo.yaml: x: unknown key", 0), 0u);
+  EXPECT_THAT(error_message("{}", {"admission.max_metrics=-1"}),
+              HasSubstr("admission.max_metrics: must be >= 0, got -1 (from override"));
+}
+
 }  // namespace
 }  // namespace cohort

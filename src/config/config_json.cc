@@ -119,6 +119,17 @@ Json to_json(const SimulationConfig& config) {
     j["strategies"] = std::move(list);
   }
   j["run"] = std::move(run);
+  const AdmissionOptions& a = config.admission;
+  j["admission"] = {{"max_examples_factor", a.max_examples_factor},
+                    {"max_examples", a.max_examples},
+                    {"norm_policy", a.norm_policy},
+                    {"norm_factor", a.norm_factor},
+                    {"norm_window", a.norm_window},
+                    {"norm_warmup", a.norm_warmup},
+                    {"max_norm", a.max_norm},
+                    {"max_steps_factor", a.max_steps_factor},
+                    {"max_metrics", a.max_metrics},
+                    {"max_metric_key_bytes", a.max_metric_key_bytes}};
   return j;
 }
 

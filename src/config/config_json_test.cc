@@ -79,7 +79,8 @@ TEST(ConfigJsonTest, ToJsonHasEveryKeyInYamlStructure) {
   std::vector<std::string> sections;
   for (const auto& [key, value] : j.items()) sections.push_back(key);
   EXPECT_EQ(sections,
-            (std::vector<std::string>{"data", "clients", "model", "training", "strategy", "run"}));
+            (std::vector<std::string>{"data", "clients", "model", "training", "strategy", "run",
+                                      "admission"}));
   EXPECT_EQ(j["data"].size(), 11u);
   EXPECT_EQ(j["data"]["partition"], "shards");
   EXPECT_EQ(j["data"]["synthetic"]["classes"], 3);

@@ -94,6 +94,10 @@ inline void expect_same(const SimulationConfig& a, const SimulationConfig& b) {
   EXPECT_EQ(a.strategy.name, b.strategy.name);
   EXPECT_EQ(a.strategy.params, b.strategy.params);
   EXPECT_EQ(a.run.rounds, b.run.rounds);
+  EXPECT_EQ(a.admission.norm_policy, b.admission.norm_policy);
+  EXPECT_EQ(a.admission.norm_factor, b.admission.norm_factor);
+  EXPECT_EQ(a.admission.max_examples, b.admission.max_examples);
+  EXPECT_EQ(a.admission.max_metrics, b.admission.max_metrics);
   EXPECT_EQ(a.run.max_virtual_time_s, b.run.max_virtual_time_s);
   EXPECT_EQ(a.run.eval_every, b.run.eval_every);
   EXPECT_EQ(a.run.eval_interval_s, b.run.eval_interval_s);

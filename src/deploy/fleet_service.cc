@@ -173,9 +173,11 @@ grpc::Status FleetService::PushUpdate(grpc::ServerContext* ctx,
   const pb::UpdateHeader h = msg.header();
   Task task;
   Status task_status;
+  AdmissionContext admission_ctx;
   {
     std::lock_guard<std::mutex> lk(loop_.mu);
     loop_.touch(c);
+    admission_ctx = loop_.core.admission_context(c);
     const runtime::TaskRecord* t = loop_.core.task_of(c);
     if (loop_.done) {
       task_status = Status::failed_precondition("the run is over");
@@ -258,11 +260,14 @@ grpc::Status FleetService::PushUpdate(grpc::ServerContext* ctx,
   u.local_steps = h.local_steps();
   for (const auto& [k, v] : h.metrics()) u.metrics[k] = v;
   // Admission runs here, on the handler thread, in parallel with other uploads.
-  if (Status s = admit_update(u, task); !s.ok()) return reject(s);
+  AdmissionOutcome outcome;
+  if (Status s = loop_.core.admission().admit(u, task, admission_ctx, &outcome); !s.ok()) {
+    return reject(s);
+  }
   const int64_t bytes = assembler.expected();
   auto shared_u = std::make_shared<Update>(std::move(u));
-  Status s = loop_.post_and_wait([this, task_id, shared_u, bytes]() -> Status {
-    return loop_.core.receive(task_id, std::move(*shared_u), bytes);
+  Status s = loop_.post_and_wait([this, task_id, shared_u, bytes, outcome]() -> Status {
+    return loop_.core.receive(task_id, std::move(*shared_u), bytes, outcome);
   });
   if (!s.ok()) {
     log_line("rejected update from client " + std::to_string(c) + ": " + s.to_string());

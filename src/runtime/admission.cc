@@ -1,6 +1,14 @@
 #include "cohort/runtime/admission.h"
 
+#include <algorithm>
+#include <cmath>
+#include <limits>
 #include <string>
+#include <vector>
+
+#include "cohort/core/format.h"
+#include "cohort/core/ops.h"
+#include "cohort/core/validate.h"
 
 namespace cohort {
 
@@ -29,6 +37,122 @@ Status admit_update(const Update& u, const Task& task) {
     COHORT_RETURN_IF_ERROR(u.state_delta.check_finite().with_context(who + " state delta"));
   }
   return check_update(u, *task.model);
+}
+
+Status AdmissionOptions::validate() const {
+  COHORT_RETURN_IF_ERROR(
+      check_field("admission.max_examples_factor", max_examples_factor, Range::at_least(1)));
+  COHORT_RETURN_IF_ERROR(check_field("admission.max_examples", max_examples, Range::at_least(0)));
+  if (norm_policy != "off" && norm_policy != "reject" && norm_policy != "clip" &&
+      norm_policy != "downweight") {
+    return field_error("admission.norm_policy", "unknown value '" + norm_policy +
+                                                    "' (known: off, reject, clip, downweight)");
+  }
+  COHORT_RETURN_IF_ERROR(check_field("admission.norm_factor", norm_factor, Range::at_least(1)));
+  COHORT_RETURN_IF_ERROR(check_field("admission.norm_window", norm_window, Range::at_least(1)));
+  COHORT_RETURN_IF_ERROR(check_field("admission.norm_warmup", norm_warmup, Range::at_least(1)));
+  COHORT_RETURN_IF_ERROR(check_field("admission.max_norm", max_norm, Range::at_least(0)));
+  COHORT_RETURN_IF_ERROR(
+      check_field("admission.max_steps_factor", max_steps_factor, Range::at_least(1)));
+  COHORT_RETURN_IF_ERROR(check_field("admission.max_metrics", max_metrics, Range::at_least(0)));
+  return check_field("admission.max_metric_key_bytes", max_metric_key_bytes, Range::at_least(1));
+}
+
+Admission::Admission(AdmissionOptions options) : options_(std::move(options)) {}
+
+double Admission::norm_bound_locked() const {
+  double bound = std::numeric_limits<double>::infinity();
+  if (options_.norm_policy == "off") return bound;
+  if (options_.max_norm > 0) bound = options_.max_norm;
+  if (accepted_ >= options_.norm_warmup && !recent_norms_.empty()) {
+    std::vector<double> v(recent_norms_.begin(), recent_norms_.end());
+    auto mid = v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2);
+    std::nth_element(v.begin(), mid, v.end());
+    double median = *mid;
+    if (v.size() % 2 == 0) median = 0.5 * (median + *std::max_element(v.begin(), mid));
+    // A window of zero-norm updates would forbid any change at all: such a bound is no bound.
+    if (median > 0) bound = std::min(bound, options_.norm_factor * median);
+  }
+  return bound;
+}
+
+double Admission::norm_bound() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return norm_bound_locked();
+}
+
+Status Admission::admit(Update& u, const Task& task, const AdmissionContext& ctx,
+                        AdmissionOutcome* outcome) const {
+  COHORT_RETURN_IF_ERROR(admit_update(u, task));
+  const std::string who = "update from client " + std::to_string(u.client);
+  const AdmissionOptions& o = options_;
+  // Client-supplied sizes.
+  if (static_cast<int64_t>(u.metrics.size()) > o.max_metrics) {
+    return Status::invalid_argument(who + ": " + std::to_string(u.metrics.size()) +
+                                    " metrics, at most " + std::to_string(o.max_metrics));
+  }
+  for (const auto& [key, value] : u.metrics) {
+    if (static_cast<int64_t>(key.size()) > o.max_metric_key_bytes) {
+      return Status::invalid_argument(who + ": metric name of " + std::to_string(key.size()) +
+                                      " bytes, at most " + std::to_string(o.max_metric_key_bytes));
+    }
+    if (!std::isfinite(value)) {
+      return Status::invalid_argument(who + ": metric '" + printable(key, 64) + "' is " +
+                                      format_number(value));
+    }
+  }
+  const double max_steps =
+      o.max_steps_factor * static_cast<double>(std::max<int64_t>(1, task.local_steps));
+  if (static_cast<double>(u.local_steps) > max_steps) {
+    return Status::invalid_argument(who + ": reports " + std::to_string(u.local_steps) +
+                                    " local steps, its task asked for " +
+                                    std::to_string(task.local_steps));
+  }
+  // Claimed examples.
+  const int64_t basis =
+      ctx.registered_examples > 0 ? ctx.registered_examples : std::max<int64_t>(1, ctx.typical_examples);
+  double max_examples = o.max_examples_factor * static_cast<double>(basis);
+  if (o.max_examples > 0) max_examples = std::min(max_examples, static_cast<double>(o.max_examples));
+  if (static_cast<double>(u.num_examples) > max_examples) {
+    return Status::invalid_argument(
+        who + ": claims " + std::to_string(u.num_examples) + " examples, at most " +
+        format_number(std::floor(max_examples)) +
+        (ctx.registered_examples > 0
+             ? " (it registered " + std::to_string(ctx.registered_examples) + ")"
+             : " (it registered none; the clients' median is " +
+                   std::to_string(ctx.typical_examples) + ")"));
+  }
+  // Norm.
+  double norm = ops::l2_norm(u.delta.flat());
+  const double bound = norm_bound();
+  if (norm > bound) {
+    if (o.norm_policy == "reject") {
+      return Status::invalid_argument(who + ": update norm " + format_number(norm) +
+                                      " exceeds the bound " + format_number(bound) +
+                                      " (admission.norm_policy reject)");
+    }
+    if (o.norm_policy == "clip") {
+      ops::scale(u.delta.flat(), static_cast<float>(bound / norm));
+      if (!u.state_delta.empty()) ops::scale(u.state_delta.flat(), static_cast<float>(bound / norm));
+      norm = bound;
+      if (outcome) outcome->clipped = true;
+    } else {  // downweight
+      u.num_examples = std::max<int64_t>(
+          1, static_cast<int64_t>(std::floor(static_cast<double>(u.num_examples) * bound / norm)));
+      if (outcome) outcome->downweighted = true;
+    }
+  }
+  if (outcome) outcome->norm = norm;
+  return Status();
+}
+
+void Admission::record_accepted(double norm) {
+  std::lock_guard<std::mutex> lk(mu_);
+  ++accepted_;
+  recent_norms_.push_back(norm);
+  while (static_cast<int64_t>(recent_norms_.size()) > options_.norm_window) {
+    recent_norms_.pop_front();
+  }
 }
 
 }  // namespace cohort

@@ -37,6 +37,7 @@ const Runtime::Entry* Runtime::find(ClientId id) const {
 }
 
 void Runtime::add_client(ClientId id, int64_t num_examples) {
+  typical_dirty_ = true;
   if (Entry* e = find(id)) {
     e->info.num_examples = num_examples;
     return;
@@ -82,6 +83,27 @@ const TaskRecord* Runtime::task(int64_t task_id) const {
 }
 
 ClientStats& Runtime::stats(ClientId id) { return find(id)->stats; }
+
+AdmissionContext Runtime::admission_context(ClientId id) {
+  if (typical_dirty_) {
+    std::vector<int64_t> counts;
+    counts.reserve(entries_.size());
+    for (const Entry& e : entries_) {
+      if (e.info.num_examples > 0) counts.push_back(e.info.num_examples);
+    }
+    typical_examples_ = 0;
+    if (!counts.empty()) {
+      auto mid = counts.begin() + static_cast<std::ptrdiff_t>(counts.size() / 2);
+      std::nth_element(counts.begin(), mid, counts.end());
+      typical_examples_ = *mid;
+    }
+    typical_dirty_ = false;
+  }
+  AdmissionContext ctx;
+  ctx.typical_examples = typical_examples_;
+  if (const Entry* e = find(id)) ctx.registered_examples = e->info.num_examples;
+  return ctx;
+}
 
 std::vector<ClientId> Runtime::client_ids() const {
   std::vector<ClientId> out;
@@ -207,7 +229,8 @@ std::optional<TaskRecord> Runtime::take(int64_t task_id) {
   return r;
 }
 
-Status Runtime::receive(int64_t task_id, Update u, int64_t bytes_up) {
+Status Runtime::receive(int64_t task_id, Update u, int64_t bytes_up,
+                        const AdmissionOutcome& outcome) {
   if (stopping_) return Status::failed_precondition("the run is over");
   std::optional<TaskRecord> rec = take(task_id);
   if (!rec) {
@@ -234,7 +257,12 @@ Status Runtime::receive(int64_t task_id, Update u, int64_t bytes_up) {
   // Counted before the call so that an evaluation triggered by this update's commit includes
   // it; taken back if the strategy rejects the update.
   ++summary_.updates;
+  receiving_ = true;
+  refused_during_receive_ = Status();
   Status s = strategy_.on_update(std::move(u));
+  receiving_ = false;
+  // A commit this update made non-finite was refused: the update is rejected.
+  if (s.ok() && !refused_during_receive_.ok()) s = refused_during_receive_;
   if (!s.ok()) {
     --summary_.updates;
     ++summary_.rejected;
@@ -242,8 +270,24 @@ Status Runtime::receive(int64_t task_id, Update u, int64_t bytes_up) {
     emit({{"event", "rejected"}, {"client", c}, {"reason", s.to_string()}});
   } else {
     ++e.stats.updates_accepted;
+    if (outcome.clipped) {
+      ++e.stats.clipped;
+      ++summary_.clipped;
+    }
+    if (outcome.downweighted) {
+      ++e.stats.downweighted;
+      ++summary_.downweighted;
+    }
+    admission_.record_accepted(outcome.norm);
   }
   return s;
+}
+
+void Runtime::on_commit_refused(const Status& why) {
+  ++summary_.refused_commits;
+  host_.log(why.to_string());
+  emit({{"event", "commit_refused"}, {"version", strategy_.version()}, {"reason", why.to_string()}});
+  if (receiving_) refused_during_receive_ = why;
 }
 
 std::optional<ModelVersion> Runtime::take_lost(int64_t task_id, const std::string& reason) {
@@ -337,6 +381,10 @@ Checkpoint Runtime::make_checkpoint(Status* status) const {
 }
 
 Status Runtime::write_checkpoint_now() {
+  // Never checkpoint a model that fails the sanity check (a refused commit keeps the previous,
+  // finite model, so this guards against strategy bugs).
+  COHORT_RETURN_IF_ERROR(strategy_.global_model()->check_finite().with_context(
+      "not checkpointing version " + std::to_string(strategy_.version())));
   Status s;
   Checkpoint c = make_checkpoint(&s);
   COHORT_RETURN_IF_ERROR(s);

@@ -50,6 +50,15 @@ class TestHost : public RuntimeHost {
   std::vector<std::string> logs;
 };
 
+// RuntimeOptions with one field set (GCC 12 warns, wrongly, about designated initialisers of
+// structs holding strings in this test, so they are built field by field).
+template <typename F>
+RuntimeOptions options_with(F set) {
+  RuntimeOptions o;
+  set(o);
+  return o;
+}
+
 struct Fixture {
   explicit Fixture(RuntimeOptions o = {}, int clients = 3)
       : strategy(FedAvgOptions{.round = {.fraction = 1.0, .min_clients = 2}}),
@@ -185,7 +194,10 @@ TEST(RuntimeTest, LostTasksReachTheStrategyAndAreCountedByReason) {
 }
 
 TEST(RuntimeTest, BudgetStopsAndFinishWritesTheSummary) {
-  Fixture f({.max_commits = 1, .eval_every = 5});
+  Fixture f(options_with([](RuntimeOptions& o) {
+    o.max_commits = 1;
+    o.eval_every = 5;
+  }));
   ASSERT_TRUE(f.rt.start(make_vector({0.0f}), {}).ok());
   for (ClientId c : {0, 1, 2}) f.rt.offer(c);
   for (int i = 0; i < 3; ++i) {
@@ -214,7 +226,10 @@ TEST(RuntimeTest, BudgetStopsAndFinishWritesTheSummary) {
 }
 
 TEST(RuntimeTest, TimeBudgetAndTargetAccuracy) {
-  Fixture f({.max_time_s = 10, .target_accuracy = 0.4});
+  Fixture f(options_with([](RuntimeOptions& o) {
+    o.max_time_s = 10;
+    o.target_accuracy = 0.4;
+  }));
   EXPECT_FALSE(f.rt.over_time(9.99));
   EXPECT_TRUE(f.rt.over_time(10));
   ASSERT_TRUE(f.rt.start(make_vector({0.1f}), {}).ok());
@@ -231,7 +246,7 @@ TEST(RuntimeTest, TimeBudgetAndTargetAccuracy) {
 
 TEST(RuntimeTest, BadDispatchFailsStrictRunsAndIsLostInLenientOnes) {
   for (bool strict : {true, false}) {
-    Fixture f({.strict_dispatch = strict});
+    Fixture f(options_with([&](RuntimeOptions& o) { o.strict_dispatch = strict; }));
     ASSERT_TRUE(f.rt.start(make_vector({0.0f}), {}).ok());
     Task t;
     t.client = 7;  // unknown
@@ -272,7 +287,7 @@ TEST(RuntimeTest, UnreachableAndUnavailableClientsAreNotIdle) {
 
 TEST(RuntimeTest, EvaluationFailuresAreFatalOrLogged) {
   for (bool fatal : {true, false}) {
-    Fixture f({.eval_errors_fatal = fatal});
+    Fixture f(options_with([&](RuntimeOptions& o) { o.eval_errors_fatal = fatal; }));
     ASSERT_TRUE(f.rt.start(make_vector({0.0f}), {}).ok());
     f.host.fail_eval = true;
     for (ClientId c : {0, 1, 2}) f.rt.offer(c);
@@ -319,10 +334,12 @@ TEST(RuntimeTest, CheckpointsEveryNCommitsAndResume) {
     auto sink = std::make_shared<MemorySink>();
     hub.add_sink(sink);
     FedBuff s({.buffer_size = 1});
-    Runtime rt({.checkpoint_dir = dir,
-                .checkpoint_every = 2,
-                .strict_dispatch = false,
-                .first_task_number = 1},
+    Runtime rt(options_with([&](RuntimeOptions& o) {
+                 o.checkpoint_dir = dir;
+                 o.checkpoint_every = 2;
+                 o.strict_dispatch = false;
+                 o.first_task_number = 1;
+               }),
                s, host, &hub);
     rt.add_client(0, 10);
     rt.set_available(0, true);
@@ -351,7 +368,11 @@ TEST(RuntimeTest, CheckpointsEveryNCommitsAndResume) {
   EXPECT_EQ(c->version, 2);
   TestHost host;
   FedBuff s({.buffer_size = 1});
-  Runtime rt({.checkpoint_dir = dir, .first_task_number = 1}, s, host, nullptr);
+  Runtime rt(options_with([&](RuntimeOptions& o) {
+               o.checkpoint_dir = dir;
+               o.first_task_number = 1;
+             }),
+             s, host, nullptr);
   ASSERT_TRUE(rt.start(make_vector({1.0f}), {}, std::move(*c)).ok());
   EXPECT_EQ(rt.resumed_from(), 2);
   EXPECT_EQ(s.version(), 2);
@@ -367,11 +388,66 @@ TEST(RuntimeTest, CheckpointsEveryNCommitsAndResume) {
   ASSERT_TRUE(again.ok());
   FedAvg other;
   TestHost h2;
-  Runtime rt2({.checkpoint_dir = dir}, other, h2, nullptr);
+  Runtime rt2(options_with([&](RuntimeOptions& o) { o.checkpoint_dir = dir; }), other, h2,
+              nullptr);
   Status st = rt2.start(make_vector({1.0f}), {}, std::move(*again));
   EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
   EXPECT_THAT(st.message(), HasSubstr("checkpoint is for strategy fedbuff"));
   std::filesystem::remove_all(dir);
+}
+
+
+// Finding 1 of the hardening issue: one client must not destroy the global model. Two updates
+// of 3e38 (admission's norm bound off) would make FedBuff's model infinite: the commit is
+// refused, the update that caused it is rejected and counted, and the model stands.
+TEST(RuntimeTest, ACommitThatWouldBeNonFiniteIsRefused) {
+  TestHost host;
+  MetricsHub hub;
+  auto sink = std::make_shared<MemorySink>();
+  hub.add_sink(sink);
+  FedBuff s({.buffer_size = 2, .server_momentum = 0.5});
+  Runtime rt(options_with([](RuntimeOptions& o) { o.admission.norm_policy = "off"; }), s, host,
+             &hub);
+  rt.add_client(0, 10);
+  rt.add_client(1, 10);
+  rt.set_available(0, true);
+  rt.set_available(1, true);
+  ASSERT_TRUE(rt.start(make_vector({1.0f}), {}).ok());
+  rt.offer(0);
+  rt.offer(1);
+  ASSERT_EQ(host.launched.size(), 2u);
+  auto deliver = [&](int64_t id, float value) {
+    Update u;
+    u.delta = make_vector({value});
+    u.num_examples = 10;
+    u.local_steps = 1;
+    u.base_version = rt.task(id)->task.version;
+    AdmissionOutcome out;
+    Status a = rt.admission().admit(u, rt.task(id)->task, rt.admission_context(0), &out);
+    EXPECT_TRUE(a.ok()) << a.to_string();
+    return rt.receive(id, std::move(u), 4, out);
+  };
+  EXPECT_TRUE(deliver(host.launched[0], -3e38f).ok());  // buffered
+  Status st = deliver(host.launched[1], -3e38f);        // the flush would overflow
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(st.message(), HasSubstr("version 1 would not be finite"));
+  EXPECT_EQ(s.version(), 0);
+  EXPECT_FLOAT_EQ(s.global_model()->flat()[0], 1.0f);
+  EXPECT_EQ(rt.summary().refused_commits, 1);
+  EXPECT_EQ(rt.summary().rejected, 1);
+  EXPECT_EQ(rt.stats(1).rejected, 1);
+  int refused_events = 0;
+  for (const Json& e : sink->events) refused_events += e["event"] == "commit_refused";
+  EXPECT_EQ(refused_events, 1);
+  // Training goes on: honest updates commit normally from the model that stood.
+  rt.offer(0);
+  rt.offer(1);
+  ASSERT_EQ(host.launched.size(), 4u);
+  EXPECT_TRUE(deliver(host.launched[2], 0.5f).ok());
+  EXPECT_TRUE(deliver(host.launched[3], 0.5f).ok());
+  EXPECT_EQ(s.version(), 1);
+  EXPECT_TRUE(std::isfinite(s.global_model()->flat()[0]));
+  EXPECT_LT(s.global_model()->flat()[0], 1.0f);
 }
 
 }  // namespace

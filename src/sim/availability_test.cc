@@ -379,7 +379,8 @@ TEST(ClientStatsTest, StalenessPerClientByHand) {
   EXPECT_EQ(ev["clients"], r->client_stats_json());
   EXPECT_EQ(ev["clients"][0],
             Json::parse(R"({"id": 0, "tasks": 5, "steps": 4, "updates_accepted": 4,
-                            "rejected": 0, "lost": 0, "offline_periods": 0, "offline_s": 0.0,
+                            "rejected": 0, "clipped": 0, "downweighted": 0, "lost": 0,
+                            "offline_periods": 0, "offline_s": 0.0,
                             "mean_staleness": 0.25, "max_staleness": 1})"));
 }
 

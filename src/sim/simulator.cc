@@ -11,7 +11,6 @@
 #include "cohort/core/clock.h"
 #include "cohort/core/ops.h"
 #include "cohort/core/parallel.h"
-#include "cohort/runtime/admission.h"
 #include "cohort/runtime/evaluator.h"
 #include "cohort/runtime/runtime.h"
 #include "cohort/trainer/control_variates.h"
@@ -22,6 +21,7 @@ Status SimOptions::validate() const {
   COHORT_RETURN_IF_ERROR(run.validate());
   COHORT_RETURN_IF_ERROR(run.validate_budget());
   COHORT_RETURN_IF_ERROR(dynamics.validate());
+  COHORT_RETURN_IF_ERROR(admission.validate());
   return training.validate();
 }
 
@@ -348,13 +348,14 @@ class Simulator::Impl final : public runtime::RuntimeHost {
     u.local_steps = tr.steps;
     u.state_delta = std::move(state->state_delta);
     u.metrics = std::move(tr.metrics);
-    Status admitted = admit_update(u, task);
+    AdmissionOutcome outcome;
+    Status admitted = core_.admission().admit(u, task, core_.admission_context(c), &outcome);
     Status s = admitted;
     if (!admitted.ok()) {
       core_.reject(number, admitted);
     } else {
       delivering_ = c;
-      s = core_.receive(number, std::move(u), f.bytes_up);
+      s = core_.receive(number, std::move(u), f.bytes_up, outcome);
       delivering_ = -1;
     }
     if (s.ok() && !state->next_state.empty()) {

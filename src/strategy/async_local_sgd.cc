@@ -30,6 +30,7 @@ Result<std::unique_ptr<Strategy>> AsyncLocalSgd::create(StrategyParams& p) {
 Status AsyncLocalSgd::on_start() {
   buffer_ = ArrayRecord(model_->layout());
   momentum_ = ArrayRecord(model_->layout());
+  track_optimizer_state(&momentum_);
   period_ = options_.period > 0 ? options_.period
                                 : std::max<int64_t>(1, static_cast<int64_t>(host_->num_clients()));
   return Status();

@@ -22,6 +22,7 @@ Result<std::unique_ptr<Strategy>> FedAvgM::create(StrategyParams& p) {
 Status FedAvgM::on_start() {
   COHORT_RETURN_IF_ERROR(FedAvg::on_start());
   velocity_ = ArrayRecord(model_->layout());  // v_0 = 0
+  track_optimizer_state(&velocity_);
   return Status();
 }
 

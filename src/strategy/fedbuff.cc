@@ -35,6 +35,7 @@ Result<std::unique_ptr<Strategy>> FedBuff::create(StrategyParams& p) {
 Status FedBuff::on_start() {
   buffer_ = ArrayRecord(model_->layout());
   momentum_ = ArrayRecord(model_->layout());
+  track_optimizer_state(&momentum_);
   return Status();
 }
 

@@ -116,6 +116,8 @@ Status FedOpt::on_start() {
   COHORT_RETURN_IF_ERROR(FedAvg::on_start());
   m_ = ArrayRecord(model_->layout());
   v_ = ArrayRecord(model_->layout());
+  track_optimizer_state(&m_);
+  track_optimizer_state(&v_);
   return Status();
 }
 

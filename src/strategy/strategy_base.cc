@@ -1,5 +1,7 @@
 #include "cohort/strategy/strategy_base.h"
 
+#include "cohort/core/ops.h"
+
 namespace cohort {
 
 Status StrategyBase::start(StrategyHost* host, ArrayRecord initial) {
@@ -40,10 +42,22 @@ Status StrategyBase::validate_update(const Update& u) const {
   return Status();
 }
 
-void StrategyBase::commit(ArrayRecord next) {
+bool StrategyBase::commit(ArrayRecord next) {
+  Status sane = next.check_finite();
+  if (!sane.ok()) {
+    for (ArrayRecord* state : optimizer_state_) {
+      if (!state->empty() && !state->check_finite().ok()) ops::fill(state->flat(), 0.0f);
+    }
+    host_->on_commit_refused(sane.with_context(
+        name() + ": version " + std::to_string(version_ + 1) +
+        " would not be finite, so it is not committed and version " + std::to_string(version_) +
+        " stands"));
+    return false;
+  }
   model_ = std::make_shared<const ArrayRecord>(std::move(next));
   ++version_;
   host_->on_commit(version_);
+  return true;
 }
 
 void StrategyBase::save_base_state(StrategyState* out) const {

@@ -64,6 +64,13 @@
 //     target_accuracy: 0.0          # for time_to_target (0 = off)
 //     seed: 1
 //     threads: 0                    # training threads; 0 = all cores
+//   admission:                      # bounds on arriving updates (runtime/admission.h)
+//     max_examples_factor: 1.0      # claimed examples <= this x what the client registered
+//     max_examples: 0               # absolute cap (0 = none)
+//     norm_policy: reject           # off | reject | clip | downweight
+//     norm_factor: 10.0             # norm bound = this x median of recent accepted norms
+//     norm_window: 50, norm_warmup: 5, max_norm: 0
+//     max_steps_factor: 1.0, max_metrics: 32, max_metric_key_bytes: 64
 // Errors name the key path: unknown keys ("run.round: unknown key (known: rounds, ...)"),
 // wrong types ("training.lr: expected a number, got 'fast'"), and out-of-range values
 // ("training.batch_size: must be >= 1, got 0"), prefixed with the file name.
@@ -79,6 +86,7 @@
 #include "cohort/core/types.h"
 #include "cohort/data/data_config.h"
 #include "cohort/deploy/deploy_config.h"
+#include "cohort/runtime/admission.h"
 #include "cohort/runtime/run_config.h"
 #include "cohort/sim/device_model.h"
 #include "cohort/trainer/model_config.h"
@@ -122,6 +130,8 @@ struct SimulationConfig {
   // never has both a `strategy:` section and a `strategies:` list (a load error).
   std::vector<StrategyConfig> strategies;
   RunConfig run;
+  // Bounds every arriving update passes (runtime/admission.h), in both runtimes.
+  AdmissionOptions admission;
   ConfigSource source;
 };
 

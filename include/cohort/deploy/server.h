@@ -32,6 +32,7 @@
 #include "cohort/core/metrics.h"
 #include "cohort/core/status.h"
 #include "cohort/deploy/deploy_config.h"
+#include "cohort/runtime/admission.h"
 #include "cohort/strategy/strategy.h"
 #include "cohort/trainer/trainer.h"
 
@@ -60,6 +61,8 @@ struct ServerOptions : DeployConfig {
   ServerEvalFn evaluate;
   int64_t eval_every = 1;
   double target_accuracy = 0.0;
+  // Bounds every update passes before the strategy (the YAML admission: section).
+  AdmissionOptions admission;
   // Extra fields for the "start" metrics event (config echo).
   Json start_fields = Json::object();
   // DeployConfig::validate plus the budget.

@@ -1,16 +1,35 @@
-// Update admission: the checks every arriving update passes before a strategy sees it, in
-// both runtimes. A pure function over its arguments, so the deployment runs it on the gRPC
-// handler thread that assembled the update (in parallel, outside the server's lock) and the
-// simulator on its loop thread; later stages (codec decoding, robust and privacy wrappers)
-// see only admitted updates.
+// Update admission: what every arriving update must pass before a strategy sees it, in both
+// runtimes. The deployment runs it on the gRPC handler thread that assembled the update (in
+// parallel, outside the server's lock); the simulator on its loop thread. Later stages (codec
+// decoding, robust and privacy wrappers) see only admitted updates.
 //
-// Checks, in order, each an error naming the client and what was wrong:
+// Structural checks (admit_update), each an error naming the client and what was wrong:
 //   FailedPrecondition  the update's base_version is not the version its task started from
 //   InvalidArgument     a state_delta without a task server_state, or the other way round,
 //                       or one whose layout differs from the server state's, or NaN / Inf in it
 //   InvalidArgument     check_update (strategy.h): the delta's layout and finiteness (naming
 //                       the array), num_examples <= 0, local_steps < 0
+// Bounds (Admission::admit, configured by AdmissionOptions, the YAML `admission:` section):
+//   - claimed examples: at most max_examples_factor x the examples the client registered (in
+//     the simulator its shard); a client that registered none may claim at most that factor x
+//     the median of the others' registered counts; never more than max_examples (if set);
+//   - client-supplied sizes: local_steps at most max_steps_factor x the task's, at most
+//     max_metrics metrics with keys of at most max_metric_key_bytes and finite values;
+//   - the update's L2 norm: at most norm_factor x the median norm of the last norm_window
+//     accepted updates (once norm_warmup were accepted) and at most max_norm (if set). Beyond
+//     it the policy decides: reject the update, clip it to the bound, or down-weight it (its
+//     examples scaled by bound / norm). Counted per client (ClientStats).
+// A whole-model check follows in StrategyBase::commit: a commit that would make the global
+// model non-finite is refused, the update that caused it is rejected, the model stands.
+//
+// Thread safety: admit_update is a pure function. Admission's methods may be called from any
+// thread (an internal mutex guards the norm window).
 #pragma once
+
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <string>
 
 #include "cohort/core/array_record.h"
 #include "cohort/core/status.h"
@@ -20,5 +39,56 @@ namespace cohort {
 
 // `task` is the task the update answers (its model has the global model's layout).
 Status admit_update(const Update& update, const Task& task);
+
+struct AdmissionOptions {
+  double max_examples_factor = 1.0;
+  int64_t max_examples = 0;  // 0 = no absolute cap
+  std::string norm_policy = "reject";  // off | reject | clip | downweight
+  double norm_factor = 10.0;
+  int64_t norm_window = 50;
+  int64_t norm_warmup = 5;
+  double max_norm = 0.0;  // 0 = no absolute bound
+  double max_steps_factor = 1.0;
+  int64_t max_metrics = 32;
+  int64_t max_metric_key_bytes = 64;
+  // InvalidArgument naming the key ("admission.norm_factor: must be >= 1, got 0.5").
+  Status validate() const;
+};
+
+// What the client is known to hold, for the examples bound.
+struct AdmissionContext {
+  int64_t registered_examples = 0;  // what the client registered (0 = unknown)
+  int64_t typical_examples = 0;     // the median of every client's registered count (0 = none)
+};
+
+// What admission did to an accepted update.
+struct AdmissionOutcome {
+  double norm = 0.0;          // the update's L2 norm after clipping
+  bool clipped = false;       // norm_policy clip scaled it down
+  bool downweighted = false;  // norm_policy downweight scaled its examples down
+};
+
+class Admission {
+ public:
+  explicit Admission(AdmissionOptions options = {});
+  // The structural checks, then the bounds above. May modify `update` (clip, down-weight).
+  // A non-OK Status rejects the update (InvalidArgument naming the bound, the value and the
+  // client), the norm window unchanged.
+  Status admit(Update& update, const Task& task, const AdmissionContext& ctx,
+               AdmissionOutcome* outcome) const;
+  // The strategy accepted an update of this norm: it joins the window.
+  void record_accepted(double norm);
+  // The current norm bound (infinity when none applies yet).
+  double norm_bound() const;
+  const AdmissionOptions& options() const { return options_; }
+
+ private:
+  double norm_bound_locked() const;
+
+  AdmissionOptions options_;
+  mutable std::mutex mu_;
+  std::deque<double> recent_norms_;
+  int64_t accepted_ = 0;
+};
 
 }  // namespace cohort

@@ -32,6 +32,7 @@
 #include "cohort/core/metrics.h"
 #include "cohort/core/rng.h"
 #include "cohort/core/status.h"
+#include "cohort/runtime/admission.h"
 #include "cohort/runtime/checkpoint.h"
 #include "cohort/runtime/evaluation.h"
 #include "cohort/runtime/summary.h"
@@ -67,6 +68,8 @@ struct RuntimeOptions {
   bool dispatch_ends_availability = false;
   // A failed evaluation after a commit: fatal (the simulator) or logged (deployment).
   bool eval_errors_fatal = true;
+  // Bounds every update passes (admission.h; the YAML admission: section).
+  AdmissionOptions admission;
   // Task ids are (epoch << 40) | n, n counting from this (deployment: 1, as 0 means "no
   // task" on the wire; the simulator: 0, as task numbers seed training).
   int64_t first_task_number = 0;
@@ -146,12 +149,20 @@ class Runtime final : public StrategyHost {
   // any, else the summary. Call once.
   Result<RunSummary> finish(const Json& extra_fields = Json::object());
 
+  // ---- admission -------------------------------------------------------------------------
+  // Thread-safe: a deployment admits updates on its gRPC handler threads.
+  Admission& admission() { return admission_; }
+  // What client `id` registered and the clients' median, for Admission::admit.
+  AdmissionContext admission_context(ClientId id);
+
   // ---- tasks -----------------------------------------------------------------------------
-  // An admitted update (admission.h) for task `task_id` arrived with `bytes_up` bytes: the
-  // task ends, counters and staleness are updated, the strategy decides. Returns the
-  // strategy's verdict (a rejection is counted and emitted as "rejected"), or
-  // FailedPrecondition when the task is no longer in flight or the run is over.
-  Status receive(int64_t task_id, Update update, int64_t bytes_up);
+  // An admitted update (Admission::admit) for task `task_id` arrived with `bytes_up` bytes:
+  // the task ends, counters and staleness are updated, the strategy decides. Returns the
+  // strategy's verdict (a rejection, or a commit the update made non-finite, is counted and
+  // emitted as "rejected"), or FailedPrecondition when the task is no longer in flight or the
+  // run is over. An accepted update's norm joins the admission window.
+  Status receive(int64_t task_id, Update update, int64_t bytes_up,
+                 const AdmissionOutcome& outcome = {});
   // Task `task_id` will never return: it ends, is counted under `reason` and emitted as
   // "lost", and the strategy is told (unless the run is stopping). The client stays available
   // or not as it was. No-op for a task no longer in flight.
@@ -199,6 +210,7 @@ class Runtime final : public StrategyHost {
   TimerId set_timer(double delay_s) override;
   void cancel_timer(TimerId id) override;
   void on_commit(ModelVersion version) override;
+  void on_commit_refused(const Status& why) override;
   Rng& rng() override { return rng_; }
   void emit(Json event) override;
 
@@ -221,6 +233,7 @@ class Runtime final : public StrategyHost {
   Checkpoint make_checkpoint(Status* status) const;
 
   RuntimeOptions options_;
+  Admission admission_;
   Strategy& strategy_;
   RuntimeHost& host_;
   MetricsHub* metrics_;
@@ -237,6 +250,12 @@ class Runtime final : public StrategyHost {
   int64_t commits_since_checkpoint_ = 0;
   bool checkpoint_pending_ = false;
   std::vector<std::function<void()>> deferred_;
+  // The median of the clients' registered example counts (typical_dirty_: recompute).
+  int64_t typical_examples_ = 0;
+  bool typical_dirty_ = true;
+  // A commit refused while the strategy handled the update being received (else OK).
+  Status refused_during_receive_;
+  bool receiving_ = false;
   RunSummary summary_;
 };
 

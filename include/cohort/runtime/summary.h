@@ -19,7 +19,9 @@ struct ClientStats {
   int64_t tasks = 0;             // tasks dispatched to it
   int64_t steps = 0;             // local steps of its updates that arrived
   int64_t updates_accepted = 0;  // arrived and accepted by the strategy
-  int64_t rejected = 0;          // arrived and rejected
+  int64_t rejected = 0;          // arrived and rejected (by admission or the strategy)
+  int64_t clipped = 0;           // accepted after admission clipped their norm
+  int64_t downweighted = 0;      // accepted with their examples scaled down for their norm
   int64_t lost = 0;              // never came back (dropout, offline, timeout, ...)
   int64_t offline_periods = 0;   // times it went offline (simulated availability)
   double offline_s = 0.0;        // seconds spent offline (up to the end of the run)
@@ -40,6 +42,9 @@ struct RunSummary {
   int64_t rounds = 0;    // commits (global model versions after the initial one)
   int64_t updates = 0;   // updates accepted by the strategy
   int64_t rejected = 0;  // updates rejected (by admission or by the strategy)
+  int64_t clipped = 0;       // accepted updates whose norm admission clipped
+  int64_t downweighted = 0;  // accepted updates admission down-weighted for their norm
+  int64_t refused_commits = 0;  // commits refused because the model would not be finite
   int64_t lost = 0;      // tasks that never returned, for any reason
   int64_t lost_dropout = 0;
   int64_t lost_offline = 0;

@@ -58,6 +58,7 @@
 
 #include "cohort/core/metrics.h"
 #include "cohort/core/status.h"
+#include "cohort/runtime/admission.h"
 #include "cohort/runtime/evaluation.h"
 #include "cohort/runtime/run_config.h"
 #include "cohort/runtime/summary.h"
@@ -79,6 +80,8 @@ struct SimOptions {
   const std::atomic<bool>* stop_flag = nullptr;
   // Jitter, dropouts and availability of the clients (device_model.h); default: none.
   ClientDynamics dynamics;
+  // Bounds every update passes before the strategy (runtime/admission.h).
+  AdmissionOptions admission;
   // InvalidArgument naming the key: run, its budget, dynamics and training.
   Status validate() const;
 };

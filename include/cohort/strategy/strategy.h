@@ -128,6 +128,9 @@ class StrategyHost {
   // The strategy committed global model `version`. The runtime evaluates, checkpoints and
   // decides whether the run is over.
   virtual void on_commit(ModelVersion version) = 0;
+  // The strategy refused to commit a model that failed its sanity check (not finite); the
+  // previous model stands. The runtime rejects the update being handled, if any, with `why`.
+  virtual void on_commit_refused(const Status& why) {}
   // The run's seeded random stream for strategy decisions (client sampling).
   virtual Rng& rng() = 0;
   // Adds an event to the metrics stream (the runtime adds time fields).

@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "cohort/strategy/strategy.h"
 
@@ -25,8 +26,15 @@ class StrategyBase : public Strategy {
   // that exists. Returns InvalidArgument / FailedPrecondition naming the problem.
   Status validate_update(const Update& u) const;
 
-  // Installs `next` as the global model, bumps the version and tells the host.
-  void commit(ArrayRecord next);
+  // Installs `next` as the global model, bumps the version and tells the host. A `next` that
+  // is not finite is refused instead: the model and version stay, the host is told
+  // (StrategyHost::on_commit_refused) and the tracked optimizer state that is no longer finite
+  // is reset to zero. Returns whether the model was committed.
+  bool commit(ArrayRecord next);
+
+  // Optimizer state (momentum, Adam moments) reset to zero when a refused commit left it
+  // non-finite. Strategies register theirs in on_start().
+  void track_optimizer_state(ArrayRecord* state) { optimizer_state_.push_back(state); }
 
   // Checkpoint helpers for subclasses that support checkpoints: the global model ("model")
   // and version ("version"). restore_base_state returns DataLoss for a missing entry and
@@ -40,6 +48,9 @@ class StrategyBase : public Strategy {
   StrategyHost* host_ = nullptr;
   std::shared_ptr<const ArrayRecord> model_;
   ModelVersion version_ = 0;
+
+ private:
+  std::vector<ArrayRecord*> optimizer_state_;
 };
 
 }  // namespace cohort
