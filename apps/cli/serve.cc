@@ -31,9 +31,9 @@ namespace cohort::cli {
 
 namespace {
 
-std::atomic<bool> g_serve_stop{false};
+std::atomic<int> g_serve_signals{0};
 
-extern "C" void on_serve_signal(int) { g_serve_stop.store(true); }
+extern "C" void on_serve_signal(int) { g_serve_signals.fetch_add(1); }
 
 struct ServeArgs {
   ConfigArgs cfg;
@@ -151,12 +151,22 @@ Status run_serve(const ServeArgs& a) {
   std::signal(SIGINT, on_serve_signal);
   std::signal(SIGTERM, on_serve_signal);
   std::atomic<bool> finished{false};
+  // The first SIGINT / SIGTERM ends the run gracefully (polling clients are told DONE for
+  // deploy.done_grace_s); a second one stops at once.
   std::thread watcher([&] {
+    int handled = 0;
     while (!finished.load()) {
-      if (g_serve_stop.load()) {
-        std::fprintf(stderr, "cohort serve: stopping (signal)\n");
-        server.shutdown();
-        return;
+      const int signals = g_serve_signals.load();
+      if (signals > handled) {
+        handled = signals;
+        if (handled == 1) {
+          std::fprintf(stderr, "cohort serve: stopping (signal): telling clients the run is over\n");
+          server.request_stop("signal");
+        } else {
+          std::fprintf(stderr, "cohort serve: stopping now (second signal)\n");
+          server.shutdown();
+          return;
+        }
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }

@@ -307,7 +307,10 @@ Status read_deploy(const MapReader& r, DeployConfig* d) {
   COHORT_RETURN_IF_ERROR(r.open({"listen", "tokens", "cert", "key", "insecure", "max_wall_s",
                                  "checkpoint_dir", "checkpoint_every", "client_timeout_s",
                                  "heartbeat_interval_s", "task_timeout_s", "max_concurrent_pushes",
-                                 "chunk_bytes", "pull_wait_s", "done_grace_s", "server_eval"}));
+                                 "chunk_bytes", "pull_wait_s", "done_grace_s", "server_eval",
+                                 "stream_idle_timeout_s", "stream_max_s", "stream_min_bytes_per_s",
+                                 "stream_grace_s", "max_streams_per_client", "max_calls_per_s",
+                                 "max_upload_bytes"}));
   COHORT_RETURN_IF_ERROR(r.read("listen", &d->listen_address));
   COHORT_RETURN_IF_ERROR(r.read("tokens", &d->tokens_file));
   COHORT_RETURN_IF_ERROR(r.read("cert", &d->tls_cert_file));
@@ -323,7 +326,14 @@ Status read_deploy(const MapReader& r, DeployConfig* d) {
   COHORT_RETURN_IF_ERROR(r.read("chunk_bytes", &d->chunk_bytes));
   COHORT_RETURN_IF_ERROR(r.read("pull_wait_s", &d->pull_wait_s));
   COHORT_RETURN_IF_ERROR(r.read("done_grace_s", &d->done_grace_s));
-  return r.read("server_eval", &d->server_eval);
+  COHORT_RETURN_IF_ERROR(r.read("server_eval", &d->server_eval));
+  COHORT_RETURN_IF_ERROR(r.read("stream_idle_timeout_s", &d->stream_idle_timeout_s));
+  COHORT_RETURN_IF_ERROR(r.read("stream_max_s", &d->stream_max_s));
+  COHORT_RETURN_IF_ERROR(r.read("stream_min_bytes_per_s", &d->stream_min_bytes_per_s));
+  COHORT_RETURN_IF_ERROR(r.read("stream_grace_s", &d->stream_grace_s));
+  COHORT_RETURN_IF_ERROR(r.read("max_streams_per_client", &d->max_streams_per_client));
+  COHORT_RETURN_IF_ERROR(r.read("max_calls_per_s", &d->max_calls_per_s));
+  return r.read("max_upload_bytes", &d->max_upload_bytes);
 }
 
 Result<SimulationConfig> build_config(const Node& root, const Context& ctx, ConfigUse use) {

@@ -149,7 +149,14 @@ Json to_json(const DeployConfig& d) {
           {"chunk_bytes", d.chunk_bytes},
           {"pull_wait_s", d.pull_wait_s},
           {"done_grace_s", d.done_grace_s},
-          {"server_eval", d.server_eval}};
+          {"server_eval", d.server_eval},
+          {"stream_idle_timeout_s", d.stream_idle_timeout_s},
+          {"stream_max_s", d.stream_max_s},
+          {"stream_min_bytes_per_s", d.stream_min_bytes_per_s},
+          {"stream_grace_s", d.stream_grace_s},
+          {"max_streams_per_client", d.max_streams_per_client},
+          {"max_calls_per_s", d.max_calls_per_s},
+          {"max_upload_bytes", d.max_upload_bytes}};
 }
 
 }  // namespace cohort

@@ -418,7 +418,10 @@ struct Client::Impl {
       const bool was_registered = registered_once;
       Status s = session();
       if (s.ok()) return stats;
-      if (s.code() != StatusCode::kUnavailable) return s;
+      // A server over one of its limits (call rate, streams, upload memory) answers
+      // RESOURCE_EXHAUSTED: back off like after a lost connection, then try again.
+      const bool busy = s.code() == StatusCode::kResourceExhausted;
+      if (s.code() != StatusCode::kUnavailable && !busy) return s;
       const bool registered =
           stats.reconnects != reconnects_before || registered_once != was_registered;
       if (registered || !down_since) {
@@ -435,7 +438,8 @@ struct Client::Impl {
           std::min(opt.backoff_max_s, opt.backoff_initial_s * std::pow(2.0, std::min(attempt, 30)));
       const double delay = base * rng.uniform(1.0 - opt.backoff_jitter, 1.0);
       ++attempt;
-      log(strformat("connection lost (%s); reconnecting in %.2f s", s.message().c_str(), delay));
+      log(strformat("%s (%s); reconnecting in %.2f s", busy ? "server busy" : "connection lost",
+                    s.message().c_str(), delay));
       if (!sleep_for(delay)) return Status::cancelled("client stopped");
     }
   }

@@ -38,7 +38,17 @@ Status DeployConfig::validate() const {
       check_field("deploy.max_concurrent_pushes", max_concurrent_pushes, Range::at_least(0)));
   COHORT_RETURN_IF_ERROR(check_field("deploy.chunk_bytes", chunk_bytes, Range::at_least(1)));
   COHORT_RETURN_IF_ERROR(check_field("deploy.pull_wait_s", pull_wait_s, Range::at_least(0)));
-  return check_field("deploy.done_grace_s", done_grace_s, Range::at_least(0));
+  COHORT_RETURN_IF_ERROR(check_field("deploy.done_grace_s", done_grace_s, Range::at_least(0)));
+  COHORT_RETURN_IF_ERROR(
+      check_field("deploy.stream_idle_timeout_s", stream_idle_timeout_s, Range::at_least(0)));
+  COHORT_RETURN_IF_ERROR(check_field("deploy.stream_max_s", stream_max_s, Range::at_least(0)));
+  COHORT_RETURN_IF_ERROR(
+      check_field("deploy.stream_min_bytes_per_s", stream_min_bytes_per_s, Range::at_least(0)));
+  COHORT_RETURN_IF_ERROR(check_field("deploy.stream_grace_s", stream_grace_s, Range::at_least(0)));
+  COHORT_RETURN_IF_ERROR(
+      check_field("deploy.max_streams_per_client", max_streams_per_client, Range::at_least(0)));
+  COHORT_RETURN_IF_ERROR(check_field("deploy.max_calls_per_s", max_calls_per_s, Range::at_least(0)));
+  return check_field("deploy.max_upload_bytes", max_upload_bytes, Range::at_least(0));
 }
 
 }  // namespace cohort

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <optional>
 
 #include "cohort/core/format.h"
 #include "cohort/runtime/admission.h"
@@ -12,15 +14,41 @@ namespace cohort::deploy {
 namespace pb = ::cohort::v1;
 using wire::to_grpc;
 
+namespace {
+
+// max_upload_bytes, or its default: 8x the model, at least 256 MiB.
+int64_t upload_budget(const ServerOptions& o, const ArrayLayout& layout) {
+  if (o.max_upload_bytes > 0) return o.max_upload_bytes;
+  return std::max<int64_t>(int64_t{256} << 20, 8 * layout.num_bytes());
+}
+
+}  // namespace
+
 FleetService::FleetService(const ServerOptions& options, const TokenTable& tokens, ServerLoop& loop,
                            std::shared_ptr<const ArrayLayout> layout)
-    : opts_(options), tokens_(tokens), loop_(loop), layout_(std::move(layout)) {
+    : opts_(options),
+      tokens_(tokens),
+      loop_(loop),
+      layout_(std::move(layout)),
+      watchdog_(options),
+      client_limits_(options),
+      uploads_(upload_budget(options, *layout_)) {
   wire::to_pb(*layout_, &layout_pb_);
+}
+
+Result<ClientId> FleetService::caller(grpc::ServerContext* ctx) {
+  COHORT_ASSIGN_OR_RETURN(ClientId c, tokens_.authenticate(*ctx));
+  Status rate = client_limits_.admit_call(c);
+  if (!rate.ok()) {
+    log_line(rate.message());
+    return rate;
+  }
+  return c;
 }
 
 grpc::Status FleetService::Register(grpc::ServerContext* ctx, const pb::RegisterRequest* req,
                                     pb::RegisterReply* reply) {
-  Result<ClientId> c = tokens_.authenticate(*ctx);
+  Result<ClientId> c = caller(ctx);
   if (!c.ok()) return to_grpc(c.error());
   if (req->num_examples() < 0) {
     return to_grpc(Status::invalid_argument("num_examples must be >= 0, got " +
@@ -48,7 +76,7 @@ grpc::Status FleetService::Register(grpc::ServerContext* ctx, const pb::Register
 
 grpc::Status FleetService::PullTask(grpc::ServerContext* ctx, const pb::PullTaskRequest*,
                                     pb::PullTaskReply* reply) {
-  Result<ClientId> auth = tokens_.authenticate(*ctx);
+  Result<ClientId> auth = caller(ctx);
   if (!auth.ok()) return to_grpc(auth.error());
   const ClientId c = *auth;
   std::unique_lock<std::mutex> lk(loop_.mu);
@@ -87,7 +115,7 @@ grpc::Status FleetService::PullTask(grpc::ServerContext* ctx, const pb::PullTask
 
 grpc::Status FleetService::Download(grpc::ServerContext* ctx, const pb::DownloadRequest* req,
                                     grpc::ServerWriter<pb::TensorChunk>* writer) {
-  Result<ClientId> c = tokens_.authenticate(*ctx);
+  Result<ClientId> c = caller(ctx);
   if (!c.ok()) return to_grpc(c.error());
   std::shared_ptr<const ArrayRecord> rec;
   {
@@ -109,12 +137,24 @@ grpc::Status FleetService::Download(grpc::ServerContext* ctx, const pb::Download
           Status::invalid_argument("DownloadRequest.what must be MODEL or SERVER_STATE"));
     }
   }
+  Result<std::unique_ptr<ClientLimits::Slot>> slot = client_limits_.open_stream(*c, "Download");
+  if (!slot.ok()) return to_grpc(slot.error());
+  std::unique_ptr<StreamWatchdog::Stream> watch = watchdog_.watch(ctx, "Download");
   const wire::ByteRange part = wire::bytes_of(*rec);
   const bool sent =
       wire::for_each_chunk({&part, 1}, opts_.chunk_bytes, [&](const pb::TensorChunk& ch) {
-        return writer->Write(ch);
+        if (!writer->Write(ch)) return false;
+        watch->progress(static_cast<int64_t>(ch.data().size()));
+        return true;
       });
-  if (!sent) return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
+  if (!sent) {
+    const std::string why = watch->cancelled_reason();
+    if (!why.empty()) {
+      log_line("client " + std::to_string(*c) + ": " + why);
+      return to_grpc(Status::deadline_exceeded(why));
+    }
+    return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
+  }
   std::lock_guard<std::mutex> lk(loop_.mu);
   loop_.core.add_bytes_down(part.size);
   return grpc::Status::OK;
@@ -132,10 +172,11 @@ void FleetService::reject_push(ClientId c, int64_t task_id, const Status& why) {
     });
 }
 
-bool FleetService::acquire_push_slot(grpc::ServerContext* ctx) {
+bool FleetService::acquire_push_slot(grpc::ServerContext* ctx, StreamWatchdog::Stream* watch) {
   std::unique_lock<std::mutex> lk(push_mu_);
   while (pushes_active_ >= opts_.max_concurrent_pushes && !ctx->IsCancelled()) {
     push_cv_.wait_for(lk, std::chrono::milliseconds(100));
+    watch->excuse();  // queued behind other uploads: not the client's stall
   }
   if (ctx->IsCancelled()) return false;
   ++pushes_active_;
@@ -151,7 +192,7 @@ void FleetService::release_push_slot() {
 grpc::Status FleetService::PushUpdate(grpc::ServerContext* ctx,
                                       grpc::ServerReader<pb::UpdateChunk>* reader,
                                       pb::PushReply* reply) {
-  Result<ClientId> auth = tokens_.authenticate(*ctx);
+  Result<ClientId> auth = caller(ctx);
   if (!auth.ok()) return to_grpc(auth.error());
   const ClientId c = *auth;
   int64_t task_id = 0;
@@ -161,10 +202,19 @@ grpc::Status FleetService::PushUpdate(grpc::ServerContext* ctx,
     reply->set_reason(s.to_string());
     return to_grpc(s);
   };
+  Result<std::unique_ptr<ClientLimits::Slot>> stream_slot =
+      client_limits_.open_stream(c, "PushUpdate");
+  if (!stream_slot.ok()) return reject(stream_slot.error());
+  std::unique_ptr<StreamWatchdog::Stream> watch = watchdog_.watch(ctx, "PushUpdate");
+  // A stream the watchdog cancelled ends like a truncated one: report why instead.
+  auto stalled = [&](const Status& s) {
+    const std::string why = watch->cancelled_reason();
+    return why.empty() ? s : Status::deadline_exceeded(why);
+  };
   pb::UpdateChunk msg;
   if (!reader->Read(&msg)) {
-    return reject(
-        Status::invalid_argument("empty update stream: the first message must be an UpdateHeader"));
+    return reject(stalled(
+        Status::invalid_argument("empty update stream: the first message must be an UpdateHeader")));
   }
   if (!msg.has_header()) {
     return reject(
@@ -223,7 +273,14 @@ grpc::Status FleetService::PushUpdate(grpc::ServerContext* ctx,
         std::string("has_state_delta is ") + (h.has_state_delta() ? "true" : "false") +
         " but the task " + (state_expected ? "carries" : "carries no") + " server state"));
   }
-  // A push slot is held from the allocation of the buffer until the strategy is done with it.
+  // The buffers are allocated, and the upload budget reserved, at the first chunk: a stream
+  // that sends a header and then nothing costs no model-sized memory.
+  Update u;
+  u.client = c;
+  u.base_version = h.base_version();
+  const int64_t expected =
+      layout_->num_bytes() + (state_expected ? task.server_state->num_bytes() : 0);
+  std::optional<wire::ChunkAssembler> assembler;
   struct SlotGuard {
     FleetService* self;
     bool held;
@@ -231,31 +288,53 @@ grpc::Status FleetService::PushUpdate(grpc::ServerContext* ctx,
       if (held) self->release_push_slot();
     }
   } slot{this, false};
-  if (opts_.max_concurrent_pushes > 0) {
-    if (!acquire_push_slot(ctx))
-      return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
-    slot.held = true;
-  }
-  Update u;
-  u.client = c;
-  u.base_version = h.base_version();
-  u.delta = ArrayRecord(layout_);
-  std::vector<wire::ChunkAssembler::Buffer> buffers = {
-      {reinterpret_cast<char*>(u.delta.data()), u.delta.num_bytes()}};
-  if (state_expected) {
-    u.state_delta = ArrayRecord(task.server_state->layout());
-    buffers.push_back({reinterpret_cast<char*>(u.state_delta.data()), u.state_delta.num_bytes()});
-  }
-  wire::ChunkAssembler assembler("update stream", std::move(buffers));
+  struct Reservation {
+    UploadBudget* budget;
+    int64_t bytes = 0;
+    ~Reservation() {
+      if (bytes > 0) budget->release(bytes);
+    }
+  } reservation{&uploads_};
   for (int64_t index = 1; reader->Read(&msg); ++index) {
+    watch->progress(static_cast<int64_t>(msg.ByteSizeLong()));
     if (!msg.has_chunk()) {
       return reject(Status::invalid_argument("message " + std::to_string(index) +
                                              " of the update stream is not a TensorChunk "
                                              "(only the first message may be a header)"));
     }
-    if (Status s = assembler.add(msg.chunk()); !s.ok()) return reject(s);
+    if (msg.chunk().data().empty() && expected > 0) {
+      return reject(Status::invalid_argument("message " + std::to_string(index) +
+                                             " of the update stream is an empty chunk"));
+    }
+    if (!assembler) {
+      // A push slot (max_concurrent_pushes) is held from the allocation of the buffer until
+      // the strategy is done with it; waiting for one is the server's doing, not a stall.
+      if (opts_.max_concurrent_pushes > 0) {
+        if (!acquire_push_slot(ctx, watch.get())) {
+          return reject(stalled(Status::cancelled("client went away while waiting for a push slot")));
+        }
+        slot.held = true;
+      }
+      if (Status s = uploads_.reserve(expected); !s.ok()) return reject(s);
+      reservation.bytes = expected;
+      u.delta = ArrayRecord(layout_);
+      std::vector<wire::ChunkAssembler::Buffer> buffers = {
+          {reinterpret_cast<char*>(u.delta.data()), u.delta.num_bytes()}};
+      if (state_expected) {
+        u.state_delta = ArrayRecord(task.server_state->layout());
+        buffers.push_back(
+            {reinterpret_cast<char*>(u.state_delta.data()), u.state_delta.num_bytes()});
+      }
+      assembler.emplace("update stream", std::move(buffers));
+    }
+    if (Status s = assembler->add(msg.chunk()); !s.ok()) return reject(s);
   }
-  if (Status s = assembler.finish(); !s.ok()) return reject(s);
+  if (!assembler) {
+    return reject(stalled(Status::data_loss("update stream truncated: received 0 of " +
+                                            std::to_string(expected) + " bytes")));
+  }
+  if (Status s = assembler->finish(); !s.ok()) return reject(stalled(s));
+  watch.reset();  // the stream is complete: what follows is the server's work, not a stall
   u.num_examples = h.num_examples();
   u.local_steps = h.local_steps();
   for (const auto& [k, v] : h.metrics()) u.metrics[k] = v;
@@ -264,7 +343,7 @@ grpc::Status FleetService::PushUpdate(grpc::ServerContext* ctx,
   if (Status s = loop_.core.admission().admit(u, task, admission_ctx, &outcome); !s.ok()) {
     return reject(s);
   }
-  const int64_t bytes = assembler.expected();
+  const int64_t bytes = assembler->expected();
   auto shared_u = std::make_shared<Update>(std::move(u));
   Status s = loop_.post_and_wait([this, task_id, shared_u, bytes, outcome]() -> Status {
     return loop_.core.receive(task_id, std::move(*shared_u), bytes, outcome);
@@ -281,7 +360,7 @@ grpc::Status FleetService::PushUpdate(grpc::ServerContext* ctx,
 
 grpc::Status FleetService::Heartbeat(grpc::ServerContext* ctx, const pb::HeartbeatRequest* req,
                                      pb::HeartbeatReply* reply) {
-  Result<ClientId> c = tokens_.authenticate(*ctx);
+  Result<ClientId> c = caller(ctx);
   if (!c.ok()) return to_grpc(c.error());
   std::lock_guard<std::mutex> lk(loop_.mu);
   loop_.touch(*c);
@@ -293,10 +372,22 @@ grpc::Status FleetService::Heartbeat(grpc::ServerContext* ctx, const pb::Heartbe
 
 grpc::Status FleetService::ReportEval(grpc::ServerContext* ctx, const pb::EvalReport* req,
                                       pb::EvalAck*) {
-  Result<ClientId> c = tokens_.authenticate(*ctx);
+  Result<ClientId> c = caller(ctx);
   if (!c.ok()) return to_grpc(c.error());
+  const bool sane = std::isfinite(req->loss()) && req->loss() >= 0 &&
+                    std::isfinite(req->accuracy()) && req->accuracy() >= 0 &&
+                    req->accuracy() <= 1 && req->num_examples() >= 0 && req->version() >= 0;
+  if (!sane) {
+    return to_grpc(Status::invalid_argument(
+        "EvalReport: loss must be finite and >= 0, accuracy in [0, 1], num_examples and version "
+        ">= 0"));
+  }
   std::lock_guard<std::mutex> lk(loop_.mu);
   loop_.touch(*c);
+  if (req->version() > loop_.core.strategy().version()) {
+    return to_grpc(Status::invalid_argument("EvalReport: version " +
+                                            std::to_string(req->version()) + " does not exist yet"));
+  }
   loop_.core.emit({{"event", "client_eval"},
                    {"client", *c},
                    {"version", req->version()},

@@ -8,6 +8,7 @@
 #include <mutex>
 
 #include "cohort/v1/fleet.grpc.pb.h"
+#include "deploy/limits.h"
 #include "deploy/server_loop.h"
 #include "deploy/sessions.h"
 
@@ -32,11 +33,13 @@ class FleetService final : public v1::Fleet::Service {
                           v1::EvalAck* reply) override;
 
  private:
+  // The authenticated caller, within its call rate (ResourceExhausted beyond it).
+  Result<ClientId> caller(grpc::ServerContext* ctx);
   // An update that never reached the strategy: counted and logged; the task it answered is
   // lost (the strategy hears of it on the loop). mu not held.
   void reject_push(ClientId c, int64_t task_id, const Status& why);
   // Waits for a push slot (max_concurrent_pushes); false when the client went away.
-  bool acquire_push_slot(grpc::ServerContext* ctx);
+  bool acquire_push_slot(grpc::ServerContext* ctx, StreamWatchdog::Stream* watch);
   void release_push_slot();
 
   const ServerOptions& opts_;
@@ -47,6 +50,9 @@ class FleetService final : public v1::Fleet::Service {
   std::mutex push_mu_;
   std::condition_variable push_cv_;
   int64_t pushes_active_ = 0;
+  StreamWatchdog watchdog_;
+  ClientLimits client_limits_;
+  UploadBudget uploads_;
 };
 
 }  // namespace cohort::deploy

@@ -11,6 +11,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "cohort/core/format.h"
 #include "cohort/core/validate.h"
 #include "cohort/runtime/checkpoint.h"
 #include "deploy/fleet_service.h"
@@ -98,8 +99,14 @@ struct Server::Impl {
       COHORT_ASSIGN_OR_RETURN(ckpt, read_checkpoint(opts.checkpoint_dir));
     }
 
-    loop = std::make_unique<ServerLoop>(opts, *strategy, &hub);
     std::shared_ptr<const ArrayLayout> layout = initial.layout();
+    if (opts.max_upload_bytes > 0 && opts.max_upload_bytes < layout->num_bytes()) {
+      return Status::invalid_argument(strformat(
+          "deploy.max_upload_bytes: %lld bytes cannot hold one update of this model (%lld bytes)",
+          static_cast<long long>(opts.max_upload_bytes),
+          static_cast<long long>(layout->num_bytes())));
+    }
+    loop = std::make_unique<ServerLoop>(opts, *strategy, &hub);
     {
       std::lock_guard<std::mutex> lk(loop->mu);
       // Every client the tokens file names is known from the start (not idle until it polls).
@@ -173,6 +180,12 @@ Server::~Server() { shutdown(); }
 
 Result<int> Server::start() { return impl_->start(); }
 Status Server::wait() { return impl_->wait(); }
+
+void Server::request_stop(const std::string& reason) {
+  if (!impl_->loop) return;
+  std::lock_guard<std::mutex> lk(impl_->loop->mu);
+  impl_->loop->core.stop(reason);
+}
 void Server::shutdown() { impl_->shutdown(); }
 
 ModelVersion Server::version() const {

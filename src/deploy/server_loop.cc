@@ -5,14 +5,16 @@
 #include <future>
 
 #include "cohort/core/format.h"
+#include "deploy/limits.h"
 
 namespace cohort::deploy {
 
 void log_line(const std::string& line) {
-  // Messages may quote what clients sent (names, reasons): printable() keeps one event on one
-  // line, so no client can forge a log line.
-  std::fprintf(stderr, "cohort serve: %s\n", printable(line, 2000).c_str());
-  std::fflush(stderr);
+  // Messages may quote what clients sent (names, reasons): LogLimiter prints them through
+  // printable(), one event per line, so no client can forge a log line; and at most 50 lines
+  // per 10 s, so no client can flood the log.
+  static LogLimiter limiter(50, 10.0);
+  limiter.log(line);
 }
 
 namespace {

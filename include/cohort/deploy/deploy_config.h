@@ -48,6 +48,22 @@ struct DeployConfig {
   // Evaluate the global model on the server's test split (the config's data: section).
   bool server_eval = true;
 
+  // Limits that keep one client from breaking the federation (docs/threat_model.md). A stream
+  // (Download, PushUpdate) is cancelled when no message moved for stream_idle_timeout_s, when
+  // it has run longer than stream_max_s (0 = no limit), or when, past stream_grace_s, it moved
+  // fewer than stream_min_bytes_per_s on average (0 = no floor).
+  double stream_idle_timeout_s = 30.0;
+  double stream_max_s = 0.0;
+  double stream_min_bytes_per_s = 16384.0;
+  double stream_grace_s = 10.0;
+  // Streams one client may have open at once (0 = no limit); calls per second per client, with
+  // bursts of twice that (0 = no limit).
+  int64_t max_streams_per_client = 2;
+  double max_calls_per_s = 200.0;
+  // Bytes of uploads being assembled at once; a push beyond it is refused with
+  // RESOURCE_EXHAUSTED. 0 = 8x the model size, at least 256 MiB.
+  int64_t max_upload_bytes = 0;
+
   // The heartbeat period clients are told (heartbeat_interval_s, or its default).
   double heartbeat_s() const;
   // InvalidArgument naming the key ("deploy.client_timeout_s: must be > 0, got 0") or the

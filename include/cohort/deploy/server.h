@@ -88,7 +88,10 @@ class Server {
   // Blocks until the run's budget is reached (and the DONE grace period has passed) or
   // shutdown() is called. Returns the strategy's failure, if any.
   Status wait();
-  // Stops serving; pending RPCs are cancelled. Idempotent.
+  // Ends the run gracefully: the strategy stops, clients polling for work are told DONE for
+  // done_grace_s, then wait() returns (cohort serve on the first SIGTERM / SIGINT).
+  void request_stop(const std::string& reason = "stopped");
+  // Stops serving now; pending RPCs are cancelled. Idempotent.
   void shutdown();
 
   // Current global version (thread-safe; for tests and progress).
