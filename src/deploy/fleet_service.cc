@@ -388,6 +388,13 @@ grpc::Status FleetService::ReportEval(grpc::ServerContext* ctx, const pb::EvalRe
     return to_grpc(Status::invalid_argument("EvalReport: version " +
                                             std::to_string(req->version()) + " does not exist yet"));
   }
+  auto last = last_eval_.find(*c);
+  if (last != last_eval_.end() && req->version() <= last->second) {
+    return to_grpc(Status::already_exists(
+        "EvalReport: client " + std::to_string(*c) + " already reported version " +
+        std::to_string(last->second) + "; one report per version, newer versions only"));
+  }
+  last_eval_[*c] = req->version();
   loop_.core.emit({{"event", "client_eval"},
                    {"client", *c},
                    {"version", req->version()},

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <condition_variable>
+#include <map>
 #include <memory>
 #include <mutex>
 
@@ -53,6 +54,9 @@ class FleetService final : public v1::Fleet::Service {
   StreamWatchdog watchdog_;
   ClientLimits client_limits_;
   UploadBudget uploads_;
+  // The newest version each client reported an evaluation for (under loop_.mu): one report per
+  // client and version reaches the metrics.
+  std::map<ClientId, ModelVersion> last_eval_;
 };
 
 }  // namespace cohort::deploy

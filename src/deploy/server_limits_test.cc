@@ -264,6 +264,44 @@ TEST(DeployLimits, GracefulStopTellsClientsDone) {
   EXPECT_TRUE(f.server->wait().ok());
 }
 
+TEST(DeployLimits, OneEvalReportPerClientAndVersion) {
+  Fixture f;
+  auto sink = std::make_shared<MemorySink>();
+  f.opts.sinks.push_back(sink);
+  f.start(fedbuff(1));
+  TestClient c(f.target(), "tok0");
+  pb::RegisterReply rr;
+  ASSERT_TRUE(c.reg(1, &rr).ok());
+  auto stub = stub_for(f);
+  auto report = [&](int64_t version, double loss, double accuracy) {
+    grpc::ClientContext ctx;
+    c.auth(&ctx);
+    pb::EvalReport req;
+    req.set_version(version);
+    req.set_loss(loss);
+    req.set_accuracy(accuracy);
+    req.set_num_examples(10);
+    pb::EvalAck ack;
+    return stub->ReportEval(&ctx, req, &ack);
+  };
+  EXPECT_TRUE(report(0, 0.5, 0.9).ok());
+  int refused = 0;
+  for (int i = 0; i < 20; ++i) {
+    grpc::Status s = report(0, 0.5, 0.9);
+    if (s.error_code() == grpc::StatusCode::ALREADY_EXISTS) ++refused;
+  }
+  EXPECT_EQ(refused, 20);
+  EXPECT_EQ(report(0, std::nan(""), 0.5).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(report(0, 0.5, 1.5).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(report(7, 0.5, 0.5).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  f.server->shutdown();
+  int evals = 0;
+  for (const Json& e : sink->events) {
+    if (e["event"] == "client_eval") ++evals;
+  }
+  EXPECT_EQ(evals, 1);
+}
+
 TEST(LogLimiter, EscapesAndRateLimits) {
   LogLimiter limiter(3, 0.2);
   testing::internal::CaptureStderr();
