@@ -7,6 +7,8 @@
 #include <new>
 #include <unordered_set>
 
+#include "cohort/core/hash.h"
+
 namespace cohort {
 
 Result<std::shared_ptr<const ArrayLayout>> ArrayLayout::create(std::vector<ArraySpec> specs) {
@@ -148,13 +150,9 @@ Status ArrayRecord::check_finite() const {
 }
 
 uint64_t ArrayRecord::hash() const {
-  uint64_t h = 1469598103934665603ULL;
+  uint64_t h = kFnvOffset;
   auto mix = [&h](const void* p, size_t n) {
-    const auto* b = static_cast<const unsigned char*>(p);
-    for (size_t i = 0; i < n; ++i) {
-      h ^= b[i];
-      h *= 1099511628211ULL;
-    }
+    h = fnv1a64(p, n, h);
   };
   if (empty()) return h;
   for (const auto& s : layout_->specs()) {

@@ -4,6 +4,8 @@
 #include <cstring>
 #include <numeric>
 
+#include "cohort/core/hash.h"
+
 namespace cohort {
 namespace {
 
@@ -24,11 +26,7 @@ Rng::Rng(uint64_t seed) {
 }
 
 uint64_t Rng::mix_seed(uint64_t seed, std::string_view label, uint64_t a, uint64_t b) {
-  uint64_t h = 1469598103934665603ULL ^ seed;
-  for (char c : label) {
-    h ^= static_cast<unsigned char>(c);
-    h *= 1099511628211ULL;
-  }
+  const uint64_t h = fnv1a64(label.data(), label.size(), kFnvOffset ^ seed);
   uint64_t x = h;
   uint64_t r = splitmix64(x);
   x ^= a * 0x9e3779b97f4a7c15ULL;

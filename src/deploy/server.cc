@@ -96,7 +96,9 @@ struct Server::Impl {
     for (const auto& s : opts.sinks) hub.add_sink(s);
     std::optional<Checkpoint> ckpt;
     if (opts.resume) {
-      COHORT_ASSIGN_OR_RETURN(ckpt, read_checkpoint(opts.checkpoint_dir));
+      std::vector<std::string> skipped;
+      COHORT_ASSIGN_OR_RETURN(ckpt, read_checkpoint(opts.checkpoint_dir, &skipped));
+      for (const std::string& s : skipped) log_line("skipped a corrupt checkpoint: " + s);
     }
 
     std::shared_ptr<const ArrayLayout> layout = initial.layout();

@@ -1,4 +1,5 @@
 // Tests of the deployment server's checkpoints and resume, and TLS.
+#include "cohort/strategy/strategy_base.h"
 #include "deploy/server_test_util.h"
 
 namespace cohort::deploy {
@@ -65,13 +66,19 @@ TEST(DeployServer, CheckpointAndResumeContinueTheVersion) {
     EXPECT_EQ(p.error().code(), StatusCode::kInvalidArgument);  // strategy name differs
     EXPECT_NE(p.error().message().find("fedavgm"), std::string::npos);
   }
-  // A corrupt checkpoint is DataLoss.
+  // A corrupt newest checkpoint is DataLoss; resuming falls back to the previous one (the
+  // server logs the file it skipped).
   {
     const std::string file = ckpt.path() + "/" + kCheckpointFile;
     fs::resize_file(file, fs::file_size(file) - 4);
-    Result<Checkpoint> c = read_checkpoint(ckpt.path());
+    Result<Checkpoint> c = read_checkpoint_file(file);
     ASSERT_FALSE(c.ok());
     EXPECT_EQ(c.error().code(), StatusCode::kDataLoss);
+    Fixture f;
+    f.opts.checkpoint_dir = ckpt.path();
+    f.opts.resume = true;
+    f.start(fedavg(1));
+    EXPECT_EQ(f.server->version(), 1);
   }
 }
 
@@ -145,25 +152,36 @@ INSTANTIATE_TEST_SUITE_P(
         std::make_pair(std::string("fedyogi"), ConfigRecord{{"min_clients", int64_t{1}}}),
         std::make_pair(std::string("fedbuff"),
                        ConfigRecord{{"buffer_size", int64_t{2}}, {"server_momentum", 0.5}}),
-        std::make_pair(std::string("fedasync"), ConfigRecord{})),
+        std::make_pair(std::string("fedasync"), ConfigRecord{}),
+        std::make_pair(std::string("fednova"), ConfigRecord{{"min_clients", int64_t{1}}}),
+        std::make_pair(std::string("async_local_sgd"), ConfigRecord{{"period", int64_t{3}}})),
     [](const auto& info) {
       return info.param.first;
     });
 
+// A strategy that does not describe its state (a user's, say) cannot be checkpointed.
+class NoCheckpoints : public StrategyBase {
+ public:
+  std::string name() const override { return "no_checkpoints"; }
+  void on_client_idle(ClientId) override {}
+  Status on_update(Update) override { return Status(); }
+  void on_task_lost(ClientId, ModelVersion) override {}
+};
+
 TEST(DeployServer, StrategyWithoutCheckpointSupportIsUnimplemented) {
-  auto s = std::move(*make_strategy("scaffold", {}));
+  NoCheckpoints s;
   StrategyState st;
-  EXPECT_EQ(s->save_state(&st).code(), StatusCode::kUnimplemented);
-  EXPECT_EQ(s->restore_state(StrategyState{}).code(), StatusCode::kUnimplemented);
+  EXPECT_EQ(s.save_state(&st).code(), StatusCode::kUnimplemented);
+  EXPECT_EQ(s.restore_state(StrategyState{}).code(), StatusCode::kUnimplemented);
   // The server refuses --checkpoint-dir for it at start-up, not at the first checkpoint.
   Fixture f;
   TempDir ckpt;
   f.opts.checkpoint_dir = ckpt.path();
-  Server server(f.opts, std::move(s), initial_model());
+  Server server(f.opts, std::make_unique<NoCheckpoints>(), initial_model());
   Result<int> p = server.start();
   ASSERT_FALSE(p.ok());
   EXPECT_EQ(p.error().code(), StatusCode::kUnimplemented);
-  EXPECT_NE(p.error().message().find("scaffold"), std::string::npos) << p.error().message();
+  EXPECT_NE(p.error().message().find("no_checkpoints"), std::string::npos) << p.error().message();
 }
 
 TEST(DeployServer, TlsServerAcceptsVerifiedClients) {

@@ -155,4 +155,18 @@ void Admission::record_accepted(double norm) {
   }
 }
 
+Admission::Window Admission::window() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return {{recent_norms_.begin(), recent_norms_.end()}, accepted_};
+}
+
+void Admission::restore_window(Window w) {
+  std::lock_guard<std::mutex> lk(mu_);
+  recent_norms_.assign(w.recent_norms.begin(), w.recent_norms.end());
+  while (static_cast<int64_t>(recent_norms_.size()) > options_.norm_window) {
+    recent_norms_.pop_front();
+  }
+  accepted_ = w.accepted;
+}
+
 }  // namespace cohort

@@ -3,12 +3,16 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <bit>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
+
+#include "cohort/core/hash.h"
 
 namespace cohort {
 
@@ -42,23 +46,55 @@ Json layout_json(const ArrayLayout& l) {
 
 }  // namespace
 
-Status write_checkpoint(const std::string& dir, const Checkpoint& ckpt) {
+namespace {
+
+std::string numbered(const std::string& final_path, int64_t n) {
+  return n == 0 ? final_path : final_path + "." + std::to_string(n);
+}
+
+bool exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
+
+// Makes room for a new newest file: .1 .. .keep-1 end up holding the previous ones, and the
+// current newest stays in place (hard-linked as .1) until the rename replaces it, so there is
+// always a complete checkpoint under the newest name or, at worst, under .1.
+Status rotate(const std::string& final_path, int64_t keep) {
+  std::error_code ec;
+  // Files beyond the number kept (keep was lowered since they were written).
+  for (int64_t n = std::max<int64_t>(keep, 1);; ++n) {
+    const std::string p = numbered(final_path, n);
+    if (!exists(p)) break;
+    std::filesystem::remove(p, ec);
+  }
+  if (keep <= 1 || !exists(final_path)) return Status();
+  for (int64_t n = keep - 1; n >= 2; --n) {
+    const std::string from = numbered(final_path, n - 1);
+    if (exists(from) && ::rename(from.c_str(), numbered(final_path, n).c_str()) != 0) {
+      return Status::internal(from + ": rename failed: " + std::strerror(errno));
+    }
+  }
+  const std::string first = numbered(final_path, 1);
+  ::unlink(first.c_str());
+  if (::link(final_path.c_str(), first.c_str()) != 0 &&
+      ::rename(final_path.c_str(), first.c_str()) != 0) {
+    return Status::internal(final_path + ": cannot keep as " + first + ": " +
+                            std::strerror(errno));
+  }
+  return Status();
+}
+
+}  // namespace
+
+Status write_checkpoint(const std::string& dir, const Checkpoint& ckpt, int64_t keep) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return Status::internal(dir + ": cannot create checkpoint directory: " + ec.message());
   Json m = {{"format", "cohort-checkpoint"},
-            {"format_version", 1},
+            {"format_version", kCheckpointFormatVersion},
             {"strategy", ckpt.strategy},
             {"version", ckpt.version},
             {"epoch", ckpt.epoch}};
-  Json clients = Json::array();
-  for (const CheckpointClient& c : ckpt.clients) {
-    clients.push_back(
-        {{"id", c.id}, {"num_examples", c.num_examples}, {"tasks_done", c.tasks_done}});
-  }
-  m["clients"] = clients;
   m["rng_state"] = ckpt.rng_state;
-  m["counters"] = ckpt.counters;
+  m["runtime"] = ckpt.runtime;
   m["strategy_state"] = ckpt.state.scalars;
   Json arrays = Json::array();
   int64_t offset = 0;
@@ -72,6 +108,7 @@ Status write_checkpoint(const std::string& dir, const Checkpoint& ckpt) {
   }
   m["arrays"] = arrays;
   const std::string manifest = m.dump();
+  const uint64_t manifest_hash = fnv1a64(manifest.data(), manifest.size());
 
   const std::string final_path = dir + "/" + kCheckpointFile;
   const std::string tmp_path = final_path + ".tmp";
@@ -81,6 +118,7 @@ Status write_checkpoint(const std::string& dir, const Checkpoint& ckpt) {
   const uint64_t len = manifest.size();
   if (s.ok()) s = write_all(fd, &len, sizeof(len), tmp_path);
   if (s.ok()) s = write_all(fd, manifest.data(), manifest.size(), tmp_path);
+  if (s.ok()) s = write_all(fd, &manifest_hash, sizeof(manifest_hash), tmp_path);
   for (const auto& [name, rec] : ckpt.state.arrays) {
     if (!s.ok()) break;
     s = write_all(fd, rec.data(), static_cast<size_t>(rec.num_bytes()), tmp_path);
@@ -88,6 +126,7 @@ Status write_checkpoint(const std::string& dir, const Checkpoint& ckpt) {
   if (s.ok() && ::fsync(fd) != 0)
     s = Status::internal(tmp_path + ": fsync failed: " + std::strerror(errno));
   ::close(fd);
+  if (s.ok()) s = rotate(final_path, keep);
   if (!s.ok()) {
     ::unlink(tmp_path.c_str());
     return s;
@@ -95,7 +134,7 @@ Status write_checkpoint(const std::string& dir, const Checkpoint& ckpt) {
   if (::rename(tmp_path.c_str(), final_path.c_str()) != 0) {
     return Status::internal(final_path + ": rename failed: " + std::strerror(errno));
   }
-  // The rename is durable only once the directory entry is.
+  // The renames are durable only once the directory entry is.
   const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd >= 0) {
     ::fsync(dfd);
@@ -104,43 +143,50 @@ Status write_checkpoint(const std::string& dir, const Checkpoint& ckpt) {
   return Status();
 }
 
-Result<Checkpoint> read_checkpoint(const std::string& dir) {
-  const std::string path = dir + "/" + kCheckpointFile;
+Result<Checkpoint> read_checkpoint_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return Status::not_found(path + ": no checkpoint (cannot open)");
   std::stringstream ss;
   ss << in.rdbuf();
   const std::string bytes = ss.str();
-  if (bytes.size() < 16 || std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0) {
+  constexpr size_t kHeader = 16, kChecksum = 8;
+  if (bytes.size() < sizeof(kMagic) || std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0) {
     return Status::data_loss(path + ": not a Cohort checkpoint (bad magic)");
+  }
+  if (bytes.size() < kHeader + kChecksum) {
+    return Status::data_loss(path + ": truncated (" + std::to_string(bytes.size()) + " bytes)");
   }
   uint64_t len = 0;
   std::memcpy(&len, bytes.data() + 8, sizeof(len));
-  if (len > bytes.size() - 16) {
+  if (len > bytes.size() - kHeader - kChecksum) {
     return Status::data_loss(path + ": manifest length " + std::to_string(len) +
                              " exceeds the file size " + std::to_string(bytes.size()));
   }
-  Json m = Json::parse(bytes.begin() + 16, bytes.begin() + 16 + static_cast<int64_t>(len), nullptr,
-                       /*allow_exceptions=*/false);
+  uint64_t stored_hash = 0;
+  std::memcpy(&stored_hash, bytes.data() + kHeader + len, sizeof(stored_hash));
+  if (fnv1a64(bytes.data() + kHeader, len) != stored_hash) {
+    return Status::data_loss(path + ": manifest checksum mismatch (corrupt file)");
+  }
+  Json m = Json::parse(bytes.begin() + kHeader, bytes.begin() + static_cast<int64_t>(kHeader + len),
+                       nullptr, /*allow_exceptions=*/false);
   if (m.is_discarded() || !m.is_object())
-    return Status::data_loss(path + ": manifest is not valid JSON");
-  const size_t data_start = 16 + len;
+    return Status::data_loss(path + ": manifest is not a valid JSON object");
+  const size_t data_start = kHeader + len + kChecksum;
   const size_t data_bytes = bytes.size() - data_start;
   Checkpoint c;
   try {
-    if (m.at("format_version").get<int64_t>() != 1) {
+    if (!m.contains("format_version") || m["format_version"] != kCheckpointFormatVersion) {
       return Status::data_loss(path + ": unsupported format_version " +
-                               m.at("format_version").dump());
+                               (m.contains("format_version") ? m["format_version"].dump()
+                                                             : std::string("(none)")) +
+                               " (this build reads " + std::to_string(kCheckpointFormatVersion) +
+                               ")");
     }
     c.strategy = m.at("strategy").get<std::string>();
     c.version = m.at("version").get<int64_t>();
     c.epoch = m.at("epoch").get<int64_t>();
-    for (const Json& j : m.at("clients")) {
-      c.clients.push_back({j.at("id").get<int64_t>(), j.at("num_examples").get<int64_t>(),
-                           j.at("tasks_done").get<int64_t>()});
-    }
     c.rng_state = m.at("rng_state").get<std::vector<uint64_t>>();
-    c.counters = m.at("counters");
+    c.runtime = m.at("runtime");
     c.state.scalars = m.at("strategy_state");
     for (const Json& a : m.at("arrays")) {
       const std::string name = a.at("name").get<std::string>();
@@ -152,24 +198,44 @@ Result<Checkpoint> read_checkpoint(const std::string& dir) {
       Result<std::shared_ptr<const ArrayLayout>> layout = ArrayLayout::create(std::move(specs));
       if (!layout.ok())
         return Status::data_loss(path + ": array " + name + ": " + layout.error().to_string());
-      ArrayRecord rec(*layout);
       const auto off = a.at("offset").get<int64_t>();
       const auto nb = a.at("bytes").get<int64_t>();
-      if (nb != rec.num_bytes() || off < 0 || static_cast<size_t>(off + nb) > data_bytes) {
+      if (nb != (*layout)->num_bytes() || off < 0 || static_cast<size_t>(off) > data_bytes ||
+          static_cast<size_t>(nb) > data_bytes - static_cast<size_t>(off)) {
         return Status::data_loss(path + ": array " + name + " (" + std::to_string(nb) +
                                  " bytes at offset " + std::to_string(off) +
                                  ") does not fit its layout or the file (truncated?)");
       }
+      ArrayRecord rec(*layout);
       std::memcpy(rec.data(), bytes.data() + data_start + off, static_cast<size_t>(nb));
       if (rec.hash_hex() != a.at("hash").get<std::string>()) {
         return Status::data_loss(path + ": array " + name + ": hash mismatch (corrupt file)");
       }
-      c.state.arrays.emplace(name, std::move(rec));
+      c.state.arrays.insert_or_assign(name, std::move(rec));
     }
   } catch (const std::exception& e) {
     return Status::data_loss(path + ": bad manifest: " + e.what());
   }
   return c;
+}
+
+Result<Checkpoint> read_checkpoint(const std::string& dir, std::vector<std::string>* skipped) {
+  const std::string final_path = dir + "/" + kCheckpointFile;
+  std::optional<Status> first_error;
+  // The newest name may be missing for a moment during a rotation: .1 is then the newest.
+  for (int64_t n = 0;; ++n) {
+    const std::string path = numbered(final_path, n);
+    if (!exists(path)) {
+      if (n == 0) continue;
+      break;
+    }
+    Result<Checkpoint> c = read_checkpoint_file(path);
+    if (c.ok()) return c;
+    if (skipped != nullptr) skipped->push_back(c.error().to_string());
+    if (!first_error) first_error = c.error();
+  }
+  if (first_error) return *first_error;
+  return Status::not_found(final_path + ": no checkpoint (cannot open)");
 }
 
 }  // namespace cohort

@@ -116,9 +116,17 @@ std::vector<ClientId> Runtime::client_ids() const {
 
 Status Runtime::start(ArrayRecord initial, Json start_fields, std::optional<Checkpoint> resume) {
   const int64_t params = initial.numel();
-  COHORT_RETURN_IF_ERROR(strategy_.start(this, std::move(initial)));
+  const std::string where = "resuming from " + options_.checkpoint_dir;
   if (resume) {
-    const std::string where = "resuming from " + options_.checkpoint_dir;
+    const Json& t = resume->runtime.contains("time") ? resume->runtime["time"] : Json();
+    if (!t.is_number() || !std::isfinite(t.get<double>())) {
+      return Status::data_loss(where + ": the checkpoint has no valid \"runtime.time\"");
+    }
+    host_.resume_clock(t.get<double>());
+  }
+  COHORT_RETURN_IF_ERROR(strategy_.start(this, std::move(initial)));
+  std::vector<int64_t> in_flight;
+  if (resume) {
     if (resume->strategy != strategy_.name()) {
       return Status::invalid_argument(options_.checkpoint_dir + ": checkpoint is for strategy " +
                                       resume->strategy + ", the config says " + strategy_.name());
@@ -126,16 +134,7 @@ Status Runtime::start(ArrayRecord initial, Json start_fields, std::optional<Chec
     COHORT_RETURN_IF_ERROR(strategy_.restore_state(std::move(resume->state)).with_context(where));
     if (resume->rng_state.size() == 4) rng_.set_state(resume->rng_state);
     epoch_ = resume->epoch + 1;
-    for (const CheckpointClient& cc : resume->clients) {
-      add_client(cc.id, cc.num_examples);
-      find(cc.id)->info.tasks_done = cc.tasks_done;
-    }
-    const Json& k = resume->counters;
-    summary_.updates = k.value("updates", int64_t{0});
-    summary_.rejected = k.value("rejected", int64_t{0});
-    summary_.lost = k.value("lost", int64_t{0});
-    summary_.bytes_up = k.value("bytes_up", int64_t{0});
-    summary_.bytes_down = k.value("bytes_down", int64_t{0});
+    COHORT_RETURN_IF_ERROR(restore_runtime_state(resume->runtime, &in_flight).with_context(where));
     resumed_from_ = strategy_.version();
   } else if (!options_.checkpoint_dir.empty()) {
     // Fail now rather than at the first checkpoint, hours into a run.
@@ -148,7 +147,134 @@ Status Runtime::start(ArrayRecord initial, Json start_fields, std::optional<Chec
   if (resumed_from_ >= 0) ev["resumed_from_version"] = resumed_from_;
   emit(std::move(ev));
   COHORT_RETURN_IF_ERROR(evaluate_now().with_context("evaluating the initial model"));
+  // Their clients' connections went with the old process: what the strategy already folded
+  // in stays, the rest will not come.
+  for (int64_t id : in_flight) lose(id, "restart");
   if (options_.max_commits > 0 && strategy_.version() >= options_.max_commits) stop("rounds");
+  return Status();
+}
+
+Json Runtime::runtime_state() const {
+  Json clients = Json::array();
+  for (const Entry& e : entries_) {
+    clients.push_back({{"id", e.info.id},
+                       {"num_examples", e.info.num_examples},
+                       {"tasks_done", e.info.tasks_done},
+                       {"measured_speed", e.info.measured_speed},
+                       {"arrived", e.arrived},
+                       {"staleness_sum", e.staleness_sum},
+                       {"stats", e.stats.to_json()}});
+  }
+  Json tasks = Json::array();
+  for (const auto& [id, r] : tasks_) {
+    tasks.push_back({{"id", id},
+                     {"client", r.task.client},
+                     {"version", r.task.version},
+                     {"local_steps", r.task.local_steps},
+                     {"dispatched_at", r.dispatched_at}});
+  }
+  Json timers = Json::array();
+  for (const auto& [id, due] : timers_) timers.push_back({id, due});
+  const RunSummary& s = summary_;
+  auto optional = [](const std::optional<double>& v) {
+    return v ? Json(*v) : Json();
+  };
+  Json summary = {{"updates", s.updates},
+                  {"rejected", s.rejected},
+                  {"clipped", s.clipped},
+                  {"downweighted", s.downweighted},
+                  {"refused_commits", s.refused_commits},
+                  {"lost", s.lost},
+                  {"lost_dropout", s.lost_dropout},
+                  {"lost_offline", s.lost_offline},
+                  {"offline_periods", s.offline_periods},
+                  {"bytes_up", s.bytes_up},
+                  {"bytes_down", s.bytes_down},
+                  {"final_accuracy", s.final_accuracy},
+                  {"final_loss", s.final_loss},
+                  {"best_accuracy", s.best_accuracy},
+                  {"time_to_target", optional(s.time_to_target)},
+                  {"final_fed_accuracy", optional(s.final_fed_accuracy)},
+                  {"final_fed_worst10_accuracy", optional(s.final_fed_worst10_accuracy)}};
+  const Admission::Window w = admission_.window();
+  return {{"time", now()},
+          {"next_task_number", next_task_number_},
+          {"next_timer", next_timer_},
+          {"last_eval_version", last_eval_version_},
+          {"clients", std::move(clients)},
+          {"tasks", std::move(tasks)},
+          {"timers", std::move(timers)},
+          {"summary", std::move(summary)},
+          {"admission", {{"recent_norms", w.recent_norms}, {"accepted", w.accepted}}}};
+}
+
+Status Runtime::restore_runtime_state(const Json& r, std::vector<int64_t>* in_flight) {
+  try {
+    next_task_number_ = r.at("next_task_number").get<int64_t>();
+    next_timer_ = r.at("next_timer").get<TimerId>();
+    last_eval_version_ = r.at("last_eval_version").get<ModelVersion>();
+    for (const Json& c : r.at("clients")) {
+      const auto id = c.at("id").get<ClientId>();
+      add_client(id, c.at("num_examples").get<int64_t>());
+      Entry& e = *find(id);
+      e.info.tasks_done = c.at("tasks_done").get<int64_t>();
+      e.info.measured_speed = c.at("measured_speed").get<double>();
+      e.arrived = c.at("arrived").get<int64_t>();
+      e.staleness_sum = c.at("staleness_sum").get<int64_t>();
+      e.stats = ClientStats::from_json(c.at("stats"));
+      e.available = false;
+    }
+    for (const Json& t : r.at("tasks")) {
+      TaskRecord rec;
+      rec.id = t.at("id").get<int64_t>();
+      rec.task.client = t.at("client").get<ClientId>();
+      rec.task.version = t.at("version").get<ModelVersion>();
+      rec.task.local_steps = t.at("local_steps").get<int64_t>();
+      rec.dispatched_at = t.at("dispatched_at").get<double>();
+      Entry* e = find(rec.task.client);
+      if (e == nullptr) {
+        return Status::data_loss("task " + std::to_string(rec.id) + " of unknown client " +
+                                 std::to_string(rec.task.client));
+      }
+      e->task = rec.id;
+      in_flight->push_back(rec.id);
+      tasks_.emplace(rec.id, std::move(rec));
+    }
+    std::sort(in_flight->begin(), in_flight->end());
+    for (const Json& t : r.at("timers")) {
+      const auto id = t.at(0).get<TimerId>();
+      const auto due = t.at(1).get<double>();
+      timers_[id] = due;
+      host_.schedule_timer(id, due);
+    }
+    const Json& k = r.at("summary");
+    RunSummary& s = summary_;
+    s.updates = k.at("updates").get<int64_t>();
+    s.rejected = k.at("rejected").get<int64_t>();
+    s.clipped = k.at("clipped").get<int64_t>();
+    s.downweighted = k.at("downweighted").get<int64_t>();
+    s.refused_commits = k.at("refused_commits").get<int64_t>();
+    s.lost = k.at("lost").get<int64_t>();
+    s.lost_dropout = k.at("lost_dropout").get<int64_t>();
+    s.lost_offline = k.at("lost_offline").get<int64_t>();
+    s.offline_periods = k.at("offline_periods").get<int64_t>();
+    s.bytes_up = k.at("bytes_up").get<int64_t>();
+    s.bytes_down = k.at("bytes_down").get<int64_t>();
+    s.final_accuracy = k.at("final_accuracy").get<double>();
+    s.final_loss = k.at("final_loss").get<double>();
+    s.best_accuracy = k.at("best_accuracy").get<double>();
+    auto optional = [](const Json& v) {
+      return v.is_null() ? std::optional<double>() : std::optional<double>(v.get<double>());
+    };
+    s.time_to_target = optional(k.at("time_to_target"));
+    s.final_fed_accuracy = optional(k.at("final_fed_accuracy"));
+    s.final_fed_worst10_accuracy = optional(k.at("final_fed_worst10_accuracy"));
+    const Json& a = r.at("admission");
+    admission_.restore_window(
+        {a.at("recent_norms").get<std::vector<double>>(), a.at("accepted").get<int64_t>()});
+  } catch (const std::exception& e) {
+    return Status::data_loss(std::string("checkpoint runtime state: ") + e.what());
+  }
   return Status();
 }
 
@@ -279,6 +405,7 @@ Status Runtime::receive(int64_t task_id, Update u, int64_t bytes_up,
       ++summary_.downweighted;
     }
     admission_.record_accepted(outcome.norm);
+    ++accepted_seq_;
   }
   return s;
 }
@@ -341,6 +468,7 @@ void Runtime::count_rejected(ClientId id, const Status& why) {
 // ---- events from the host -----------------------------------------------------------------
 
 void Runtime::fire_timer(TimerId id) {
+  timers_.erase(id);
   if (!stopping_ && !failure_) strategy_.on_timer(id);
 }
 
@@ -362,33 +490,28 @@ void Runtime::after_event() {
   }
 }
 
-Checkpoint Runtime::make_checkpoint(Status* status) const {
+Result<Checkpoint> Runtime::checkpoint() const {
+  // Never checkpoint a model that fails the sanity check (a refused commit keeps the previous,
+  // finite model, so this guards against strategy bugs).
+  Status finite = strategy_.global_model()->check_finite();
+  if (!finite.ok()) {
+    return Status::failed_precondition("not checkpointing version " +
+                                       std::to_string(strategy_.version()) + ": " +
+                                       finite.message());
+  }
   Checkpoint c;
   c.strategy = strategy_.name();
   c.version = strategy_.version();
   c.epoch = epoch_;
-  for (const Entry& e : entries_) {
-    c.clients.push_back({e.info.id, e.info.num_examples, e.info.tasks_done});
-  }
   c.rng_state = rng_.state();
-  c.counters = {{"updates", summary_.updates},
-                {"rejected", summary_.rejected},
-                {"lost", summary_.lost},
-                {"bytes_up", summary_.bytes_up},
-                {"bytes_down", summary_.bytes_down}};
-  *status = strategy_.save_state(&c.state);
+  c.runtime = runtime_state();
+  COHORT_RETURN_IF_ERROR(strategy_.save_state(&c.state));
   return c;
 }
 
 Status Runtime::write_checkpoint_now() {
-  // Never checkpoint a model that fails the sanity check (a refused commit keeps the previous,
-  // finite model, so this guards against strategy bugs).
-  COHORT_RETURN_IF_ERROR(strategy_.global_model()->check_finite().with_context(
-      "not checkpointing version " + std::to_string(strategy_.version())));
-  Status s;
-  Checkpoint c = make_checkpoint(&s);
-  COHORT_RETURN_IF_ERROR(s);
-  COHORT_RETURN_IF_ERROR(write_checkpoint(options_.checkpoint_dir, c));
+  COHORT_ASSIGN_OR_RETURN(Checkpoint c, checkpoint());
+  COHORT_RETURN_IF_ERROR(write_checkpoint(options_.checkpoint_dir, c, options_.checkpoint_keep));
   emit({{"event", "checkpoint"}, {"version", c.version}, {"dir", options_.checkpoint_dir}});
   return Status();
 }
@@ -469,11 +592,16 @@ void Runtime::dispatch(Task task) {
 
 TimerId Runtime::set_timer(double delay_s) {
   const TimerId id = next_timer_++;
-  host_.schedule_timer(id, now() + std::max(0.0, delay_s));
+  const double due = now() + std::max(0.0, delay_s);
+  timers_[id] = due;
+  host_.schedule_timer(id, due);
   return id;
 }
 
-void Runtime::cancel_timer(TimerId id) { host_.cancel_timer(id); }
+void Runtime::cancel_timer(TimerId id) {
+  timers_.erase(id);
+  host_.cancel_timer(id);
+}
 
 void Runtime::on_commit(ModelVersion version) {
   if (options_.eval_every > 0 && version % options_.eval_every == 0) {
@@ -486,8 +614,8 @@ void Runtime::on_commit(ModelVersion version) {
       }
     }
   }
-  if (!options_.checkpoint_dir.empty() &&
-      ++commits_since_checkpoint_ >= std::max<int64_t>(1, options_.checkpoint_every)) {
+  if (!options_.checkpoint_dir.empty() && options_.checkpoint_every > 0 &&
+      ++commits_since_checkpoint_ >= options_.checkpoint_every) {
     checkpoint_pending_ = true;
   }
   if (options_.max_commits > 0 && version >= options_.max_commits) stop("rounds");

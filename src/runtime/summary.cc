@@ -17,6 +17,23 @@ Json ClientStats::to_json() const {
           {"max_staleness", max_staleness}};
 }
 
+ClientStats ClientStats::from_json(const Json& j) {
+  ClientStats c;
+  c.id = j.at("id").get<ClientId>();
+  c.tasks = j.at("tasks").get<int64_t>();
+  c.steps = j.at("steps").get<int64_t>();
+  c.updates_accepted = j.at("updates_accepted").get<int64_t>();
+  c.rejected = j.at("rejected").get<int64_t>();
+  c.clipped = j.at("clipped").get<int64_t>();
+  c.downweighted = j.at("downweighted").get<int64_t>();
+  c.lost = j.at("lost").get<int64_t>();
+  c.offline_periods = j.at("offline_periods").get<int64_t>();
+  c.offline_s = j.at("offline_s").get<double>();
+  c.mean_staleness = j.at("mean_staleness").get<double>();
+  c.max_staleness = j.at("max_staleness").get<int64_t>();
+  return c;
+}
+
 Json RunSummary::client_stats_json() const {
   Json arr = Json::array();
   for (const ClientStats& c : client_stats) arr.push_back(c.to_json());

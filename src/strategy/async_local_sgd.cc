@@ -80,4 +80,12 @@ Status AsyncLocalSgd::apply(const Update& update, int64_t staleness) {
   return Status();
 }
 
+Status AsyncLocalSgd::io_state(StateIO& io) {
+  COHORT_RETURN_IF_ERROR(io_async_state(io));
+  io.array("buffer", buffer_);
+  io.array("momentum", momentum_);
+  io.value("pushes", pushes_);
+  return io.status();
+}
+
 }  // namespace cohort

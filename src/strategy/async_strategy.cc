@@ -61,6 +61,11 @@ Status AsyncStrategy::on_update(Update update) {
   current_base_ = std::move(it->second);
   in_flight_.erase(it);
   Status s = validate_update(update);
+  if (s.ok() && !current_base_) {
+    // Restored from a checkpoint without its model: the runtime reports such tasks lost.
+    s = Status::failed_precondition("update from client " + std::to_string(update.client) +
+                                    ": its task predates the restart");
+  }
   const int64_t staleness = version_ - update.base_version;
   if (s.ok() && async_.max_staleness >= 0 && staleness > async_.max_staleness) {
     s = Status::failed_precondition("update from client " + std::to_string(update.client) +
@@ -79,11 +84,16 @@ void AsyncStrategy::on_task_lost(ClientId id, ModelVersion /*version*/) {
   fill_slots();
 }
 
-Status AsyncStrategy::restore_async_state(StrategyState& state) {
-  COHORT_RETURN_IF_ERROR(restore_base_state(state));
-  in_flight_.clear();
-  current_base_.reset();
-  return Status();
+Status AsyncStrategy::io_async_state(StateIO& io) {
+  COHORT_RETURN_IF_ERROR(io_base_state(io));
+  std::vector<ClientId> in_flight;
+  for (const auto& [id, base] : in_flight_) in_flight.push_back(id);
+  io.value("in_flight", in_flight);
+  if (io.loading() && io.status().ok()) {
+    in_flight_.clear();
+    for (ClientId id : in_flight) in_flight_[id] = nullptr;
+  }
+  return io.status();
 }
 
 }  // namespace cohort

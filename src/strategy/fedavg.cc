@@ -44,11 +44,11 @@ Status FedAvg::apply_pseudo_gradient(ArrayRecord& avg_delta, ArrayRecord& next) 
   return Status();
 }
 
-Status FedAvg::save_state(StrategyState* out) const {
-  save_round_state(out);
-  return Status();
+Status FedAvg::io_state(StateIO& io) {
+  COHORT_RETURN_IF_ERROR(io_round_state(io));
+  io.array("round_sum", sum_);
+  io.value("round_weight_sum", weight_sum_);
+  return io.status();
 }
-
-Status FedAvg::restore_state(StrategyState state) { return restore_round_state(state); }
 
 }  // namespace cohort

@@ -32,15 +32,10 @@ Status FedAvgM::apply_pseudo_gradient(ArrayRecord& avg_delta, ArrayRecord& next)
   return Status();
 }
 
-Status FedAvgM::save_state(StrategyState* out) const {
-  save_round_state(out);
-  out->arrays.insert_or_assign("velocity", velocity_.clone());
-  return Status();
-}
-
-Status FedAvgM::restore_state(StrategyState state) {
-  COHORT_RETURN_IF_ERROR(restore_round_state(state));
-  return take_state_array(state, "velocity", &velocity_);
+Status FedAvgM::io_state(StateIO& io) {
+  COHORT_RETURN_IF_ERROR(FedAvg::io_state(io));
+  io.array("velocity", velocity_);
+  return io.status();
 }
 
 }  // namespace cohort

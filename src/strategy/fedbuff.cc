@@ -75,29 +75,14 @@ Status FedBuff::apply(const Update& update, int64_t staleness) {
   return Status();
 }
 
-Status FedBuff::save_state(StrategyState* out) const {
-  save_async_state(out);
-  out->arrays.insert_or_assign("buffer", buffer_.clone());
-  out->arrays.insert_or_assign("momentum", momentum_.clone());
-  out->scalars["buffer_count"] = count_;
-  out->scalars["buffer_example_sum"] = example_sum_;
-  out->scalars["buffer_staleness_sum"] = staleness_sum_;
-  return Status();
-}
-
-Status FedBuff::restore_state(StrategyState state) {
-  COHORT_RETURN_IF_ERROR(restore_async_state(state));
-  COHORT_RETURN_IF_ERROR(take_state_array(state, "buffer", &buffer_));
-  COHORT_RETURN_IF_ERROR(take_state_array(state, "momentum", &momentum_));
-  const Json& s = state.scalars;
-  if (!s.contains("buffer_count") || !s.contains("buffer_example_sum") ||
-      !s.contains("buffer_staleness_sum")) {
-    return Status::data_loss(name() + ": checkpoint lacks the buffer counters");
-  }
-  count_ = s["buffer_count"].get<int64_t>();
-  example_sum_ = s["buffer_example_sum"].get<double>();
-  staleness_sum_ = s["buffer_staleness_sum"].get<double>();
-  return Status();
+Status FedBuff::io_state(StateIO& io) {
+  COHORT_RETURN_IF_ERROR(io_async_state(io));
+  io.array("buffer", buffer_);
+  io.array("momentum", momentum_);
+  io.value("buffer_count", count_);
+  io.value("buffer_example_sum", example_sum_);
+  io.value("buffer_staleness_sum", staleness_sum_);
+  return io.status();
 }
 
 }  // namespace cohort

@@ -250,6 +250,11 @@ Status FedCompass::on_update(Update u) {
                                     std::to_string(c.timestamp));
   }
   if (s.ok()) s = validate_update(u);
+  if (s.ok() && buffer_numel_ > 0 && !c.base) {
+    // Restored from a checkpoint without its model: the runtime reports such tasks lost.
+    s = Status::failed_precondition("update from client " + std::to_string(id) +
+                                    ": its task predates the restart");
+  }
   if (!s.ok()) {
     // The task's result is unusable: the group must not wait for it.
     const int64_t g = c.group;
@@ -461,6 +466,83 @@ void FedCompass::aggregate_group(int64_t g, const char* trigger) {
   }
   auto after = groups_.find(g);
   if (after != groups_.end() && after->second.expected.empty()) erase_group(g);
+}
+
+// ---------------------------------------------------------------------------------------
+// Checkpoints
+
+void FedCompass::io_pending(StateIO& io, const std::string& prefix, Pending& p) {
+  std::vector<std::pair<ModelVersion, int64_t>> buckets;
+  for (const auto& [v, b] : p.by_version) buckets.emplace_back(v, b.count);
+  io.value(prefix + ".buckets", buckets);
+  io.value(prefix + ".buffer_values", p.buffer_values);
+  io.value(prefix + ".count", p.count);
+  if (io.loading()) p.by_version.clear();
+  for (const auto& [v, count] : buckets) {
+    Pending::Bucket& b = p.by_version[v];
+    if (io.loading()) {
+      b.sum = ArrayRecord(model_->layout());
+      b.count = count;
+    }
+    io.array(prefix + ".sum." + std::to_string(v), b.sum);
+  }
+}
+
+Status FedCompass::io_state(StateIO& io) {
+  COHORT_RETURN_IF_ERROR(io_base_state(io));
+  io.value("origin", origin_);
+  io.value("next_group", next_group_);
+  Json clients = Json::array();
+  for (const auto& [id, c] : clients_) {
+    clients.push_back({id, static_cast<int>(c.phase), c.has_speed, c.speed, c.timestamp,
+                       c.local_steps, c.start_time, c.group});
+  }
+  io.value("clients", clients);
+  Json groups = Json::array();
+  for (const auto& [g, group] : groups_) {
+    groups.push_back({g, group.expected, group.arrived, group.expected_arrival,
+                      group.latest_arrival, group.closed, group.timer_active, group.timer});
+  }
+  io.value("groups", groups);
+  if (io.loading() && io.status().ok()) {
+    try {
+      clients_.clear();
+      for (const Json& j : clients) {
+        ClientSlot& c = clients_[j.at(0).get<ClientId>()];
+        const int phase = j.at(1).get<int>();
+        if (phase < 0 || phase > static_cast<int>(Phase::kFree)) {
+          throw std::out_of_range("client phase " + std::to_string(phase));
+        }
+        c.phase = static_cast<Phase>(phase);
+        c.has_speed = j.at(2).get<bool>();
+        c.speed = j.at(3).get<double>();
+        c.timestamp = j.at(4).get<ModelVersion>();
+        c.local_steps = j.at(5).get<int64_t>();
+        c.start_time = j.at(6).get<double>();
+        c.group = j.at(7).get<int64_t>();
+      }
+      groups_.clear();
+      timers_.clear();
+      for (const Json& j : groups) {
+        const auto g = j.at(0).get<int64_t>();
+        Group& group = groups_[g];
+        group.expected = j.at(1).get<std::vector<ClientId>>();
+        group.arrived = j.at(2).get<std::vector<ClientId>>();
+        group.expected_arrival = j.at(3).get<double>();
+        group.latest_arrival = j.at(4).get<double>();
+        group.closed = j.at(5).get<bool>();
+        group.timer_active = j.at(6).get<bool>();
+        group.timer = j.at(7).get<TimerId>();
+        if (group.timer_active) timers_[group.timer] = g;
+      }
+    } catch (const std::exception& e) {
+      io.fail(Status::data_loss(name() + ": checkpointed clients or groups: " + e.what()));
+      return io.status();
+    }
+  }
+  io_pending(io, "general", general_);
+  for (auto& [g, group] : groups_) io_pending(io, "group." + std::to_string(g), group.pending);
+  return io.status();
 }
 
 // ---------------------------------------------------------------------------------------

@@ -54,4 +54,10 @@ Status FedNova::apply_pseudo_gradient(ArrayRecord& avg_delta, ArrayRecord& next)
   return Status();
 }
 
+Status FedNova::io_state(StateIO& io) {
+  COHORT_RETURN_IF_ERROR(FedAvg::io_state(io));
+  io.value("round_steps_weight_sum", steps_weight_sum_);
+  return io.status();
+}
+
 }  // namespace cohort

@@ -128,17 +128,11 @@ Status FedOpt::apply_pseudo_gradient(ArrayRecord& avg_delta, ArrayRecord& next) 
   return Status();
 }
 
-Status FedOpt::save_state(StrategyState* out) const {
-  save_round_state(out);
-  out->arrays.insert_or_assign("m", m_.clone());
-  out->arrays.insert_or_assign("v", v_.clone());
-  return Status();
-}
-
-Status FedOpt::restore_state(StrategyState state) {
-  COHORT_RETURN_IF_ERROR(restore_round_state(state));
-  COHORT_RETURN_IF_ERROR(take_state_array(state, "m", &m_));
-  return take_state_array(state, "v", &v_);
+Status FedOpt::io_state(StateIO& io) {
+  COHORT_RETURN_IF_ERROR(FedAvg::io_state(io));
+  io.array("m", m_);
+  io.array("v", v_);
+  return io.status();
 }
 
 }  // namespace cohort

@@ -124,23 +124,21 @@ void RoundStrategy::close_round() {
   maybe_start_round();
 }
 
-void RoundStrategy::save_round_state(StrategyState* out) const {
-  save_base_state(out);
-  out->scalars["round"] = round_;
-}
-
-Status RoundStrategy::restore_round_state(StrategyState& state) {
-  COHORT_RETURN_IF_ERROR(restore_base_state(state));
-  if (!state.scalars.contains("round") || !state.scalars["round"].is_number_integer()) {
-    return Status::data_loss(name() + ": checkpoint has no integer \"round\"");
-  }
-  if (open_ && deadline_timer_ >= 0) host_->cancel_timer(deadline_timer_);
-  round_ = state.scalars["round"].get<int64_t>();
-  open_ = false;
-  pending_.clear();
-  report_ = RoundReport{};
-  deadline_timer_ = -1;
-  return Status();
+Status RoundStrategy::io_round_state(StateIO& io) {
+  COHORT_RETURN_IF_ERROR(io_base_state(io));
+  io.value("round", round_);
+  io.value("round_open", open_);
+  io.value("round_pending", pending_);
+  io.value("round_sampled", report_.sampled);
+  io.value("round_received", report_.received);
+  io.value("round_lost", report_.lost);
+  io.value("round_timed_out", report_.timed_out);
+  io.value("round_rejected", report_.rejected);
+  io.value("round_examples", report_.examples);
+  io.value("round_deadline_timer", deadline_timer_);
+  io.value("late_updates", late_);
+  if (io.loading()) report_.round = round_;
+  return io.status();
 }
 
 Status RoundStrategy::check_population(size_t num_clients) const {

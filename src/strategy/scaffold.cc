@@ -80,4 +80,14 @@ Result<std::optional<ArrayRecord>> Scaffold::aggregate_train(const RoundReport& 
   return std::optional<ArrayRecord>(std::move(next));
 }
 
+Status Scaffold::io_state(StateIO& io) {
+  COHORT_RETURN_IF_ERROR(io_round_state(io));
+  io.shared_array("c", c_);
+  io.array("round_sum_delta", sum_delta_);
+  io.array("round_sum_dc", sum_dc_);
+  io.value("round_weight_sum", weight_sum_);
+  io.value("round_folded", received_);
+  return io.status();
+}
+
 }  // namespace cohort

@@ -60,38 +60,43 @@ bool StrategyBase::commit(ArrayRecord next) {
   return true;
 }
 
-void StrategyBase::save_base_state(StrategyState* out) const {
-  out->scalars["version"] = version_;
-  out->arrays.insert_or_assign("model", model_->clone());
+Status StrategyBase::save_state(StrategyState* out) const {
+  StateIO io = StateIO::saver(out, name());
+  // Saving only reads: io_state is one function for both directions.
+  COHORT_RETURN_IF_ERROR(const_cast<StrategyBase*>(this)->io_state(io));
+  return io.status();
 }
 
-Status StrategyBase::restore_base_state(StrategyState& state) {
-  if (!state.scalars.contains("version") || !state.scalars["version"].is_number_integer()) {
-    return Status::data_loss(name() + ": checkpoint has no integer \"version\"");
-  }
-  auto it = state.arrays.find("model");
-  if (it == state.arrays.end()) return Status::data_loss(name() + ": checkpoint has no \"model\"");
-  COHORT_RETURN_IF_ERROR(model_->check_same_layout(it->second, "checkpointed model"));
-  COHORT_RETURN_IF_ERROR(it->second.check_finite().with_context("checkpointed model"));
-  const auto v = state.scalars["version"].get<int64_t>();
-  if (v < 0)
-    return Status::data_loss(name() + ": checkpoint version " + std::to_string(v) + " < 0");
-  model_ = std::make_shared<const ArrayRecord>(std::move(it->second));
-  version_ = v;
-  return Status();
+Status StrategyBase::restore_state(StrategyState state) {
+  StateIO io = StateIO::loader(&state, name());
+  COHORT_RETURN_IF_ERROR(io_state(io));
+  return io.status();
 }
 
-Status StrategyBase::take_state_array(StrategyState& state, const std::string& key,
-                                      ArrayRecord* dst) const {
-  auto it = state.arrays.find(key);
-  if (it == state.arrays.end()) {
-    return Status::data_loss(name() + ": checkpoint has no array \"" + key + "\"");
+Status StrategyBase::io_state(StateIO& /*io*/) {
+  return Status::unimplemented(name() + ": checkpoints are not supported by this strategy");
+}
+
+Status StrategyBase::io_base_state(StateIO& io) {
+  ModelVersion version = version_;
+  io.value("version", version);
+  // A copy of the model pointer: restoring replaces it only once everything checked out.
+  std::shared_ptr<const ArrayRecord> model = model_;
+  io.shared_array("model", model);
+  if (io.loading() && io.status().ok()) {
+    if (version < 0) {
+      io.fail(Status::data_loss(name() + ": checkpoint version " + std::to_string(version) +
+                                " < 0"));
+      return io.status();
+    }
+    if (!model) {
+      io.fail(Status::data_loss(name() + ": checkpoint has an empty \"model\""));
+      return io.status();
+    }
+    model_ = std::move(model);
+    version_ = version;
   }
-  COHORT_RETURN_IF_ERROR(dst->check_same_layout(it->second, "checkpointed " + key));
-  COHORT_RETURN_IF_ERROR(it->second.check_finite().with_context("checkpointed " + key));
-  *dst = std::move(it->second);
-  state.arrays.erase(it);
-  return Status();
+  return io.status();
 }
 
 }  // namespace cohort

@@ -30,6 +30,7 @@
 #include <deque>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "cohort/core/array_record.h"
 #include "cohort/core/status.h"
@@ -78,6 +79,13 @@ class Admission {
                AdmissionOutcome* outcome) const;
   // The strategy accepted an update of this norm: it joins the window.
   void record_accepted(double norm);
+  // The norm window and the count of accepted updates, for checkpoints.
+  struct Window {
+    std::vector<double> recent_norms;
+    int64_t accepted = 0;
+  };
+  Window window() const;
+  void restore_window(Window w);
   // The current norm bound (infinity when none applies yet).
   double norm_bound() const;
   const AdmissionOptions& options() const { return options_; }

@@ -1,8 +1,8 @@
-// Checkpoints: one file, written atomically (temp file, fsync, rename, fsync of the
-// directory). Format: docs/checkpoint_format.md. Written by the runtime core (runtime.h) for either
-// host.
+// Checkpoints: one file per save, written atomically (temp file, fsync, rename, fsync of the
+// directory), the last `keep` of them kept. Format: docs/checkpoint_format.md. Written by the
+// runtime core (runtime.h) for either host.
 //
-// Thread safety: free functions without shared state.
+// Thread safety: free functions without shared state; one writer per directory.
 #pragma once
 
 #include <cstdint>
@@ -15,31 +15,38 @@
 
 namespace cohort {
 
-struct CheckpointClient {
-  ClientId id = 0;
-  int64_t num_examples = 0;
-  int64_t tasks_done = 0;
-};
-
 struct Checkpoint {
   std::string strategy;      // Strategy::name()
   ModelVersion version = 0;  // global version at save time
   int64_t epoch = 0;         // how many times the server (re)started before this save
-  std::vector<CheckpointClient> clients;
   std::vector<uint64_t> rng_state;
-  Json counters = Json::object();  // updates, rejected, lost, bytes (metrics continuity)
-  StrategyState state;             // the strategy's save_state()
+  // The runtime core's own state: clients and their statistics, tasks in flight, timers,
+  // counters, the clock, the admission window (runtime.cc writes and reads it).
+  Json runtime = Json::object();
+  StrategyState state;  // the strategy's save_state()
 };
 
-// The file name inside a checkpoint directory.
+// The newest checkpoint's file name inside a checkpoint directory; older ones are
+// checkpoint.cohort.1 (the previous), .2, ...
 inline constexpr const char* kCheckpointFile = "checkpoint.cohort";
+// The format this build writes and reads.
+inline constexpr int64_t kCheckpointFormatVersion = 2;
 
-// Writes `dir`/checkpoint.cohort atomically, creating `dir` if needed. Internal on I/O
-// errors naming the path.
-Status write_checkpoint(const std::string& dir, const Checkpoint& ckpt);
+// Writes `dir`/checkpoint.cohort atomically, creating `dir` if needed, after shifting the
+// existing ones to .1, .2, ... so that `keep` (>= 1) files remain. Internal on I/O errors
+// naming the path.
+Status write_checkpoint(const std::string& dir, const Checkpoint& ckpt, int64_t keep = 1);
 
-// Reads `dir`/checkpoint.cohort. NotFound when absent; DataLoss naming what is wrong for a
-// corrupt or truncated file (bad magic, manifest, sizes, or a hash mismatch).
-Result<Checkpoint> read_checkpoint(const std::string& dir);
+// Reads one checkpoint file. NotFound when absent; DataLoss naming the file and what is wrong
+// for anything else: bad magic, a manifest length beyond the file, a manifest that is not
+// the JSON object expected or fails its checksum, another format_version, an array that does
+// not fit, or values that fail their hash.
+Result<Checkpoint> read_checkpoint_file(const std::string& path);
+
+// Reads the newest readable checkpoint of `dir`: checkpoint.cohort, else (when it is corrupt)
+// the previous ones in order. NotFound when there is none; the first file's error when none
+// is readable. `skipped` (optional) receives one line per corrupt file passed over.
+Result<Checkpoint> read_checkpoint(const std::string& dir,
+                                   std::vector<std::string>* skipped = nullptr);
 
 }  // namespace cohort

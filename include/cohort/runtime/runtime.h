@@ -23,6 +23,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -54,9 +55,12 @@ struct RuntimeOptions {
   uint64_t seed = 1;
   // Local steps for default_local_steps().
   TrainConfig training;
-  // Checkpoints: directory (empty = none) and every how many commits.
+  // Checkpoints: directory (empty = none), every how many commits the runtime writes one after
+  // the event (0 = never by itself: the host takes checkpoint() when it needs one, as the
+  // deployment does for durable acknowledgements), and how many files to keep.
   std::string checkpoint_dir;
   int64_t checkpoint_every = 1;
+  int64_t checkpoint_keep = 3;
   // A dispatch to a client that is not idle is a strategy bug. Strict (the simulator): the run
   // fails with Internal. Lenient (deployment): the task is reported lost on the next turn and
   // the run goes on.
@@ -104,6 +108,10 @@ class RuntimeHost {
   virtual bool reachable(ClientId id) const { return true; }
   // How an unavailable client is described in messages ("offline", "not polling").
   virtual std::string unavailable_state() const { return "not available"; }
+  // The run continues from a checkpoint saved when the host clock read `t`: the clock should
+  // go on from there (timers and task times in the checkpoint are on that clock). Called once,
+  // first thing in Runtime::start. Default: nothing (a clock that cannot be moved).
+  virtual void resume_clock(double t) {}
   // The run stopped (budget reached, failure, stop()): the reason. Default: nothing.
   virtual void on_stop(const std::string& reason) {}
   // An operator-facing line (deployment: stderr). Default: dropped.
@@ -134,13 +142,23 @@ class Runtime final : public StrategyHost {
   std::vector<ClientId> client_ids() const override;
 
   // ---- lifecycle -------------------------------------------------------------------------
-  // Starts the strategy with `initial`, restores `resume` if given (strategy state, rng,
-  // clients, counters, epoch), emits "start" (strategy, clients, params, max_rounds, seed, then
-  // `start_fields`) and evaluates the initial model. Errors from the strategy, the checkpoint
-  // (with context) or the evaluation.
+  // Starts the strategy with `initial`, restores `resume` if given (the strategy's state
+  // including work in progress, rng, clients and their statistics, counters, timers, clock,
+  // epoch), emits "start" (strategy, clients, params, max_rounds, seed, then `start_fields`)
+  // and evaluates the initial model. After a restore every client is unavailable until the
+  // host says otherwise, and the tasks that were in flight at save time are lost with reason
+  // "restart" (their clients went with the old process). Errors from the strategy, the
+  // checkpoint (DataLoss / InvalidArgument with context) or the evaluation.
   Status start(ArrayRecord initial, Json start_fields, std::optional<Checkpoint> resume = {});
   // The version the run resumed from, or -1.
   ModelVersion resumed_from() const { return resumed_from_; }
+  // Everything needed to continue the run after a crash, as of now. FailedPrecondition when
+  // the global model is not finite (a model that fails the sanity check is never saved);
+  // the strategy's errors (Unimplemented) otherwise.
+  Result<Checkpoint> checkpoint() const;
+  // Updates accepted so far in this process (never decreases): a checkpoint taken after the
+  // n-th acceptance holds it.
+  int64_t accepted_seq() const { return accepted_seq_; }
   // Evaluates the global model now (emits "eval", updates the summary).
   Status evaluate_now();
   // Ends the run: a final evaluation when the last committed model was not evaluated (and
@@ -230,7 +248,9 @@ class Runtime final : public StrategyHost {
   std::optional<TaskRecord> take(int64_t task_id);
   void count_lost(const TaskRecord& r, const std::string& reason);
   Status write_checkpoint_now();
-  Checkpoint make_checkpoint(Status* status) const;
+  Json runtime_state() const;
+  // Restores runtime_state(); the ids of the tasks that were in flight go to `in_flight`.
+  Status restore_runtime_state(const Json& r, std::vector<int64_t>* in_flight);
 
   RuntimeOptions options_;
   Admission admission_;
@@ -243,6 +263,8 @@ class Runtime final : public StrategyHost {
   int64_t epoch_ = 0;
   int64_t next_task_number_;
   TimerId next_timer_ = 0;
+  std::map<TimerId, double> timers_;  // pending timers and when they are due
+  int64_t accepted_seq_ = 0;
   bool stopping_ = false;
   std::optional<Status> failure_;
   ModelVersion last_eval_version_ = -1;

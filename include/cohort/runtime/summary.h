@@ -29,6 +29,8 @@ struct ClientStats {
   double mean_staleness = 0.0;
   int64_t max_staleness = 0;
   Json to_json() const;
+  // The inverse of to_json (checkpoints); throws nlohmann::json exceptions on bad input.
+  static ClientStats from_json(const Json& j);
 };
 
 struct RunSummary {

@@ -37,6 +37,8 @@ class AsyncLocalSgd : public AsyncStrategy {
 
  protected:
   Status on_start() override;
+  // Checkpoints: the async state, the buffer, the momentum and the push counter.
+  Status io_state(StateIO& io) override;
   Status apply(const Update& update, int64_t staleness) override;
   Task make_task(ClientId id) override;
 

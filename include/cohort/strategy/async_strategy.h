@@ -44,10 +44,9 @@ class AsyncStrategy : public StrategyBase {
   // The model the update's task started from (x_τ). REQUIRES: inside apply().
   const ArrayRecord& base_model() const { return *current_base_; }
 
-  // Checkpoint helpers: the base state; tasks in flight are forgotten (their updates are
-  // then rejected as stale by the runtime).
-  void save_async_state(StrategyState* out) const { save_base_state(out); }
-  Status restore_async_state(StrategyState& state);
+  // Checkpoints: the base state and which clients have a task in flight ("in_flight"; their
+  // models are not saved: the runtime reports those tasks lost after a restore).
+  Status io_async_state(StateIO& io);
 
   AsyncOptions async_;
 

@@ -31,15 +31,11 @@ class FedAsync : public AsyncStrategy {
   explicit FedAsync(FedAsyncOptions options);
   static Result<std::unique_ptr<Strategy>> create(StrategyParams& params);
   std::string name() const override { return "fedasync"; }
-  // FedAsync keeps nothing but the model between updates.
-  Status save_state(StrategyState* out) const override {
-    save_async_state(out);
-    return Status();
-  }
-  Status restore_state(StrategyState state) override { return restore_async_state(state); }
   const FedAsyncOptions& options() const { return options_; }
 
  protected:
+  // FedAsync keeps nothing but the model and the tasks in flight between updates.
+  Status io_state(StateIO& io) override { return io_async_state(io); }
   Status apply(const Update& update, int64_t staleness) override;
 
  private:

@@ -30,12 +30,10 @@ class FedAvg : public RoundStrategy {
   // Parameters: fraction, min_clients, round_deadline_s (RoundOptions), server_lr (> 0).
   static Result<std::unique_ptr<Strategy>> create(StrategyParams& params);
   std::string name() const override { return "fedavg"; }
-  // FedAvg keeps nothing between rounds but the model: supported (so are FedProx and FedNova,
-  // which inherit it). Subclasses with state between rounds override both.
-  Status save_state(StrategyState* out) const override;
-  Status restore_state(StrategyState state) override;
 
  protected:
+  // Checkpoints: the round state, the running sum "round_sum" and its weight.
+  Status io_state(StateIO& io) override;
   Status on_start() override;
   void begin_round(int64_t round) override;
   Status accumulate(const Update& update) override;

@@ -35,9 +35,6 @@ struct FedAvgMOptions {
 
 class FedAvgM : public FedAvg {
  public:
-  // Checkpoints: model, version, round and the momentum buffer "velocity".
-  Status save_state(StrategyState* out) const override;
-  Status restore_state(StrategyState state) override;
   explicit FedAvgM(FedAvgMOptions options = {});
   // Parameters: the RoundOptions keys, server_lr (> 0), server_momentum ([0, 1)).
   // InvalidArgument naming the key for a bad value.
@@ -50,6 +47,8 @@ class FedAvgM : public FedAvg {
 
  protected:
   Status on_start() override;
+  // Checkpoints: FedAvg's state and the momentum buffer "velocity".
+  Status io_state(StateIO& io) override;
   Status apply_pseudo_gradient(ArrayRecord& avg_delta, ArrayRecord& next) override;
 
  private:

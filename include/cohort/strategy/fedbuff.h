@@ -38,12 +38,11 @@ class FedBuff : public AsyncStrategy {
   explicit FedBuff(FedBuffOptions options);
   static Result<std::unique_ptr<Strategy>> create(StrategyParams& params);
   std::string name() const override { return "fedbuff"; }
-  // Checkpoints: model, version, the buffer "buffer" with its counters, and "momentum".
-  Status save_state(StrategyState* out) const override;
-  Status restore_state(StrategyState state) override;
   int64_t buffered() const { return count_; }
 
  protected:
+  // Checkpoints: the async state, the buffer "buffer" with its counters, and "momentum".
+  Status io_state(StateIO& io) override;
   Status on_start() override;
   Status apply(const Update& update, int64_t staleness) override;
 

@@ -134,6 +134,9 @@ class FedCompass : public StrategyBase {
 
  protected:
   Status on_start() override;
+  // Checkpoints: the base state, every client's slot (speed estimate, phase, current task),
+  // the groups with their buffered updates, the general buffer and the group timers.
+  Status io_state(StateIO& io) override;
 
  private:
   enum class Phase { kNew, kTraining, kWaiting, kFree };
@@ -169,6 +172,8 @@ class FedCompass : public StrategyBase {
     Pending pending;
   };
 
+  // One buffer's part of io_state, under keys starting with `prefix`.
+  void io_pending(StateIO& io, const std::string& prefix, Pending& p);
   double now() const;
   ClientSlot& slot(ClientId id);
   bool host_idle(ClientId id) const;

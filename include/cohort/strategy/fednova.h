@@ -48,6 +48,8 @@ class FedNova : public FedAvg {
   static double normalizer(int64_t steps, double rho);
 
  protected:
+  // Checkpoints: FedAvg's state and the round's sum of n_k a_k.
+  Status io_state(StateIO& io) override;
   void begin_round(int64_t round) override;
   Status accumulate(const Update& update) override;
   Status apply_pseudo_gradient(ArrayRecord& avg_delta, ArrayRecord& next) override;

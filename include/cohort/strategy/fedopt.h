@@ -51,9 +51,6 @@ struct FedOptOptions {
 
 class FedOpt : public FedAvg {
  public:
-  // Checkpoints: model, version, round (bias correction) and the moments "m" and "v".
-  Status save_state(StrategyState* out) const override;
-  Status restore_state(StrategyState state) override;
   const FedOptOptions& fedopt_options() const { return opt_; }
   FedOptRule rule() const { return rule_; }
   // The moment estimates m and v (empty before start()).
@@ -68,6 +65,8 @@ class FedOpt : public FedAvg {
   static FedOptOptions read_options(StrategyParams& p, FedOptOptions defaults, bool read_beta_2);
 
   Status on_start() override;
+  // Checkpoints: FedAvg's state and the moments "m" and "v".
+  Status io_state(StateIO& io) override;
   // One fused optimizer step: updates m_, v_ and `next` in place.
   Status apply_pseudo_gradient(ArrayRecord& avg_delta, ArrayRecord& next) override;
   // The step size eta_t of the step being taken (during aggregate_train, current_round() is

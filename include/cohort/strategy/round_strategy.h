@@ -76,10 +76,9 @@ class RoundStrategy : public StrategyBase {
   // Builds a task for `client` from the current global model.
   Task make_task(ClientId client) const;
 
-  // Checkpoint helpers: the base state plus the round counter ("round"). Restoring leaves
-  // no round open.
-  void save_round_state(StrategyState* out) const;
-  Status restore_round_state(StrategyState& state);
+  // Checkpoints: the base state plus the round (its counter, whether it is open, the clients
+  // it waits for, its report so far, its deadline timer). Subclasses add their aggregate.
+  Status io_round_state(StateIO& io);
 
  private:
   void maybe_start_round();

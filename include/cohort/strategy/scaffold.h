@@ -60,6 +60,8 @@ class Scaffold : public RoundStrategy {
 
  protected:
   Status on_start() override;
+  // Checkpoints: the round state, the control variate "c" and the round's sums.
+  Status io_state(StateIO& io) override;
   // RoundStrategy's sampling, plus server_state = c and the scaffold client-state rule.
   std::vector<Task> configure_train(int64_t round, std::span<const ClientId> idle) override;
   void begin_round(int64_t round) override;

@@ -166,13 +166,17 @@ class Strategy {
   virtual std::shared_ptr<const ArrayRecord> global_model() const = 0;
   virtual ModelVersion version() const = 0;
 
-  // Checkpoints. save_state copies the state a restarted server needs to continue: the
-  // global model, its version and whatever the algorithm carries between commits (optimizer
-  // moments, buffers). restore_state is called after start() and before any other event
-  // and replaces that state; work in progress at save time (an open round, tasks in flight)
-  // is abandoned, so updates for it are rejected as stale. Both return Unimplemented for a
+  // Checkpoints. save_state copies everything the strategy holds between events: the global
+  // model and version, what the algorithm carries between commits (optimizer moments,
+  // control variates) and its work in progress (an open round and its running aggregate,
+  // buffered updates, which clients train from which version, timer ids) -- everything but
+  // the models of tasks in flight. restore_state is called after start() and before any other
+  // event and replaces that state; the runtime then reports every task that was in flight at
+  // save time lost (its client's connection went with the old process), so the updates an
+  // open round or a buffer already holds are kept and used. Both return Unimplemented for a
   // strategy that does not support checkpoints (the default), and restore_state returns
-  // InvalidArgument / DataLoss naming a missing or mismatched entry.
+  // InvalidArgument / DataLoss naming a missing or mismatched entry. StrategyBase implements
+  // both through one description of the state (StrategyBase::io_state, state_io.h).
   virtual Status save_state(StrategyState* out) const {
     return Status::unimplemented(name() + ": checkpoints are not supported by this strategy");
   }

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "cohort/strategy/state_io.h"
 #include "cohort/strategy/strategy.h"
 
 namespace cohort {
@@ -16,6 +17,9 @@ class StrategyBase : public Strategy {
   std::shared_ptr<const ArrayRecord> global_model() const override { return model_; }
   ModelVersion version() const override { return version_; }
   void on_timer(TimerId) override {}
+  // Checkpoints: both walk io_state() (below) in one direction.
+  Status save_state(StrategyState* out) const final;
+  Status restore_state(StrategyState state) final;
 
  protected:
   // Called at the end of start(); strategies allocate their buffers here.
@@ -36,14 +40,14 @@ class StrategyBase : public Strategy {
   // non-finite. Strategies register theirs in on_start().
   void track_optimizer_state(ArrayRecord* state) { optimizer_state_.push_back(state); }
 
-  // Checkpoint helpers for subclasses that support checkpoints: the global model ("model")
-  // and version ("version"). restore_base_state returns DataLoss for a missing entry and
-  // InvalidArgument when the model's layout differs from the running one.
-  void save_base_state(StrategyState* out) const;
-  Status restore_base_state(StrategyState& state);
-  // Moves array `key` of `state` into `dst` (same layout as `dst`). DataLoss when missing,
-  // InvalidArgument for another layout or non-finite values.
-  Status take_state_array(StrategyState& state, const std::string& key, ArrayRecord* dst) const;
+  // Checkpoints: save_state and restore_state walk io_state (state_io.h) in either
+  // direction. A strategy that supports checkpoints overrides io_state, starting with its base
+  // class's part (io_base_state, RoundStrategy::io_round_state, ...), and lists every member
+  // that changes while it runs. Default: Unimplemented.
+  virtual Status io_state(StateIO& io);
+  // The global model ("model") and version ("version"). Restoring checks the model's layout
+  // against the running one.
+  Status io_base_state(StateIO& io);
 
   StrategyHost* host_ = nullptr;
   std::shared_ptr<const ArrayRecord> model_;
