@@ -1,5 +1,5 @@
 // `cohort serve CONFIG.yaml [--deploy DEPLOY.yaml] [--listen HOST:PORT] [--tokens FILE]
-//   (--cert C --key K | --insecure) [--out DIR] [--checkpoint-dir D --checkpoint-every N]
+//   (--cert C --key K | --insecure) [--out DIR] [--checkpoint-dir D [--keep-checkpoints N]]
 //   [--resume] [--max-wall-s S] [--set k=v]...`
 //
 // The training config (strategy, training, model, data for the server's test split, run:
@@ -44,7 +44,7 @@ struct ServeArgs {
   bool insecure = false;
   bool resume = false;
   bool no_eval = false;
-  std::optional<int64_t> checkpoint_every, chunk_bytes, max_concurrent_pushes;
+  std::optional<int64_t> keep_checkpoints, chunk_bytes, max_concurrent_pushes;
   std::optional<double> client_timeout_s, task_timeout_s, max_wall_s;
   std::string out;
 };
@@ -61,7 +61,7 @@ Result<DeployConfig> deploy_config(const ServeArgs& a) {
   if (a.key) d.tls_key_file = *a.key;
   if (a.insecure) d.insecure = true;
   if (a.checkpoint_dir) d.checkpoint_dir = *a.checkpoint_dir;
-  if (a.checkpoint_every) d.checkpoint_every = *a.checkpoint_every;
+  if (a.keep_checkpoints) d.keep_checkpoints = *a.keep_checkpoints;
   if (a.resume) d.resume = true;
   if (a.no_eval) d.server_eval = false;
   if (a.chunk_bytes) d.chunk_bytes = *a.chunk_bytes;
@@ -202,7 +202,8 @@ void add_serve_command(CLI::App& app) {
   cmd->add_flag("--insecure", a->insecure, "Serve without TLS (explicit opt-out)");
   cmd->add_option("--out", a->out, "Output directory for metrics.jsonl and summary.json");
   cmd->add_option("--checkpoint-dir", a->checkpoint_dir, "Directory for crash-safe checkpoints");
-  cmd->add_option("--checkpoint-every", a->checkpoint_every, "Checkpoint every N commits (1)");
+  cmd->add_option("--keep-checkpoints", a->keep_checkpoints,
+                  "Checkpoints kept in --checkpoint-dir, newest first (3)");
   cmd->add_flag("--resume", a->resume, "Continue from the checkpoint in --checkpoint-dir");
   cmd->add_flag("--no-eval", a->no_eval, "Do not evaluate the global model on the test set");
   cmd->add_option("--max-wall-s", a->max_wall_s,

@@ -305,7 +305,7 @@ Status read_admission(const MapReader& top, AdmissionOptions* a) {
 
 Status read_deploy(const MapReader& r, DeployConfig* d) {
   COHORT_RETURN_IF_ERROR(r.open({"listen", "tokens", "cert", "key", "insecure", "max_wall_s",
-                                 "checkpoint_dir", "checkpoint_every", "client_timeout_s",
+                                 "checkpoint_dir", "keep_checkpoints", "client_timeout_s",
                                  "heartbeat_interval_s", "task_timeout_s", "max_concurrent_pushes",
                                  "chunk_bytes", "pull_wait_s", "done_grace_s", "server_eval",
                                  "stream_idle_timeout_s", "stream_max_s", "stream_min_bytes_per_s",
@@ -318,7 +318,7 @@ Status read_deploy(const MapReader& r, DeployConfig* d) {
   COHORT_RETURN_IF_ERROR(r.read("insecure", &d->insecure));
   COHORT_RETURN_IF_ERROR(r.read("max_wall_s", &d->max_wall_s));
   COHORT_RETURN_IF_ERROR(r.read("checkpoint_dir", &d->checkpoint_dir));
-  COHORT_RETURN_IF_ERROR(r.read("checkpoint_every", &d->checkpoint_every));
+  COHORT_RETURN_IF_ERROR(r.read("keep_checkpoints", &d->keep_checkpoints));
   COHORT_RETURN_IF_ERROR(r.read("client_timeout_s", &d->client_timeout_s));
   COHORT_RETURN_IF_ERROR(r.read("heartbeat_interval_s", &d->heartbeat_interval_s));
   COHORT_RETURN_IF_ERROR(r.read("task_timeout_s", &d->task_timeout_s));

@@ -19,7 +19,7 @@ cert: server.pem
 key: server.key
 max_wall_s: 3600
 checkpoint_dir: ckpt
-checkpoint_every: 5
+keep_checkpoints: 5
 client_timeout_s: 30
 heartbeat_interval_s: 3
 task_timeout_s: 120
@@ -38,7 +38,7 @@ server_eval: false
   EXPECT_FALSE(d->insecure);
   EXPECT_EQ(d->max_wall_s, 3600);
   EXPECT_EQ(d->checkpoint_dir, "ckpt");
-  EXPECT_EQ(d->checkpoint_every, 5);
+  EXPECT_EQ(d->keep_checkpoints, 5);
   EXPECT_EQ(d->client_timeout_s, 30);
   EXPECT_EQ(d->heartbeat_s(), 3);
   EXPECT_EQ(d->task_timeout_s, 120);

@@ -141,7 +141,7 @@ Json to_json(const DeployConfig& d) {
           {"insecure", d.insecure},
           {"max_wall_s", d.max_wall_s},
           {"checkpoint_dir", d.checkpoint_dir},
-          {"checkpoint_every", d.checkpoint_every},
+          {"keep_checkpoints", d.keep_checkpoints},
           {"client_timeout_s", d.client_timeout_s},
           {"heartbeat_interval_s", d.heartbeat_interval_s},
           {"task_timeout_s", d.task_timeout_s},

@@ -25,7 +25,7 @@ Status DeployConfig::validate() const {
   }
   COHORT_RETURN_IF_ERROR(check_field("deploy.max_wall_s", max_wall_s, Range::at_least(0)));
   COHORT_RETURN_IF_ERROR(
-      check_field("deploy.checkpoint_every", checkpoint_every, Range::at_least(1)));
+      check_field("deploy.keep_checkpoints", keep_checkpoints, Range::at_least(1)));
   if (resume && checkpoint_dir.empty()) {
     return Status::invalid_argument(
         "deploy: --resume needs --checkpoint-dir (deploy.checkpoint_dir)");

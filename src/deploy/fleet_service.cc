@@ -7,6 +7,7 @@
 
 #include "cohort/core/format.h"
 #include "cohort/runtime/admission.h"
+#include "deploy/crash_points.h"
 #include "deploy/wire.h"
 
 namespace cohort::deploy {
@@ -89,10 +90,15 @@ grpc::Status FleetService::PullTask(grpc::ServerContext* ctx, const pb::PullTask
       loop_.core.offer(c);
     });
   }
+  // A task is handed out once its model version is on disk (never reissued after a crash).
+  auto ready = [&]() -> const runtime::TaskRecord* {
+    const runtime::TaskRecord* t = core.task_of(c);
+    return t != nullptr && loop_.version_durable(t->task.version) ? t : nullptr;
+  };
   loop_.task_cv.wait_for(lk, std::chrono::duration<double>(opts_.pull_wait_s), [&] {
-    return core.task_of(c) != nullptr || loop_.done || loop_.stop || ctx->IsCancelled();
+    return ready() != nullptr || loop_.done || loop_.stop || ctx->IsCancelled();
   });
-  const runtime::TaskRecord* t = core.task_of(c);
+  const runtime::TaskRecord* t = ready();
   if (loop_.done || loop_.stop) {
     reply->set_kind(pb::PullTaskReply::DONE);
   } else if (t != nullptr) {
@@ -345,8 +351,13 @@ grpc::Status FleetService::PushUpdate(grpc::ServerContext* ctx,
   }
   const int64_t bytes = assembler->expected();
   auto shared_u = std::make_shared<Update>(std::move(u));
-  Status s = loop_.post_and_wait([this, task_id, shared_u, bytes, outcome]() -> Status {
-    return loop_.core.receive(task_id, std::move(*shared_u), bytes, outcome);
+  crash_point("received");
+  auto seq = std::make_shared<int64_t>(0);
+  Status s = loop_.post_and_wait([this, task_id, shared_u, bytes, outcome, seq]() -> Status {
+    Status r = loop_.core.receive(task_id, std::move(*shared_u), bytes, outcome);
+    *seq = loop_.core.accepted_seq();
+    if (r.ok()) crash_point("folded");
+    return r;
   });
   if (!s.ok()) {
     log_line("rejected update from client " + std::to_string(c) + ": " + s.to_string());
@@ -354,7 +365,18 @@ grpc::Status FleetService::PushUpdate(grpc::ServerContext* ctx,
     reply->set_reason(s.to_string());
     return to_grpc(s);
   }
+  if (loop_.durable()) {
+    // Acknowledged only once a crash can no longer lose it.
+    std::unique_lock<std::mutex> lk(loop_.mu);
+    if (!loop_.wait_durable(lk, *seq)) {
+      return to_grpc(Status::unavailable(
+          "the server stopped before the update was on disk; it may be lost: push it again "
+          "for a new task"));
+    }
+  }
+  crash_point("acked");
   reply->set_accepted(true);
+  reply->set_durable(loop_.durable());
   return grpc::Status::OK;
 }
 

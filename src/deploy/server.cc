@@ -122,6 +122,7 @@ struct Server::Impl {
                  std::to_string(loop->core.resumed_from()));
       }
       loop->snapshot();
+      loop->mark_durable_start();
     }
     service = std::make_unique<FleetService>(opts, tokens, *loop, layout);
 

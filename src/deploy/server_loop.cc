@@ -5,6 +5,7 @@
 #include <future>
 
 #include "cohort/core/format.h"
+#include "deploy/crash_points.h"
 #include "deploy/limits.h"
 
 namespace cohort::deploy {
@@ -28,7 +29,8 @@ runtime::RuntimeOptions core_options(const ServerOptions& o) {
   r.seed = o.seed;
   r.training = o.training;
   r.checkpoint_dir = o.checkpoint_dir;
-  r.checkpoint_every = o.checkpoint_every;
+  r.checkpoint_every = 0;  // the loop writes them: for durable acknowledgements
+  r.checkpoint_keep = o.keep_checkpoints;
   r.strict_dispatch = false;            // keep serving everyone else; the task is reported lost
   r.dispatch_ends_availability = true;  // idle only while polling
   r.eval_errors_fatal = false;          // logged; training goes on
@@ -44,6 +46,11 @@ ServerLoop::ServerLoop(const ServerOptions& options, Strategy& strategy, Metrics
 ServerLoop::~ServerLoop() { stop_and_join(); }
 
 void ServerLoop::start_thread() {
+  if (durable()) {
+    writer_ = std::thread([this] {
+      write_loop();
+    });
+  }
   thread_ = std::thread([this] {
     run();
   });
@@ -57,6 +64,12 @@ void ServerLoop::stop_and_join() {
     loop_cv_.notify_all();
   }
   if (thread_.joinable()) thread_.join();
+  {
+    std::lock_guard<std::mutex> lk(mu);
+    writer_stop_ = true;
+    writer_cv_.notify_all();
+  }
+  if (writer_.joinable()) writer_.join();
 }
 
 void ServerLoop::post(std::function<void()> fn) {
@@ -122,12 +135,92 @@ void ServerLoop::check_liveness(double t) {
   }
 }
 
+void ServerLoop::mark_durable_start() {
+  durable_seq_ = core.accepted_seq();
+  durable_version_ = core.resumed_from() >= 0 ? core.resumed_from() : 0;
+}
+
+bool ServerLoop::wait_durable(std::unique_lock<std::mutex>& lk, int64_t seq) {
+  task_cv.wait(lk, [&] {
+    return durable_seq_ >= seq || durability_failed_ || (loop_exited && !writing_ && writer_stop_);
+  });
+  return durable_seq_ >= seq;
+}
+
+void ServerLoop::durability_failed(const Status& why) {
+  durability_failed_ = true;
+  log_line("checkpoint failed, stopping: " + why.to_string());
+  core.fail(why);
+  core.stop("checkpoint failed");
+  task_cv.notify_all();
+}
+
+void ServerLoop::maybe_checkpoint() {
+  if (!durable() || writing_ || durability_failed_) return;
+  const int64_t seq = core.accepted_seq();
+  if (seq <= durable_seq_ && core.strategy().version() <= durable_version_) return;
+  Result<Checkpoint> c = core.checkpoint();
+  if (!c.ok()) {
+    durability_failed(c.error());
+    return;
+  }
+  to_write_ = std::move(*c);
+  to_write_seq_ = seq;
+  writing_ = true;
+  writer_cv_.notify_all();
+}
+
+void ServerLoop::write_loop() {
+  std::unique_lock<std::mutex> lk(mu);
+  while (true) {
+    writer_cv_.wait(lk, [&] {
+      return to_write_.has_value() || writer_stop_;
+    });
+    if (!to_write_) return;
+    Checkpoint c = std::move(*to_write_);
+    to_write_.reset();
+    const int64_t seq = to_write_seq_;
+    lk.unlock();
+    crash_point("checkpoint_write");
+    Status s = write_checkpoint(opts_.checkpoint_dir, c, opts_.keep_checkpoints);
+    if (s.ok()) crash_point("checkpoint_written");
+    lk.lock();
+    writing_ = false;
+    if (s.ok()) {
+      durable_seq_ = std::max(durable_seq_, seq);
+      durable_version_ = std::max(durable_version_, c.version);
+      core.emit({{"event", "checkpoint"}, {"version", c.version}, {"dir", opts_.checkpoint_dir}});
+    } else {
+      durability_failed(s);
+    }
+    task_cv.notify_all();
+    loop_cv_.notify_all();
+  }
+}
+
+void ServerLoop::finish_writes(std::unique_lock<std::mutex>& lk) {
+  if (!durable()) return;
+  // The write in progress, then the final state (nothing the strategy does changes it now).
+  task_cv.wait(lk, [&] {
+    return !writing_;
+  });
+  maybe_checkpoint();
+  task_cv.wait(lk, [&] {
+    return !writing_;
+  });
+  writer_stop_ = true;
+  writer_cv_.notify_all();
+  task_cv.notify_all();
+}
+
 void ServerLoop::run() {
   std::unique_lock<std::mutex> lk(mu);
   auto after_event = [this] {
     core.after_event();
     snapshot();
+    maybe_checkpoint();
   };
+  maybe_checkpoint();  // what the restart changed (a round closed by the lost tasks)
   while (!stop) {
     if (!events_.empty()) {
       std::function<void()> ev = std::move(events_.front());
@@ -153,6 +246,7 @@ void ServerLoop::run() {
       if (core.over_time(t)) core.stop("max_wall_s");
     }
     if (done && t - done_at_ >= opts_.done_grace_s) break;
+    maybe_checkpoint();  // e.g. after the write in progress ended
     double wake = t + 0.05;
     if (due != timers_.end() && !done) wake = std::min(wake, due->second);
     loop_cv_.wait_for(lk, std::chrono::duration<double>(std::max(0.0, wake - t)));
@@ -167,6 +261,7 @@ void ServerLoop::run() {
     events_.pop_front();
     ev();
   }
+  finish_writes(lk);
   write_summary();
   task_cv.notify_all();
 }

@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -52,9 +53,24 @@ class ServerLoop final : public runtime::RuntimeHost {
   // Snapshots the model for readers, after an event (mu held).
   void snapshot();
 
+  // ---- durability (with a checkpoint directory; docs/checkpoint_format.md) ---------------
+  // The loop takes a checkpoint after any event that accepted an update or committed a
+  // version, and a writer thread puts it on disk (fsync) outside the lock; updates accepted
+  // meanwhile go into the next one. An update is acknowledged once a checkpoint holding it is
+  // on disk, and a task is handed out once its version is.
+  bool durable() const { return !opts_.checkpoint_dir.empty(); }
+  // Waits (mu held through `lk`) until the `seq`-th accepted update is on disk. False when
+  // the server stops, or a checkpoint fails, first.
+  bool wait_durable(std::unique_lock<std::mutex>& lk, int64_t seq);
+  // Whether tasks for version `v` may be handed out.
+  bool version_durable(ModelVersion v) const { return !durable() || v <= durable_version_; }
+  // The state after start() is on disk already (a fresh run: nothing to lose; a resumed one:
+  // read from disk), up to what the restart itself changed (mu held).
+  void mark_durable_start();
+
   // ---- RuntimeHost (mu held) -------------------------------------------------------------
-  double now() const override { return clock_.now(); }
-  double wall_seconds() const override { return clock_.now(); }
+  double now() const override { return clock_offset_ + clock_.now(); }
+  double wall_seconds() const override { return now(); }
   void launch(const runtime::TaskRecord& task) override { task_cv.notify_all(); }
   void schedule_timer(TimerId id, double due) override { timers_[id] = due; }
   void cancel_timer(TimerId id) override { timers_.erase(id); }
@@ -63,6 +79,7 @@ class ServerLoop final : public runtime::RuntimeHost {
   bool reachable(ClientId id) const override;
   std::string unavailable_state() const override { return "not polling"; }
   void on_stop(const std::string& reason) override;
+  void resume_clock(double t) override { clock_offset_ = t; }
   void log(const std::string& line) override { log_line(line); }
 
  private:
@@ -72,6 +89,16 @@ class ServerLoop final : public runtime::RuntimeHost {
   void check_liveness(double t);
   // The summary at the end of the run: "clients" and "summary" events, summary.json.
   void write_summary();
+  // After an event: hands a checkpoint to the writer when something must become durable and
+  // no write is in progress (mu held).
+  void maybe_checkpoint();
+  // The writer thread; and the end of the run: the last write, then the writer stops (mu held
+  // through `lk`).
+  void write_loop();
+  void finish_writes(std::unique_lock<std::mutex>& lk);
+  // A checkpoint could not be taken or written: the run ends (acknowledgements cannot be
+  // durable any more).
+  void durability_failed(const Status& why);
 
   const ServerOptions& opts_;
   SteadyClock clock_;
@@ -79,7 +106,18 @@ class ServerLoop final : public runtime::RuntimeHost {
   std::deque<std::function<void()>> events_;
   std::map<TimerId, double> timers_;
   double done_at_ = 0.0;
+  double clock_offset_ = 0.0;  // the clock continues from the checkpoint's time
   std::thread thread_;
+  // Durability (guarded by mu).
+  int64_t durable_seq_ = 0;
+  ModelVersion durable_version_ = 0;
+  std::optional<Checkpoint> to_write_;
+  int64_t to_write_seq_ = 0;
+  bool writing_ = false;
+  bool writer_stop_ = false;
+  bool durability_failed_ = false;
+  std::condition_variable writer_cv_;
+  std::thread writer_;
 };
 
 }  // namespace cohort::deploy

@@ -16,7 +16,6 @@ TEST(DeployServer, CheckpointAndResumeContinueTheVersion) {
   {
     Fixture f;
     f.opts.checkpoint_dir = ckpt.path();
-    f.opts.checkpoint_every = 1;
     f.start(fedavg(1));
     TestClient c(f.target(), "tok0");
     pb::RegisterReply rr;

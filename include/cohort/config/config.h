@@ -154,7 +154,7 @@ Result<SimulationConfig> load_simulation_config(const std::string& path,
 
 // The deployment's own file (`cohort serve --deploy FILE`, docs/config.md "Deployment"):
 // top-level keys listen, tokens, cert, key, insecure, max_wall_s, checkpoint_dir,
-// checkpoint_every, client_timeout_s, heartbeat_interval_s, task_timeout_s,
+// keep_checkpoints, client_timeout_s, heartbeat_interval_s, task_timeout_s,
 // max_concurrent_pushes, chunk_bytes, pull_wait_s, done_grace_s, server_eval. Types are
 // checked here; DeployConfig::validate() runs once the serve command's flags are applied.
 // `overrides` are "key=value" strings like --set. Errors as for the simulation config.

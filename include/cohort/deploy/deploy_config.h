@@ -23,10 +23,12 @@ struct DeployConfig {
   // Wall-clock budget in seconds (0 = none); the run also ends after run.rounds commits. At
   // least one of the two must be set.
   double max_wall_s = 0.0;
-  // Checkpoints: directory (empty = none), every how many commits, and whether to continue
-  // from the checkpoint in it.
+  // Checkpoints: directory (empty = none), how many of the latest to keep, and whether to
+  // continue from the newest readable one. With a directory, every update is acknowledged as
+  // accepted only once a checkpoint holding it is on disk, and no client gets a model version
+  // before it is (docs/checkpoint_format.md).
   std::string checkpoint_dir;
-  int64_t checkpoint_every = 1;
+  int64_t keep_checkpoints = 3;
   bool resume = false;
   // A client silent (no RPC at all) for this long is no longer idle and its task, if any, is
   // lost. Clients are told to heartbeat every heartbeat_interval_s (0 = client_timeout_s / 5,
