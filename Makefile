@@ -7,7 +7,7 @@ JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: all deps configure build test demo bench clean
+.PHONY: all deps configure build test demo bench clean test-asan test-tsan fuzz
 
 all: build
 
@@ -31,5 +31,26 @@ demo: build
 bench: build
 	bash bench/run.sh $(BUILD_DIR)
 
+# Sanitizer suites (CMakePresets.json): every test that does not need LibTorch, built with
+# AddressSanitizer + UndefinedBehaviorSanitizer, or with ThreadSanitizer
+# (docs/design/testing.md says which tests are left out and why).
+test-asan: deps
+	cmake --preset asan
+	cmake --build --preset asan -j $(JOBS)
+	ctest --preset asan -j $(JOBS) --timeout 900
+
+test-tsan: deps
+	cmake --preset tsan
+	cmake --build --preset tsan -j $(JOBS)
+	ctest --preset tsan -j $(JOBS) --timeout 900
+
+# libFuzzer (clang) on every parser of outside input, FUZZ_SECONDS each (default 60);
+# findings land in build-fuzz/findings/ and fail the target.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	cmake --preset fuzz
+	cmake --build --preset fuzz -j $(JOBS)
+	bash fuzz/run.sh build-fuzz $(FUZZ_SECONDS)
+
 clean:
-	rm -rf $(BUILD_DIR)
+	rm -rf $(BUILD_DIR) build-asan build-tsan build-fuzz

@@ -4,6 +4,7 @@ option(COHORT_WITH_TORCH "Build the LibTorch training backend" ON)
 option(COHORT_WITH_GRPC "Build the gRPC deployment (cohort serve / cohort join)" ON)
 option(COHORT_WERROR "Treat warnings as errors" OFF)
 set(COHORT_SANITIZE "" CACHE STRING "Sanitizers, e.g. address;undefined or thread")
+option(COHORT_FUZZ "Build the libFuzzer targets of fuzz/ (clang; make fuzz)" OFF)
 
 find_program(CCACHE_PROGRAM ccache)
 if(CCACHE_PROGRAM)
@@ -19,8 +20,17 @@ target_compile_options(cohort_warnings INTERFACE -Wall -Wextra -Wno-unused-param
 if(COHORT_WERROR)
   target_compile_options(cohort_warnings INTERFACE -Werror)
 endif()
+if(COHORT_FUZZ)
+  # Coverage instrumentation for libFuzzer in every library; the fuzz executables add
+  # -fsanitize=fuzzer (fuzz/CMakeLists.txt).
+  list(APPEND COHORT_SANITIZE fuzzer-no-link)
+endif()
 if(COHORT_SANITIZE)
   string(REPLACE ";" "," _san "${COHORT_SANITIZE}")
   add_compile_options(-fsanitize=${_san} -fno-omit-frame-pointer)
   add_link_options(-fsanitize=${_san})
+  if("undefined" IN_LIST COHORT_SANITIZE)
+    # Undefined behaviour fails the test instead of printing a line and going on.
+    add_compile_options(-fno-sanitize-recover=undefined)
+  endif()
 endif()

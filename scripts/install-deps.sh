@@ -18,6 +18,8 @@ PACKAGES=(
   zlib1g-dev libzstd-dev libsodium-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
+  # fuzzing (make fuzz): clang with libFuzzer and the sanitizer runtimes
+  clang libclang-rt-14-dev
   # data
   dataset-fashion-mnist
   # python: bindings and baselines (Debian's python3, not a pyenv one)

@@ -54,6 +54,9 @@ Result<DeployConfig> deploy_config(const ServeArgs& a) {
   DeployConfig d;
   if (!a.deploy_file.empty()) {
     COHORT_ASSIGN_OR_RETURN(d, load_deploy_config(a.deploy_file, a.deploy_sets));
+  } else if (!a.deploy_sets.empty()) {
+    // --deploy-set without --deploy: the overrides apply to an empty file (every default).
+    COHORT_ASSIGN_OR_RETURN(d, parse_deploy_config("{}", "--deploy-set", a.deploy_sets));
   }
   if (a.listen) d.listen_address = *a.listen;
   if (a.tokens) d.tokens_file = *a.tokens;

@@ -289,7 +289,8 @@ Status read_admission(const MapReader& top, AdmissionOptions* a) {
   const MapReader r = top.section("admission");
   COHORT_RETURN_IF_ERROR(r.open({"max_examples_factor", "max_examples", "norm_policy",
                                  "norm_factor", "norm_window", "norm_warmup", "max_norm",
-                                 "max_steps_factor", "max_metrics", "max_metric_key_bytes"}));
+                                 "max_steps_factor", "max_metrics", "max_metric_key_bytes",
+                                 "max_abs_weight", "max_model_growth"}));
   COHORT_RETURN_IF_ERROR(r.read("max_examples_factor", &a->max_examples_factor));
   COHORT_RETURN_IF_ERROR(r.read("max_examples", &a->max_examples));
   COHORT_RETURN_IF_ERROR(r.read("norm_policy", &a->norm_policy));
@@ -300,6 +301,8 @@ Status read_admission(const MapReader& top, AdmissionOptions* a) {
   COHORT_RETURN_IF_ERROR(r.read("max_steps_factor", &a->max_steps_factor));
   COHORT_RETURN_IF_ERROR(r.read("max_metrics", &a->max_metrics));
   COHORT_RETURN_IF_ERROR(r.read("max_metric_key_bytes", &a->max_metric_key_bytes));
+  COHORT_RETURN_IF_ERROR(r.read("max_abs_weight", &a->max_abs_weight));
+  COHORT_RETURN_IF_ERROR(r.read("max_model_growth", &a->max_model_growth));
   return checked(a->validate(), top.node(), top.ctx());
 }
 

@@ -129,7 +129,9 @@ Json to_json(const SimulationConfig& config) {
                     {"max_norm", a.max_norm},
                     {"max_steps_factor", a.max_steps_factor},
                     {"max_metrics", a.max_metrics},
-                    {"max_metric_key_bytes", a.max_metric_key_bytes}};
+                    {"max_metric_key_bytes", a.max_metric_key_bytes},
+                    {"max_abs_weight", a.max_abs_weight},
+                    {"max_model_growth", a.max_model_growth}};
   return j;
 }
 

@@ -1,8 +1,10 @@
 #include "cohort/core/ops.h"
 
+#include <algorithm>
 #include <cassert>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 #include "cohort/core/parallel.h"
@@ -183,6 +185,16 @@ double dot(std::span<const float> x, std::span<const float> y) {
 }
 
 double l2_norm(std::span<const float> x) { return std::sqrt(dot(x, x)); }
+
+float max_abs(std::span<const float> x) {
+  float m = 0.0f;
+  bool nan = false;
+  for (float v : x) {
+    m = std::max(m, std::fabs(v));
+    nan |= v != v;
+  }
+  return nan ? std::numeric_limits<float>::quiet_NaN() : m;
+}
 
 bool all_finite(std::span<const float> x) {
   for (float v : x) {

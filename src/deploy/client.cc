@@ -83,6 +83,8 @@ struct Client::Impl {
 
   ClientStats stats;
   bool registered_once = false;
+  // Set by a heartbeat reply: the run ended (the session then ends like on a DONE pull).
+  std::atomic<bool> run_over{false};
   int64_t chunk_bytes = 1 << 20;
   double heartbeat_s = 1.0;
   // The client's own state (SCAFFOLD's c_i), kept across tasks and reconnects.
@@ -236,6 +238,7 @@ struct Client::Impl {
       pb::HeartbeatReply rep;
       grpc::Status st = stub->Heartbeat(&ctx, req, &rep);
       if (st.ok() && !rep.task_still_wanted()) unwanted->store(true);
+      if (st.ok() && rep.run_over()) run_over.store(true);
       // A failed heartbeat is not acted on here: the push after training finds out whether
       // the connection is really gone.
       lk.lock();
@@ -307,6 +310,12 @@ struct Client::Impl {
     }
     hb_cv.notify_all();
     hb.join();
+    if (run_over.load()) {  // training was cancelled, or finished after the run ended
+      stats.abandoned += 1;
+      log(strformat("task %lld: the run ended while it trained; not pushing",
+                    static_cast<long long>(task_id)));
+      return Status::ok_status();
+    }
     if (!trained.ok()) {
       return trained.error().with_context(
           strformat("training task %lld", static_cast<long long>(task_id)));
@@ -377,6 +386,12 @@ struct Client::Impl {
     return Status::ok_status();
   }
 
+  void log_run_over() {
+    log(strformat("server says the run is over: %lld tasks, %lld accepted, %lld rejected",
+                  static_cast<long long>(stats.tasks), static_cast<long long>(stats.accepted),
+                  static_cast<long long>(stats.rejected)));
+  }
+
   // Register, then pull tasks until DONE (OK) or an error.
   Status session() {
     connect();
@@ -390,12 +405,14 @@ struct Client::Impl {
       if (!st.ok()) return from_grpc(st, "PullTask");
       switch (rep.kind()) {
         case pb::PullTaskReply::DONE:
-          log(strformat("server says the run is over: %lld tasks, %lld accepted, %lld rejected",
-                        static_cast<long long>(stats.tasks), static_cast<long long>(stats.accepted),
-                        static_cast<long long>(stats.rejected)));
+          log_run_over();
           return Status::ok_status();
         case pb::PullTaskReply::TRAIN:
           COHORT_RETURN_IF_ERROR(run_task(rep));
+          if (run_over.load()) {
+            log_run_over();
+            return Status::ok_status();
+          }
           break;
         case pb::PullTaskReply::WAIT:
         default:
@@ -491,6 +508,7 @@ Result<std::unique_ptr<Client>> Client::create(ClientOptions options,
   impl->fault_pending = options.fault != InjectedFault::kNone;
   impl->opt = std::move(options);
   impl->trainer = std::move(trainer);
+  impl->trainer->set_cancel_flag(&impl->run_over);  // a run_over heartbeat stops training
   impl->shard = std::move(shard);
   return std::unique_ptr<Client>(new Client(std::move(impl)));
 }

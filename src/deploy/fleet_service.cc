@@ -101,6 +101,7 @@ grpc::Status FleetService::PullTask(grpc::ServerContext* ctx, const pb::PullTask
   const runtime::TaskRecord* t = ready();
   if (loop_.done || loop_.stop) {
     reply->set_kind(pb::PullTaskReply::DONE);
+    loop_.told_done(c);
   } else if (t != nullptr) {
     reply->set_kind(pb::PullTaskReply::TRAIN);
     reply->set_task_id(t->id);
@@ -389,6 +390,10 @@ grpc::Status FleetService::Heartbeat(grpc::ServerContext* ctx, const pb::Heartbe
   const runtime::TaskRecord* t = loop_.core.task_of(*c);
   reply->set_task_still_wanted(!loop_.done && req->task_id() != 0 && t != nullptr &&
                                t->id == req->task_id());
+  // A client training when the run ended learns it here, not only at its next pull.
+  const bool over = loop_.done || loop_.stop;
+  reply->set_run_over(over);
+  if (over) loop_.told_done(*c);
   return grpc::Status::OK;
 }
 

@@ -3,6 +3,8 @@
 // lines, and the graceful stop that tells clients DONE.
 #include "deploy/limits.h"
 
+#include <future>
+
 #include "deploy/server_test_util.h"
 
 namespace cohort::deploy {
@@ -262,6 +264,38 @@ TEST(DeployLimits, GracefulStopTellsClientsDone) {
   EXPECT_EQ(late.pull().kind(), pb::PullTaskReply::DONE);
   f.server->shutdown();
   EXPECT_TRUE(f.server->wait().ok());
+}
+
+// A client training when the run ends learns it from its next heartbeat, and the server keeps
+// serving until every client in contact was told (bounded by two heartbeat intervals + 1 s).
+TEST(DeployLimits, GracefulStopWaitsForTrainingClientsToBeTold) {
+  Fixture f;
+  f.opts.client_timeout_s = 10;  // heartbeats every 2 s: the server lingers at most 5 s
+  f.opts.max_rounds = 1000;
+  f.start(fedbuff(10));  // each client gets a task at its first pull
+  TestClient a(f.target(), "tok0");
+  TestClient b(f.target(), "tok1");
+  pb::RegisterReply rr;
+  ASSERT_TRUE(a.reg(1, &rr).ok());
+  ASSERT_TRUE(b.reg(1, &rr).ok());
+  const pb::PullTaskReply ta = a.pull_train();
+  const pb::PullTaskReply tb = b.pull_train();
+  bool wanted = false, over = true;
+  ASSERT_TRUE(a.heartbeat(ta.task_id(), &wanted, &over).ok());
+  EXPECT_TRUE(wanted);
+  EXPECT_FALSE(over);
+  f.server->request_stop("SIGTERM");
+  std::future<Status> waited = std::async(std::launch::async, [&] {
+    return f.server->wait();
+  });
+  ASSERT_TRUE(a.heartbeat(ta.task_id(), &wanted, &over).ok());
+  EXPECT_FALSE(wanted);
+  EXPECT_TRUE(over);
+  // b (training) has not been told yet: the server is still there for it.
+  EXPECT_EQ(waited.wait_for(std::chrono::milliseconds(300)), std::future_status::timeout);
+  EXPECT_EQ(b.pull().kind(), pb::PullTaskReply::DONE);
+  ASSERT_EQ(waited.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  EXPECT_TRUE(waited.get().ok());
 }
 
 TEST(DeployLimits, OneEvalReportPerClientAndVersion) {

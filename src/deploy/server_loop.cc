@@ -116,9 +116,21 @@ void ServerLoop::on_stop(const std::string& reason) {
   if (done) return;
   done = true;
   done_at_ = now();
+  for (ClientId id : core.client_ids()) {
+    if (sessions.fresh(id, done_at_, opts_.client_timeout_s)) to_tell_.insert(id);
+  }
   log_line("run over (" + reason + ") at version " + std::to_string(core.strategy().version()));
   task_cv.notify_all();
   loop_cv_.notify_all();
+}
+
+bool ServerLoop::lingered_enough(double t) const {
+  const double since = t - done_at_;
+  if (since < opts_.done_grace_s) return false;
+  if (since >= 2 * opts_.heartbeat_s() + 1.0) return true;  // the rest are gone
+  return std::all_of(to_tell_.begin(), to_tell_.end(), [&](ClientId id) {
+    return told_.count(id) > 0;
+  });
 }
 
 void ServerLoop::check_liveness(double t) {
@@ -245,7 +257,7 @@ void ServerLoop::run() {
       after_event();
       if (core.over_time(t)) core.stop("max_wall_s");
     }
-    if (done && t - done_at_ >= opts_.done_grace_s) break;
+    if (done && lingered_enough(t)) break;
     maybe_checkpoint();  // e.g. after the write in progress ended
     double wake = t + 0.05;
     if (due != timers_.end() && !done) wake = std::min(wake, due->second);

@@ -11,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -50,6 +51,10 @@ class ServerLoop final : public runtime::RuntimeHost {
   Status post_and_wait(std::function<Status()> fn);
   // Records contact from `id` (mu held).
   void touch(ClientId id) { sessions.touch(id, now()); }
+  // `id` was told the run is over (a DONE pull or a run_over heartbeat; mu held). After the
+  // run ends the loop keeps serving until every client in contact then was told, or for at
+  // most two heartbeat intervals + 1 s (and at least done_grace_s).
+  void told_done(ClientId id) { told_.insert(id); }
   // Snapshots the model for readers, after an event (mu held).
   void snapshot();
 
@@ -87,6 +92,8 @@ class ServerLoop final : public runtime::RuntimeHost {
   // Clients silent for client_timeout_s are no longer idle and lose their task; tasks older
   // than task_timeout_s are lost.
   void check_liveness(double t);
+  // After the run ended: whether the loop may exit (see told_done).
+  bool lingered_enough(double t) const;
   // The summary at the end of the run: "clients" and "summary" events, summary.json.
   void write_summary();
   // After an event: hands a checkpoint to the writer when something must become durable and
@@ -106,6 +113,8 @@ class ServerLoop final : public runtime::RuntimeHost {
   std::deque<std::function<void()>> events_;
   std::map<TimerId, double> timers_;
   double done_at_ = 0.0;
+  std::set<ClientId> to_tell_;  // clients in contact when the run ended
+  std::set<ClientId> told_;
   double clock_offset_ = 0.0;  // the clock continues from the checkpoint's time
   std::thread thread_;
   // Durability (guarded by mu).

@@ -206,7 +206,7 @@ class TestClient {
     return push_raw(msgs, reply ? reply : &r);
   }
 
-  grpc::Status heartbeat(int64_t task_id, bool* wanted) {
+  grpc::Status heartbeat(int64_t task_id, bool* wanted, bool* run_over = nullptr) {
     grpc::ClientContext ctx;
     auth(&ctx);
     pb::HeartbeatRequest req;
@@ -214,6 +214,7 @@ class TestClient {
     pb::HeartbeatReply reply;
     grpc::Status s = stub_->Heartbeat(&ctx, req, &reply);
     *wanted = reply.task_still_wanted();
+    if (run_over) *run_over = reply.run_over();
     return s;
   }
 

@@ -1,7 +1,10 @@
 #include "deploy/wire.h"
 
+#include <zlib.h>
+
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 
 namespace cohort::wire {
@@ -183,20 +186,31 @@ bool for_each_chunk(std::span<const ByteRange> parts, int64_t chunk_bytes,
     return emit(msg);
   }
   int64_t offset = 0;
+  uLong crc = ::crc32_z(0L, Z_NULL, 0);
   for (const ByteRange& p : parts) {
     for (int64_t pos = 0; pos < p.size; pos += step) {
       const int64_t n = std::min(step, p.size - pos);
       msg.set_offset(offset);
       msg.set_data(p.data + pos, static_cast<size_t>(n));
-      if (!emit(msg)) return false;
+      crc = ::crc32_z(crc, reinterpret_cast<const Bytef*>(p.data + pos), static_cast<size_t>(n));
       offset += n;
+      if (offset == total) msg.set_crc32(static_cast<uint32_t>(crc));  // the last chunk
+      if (!emit(msg)) return false;
     }
   }
   return true;
 }
 
+namespace {
+std::string hex32(uint32_t v) {
+  char buf[11];
+  std::snprintf(buf, sizeof(buf), "0x%08x", v);
+  return buf;
+}
+}  // namespace
+
 ChunkAssembler::ChunkAssembler(std::string what, std::vector<Buffer> buffers)
-    : what_(std::move(what)), buffers_(std::move(buffers)) {
+    : what_(std::move(what)), buffers_(std::move(buffers)), crc_(::crc32_z(0L, Z_NULL, 0)) {
   for (const Buffer& b : buffers_) expected_ += b.size;
 }
 
@@ -217,6 +231,12 @@ Status ChunkAssembler::add(const pb::TensorChunk& ch) {
                                       " bytes (chunk at " + std::to_string(received_) +
                                       " carries " + std::to_string(n) + " bytes)");
   }
+  if (ch.has_crc32() && received_ + n != expected_) {
+    return Status::invalid_argument(what_ + ": chunk at offset " + std::to_string(received_) +
+                                    " carries a crc32 but is not the last chunk");
+  }
+  crc_ = ::crc32_z(crc_, reinterpret_cast<const Bytef*>(ch.data().data()), static_cast<size_t>(n));
+  if (ch.has_crc32()) claimed_crc_ = ch.crc32();
   const char* src = ch.data().data();
   int64_t pos = received_;  // position in the concatenation of the buffers
   int64_t left = n;
@@ -240,6 +260,11 @@ Status ChunkAssembler::finish() const {
   if (received_ < expected_) {
     return Status::data_loss(what_ + " truncated: received " + std::to_string(received_) + " of " +
                              std::to_string(expected_) + " bytes");
+  }
+  if (claimed_crc_ && *claimed_crc_ != static_cast<uint32_t>(crc_)) {
+    return Status::data_loss(what_ + ": CRC-32 mismatch (sender " + hex32(*claimed_crc_) +
+                             ", received bytes " + hex32(static_cast<uint32_t>(crc_)) +
+                             "): corrupted on the way");
   }
   return Status();
 }

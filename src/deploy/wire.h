@@ -72,7 +72,8 @@ inline ByteRange bytes_of(const ArrayRecord& r) {
   return {reinterpret_cast<const char*>(r.data()), r.num_bytes()};
 }
 // Cuts the concatenation of `parts` into chunks of at most `chunk_bytes` bytes (an empty
-// payload is one empty chunk) and hands each to `emit`, stopping when it returns false.
+// payload is one empty chunk) and hands each to `emit`, stopping when it returns false. The
+// last chunk carries the zlib CRC-32 of the whole payload.
 // Returns false when `emit` did.
 bool for_each_chunk(std::span<const ByteRange> parts, int64_t chunk_bytes,
                     const std::function<bool(const pb::TensorChunk&)>& emit);
@@ -80,7 +81,9 @@ bool for_each_chunk(std::span<const ByteRange> parts, int64_t chunk_bytes,
 // Reassembles a chunked stream into destination buffers laid end to end (e.g. an update's
 // delta, then its state delta), checking every chunk: total_bytes must equal the buffers'
 // size (InvalidArgument), chunks must be contiguous and in order (InvalidArgument), and no
-// chunk may run past the end (ResourceExhausted). finish() is DataLoss for a truncated stream.
+// chunk may run past the end (ResourceExhausted); a crc32 is allowed on the last chunk only
+// (InvalidArgument). finish() is DataLoss for a truncated stream or a CRC-32 that does not
+// match the bytes received (a sender may omit it).
 // Messages start with `what` ("update stream", "Download MODEL of task 3").
 class ChunkAssembler {
  public:
@@ -99,6 +102,8 @@ class ChunkAssembler {
   std::vector<Buffer> buffers_;
   int64_t expected_ = 0;
   int64_t received_ = 0;
+  unsigned long crc_;                   // zlib CRC-32 of the bytes received so far
+  std::optional<uint32_t> claimed_crc_;  // the sender's, from the last chunk
 };
 
 }  // namespace cohort::wire

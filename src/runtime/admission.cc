@@ -55,7 +55,14 @@ Status AdmissionOptions::validate() const {
   COHORT_RETURN_IF_ERROR(
       check_field("admission.max_steps_factor", max_steps_factor, Range::at_least(1)));
   COHORT_RETURN_IF_ERROR(check_field("admission.max_metrics", max_metrics, Range::at_least(0)));
-  return check_field("admission.max_metric_key_bytes", max_metric_key_bytes, Range::at_least(1));
+  COHORT_RETURN_IF_ERROR(
+      check_field("admission.max_metric_key_bytes", max_metric_key_bytes, Range::at_least(1)));
+  COHORT_RETURN_IF_ERROR(
+      check_field("admission.max_abs_weight", max_abs_weight, Range::at_least(0)));
+  if (max_model_growth != 0) {
+    return check_field("admission.max_model_growth", max_model_growth, Range::above(1));
+  }
+  return Status();
 }
 
 Admission::Admission(AdmissionOptions options) : options_(std::move(options)) {}
@@ -122,7 +129,18 @@ Status Admission::admit(Update& u, const Task& task, const AdmissionContext& ctx
              : " (it registered none; the clients' median is " +
                    std::to_string(ctx.typical_examples) + ")"));
   }
-  // Norm.
+  // Magnitude: no element may move a weight further than any sane model's weight.
+  if (o.max_abs_weight > 0) {
+    const float m = ops::max_abs(u.delta.flat());
+    if (m > o.max_abs_weight) {
+      return Status::invalid_argument(who + ": an element of magnitude " + format_number(m) +
+                                      " exceeds " + format_number(o.max_abs_weight) +
+                                      " (admission.max_abs_weight)");
+    }
+  }
+  // Norm. Until the window is warm only max_norm bounds it: a bound relative to the model
+  // would refuse honest first steps of a model far from its optimum; max_abs_weight and the
+  // commit checks stand behind it.
   double norm = ops::l2_norm(u.delta.flat());
   const double bound = norm_bound();
   if (norm > bound) {

@@ -188,10 +188,13 @@ TEST(AdmissionBoundsTest, NormBoundFollowsRecentAcceptedUpdates) {
       EXPECT_TRUE(s.ok());
     }
   }
-  // An absolute bound holds from the first update; the 3e38 delta of the issue is refused.
-  Admission a({.max_norm = 100});
+  // An absolute bound holds from the first update; the 3e38 delta of the issue is refused,
+  // by max_abs_weight (on by default) and, without it, by max_norm.
   Task t = vector_task({0, 0});
   Update huge = vector_update(t, {3e38f, 0}, 1);
+  EXPECT_THAT(Admission().admit(huge, t, {.registered_examples = 1}, nullptr).message(),
+              HasSubstr("exceeds 1e+06 (admission.max_abs_weight)"));
+  Admission a({.max_norm = 100, .max_abs_weight = 0});
   EXPECT_THAT(a.admit(huge, t, {.registered_examples = 1}, nullptr).message(),
               HasSubstr("exceeds the bound 100"));
 }

@@ -4,11 +4,13 @@
 #include <cmath>
 
 #include "cohort/core/format.h"
+#include "cohort/core/ops.h"
 
 namespace cohort::runtime {
 
 Runtime::Runtime(RuntimeOptions options, Strategy& strategy, RuntimeHost& host, MetricsHub* metrics)
     : options_(std::move(options)),
+      admission_(options_.admission),
       strategy_(strategy),
       host_(host),
       metrics_(metrics),
@@ -408,6 +410,30 @@ Status Runtime::receive(int64_t task_id, Update u, int64_t bytes_up,
     ++accepted_seq_;
   }
   return s;
+}
+
+Status Runtime::check_commit(const ArrayRecord& current, const ArrayRecord& next) const {
+  COHORT_RETURN_IF_ERROR(next.check_finite());
+  const double max_abs = options_.admission.max_abs_weight;
+  if (max_abs > 0) {
+    const float m = ops::max_abs(next.flat());
+    if (m > max_abs) {
+      return Status::invalid_argument("a weight of magnitude " + format_number(m) +
+                                      " would exceed " + format_number(max_abs) +
+                                      " (admission.max_abs_weight)");
+    }
+  }
+  const double growth = options_.admission.max_model_growth;
+  if (growth > 0) {
+    const double before = std::max(1.0, ops::l2_norm(current.flat()));
+    const double after = ops::l2_norm(next.flat());
+    if (after > growth * before) {
+      return Status::invalid_argument(
+          "its norm " + format_number(after) + " would be more than " + format_number(growth) +
+          "x the current model's " + format_number(before) + " (admission.max_model_growth)");
+    }
+  }
+  return Status();
 }
 
 void Runtime::on_commit_refused(const Status& why) {

@@ -406,8 +406,12 @@ TEST(RuntimeTest, ACommitThatWouldBeNonFiniteIsRefused) {
   auto sink = std::make_shared<MemorySink>();
   hub.add_sink(sink);
   FedBuff s({.buffer_size = 2, .server_momentum = 0.5});
-  Runtime rt(options_with([](RuntimeOptions& o) { o.admission.norm_policy = "off"; }), s, host,
-             &hub);
+  // The updates pass admission (no bounds), so only the commit check stands.
+  Runtime rt(options_with([](RuntimeOptions& o) {
+               o.admission.norm_policy = "off";
+               o.admission.max_abs_weight = 0;
+             }),
+             s, host, &hub);
   rt.add_client(0, 10);
   rt.add_client(1, 10);
   rt.set_available(0, true);
@@ -430,7 +434,7 @@ TEST(RuntimeTest, ACommitThatWouldBeNonFiniteIsRefused) {
   EXPECT_TRUE(deliver(host.launched[0], -3e38f).ok());  // buffered
   Status st = deliver(host.launched[1], -3e38f);        // the flush would overflow
   EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
-  EXPECT_THAT(st.message(), HasSubstr("version 1 would not be finite"));
+  EXPECT_THAT(st.message(), HasSubstr("version 1 fails the sanity check"));
   EXPECT_EQ(s.version(), 0);
   EXPECT_FLOAT_EQ(s.global_model()->flat()[0], 1.0f);
   EXPECT_EQ(rt.summary().refused_commits, 1);
@@ -448,6 +452,45 @@ TEST(RuntimeTest, ACommitThatWouldBeNonFiniteIsRefused) {
   EXPECT_EQ(s.version(), 1);
   EXPECT_TRUE(std::isfinite(s.global_model()->flat()[0]));
   EXPECT_LT(s.global_model()->flat()[0], 1.0f);
+}
+
+// A finite but absurd model (a weight beyond admission.max_abs_weight, or a norm grown beyond
+// admission.max_model_growth) is refused like a non-finite one.
+TEST(RuntimeTest, ACommitBeyondTheWeightOrGrowthBoundIsRefused) {
+  struct Case {
+    double max_abs_weight, max_model_growth;
+    float delta;  // the model is 1; FedAvg with server lr 1 commits 1 - delta
+    const char* names;
+  };
+  for (const Case& c : {Case{1e6, 0, -2e6f, "admission.max_abs_weight"},
+                        Case{0, 10, -20.0f, "admission.max_model_growth"}}) {
+    SCOPED_TRACE(c.names);
+    TestHost host;
+    FedAvg s({.round = {.fraction = 1.0, .min_clients = 1}});
+    Runtime rt(options_with([&](RuntimeOptions& o) {
+                 o.admission.norm_policy = "off";
+                 o.admission.max_abs_weight = c.max_abs_weight;
+                 o.admission.max_model_growth = c.max_model_growth;
+               }),
+               s, host, nullptr);
+    rt.add_client(0, 10);
+    rt.set_available(0, true);
+    ASSERT_TRUE(rt.start(make_vector({1.0f}), {}).ok());
+    rt.offer(0);
+    ASSERT_EQ(host.launched.size(), 1u);
+    const int64_t id = host.launched[0];
+    Update u;
+    u.delta = make_vector({c.delta});
+    u.num_examples = 10;
+    u.local_steps = 1;
+    u.base_version = 0;
+    Status st = rt.receive(id, std::move(u), 4, AdmissionOutcome{});
+    EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
+    EXPECT_THAT(st.message(), HasSubstr(c.names));
+    EXPECT_EQ(s.version(), 0);
+    EXPECT_FLOAT_EQ(s.global_model()->flat()[0], 1.0f);
+    EXPECT_EQ(rt.summary().refused_commits, 1);
+  }
 }
 
 }  // namespace

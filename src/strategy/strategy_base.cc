@@ -43,14 +43,15 @@ Status StrategyBase::validate_update(const Update& u) const {
 }
 
 bool StrategyBase::commit(ArrayRecord next) {
-  Status sane = next.check_finite();
+  Status sane = host_->check_commit(*model_, next);
   if (!sane.ok()) {
+    // The optimizer state already took the update that led here in: it goes too.
     for (ArrayRecord* state : optimizer_state_) {
-      if (!state->empty() && !state->check_finite().ok()) ops::fill(state->flat(), 0.0f);
+      if (!state->empty()) ops::fill(state->flat(), 0.0f);
     }
     host_->on_commit_refused(sane.with_context(
         name() + ": version " + std::to_string(version_ + 1) +
-        " would not be finite, so it is not committed and version " + std::to_string(version_) +
+        " fails the sanity check, so it is not committed and version " + std::to_string(version_) +
         " stands"));
     return false;
   }

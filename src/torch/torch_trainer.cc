@@ -165,6 +165,10 @@ class TorchTrainer final : public Trainer {
       int64_t pos = n;  // start of the next batch within `order`; n forces a new pass
       double loss_sum = 0.0;
       for (int64_t step = 0; step < steps; ++step) {
+        if (cancel_requested()) {
+          return Status::cancelled("training cancelled at step " + std::to_string(step) + " of " +
+                                   std::to_string(steps));
+        }
         if (pos >= n) {
           // A new pass: a fresh permutation of the shard. Its last batch may be partial.
           order.assign(shard.indices.begin(), shard.indices.end());

@@ -39,5 +39,7 @@ double dot(std::span<const float> x, std::span<const float> y);
 double l2_norm(std::span<const float> x);
 // True when every element is finite.
 bool all_finite(std::span<const float> x);
+// max |x[i]| (0 for an empty span); NaN when an element is NaN.
+float max_abs(std::span<const float> x);
 
 }  // namespace cohort::ops

@@ -52,6 +52,12 @@ struct AdmissionOptions {
   double max_steps_factor = 1.0;
   int64_t max_metrics = 32;
   int64_t max_metric_key_bytes = 64;
+  // Sanity of a model about to be committed (besides being finite): no weight beyond
+  // max_abs_weight in absolute value (0 = no bound), and an L2 norm at most max_model_growth x
+  // max(the current model's, 1) (0 = no bound). A commit beyond either is refused like a
+  // non-finite one.
+  double max_abs_weight = 1e6;
+  double max_model_growth = 0.0;
   // InvalidArgument naming the key ("admission.norm_factor: must be >= 1, got 0.5").
   Status validate() const;
 };

@@ -9,7 +9,8 @@
 //     decoding and robust / privacy wrappers plug in;
 //   - counters and metric events ("start", "eval", "rejected", "lost", "checkpoint",
 //     "clients", "summary"), evaluation cadence (initial, every eval_every commits, on demand,
-//     final) and checkpoint cadence (every checkpoint_every commits, written after the event);
+//     final) and checkpoint cadence (every checkpoint_every commits, written after the event;
+//     the deployment server sets 0 and calls checkpoint() itself, for durable acks);
 //   - the budget (max commits, max host-clock time) and the stop reason.
 //
 // A host adds only its clock and its transport through RuntimeHost: the simulator (virtual
@@ -228,6 +229,7 @@ class Runtime final : public StrategyHost {
   TimerId set_timer(double delay_s) override;
   void cancel_timer(TimerId id) override;
   void on_commit(ModelVersion version) override;
+  Status check_commit(const ArrayRecord& current, const ArrayRecord& next) const override;
   void on_commit_refused(const Status& why) override;
   Rng& rng() override { return rng_; }
   void emit(Json event) override;

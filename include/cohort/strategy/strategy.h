@@ -128,8 +128,14 @@ class StrategyHost {
   // The strategy committed global model `version`. The runtime evaluates, checkpoints and
   // decides whether the run is over.
   virtual void on_commit(ModelVersion version) = 0;
-  // The strategy refused to commit a model that failed its sanity check (not finite); the
-  // previous model stands. The runtime rejects the update being handled, if any, with `why`.
+  // The sanity check of a model about to replace `current` (StrategyBase::commit): OK, or why
+  // `next` must not be committed. Default: every value finite. The runtime also bounds how
+  // much the model may grow (admission.max_model_growth).
+  virtual Status check_commit(const ArrayRecord& current, const ArrayRecord& next) const {
+    return next.check_finite();
+  }
+  // The strategy refused to commit a model that failed check_commit; the previous model
+  // stands. The runtime rejects the update being handled, if any, with `why`.
   virtual void on_commit_refused(const Status& why) {}
   // The run's seeded random stream for strategy decisions (client sampling).
   virtual Rng& rng() = 0;

@@ -31,9 +31,10 @@ class StrategyBase : public Strategy {
   Status validate_update(const Update& u) const;
 
   // Installs `next` as the global model, bumps the version and tells the host. A `next` that
-  // is not finite is refused instead: the model and version stay, the host is told
-  // (StrategyHost::on_commit_refused) and the tracked optimizer state that is no longer finite
-  // is reset to zero. Returns whether the model was committed.
+  // fails the host's sanity check (StrategyHost::check_commit: not finite, or grown beyond
+  // bounds) is refused instead: the model and version stay, the host is told
+  // (StrategyHost::on_commit_refused) and the tracked optimizer state, which already holds
+  // the update that led there, is reset to zero. Returns whether the model was committed.
   bool commit(ArrayRecord next);
 
   // Optimizer state (momentum, Adam moments) reset to zero when a refused commit left it

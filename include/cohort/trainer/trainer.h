@@ -10,6 +10,7 @@
 // clients in parallel create one Trainer per worker thread through a TrainerFactory.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -86,6 +87,19 @@ class Trainer {
                                     uint64_t seed, const ArrayRecord* grad_correction) = 0;
   // Mean loss and accuracy of `params` over the whole shard.
   virtual Result<EvalResult> evaluate(const ArrayRecord& params, const Shard& shard) = 0;
+
+  // Lets another thread stop a train() in progress: once *flag is true, train() returns
+  // Cancelled at its next step (a deployment client whose run ended). `flag` must outlive the
+  // trainer's calls; nullptr (the default) = never.
+  void set_cancel_flag(const std::atomic<bool>* flag) { cancel_ = flag; }
+
+ protected:
+  bool cancel_requested() const {
+    return cancel_ != nullptr && cancel_->load(std::memory_order_relaxed);
+  }
+
+ private:
+  const std::atomic<bool>* cancel_ = nullptr;
 };
 
 using TrainerFactory = std::function<Result<std::unique_ptr<Trainer>>()>;

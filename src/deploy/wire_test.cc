@@ -1,0 +1,122 @@
+// Tests of the chunked streams (deploy/wire.h): for_each_chunk and ChunkAssembler agree, every
+// malformed sequence is refused naming what was wrong, and the CRC-32 on the last chunk catches
+// a corrupted byte.
+#include "deploy/wire.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <numeric>
+#include <string>
+#include <vector>
+
+namespace cohort::wire {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::vector<pb::TensorChunk> chunks_of(const std::vector<ByteRange>& parts, int64_t chunk_bytes) {
+  std::vector<pb::TensorChunk> out;
+  for_each_chunk(parts, chunk_bytes, [&](const pb::TensorChunk& c) {
+    out.push_back(c);
+    return true;
+  });
+  return out;
+}
+
+struct Bytes {
+  std::string a, b;
+  Bytes() : a(100, '\0'), b(37, '\0') {
+    std::iota(a.begin(), a.end(), 'A');
+    std::iota(b.begin(), b.end(), 'a');
+  }
+  std::vector<ByteRange> parts() const {
+    return {{a.data(), static_cast<int64_t>(a.size())}, {b.data(), static_cast<int64_t>(b.size())}};
+  }
+};
+
+Status assemble(const std::vector<pb::TensorChunk>& chunks, std::string* x, std::string* y) {
+  x->assign(100, '?');
+  y->assign(37, '?');
+  ChunkAssembler as("test stream", {{x->data(), 100}, {y->data(), 37}});
+  for (const auto& c : chunks) COHORT_RETURN_IF_ERROR(as.add(c));
+  return as.finish();
+}
+
+TEST(Wire, ChunksRoundTripAcrossBuffersWithCrcOnTheLastChunk) {
+  Bytes in;
+  for (int64_t step : {1, 7, 64, 100, 1000}) {
+    std::vector<pb::TensorChunk> chunks = chunks_of(in.parts(), step);
+    for (size_t i = 0; i + 1 < chunks.size(); ++i) EXPECT_FALSE(chunks[i].has_crc32());
+    ASSERT_TRUE(chunks.back().has_crc32());
+    std::string x, y;
+    ASSERT_TRUE(assemble(chunks, &x, &y).ok()) << step;
+    EXPECT_EQ(x, in.a);
+    EXPECT_EQ(y, in.b);
+  }
+}
+
+TEST(Wire, CorruptedByteIsDataLoss) {
+  Bytes in;
+  std::vector<pb::TensorChunk> chunks = chunks_of(in.parts(), 16);
+  std::string* d = chunks[3].mutable_data();
+  (*d)[5] = static_cast<char>((*d)[5] ^ 0x10);
+  std::string x, y;
+  Status s = assemble(chunks, &x, &y);
+  EXPECT_EQ(s.code(), StatusCode::kDataLoss);
+  EXPECT_THAT(s.message(), HasSubstr("CRC-32 mismatch"));
+}
+
+TEST(Wire, WithoutCrcTheBytesAreTakenAsSent) {
+  Bytes in;
+  std::vector<pb::TensorChunk> chunks = chunks_of(in.parts(), 16);
+  chunks.back().clear_crc32();
+  std::string x, y;
+  EXPECT_TRUE(assemble(chunks, &x, &y).ok());
+  EXPECT_EQ(y, in.b);
+}
+
+TEST(Wire, MalformedSequencesAreRefused) {
+  Bytes in;
+  const std::vector<pb::TensorChunk> good = chunks_of(in.parts(), 16);
+  std::string x, y;
+  {
+    auto c = good;
+    std::swap(c[1], c[2]);
+    Status s = assemble(c, &x, &y);
+    EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+    EXPECT_THAT(s.message(), HasSubstr("contiguous and in order"));
+  }
+  {
+    auto c = good;
+    c.insert(c.begin() + 2, c[1]);  // a duplicated chunk
+    EXPECT_EQ(assemble(c, &x, &y).code(), StatusCode::kInvalidArgument);
+  }
+  {
+    auto c = good;
+    c.pop_back();
+    Status s = assemble(c, &x, &y);
+    EXPECT_EQ(s.code(), StatusCode::kDataLoss);
+    EXPECT_THAT(s.message(), HasSubstr("truncated"));
+  }
+  {
+    auto c = good;
+    c[0].set_crc32(1);  // a checksum before the end
+    Status s = assemble(c, &x, &y);
+    EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+    EXPECT_THAT(s.message(), HasSubstr("not the last chunk"));
+  }
+  {
+    auto c = good;
+    c[0].set_total_bytes(1 << 30);
+    EXPECT_EQ(assemble(c, &x, &y).code(), StatusCode::kInvalidArgument);
+  }
+  {
+    auto c = good;
+    c.back().mutable_data()->append("xx");
+    EXPECT_EQ(assemble(c, &x, &y).code(), StatusCode::kResourceExhausted);
+  }
+}
+
+}  // namespace
+}  // namespace cohort::wire
