@@ -230,8 +230,8 @@ class Proxy:
             self._record(record)
             ctx.abort(grpc.StatusCode.UNAVAILABLE, "fault proxy: push cut mid-stream")
         try:
-            reply = call(iter(send), metadata=md, timeout=60)
-            record["upstream"] = "OK" if reply.accepted else "NOT_ACCEPTED"
+            reply = call(iter(send), metadata=md, timeout=60)  # the serialized PushReply
+            record["upstream"] = "OK" if self.pb.PushReply.FromString(reply).accepted else "NOT_ACCEPTED"
         except grpc.RpcError as e:
             reply = None
             record["upstream"] = e.code().name
@@ -240,7 +240,7 @@ class Proxy:
             dup = dict(record, faults=["duplicate_of_previous"], upstream=None)
             try:
                 r2 = call(iter(send), metadata=md, timeout=60)
-                dup["upstream"] = "OK" if r2.accepted else "NOT_ACCEPTED"
+                dup["upstream"] = "OK" if self.pb.PushReply.FromString(r2).accepted else "NOT_ACCEPTED"
             except grpc.RpcError as e:
                 dup["upstream"] = e.code().name
                 dup["details"] = e.details() or ""
