@@ -5,6 +5,7 @@
 # Outputs go to bench/out/ (scratch, git-ignored). Environment knobs:
 #   FEDAVG_CONFIG      config for the FedAvg comparison (default examples/fedavg_fmnist.yaml, the demo)
 #   FEDAVG_TARGET      target test accuracy for the FedAvg comparison (default 0.8)
+#   SOAK_SECONDS       duration of `bench/run.sh BUILD soak` (default 1800; not run by default)
 #   BASELINE_THREADS   torch thread counts to run the PyTorch baseline with (default "1 <nproc>");
 #                      the comparison uses the fastest to target, so Cohort is measured
 #                      against the baseline's best setting, not a handicapped one.
@@ -280,11 +281,18 @@ for f in sys.argv[1:]:
 EOF2
 }
 
+# Not in the default list: 30 minutes (SOAK_SECONDS) of a server with 200 clients, some
+# hostile (bench/soak.py); its figures go into BENCHMARKS.md ("Soak").
+bench_soak() {
+  section "soak: 200 clients for ${SOAK_SECONDS:-1800} s"
+  "$PY" bench/soak.py "$BUILD_DIR/cohort" . "${SOAK_SECONDS:-1800}"
+}
+
 selected=("$@")
 if [[ ${#selected[@]} -eq 0 ]]; then selected=("${BENCHMARKS[@]}"); fi
 for b in "${selected[@]}"; do
   if ! declare -F "bench_$b" > /dev/null; then
-    echo "bench/run.sh: unknown benchmark '$b' (known: ${BENCHMARKS[*]})" >&2
+    echo "bench/run.sh: unknown benchmark '$b' (known: ${BENCHMARKS[*]} soak)" >&2
     exit 2
   fi
 done
