@@ -34,7 +34,7 @@
 
 // The reference loop gets the same AVX2 / baseline code selection as src/core/ops.cc, so the
 // comparison is not between instruction sets.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_THREAD__)
 #define COHORT_BENCH_MULTIVERSION __attribute__((target_clones("avx2", "default")))
 #else
 #define COHORT_BENCH_MULTIVERSION

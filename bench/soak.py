@@ -3,7 +3,8 @@
 on loopback with 200 clients for DURATION seconds (default 1800):
 
   honest    4 real `cohort join` processes training on their part of the data
-  idle      56 clients that pull, download and push near-zero updates (the full path, harmless)
+  slow      56 clients that take tasks, download and heartbeat, then never push (their tasks
+            time out, or are given up when they register again)
   flapping  40 clients that register, take a task and vanish, or re-register mid-task
   garbage   30 clients that push wrong shapes, NaN, truncated or reordered streams, stale task
             ids, undecodable bytes, or call with an unknown token
@@ -39,7 +40,7 @@ SRC = os.path.abspath(sys.argv[2]) if len(sys.argv) > 2 else os.path.abspath(os.
 sys.path.insert(0, os.path.join(SRC, "tests/integration"))
 
 pb = None
-ROLES = [("honest", 4), ("idle", 56), ("flapping", 40), ("garbage", 30), ("claims", 30), ("holders", 20),
+ROLES = [("honest", 4), ("slow", 56), ("flapping", 40), ("garbage", 30), ("claims", 30), ("holders", 20),
          ("flooders", 20)]
 
 CONFIG = """data:
@@ -145,14 +146,19 @@ def floats(values):
     return array.array("f", values).tobytes()
 
 
-def role_idle(c, rng):
+def role_slow(c, rng):
+    """Takes tasks, downloads, heartbeats for a while, never finishes: its tasks time out or
+    are given up when it registers again."""
     c.register()
     while True:
         c.pull()
         c.download()
-        noise = floats(rng.uniform(-1e-6, 1e-6) for _ in range(c.numel))
-        c.push([pb.UpdateChunk(header=c.header())] + c.chunks(noise))
-        c.sleep(rng.uniform(0.5, 3))
+        end = time.time() + rng.uniform(5, 40)
+        while time.time() < end:
+            c.heartbeat_(pb.HeartbeatRequest(task_id=c.task.task_id), metadata=c.md, timeout=5)
+            c.sleep(2)
+        if rng.random() < 0.5:
+            c.register()
 
 
 def role_flapping(c, rng):
@@ -389,6 +395,19 @@ def main():
             k = kind_of(e.get("reason", ""))
             by_kind[k] = by_kind.get(k, 0) + 1
     evals = [(e.get("virtual_time_s", 0), e.get("accuracy")) for e in events if e.get("event") == "eval"]
+    # Per role: updates accepted, rejected, tasks lost (the server's per-client statistics).
+    role_of, i = {}, 0
+    for role, count in ROLES:
+        for _ in range(count):
+            role_of[i] = role
+            i += 1
+    per_role = {role: {"accepted": 0, "rejected": 0, "lost": 0} for role, _ in ROLES}
+    clients = next((e["clients"] for e in reversed(events) if e.get("event") == "clients"), [])
+    for c in clients:
+        r = per_role[role_of.get(c.get("id"), "honest")]
+        r["accepted"] += c.get("updates_accepted", 0)
+        r["rejected"] += c.get("rejected", 0)
+        r["lost"] += c.get("lost", 0)
     warm = [s for s in samples if s[0] >= 120] or samples
     xs = [s[0] / 3600 for s in warm]
     rss_mb = [s[1] / 1024 for s in warm]
@@ -402,7 +421,7 @@ def main():
         "rejected_total": summary.get("rejected"), "updates_accepted": summary.get("updates"),
         "lost": summary.get("lost"), "commits": summary.get("rounds"),
         "accuracy": [(round(t), round(a, 4)) for t, a in evals if a is not None][:: max(1, len(evals) // 12)],
-        "final_accuracy": summary.get("final_accuracy"), "client_side_errors": errors,
+        "final_accuracy": summary.get("final_accuracy"), "per_role": per_role, "client_side_errors": errors,
     }
     os.makedirs(os.path.join(SRC, "bench/out"), exist_ok=True)
     json.dump(result, open(os.path.join(SRC, "bench/out/soak.json"), "w"), indent=1)
@@ -412,6 +431,10 @@ def main():
               "fds_start", "fds_end", "fds_max", "threads_start", "threads_end", "threads_max", "updates_accepted",
               "rejected_total", "lost", "commits", "final_accuracy"):
         print(f"| {k} | {result[k]} |")
+    print("\n| role | clients | accepted | rejected | lost |\n|---|---|---|---|---|")
+    for role, count in ROLES:
+        r = per_role[role]
+        print(f"| {role} | {count} | {r['accepted']} | {r['rejected']} | {r['lost']} |")
     print("\n| rejection kind | count |\n|---|---|")
     for k, v in result["rejections_by_kind"].items():
         print(f"| {k} | {v} |")

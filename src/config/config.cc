@@ -288,7 +288,7 @@ Status read_run(const MapReader& top, RunConfig* run, ConfigUse use) {
 Status read_admission(const MapReader& top, AdmissionOptions* a) {
   const MapReader r = top.section("admission");
   COHORT_RETURN_IF_ERROR(r.open({"max_examples_factor", "max_examples", "norm_policy",
-                                 "norm_factor", "norm_window", "norm_warmup", "max_norm",
+                                 "norm_factor", "norm_window", "norm_warmup", "warmup_bound", "max_norm",
                                  "max_steps_factor", "max_metrics", "max_metric_key_bytes",
                                  "max_abs_weight", "max_model_growth"}));
   COHORT_RETURN_IF_ERROR(r.read("max_examples_factor", &a->max_examples_factor));
@@ -297,6 +297,7 @@ Status read_admission(const MapReader& top, AdmissionOptions* a) {
   COHORT_RETURN_IF_ERROR(r.read("norm_factor", &a->norm_factor));
   COHORT_RETURN_IF_ERROR(r.read("norm_window", &a->norm_window));
   COHORT_RETURN_IF_ERROR(r.read("norm_warmup", &a->norm_warmup));
+  COHORT_RETURN_IF_ERROR(r.read("warmup_bound", &a->warmup_bound));
   COHORT_RETURN_IF_ERROR(r.read("max_norm", &a->max_norm));
   COHORT_RETURN_IF_ERROR(r.read("max_steps_factor", &a->max_steps_factor));
   COHORT_RETURN_IF_ERROR(r.read("max_metrics", &a->max_metrics));

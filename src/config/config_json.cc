@@ -126,6 +126,7 @@ Json to_json(const SimulationConfig& config) {
                     {"norm_factor", a.norm_factor},
                     {"norm_window", a.norm_window},
                     {"norm_warmup", a.norm_warmup},
+                    {"warmup_bound", a.warmup_bound},
                     {"max_norm", a.max_norm},
                     {"max_steps_factor", a.max_steps_factor},
                     {"max_metrics", a.max_metrics},

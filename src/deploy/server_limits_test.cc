@@ -266,6 +266,27 @@ TEST(DeployLimits, GracefulStopTellsClientsDone) {
   EXPECT_TRUE(f.server->wait().ok());
 }
 
+// The admission: options of the server reach the runtime core: a bound set there (and not
+// the default) refuses an update that would otherwise pass.
+TEST(DeployLimits, AdmissionOptionsApply) {
+  Fixture f;
+  f.opts.admission.max_examples = 5;
+  f.start(fedbuff(10));
+  TestClient c(f.target(), "tok0");
+  pb::RegisterReply rr;
+  ASSERT_TRUE(c.reg(100, &rr).ok());
+  pb::PullTaskReply t = c.pull_train();
+  std::vector<float> model;
+  ASSERT_TRUE(c.download(t.task_id(), &model).ok());
+  std::vector<float> delta(model.size(), 0.001f);
+  grpc::Status s = c.push(t, delta, 10);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("claims 10 examples, at most 5"), std::string::npos)
+      << s.error_message();
+  t = c.pull_train();
+  EXPECT_TRUE(c.push(t, delta, 5).ok());
+}
+
 // A client training when the run ends learns it from its next heartbeat, and the server keeps
 // serving until every client in contact was told (bounded by two heartbeat intervals + 1 s).
 TEST(DeployLimits, GracefulStopWaitsForTrainingClientsToBeTold) {

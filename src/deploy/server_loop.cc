@@ -28,6 +28,7 @@ runtime::RuntimeOptions core_options(const ServerOptions& o) {
   r.target_accuracy = o.target_accuracy;
   r.seed = o.seed;
   r.training = o.training;
+  r.admission = o.admission;
   r.checkpoint_dir = o.checkpoint_dir;
   r.checkpoint_every = 0;  // the loop writes them: for durable acknowledgements
   r.checkpoint_keep = o.keep_checkpoints;

@@ -51,6 +51,10 @@ Status AdmissionOptions::validate() const {
   COHORT_RETURN_IF_ERROR(check_field("admission.norm_factor", norm_factor, Range::at_least(1)));
   COHORT_RETURN_IF_ERROR(check_field("admission.norm_window", norm_window, Range::at_least(1)));
   COHORT_RETURN_IF_ERROR(check_field("admission.norm_warmup", norm_warmup, Range::at_least(1)));
+  if (warmup_bound != "model" && warmup_bound != "none") {
+    return field_error("admission.warmup_bound",
+                       "unknown value '" + warmup_bound + "' (known: model, none)");
+  }
   COHORT_RETURN_IF_ERROR(check_field("admission.max_norm", max_norm, Range::at_least(0)));
   COHORT_RETURN_IF_ERROR(
       check_field("admission.max_steps_factor", max_steps_factor, Range::at_least(1)));
@@ -67,7 +71,7 @@ Status AdmissionOptions::validate() const {
 
 Admission::Admission(AdmissionOptions options) : options_(std::move(options)) {}
 
-double Admission::norm_bound_locked() const {
+double Admission::norm_bound_locked(double model_norm) const {
   double bound = std::numeric_limits<double>::infinity();
   if (options_.norm_policy == "off") return bound;
   if (options_.max_norm > 0) bound = options_.max_norm;
@@ -79,13 +83,20 @@ double Admission::norm_bound_locked() const {
     if (v.size() % 2 == 0) median = 0.5 * (median + *std::max_element(v.begin(), mid));
     // A window of zero-norm updates would forbid any change at all: such a bound is no bound.
     if (median > 0) bound = std::min(bound, options_.norm_factor * median);
+  } else if (options_.warmup_bound == "model" && model_norm > 0) {
+    bound = std::min(bound, options_.norm_factor * model_norm);
   }
   return bound;
 }
 
-double Admission::norm_bound() const {
+double Admission::norm_bound(double model_norm) const {
   std::lock_guard<std::mutex> lk(mu_);
-  return norm_bound_locked();
+  return norm_bound_locked(model_norm);
+}
+
+bool Admission::warm() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return accepted_ >= options_.norm_warmup && !recent_norms_.empty();
 }
 
 Status Admission::admit(Update& u, const Task& task, const AdmissionContext& ctx,
@@ -138,15 +149,16 @@ Status Admission::admit(Update& u, const Task& task, const AdmissionContext& ctx
                                       " (admission.max_abs_weight)");
     }
   }
-  // Norm. Until the window is warm only max_norm bounds it: a bound relative to the model
-  // would refuse honest first steps of a model far from its optimum; max_abs_weight and the
-  // commit checks stand behind it.
+  // Norm.
   double norm = ops::l2_norm(u.delta.flat());
-  const double bound = norm_bound();
+  const bool model_scale = o.norm_policy != "off" && o.warmup_bound == "model" && task.model;
+  const double bound = norm_bound(model_scale ? ops::l2_norm(task.model->flat()) : 0.0);
   if (norm > bound) {
     if (o.norm_policy == "reject") {
       return Status::invalid_argument(who + ": update norm " + format_number(norm) +
                                       " exceeds the bound " + format_number(bound) +
+                                      (warm() ? "" : " (norm_factor x the model's norm until "
+                                                     "norm_warmup updates were accepted)") +
                                       " (admission.norm_policy reject)");
     }
     if (o.norm_policy == "clip") {

@@ -83,6 +83,9 @@ class ProbeStrategy : public Strategy {
 
 SimOptions probe_options() {
   SimOptions o;
+  // Toy quadratic problems: the optimum is far from the tiny initial model, so the first
+  // honest updates are many times its norm (admission.warmup_bound).
+  o.admission.warmup_bound = "none";
   o.run.rounds = 10;  // never reached: the run ends when the probe stops sending tasks
   o.run.threads = 2;
   o.run.seed = 3;
@@ -183,6 +186,9 @@ TEST(ClientStateTest, UnknownRuleFailsTheRunNamingIt) {
 
 SimOptions scaffold_options(int64_t rounds, size_t threads) {
   SimOptions o;
+  // Toy quadratic problems: the optimum is far from the tiny initial model, so the first
+  // honest updates are many times its norm (admission.warmup_bound).
+  o.admission.warmup_bound = "none";
   o.run.rounds = rounds;
   o.run.threads = threads;
   o.run.seed = 5;

@@ -59,6 +59,7 @@ Outcome simulate(Strategy& strategy, size_t threads, double virtual_time = 30.0,
                  ClientDynamics dynamics = {}) {
   auto d = targets_dataset();
   SimOptions o;
+  o.admission.warmup_bound = "none";  // toy targets far from the tiny initial model
   o.run.max_virtual_time_s = virtual_time;
   o.run.threads = threads;
   o.run.seed = 11;

@@ -64,6 +64,7 @@ runtime::RuntimeOptions core_options(const SimOptions& o) {
   r.target_accuracy = o.run.target_accuracy;
   r.seed = o.run.seed;
   r.training = o.training;
+  r.admission = o.admission;
   r.strict_dispatch = true;  // a bad dispatch is a strategy bug: fail loudly
   r.eval_errors_fatal = true;
   r.first_task_number = 0;  // task numbers seed training, jitter and dropout

@@ -32,6 +32,9 @@ DeviceProfile device(double speed, double mbps = 8.0, double latency_s = 0.0) {
 
 SimOptions options(int64_t rounds, size_t threads = 2) {
   SimOptions o;
+  // Toy quadratic problems: the optimum is far from the tiny initial model, so the first
+  // honest updates are many times its norm (admission.warmup_bound).
+  o.admission.warmup_bound = "none";
   o.run.rounds = rounds;
   o.run.threads = threads;
   o.run.seed = 5;

@@ -7,7 +7,7 @@
 #include "cohort/core/parallel.h"
 
 // Same dispatch as ops.cc: the loops are compiled for AVX2 and baseline x86-64.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_THREAD__)
 #define COHORT_FEDOPT_MULTIVERSION __attribute__((target_clones("avx2", "default")))
 #else
 #define COHORT_FEDOPT_MULTIVERSION

@@ -16,7 +16,9 @@
 //   - client-supplied sizes: local_steps at most max_steps_factor x the task's, at most
 //     max_metrics metrics with keys of at most max_metric_key_bytes and finite values;
 //   - the update's L2 norm: at most norm_factor x the median norm of the last norm_window
-//     accepted updates (once norm_warmup were accepted) and at most max_norm (if set). Beyond
+//     accepted updates once norm_warmup were accepted; before, with warmup_bound "model", at
+//     most norm_factor x the L2 norm of the model the task started from (if not zero); always
+//     at most max_norm (if set); every element at most max_abs_weight in magnitude. Beyond
 //     it the policy decides: reject the update, clip it to the bound, or down-weight it (its
 //     examples scaled by bound / norm). Counted per client (ClientStats).
 // A whole-model check follows in StrategyBase::commit: a commit that would make the global
@@ -48,6 +50,10 @@ struct AdmissionOptions {
   double norm_factor = 10.0;
   int64_t norm_window = 50;
   int64_t norm_warmup = 5;
+  // Before the window is warm: "model" bounds the norm by norm_factor x the norm of the
+  // task's model (an honest update moves a model by a fraction of its size; an all-zero model
+  // has no bound), "none" leaves only max_norm.
+  std::string warmup_bound = "model";
   double max_norm = 0.0;  // 0 = no absolute bound
   double max_steps_factor = 1.0;
   int64_t max_metrics = 32;
@@ -92,12 +98,15 @@ class Admission {
   };
   Window window() const;
   void restore_window(Window w);
-  // The current norm bound (infinity when none applies yet).
-  double norm_bound() const;
+  // The current norm bound (infinity when none applies) for an update of a task whose model
+  // has L2 norm `model_norm` (used until the window is warm; 0 = no model-relative bound).
+  double norm_bound(double model_norm = 0) const;
+  // Whether norm_warmup updates were accepted (the bound follows recent updates).
+  bool warm() const;
   const AdmissionOptions& options() const { return options_; }
 
  private:
-  double norm_bound_locked() const;
+  double norm_bound_locked(double model_norm) const;
 
   AdmissionOptions options_;
   mutable std::mutex mu_;
