@@ -183,6 +183,8 @@ class FakeFleet final : public pb::Fleet::Service {
   int issued_ = 0;
 };
 
+Result<ClientStats> run_client(ClientOptions o);
+
 struct Harness {
   FakeFleet service;
   std::unique_ptr<grpc::Server> server;
@@ -195,6 +197,14 @@ struct Harness {
     b.RegisterService(&service);
     server = b.BuildAndStart();
     ASSERT_NE(port, 0);
+  }
+  // Runs a client to the end, then takes the service's lock once: the observations the
+  // handlers recorded under it are then ordered before the test reads them (ThreadSanitizer
+  // cannot see the ordering gRPC provides).
+  Result<ClientStats> run(ClientOptions o) {
+    Result<ClientStats> r = run_client(std::move(o));
+    std::lock_guard<std::mutex> lk(service.mu);
+    return r;
   }
   ~Harness() {
     if (server) server->Shutdown();
@@ -230,7 +240,7 @@ Result<ClientStats> run_client(ClientOptions o) {
 TEST(ClientTest, TrainsOneTaskAndPushesTheDeltaInChunksHeaderFirst) {
   Harness h;
   h.start();
-  Result<ClientStats> s = run_client(options(h.port));
+  Result<ClientStats> s = h.run(options(h.port));
   ASSERT_TRUE(s.ok()) << s.error().to_string();
   EXPECT_EQ(s->client_id, 7);
   EXPECT_EQ(s->tasks, 1);
@@ -261,7 +271,7 @@ TEST(ClientTest, ScaffoldTaskSendsTheStateDeltaAfterTheDelta) {
   Harness h;
   h.service.server_state = true;
   h.start();
-  Result<ClientStats> s = run_client(options(h.port));
+  Result<ClientStats> s = h.run(options(h.port));
   ASSERT_TRUE(s.ok()) << s.error().to_string();
   ASSERT_EQ(h.service.pushes, 1);
   EXPECT_TRUE(h.service.headers[0].has_state_delta());
@@ -280,7 +290,7 @@ TEST(ClientTest, ScaffoldTaskSendsTheStateDeltaAfterTheDelta) {
 TEST(ClientTest, WrongTokenEndsTheRunWithUnauthenticated) {
   Harness h;
   h.start();
-  Result<ClientStats> s = run_client(options(h.port, "bad"));
+  Result<ClientStats> s = h.run(options(h.port, "bad"));
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.error().code(), StatusCode::kUnauthenticated);
   EXPECT_NE(s.error().message().find("rejected this client's token"), std::string::npos)
@@ -293,7 +303,7 @@ TEST(ClientTest, ReconnectsAndRegistersAgainAfterUnavailable) {
   Harness h;
   h.service.fail_first_pulls = 2;
   h.start();
-  Result<ClientStats> s = run_client(options(h.port));
+  Result<ClientStats> s = h.run(options(h.port));
   ASSERT_TRUE(s.ok()) << s.error().to_string();
   EXPECT_EQ(h.service.registers, 3);
   EXPECT_EQ(s->reconnects, 2);
@@ -304,7 +314,7 @@ TEST(ClientTest, LayoutMismatchIsFailedPreconditionNamingTheArray) {
   Harness h;
   h.service.layout_shape = {3};
   h.start();
-  Result<ClientStats> s = run_client(options(h.port));
+  Result<ClientStats> s = h.run(options(h.port));
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.error().code(), StatusCode::kFailedPrecondition);
   EXPECT_NE(s.error().message().find("'w[3]'"), std::string::npos) << s.error().message();
@@ -317,7 +327,7 @@ TEST(ClientTest, InjectedNanIsRejectedOnceThenTheClientGoesOn) {
   h.start();
   ClientOptions o = options(h.port);
   o.fault = InjectedFault::kNaN;
-  Result<ClientStats> s = run_client(std::move(o));
+  Result<ClientStats> s = h.run(std::move(o));
   ASSERT_TRUE(s.ok()) << s.error().to_string();
   EXPECT_EQ(s->tasks, 2);
   EXPECT_EQ(s->rejected, 1);
@@ -332,7 +342,7 @@ TEST(ClientTest, InjectedWrongShapeShrinksTheFirstArray) {
   h.start();
   ClientOptions o = options(h.port);
   o.fault = InjectedFault::kWrongShape;
-  Result<ClientStats> s = run_client(std::move(o));
+  Result<ClientStats> s = h.run(std::move(o));
   ASSERT_TRUE(s.ok()) << s.error().to_string();
   EXPECT_EQ(s->rejected, 1);
   ASSERT_EQ(h.service.pushes, 1);
