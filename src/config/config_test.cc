@@ -241,6 +241,9 @@ TEST(ConfigErrorTest, YamlSyntaxErrorsGiveLineAndColumn) {
             "demo.yaml: run.rounds: duplicate key");
   EXPECT_EQ(error_message("run: {rounds: 1}\n---\nrun: {rounds: 2}\n"),
             "demo.yaml: expected one YAML document, found 2");
+  // yaml-cpp reports empty documents forever on a stray ',' (found by fuzzing): an error, not
+  // a loop that eats all memory.
+  EXPECT_EQ(error_message(","), "demo.yaml: expected one YAML document, found more than 16");
   EXPECT_EQ(error_message("? [a, b]\n: 1\n"),
             "demo.yaml: top level: mapping keys must be scalars, got a sequence");
   // An alias to its own ancestor would recurse forever; the depth limit stops it.

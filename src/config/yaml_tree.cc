@@ -6,7 +6,9 @@
 #include <exception>
 #include <limits>
 #include <regex>
+#include <sstream>
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include "cohort/core/validate.h"
@@ -235,17 +237,46 @@ Status convert(const YAML::Node& y, const std::string& path, int depth, const Co
   return Status();
 }
 
+// Receives the parser's events and drops them (counting documents needs no tree).
+class NullEventHandler final : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
 // Parses one YAML document; `what` prefixes syntax errors, `base` prefixes key paths.
 Result<Node> parse_yaml(const std::string& text, const std::string& what, const std::string& base,
                         const Context& ctx) {
   try {
-    std::vector<YAML::Node> docs = YAML::LoadAll(text);
-    if (docs.size() > 1) {
+    // Count the documents with a bounded loop instead of YAML::LoadAll: on some malformed
+    // input (a stray ',') yaml-cpp 0.7's parser reports empty documents forever without
+    // consuming anything, and LoadAll grows its vector until memory runs out (found by
+    // fuzz/fuzz_config.cc; regression in fuzz/regressions/config/).
+    constexpr int kMaxDocuments = 16;
+    int documents = 0;
+    {
+      std::istringstream in(text);
+      YAML::Parser parser(in);
+      NullEventHandler ignore;
+      while (documents <= kMaxDocuments && parser.HandleNextDocument(ignore)) ++documents;
+    }
+    if (documents > 1) {
       return ctx.plain_error(what + "expected one YAML document, found " +
-                             std::to_string(docs.size()));
+                             (documents > kMaxDocuments ? "more than " + std::to_string(kMaxDocuments)
+                                                        : std::to_string(documents)));
     }
     Node root;
-    if (!docs.empty()) COHORT_RETURN_IF_ERROR(convert(docs[0], base, 0, ctx, &root));
+    if (documents == 1) COHORT_RETURN_IF_ERROR(convert(YAML::Load(text), base, 0, ctx, &root));
     return root;
   } catch (const YAML::Exception& e) {
     std::string m = what + "YAML syntax error";

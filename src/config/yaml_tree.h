@@ -19,27 +19,41 @@
 
 namespace cohort::config_detail {
 
+struct Entry;
+
 struct Node {
   enum class Kind { kNull, kScalar, kMap, kSeq };
   Kind kind = Kind::kNull;
   std::string text;   // kScalar
   bool plain = true;  // kScalar: false when quoted or explicitly tagged (always a string)
-  std::vector<std::pair<std::string, Node>> entries;  // kMap, in document order
+  std::vector<Entry> entries;  // kMap, in document order
   std::vector<Node> items;                            // kSeq
 
-  const Node* find(std::string_view key) const {
-    for (const auto& [k, v] : entries) {
-      if (k == key) return &v;
-    }
-    return nullptr;
-  }
-  Node* find(std::string_view key) {
-    for (auto& [k, v] : entries) {
-      if (k == key) return &v;
-    }
-    return nullptr;
-  }
+  // Defined below, where Entry is complete.
+  const Node* find(std::string_view key) const;
+  Node* find(std::string_view key);
 };
+
+// A key and its value. Not std::pair<std::string, Node>: a pair of the type being defined
+// does not compile with clang and libstdc++ (its constructors' traits need Node complete).
+struct Entry {
+  Entry(std::string k, Node v) : first(std::move(k)), second(std::move(v)) {}
+  std::string first;
+  Node second;
+};
+
+inline const Node* Node::find(std::string_view key) const {
+  for (const auto& [k, v] : entries) {
+    if (k == key) return &v;
+  }
+  return nullptr;
+}
+inline Node* Node::find(std::string_view key) {
+  for (auto& [k, v] : entries) {
+    if (k == key) return &v;
+  }
+  return nullptr;
+}
 
 const Node& null_node();
 std::string join_path(const std::string& parent, std::string_view key);
