@@ -29,18 +29,14 @@ import hashlib
 import os
 import random
 import re
-import shutil
 import signal
-import subprocess
 import sys
-import tempfile
 import threading
 import time
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import hardening_test as h  # noqa: E402  (exits 77 without python3-grpcio)
-from hardening_test import Failure, Finding, Server, note, read_checkpoint, tail  # noqa: E402
+from hardening_test import Server, note, read_checkpoint, tail  # noqa: E402
 
 import grpc  # noqa: E402
 
@@ -327,36 +323,8 @@ def main():
         sys.exit(2)
     cohort, src = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
     seed = int(sys.argv[3]) if len(sys.argv) > 3 else int(os.environ.get("COHORT_TEST_SEED", "1"))
-    gen = tempfile.mkdtemp(prefix="cohort_durability_gen_")
-    failed = 0
-    try:
-        subprocess.run([shutil.which("protoc") or "/usr/bin/protoc", "-I", os.path.join(src, "proto"),
-                        "--python_out=" + gen, os.path.join(src, "proto/cohort/v1/fleet.proto")], check=True)
-        sys.path.insert(0, gen)
-        from cohort.v1 import fleet_pb2  # noqa: E402  (generated above)
-        h.pb = fleet_pb2
-        for strategy in STRATEGIES:
-            f = Finding("durability_" + strategy, cohort, src)
-            t0 = time.time()
-            try:
-                run_strategy(f, strategy, seed)
-            except Failure as e:
-                f.errors.append(str(e))
-                print(f"FAIL: {strategy}: {e}", file=sys.stderr)
-            except Exception:  # noqa: BLE001
-                f.errors.append(traceback.format_exc())
-                print(f"FAIL: {strategy}: unexpected error:\n{traceback.format_exc()}", file=sys.stderr)
-            finally:
-                f.close()
-            if f.errors:
-                failed += 1
-                print(f"--- {strategy} FAILED ({time.time() - t0:.1f} s, seed {seed}); files kept in {f.dir}",
-                      file=sys.stderr)
-            else:
-                shutil.rmtree(f.dir, ignore_errors=True)
-                note(f"{strategy}: OK ({time.time() - t0:.1f} s, seed {seed})")
-    finally:
-        shutil.rmtree(gen, ignore_errors=True)
+    cases = [(s, lambda f, s=s: run_strategy(f, s, seed)) for s in STRATEGIES]
+    failed = h.run_cases("durability_", cohort, src, cases, f", seed {seed}")
     print(f"{len(STRATEGIES) - failed} passed, {failed} failed")
     sys.exit(1 if failed else 0)
 

@@ -14,16 +14,11 @@ server's count of accepted updates equals the acceptances the proxy saw). Across
 every kind of fault was injected. Exit 0 on success, 1 on a failure, 77 without python3-grpcio.
 """
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
-import time
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import hardening_test as h  # noqa: E402  (exits 77 without python3-grpcio)
-from hardening_test import Failure, Finding, Server, note, tail, train_config, wait_exit  # noqa: E402
+from hardening_test import Server, note, tail, train_config, wait_exit  # noqa: E402
 from fault_proxy import FAULTS, Proxy  # noqa: E402
 
 FAMILIES = {
@@ -71,38 +66,14 @@ def main():
     cohort, src = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
     seed = int(sys.argv[3]) if len(sys.argv) > 3 else int(os.environ.get("COHORT_TEST_SEED", "1"))
     rate = float(sys.argv[4]) if len(sys.argv) > 4 else 0.15
-    gen = tempfile.mkdtemp(prefix="cohort_faults_gen_")
-    failed = 0
     kinds = set()
-    try:
-        subprocess.run([shutil.which("protoc") or "/usr/bin/protoc", "-I", os.path.join(src, "proto"),
-                        "--python_out=" + gen, os.path.join(src, "proto/cohort/v1/fleet.proto")], check=True)
-        sys.path.insert(0, gen)
-        from cohort.v1 import fleet_pb2  # noqa: E402  (generated above)
-        h.pb = fleet_pb2
-        for family in FAMILIES:
-            f = Finding("faults_" + family, cohort, src)
-            t0 = time.time()
-            try:
-                injected = run_family(f, family, seed, rate)
-                kinds |= {k.split(".")[1] for k in injected}
-            except Failure as e:
-                f.errors.append(str(e))
-                print(f"FAIL: {family}: {e}", file=sys.stderr)
-            except Exception:  # noqa: BLE001
-                f.errors.append(traceback.format_exc())
-                print(f"FAIL: {family}: unexpected error:\n{traceback.format_exc()}", file=sys.stderr)
-            finally:
-                f.close()
-            if f.errors:
-                failed += 1
-                print(f"--- {family} FAILED ({time.time() - t0:.1f} s, seed {seed}); files kept in {f.dir}",
-                      file=sys.stderr)
-            else:
-                shutil.rmtree(f.dir, ignore_errors=True)
-                note(f"{family}: OK ({time.time() - t0:.1f} s, seed {seed}, rate {rate})")
-    finally:
-        shutil.rmtree(gen, ignore_errors=True)
+
+    def case(family):
+        def run(f):
+            kinds.update(k.split(".")[1] for k in run_family(f, family, seed, rate))
+        return family, run
+
+    failed = h.run_cases("faults_", cohort, src, [case(fam) for fam in FAMILIES], f", seed {seed}, rate {rate}")
     missing = set(FAULTS) - kinds
     if missing and not failed:
         print(f"FAIL: fault kinds never injected across the runs: {sorted(missing)}", file=sys.stderr)

@@ -991,6 +991,44 @@ def finding_6(f):
     check_clients_done(f, "6b", ["b_client0"], clients, bound)
 
 
+def run_cases(prefix, cohort, src, cases, label=""):
+    """Generates the message classes into `pb`, then runs each (name, fn) of `cases` as
+    fn(Finding) in a Finding of its own: files kept and named on failure, removed on success.
+    Returns the number of failed cases. Shared by durability_test.py and fault_injection_test.py."""
+    global pb
+    gen = tempfile.mkdtemp(prefix="cohort_gen_")
+    failed = 0
+    try:
+        subprocess.run([shutil.which("protoc") or "/usr/bin/protoc", "-I", os.path.join(src, "proto"),
+                        "--python_out=" + gen, os.path.join(src, "proto/cohort/v1/fleet.proto")], check=True)
+        sys.path.insert(0, gen)
+        from cohort.v1 import fleet_pb2  # noqa: E402  (generated above)
+        pb = fleet_pb2
+        for name, fn in cases:
+            f = Finding(prefix + name, cohort, src)
+            t0 = time.time()
+            try:
+                fn(f)
+            except Failure as e:
+                f.errors.append(str(e))
+                print(f"FAIL: {name}: {e}", file=sys.stderr)
+            except Exception:  # noqa: BLE001
+                f.errors.append(traceback.format_exc())
+                print(f"FAIL: {name}: unexpected error:\n{traceback.format_exc()}", file=sys.stderr)
+            finally:
+                f.close()
+            if f.errors:
+                failed += 1
+                print(f"--- {name} FAILED ({time.time() - t0:.1f} s{label}); files kept in {f.dir}",
+                      file=sys.stderr)
+            else:
+                shutil.rmtree(f.dir, ignore_errors=True)
+                note(f"{name}: OK ({time.time() - t0:.1f} s{label})")
+    finally:
+        shutil.rmtree(gen, ignore_errors=True)
+    return failed
+
+
 FINDINGS = {"1": finding_1, "2": finding_2, "3": finding_3, "4": finding_4, "5": finding_5, "6": finding_6}
 
 
