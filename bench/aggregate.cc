@@ -29,16 +29,12 @@
 #include "bench_util.h"
 #include "cohort/core/array_record.h"
 #include "cohort/core/metrics.h"
+#include "cohort/core/multiversion.h"
 #include "cohort/core/ops.h"
 #include "cohort/core/parallel.h"
 
-// The reference loop gets the same AVX2 / baseline code selection as src/core/ops.cc, so the
-// comparison is not between instruction sets.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_THREAD__)
-#define COHORT_BENCH_MULTIVERSION __attribute__((target_clones("avx2", "default")))
-#else
-#define COHORT_BENCH_MULTIVERSION
-#endif
+// The reference loop gets the same AVX2 / baseline code selection as src/core/ops.cc
+// (cohort/core/multiversion.h), so the comparison is not between instruction sets.
 
 namespace cohort::bench {
 
@@ -60,7 +56,7 @@ struct AggregateArgs {
 // straw man.)
 constexpr int64_t kRefTile = 16;
 
-COHORT_BENCH_MULTIVERSION void ref_sum_range(const float* const* in, int64_t k, int64_t lo,
+COHORT_MULTIVERSION void ref_sum_range(const float* const* in, int64_t k, int64_t lo,
                                              int64_t hi, float* __restrict out) {
   int64_t i = lo;
   for (; i + kRefTile <= hi; i += kRefTile) {

@@ -7,16 +7,9 @@
 #include <limits>
 #include <vector>
 
+#include "cohort/core/multiversion.h"
 #include "cohort/core/parallel.h"
 
-// Hot loops are compiled twice (AVX2+FMA and baseline x86-64) and the loader picks one. Not
-// under ThreadSanitizer: the loader runs the (instrumented) ifunc resolvers before the TSan
-// runtime is initialised, which crashes at start-up.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_THREAD__)
-#define COHORT_MULTIVERSION __attribute__((target_clones("avx2", "default")))
-#else
-#define COHORT_MULTIVERSION
-#endif
 
 namespace cohort::ops {
 namespace {

@@ -3,15 +3,10 @@
 #include <cassert>
 #include <cmath>
 
+#include "cohort/core/multiversion.h"
 #include "cohort/core/ops.h"
 #include "cohort/core/parallel.h"
 
-// Same dispatch as ops.cc: the loops are compiled for AVX2 and baseline x86-64.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_THREAD__)
-#define COHORT_FEDOPT_MULTIVERSION __attribute__((target_clones("avx2", "default")))
-#else
-#define COHORT_FEDOPT_MULTIVERSION
-#endif
 
 namespace cohort {
 namespace {
@@ -19,7 +14,7 @@ namespace {
 // One loop per rule so each is a straight-line body the compiler vectorises; every element
 // of the four buffers is read once and m, v, w written once. v stays >= 0 under all three
 // rules when it starts at 0, so sqrt never sees a negative argument.
-COHORT_FEDOPT_MULTIVERSION void k_adam(const float* __restrict d, float* __restrict m,
+COHORT_MULTIVERSION void k_adam(const float* __restrict d, float* __restrict m,
                                        float* __restrict v, float* __restrict w, int64_t n,
                                        float lr, float b1, float b2, float tau) {
   for (int64_t i = 0; i < n; ++i) {
@@ -32,7 +27,7 @@ COHORT_FEDOPT_MULTIVERSION void k_adam(const float* __restrict d, float* __restr
   }
 }
 
-COHORT_FEDOPT_MULTIVERSION void k_yogi(const float* __restrict d, float* __restrict m,
+COHORT_MULTIVERSION void k_yogi(const float* __restrict d, float* __restrict m,
                                        float* __restrict v, float* __restrict w, int64_t n,
                                        float lr, float b1, float b2, float tau) {
   for (int64_t i = 0; i < n; ++i) {
@@ -47,7 +42,7 @@ COHORT_FEDOPT_MULTIVERSION void k_yogi(const float* __restrict d, float* __restr
   }
 }
 
-COHORT_FEDOPT_MULTIVERSION void k_adagrad(const float* __restrict d, float* __restrict m,
+COHORT_MULTIVERSION void k_adagrad(const float* __restrict d, float* __restrict m,
                                           float* __restrict v, float* __restrict w, int64_t n,
                                           float lr, float b1, float tau) {
   for (int64_t i = 0; i < n; ++i) {

@@ -1,0 +1,659 @@
+// The payload format (docs/wire_format.md, "Codec payload"): encoding, whole-payload decoding
+// (frames in parallel) and the streaming decoder, all over one frame decoder.
+#include <zlib.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "bits.h"
+#include "cohort/codec/codec.h"
+#include "cohort/codec/sparsify.h"
+#include "cohort/core/ops.h"
+#include "cohort/core/parallel.h"
+
+namespace cohort::codec {
+namespace {
+
+using detail::load_u32;
+using detail::store_u32;
+
+constexpr char kMagic[4] = {'C', 'H', 'C', '1'};
+constexpr int64_t kFrameHeaderBytes = 12;  // raw_len, stored_len, crc32
+constexpr uint8_t kFlagSparse = 1;
+
+uint32_t crc_of(const uint8_t* p, size_t n) {
+  return static_cast<uint32_t>(crc32(crc32(0L, Z_NULL, 0), p, static_cast<uInt>(n)));
+}
+
+uint64_t fingerprint(std::span<const int64_t> offsets) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (int64_t o : offsets) {
+    for (int b = 0; b < 8; ++b) {
+      h ^= static_cast<uint64_t>(o >> (8 * b)) & 0xff;
+      h *= 0x100000001b3ull;
+    }
+  }
+  return h;
+}
+
+void put_u64(std::string* s, uint64_t v) { s->append(reinterpret_cast<const char*>(&v), 8); }
+void put_u32(std::string* s, uint32_t v) { s->append(reinterpret_cast<const char*>(&v), 4); }
+
+// What a decoder knows once the header is read.
+struct Header {
+  bool sparse = false;
+  int64_t numel = 0;
+  int64_t frame_elems = 0;
+  int64_t kept = 0;
+  int64_t num_frames = 0;
+  std::vector<float> side;  // side_floats per segment
+  int64_t bytes = 0;        // header size
+};
+
+Status check_offsets(std::span<const int64_t> offsets) {
+  if (offsets.empty() || offsets.front() != 0) {
+    return Status::invalid_argument("codec: segment offsets must start at 0");
+  }
+  for (size_t i = 1; i < offsets.size(); ++i) {
+    if (offsets[i] < offsets[i - 1]) {
+      return Status::invalid_argument("codec: segment offsets must not decrease");
+    }
+  }
+  if (offsets.back() >= (int64_t{1} << 32)) {
+    return Status::invalid_argument("codec: vectors of 2^32 elements or more are not supported");
+  }
+  return Status();
+}
+
+// Parses the header from `p[0..n)`. nullopt: more bytes are needed.
+Result<std::optional<Header>> parse_header(const Chain& chain, std::span<const int64_t> offsets,
+                                           const uint8_t* p, int64_t n) {
+  if (n < 8) return std::optional<Header>();
+  if (std::memcmp(p, kMagic, 4) != 0) {
+    return Status::invalid_argument("codec payload: bad magic (not a Cohort codec payload)");
+  }
+  if (p[4] != kPayloadVersion) {
+    return Status::invalid_argument("codec payload: format version " + std::to_string(p[4]) +
+                                    ", this build reads version " +
+                                    std::to_string(kPayloadVersion));
+  }
+  const uint8_t flags = p[5];
+  uint16_t spec_len;
+  std::memcpy(&spec_len, p + 6, 2);
+  const int64_t fixed = 8 + spec_len + 8 + 4 + 8 + 4 + 8 + 4;
+  if (n < fixed) return std::optional<Header>();
+  const std::string spec(reinterpret_cast<const char*>(p + 8), spec_len);
+  if (spec != chain.spec()) {
+    return Status::invalid_argument("codec payload: encoded with '" + spec +
+                                    "' but the receiver expects '" + chain.spec() + "'");
+  }
+  const uint8_t* q = p + 8 + spec_len;
+  Header h;
+  uint64_t numel, fp, kept;
+  uint32_t nseg, frame, side_count;
+  std::memcpy(&numel, q, 8);
+  std::memcpy(&nseg, q + 8, 4);
+  std::memcpy(&fp, q + 12, 8);
+  std::memcpy(&frame, q + 20, 4);
+  std::memcpy(&kept, q + 24, 8);
+  std::memcpy(&side_count, q + 32, 4);
+  const int64_t expected_numel = offsets.back();
+  const uint64_t expected_nseg = offsets.size() - 1;
+  if (numel != static_cast<uint64_t>(expected_numel) || nseg != expected_nseg ||
+      fp != fingerprint(offsets)) {
+    return Status::invalid_argument(
+        "codec payload: layout mismatch: " + std::to_string(numel) + " elements in " +
+        std::to_string(nseg) + " arrays, the receiver's model has " +
+        std::to_string(expected_numel) + " in " + std::to_string(expected_nseg) +
+        (numel == static_cast<uint64_t>(expected_numel) && nseg == expected_nseg
+             ? " (array sizes differ)"
+             : ""));
+  }
+  if (frame != static_cast<uint32_t>(chain.frame_elems())) {
+    return Status::invalid_argument("codec payload: frames of " + std::to_string(frame) +
+                                    " elements, the chain uses " +
+                                    std::to_string(chain.frame_elems()));
+  }
+  if (((flags & kFlagSparse) != 0) != chain.sparse() || (flags & ~kFlagSparse) != 0) {
+    return Status::invalid_argument("codec payload: flags " + std::to_string(flags) +
+                                    " do not match the chain");
+  }
+  const uint64_t expect_side =
+      static_cast<uint64_t>(chain.value_codec().side_floats()) * expected_nseg;
+  if (side_count != expect_side) {
+    return Status::invalid_argument("codec payload: " + std::to_string(side_count) +
+                                    " side values, expected " + std::to_string(expect_side));
+  }
+  if (chain.sparse() ? kept > numel : kept != numel) {
+    return Status::invalid_argument("codec payload: " + std::to_string(kept) +
+                                    " values kept of " + std::to_string(numel));
+  }
+  const int64_t total = fixed + 4 * static_cast<int64_t>(side_count) + 4;
+  if (n < total) return std::optional<Header>();
+  const uint32_t claimed = load_u32(p + total - 4);
+  if (claimed != crc_of(p, static_cast<size_t>(total - 4))) {
+    return Status::data_loss("codec payload: header CRC-32 mismatch (corrupted header)");
+  }
+  h.sparse = chain.sparse();
+  h.numel = static_cast<int64_t>(numel);
+  h.frame_elems = frame;
+  h.kept = static_cast<int64_t>(kept);
+  h.num_frames = (h.numel + h.frame_elems - 1) / h.frame_elems;
+  h.side.resize(side_count);
+  std::memcpy(h.side.data(), p + fixed, 4 * side_count);
+  const int sf = chain.value_codec().side_floats();
+  for (uint64_t s = 0; sf > 0 && s < expected_nseg; ++s) {
+    Status st = chain.value_codec().check_side(h.side.data() + s * static_cast<uint64_t>(sf));
+    if (!st.ok()) {
+      return Status::invalid_argument("codec payload: array " + std::to_string(s) + ": " +
+                                      st.message());
+    }
+  }
+  h.bytes = total;
+  return std::optional<Header>(std::move(h));
+}
+
+// Index of the segment holding element e (offsets ascending; empty segments skipped).
+size_t segment_of(std::span<const int64_t> offsets, int64_t e) {
+  auto it = std::upper_bound(offsets.begin(), offsets.end(), e);
+  return static_cast<size_t>(it - offsets.begin()) - 1;
+}
+
+// The largest raw frame a frame of `len` elements can produce (before any byte codec).
+int64_t max_raw_bytes(const Chain& chain, int64_t len, size_t nseg) {
+  const int64_t pieces = std::min<int64_t>(len, static_cast<int64_t>(nseg)) + 1;
+  const int64_t per_piece_slack = 8;
+  return (chain.sparse() ? 4 + 2 * len : 0) + chain.value_codec().encoded_bytes(len) +
+         pieces * per_piece_slack;
+}
+
+// Decodes frame `f` from its raw bytes into `out` (the frame's elements, dense; sparse frames
+// zero the rest). `kept` receives the number of values it carried.
+Status decode_raw_frame(const Chain& chain, std::span<const int64_t> offsets, const Header& h,
+                        int64_t f, const uint8_t* raw, int64_t raw_len, std::span<float> out,
+                        int64_t* kept, std::vector<float>* scratch) {
+  const int64_t a = f * h.frame_elems;
+  const int64_t len = static_cast<int64_t>(out.size());
+  const ValueCodec& vc = chain.value_codec();
+  const int sf = vc.side_floats();
+  auto side_of = [&](size_t seg) {
+    return sf > 0 ? h.side.data() + seg * static_cast<size_t>(sf) : nullptr;
+  };
+  if (!h.sparse) {
+    int64_t expected = 0;
+    for (int64_t e = a; e < a + len;) {
+      const size_t seg = segment_of(offsets, e);
+      const int64_t end = std::min(a + len, offsets[seg + 1]);
+      expected += vc.encoded_bytes(end - e);
+      e = end;
+    }
+    if (expected != raw_len) {
+      return Status::data_loss("frame " + std::to_string(f) + ": " + std::to_string(raw_len) +
+                               " bytes, " + std::to_string(len) + " elements take " +
+                               std::to_string(expected));
+    }
+    const uint8_t* p = raw;
+    for (int64_t e = a; e < a + len;) {
+      const size_t seg = segment_of(offsets, e);
+      const int64_t end = std::min(a + len, offsets[seg + 1]);
+      Status s = vc.decode(p, side_of(seg), out.subspan(static_cast<size_t>(e - a),
+                                                        static_cast<size_t>(end - e)));
+      if (!s.ok()) return Status::invalid_argument("frame " + std::to_string(f) + ": " + s.message());
+      p += vc.encoded_bytes(end - e);
+      e = end;
+    }
+    *kept = len;
+  } else {
+    if (raw_len < 4) return Status::data_loss("frame " + std::to_string(f) + ": too short");
+    const uint32_t count = load_u32(raw);
+    if (count > static_cast<uint64_t>(len)) {
+      return Status::invalid_argument("frame " + std::to_string(f) + ": " + std::to_string(count) +
+                                      " values kept of " + std::to_string(len) + " elements");
+    }
+    if (raw_len < 4 + 2 * static_cast<int64_t>(count)) {
+      return Status::data_loss("frame " + std::to_string(f) + ": too short for its indices");
+    }
+    std::vector<uint32_t> idx(count);
+    for (uint32_t i = 0; i < count; ++i) {
+      uint16_t o;
+      std::memcpy(&o, raw + 4 + 2 * i, 2);
+      if (o >= len || (i > 0 && o <= idx[i - 1])) {
+        return Status::invalid_argument("frame " + std::to_string(f) + ": index " +
+                                        std::to_string(i) + " (" + std::to_string(o) +
+                                        ") is out of order or beyond the frame");
+      }
+      idx[i] = o;
+    }
+    int64_t expected = 4 + 2 * static_cast<int64_t>(count);
+    for (uint32_t i = 0; i < count;) {
+      const size_t seg = segment_of(offsets, a + idx[i]);
+      uint32_t j = i;
+      while (j < count && a + idx[j] < offsets[seg + 1]) ++j;
+      expected += vc.encoded_bytes(j - i);
+      i = j;
+    }
+    if (expected != raw_len) {
+      return Status::data_loss("frame " + std::to_string(f) + ": " + std::to_string(raw_len) +
+                               " bytes, " + std::to_string(count) + " values take " +
+                               std::to_string(expected));
+    }
+    scratch->resize(count);
+    const uint8_t* p = raw + 4 + 2 * count;
+    for (uint32_t i = 0; i < count;) {
+      const size_t seg = segment_of(offsets, a + idx[i]);
+      uint32_t j = i;
+      while (j < count && a + idx[j] < offsets[seg + 1]) ++j;
+      Status s = vc.decode(p, side_of(seg), std::span<float>(scratch->data() + i, j - i));
+      if (!s.ok()) return Status::invalid_argument("frame " + std::to_string(f) + ": " + s.message());
+      p += vc.encoded_bytes(j - i);
+      i = j;
+    }
+    std::fill(out.begin(), out.end(), 0.0f);
+    for (uint32_t i = 0; i < count; ++i) out[idx[i]] = (*scratch)[i];
+    *kept = count;
+  }
+  if (!ops::all_finite(out)) {
+    for (size_t i = 0; i < out.size(); ++i) {
+      if (!std::isfinite(out[i])) {
+        return Status::invalid_argument("frame " + std::to_string(f) + ": element " +
+                                        std::to_string(a + static_cast<int64_t>(i)) +
+                                        " decodes to a non-finite value");
+      }
+    }
+  }
+  return Status();
+}
+
+// Checks a frame's lengths and CRC and decodes it. `stored` points at the frame's body.
+Status decode_frame(const Chain& chain, std::span<const int64_t> offsets, const Header& h,
+                    int64_t f, uint32_t raw_len, const uint8_t* stored, uint32_t stored_len,
+                    uint32_t crc, std::span<float> out, int64_t* kept,
+                    std::vector<uint8_t>* raw_buf, std::vector<float>* scratch) {
+  if (crc_of(stored, stored_len) != crc) {
+    return Status::data_loss("frame " + std::to_string(f) + ": CRC-32 mismatch (corrupted)");
+  }
+  const uint8_t* raw = stored;
+  if (const ByteCodec* bc = chain.byte_codec()) {
+    raw_buf->resize(raw_len);
+    Status s = bc->decompress(
+        std::string_view(reinterpret_cast<const char*>(stored), stored_len), *raw_buf);
+    if (!s.ok()) return Status::data_loss("frame " + std::to_string(f) + ": " + s.message());
+    raw = raw_buf->data();
+  }
+  return decode_raw_frame(chain, offsets, h, f, raw, raw_len, out, kept, scratch);
+}
+
+// Validates a frame header's lengths before its body is read.
+Status check_frame_lengths(const Chain& chain, std::span<const int64_t> offsets, int64_t f,
+                           int64_t len, uint32_t raw_len, uint32_t stored_len) {
+  const int64_t max_raw = max_raw_bytes(chain, len, offsets.size() - 1);
+  if (raw_len > max_raw) {
+    return Status::resource_exhausted("frame " + std::to_string(f) + ": " +
+                                      std::to_string(raw_len) + " bytes, more than " +
+                                      std::to_string(len) + " elements can take (" +
+                                      std::to_string(max_raw) + ")");
+  }
+  const ByteCodec* bc = chain.byte_codec();
+  if (bc ? stored_len > bc->bound(raw_len) : stored_len != raw_len) {
+    return Status::resource_exhausted("frame " + std::to_string(f) + ": stored size " +
+                                      std::to_string(stored_len) + " does not fit raw size " +
+                                      std::to_string(raw_len));
+  }
+  return Status();
+}
+
+}  // namespace
+
+int64_t Chain::max_payload_bytes(std::span<const int64_t> offsets) const {
+  const int64_t numel = offsets.back();
+  const int64_t frames = (numel + frame_elems_ - 1) / frame_elems_;
+  int64_t per_frame = max_raw_bytes(*this, frame_elems_, offsets.size() - 1);
+  if (bytes_) per_frame = bytes_->bound(per_frame);
+  return 64 + static_cast<int64_t>(spec_.size()) +
+         4 * value_->side_floats() * static_cast<int64_t>(offsets.size()) +
+         frames * (kFrameHeaderBytes + per_frame);
+}
+
+Result<std::string> Chain::encode(std::span<const float> values, std::span<const int64_t> offsets,
+                                  uint64_t seed, std::vector<float>* residual) const {
+  COHORT_RETURN_IF_ERROR(check_offsets(offsets));
+  const int64_t numel = offsets.back();
+  if (static_cast<int64_t>(values.size()) != numel) {
+    return Status::invalid_argument("codec: " + std::to_string(values.size()) +
+                                    " values for a layout of " + std::to_string(numel));
+  }
+  // The vector that travels: values plus the error-feedback residual.
+  std::vector<float> with_residual;
+  std::span<const float> work = values;
+  const bool ef = error_feedback() && residual != nullptr;
+  if (ef) {
+    with_residual.assign(values.begin(), values.end());
+    if (!residual->empty()) {
+      if (static_cast<int64_t>(residual->size()) != numel) {
+        return Status::invalid_argument("codec: error-feedback residual has " +
+                                        std::to_string(residual->size()) + " elements, the "
+                                        "vector " + std::to_string(numel));
+      }
+      ops::axpy(1.0f, *residual, with_residual);
+    }
+    work = with_residual;
+  }
+  if (!ops::all_finite(work)) {
+    for (int64_t i = 0; i < numel; ++i) {
+      if (!std::isfinite(work[static_cast<size_t>(i)])) {
+        return Status::invalid_argument("codec: cannot encode element " + std::to_string(i) +
+                                        " (array " + std::to_string(segment_of(offsets, i)) +
+                                        "): not a finite value");
+      }
+    }
+  }
+  const size_t nseg = offsets.size() - 1;
+  // Which elements travel, and their values ("value space").
+  std::vector<uint32_t> index;
+  std::vector<float> kept_values;
+  std::span<const float> v = work;
+  if (sparsify_) {
+    index = select(*sparsify_, work, seed);
+    kept_values.resize(index.size());
+    for (size_t i = 0; i < index.size(); ++i) kept_values[i] = work[index[i]];
+    v = kept_values;
+  }
+  // Value-space start of each segment.
+  auto value_pos = [&](int64_t element) -> int64_t {
+    if (!sparsify_) return element;
+    return std::lower_bound(index.begin(), index.end(), static_cast<uint32_t>(element)) -
+           index.begin();
+  };
+  const int sf = value_->side_floats();
+  std::vector<float> side(static_cast<size_t>(sf) * nseg);
+  if (sf > 0) {
+    for (size_t s = 0; s < nseg; ++s) {
+      const int64_t lo = value_pos(offsets[s]), hi = value_pos(offsets[s + 1]);
+      value_->fit(v.subspan(static_cast<size_t>(lo), static_cast<size_t>(hi - lo)),
+                  side.data() + s * static_cast<size_t>(sf));
+    }
+  }
+  // Header.
+  std::string header(kMagic, 4);
+  header.push_back(static_cast<char>(kPayloadVersion));
+  header.push_back(static_cast<char>(sparsify_ ? kFlagSparse : 0));
+  const uint16_t spec_len = static_cast<uint16_t>(spec_.size());
+  header.append(reinterpret_cast<const char*>(&spec_len), 2);
+  header += spec_;
+  put_u64(&header, static_cast<uint64_t>(numel));
+  put_u32(&header, static_cast<uint32_t>(nseg));
+  put_u64(&header, fingerprint(offsets));
+  put_u32(&header, static_cast<uint32_t>(frame_elems_));
+  put_u64(&header, static_cast<uint64_t>(v.size()));
+  put_u32(&header, static_cast<uint32_t>(side.size()));
+  header.append(reinterpret_cast<const char*>(side.data()), 4 * side.size());
+  put_u32(&header, crc_of(reinterpret_cast<const uint8_t*>(header.data()), header.size()));
+
+  // Frames, in parallel: each is independent once the selection and side info are known.
+  const int64_t frames = (numel + frame_elems_ - 1) / frame_elems_;
+  std::vector<std::string> out(static_cast<size_t>(frames));
+  std::vector<Status> errors(static_cast<size_t>(frames));
+  auto encode_frame = [&](int64_t f) {
+    const int64_t a = f * frame_elems_;
+    const int64_t b = std::min(numel, a + frame_elems_);
+    std::string raw;
+    const int64_t pa = value_pos(a), pb = value_pos(b);
+    if (sparsify_) {
+      const uint32_t count = static_cast<uint32_t>(pb - pa);
+      put_u32(&raw, count);
+      for (int64_t i = pa; i < pb; ++i) {
+        const uint16_t o = static_cast<uint16_t>(index[static_cast<size_t>(i)] - a);
+        raw.append(reinterpret_cast<const char*>(&o), 2);
+      }
+    }
+    // Runs of travelling values within one segment.
+    std::vector<uint32_t> local;
+    for (int64_t p = pa; p < pb;) {
+      const int64_t element = sparsify_ ? index[static_cast<size_t>(p)] : p;
+      const size_t seg = segment_of(offsets, element);
+      const int64_t q = std::min(pb, value_pos(offsets[seg + 1]));
+      const int64_t n = q - p;
+      const size_t at = raw.size();
+      raw.resize(at + static_cast<size_t>(value_->encoded_bytes(n)));
+      const uint32_t* idx = nullptr;
+      if (sparsify_) {
+        local.resize(static_cast<size_t>(n));
+        for (int64_t i = 0; i < n; ++i) {
+          local[static_cast<size_t>(i)] = index[static_cast<size_t>(p + i)] - static_cast<uint32_t>(a);
+        }
+        idx = local.data();
+      }
+      value_->encode(v.subspan(static_cast<size_t>(p), static_cast<size_t>(n)), element, idx,
+                     static_cast<uint32_t>(a), seed,
+                     sf > 0 ? side.data() + seg * static_cast<size_t>(sf) : nullptr,
+                     reinterpret_cast<uint8_t*>(raw.data() + at));
+      p = q;
+    }
+    std::string& fr = out[static_cast<size_t>(f)];
+    fr.resize(kFrameHeaderBytes);
+    if (bytes_) {
+      Status s = bytes_->compress(raw, &fr);
+      if (!s.ok()) {
+        errors[static_cast<size_t>(f)] = s;
+        return;
+      }
+    } else {
+      fr += raw;
+    }
+    const uint32_t stored = static_cast<uint32_t>(fr.size() - kFrameHeaderBytes);
+    auto* h = reinterpret_cast<uint8_t*>(fr.data());
+    store_u32(h, static_cast<uint32_t>(raw.size()));
+    store_u32(h + 4, stored);
+    store_u32(h + 8, crc_of(h + kFrameHeaderBytes, stored));
+  };
+  if (frames > 1) {
+    kernel_pool().parallel_for(0, frames, 1, [&](int64_t lo, int64_t hi) {
+      for (int64_t f = lo; f < hi; ++f) encode_frame(f);
+    });
+  } else if (frames == 1) {
+    encode_frame(0);
+  }
+  for (const Status& s : errors) COHORT_RETURN_IF_ERROR(s);
+  size_t total = header.size();
+  for (const std::string& fr : out) total += fr.size();
+  std::string payload;
+  payload.reserve(total);
+  payload += header;
+  for (std::string& fr : out) {
+    payload += fr;
+    std::string().swap(fr);
+  }
+  if (ef) {
+    // What did not travel stays with the client: residual = sent-for - received.
+    std::vector<float> decoded(static_cast<size_t>(numel));
+    COHORT_RETURN_IF_ERROR(decode(payload, offsets, decoded));
+    residual->assign(work.begin(), work.end());
+    ops::axpy(-1.0f, decoded, *residual);
+  }
+  return payload;
+}
+
+Status Chain::decode(std::string_view payload, std::span<const int64_t> offsets,
+                     std::span<float> out) const {
+  COHORT_RETURN_IF_ERROR(check_offsets(offsets));
+  if (static_cast<int64_t>(out.size()) != offsets.back()) {
+    return Status::invalid_argument("codec: output of " + std::to_string(out.size()) +
+                                    " elements for a layout of " + std::to_string(offsets.back()));
+  }
+  const auto* p = reinterpret_cast<const uint8_t*>(payload.data());
+  const int64_t n = static_cast<int64_t>(payload.size());
+  COHORT_ASSIGN_OR_RETURN(std::optional<Header> hdr, parse_header(*this, offsets, p, n));
+  if (!hdr) {
+    return Status::data_loss("codec payload truncated: " + std::to_string(n) +
+                             " bytes end inside the header");
+  }
+  const Header& h = *hdr;
+  struct FrameRef {
+    uint32_t raw_len, stored_len, crc;
+    int64_t at;
+  };
+  std::vector<FrameRef> refs(static_cast<size_t>(h.num_frames));
+  int64_t pos = h.bytes;
+  for (int64_t f = 0; f < h.num_frames; ++f) {
+    if (n - pos < kFrameHeaderBytes) {
+      return Status::data_loss("codec payload truncated: frame " + std::to_string(f) + " of " +
+                               std::to_string(h.num_frames) + " missing");
+    }
+    FrameRef& r = refs[static_cast<size_t>(f)];
+    r.raw_len = load_u32(p + pos);
+    r.stored_len = load_u32(p + pos + 4);
+    r.crc = load_u32(p + pos + 8);
+    const int64_t len = std::min(h.frame_elems, h.numel - f * h.frame_elems);
+    COHORT_RETURN_IF_ERROR(check_frame_lengths(*this, offsets, f, len, r.raw_len, r.stored_len));
+    r.at = pos + kFrameHeaderBytes;
+    if (n - r.at < r.stored_len) {
+      return Status::data_loss("codec payload truncated inside frame " + std::to_string(f) +
+                               " of " + std::to_string(h.num_frames));
+    }
+    pos = r.at + r.stored_len;
+  }
+  if (pos != n) {
+    return Status::invalid_argument("codec payload: " + std::to_string(n - pos) +
+                                    " bytes after the last frame");
+  }
+  std::vector<Status> errors(refs.size());
+  std::vector<int64_t> kept(refs.size());
+  auto run = [&](int64_t lo, int64_t hi) {
+    std::vector<uint8_t> raw_buf;
+    std::vector<float> scratch;
+    for (int64_t f = lo; f < hi; ++f) {
+      const FrameRef& r = refs[static_cast<size_t>(f)];
+      const int64_t a = f * h.frame_elems;
+      const int64_t len = std::min(h.frame_elems, h.numel - a);
+      errors[static_cast<size_t>(f)] =
+          decode_frame(*this, offsets, h, f, r.raw_len, p + r.at, r.stored_len, r.crc,
+                       out.subspan(static_cast<size_t>(a), static_cast<size_t>(len)),
+                       &kept[static_cast<size_t>(f)], &raw_buf, &scratch);
+    }
+  };
+  if (refs.size() > 1) {
+    kernel_pool().parallel_for(0, static_cast<int64_t>(refs.size()), 1, run);
+  } else {
+    run(0, static_cast<int64_t>(refs.size()));
+  }
+  int64_t total_kept = 0;
+  for (size_t f = 0; f < refs.size(); ++f) {
+    COHORT_RETURN_IF_ERROR(errors[f]);
+    total_kept += kept[f];
+  }
+  if (total_kept != h.kept) {
+    return Status::invalid_argument("codec payload: frames carry " + std::to_string(total_kept) +
+                                    " values, the header says " + std::to_string(h.kept));
+  }
+  return Status();
+}
+
+// ---- StreamDecoder -----------------------------------------------------------------------------
+
+struct StreamDecoder::State {
+  std::shared_ptr<const Chain> chain;
+  std::vector<int64_t> offsets;
+  std::string what;
+  std::string buf;  // bytes received and not yet used, from `pos`
+  size_t pos = 0;
+  std::optional<Header> header;
+  int64_t next_frame = 0;
+  int64_t consumed = 0;
+  int64_t emitted = 0;
+  int64_t kept = 0;
+  Status error;
+  std::vector<float> frame;
+  std::vector<uint8_t> raw_buf;
+  std::vector<float> scratch;
+
+  Status fail(const Status& s) {
+    error = Status(s.code(), what + ": " + s.message());
+    return error;
+  }
+};
+
+StreamDecoder::StreamDecoder(std::shared_ptr<const Chain> chain, std::vector<int64_t> offsets,
+                             std::string what)
+    : st_(std::make_unique<State>()) {
+  st_->chain = std::move(chain);
+  st_->offsets = std::move(offsets);
+  st_->what = std::move(what);
+  st_->error = check_offsets(st_->offsets);
+}
+
+StreamDecoder::~StreamDecoder() = default;
+
+Status StreamDecoder::feed(std::string_view bytes, const Sink& sink) {
+  State& s = *st_;
+  if (!s.error.ok()) return s.error;
+  if (s.pos > 0 && s.pos >= s.buf.size() / 2) {
+    s.buf.erase(0, s.pos);
+    s.pos = 0;
+  }
+  s.buf.append(bytes.data(), bytes.size());
+  const Chain& chain = *s.chain;
+  while (true) {
+    const auto* p = reinterpret_cast<const uint8_t*>(s.buf.data()) + s.pos;
+    const int64_t avail = static_cast<int64_t>(s.buf.size() - s.pos);
+    if (!s.header) {
+      Result<std::optional<Header>> h = parse_header(chain, s.offsets, p, avail);
+      if (!h.ok()) return s.fail(h.error());
+      if (!*h) return Status();
+      s.header = std::move(**h);
+      s.pos += static_cast<size_t>(s.header->bytes);
+      s.consumed += s.header->bytes;
+      continue;
+    }
+    const Header& h = *s.header;
+    if (s.next_frame == h.num_frames) {
+      if (avail > 0) {
+        return s.fail(Status::invalid_argument(std::to_string(avail) +
+                                               " bytes after the last frame"));
+      }
+      return Status();
+    }
+    if (avail < kFrameHeaderBytes) return Status();
+    const uint32_t raw_len = load_u32(p), stored_len = load_u32(p + 4), crc = load_u32(p + 8);
+    const int64_t f = s.next_frame;
+    const int64_t a = f * h.frame_elems;
+    const int64_t len = std::min(h.frame_elems, h.numel - a);
+    if (Status c = check_frame_lengths(chain, s.offsets, f, len, raw_len, stored_len); !c.ok()) {
+      return s.fail(c);
+    }
+    if (avail < kFrameHeaderBytes + stored_len) return Status();
+    s.frame.resize(static_cast<size_t>(len));
+    int64_t kept = 0;
+    Status d = decode_frame(chain, s.offsets, h, f, raw_len, p + kFrameHeaderBytes, stored_len,
+                            crc, s.frame, &kept, &s.raw_buf, &s.scratch);
+    if (!d.ok()) return s.fail(d);
+    s.kept += kept;
+    if (f + 1 == h.num_frames && s.kept != h.kept) {
+      return s.fail(Status::invalid_argument("frames carry " + std::to_string(s.kept) +
+                                             " values, the header says " + std::to_string(h.kept)));
+    }
+    s.pos += static_cast<size_t>(kFrameHeaderBytes + stored_len);
+    s.consumed += kFrameHeaderBytes + stored_len;
+    ++s.next_frame;
+    if (Status k = sink(a, s.frame); !k.ok()) return s.fail(k);
+    s.emitted += len;
+  }
+}
+
+Status StreamDecoder::finish() const {
+  const State& s = *st_;
+  if (!s.error.ok()) return s.error;
+  if (!s.header) {
+    return Status::data_loss(s.what + ": truncated: the payload ended inside its header");
+  }
+  if (s.next_frame != s.header->num_frames) {
+    return Status::data_loss(s.what + ": truncated: " + std::to_string(s.next_frame) + " of " +
+                             std::to_string(s.header->num_frames) + " frames received");
+  }
+  return Status();
+}
+
+int64_t StreamDecoder::bytes_consumed() const { return st_->consumed; }
+int64_t StreamDecoder::elements_emitted() const { return st_->emitted; }
+
+}  // namespace cohort::codec
