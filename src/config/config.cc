@@ -307,6 +307,33 @@ Status read_admission(const MapReader& top, AdmissionOptions* a) {
   return checked(a->validate(), top.node(), top.ctx());
 }
 
+// A chain is a string ("topk:0.01 -> int8 -> zstd") or a list of stages.
+Status read_chain(const MapReader& r, std::string_view key, std::string* out) {
+  const Node* n = r.get(key);
+  if (n == nullptr) return Status();
+  if (n->kind == Node::Kind::kSeq) {
+    std::string joined;
+    for (size_t i = 0; i < n->items.size(); ++i) {
+      COHORT_ASSIGN_OR_RETURN(std::string stage,
+                              to_string_value(r.ctx(), n->items[i],
+                                              r.child(key) + "[" + std::to_string(i) + "]"));
+      joined += (i ? " -> " : "") + stage;
+    }
+    if (joined.empty()) return r.error(key, "an empty list (write none for no compression)");
+    *out = joined;
+    return Status();
+  }
+  return r.read(key, out);
+}
+
+Status read_compression(const MapReader& top, runtime::CompressionOptions* c) {
+  const MapReader r = top.section("compression");
+  COHORT_RETURN_IF_ERROR(r.open({"uplink", "downlink"}));
+  COHORT_RETURN_IF_ERROR(read_chain(r, "uplink", &c->uplink));
+  COHORT_RETURN_IF_ERROR(read_chain(r, "downlink", &c->downlink));
+  return checked(c->validate(), top.node(), top.ctx());
+}
+
 Status read_deploy(const MapReader& r, DeployConfig* d) {
   COHORT_RETURN_IF_ERROR(r.open({"listen", "tokens", "cert", "key", "insecure", "max_wall_s",
                                  "checkpoint_dir", "keep_checkpoints", "client_timeout_s",
@@ -344,7 +371,8 @@ Result<SimulationConfig> build_config(const Node& root, const Context& ctx, Conf
   SimulationConfig c;
   const MapReader top(ctx, root, "");
   COHORT_RETURN_IF_ERROR(top.open(
-      {"data", "clients", "model", "training", "strategy", "strategies", "run", "admission"}));
+      {"data", "clients", "model", "training", "strategy", "strategies", "run", "admission",
+       "compression"}));
   COHORT_RETURN_IF_ERROR(read_data(top, &c.data));
   COHORT_RETURN_IF_ERROR(read_clients(top, &c.clients));
   COHORT_RETURN_IF_ERROR(read_model(top, &c.model));
@@ -354,6 +382,7 @@ Result<SimulationConfig> build_config(const Node& root, const Context& ctx, Conf
   COHORT_RETURN_IF_ERROR(read_strategy(top, &c.strategy));
   COHORT_RETURN_IF_ERROR(read_run(top, &c.run, use));
   COHORT_RETURN_IF_ERROR(read_admission(top, &c.admission));
+  COHORT_RETURN_IF_ERROR(read_compression(top, &c.compression));
   c.source = ctx.source();
   return c;
 }

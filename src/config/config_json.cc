@@ -133,6 +133,8 @@ Json to_json(const SimulationConfig& config) {
                     {"max_metric_key_bytes", a.max_metric_key_bytes},
                     {"max_abs_weight", a.max_abs_weight},
                     {"max_model_growth", a.max_model_growth}};
+  j["compression"] = {{"uplink", config.compression.uplink},
+                      {"downlink", config.compression.downlink}};
   return j;
 }
 

@@ -80,7 +80,7 @@ TEST(ConfigJsonTest, ToJsonHasEveryKeyInYamlStructure) {
   for (const auto& [key, value] : j.items()) sections.push_back(key);
   EXPECT_EQ(sections,
             (std::vector<std::string>{"data", "clients", "model", "training", "strategy", "run",
-                                      "admission"}));
+                                      "admission", "compression"}));
   EXPECT_EQ(j["data"].size(), 11u);
   EXPECT_EQ(j["data"]["partition"], "shards");
   EXPECT_EQ(j["data"]["synthetic"]["classes"], 3);

@@ -126,7 +126,7 @@ TEST(ConfigErrorTest, UnknownKeysNameThePathAndTheKnownKeys) {
             "eval_interval_s, target_accuracy, seed, threads)");
   EXPECT_EQ(error_message("trainig:\n  lr: 0.1\n"),
             "demo.yaml: trainig: unknown key (known: data, clients, model, training, strategy, "
-            "strategies, run, admission)");
+            "strategies, run, admission, compression)");
   EXPECT_EQ(error_message("data:\n  synthetic:\n    clases: 3\n"),
             "demo.yaml: data.synthetic.clases: unknown key (known: num_examples, test_examples, "
             "dim, classes, separation, noise)");
@@ -400,7 +400,7 @@ TEST(ConfigOverrideTest, UnknownKeysAndBadValuesNameTheOverride) {
             "eval_interval_s, target_accuracy, seed, threads) (from override 'run.round=5')");
   EXPECT_EQ(error_message("{}", {"foo.bar=1"}),
             "demo.yaml: foo: unknown key (known: data, clients, model, training, strategy, "
-            "strategies, run, admission) (from override 'foo.bar=1')");
+            "strategies, run, admission, compression) (from override 'foo.bar=1')");
   EXPECT_EQ(error_message("{}", {"training.lr=fast"}),
             "demo.yaml: training.lr: expected a number, got 'fast' (from override "
             "'training.lr=fast')");
@@ -484,6 +484,43 @@ TEST_F(ConfigFileTest, MissingFileOrDirectoryIsNotFound) {
 }
 
 // The "complete example" of docs/config.md must load and mean what the page says.
+
+}  // namespace
+}  // namespace cohort
+
+namespace cohort {
+namespace {
+
+using namespace config_testing;  // NOLINT
+
+TEST(ConfigCompressionTest, ChainsAsStringsListsAndOverrides) {
+  auto c = parse("compression:\n  uplink: topk:0.01 -> int8 -> zstd\n  downlink: fp16\n");
+  ASSERT_TRUE(c.ok()) << c.error().to_string();
+  EXPECT_EQ(c->compression.uplink, "topk:0.01 -> int8 -> zstd");
+  EXPECT_EQ(c->compression.downlink, "fp16");
+  c = parse("compression:\n  uplink: [topk:0.01, int8, zstd]\n");
+  ASSERT_TRUE(c.ok()) << c.error().to_string();
+  EXPECT_EQ(c->compression.uplink, "topk:0.01 -> int8 -> zstd");
+  EXPECT_EQ(c->compression.downlink, "none");
+  c = parse("{}", {"compression.uplink=topk:0.01 -> int8 -> zstd"});
+  ASSERT_TRUE(c.ok()) << c.error().to_string();
+  EXPECT_EQ(c->compression.uplink, "topk:0.01 -> int8 -> zstd");
+  EXPECT_EQ(parse("{}")->compression.uplink, "none");
+}
+
+TEST(ConfigCompressionTest, BadChainsNameTheKeyAndTheStage) {
+  EXPECT_EQ(error_message("compression:\n  uplink: int8 -> topk:0.1\n"),
+            "demo.yaml: compression.uplink: compression chain 'int8 -> topk:0.1': a sparsifier "
+            "(topk, randk) must come before a value codec (f32, fp16, bf16, int8/4/2, terngrad, "
+            "kmeans) (order: sparsifier -> value codec -> byte codec)");
+  EXPECT_NE(error_message("compression:\n  downlink: randk:0.5\n").find("compression.downlink"),
+            std::string::npos);
+  EXPECT_NE(error_message("compression:\n  uplink: []\n").find("compression.uplink"),
+            std::string::npos);
+  EXPECT_NE(error_message("compression:\n  uplnk: int8\n").find("unknown key (known: uplink, "
+                                                                 "downlink)"),
+            std::string::npos);
+}
 
 }  // namespace
 }  // namespace cohort

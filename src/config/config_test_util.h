@@ -100,6 +100,8 @@ inline void expect_same(const SimulationConfig& a, const SimulationConfig& b) {
   EXPECT_EQ(a.admission.max_metrics, b.admission.max_metrics);
   EXPECT_EQ(a.admission.max_model_growth, b.admission.max_model_growth);
   EXPECT_EQ(a.admission.max_abs_weight, b.admission.max_abs_weight);
+  EXPECT_EQ(a.compression.uplink, b.compression.uplink);
+  EXPECT_EQ(a.compression.downlink, b.compression.downlink);
   EXPECT_EQ(a.run.max_virtual_time_s, b.run.max_virtual_time_s);
   EXPECT_EQ(a.run.eval_every, b.run.eval_every);
   EXPECT_EQ(a.run.eval_interval_s, b.run.eval_interval_s);

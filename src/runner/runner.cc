@@ -121,6 +121,7 @@ Result<sim::SimSummary> run_simulation(const SimulationConfig& config, const Sce
   so.run = config.run;
   so.training = config.training;
   so.admission = config.admission;
+  so.compression = config.compression;
   so.stop_flag = outputs.stop;
   so.dynamics = config.clients.dynamics;
   sim::Simulator simulator(so, scenario.factory, scenario.clients, Shard::all(scenario.test), &hub);

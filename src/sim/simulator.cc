@@ -4,6 +4,8 @@
 #include <chrono>
 #include <cmath>
 #include <future>
+#include <map>
+#include <optional>
 #include <queue>
 #include <set>
 #include <unordered_map>
@@ -11,6 +13,7 @@
 #include "cohort/core/clock.h"
 #include "cohort/core/ops.h"
 #include "cohort/core/parallel.h"
+#include "cohort/runtime/compression.h"
 #include "cohort/runtime/evaluator.h"
 #include "cohort/runtime/runtime.h"
 #include "cohort/trainer/control_variates.h"
@@ -22,13 +25,17 @@ Status SimOptions::validate() const {
   COHORT_RETURN_IF_ERROR(run.validate_budget());
   COHORT_RETURN_IF_ERROR(dynamics.validate());
   COHORT_RETURN_IF_ERROR(admission.validate());
+  COHORT_RETURN_IF_ERROR(compression.validate());
   return training.validate();
 }
 
 namespace {
 
-// kTaskLost: a dropped-out task's timeout; kOffline / kOnline: a client's availability changes.
-enum class EventKind { kTaskDone, kTimer, kTaskLost, kOffline, kOnline };
+// kTaskLost: a dropped-out task's timeout; kOffline / kOnline: a client's availability changes;
+// kTrained: a task's training ended and its (compressed) upload starts, which lasts as long as
+// the encoded payload needs (only with uplink compression: otherwise sizes are known at
+// dispatch and kTaskDone is scheduled then).
+enum class EventKind { kTaskDone, kTimer, kTaskLost, kOffline, kOnline, kTrained };
 
 struct Event {
   double time;
@@ -38,10 +45,25 @@ struct Event {
   bool operator>(const Event& o) const { return time != o.time ? time > o.time : seq > o.seq; }
 };
 
-// A task's simulated side: its transfer sizes and its training job.
+// What a training job hands back: the trainer's result and, with uplink compression, the
+// update as the server decodes it (params then hold start - end, decoded), the payload's size
+// and the client's new error-feedback residual.
+struct Trained {
+  TrainResult result;
+  bool delta_ready = false;
+  int64_t payload_bytes = 0;
+  std::vector<float> residual;
+};
+
+// A task's simulated side: its transfer sizes, the model the client starts from (the global
+// model, or its downlink-decoded form) and its training job.
 struct InFlight {
   int64_t bytes_up = 0;
-  std::future<Result<TrainResult>> result;
+  int64_t state_bytes = 0;
+  std::shared_ptr<const ArrayRecord> start_model;
+  std::future<Result<Trained>> result;
+  // Set at kTrained: the job's result, collected when the upload started.
+  std::optional<Result<Trained>> ready;
   // Set when the task is lost, so that its training, if not started yet, is skipped.
   std::shared_ptr<std::atomic<bool>> abandoned = std::make_shared<std::atomic<bool>>(false);
 };
@@ -54,6 +76,9 @@ struct SimClientState {
   // The client's own state across its tasks (SCAFFOLD: c_i); empty until its first task that
   // carries a server_state, so clients that never took part cost no model-sized memory.
   ArrayRecord client_state;
+  // Error feedback of the uplink chain: what the client's payloads have not carried yet
+  // (empty until its first compressed upload). Advances when an upload reaches the server.
+  std::vector<float> ef_residual;
 };
 
 runtime::RuntimeOptions core_options(const SimOptions& o) {
@@ -91,6 +116,7 @@ class Simulator::Impl final : public runtime::RuntimeHost {
 
   Result<SimSummary> run() {
     wall_start_ = std::chrono::steady_clock::now();
+    COHORT_ASSIGN_OR_RETURN(compression_, runtime::Compression::create(opts_.compression));
     const size_t n_threads = opts_.run.threads == 0
                                  ? std::max(1u, std::thread::hardware_concurrency())
                                  : static_cast<size_t>(opts_.run.threads);
@@ -172,6 +198,9 @@ class Simulator::Impl final : public runtime::RuntimeHost {
         case EventKind::kTaskDone:
           deliver(ev.id);
           break;
+        case EventKind::kTrained:
+          start_upload(ev.id);
+          break;
         case EventKind::kTaskLost:
           lose_task(ev.id, "dropout");
           break;
@@ -222,10 +251,23 @@ class Simulator::Impl final : public runtime::RuntimeHost {
     const ClientDynamics& dyn = opts_.dynamics;
     const DeviceProfile& dev = sim_.clients_[c].device;
     InFlight f;
-    // float32 records, no codec yet. A server_state goes down with the model and its
-    // state_delta (same layout) comes back with the model delta.
+    // A server_state goes down with the model and its state_delta (same layout) comes back
+    // with the model delta, both as float32. The model goes through the downlink chain if
+    // one is set; the delta's uplink size is known once it is encoded (kTrained).
     const int64_t state_bytes = task.server_state ? task.server_state->num_bytes() : 0;
-    const int64_t bytes_down = task.model->num_bytes() + state_bytes;
+    int64_t model_bytes = task.model->num_bytes();
+    f.start_model = task.model;
+    if (compression_.downlink) {
+      Result<const runtime::DownlinkModel*> dm = downlink_model(task);
+      if (!dm.ok()) {
+        core_.fail(dm.error());
+        return;
+      }
+      f.start_model = (*dm)->model;
+      model_bytes = static_cast<int64_t>((*dm)->payload->size());
+    }
+    const int64_t bytes_down = model_bytes + state_bytes;
+    f.state_bytes = state_bytes;
     f.bytes_up = task.model->num_bytes() + state_bytes;
     const double nominal_compute_s = static_cast<double>(task.local_steps) / dev.speed;
     double compute_s = nominal_compute_s;
@@ -251,7 +293,12 @@ class Simulator::Impl final : public runtime::RuntimeHost {
       return;
     }
     in_flight_.emplace(number, std::move(f));
-    queue_.push(Event{arrival, next_seq_++, EventKind::kTaskDone, number});
+    if (compression_.uplink) {
+      queue_.push(Event{record.dispatched_at + 2.0 * dev.latency_s + down_s + compute_s,
+                        next_seq_++, EventKind::kTrained, number});
+    } else {
+      queue_.push(Event{arrival, next_seq_++, EventKind::kTaskDone, number});
+    }
     // A task for the client whose update the strategy is handling right now (a round that
     // closes and re-samples it) starts once the simulator knows whether that update was
     // accepted, i.e. which client state the new task starts from.
@@ -300,16 +347,51 @@ class Simulator::Impl final : public runtime::RuntimeHost {
     // Bigger tasks first (longest-processing-time order): a synchronous round then does not
     // end with one worker finishing its longest task while the others idle.
     const double priority = static_cast<double>(task.local_steps);
+    // With uplink compression the worker also encodes the delta (error feedback from a copy of
+    // the client's residual) and decodes it as the server will, in parallel with the others.
+    std::vector<float> residual;
+    if (compression_.uplink && compression_.uplink->error_feedback()) {
+      residual = clients_[c].ef_residual;
+    }
     f.result = pool_->submit(
-        [this, model = task.model, c, steps = task.local_steps, cfg = task.config, seed,
-         grad_correction, cancel = cancel_,
-         abandoned = f.abandoned](size_t worker) -> Result<TrainResult> {
+        [this, model = f.start_model, c, steps = task.local_steps, cfg = task.config, seed,
+         grad_correction, cancel = cancel_, abandoned = f.abandoned, residual = std::move(residual),
+         up_seed = runtime::uplink_seed(opts_.run.seed, c, number)](
+            size_t worker) mutable -> Result<Trained> {
           if (cancel->load()) return Status::cancelled("simulation stopped");
           if (abandoned->load()) return Status::cancelled("task lost");
-          return trainers_[worker]->train(*model, sim_.clients_[c].shard, steps, opts_.training,
-                                          cfg, seed, grad_correction.get());
+          Trained t;
+          COHORT_ASSIGN_OR_RETURN(t.result, trainers_[worker]->train(*model, sim_.clients_[c].shard,
+                                                                     steps, opts_.training, cfg,
+                                                                     seed, grad_correction.get()));
+          if (!compression_.uplink) return t;
+          TrainResult& tr = t.result;
+          COHORT_RETURN_IF_ERROR(model->check_same_layout(tr.params, "trainer output"));
+          ops::sub(model->flat(), tr.params.flat(), tr.params.flat());
+          const bool ef = compression_.uplink->error_feedback();
+          COHORT_ASSIGN_OR_RETURN(
+              std::string payload,
+              runtime::encode_in_place(*compression_.uplink, tr.params, up_seed,
+                                       ef ? &residual : nullptr));
+          t.delta_ready = true;
+          t.payload_bytes = static_cast<int64_t>(payload.size());
+          t.residual = std::move(residual);
+          return t;
         },
         priority);
+  }
+
+  // Task `number`'s training ended and its compressed upload starts: its duration follows
+  // from the payload's real size.
+  void start_upload(int64_t number) {
+    auto it = in_flight_.find(number);
+    if (it == in_flight_.end()) return;  // lost meanwhile
+    InFlight& f = it->second;
+    f.ready = f.result.get();
+    if (f.ready->ok()) f.bytes_up = (*f.ready)->payload_bytes + f.state_bytes;
+    const DeviceProfile& dev = sim_.clients_[core_.task(number)->task.client].device;
+    const double up_s = static_cast<double>(f.bytes_up) / dev.up_bytes_per_s;
+    queue_.push(Event{clock_.now() + up_s, next_seq_++, EventKind::kTaskDone, number});
   }
 
   // Task `number`'s result reaches the server at the current virtual time.
@@ -320,21 +402,26 @@ class Simulator::Impl final : public runtime::RuntimeHost {
     in_flight_.erase(it);
     const Task task = core_.task(number)->task;
     const ClientId c = task.client;
-    Result<TrainResult> r = f.result.get();
+    Result<Trained> r = f.ready ? std::move(*f.ready) : f.result.get();
     if (!r.ok()) {
       core_.fail(r.error().with_context("training client " + std::to_string(c)));
       return;
     }
-    TrainResult& tr = *r;
+    TrainResult& tr = r->result;
     // A trainer returning another layout is a bug in the trainer, not bad client input.
     Status shape = task.model->check_same_layout(tr.params, "trainer output");
     if (!shape.ok()) {
       core_.fail(shape);
       return;
     }
-    // delta = start - end, computed in place in the result buffer.
-    ops::sub(task.model->flat(), tr.params.flat(), tr.params.flat());
     SimClientState& cs = clients_[c];
+    if (r->delta_ready) {
+      // Encoded and decoded on the worker; the client's residual advances with the upload.
+      if (compression_.uplink->error_feedback()) cs.ef_residual = std::move(r->residual);
+    } else {
+      // delta = start - end, computed in place in the result buffer.
+      ops::sub(f.start_model->flat(), tr.params.flat(), tr.params.flat());
+    }
     Result<ClientStateUpdate> state =
         update_client_state(task, cs.client_state, tr.params, tr.steps, opts_.training);
     if (!state.ok()) {
@@ -410,6 +497,22 @@ class Simulator::Impl final : public runtime::RuntimeHost {
     core_.offer(c);
   }
 
+  // The model of `task`'s version as the downlink chain delivers it, encoded once per version
+  // (the last few versions are kept: asynchronous strategies hand out the current one only,
+  // but a round's tasks may straddle a commit).
+  Result<const runtime::DownlinkModel*> downlink_model(const Task& task) {
+    auto it = downlink_cache_.find(task.version);
+    if (it == downlink_cache_.end()) {
+      COHORT_ASSIGN_OR_RETURN(
+          runtime::DownlinkModel m,
+          runtime::encode_model(*compression_.downlink, *task.model,
+                                runtime::downlink_seed(opts_.run.seed, task.version)));
+      it = downlink_cache_.emplace(task.version, std::move(m)).first;
+      while (downlink_cache_.size() > 4) downlink_cache_.erase(downlink_cache_.begin());
+    }
+    return &it->second;
+  }
+
   Simulator& sim_;
   const SimOptions& opts_;
   Strategy& strategy_;
@@ -419,6 +522,8 @@ class Simulator::Impl final : public runtime::RuntimeHost {
   std::vector<std::unique_ptr<Trainer>> trainers_;
   std::unique_ptr<ThreadPool> pool_;
   std::unique_ptr<Evaluator> evaluator_;
+  runtime::Compression compression_;
+  std::map<ModelVersion, runtime::DownlinkModel> downlink_cache_;
   std::shared_ptr<std::atomic<bool>> cancel_ = std::make_shared<std::atomic<bool>>(false);
   std::vector<SimClientState> clients_;
   std::priority_queue<Event, std::vector<Event>, std::greater<Event>> queue_;

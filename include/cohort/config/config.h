@@ -71,6 +71,9 @@
 //     norm_factor: 10.0             # norm bound = this x median of recent accepted norms
 //     norm_window: 50, norm_warmup: 5, max_norm: 0
 //     max_steps_factor: 1.0, max_metrics: 32, max_metric_key_bytes: 64
+//   compression:                    # codec chains (runtime/compression.h, docs/compression.md)
+//     uplink: none                  # e.g. "topk:0.01 -> int8 -> zstd" or [topk:0.01, int8, zstd]
+//     downlink: none                # the model going down, e.g. fp16 (no sparsifiers)
 // Errors name the key path: unknown keys ("run.round: unknown key (known: rounds, ...)"),
 // wrong types ("training.lr: expected a number, got 'fast'"), and out-of-range values
 // ("training.batch_size: must be >= 1, got 0"), prefixed with the file name.
@@ -87,6 +90,7 @@
 #include "cohort/data/data_config.h"
 #include "cohort/deploy/deploy_config.h"
 #include "cohort/runtime/admission.h"
+#include "cohort/runtime/compression.h"
 #include "cohort/runtime/run_config.h"
 #include "cohort/sim/device_model.h"
 #include "cohort/trainer/model_config.h"
@@ -132,6 +136,8 @@ struct SimulationConfig {
   RunConfig run;
   // Bounds every arriving update passes (runtime/admission.h), in both runtimes.
   AdmissionOptions admission;
+  // Codec chains of updates going up and models going down (runtime/compression.h).
+  runtime::CompressionOptions compression;
   ConfigSource source;
 };
 

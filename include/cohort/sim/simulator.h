@@ -59,6 +59,7 @@
 #include "cohort/core/metrics.h"
 #include "cohort/core/status.h"
 #include "cohort/runtime/admission.h"
+#include "cohort/runtime/compression.h"
 #include "cohort/runtime/evaluation.h"
 #include "cohort/runtime/run_config.h"
 #include "cohort/runtime/summary.h"
@@ -82,6 +83,8 @@ struct SimOptions {
   ClientDynamics dynamics;
   // Bounds every update passes before the strategy (runtime/admission.h).
   AdmissionOptions admission;
+  // Uplink and downlink codec chains (runtime/compression.h); none by default.
+  runtime::CompressionOptions compression;
   // InvalidArgument naming the key: run, its budget, dynamics and training.
   Status validate() const;
 };

@@ -1,0 +1,60 @@
+// Compression settings of a run (the YAML `compression:` section, docs/compression.md) and
+// the steps both runtimes take with them, written once:
+//   - uplink: a client encodes its update's delta with the uplink chain (error feedback through
+//     a residual it keeps across its tasks), the server decodes it; the bytes counted (and in
+//     the simulator, timed) are the payload's;
+//   - downlink: the server encodes each model version once with the downlink chain; a client
+//     trains from the decoded model and its delta is relative to it.
+// Randomness (stochastic rounding, random-k) is seeded by (run seed, direction, client, task)
+// or (run seed, version): simulations stay reproducible and a deployment repeats a
+// simulation's draws.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cohort/codec/codec.h"
+#include "cohort/core/array_record.h"
+#include "cohort/core/status.h"
+#include "cohort/core/types.h"
+
+namespace cohort::runtime {
+
+struct CompressionOptions {
+  std::string uplink = "none";
+  std::string downlink = "none";
+  // InvalidArgument naming the key: a chain that does not parse, or a sparsifier on the
+  // downlink (it would send part of the model).
+  Status validate() const;
+};
+
+// The parsed chains; null for "none".
+struct Compression {
+  std::shared_ptr<const codec::Chain> uplink;
+  std::shared_ptr<const codec::Chain> downlink;
+  static Result<Compression> create(const CompressionOptions& options);
+  bool any() const { return uplink || downlink; }
+};
+
+// The seed of a task's uplink encoding, and of a model version's downlink encoding.
+uint64_t uplink_seed(uint64_t run_seed, ClientId client, int64_t task);
+uint64_t downlink_seed(uint64_t run_seed, ModelVersion version);
+
+// Client side of the uplink: encodes `delta` (error feedback through `residual` when the chain
+// has it; may be null) and replaces `delta` by exactly what the server will decode. Returns
+// the payload.
+Result<std::string> encode_in_place(const codec::Chain& chain, ArrayRecord& delta, uint64_t seed,
+                                    std::vector<float>* residual);
+
+// A model as a client receives it through the downlink chain: the decoded record and the
+// payload's size.
+struct DownlinkModel {
+  std::shared_ptr<const ArrayRecord> model;
+  std::shared_ptr<const std::string> payload;
+};
+Result<DownlinkModel> encode_model(const codec::Chain& chain, const ArrayRecord& model,
+                                   uint64_t seed);
+
+}  // namespace cohort::runtime

@@ -1,0 +1,54 @@
+#include "cohort/runtime/compression.h"
+
+#include "cohort/core/rng.h"
+
+namespace cohort::runtime {
+
+Status CompressionOptions::validate() const {
+  return Compression::create(*this).status();
+}
+
+Result<Compression> Compression::create(const CompressionOptions& o) {
+  Compression c;
+  Result<std::shared_ptr<const codec::Chain>> up = codec::Chain::parse(o.uplink);
+  if (!up.ok()) return up.error().with_context("compression.uplink");
+  Result<std::shared_ptr<const codec::Chain>> down = codec::Chain::parse(o.downlink);
+  if (!down.ok()) return down.error().with_context("compression.downlink");
+  if ((*down)->sparse()) {
+    return Status::invalid_argument(
+        "compression.downlink: '" + (*down)->spec() +
+        "' sparsifies, which would send only part of the model; sparsify the uplink");
+  }
+  if (!(*up)->none()) c.uplink = *up;
+  if (!(*down)->none()) c.downlink = *down;
+  return c;
+}
+
+uint64_t uplink_seed(uint64_t run_seed, ClientId client, int64_t task) {
+  return Rng::mix_seed(run_seed, "uplink", static_cast<uint64_t>(client),
+                       static_cast<uint64_t>(task));
+}
+
+uint64_t downlink_seed(uint64_t run_seed, ModelVersion version) {
+  return Rng::mix_seed(run_seed, "downlink", static_cast<uint64_t>(version));
+}
+
+Result<std::string> encode_in_place(const codec::Chain& chain, ArrayRecord& delta, uint64_t seed,
+                                    std::vector<float>* residual) {
+  const std::vector<int64_t> offsets = codec::segment_offsets(*delta.layout());
+  COHORT_ASSIGN_OR_RETURN(std::string payload, chain.encode(delta.flat(), offsets, seed, residual));
+  COHORT_RETURN_IF_ERROR(chain.decode(payload, offsets, delta.flat()));
+  return payload;
+}
+
+Result<DownlinkModel> encode_model(const codec::Chain& chain, const ArrayRecord& model,
+                                   uint64_t seed) {
+  const std::vector<int64_t> offsets = codec::segment_offsets(*model.layout());
+  COHORT_ASSIGN_OR_RETURN(std::string payload, chain.encode(model.flat(), offsets, seed));
+  ArrayRecord decoded(model.layout());
+  COHORT_RETURN_IF_ERROR(chain.decode(payload, offsets, decoded.flat()));
+  return DownlinkModel{std::make_shared<const ArrayRecord>(std::move(decoded)),
+                       std::make_shared<const std::string>(std::move(payload))};
+}
+
+}  // namespace cohort::runtime
