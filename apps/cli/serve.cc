@@ -115,6 +115,7 @@ Status run_serve(const ServeArgs& a) {
   o.eval_every = cfg.run.eval_every;
   o.target_accuracy = cfg.run.target_accuracy;
   o.admission = cfg.admission;
+  o.compression = cfg.compression;
   o.start_fields = {{"config", to_json(cfg)}, {"deploy", to_json(deploy)}};
   if (deploy.server_eval) {
     struct EvalPool {

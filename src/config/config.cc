@@ -341,7 +341,7 @@ Status read_deploy(const MapReader& r, DeployConfig* d) {
                                  "chunk_bytes", "pull_wait_s", "done_grace_s", "server_eval",
                                  "stream_idle_timeout_s", "stream_max_s", "stream_min_bytes_per_s",
                                  "stream_grace_s", "max_streams_per_client", "max_calls_per_s",
-                                 "max_upload_bytes"}));
+                                 "max_upload_bytes", "spool_dir", "spool_memory_bytes"}));
   COHORT_RETURN_IF_ERROR(r.read("listen", &d->listen_address));
   COHORT_RETURN_IF_ERROR(r.read("tokens", &d->tokens_file));
   COHORT_RETURN_IF_ERROR(r.read("cert", &d->tls_cert_file));
@@ -364,6 +364,8 @@ Status read_deploy(const MapReader& r, DeployConfig* d) {
   COHORT_RETURN_IF_ERROR(r.read("stream_grace_s", &d->stream_grace_s));
   COHORT_RETURN_IF_ERROR(r.read("max_streams_per_client", &d->max_streams_per_client));
   COHORT_RETURN_IF_ERROR(r.read("max_calls_per_s", &d->max_calls_per_s));
+  COHORT_RETURN_IF_ERROR(r.read("spool_dir", &d->spool_dir));
+  COHORT_RETURN_IF_ERROR(r.read("spool_memory_bytes", &d->spool_memory_bytes));
   return r.read("max_upload_bytes", &d->max_upload_bytes);
 }
 

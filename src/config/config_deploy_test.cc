@@ -28,6 +28,8 @@ chunk_bytes: 65536
 pull_wait_s: 0.25
 done_grace_s: 1
 server_eval: false
+spool_dir: /var/tmp/uploads
+spool_memory_bytes: 1048576
 )",
                                "deploy.yaml");
   ASSERT_TRUE(d.ok()) << d.error().to_string();
@@ -47,6 +49,9 @@ server_eval: false
   EXPECT_EQ(d->pull_wait_s, 0.25);
   EXPECT_EQ(d->done_grace_s, 1);
   EXPECT_FALSE(d->server_eval);
+  EXPECT_EQ(d->spool_dir, "/var/tmp/uploads");
+  EXPECT_EQ(d->spool_memory_bytes, 1048576);
+  EXPECT_EQ(d->resolved_spool_dir(), "/var/tmp/uploads");
   EXPECT_TRUE(d->validate().ok()) << d->validate().to_string();
   // Round trip through JSON (serve's config echo).
   const Json j = to_json(*d);

@@ -161,7 +161,9 @@ Json to_json(const DeployConfig& d) {
           {"stream_grace_s", d.stream_grace_s},
           {"max_streams_per_client", d.max_streams_per_client},
           {"max_calls_per_s", d.max_calls_per_s},
-          {"max_upload_bytes", d.max_upload_bytes}};
+          {"max_upload_bytes", d.max_upload_bytes},
+          {"spool_dir", d.spool_dir},
+          {"spool_memory_bytes", d.spool_memory_bytes}};
 }
 
 }  // namespace cohort

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <sstream>
@@ -23,6 +24,7 @@
 #include "cohort/core/rng.h"
 #include "cohort/strategy/strategy.h"
 #include "cohort/trainer/control_variates.h"
+#include "cohort/codec/codec.h"
 #include "deploy/wire.h"
 
 namespace cohort::deploy {
@@ -89,6 +91,23 @@ struct Client::Impl {
   double heartbeat_s = 1.0;
   // The client's own state (SCAFFOLD's c_i), kept across tasks and reconnects.
   ArrayRecord client_state;
+  // Error feedback of the uplink chain: what this client's payloads have not carried yet. It
+  // advances when an upload reaches the server (accepted or not), like the simulator's.
+  std::vector<float> ef_residual;
+  // Chains named by the server's tasks, parsed once.
+  std::map<std::string, std::shared_ptr<const codec::Chain>> chains;
+
+  // The chain a task names ("" = none: null). InvalidArgument for a chain this build does
+  // not know (a newer server).
+  Result<std::shared_ptr<const codec::Chain>> chain_of(const std::string& spec) {
+    if (spec.empty()) return std::shared_ptr<const codec::Chain>();
+    auto it = chains.find(spec);
+    if (it != chains.end()) return it->second;
+    Result<std::shared_ptr<const codec::Chain>> c = codec::Chain::parse(spec);
+    if (!c.ok()) return c.error().with_context("the server's codec");
+    chains[spec] = *c;
+    return *c;
+  }
   bool fault_pending = false;
 
   void log(const std::string& line) const {
@@ -171,8 +190,10 @@ struct Client::Impl {
     return Status::ok_status();
   }
 
-  // One record streamed by Download. DataLoss for a malformed stream.
-  Result<ArrayRecord> download(int64_t task_id, pb::DownloadRequest::What what) {
+  // One record streamed by Download (a codec payload of `chain` when set, decoded frame by
+  // frame as it arrives). DataLoss for a malformed stream.
+  Result<ArrayRecord> download(int64_t task_id, pb::DownloadRequest::What what,
+                               std::shared_ptr<const codec::Chain> chain = nullptr) {
     const char* what_name = what == pb::DownloadRequest::MODEL ? "MODEL" : "SERVER_STATE";
     const std::string where =
         strformat("Download %s of task %lld", what_name, static_cast<long long>(task_id));
@@ -183,18 +204,35 @@ struct Client::Impl {
     req.set_what(what);
     std::unique_ptr<grpc::ClientReader<pb::TensorChunk>> reader = stub->Download(&ctx, req);
     ArrayRecord rec(layout);
-    wire::ChunkAssembler assembler(where, {{reinterpret_cast<char*>(rec.data()), rec.num_bytes()}});
+    std::optional<codec::StreamDecoder> decoder;
+    std::optional<wire::ChunkAssembler> assembler;
+    if (chain) {
+      decoder.emplace(chain, codec::segment_offsets(*layout), where);
+      assembler.emplace(where, chain->max_payload_bytes(codec::segment_offsets(*layout)),
+                        [&](std::string_view b) {
+                          return decoder->feed(b, [&](int64_t first, std::span<const float> v) {
+                            std::copy(v.begin(), v.end(), rec.data() + first);
+                            return Status::ok_status();
+                          });
+                        });
+    } else {
+      assembler.emplace(where, std::vector<wire::ChunkAssembler::Buffer>{
+                                   {reinterpret_cast<char*>(rec.data()), rec.num_bytes(), {}}});
+    }
     Status error;
     pb::TensorChunk ch;
     while (reader->Read(&ch)) {
       if (!error.ok()) continue;  // draining after a cancel
-      error = assembler.add(ch);
+      error = assembler->add(ch);
       if (!error.ok()) ctx.TryCancel();
     }
     grpc::Status st = reader->Finish();
     if (!error.ok()) return Status::data_loss(error.message());
     if (!st.ok()) return from_grpc(st, where);
-    if (Status s = assembler.finish(); !s.ok()) return Status::data_loss(s.message());
+    if (Status s = assembler->finish(); !s.ok()) return Status::data_loss(s.message());
+    if (decoder) {
+      if (Status s = decoder->finish(); !s.ok()) return Status::data_loss(s.message());
+    }
     return rec;
   }
 
@@ -266,7 +304,11 @@ struct Client::Impl {
       }
       return abandon(why);
     };
-    Result<ArrayRecord> model = download(task_id, pb::DownloadRequest::MODEL);
+    Result<std::shared_ptr<const codec::Chain>> model_chain = chain_of(t.model_codec());
+    if (!model_chain.ok()) return model_chain.error();
+    Result<std::shared_ptr<const codec::Chain>> update_chain = chain_of(t.update_codec());
+    if (!update_chain.ok()) return update_chain.error();
+    Result<ArrayRecord> model = download(task_id, pb::DownloadRequest::MODEL, *model_chain);
     if (!model.ok()) return download_failed(model.error());
     Task task;
     task.client = stats.client_id;
@@ -340,9 +382,31 @@ struct Client::Impl {
     wire::to_pb(*layout, h.mutable_layout());
     h.set_has_state_delta(!su.state_delta.empty());
     std::vector<wire::ByteRange> parts = {wire::bytes_of(delta)};
+    // Compression: the delta travels as a payload of the task's update chain.
+    std::string payload;
+    std::vector<float> next_residual;
+    const std::shared_ptr<const codec::Chain>& up = *update_chain;
+    if (up) {
+      if (opt.fault == InjectedFault::kNaN && fault_pending) {
+        delta.flat()[0] = std::numeric_limits<float>::quiet_NaN();  // refused by the encoder
+        fault_pending = false;
+      }
+      next_residual = ef_residual;
+      Result<std::string> enc =
+          up->encode(delta.flat(), codec::segment_offsets(*layout), t.codec_seed(),
+                     up->error_feedback() ? &next_residual : nullptr);
+      if (!enc.ok()) {
+        return enc.error().with_context(strformat("encoding task %lld's update",
+                                                  static_cast<long long>(task_id)));
+      }
+      payload = std::move(*enc);
+      h.set_codec(up->spec());
+      h.set_delta_bytes(static_cast<int64_t>(payload.size()));
+      parts[0] = {payload.data(), static_cast<int64_t>(payload.size())};
+    }
     if (!su.state_delta.empty()) parts.push_back(wire::bytes_of(su.state_delta));
     const char* fault_name = nullptr;
-    if (fault_pending) {
+    if (fault_pending && !up) {
       fault_pending = false;
       if (opt.fault == InjectedFault::kNaN) {
         delta.flat()[0] = std::numeric_limits<float>::quiet_NaN();
@@ -365,6 +429,11 @@ struct Client::Impl {
     pb::PushReply reply;
     Status pushed = push(h, std::move(parts), &reply);
     const auto train_loss = tr.metrics.count("train_loss") ? tr.metrics.at("train_loss") : NAN;
+    // The upload reached the server (it answered): what it carried is no longer owed.
+    if (up && up->error_feedback() && (pushed.ok() || (pushed.code() != StatusCode::kUnavailable &&
+                                                       pushed.code() != StatusCode::kUnauthenticated))) {
+      ef_residual = std::move(next_residual);
+    }
     if (pushed.ok() && reply.accepted()) {
       stats.accepted += 1;
       if (!su.next_state.empty()) client_state = std::move(su.next_state);

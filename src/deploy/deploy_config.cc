@@ -1,5 +1,7 @@
 #include "cohort/deploy/deploy_config.h"
 
+#include <cstdlib>
+
 #include <algorithm>
 
 #include "cohort/core/validate.h"
@@ -48,7 +50,16 @@ Status DeployConfig::validate() const {
   COHORT_RETURN_IF_ERROR(
       check_field("deploy.max_streams_per_client", max_streams_per_client, Range::at_least(0)));
   COHORT_RETURN_IF_ERROR(check_field("deploy.max_calls_per_s", max_calls_per_s, Range::at_least(0)));
+  COHORT_RETURN_IF_ERROR(
+      check_field("deploy.spool_memory_bytes", spool_memory_bytes, Range::at_least(0)));
   return check_field("deploy.max_upload_bytes", max_upload_bytes, Range::at_least(0));
+}
+
+std::string DeployConfig::resolved_spool_dir() const {
+  if (!spool_dir.empty()) return spool_dir;
+  if (!checkpoint_dir.empty()) return checkpoint_dir;
+  const char* tmp = std::getenv("TMPDIR");
+  return tmp != nullptr && *tmp != '\0' ? tmp : "/tmp";
 }
 
 }  // namespace cohort

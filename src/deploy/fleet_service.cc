@@ -8,6 +8,7 @@
 #include "cohort/core/format.h"
 #include "cohort/runtime/admission.h"
 #include "deploy/crash_points.h"
+#include "deploy/spool.h"
 #include "deploy/wire.h"
 
 namespace cohort::deploy {
@@ -35,6 +36,28 @@ FleetService::FleetService(const ServerOptions& options, const TokenTable& token
       client_limits_(options),
       uploads_(upload_budget(options, *layout_)) {
   wire::to_pb(*layout_, &layout_pb_);
+  // Validated with the server's options; an invalid setting cannot reach here.
+  if (Result<runtime::Compression> c = runtime::Compression::create(options.compression); c.ok()) {
+    compression_ = *c;
+  }
+  offsets_ = codec::segment_offsets(*layout_);
+  if (compression_.uplink) max_update_payload_ = compression_.uplink->max_payload_bytes(offsets_);
+  streamed_ = loop_.core.strategy().accepts_streamed_delta();
+}
+
+Result<std::shared_ptr<const std::string>> FleetService::downlink_payload(
+    ModelVersion version, const std::shared_ptr<const ArrayRecord>& model) {
+  // Encoded once per version; concurrent downloads of a new version wait for the first.
+  std::lock_guard<std::mutex> lk(downlink_mu_);
+  auto it = downlink_cache_.find(version);
+  if (it != downlink_cache_.end()) return it->second;
+  COHORT_ASSIGN_OR_RETURN(
+      runtime::DownlinkModel m,
+      runtime::encode_model(*compression_.downlink, *model,
+                            runtime::downlink_seed(opts_.seed, version), /*decode=*/false));
+  downlink_cache_[version] = m.payload;
+  while (downlink_cache_.size() > 3) downlink_cache_.erase(downlink_cache_.begin());
+  return m.payload;
 }
 
 Result<ClientId> FleetService::caller(grpc::ServerContext* ctx) {
@@ -112,6 +135,11 @@ grpc::Status FleetService::PullTask(grpc::ServerContext* ctx, const pb::PullTask
       reply->set_deadline_s(std::max(0.0, t->dispatched_at + opts_.task_timeout_s - loop_.now()));
     }
     reply->set_has_server_state(t->task.server_state != nullptr);
+    if (compression_.downlink) reply->set_model_codec(compression_.downlink->spec());
+    if (compression_.uplink) {
+      reply->set_update_codec(compression_.uplink->spec());
+      reply->set_codec_seed(runtime::uplink_seed(opts_.seed, c, t->id));
+    }
   } else {
     reply->set_kind(pb::PullTaskReply::WAIT);
     reply->set_retry_after_s(0.2);
@@ -125,6 +153,7 @@ grpc::Status FleetService::Download(grpc::ServerContext* ctx, const pb::Download
   Result<ClientId> c = caller(ctx);
   if (!c.ok()) return to_grpc(c.error());
   std::shared_ptr<const ArrayRecord> rec;
+  ModelVersion version = 0;
   {
     std::lock_guard<std::mutex> lk(loop_.mu);
     loop_.touch(*c);
@@ -136,6 +165,7 @@ grpc::Status FleetService::Download(grpc::ServerContext* ctx, const pb::Download
     }
     if (req->what() == pb::DownloadRequest::MODEL) {
       rec = t->task.model;
+      version = t->task.version;
     } else if (req->what() == pb::DownloadRequest::SERVER_STATE) {
       rec = t->task.server_state;
       if (!rec) return to_grpc(Status::failed_precondition("task has no server state"));
@@ -147,7 +177,14 @@ grpc::Status FleetService::Download(grpc::ServerContext* ctx, const pb::Download
   Result<std::unique_ptr<ClientLimits::Slot>> slot = client_limits_.open_stream(*c, "Download");
   if (!slot.ok()) return to_grpc(slot.error());
   std::unique_ptr<StreamWatchdog::Stream> watch = watchdog_.watch(ctx, "Download");
-  const wire::ByteRange part = wire::bytes_of(*rec);
+  wire::ByteRange part = wire::bytes_of(*rec);
+  std::shared_ptr<const std::string> payload;
+  if (req->what() == pb::DownloadRequest::MODEL && compression_.downlink) {
+    Result<std::shared_ptr<const std::string>> p = downlink_payload(version, rec);
+    if (!p.ok()) return to_grpc(p.error().with_context("encoding model version " + std::to_string(version)));
+    payload = *p;
+    part = {payload->data(), static_cast<int64_t>(payload->size())};
+  }
   const bool sent =
       wire::for_each_chunk({&part, 1}, opts_.chunk_bytes, [&](const pb::TensorChunk& ch) {
         if (!writer->Write(ch)) return false;
@@ -280,14 +317,52 @@ grpc::Status FleetService::PushUpdate(grpc::ServerContext* ctx,
         std::string("has_state_delta is ") + (h.has_state_delta() ? "true" : "false") +
         " but the task " + (state_expected ? "carries" : "carries no") + " server state"));
   }
+  // The delta's encoding must be the run's uplink chain (docs/compression.md).
+  const std::shared_ptr<const codec::Chain>& chain = compression_.uplink;
+  const std::string want_codec = chain ? chain->spec() : std::string();
+  if (h.codec() != want_codec) {
+    auto name = [](const std::string& c) {
+      return c.empty() ? std::string("none (raw float32)") : "'" + printable(c, 100) + "'";
+    };
+    return reject(Status::invalid_argument("update encoded with " + name(h.codec()) +
+                                           ", the server expects " + name(want_codec) +
+                                           " (compression.uplink)"));
+  }
+  int64_t delta_bytes = layout_->num_bytes();
+  if (chain) {
+    if (h.delta_bytes() <= 0) {
+      return reject(Status::invalid_argument("delta_bytes must be > 0 for an encoded update, got " +
+                                             std::to_string(h.delta_bytes())));
+    }
+    if (h.delta_bytes() > max_update_payload_) {
+      return reject(Status::resource_exhausted(
+          "delta_bytes " + std::to_string(h.delta_bytes()) + " exceeds the largest " +
+          chain->spec() + " payload of this model (" + std::to_string(max_update_payload_) + ")"));
+    }
+    delta_bytes = h.delta_bytes();
+  } else if (h.delta_bytes() != 0 && h.delta_bytes() != delta_bytes) {
+    return reject(Status::invalid_argument("delta_bytes " + std::to_string(h.delta_bytes()) +
+                                           " but a raw float32 delta of this model is " +
+                                           std::to_string(delta_bytes)));
+  }
+  // Streamed: the delta is spooled as received and folded by the strategy once accepted, so
+  // memory holds one frame per upload, not one model. Otherwise it is decoded into memory.
+  const bool streamed = streamed_ && !state_expected;
   // The buffers are allocated, and the upload budget reserved, at the first chunk: a stream
   // that sends a header and then nothing costs no model-sized memory.
   Update u;
   u.client = c;
   u.base_version = h.base_version();
-  const int64_t expected =
-      layout_->num_bytes() + (state_expected ? task.server_state->num_bytes() : 0);
+  const int64_t state_bytes = state_expected ? task.server_state->num_bytes() : 0;
+  const int64_t expected = delta_bytes + state_bytes;
+  // What the upload holds in memory: the spool's in-memory part, or the decoded buffers (plus,
+  // uncounted, one frame of at most 256 KiB while it decodes).
+  const int64_t held = streamed ? std::min(delta_bytes, opts_.spool_memory_bytes)
+                                : layout_->num_bytes() + state_bytes;
   std::optional<wire::ChunkAssembler> assembler;
+  std::unique_ptr<Spool> spool;
+  std::unique_ptr<DeltaDecoder> decoder;
+  FrameStats stats;
   struct SlotGuard {
     FleetService* self;
     bool held;
@@ -322,15 +397,36 @@ grpc::Status FleetService::PushUpdate(grpc::ServerContext* ctx,
         }
         slot.held = true;
       }
-      if (Status s = uploads_.reserve(expected); !s.ok()) return reject(s);
-      reservation.bytes = expected;
-      u.delta = ArrayRecord(layout_);
-      std::vector<wire::ChunkAssembler::Buffer> buffers = {
-          {reinterpret_cast<char*>(u.delta.data()), u.delta.num_bytes()}};
+      if (Status s = uploads_.reserve(held); !s.ok()) return reject(s);
+      reservation.bytes = held;
+      std::vector<wire::ChunkAssembler::Buffer> buffers;
+      if (streamed || chain) decoder = std::make_unique<DeltaDecoder>(chain, layout_, "update");
+      if (streamed) {
+        spool = std::make_unique<Spool>(opts_.resolved_spool_dir(), opts_.spool_memory_bytes);
+        buffers.push_back({nullptr, delta_bytes, [&](std::string_view b) -> Status {
+                             COHORT_RETURN_IF_ERROR(spool->append(b));
+                             return decoder->feed(b, [&](int64_t, std::span<const float> v) {
+                               stats.add(v);
+                               return Status();
+                             });
+                           }});
+      } else {
+        u.delta = ArrayRecord(layout_);
+        if (chain) {
+          buffers.push_back({nullptr, delta_bytes, [&](std::string_view b) {
+                               return decoder->feed(b, [&](int64_t first, std::span<const float> v) {
+                                 std::copy(v.begin(), v.end(), u.delta.data() + first);
+                                 return Status();
+                               });
+                             }});
+        } else {
+          buffers.push_back({reinterpret_cast<char*>(u.delta.data()), u.delta.num_bytes(), {}});
+        }
+      }
       if (state_expected) {
         u.state_delta = ArrayRecord(task.server_state->layout());
         buffers.push_back(
-            {reinterpret_cast<char*>(u.state_delta.data()), u.state_delta.num_bytes()});
+            {reinterpret_cast<char*>(u.state_delta.data()), u.state_delta.num_bytes(), {}});
       }
       assembler.emplace("update stream", std::move(buffers));
     }
@@ -341,6 +437,12 @@ grpc::Status FleetService::PushUpdate(grpc::ServerContext* ctx,
                                             std::to_string(expected) + " bytes")));
   }
   if (Status s = assembler->finish(); !s.ok()) return reject(stalled(s));
+  if (decoder) {
+    if (Status s = decoder->finish(); !s.ok()) return reject(s);
+  }
+  if (streamed) {
+    u.delta_source = std::make_shared<SpooledDelta>(chain, layout_, std::move(spool), stats);
+  }
   watch.reset();  // the stream is complete: what follows is the server's work, not a stall
   u.num_examples = h.num_examples();
   u.local_steps = h.local_steps();

@@ -8,6 +8,10 @@
 #include <memory>
 #include <mutex>
 
+#include <string>
+#include <vector>
+
+#include "cohort/runtime/compression.h"
 #include "cohort/v1/fleet.grpc.pb.h"
 #include "deploy/limits.h"
 #include "deploy/server_loop.h"
@@ -57,6 +61,18 @@ class FleetService final : public v1::Fleet::Service {
   // The newest version each client reported an evaluation for (under loop_.mu): one report per
   // client and version reaches the metrics.
   std::map<ClientId, ModelVersion> last_eval_;
+  // Compression (docs/compression.md): the run's chains, the model's segments, the largest
+  // payload an update may declare, and the downlink payloads of recent versions.
+  runtime::Compression compression_;
+  std::vector<int64_t> offsets_;
+  int64_t max_update_payload_ = 0;
+  // Whether the strategy folds streamed deltas: uploads are then spooled, not held decoded.
+  bool streamed_ = false;
+  std::mutex downlink_mu_;
+  std::map<ModelVersion, std::shared_ptr<const std::string>> downlink_cache_;
+  // The downlink payload of `version` (encoded on first use). downlink_mu_ not held.
+  Result<std::shared_ptr<const std::string>> downlink_payload(
+      ModelVersion version, const std::shared_ptr<const ArrayRecord>& model);
 };
 
 }  // namespace cohort::deploy

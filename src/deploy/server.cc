@@ -47,6 +47,7 @@ Result<std::shared_ptr<grpc::ServerCredentials>> credentials(const ServerOptions
 Status ServerOptions::validate() const {
   COHORT_RETURN_IF_ERROR(DeployConfig::validate());
   COHORT_RETURN_IF_ERROR(admission.validate());
+  COHORT_RETURN_IF_ERROR(compression.validate());
   COHORT_RETURN_IF_ERROR(check_field("run.rounds", max_rounds, Range::at_least(0)));
   if (max_rounds == 0 && max_wall_s == 0) {
     return Status::invalid_argument(

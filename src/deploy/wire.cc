@@ -214,7 +214,21 @@ ChunkAssembler::ChunkAssembler(std::string what, std::vector<Buffer> buffers)
   for (const Buffer& b : buffers_) expected_ += b.size;
 }
 
+ChunkAssembler::ChunkAssembler(std::string what, int64_t max_total,
+                               std::function<Status(std::string_view)> sink)
+    : what_(std::move(what)), adopt_max_(max_total), crc_(::crc32_z(0L, Z_NULL, 0)) {
+  buffers_.push_back({nullptr, 0, std::move(sink)});
+}
+
 Status ChunkAssembler::add(const pb::TensorChunk& ch) {
+  if (adopt_max_ > 0 && received_ == 0 && expected_ == 0) {
+    if (ch.total_bytes() <= 0 || ch.total_bytes() > adopt_max_) {
+      return Status::resource_exhausted(what_ + ": total_bytes " + std::to_string(ch.total_bytes()) +
+                                        " is not in [1, " + std::to_string(adopt_max_) + "]");
+    }
+    expected_ = ch.total_bytes();
+    buffers_[0].size = expected_;
+  }
   if (ch.total_bytes() != expected_) {
     return Status::invalid_argument(what_ + ": chunk total_bytes " +
                                     std::to_string(ch.total_bytes()) + ", expected " +
@@ -245,7 +259,12 @@ Status ChunkAssembler::add(const pb::TensorChunk& ch) {
     if (left == 0) break;
     if (pos < start + b.size) {
       const int64_t k = std::min(left, start + b.size - pos);
-      std::memcpy(b.data + (pos - start), src, static_cast<size_t>(k));
+      if (b.sink) {
+        Status s = b.sink(std::string_view(src, static_cast<size_t>(k)));
+        if (!s.ok()) return s;
+      } else {
+        std::memcpy(b.data + (pos - start), src, static_cast<size_t>(k));
+      }
       src += k;
       pos += k;
       left -= k;
@@ -257,7 +276,7 @@ Status ChunkAssembler::add(const pb::TensorChunk& ch) {
 }
 
 Status ChunkAssembler::finish() const {
-  if (received_ < expected_) {
+  if (received_ < expected_ || (adopt_max_ > 0 && expected_ == 0)) {
     return Status::data_loss(what_ + " truncated: received " + std::to_string(received_) + " of " +
                              std::to_string(expected_) + " bytes");
   }

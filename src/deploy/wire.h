@@ -14,6 +14,8 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include <grpcpp/grpcpp.h>
 
@@ -78,7 +80,7 @@ inline ByteRange bytes_of(const ArrayRecord& r) {
 bool for_each_chunk(std::span<const ByteRange> parts, int64_t chunk_bytes,
                     const std::function<bool(const pb::TensorChunk&)>& emit);
 
-// Reassembles a chunked stream into destination buffers laid end to end (e.g. an update's
+// Reassembles a chunked stream into destinations laid end to end (e.g. an update's
 // delta, then its state delta), checking every chunk: total_bytes must equal the buffers'
 // size (InvalidArgument), chunks must be contiguous and in order (InvalidArgument), and no
 // chunk may run past the end (ResourceExhausted); a crc32 is allowed on the last chunk only
@@ -87,11 +89,17 @@ bool for_each_chunk(std::span<const ByteRange> parts, int64_t chunk_bytes,
 // Messages start with `what` ("update stream", "Download MODEL of task 3").
 class ChunkAssembler {
  public:
+  // A destination: memory to copy into, or (when `sink` is set) a consumer handed the bytes
+  // as they arrive, in order (a codec's stream decoder, a spool). A sink's error fails add().
   struct Buffer {
     char* data = nullptr;
     int64_t size = 0;
+    std::function<Status(std::string_view)> sink;
   };
   ChunkAssembler(std::string what, std::vector<Buffer> buffers);
+  // A stream of a size the receiver learns from its first chunk (a codec payload), at most
+  // `max_total` bytes (ResourceExhausted beyond), handed to `sink`.
+  ChunkAssembler(std::string what, int64_t max_total, std::function<Status(std::string_view)> sink);
   Status add(const pb::TensorChunk& chunk);
   Status finish() const;
   int64_t received() const { return received_; }
@@ -102,6 +110,7 @@ class ChunkAssembler {
   std::vector<Buffer> buffers_;
   int64_t expected_ = 0;
   int64_t received_ = 0;
+  int64_t adopt_max_ = 0;  // > 0: expected_ comes from the first chunk, at most this
   unsigned long crc_;                   // zlib CRC-32 of the bytes received so far
   std::optional<uint32_t> claimed_crc_;  // the sender's, from the last chunk
 };

@@ -142,7 +142,7 @@ Status Admission::admit(Update& u, const Task& task, const AdmissionContext& ctx
   }
   // Magnitude: no element may move a weight further than any sane model's weight.
   if (o.max_abs_weight > 0) {
-    const float m = ops::max_abs(u.delta.flat());
+    const float m = delta_max_abs(u);
     if (m > o.max_abs_weight) {
       return Status::invalid_argument(who + ": an element of magnitude " + format_number(m) +
                                       " exceeds " + format_number(o.max_abs_weight) +
@@ -150,7 +150,7 @@ Status Admission::admit(Update& u, const Task& task, const AdmissionContext& ctx
     }
   }
   // Norm.
-  double norm = ops::l2_norm(u.delta.flat());
+  double norm = delta_norm(u);
   const bool model_scale = o.norm_policy != "off" && o.warmup_bound == "model" && task.model;
   const double bound = norm_bound(model_scale ? ops::l2_norm(task.model->flat()) : 0.0);
   if (norm > bound) {
@@ -162,7 +162,7 @@ Status Admission::admit(Update& u, const Task& task, const AdmissionContext& ctx
                                       " (admission.norm_policy reject)");
     }
     if (o.norm_policy == "clip") {
-      ops::scale(u.delta.flat(), static_cast<float>(bound / norm));
+      scale_delta(u, static_cast<float>(bound / norm));
       if (!u.state_delta.empty()) ops::scale(u.state_delta.flat(), static_cast<float>(bound / norm));
       norm = bound;
       if (outcome) outcome->clipped = true;

@@ -42,9 +42,10 @@ Result<std::string> encode_in_place(const codec::Chain& chain, ArrayRecord& delt
 }
 
 Result<DownlinkModel> encode_model(const codec::Chain& chain, const ArrayRecord& model,
-                                   uint64_t seed) {
+                                   uint64_t seed, bool decode) {
   const std::vector<int64_t> offsets = codec::segment_offsets(*model.layout());
   COHORT_ASSIGN_OR_RETURN(std::string payload, chain.encode(model.flat(), offsets, seed));
+  if (!decode) return DownlinkModel{nullptr, std::make_shared<const std::string>(std::move(payload))};
   ArrayRecord decoded(model.layout());
   COHORT_RETURN_IF_ERROR(chain.decode(payload, offsets, decoded.flat()));
   return DownlinkModel{std::make_shared<const ArrayRecord>(std::move(decoded)),

@@ -387,7 +387,12 @@ Status Runtime::receive(int64_t task_id, Update u, int64_t bytes_up,
   ++summary_.updates;
   receiving_ = true;
   refused_during_receive_ = Status();
-  Status s = strategy_.on_update(std::move(u));
+  // A streamed delta (a spooled upload) reaches only strategies that fold it linearly.
+  Status s;
+  if (u.delta_source && !strategy_.accepts_streamed_delta()) {
+    s = materialize_delta(u, strategy_.global_model()->layout());
+  }
+  if (s.ok()) s = strategy_.on_update(std::move(u));
   receiving_ = false;
   // A commit this update made non-finite was refused: the update is rejected.
   if (s.ok() && !refused_during_receive_.ok()) s = refused_during_receive_;

@@ -40,12 +40,12 @@ Status FedAsync::apply(const Update& update, int64_t staleness) {
   const double alpha_t = options_.alpha * options_.staleness(staleness) * client_weight(update);
   ArrayRecord next = model_->clone();
   if (options_.mixing == "gradient") {
-    ops::axpy(static_cast<float>(-alpha_t), update.delta.flat(), next.flat());
+    COHORT_RETURN_IF_ERROR(fold_delta(update, static_cast<float>(-alpha_t), next.flat()));
   } else {
     // x <- (1 - α) x + α (x_τ - Δ): two fused passes over the model.
     ops::axpby(static_cast<float>(alpha_t), base_model().flat(), static_cast<float>(1 - alpha_t),
                next.flat());
-    ops::axpy(static_cast<float>(-alpha_t), update.delta.flat(), next.flat());
+    COHORT_RETURN_IF_ERROR(fold_delta(update, static_cast<float>(-alpha_t), next.flat()));
   }
   host_->emit({{"event", "update"},
                {"strategy", name()},

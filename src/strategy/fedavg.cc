@@ -26,7 +26,7 @@ void FedAvg::begin_round(int64_t /*round*/) {
 
 Status FedAvg::accumulate(const Update& update) {
   const auto w = static_cast<float>(update.num_examples);
-  ops::axpy(w, update.delta.flat(), sum_.flat());
+  COHORT_RETURN_IF_ERROR(fold_delta(update, w, sum_.flat()));
   weight_sum_ += static_cast<double>(update.num_examples);
   return Status();
 }

@@ -50,7 +50,7 @@ double FedBuff::example_weight(int64_t n) const {
 Status FedBuff::apply(const Update& update, int64_t staleness) {
   const double e = example_weight(update.num_examples);
   const double w = e * options_.staleness(staleness);
-  ops::axpy(static_cast<float>(w), update.delta.flat(), buffer_.flat());
+  COHORT_RETURN_IF_ERROR(fold_delta(update, static_cast<float>(w), buffer_.flat()));
   example_sum_ += e;
   staleness_sum_ += static_cast<double>(staleness);
   ++count_;

@@ -16,10 +16,60 @@ Status StrategyBase::start(StrategyHost* host, ArrayRecord initial) {
   return on_start();
 }
 
+Status fold_delta(const Update& u, float a, std::span<float> y) {
+  if (!u.delta_source) {
+    ops::axpy(a, u.delta.flat(), y);
+    return Status();
+  }
+  if (u.delta_source->numel() != static_cast<int64_t>(y.size())) {
+    return Status::invalid_argument("streamed delta of " + std::to_string(u.delta_source->numel()) +
+                                    " elements folded into " + std::to_string(y.size()));
+  }
+  return u.delta_source->replay([&](int64_t first, std::span<const float> v) {
+    ops::axpy(a, v, y.subspan(static_cast<size_t>(first), v.size()));
+    return Status();
+  });
+}
+
+double delta_norm(const Update& u) {
+  return u.delta_source ? u.delta_source->l2_norm() : ops::l2_norm(u.delta.flat());
+}
+
+float delta_max_abs(const Update& u) {
+  return u.delta_source ? u.delta_source->max_abs() : ops::max_abs(u.delta.flat());
+}
+
+void scale_delta(Update& u, float s) {
+  if (u.delta_source) {
+    u.delta_source->scale(s);
+  } else {
+    ops::scale(u.delta.flat(), s);
+  }
+}
+
+Status materialize_delta(Update& u, std::shared_ptr<const ArrayLayout> layout) {
+  if (!u.delta_source) return Status();
+  ArrayRecord d(std::move(layout));
+  ops::fill(d.flat(), 0.0f);
+  COHORT_RETURN_IF_ERROR(fold_delta(u, 1.0f, d.flat()));
+  u.delta = std::move(d);
+  u.delta_source.reset();
+  return Status();
+}
+
 Status check_update(const Update& u, const ArrayRecord& model) {
   const std::string who = "update from client " + std::to_string(u.client);
-  COHORT_RETURN_IF_ERROR(model.check_same_layout(u.delta, who));
-  COHORT_RETURN_IF_ERROR(u.delta.check_finite().with_context(who));
+  if (u.delta_source && u.delta.empty()) {
+    // Layout checked and every value checked finite when the stream arrived.
+    if (u.delta_source->numel() != model.numel()) {
+      return Status::invalid_argument(who + ": streamed delta has " +
+                                      std::to_string(u.delta_source->numel()) +
+                                      " elements, the model " + std::to_string(model.numel()));
+    }
+  } else {
+    COHORT_RETURN_IF_ERROR(model.check_same_layout(u.delta, who));
+    COHORT_RETURN_IF_ERROR(u.delta.check_finite().with_context(who));
+  }
   if (u.num_examples <= 0) {
     return Status::invalid_argument(who + ": num_examples must be > 0, got " +
                                     std::to_string(u.num_examples));

@@ -65,6 +65,14 @@ struct DeployConfig {
   // Bytes of uploads being assembled at once; a push beyond it is refused with
   // RESOURCE_EXHAUSTED. 0 = 8x the model size, at least 256 MiB.
   int64_t max_upload_bytes = 0;
+  // Where uploads wait for the strategy when it folds them streamed (FedAvg family, FedBuff,
+  // FedAsync: docs/compression.md): up to spool_memory_bytes of one upload in memory, beyond
+  // that in an unlinked temporary file in spool_dir (empty: checkpoint_dir if set, else
+  // $TMPDIR or /tmp). Point it at a disk, not a RAM file system, to keep memory flat.
+  std::string spool_dir;
+  int64_t spool_memory_bytes = int64_t{16} << 20;
+  // spool_dir, or its default.
+  std::string resolved_spool_dir() const;
 
   // The heartbeat period clients are told (heartbeat_interval_s, or its default).
   double heartbeat_s() const;

@@ -33,6 +33,7 @@
 #include "cohort/core/status.h"
 #include "cohort/deploy/deploy_config.h"
 #include "cohort/runtime/admission.h"
+#include "cohort/runtime/compression.h"
 #include "cohort/strategy/strategy.h"
 #include "cohort/trainer/trainer.h"
 
@@ -63,6 +64,8 @@ struct ServerOptions : DeployConfig {
   double target_accuracy = 0.0;
   // Bounds every update passes before the strategy (the YAML admission: section).
   AdmissionOptions admission;
+  // Codec chains of the run (the YAML compression: section): updates up, models down.
+  runtime::CompressionOptions compression;
   // Extra fields for the "start" metrics event (config echo).
   Json start_fields = Json::object();
   // DeployConfig::validate plus the budget.

@@ -48,13 +48,13 @@ uint64_t downlink_seed(uint64_t run_seed, ModelVersion version);
 Result<std::string> encode_in_place(const codec::Chain& chain, ArrayRecord& delta, uint64_t seed,
                                     std::vector<float>* residual);
 
-// A model as a client receives it through the downlink chain: the decoded record and the
-// payload's size.
+// A model as it goes down the downlink chain: the payload and, with `decode`, the record a
+// client trains from (the server itself needs only the payload).
 struct DownlinkModel {
   std::shared_ptr<const ArrayRecord> model;
   std::shared_ptr<const std::string> payload;
 };
 Result<DownlinkModel> encode_model(const codec::Chain& chain, const ArrayRecord& model,
-                                   uint64_t seed);
+                                   uint64_t seed, bool decode = true);
 
 }  // namespace cohort::runtime

@@ -32,6 +32,7 @@ class FedAsync : public AsyncStrategy {
   static Result<std::unique_ptr<Strategy>> create(StrategyParams& params);
   std::string name() const override { return "fedasync"; }
   const FedAsyncOptions& options() const { return options_; }
+  bool accepts_streamed_delta() const override { return true; }  // one fold into the model
 
  protected:
   // FedAsync keeps nothing but the model and the tasks in flight between updates.

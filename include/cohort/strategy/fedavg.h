@@ -30,6 +30,9 @@ class FedAvg : public RoundStrategy {
   // Parameters: fraction, min_clients, round_deadline_s (RoundOptions), server_lr (> 0).
   static Result<std::unique_ptr<Strategy>> create(StrategyParams& params);
   std::string name() const override { return "fedavg"; }
+  // The round's running sum takes every update through fold_delta (so do FedAvgM, FedOpt,
+  // FedProx and FedNova, which reuse accumulate).
+  bool accepts_streamed_delta() const override { return true; }
 
  protected:
   // Checkpoints: the round state, the running sum "round_sum" and its weight.

@@ -39,6 +39,7 @@ class FedBuff : public AsyncStrategy {
   static Result<std::unique_ptr<Strategy>> create(StrategyParams& params);
   std::string name() const override { return "fedbuff"; }
   int64_t buffered() const { return count_; }
+  bool accepts_streamed_delta() const override { return true; }  // one fold into the buffer
 
  protected:
   // Checkpoints: the async state, the buffer "buffer" with its counters, and "momentum".

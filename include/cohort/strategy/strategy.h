@@ -17,7 +17,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <span>
 #include <memory>
 #include <string>
 #include <vector>
@@ -62,6 +64,25 @@ struct Task {
   std::shared_ptr<const ArrayRecord> server_state;
 };
 
+// An update's delta kept out of memory by the host that received it (the deployment server
+// spools a large upload as it arrives instead of holding its decoded floats), replayed frame by
+// frame. Every value was checked finite when the bytes arrived; the statistics below were
+// gathered then. A strategy that folds updates linearly reads it through fold_delta() and says
+// so with Strategy::accepts_streamed_delta(); for any other the runtime materialises the delta.
+class DeltaSource {
+ public:
+  virtual ~DeltaSource() = default;
+  virtual int64_t numel() const = 0;
+  virtual double l2_norm() const = 0;
+  virtual float max_abs() const = 0;
+  // Multiplies every value replayed from now on by `s` (admission's norm clipping).
+  virtual void scale(float s) = 0;
+  // Calls fn(first element, values) for consecutive frames covering the vector, in order.
+  // Errors from reading the spool back, or fn's, end the replay.
+  virtual Status replay(
+      const std::function<Status(int64_t first, std::span<const float> values)>& fn) const = 0;
+};
+
 // What comes back from a task.
 struct Update {
   ClientId client = 0;
@@ -70,6 +91,9 @@ struct Update {
   // Pseudo-gradient: start parameters minus end parameters (docs/strategies.md, "Sign
   // convention"), so a server step is w - lr * delta.
   ArrayRecord delta;
+  // Set instead of `delta` (which is then empty) when the host streams the delta; see
+  // DeltaSource. Read deltas through the helpers below, which handle both forms.
+  std::shared_ptr<DeltaSource> delta_source;
   // Change of the client's state over this task (new minus old; SCAFFOLD: Delta c_i =
   // c_i+ - c_i), with the layout of Task::server_state. Empty when the task carried no
   // server_state.
@@ -82,6 +106,15 @@ struct Update {
   double dispatched_at = 0.0;
   double arrived_at = 0.0;
 };
+
+// The delta of an update in either form (in memory or streamed): y += a * delta, its L2 norm,
+// its largest magnitude, scaling it, and turning a streamed delta into an in-memory one with
+// `layout` (for strategies that do not fold linearly).
+Status fold_delta(const Update& u, float a, std::span<float> y);
+double delta_norm(const Update& u);
+float delta_max_abs(const Update& u);
+void scale_delta(Update& u, float s);
+Status materialize_delta(Update& u, std::shared_ptr<const ArrayLayout> layout);
 
 // The checks every update passes wherever it is looked at (the runtime's admission before the
 // strategy, and StrategyBase::validate_update inside it): the delta has `model`'s layout and
@@ -151,6 +184,10 @@ class Strategy {
   // Called once before any other event, with the initial global model (version 0).
   // Returns InvalidArgument for an unusable model (e.g. empty).
   virtual Status start(StrategyHost* host, ArrayRecord initial) = 0;
+  // Whether on_update reads the delta only through fold_delta (a linear fold into a running
+  // sum), so a host may hand it a streamed delta (Update::delta_source) and keep server memory
+  // flat however many uploads arrive at once. Default false: the runtime materialises it.
+  virtual bool accepts_streamed_delta() const { return false; }
   // A client became idle: it joined, finished a task, or came back online.
   virtual void on_client_idle(ClientId id) = 0;
   // An update arrived. A non-OK Status rejects it (wrong shape, NaN, no examples, a round
