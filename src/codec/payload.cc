@@ -85,7 +85,11 @@ Result<std::optional<Header>> parse_header(const Chain& chain, std::span<const i
   if (n < fixed) return std::optional<Header>();
   const std::string spec(reinterpret_cast<const char*>(p + 8), spec_len);
   if (spec != chain.spec()) {
-    return Status::invalid_argument("codec payload: encoded with '" + spec +
+    // The sender's bytes: shown printable and short (they end up in logs).
+    std::string shown;
+    for (char ch : spec.substr(0, 64)) shown += (ch >= 0x20 && ch < 0x7f) ? ch : '?';
+    if (spec.size() > 64) shown += "...";
+    return Status::invalid_argument("codec payload: encoded with '" + shown +
                                     "' but the receiver expects '" + chain.spec() + "'");
   }
   const uint8_t* q = p + 8 + spec_len;

@@ -184,10 +184,20 @@ class Finding:
         self.logs += [self.path(stem + ".out"), self.path(stem + ".err")]
         return p
 
-    def join(self, address, k, parts, config, stem=None):
-        """An honest `cohort join` client with token k and data part k of `parts`."""
+    def certs(self):
+        """A CA and a server certificate for 127.0.0.1 (scripts/make-certs.sh), made once."""
+        d = self.path("certs")
+        if not os.path.exists(os.path.join(d, "ca.pem")):
+            subprocess.run([os.path.join(self.src, "scripts/make-certs.sh"), d], check=True,
+                           stdout=subprocess.DEVNULL)
+        return d
+
+    def join(self, address, k, parts, config, stem=None, tls=False):
+        """An honest `cohort join` client with token k and data part k of `parts` (over TLS
+        with the finding's CA when `tls`)."""
+        security = ["--ca", os.path.join(self.certs(), "ca.pem")] if tls else ["--insecure"]
         return self.spawn([self.cohort, "join", "--server", address, "--token-file", self.path(f"tok{k}"),
-                           "--insecure", "--partition", f"{k}/{parts}", "--max-disconnected-s", "60",
+                           *security, "--partition", f"{k}/{parts}", "--max-disconnected-s", "60",
                            "--backoff-max-s", "0.3", config], stem or f"client{k}")
 
     def close(self):
@@ -211,13 +221,16 @@ class Server:
     """A `cohort serve` child: config and deploy files written to the finding's directory,
     stdout/stderr to files, the port read from its "listening on" line."""
 
-    def __init__(self, f, stem, config, deploy=None, deploy_sets=(), args=(), start=True, env=None):
+    def __init__(self, f, stem, config, deploy=None, deploy_sets=(), args=(), start=True, env=None,
+                 tls=False):
         self.f, self.stem = f, stem
         self.config = f.write(stem + ".yaml", config)
         self.deploy = f.write(stem + ".deploy.yaml", deploy if deploy else "{}\n")
         self.out = f.path(stem + "_out")
+        security = (["--cert", os.path.join(f.certs(), "server.pem"), "--key",
+                     os.path.join(f.certs(), "server.key")] if tls else ["--insecure"])
         cmd = [f.cohort, "serve", self.config, "--deploy", self.deploy, "--listen", "127.0.0.1:0",
-               "--tokens", f.path("tokens.txt"), "--insecure", "--out", self.out]
+               "--tokens", f.path("tokens.txt"), *security, "--out", self.out]
         for s in deploy_sets:
             cmd += ["--deploy-set", s]
         cmd += list(args)
