@@ -141,10 +141,72 @@ def seeds_update_stream(src, out):
     shutil.rmtree(gen, ignore_errors=True)
 
 
+# ---- codec payloads (docs/wire_format.md, "Codec payload") -------------------------------------
+
+CODEC_OFFSETS = [0, 300, 303, 700]  # fuzz_codec_payload.cc's model
+CODEC_CHAINS = ["f32", "fp16", "bf16 -> zstd:3", "int8:256", "int4:64", "int2:8", "topk:0.1",
+                "topk:0.05 -> int8:256 -> zstd:3", "randk:20 -> fp16", "terngrad:2.5", "terngrad:0",
+                "kmeans:4", "zstd:3", "topk:0.2 -> kmeans:3 -> zstd:3", "topk:30:noef -> kmeans:16"]
+
+
+def codec_payload(spec, raw_frame, side=(), kept=700, sparse=False):
+    """A payload of one frame holding `raw_frame` (no byte codec applied), with valid CRCs."""
+    import zlib
+    fp = FNV_OFFSET
+    for o in CODEC_OFFSETS:
+        for b in struct.pack("<q", o):
+            fp = ((fp ^ b) * FNV_PRIME) & 0xFFFFFFFFFFFFFFFF
+    frame_elems = 65536 if not spec.startswith("int") else \
+        int(spec.split(":")[1]) * (65536 // int(spec.split(":")[1]))
+    h = b"CHC1" + bytes([1, 1 if sparse else 0]) + struct.pack("<H", len(spec)) + spec.encode()
+    h += struct.pack("<QIQIQI", 700, 3, fp, frame_elems, kept, len(side)) + floats(list(side))
+    h += struct.pack("<I", zlib.crc32(h))
+    return h + struct.pack("<III", len(raw_frame), len(raw_frame), zlib.crc32(raw_frame)) + raw_frame
+
+
+def seeds_codec_payload(out):
+    def put(name, chain, payload, split=37):
+        write(out, name, bytes([CODEC_CHAINS.index(chain), split]) + payload)
+
+    values = [0.01 * ((i * 7) % 13 - 6) for i in range(700)]
+    put("f32", "f32", codec_payload("f32", floats(values)))
+    put("fp16", "fp16", codec_payload("fp16", b"\x00\x3c" * 700))  # 1.0 everywhere
+    # int8, blocks of 256 per array: arrays of 300, 3, 397 -> 2 + 1 + 2 blocks.
+    raw = b""
+    for n in (300, 3, 397):
+        blocks = (n + 255) // 256
+        raw += floats([0.5] * blocks) + bytes(((i * 31) % 255 for i in range(n)))
+    put("int8", "int8:256", codec_payload("int8:256", raw))
+    put("int8_bad_code", "int8:256", codec_payload("int8:256", raw[:-1] + b"\xff"))
+    # terngrad: one scaler per array, 2 bits per value (code 3 is invalid).
+    raw = b"".join(bytes([0b10010010] * ((n + 3) // 4)) for n in (300, 3, 397))
+    put("terngrad", "terngrad:0", codec_payload("terngrad:0", raw, side=(0.1, 0.2, 0.3)))
+    # top-k (sparse): 70 kept in the frame: count, uint16 offsets, then f32 values per array run.
+    idx = list(range(0, 700, 10))
+    raw = struct.pack("<I", len(idx)) + struct.pack("<%dH" % len(idx), *idx)
+    raw += floats([1.0] * 30) + floats([2.0] * 0) + floats([3.0] * 40)
+    put("topk", "topk:0.1", codec_payload("topk:0.1", raw, kept=70, sparse=True))
+    put("topk_unsorted", "topk:0.1",
+        codec_payload("topk:0.1", raw[:4] + struct.pack("<H", 15) + raw[6:], kept=70, sparse=True))
+    put("truncated", "int8:256", codec_payload("int8:256", b"\x00" * 40)[:-7])
+    put("empty", "f32", b"")
+
+
+def seeds_codec_values(out):
+    write(out, "f32", bytes([0, 8]) + floats([1, -2, 3.5, 0, 1e-3, -1e3, 7, 8]))
+    write(out, "int8", bytes([3, 8]) + floats([2.0]) + bytes(range(120, 128)))
+    write(out, "int4", bytes([4, 16]) + floats([1.0]) + bytes([0x7e, 0x12] * 4))
+    write(out, "terngrad", bytes([6, 8]) + floats([0.5]) + bytes([0b10010010, 0b00011001]))
+    write(out, "kmeans16", bytes([8, 4]) + floats(list(range(16))) + bytes([0x1f, 0xe2]))
+    write(out, "zstd_garbage", bytes([9, 2]) + b"\x28\xb5\x2f\xfd" + b"\x00" * 20)
+
+
 def main():
     src = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), ".."))
     corpus = os.path.join(src, "fuzz/corpus")
     seeds_checkpoint(os.path.join(corpus, "checkpoint"))
+    seeds_codec_payload(os.path.join(corpus, "codec_payload"))
+    seeds_codec_values(os.path.join(corpus, "codec_values"))
     seeds_config(src, os.path.join(corpus, "config"))
     seeds_idx(os.path.join(corpus, "idx"))
     seeds_trace(os.path.join(corpus, "trace"))
