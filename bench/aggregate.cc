@@ -214,6 +214,7 @@ void add_kernel_benchmarks(CLI::App* bench, const Guard& guard) {
   });
 
   add_fedavg_round_benchmark(bench, guard);
+  add_codec_benchmark(bench, guard);
 }
 
 }  // namespace cohort::bench

@@ -22,6 +22,9 @@ using Guard = std::function<void(const char* what, const std::function<Status()>
 // bench/fedavg_round.cc).
 void add_kernel_benchmarks(CLI::App* bench, const Guard& guard);
 
+// `cohort bench codec` (bench/codec.cc; add_kernel_benchmarks registers it).
+void add_codec_benchmark(CLI::App* bench, const Guard& guard);
+
 // `cohort bench eval` (LibTorch; bench/eval.cc).
 void add_eval_benchmark(CLI::App* bench, const Guard& guard);
 

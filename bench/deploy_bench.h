@@ -7,7 +7,7 @@
 //                      and add_deploy_benchmarks.
 // run_deploy_bench passes the child its settings as deploy-server's options (--strategy,
 // --params, --clients, --buffer-size, --max-rounds, --max-concurrent-pushes, --chunk-bytes,
-// --max-wall, --tokens, --out); the child prints "listening on 127.0.0.1:PORT" once it serves
+// --max-wall, --tokens, --out, --uplink, --spool-dir); the child prints "listening on 127.0.0.1:PORT" once it serves
 // and "RESULT <json>" just before it exits.
 #pragma once
 
@@ -34,6 +34,8 @@ struct DeployBenchSpec {
   int64_t max_concurrent_pushes = 0;
   int64_t chunk_bytes = 1 << 20;
   double timeout_s = 110;
+  // The uplink chain (compression.uplink): clients push the delta as a payload of it.
+  std::string uplink = "none";
 };
 
 // What one client thread saw (run_deploy_bench adds them up).

@@ -31,6 +31,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "bench_util.h"
+#include "cohort/codec/codec.h"
 #include "cohort/core/metrics.h"
 #include "deploy/wire.h"
 #include "deploy_bench.h"
@@ -161,8 +162,10 @@ struct BenchClient {
 };
 
 // One PullTask -> Download -> PushUpdate cycle for client `c`.
+// `payload`: the delta encoded with the run's uplink chain (empty: raw float32).
 void client_step(BenchClient& c, const pb::Layout& layout, const std::vector<float>& delta,
-                 int64_t chunk_bytes, Clock::time_point epoch, ThreadStats& st) {
+                 const std::string& payload, int64_t chunk_bytes, Clock::time_point epoch,
+                 ThreadStats& st) {
   pb::PullTaskReply task;
   {
     grpc::ClientContext ctx;
@@ -205,9 +208,16 @@ void client_step(BenchClient& c, const pb::Layout& layout, const std::vector<flo
   h->set_num_examples(1);
   h->set_local_steps(task.local_steps());
   *h->mutable_layout() = layout;
-  const auto total = static_cast<int64_t>(delta.size() * sizeof(float));
+  auto total = static_cast<int64_t>(delta.size() * sizeof(float));
+  const char* bytes = reinterpret_cast<const char*>(delta.data());
+  if (!task.update_codec().empty()) {
+    h->set_codec(task.update_codec());
+    total = static_cast<int64_t>(payload.size());
+    h->set_delta_bytes(total);
+    bytes = payload.data();
+  }
   if (writer->Write(msg)) {
-    const wire::ByteRange parts[] = {{reinterpret_cast<const char*>(delta.data()), total}};
+    const wire::ByteRange parts[] = {{bytes, total}};
     pb::UpdateChunk m;
     wire::for_each_chunk(parts, chunk_bytes, [&](const pb::TensorChunk& ch) {
       *m.mutable_chunk() = ch;
@@ -268,7 +278,11 @@ Result<DeployBenchResult> run_deploy_bench(const DeployBenchSpec& spec) {
                                    "--tokens",
                                    tokens_path,
                                    "--out",
-                                   dir + "/server"};
+                                   dir + "/server",
+                                   "--uplink",
+                                   spec.uplink,
+                                   "--spool-dir",
+                                   dir};
   Child child;
   COHORT_RETURN_IF_ERROR(start_child(args, dir + "/server.stderr", &child));
   const std::string target = "127.0.0.1:" + std::to_string(child.port);
@@ -287,6 +301,13 @@ Result<DeployBenchResult> run_deploy_bench(const DeployBenchSpec& spec) {
     clients[i].remaining = spec.updates_per_client;
   }
   std::vector<float> delta(static_cast<size_t>(spec.params), 1e-6f);
+  // Encoded once: every client pushes the same update (the server does not check the seed).
+  std::string payload;
+  if (spec.uplink != "none") {
+    COHORT_ASSIGN_OR_RETURN(std::shared_ptr<const codec::Chain> chain, codec::Chain::parse(spec.uplink));
+    COHORT_ASSIGN_OR_RETURN(std::shared_ptr<const ArrayLayout> dl, dense_layout(spec.params));
+    COHORT_ASSIGN_OR_RETURN(payload, chain->encode(delta, codec::segment_offsets(*dl), 1));
+  }
 
   const int64_t nthreads = std::clamp<int64_t>(spec.threads, 1, spec.clients);
   std::vector<ThreadStats> stats(static_cast<size_t>(nthreads));
@@ -349,7 +370,7 @@ Result<DeployBenchResult> run_deploy_bench(const DeployBenchSpec& spec) {
             break;
           }
           busy = true;
-          client_step(*c, layout, delta, spec.chunk_bytes, epoch, st);
+          client_step(*c, layout, delta, payload, spec.chunk_bytes, epoch, st);
           if (st.errors > 100) give_up = true;
         }
       }

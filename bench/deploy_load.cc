@@ -129,6 +129,7 @@ struct LargeArgs {
   int64_t max_concurrent_pushes = 1;
   int64_t chunk_bytes = 1 << 20;
   double timeout_s = 110;
+  std::string uplink = "none";
   bool json = false;
 };
 
@@ -145,6 +146,7 @@ Status run_large(const LargeArgs& a) {
   spec.max_concurrent_pushes = a.max_concurrent_pushes;
   spec.chunk_bytes = a.chunk_bytes;
   spec.timeout_s = a.timeout_s;
+  spec.uplink = a.uplink;
   COHORT_ASSIGN_OR_RETURN(DeployBenchResult r, run_deploy_bench(spec));
   const int64_t model_bytes = a.params * 4;
   const int64_t peak = json_int(r.server, "peak_rss_bytes");
@@ -159,6 +161,8 @@ Status run_large(const LargeArgs& a) {
             {"model_bytes", model_bytes},
             {"clients", a.clients},
             {"max_concurrent_pushes", a.max_concurrent_pushes},
+            {"uplink", a.uplink},
+            {"bytes_up_per_update", r.totals.accepted > 0 ? r.totals.bytes_up / r.totals.accepted : 0},
             {"chunk_bytes", a.chunk_bytes},
             {"client_accepted", r.totals.accepted},
             {"server_updates", json_int(r.summary, "updates")},
@@ -225,6 +229,8 @@ void add_deploy_benchmarks(CLI::App* bench, const Guard& guard) {
                 "Server: uploads assembled at once (0 = unlimited)")
       ->capture_default_str();
   g->add_option("--chunk-bytes", ga->chunk_bytes, "Stream chunk size")->capture_default_str();
+  g->add_option("--uplink", ga->uplink, "Uplink codec chain (compression.uplink)")
+      ->capture_default_str();
   g->add_option("--timeout", ga->timeout_s, "Give up after this many seconds")
       ->capture_default_str();
   g->add_flag("--json", ga->json, "Print one JSON line");

@@ -30,6 +30,8 @@ struct ServerChildArgs {
   double max_wall_s = 120;
   std::string tokens;
   std::string out;
+  std::string uplink = "none";  // compression.uplink
+  std::string spool_dir;        // deploy.spool_dir ("" = the default)
 };
 
 // Forwards everything to the real strategy and times on_update / on_timer; a call after which
@@ -38,6 +40,7 @@ class TimedStrategy final : public Strategy {
  public:
   explicit TimedStrategy(std::unique_ptr<Strategy> inner) : inner_(std::move(inner)) {}
   std::string name() const override { return inner_->name(); }
+  bool accepts_streamed_delta() const override { return inner_->accepts_streamed_delta(); }
   Status start(StrategyHost* host, ArrayRecord initial) override {
     return inner_->start(host, std::move(initial));
   }
@@ -118,6 +121,8 @@ Status run_server_child(const ServerChildArgs& a) {
   o.max_wall_s = a.max_wall_s;
   o.done_grace_s = 1.0;
   o.out_dir = a.out;
+  o.compression.uplink = a.uplink;
+  o.spool_dir = a.spool_dir;
   deploy::Server server(std::move(o), std::move(timed), std::move(initial));
   COHORT_ASSIGN_OR_RETURN(int port, server.start());
   std::printf("listening on 127.0.0.1:%d\n", port);
@@ -154,6 +159,8 @@ void add_deploy_server_command(CLI::App* bench, const Guard& guard) {
   s->add_option("--max-wall", sa->max_wall_s);
   s->add_option("--tokens", sa->tokens)->required();
   s->add_option("--out", sa->out);
+  s->add_option("--uplink", sa->uplink);
+  s->add_option("--spool-dir", sa->spool_dir);
   s->callback([sa, guard] {
     guard("bench deploy-server", [&] {
       return run_server_child(*sa);

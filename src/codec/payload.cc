@@ -145,7 +145,7 @@ Result<std::optional<Header>> parse_header(const Chain& chain, std::span<const i
   h.kept = static_cast<int64_t>(kept);
   h.num_frames = (h.numel + h.frame_elems - 1) / h.frame_elems;
   h.side.resize(side_count);
-  std::memcpy(h.side.data(), p + fixed, 4 * side_count);
+  if (side_count > 0) std::memcpy(h.side.data(), p + fixed, 4 * side_count);
   const int sf = chain.value_codec().side_floats();
   for (uint64_t s = 0; sf > 0 && s < expected_nseg; ++s) {
     Status st = chain.value_codec().check_side(h.side.data() + s * static_cast<uint64_t>(sf));
@@ -480,6 +480,16 @@ Result<std::string> Chain::encode(std::span<const float> values, std::span<const
 
 Status Chain::decode(std::string_view payload, std::span<const int64_t> offsets,
                      std::span<float> out) const {
+  return decode_or_fold(payload, offsets, out, 0.0f, false);
+}
+
+Status Chain::fold(std::string_view payload, std::span<const int64_t> offsets, float weight,
+                   std::span<float> sum) const {
+  return decode_or_fold(payload, offsets, sum, weight, true);
+}
+
+Status Chain::decode_or_fold(std::string_view payload, std::span<const int64_t> offsets,
+                             std::span<float> out, float weight, bool fold) const {
   COHORT_RETURN_IF_ERROR(check_offsets(offsets));
   if (static_cast<int64_t>(out.size()) != offsets.back()) {
     return Status::invalid_argument("codec: output of " + std::to_string(out.size()) +
@@ -525,15 +535,18 @@ Status Chain::decode(std::string_view payload, std::span<const int64_t> offsets,
   std::vector<int64_t> kept(refs.size());
   auto run = [&](int64_t lo, int64_t hi) {
     std::vector<uint8_t> raw_buf;
-    std::vector<float> scratch;
+    std::vector<float> scratch, frame;
     for (int64_t f = lo; f < hi; ++f) {
       const FrameRef& r = refs[static_cast<size_t>(f)];
       const int64_t a = f * h.frame_elems;
       const int64_t len = std::min(h.frame_elems, h.numel - a);
-      errors[static_cast<size_t>(f)] =
-          decode_frame(*this, offsets, h, f, r.raw_len, p + r.at, r.stored_len, r.crc,
-                       out.subspan(static_cast<size_t>(a), static_cast<size_t>(len)),
-                       &kept[static_cast<size_t>(f)], &raw_buf, &scratch);
+      const std::span<float> dst = out.subspan(static_cast<size_t>(a), static_cast<size_t>(len));
+      if (fold) frame.resize(static_cast<size_t>(len));
+      Status& st = errors[static_cast<size_t>(f)];
+      st = decode_frame(*this, offsets, h, f, r.raw_len, p + r.at, r.stored_len, r.crc,
+                        fold ? std::span<float>(frame) : dst, &kept[static_cast<size_t>(f)],
+                        &raw_buf, &scratch);
+      if (fold && st.ok()) ops::axpy(weight, frame, dst);
     }
   };
   if (refs.size() > 1) {

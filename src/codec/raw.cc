@@ -12,10 +12,10 @@ class F32 final : public ValueCodec {
   int64_t encoded_bytes(int64_t n) const override { return 4 * n; }
   void encode(std::span<const float> v, int64_t, const uint32_t*, uint32_t, uint64_t,
               const float*, uint8_t* out) const override {
-    std::memcpy(out, v.data(), v.size() * sizeof(float));
+    if (!v.empty()) std::memcpy(out, v.data(), v.size() * sizeof(float));
   }
   Status decode(const uint8_t* in, const float*, std::span<float> out) const override {
-    std::memcpy(out.data(), in, out.size() * sizeof(float));
+    if (!out.empty()) std::memcpy(out.data(), in, out.size() * sizeof(float));
     return Status();
   }
 };

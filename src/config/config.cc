@@ -51,6 +51,8 @@ Status checked(const Status& s, const Node& root, const Context& ctx) {
   return ctx.error(path, what);
 }
 
+Status read_chain(const MapReader& r, std::string_view key, std::string* out);
+
 Status read_data(const MapReader& top, DataConfig* d) {
   const MapReader r = top.section("data");
   COHORT_RETURN_IF_ERROR(
@@ -258,8 +260,21 @@ Status read_strategies(const MapReader& top, std::vector<StrategyConfig>* out) {
                                  "key, e.g. label: " +
                                  s.label + "-2");
     }
+    COHORT_RETURN_IF_ERROR(read_chain(r, "uplink", &s.uplink));
+    COHORT_RETURN_IF_ERROR(read_chain(r, "downlink", &s.downlink));
+    if (!s.uplink.empty() || !s.downlink.empty()) {
+      runtime::CompressionOptions c;
+      if (!s.uplink.empty()) c.uplink = s.uplink;
+      if (!s.downlink.empty()) c.downlink = s.downlink;
+      Status v = c.validate();
+      if (!v.ok()) {
+        const std::string key = v.message().rfind("compression.uplink", 0) == 0 ? "uplink" : "downlink";
+        const std::string prefix = "compression." + key + ": ";
+        return r.error(key, v.message().substr(prefix.size()));
+      }
+    }
     for (const auto& [key, value] : item.entries) {
-      if (key == "name" || key == "label") continue;
+      if (key == "name" || key == "label" || key == "uplink" || key == "downlink") continue;
       COHORT_ASSIGN_OR_RETURN(s.params[key], to_param(ctx, value, r.child(key)));
     }
     result.push_back(std::move(s));

@@ -114,6 +114,8 @@ Json to_json(const SimulationConfig& config) {
             },
             value);
       }
+      if (!sc.uplink.empty()) item["uplink"] = sc.uplink;
+      if (!sc.downlink.empty()) item["downlink"] = sc.downlink;
       list.push_back(std::move(item));
     }
     j["strategies"] = std::move(list);

@@ -99,6 +99,8 @@ double eval_x(const Json& e, XKind kind) {
     case XKind::kBytes:
       return static_cast<double>(e.value("bytes_up", int64_t{0}) +
                                  e.value("bytes_down", int64_t{0}));
+    case XKind::kUplink:
+      return static_cast<double>(e.value("bytes_up", int64_t{0}));
   }
   return 0.0;
 }
@@ -172,7 +174,7 @@ std::string render_plot(const std::string& aria, XKind kind,
     if (!s.evals.empty()) finals.push_back(eval_x(s.evals.back(), kind));
   }
   bool log = false;
-  if (kind == XKind::kBytes && finals.size() > 1) {
+  if ((kind == XKind::kBytes || kind == XKind::kUplink) && finals.size() > 1) {
     const double lo = *std::min_element(finals.begin(), finals.end());
     const double hi = *std::max_element(finals.begin(), finals.end());
     log = lo > 0 && hi / lo > 10.0;
@@ -197,7 +199,8 @@ std::string render_plot(const std::string& aria, XKind kind,
         },
         1.0);
   } else {
-    x_title = log ? "bytes sent up + down (log scale)" : "bytes sent up + down";
+    x_title = kind == XKind::kUplink ? "bytes sent up" : "bytes sent up + down";
+    if (log) x_title += " (log scale)";
     if (log && std::isfinite(x_min_pos)) {
       x_axis = log_axis(x_min_pos, x_max, [](double v, double) {
         return bytes_tick(v, 0);

@@ -33,7 +33,8 @@ struct Axis {
 };
 
 // What a plot's x axis shows: virtual time, accepted updates, or total bytes (up + down).
-enum class XKind { kTime, kUpdates, kBytes };
+// kBytes: bytes sent up and down; kUplink: bytes sent up only.
+enum class XKind { kTime, kUpdates, kBytes, kUplink };
 
 // The accuracy axis all three plots share: the range of every evaluation and the target.
 Axis accuracy_axis(const std::vector<ReportSeries>& series, double target);

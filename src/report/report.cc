@@ -157,6 +157,7 @@ Result<std::string> render_single_run(const std::string& dir) {
   row["rounds_to_target"] = crossing ? Json(crossing->round) : Json(nullptr);
   row["updates_to_target"] = crossing ? Json(crossing->updates) : Json(nullptr);
   row["bytes_to_target"] = crossing ? Json(crossing->bytes) : Json(nullptr);
+  row["uplink_to_target"] = crossing ? Json(crossing->bytes_up) : Json(nullptr);
   for (const char* key :
        {"final_accuracy", "final_loss", "best_accuracy", "rounds", "updates", "rejected", "lost",
         "bytes_up", "bytes_down", "virtual_time_s", "wall_time_s", "model_hash"}) {
@@ -194,7 +195,8 @@ std::optional<TargetCrossing> first_target_crossing(const std::vector<Json>& eva
     TargetCrossing crossing;
     crossing.round = e.value("round", int64_t{0});
     crossing.updates = e.value("updates", int64_t{0});
-    crossing.bytes = e.value("bytes_up", int64_t{0}) + e.value("bytes_down", int64_t{0});
+    crossing.bytes_up = e.value("bytes_up", int64_t{0});
+    crossing.bytes = crossing.bytes_up + e.value("bytes_down", int64_t{0});
     return crossing;
   }
   return std::nullopt;
@@ -277,7 +279,8 @@ std::string render_report(const Json& comparison, const std::vector<ReportSeries
   };
   const PlotDef plots[] = {{"Accuracy against virtual time", XKind::kTime},
                            {"Accuracy against client updates", XKind::kUpdates},
-                           {"Accuracy against communication", XKind::kBytes}};
+                           {"Accuracy against communication", XKind::kBytes},
+                           {"Accuracy against uplink bytes", XKind::kUplink}};
   for (const PlotDef& p : plots) {
     h += "<section class=\"card\">\n<h2>" + esc(p.title) + "</h2>\n" +
          render_plot(p.title, p.kind, series, y, target) + "</section>\n";

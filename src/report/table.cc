@@ -101,7 +101,11 @@ std::string render_table(const Json& cmp, const std::vector<Row>& rows, double t
       const auto r = opt_number(j, "rounds_to_target");
       cell(r ? with_commas(static_cast<int64_t>(*r)) : kDash, is_best(r, rtt, true));
       const auto b = opt_number(j, "bytes_to_target");
-      cell(b ? esc(fmt_bytes(*b)) : kDash, is_best(b, bytes_to_target, true));
+      const auto bu = opt_number(j, "uplink_to_target");
+      cell(b ? esc(fmt_bytes(*b)) + (bu ? "<div class=\"sub\">\xe2\x86\x91 " + esc(fmt_bytes(*bu)) + "</div>"
+                                       : std::string())
+             : kDash,
+           is_best(b, bytes_to_target, true));
     }
     const auto f = opt_number(j, "final_accuracy");
     cell(f ? esc(fmt_pct(*f)) : kDash, is_best(f, fin, false));

@@ -186,10 +186,13 @@ Json Comparison::to_json() const {
     j["label"] = e.label;
     j["strategy"] = e.strategy.name;
     j["params"] = params_json(e.strategy.params);
+    if (!e.strategy.uplink.empty()) j["uplink"] = e.strategy.uplink;
+    if (!e.strategy.downlink.empty()) j["downlink"] = e.strategy.downlink;
     j["time_to_target"] = optional_json(s.time_to_target);
     j["rounds_to_target"] = optional_json(e.rounds_to_target);
     j["updates_to_target"] = optional_json(e.updates_to_target);
     j["bytes_to_target"] = optional_json(e.bytes_to_target);
+    j["uplink_to_target"] = optional_json(e.uplink_to_target);
     j["final_accuracy"] = s.final_accuracy;
     j["final_loss"] = s.final_loss;
     j["best_accuracy"] = s.best_accuracy;
@@ -217,7 +220,7 @@ Json Comparison::to_json() const {
 Json comparison_setting(const SimulationConfig& config, const Scenario& scenario) {
   const Json full = to_json(config);
   Json j = Json::object();
-  for (const char* key : {"data", "clients", "model", "training", "run"}) {
+  for (const char* key : {"data", "clients", "model", "training", "run", "compression"}) {
     if (full.contains(key)) j[key] = full[key];
   }
   j["train_examples"] = scenario.train ? scenario.train->size() : 0;
@@ -231,12 +234,14 @@ void fill_target_fields(const std::vector<Json>& eval_events, double target_accu
   entry->rounds_to_target.reset();
   entry->updates_to_target.reset();
   entry->bytes_to_target.reset();
+  entry->uplink_to_target.reset();
   const std::optional<TargetCrossing> crossing =
       first_target_crossing(eval_events, target_accuracy);
   if (!crossing) return;
   entry->rounds_to_target = crossing->round;
   entry->updates_to_target = crossing->updates;
   entry->bytes_to_target = crossing->bytes;
+  entry->uplink_to_target = crossing->bytes_up;
 }
 
 Result<Comparison> run_comparison(const SimulationConfig& config, const Scenario& scenario,
@@ -291,6 +296,8 @@ Result<Comparison> run_comparison(const SimulationConfig& config, const Scenario
     c.strategies.clear();
     c.strategy = strategies[i];
     c.strategy.label.clear();
+    if (!strategies[i].uplink.empty()) c.compression.uplink = strategies[i].uplink;
+    if (!strategies[i].downlink.empty()) c.compression.downlink = strategies[i].downlink;
     c.run.threads = slot_threads[slot];
     auto sink = std::make_shared<CompareSink>(&progress, i);
     RunOutputs out;

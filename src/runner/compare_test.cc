@@ -225,6 +225,7 @@ TEST(CompareTest, OutputsAgreeWithEachRunAndItsMetrics) {
     EXPECT_EQ(row["updates_to_target"], first_hit["updates"]);
     EXPECT_EQ(row["bytes_to_target"],
               first_hit["bytes_up"].get<int64_t>() + first_hit["bytes_down"].get<int64_t>());
+    EXPECT_EQ(row["uplink_to_target"], first_hit["bytes_up"]);
     EXPECT_EQ(row["time_to_target"], first_hit["virtual_time_s"]);
     EXPECT_EQ(cmp->entries[i].summary.model_hash, summary["model_hash"]);
   }
@@ -290,6 +291,54 @@ TEST(CompareTest, DeterministicAcrossThreadCountsAndConcurrency) {
   }
 }
 
+// Codecs side by side: a strategies: entry may set its own uplink / downlink chain.
+TEST(CompareTest, EntriesMayCompressDifferently) {
+  std::string text = kCompare;
+  const std::string from = "strategies:\n  - {name: fedavg, fraction: 0.5, min_clients: 2}\n"
+                           "  - {name: fedprox, label: prox, mu: 0.1, fraction: 0.5, min_clients: 2}\n"
+                           "  - {name: fedavg, label: fedavg-all, fraction: 1.0, min_clients: 2}\n";
+  ASSERT_NE(text.find(from), std::string::npos);
+  text.replace(text.find(from), from.size(),
+               "strategies:\n  - {name: fedavg, label: raw, fraction: 0.5, min_clients: 2}\n"
+               "  - {name: fedavg, label: int8, uplink: int8, downlink: fp16, fraction: 0.5, "
+               "min_clients: 2}\n"
+               "  - {name: fedavg, label: topk, uplink: [topk:0.1, int8, zstd], fraction: 0.5, "
+               "min_clients: 2}\n");
+  auto cfg = parse_simulation_config(text, "c.yaml");
+  ASSERT_TRUE(cfg.ok()) << cfg.error().to_string();
+  EXPECT_EQ(cfg->strategies[1].uplink, "int8");
+  EXPECT_EQ(cfg->strategies[2].uplink, "topk:0.1 -> int8 -> zstd");
+  EXPECT_TRUE(cfg->strategies[1].params.count("uplink") == 0);
+  auto scenario = build_scenario(*cfg);
+  ASSERT_TRUE(scenario.ok()) << scenario.error().to_string();
+  auto cmp = run_comparison(*cfg, *scenario, {});
+  ASSERT_TRUE(cmp.ok()) << cmp.error().to_string();
+  const Json c = cmp->to_json();
+  const Json& rows = c["strategies"];
+  EXPECT_EQ(rows[1]["uplink"], "int8");
+  EXPECT_EQ(rows[1]["downlink"], "fp16");
+  EXPECT_FALSE(rows[0].contains("uplink"));
+  // A 244-parameter model: the payload headers weigh, so the ratios are below the asymptotic
+  // 3.94 (int8) and 2 (fp16). Fixed-rate chains cost the same for every update.
+  const int64_t updates = rows[1]["updates"].get<int64_t>();
+  const double raw = rows[0]["bytes_up"].get<double>(), int8 = rows[1]["bytes_up"].get<double>(),
+               topk = rows[2]["bytes_up"].get<double>();
+  EXPECT_EQ(rows[1]["bytes_up"].get<int64_t>() % updates, 0);
+  EXPECT_GT(raw / int8, 2.5);
+  EXPECT_GT(raw / topk, 4.0);
+  EXPECT_GT(rows[0]["bytes_down"].get<double>() / rows[1]["bytes_down"].get<double>(), 1.5);
+  // Same sampling (seeded by the run, not by the codec): the same number of updates.
+  EXPECT_EQ(rows[0]["updates"], rows[1]["updates"]);
+  // A bad chain in an entry names the entry's key.
+  std::string bad = text;
+  bad.replace(bad.find("uplink: int8,"), 13, "uplink: int9,");
+  auto e = parse_simulation_config(bad, "c.yaml");
+  ASSERT_FALSE(e.ok());
+  EXPECT_NE(e.error().message().find("strategies[1].uplink: compression chain 'int9'"),
+            std::string::npos)
+      << e.error().message();
+}
+
 TEST(CompareTest, BadStrategyFailsBeforeAnyRun) {
   const std::string dir = temp_dir("bad");
   auto cmp = compare({"strategies=[{name: fedavg}, {name: fedprox, mu: -1}]"}, dir, 0);
@@ -347,14 +396,15 @@ TEST(ReportTest, SelfContainedWithALinePerStrategyPerPlotAndRegeneratesIdentical
   const std::string html = read_text(dir + "/report.html");
   ASSERT_FALSE(html.empty());
   EXPECT_EQ(html.rfind("<!DOCTYPE html>", 0), 0u);
-  EXPECT_EQ(count(html, "<svg class=\"plot\""), 3u);
-  EXPECT_EQ(count(html, "<polyline"), 3u * 3u);  // three plots, three strategies
+  EXPECT_EQ(count(html, "<svg class=\"plot\""), 4u);
+  EXPECT_EQ(count(html, "<polyline"), 4u * 3u);  // four plots, three strategies
+  EXPECT_EQ(count(html, "bytes sent up<"), 1u);  // accuracy against uplink bytes
   EXPECT_EQ(count(html, "<table"), 1u);
   EXPECT_EQ(count(html, "<td class=\"rank\">"), 3u);  // one row each
   for (const char* label : {">fedavg<", ">prox<", ">fedavg-all<"}) {
-    EXPECT_GE(count(html, label), 4u) << label;  // table plus three legends
+    EXPECT_GE(count(html, label), 5u) << label;  // table plus four legends
   }
-  EXPECT_EQ(count(html, "class=\"target\""), 3u);  // the dashed target line in each plot
+  EXPECT_EQ(count(html, "class=\"target\""), 4u);  // the dashed target line in each plot
   // Nothing to fetch: no URL, no script, no external stylesheet or font.
   EXPECT_EQ(html.find("http://"), std::string::npos);
   EXPECT_EQ(html.find("https://"), std::string::npos);
@@ -429,7 +479,8 @@ TEST(ReportTest, PointsSortingAndMarks) {
   EXPECT_NE(page.find("not reached"), std::string::npos);
   EXPECT_NE(page.find("3.0&times; sooner than <b>slow</b>"), std::string::npos);
   EXPECT_NE(page.find("bytes sent up + down (log scale)"), std::string::npos);
-  EXPECT_EQ(count(page, "<polyline"), 9u);
+  EXPECT_NE(page.find("bytes sent up (log scale)"), std::string::npos);
+  EXPECT_EQ(count(page, "<polyline"), 12u);  // four plots, three series
 }
 
 TEST(ReportTest, ReadErrorsNameTheFile) {
@@ -479,7 +530,7 @@ TEST(ReportTest, RendersASingleSimulateDirectory) {
   ASSERT_TRUE(s.ok()) << s.error().to_string();
   auto html = render_report_from_dir(out.out_dir);
   ASSERT_TRUE(html.ok()) << html.error().to_string();
-  EXPECT_EQ(count(*html, "<polyline"), 3u);
+  EXPECT_EQ(count(*html, "<polyline"), 4u);
   EXPECT_NE(html->find("400 training"), std::string::npos);
   EXPECT_NE(html->find(s->model_hash), std::string::npos);
   fs::remove_all(out.out_dir);

@@ -125,6 +125,12 @@ class Chain {
   Status decode(std::string_view payload, std::span<const int64_t> offsets,
                 std::span<float> out) const;
 
+  // Decodes a whole payload and adds weight x it into `sum` (sum.size() == offsets.back()),
+  // frames in parallel, each through a frame-sized buffer: decode-and-fold without a
+  // model-sized temporary. Errors as decode(); on error `sum` may hold part of the payload.
+  Status fold(std::string_view payload, std::span<const int64_t> offsets, float weight,
+              std::span<float> sum) const;
+
   // An upper bound of the payload size for a vector with these segments, for budgets.
   int64_t max_payload_bytes(std::span<const int64_t> offsets) const;
 
@@ -133,6 +139,8 @@ class Chain {
 
  private:
   Chain() = default;
+  Status decode_or_fold(std::string_view payload, std::span<const int64_t> offsets,
+                        std::span<float> out, float weight, bool fold) const;
   std::string spec_;
   std::optional<SparsifyOptions> sparsify_;
   std::unique_ptr<ValueCodec> value_;  // always set (f32 when the chain names none)

@@ -108,6 +108,11 @@ struct StrategyConfig {
   // within the list and a safe file name (letters, digits, '.', '_', '-', '+'; not starting
   // with '.' or '-'), as `cohort compare` uses it as a directory name.
   std::string label;
+  // `strategies:` items only: compression chains for this entry instead of the config's
+  // `compression:` (keys `uplink` / `downlink`, a string or a list), so one comparison can
+  // set codecs side by side. Empty = the config's.
+  std::string uplink;
+  std::string downlink;
 };
 
 // Where a config came from, so that errors found after loading (a strategy parameter, a

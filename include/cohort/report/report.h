@@ -37,7 +37,8 @@ struct ReportSeries {
 struct TargetCrossing {
   int64_t round = 0;
   int64_t updates = 0;
-  int64_t bytes = 0;
+  int64_t bytes = 0;     // up + down
+  int64_t bytes_up = 0;  // up only (what compression of updates saves)
 };
 std::optional<TargetCrossing> first_target_crossing(const std::vector<Json>& evals, double target);
 

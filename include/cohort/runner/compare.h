@@ -60,6 +60,7 @@ struct ComparisonEntry {
   std::optional<int64_t> rounds_to_target;
   std::optional<int64_t> updates_to_target;
   std::optional<int64_t> bytes_to_target;
+  std::optional<int64_t> uplink_to_target;
 };
 
 struct Comparison {
