@@ -343,15 +343,24 @@ Result<std::string> Chain::encode(std::span<const float> values, std::span<const
     }
     work = with_residual;
   }
-  if (!ops::all_finite(work)) {
-    for (int64_t i = 0; i < numel; ++i) {
+  // Non-finite input is refused, naming the element. A sparsifier orders magnitudes and side
+  // information (terngrad, kmeans) sorts and averages, so they need the check up front; other
+  // chains check each frame as they encode it (in parallel, while the frame is in cache).
+  auto check_finite = [&](int64_t lo, int64_t hi) -> Status {
+    if (ops::all_finite(work.subspan(static_cast<size_t>(lo), static_cast<size_t>(hi - lo)))) {
+      return Status();
+    }
+    for (int64_t i = lo; i < hi; ++i) {
       if (!std::isfinite(work[static_cast<size_t>(i)])) {
         return Status::invalid_argument("codec: cannot encode element " + std::to_string(i) +
                                         " (array " + std::to_string(segment_of(offsets, i)) +
                                         "): not a finite value");
       }
     }
-  }
+    return Status();
+  };
+  const bool checked_up_front = sparsify_.has_value() || value_->side_floats() > 0;
+  if (checked_up_front) COHORT_RETURN_IF_ERROR(check_finite(0, numel));
   const size_t nseg = offsets.size() - 1;
   // Which elements travel, and their values ("value space").
   std::vector<uint32_t> index;
@@ -401,7 +410,19 @@ Result<std::string> Chain::encode(std::span<const float> values, std::span<const
   auto encode_frame = [&](int64_t f) {
     const int64_t a = f * frame_elems_;
     const int64_t b = std::min(numel, a + frame_elems_);
-    std::string raw;
+    if (!checked_up_front) {
+      Status fin = check_finite(a, b);
+      if (!fin.ok()) {
+        errors[static_cast<size_t>(f)] = fin;
+        return;
+      }
+    }
+    // Without a byte codec the raw frame is built in place after its header.
+    std::string own_raw;
+    std::string& fr = out[static_cast<size_t>(f)];
+    std::string& raw = bytes_ ? own_raw : fr;
+    if (!bytes_) raw.assign(kFrameHeaderBytes, '\0');
+    const size_t raw_start = raw.size();
     const int64_t pa = value_pos(a), pb = value_pos(b);
     if (sparsify_) {
       const uint32_t count = static_cast<uint32_t>(pb - pa);
@@ -434,20 +455,18 @@ Result<std::string> Chain::encode(std::span<const float> values, std::span<const
                      reinterpret_cast<uint8_t*>(raw.data() + at));
       p = q;
     }
-    std::string& fr = out[static_cast<size_t>(f)];
-    fr.resize(kFrameHeaderBytes);
+    const auto raw_len = static_cast<uint32_t>(raw.size() - raw_start);
     if (bytes_) {
+      fr.resize(kFrameHeaderBytes);
       Status s = bytes_->compress(raw, &fr);
       if (!s.ok()) {
         errors[static_cast<size_t>(f)] = s;
         return;
       }
-    } else {
-      fr += raw;
     }
     const uint32_t stored = static_cast<uint32_t>(fr.size() - kFrameHeaderBytes);
     auto* h = reinterpret_cast<uint8_t*>(fr.data());
-    store_u32(h, static_cast<uint32_t>(raw.size()));
+    store_u32(h, raw_len);
     store_u32(h + 4, stored);
     store_u32(h + 8, crc_of(h + kFrameHeaderBytes, stored));
   };

@@ -11,26 +11,75 @@ namespace {
 
 using detail::fmix32;
 
-// codes[i] = q_i + s for the values of one block.
+// codes[i] = q_i + s = floor(v_i * inv + u_i) + s for the values of one block. The argument
+// of the conversion, v * inv + u + s + 1, is in [0, 2s + 2) for |v * inv| <= s, so truncation is
+// floor and no rounding-mode instruction is needed (the baseline clone vectorises too).
 COHORT_MULTIVERSION void quantize_dense(const float* __restrict v, int64_t n, float inv, float s,
                                         uint32_t key, uint32_t lo, uint8_t* __restrict codes) {
+  const float hi = 2.0f * s;
   for (int64_t i = 0; i < n; ++i) {
     const uint32_t h = fmix32((lo + static_cast<uint32_t>(i)) * 0x9e3779b1u ^ key);
-    const float u = static_cast<float>(h >> 8) * (1.0f / 16777216.0f);
-    float q = std::floor(v[i] * inv + u);
-    q = std::min(s, std::max(-s, q));
-    codes[i] = static_cast<uint8_t>(static_cast<int32_t>(q + s));
+    const float u = static_cast<float>(static_cast<int32_t>(h >> 8)) * (1.0f / 16777216.0f);
+    float c = static_cast<float>(static_cast<int32_t>(v[i] * inv + u + (s + 1.0f))) - 1.0f;
+    c = std::min(hi, std::max(0.0f, c));
+    codes[i] = static_cast<uint8_t>(static_cast<int32_t>(c));
   }
 }
 
 void quantize_sparse(const float* v, int64_t n, float inv, float s, uint32_t key,
                      const uint32_t* index, uint32_t base, uint8_t* codes) {
+  const float hi = 2.0f * s;
   for (int64_t i = 0; i < n; ++i) {
     const float u = detail::uniform24(key, base + index[i]);
-    float q = std::floor(v[i] * inv + u);
-    q = std::min(s, std::max(-s, q));
-    codes[i] = static_cast<uint8_t>(static_cast<int32_t>(q + s));
+    float c = static_cast<float>(static_cast<int32_t>(v[i] * inv + u + (s + 1.0f))) - 1.0f;
+    c = std::min(hi, std::max(0.0f, c));
+    codes[i] = static_cast<uint8_t>(static_cast<int32_t>(c));
   }
+}
+
+// Packs codes of `bits` bits, little end first, into whole bytes (n a multiple of 8 / bits,
+// or the run's last block); returns whether any code is all ones (2s + 1: out of range) when
+// unpacking.
+template <int kBits>
+void pack_codes(const uint8_t* __restrict codes, int64_t n, uint8_t* __restrict out) {
+  constexpr int kPer = 8 / kBits;
+  const int64_t whole = n / kPer;
+  for (int64_t b = 0; b < whole; ++b) {
+    uint8_t byte = 0;
+    for (int j = 0; j < kPer; ++j) byte |= static_cast<uint8_t>(codes[b * kPer + j] << (j * kBits));
+    out[b] = byte;
+  }
+  if (whole * kPer < n) {
+    uint8_t byte = 0;
+    for (int64_t i = whole * kPer; i < n; ++i) {
+      byte |= static_cast<uint8_t>(codes[i] << ((i - whole * kPer) * kBits));
+    }
+    out[whole] = byte;
+  }
+}
+
+// Byte by byte (each byte's kPer codes at fixed shifts), so the loop vectorises.
+template <int kBits>
+COHORT_MULTIVERSION bool unpack_codes(const uint8_t* __restrict in, int64_t n,
+                                      uint8_t* __restrict codes) {
+  constexpr int kPer = 8 / kBits;
+  constexpr uint8_t kMask = (1u << kBits) - 1;
+  uint8_t bad = 0;
+  const int64_t whole = n / kPer;
+  for (int64_t b = 0; b < whole; ++b) {
+    const uint8_t x = in[b];
+    for (int j = 0; j < kPer; ++j) {
+      const uint8_t c = static_cast<uint8_t>((x >> (j * kBits)) & kMask);
+      bad |= static_cast<uint8_t>(c == kMask);
+      codes[b * kPer + j] = c;
+    }
+  }
+  for (int64_t i = whole * kPer; i < n; ++i) {
+    const uint8_t c = static_cast<uint8_t>((in[whole] >> ((i - whole * kPer) * kBits)) & kMask);
+    bad |= static_cast<uint8_t>(c == kMask);
+    codes[i] = c;
+  }
+  return bad != 0;
 }
 
 COHORT_MULTIVERSION float block_max_abs(const float* __restrict v, int64_t n) {
@@ -64,20 +113,22 @@ class Quantizer final : public ValueCodec {
     const uint64_t element0 = index ? base : static_cast<uint64_t>(first);
     const uint32_t key = detail::run_key(seed, element0);
     uint8_t* packed = out + 4 * blocks;
-    std::vector<uint8_t> codes(static_cast<size_t>(std::min(n, block_)));
+    std::vector<uint8_t> scratch(static_cast<size_t>(bits_ == 8 ? 0 : std::min(n, block_)));
     for (int64_t b = 0; b < blocks; ++b) {
       const int64_t lo = b * block_;
       const int64_t m = std::min(block_, n - lo);
       const float scale = block_max_abs(v.data() + lo, m);
       detail::store_f32(out + 4 * b, scale);
       const float inv = scale > 0 ? s_ / scale : 0.0f;
+      // int8 codes are the packed bytes: written in place.
+      uint8_t* codes = bits_ == 8 ? packed + lo : scratch.data();
       if (index) {
-        quantize_sparse(v.data() + lo, m, inv, s_, key, index + lo, base, codes.data());
+        quantize_sparse(v.data() + lo, m, inv, s_, key, index + lo, base, codes);
       } else {
         quantize_dense(v.data() + lo, m, inv, s_, key,
-                       static_cast<uint32_t>(static_cast<uint64_t>(first + lo)), codes.data());
+                       static_cast<uint32_t>(static_cast<uint64_t>(first + lo)), codes);
       }
-      pack(codes.data(), lo, m, packed);
+      if (bits_ != 8) pack(codes, lo, m, packed);
     }
   }
 
@@ -96,13 +147,14 @@ class Quantizer final : public ValueCodec {
                                         std::to_string(scale) +
                                         " (must be finite and >= 0)");
       }
-      unpack(packed, lo, m, codes.data());
-      for (int64_t i = 0; i < m; ++i) {
-        if (codes[static_cast<size_t>(i)] > max_code) {
-          return Status::invalid_argument(
-              spec() + ": code " + std::to_string(codes[static_cast<size_t>(i)]) +
-              " of value " + std::to_string(lo + i) + " is out of range [0, " +
-              std::to_string(max_code) + "]");
+      if (unpack(packed, lo, m, codes.data())) {
+        for (int64_t i = 0; i < m; ++i) {
+          if (codes[static_cast<size_t>(i)] > max_code) {
+            return Status::invalid_argument(
+                spec() + ": code " + std::to_string(codes[static_cast<size_t>(i)]) +
+                " of value " + std::to_string(lo + i) + " is out of range [0, " +
+                std::to_string(max_code) + "]");
+          }
         }
       }
       dequantize(codes.data(), m, s_, scale / s_, out.data() + lo);
@@ -112,31 +164,21 @@ class Quantizer final : public ValueCodec {
 
  private:
   // Codes of values [lo, lo + m) of the run into the packed area (lo is a multiple of the
-  // block, so of 4: whole bytes).
+  // block, so of 8: whole bytes).
   void pack(const uint8_t* codes, int64_t lo, int64_t m, uint8_t* packed) const {
     if (bits_ == 8) {
       std::copy(codes, codes + m, packed + lo);
-      return;
-    }
-    const int per = 8 / bits_;
-    uint8_t* dst = packed + lo / per;
-    for (int64_t i = 0; i < m; i += per) {
-      uint8_t byte = 0;
-      for (int j = 0; j < per && i + j < m; ++j) byte |= static_cast<uint8_t>(codes[i + j] << (j * bits_));
-      dst[i / per] = byte;
+    } else if (bits_ == 4) {
+      pack_codes<4>(codes, m, packed + lo / 2);
+    } else {
+      pack_codes<2>(codes, m, packed + lo / 4);
     }
   }
-  void unpack(const uint8_t* packed, int64_t lo, int64_t m, uint8_t* codes) const {
-    if (bits_ == 8) {
-      std::copy(packed + lo, packed + lo + m, codes);
-      return;
-    }
-    const int per = 8 / bits_;
-    const uint8_t mask = static_cast<uint8_t>((1 << bits_) - 1);
-    const uint8_t* src = packed + lo / per;
-    for (int64_t i = 0; i < m; ++i) {
-      codes[i] = static_cast<uint8_t>((src[i / per] >> ((i % per) * bits_)) & mask);
-    }
+  // The codes back; true when one is out of range.
+  bool unpack(const uint8_t* packed, int64_t lo, int64_t m, uint8_t* codes) const {
+    if (bits_ == 8) return unpack_codes<8>(packed + lo, m, codes);
+    if (bits_ == 4) return unpack_codes<4>(packed + lo / 2, m, codes);
+    return unpack_codes<2>(packed + lo / 4, m, codes);
   }
 
   int bits_;
