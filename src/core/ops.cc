@@ -46,6 +46,10 @@ COHORT_MULTIVERSION void k_axpy(float a, const float* __restrict x, float* __res
                                 int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
 }
+COHORT_MULTIVERSION void k_xpay(const float* __restrict x, float a, float* __restrict y,
+                                int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = x[i] + a * y[i];
+}
 COHORT_MULTIVERSION void k_axpby(float a, const float* __restrict x, float b, float* __restrict y,
                                  int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = a * x[i] + b * y[i];
@@ -134,6 +138,13 @@ void axpby(float a, std::span<const float> x, float b, std::span<float> y) {
   assert(x.size() == y.size());
   for_chunks(static_cast<int64_t>(y.size()), [&](int64_t lo, int64_t hi) {
     k_axpby(a, x.data() + lo, b, y.data() + lo, hi - lo);
+  });
+}
+
+void xpay(std::span<const float> x, float a, std::span<float> y) {
+  assert(x.size() == y.size());
+  for_chunks(static_cast<int64_t>(y.size()), [&](int64_t lo, int64_t hi) {
+    k_xpay(x.data() + lo, a, y.data() + lo, hi - lo);
   });
 }
 

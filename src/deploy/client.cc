@@ -215,6 +215,7 @@ struct Client::Impl {
                             return Status::ok_status();
                           });
                         });
+      assembler->skip_stream_crc();  // the payload checks itself
     } else {
       assembler.emplace(where, std::vector<wire::ChunkAssembler::Buffer>{
                                    {reinterpret_cast<char*>(rec.data()), rec.num_bytes(), {}}});
@@ -240,17 +241,24 @@ struct Client::Impl {
   // `reply`.
   Status push(const pb::UpdateHeader& header, std::vector<wire::ByteRange> parts,
               pb::PushReply* reply) {
+    // A codec payload alone checks itself; a raw delta or a state delta gets the stream CRC.
+    const wire::StreamCrc crc = !header.codec().empty() && !header.has_state_delta()
+                                    ? wire::StreamCrc::omit()
+                                    : wire::StreamCrc{};
     grpc::ClientContext ctx;
     prepare(&ctx, opt.stream_timeout_s);
     std::unique_ptr<grpc::ClientWriter<pb::UpdateChunk>> writer = stub->PushUpdate(&ctx, reply);
     pb::UpdateChunk msg;
     *msg.mutable_header() = header;
     bool ok = writer->Write(msg) &&
-              wire::for_each_chunk(parts, chunk_bytes, [&](const pb::TensorChunk& ch) {
-                pb::UpdateChunk c;
-                *c.mutable_chunk() = ch;
-                return writer->Write(c);
-              });
+              wire::for_each_chunk(
+                  parts, chunk_bytes,
+                  [&](const pb::TensorChunk& ch) {
+                    pb::UpdateChunk c;
+                    *c.mutable_chunk() = ch;
+                    return writer->Write(c);
+                  },
+                  crc);
     // A failed Write means the server already closed the stream (e.g. it rejected the
     // header); Finish returns its status.
     if (ok) writer->WritesDone();

@@ -45,6 +45,16 @@ FleetService::FleetService(const ServerOptions& options, const TokenTable& token
   streamed_ = loop_.core.strategy().accepts_streamed_delta();
 }
 
+uint32_t FleetService::model_crc(ModelVersion version, const wire::ByteRange& bytes) {
+  std::lock_guard<std::mutex> lk(downlink_mu_);
+  auto it = model_crc_.find(version);
+  if (it != model_crc_.end()) return it->second;
+  const uint32_t crc = wire::crc32_of({&bytes, 1});
+  model_crc_[version] = crc;
+  while (model_crc_.size() > 3) model_crc_.erase(model_crc_.begin());
+  return crc;
+}
+
 Result<std::shared_ptr<const std::string>> FleetService::downlink_payload(
     ModelVersion version, const std::shared_ptr<const ArrayRecord>& model) {
   // Encoded once per version; concurrent downloads of a new version wait for the first.
@@ -178,19 +188,26 @@ grpc::Status FleetService::Download(grpc::ServerContext* ctx, const pb::Download
   if (!slot.ok()) return to_grpc(slot.error());
   std::unique_ptr<StreamWatchdog::Stream> watch = watchdog_.watch(ctx, "Download");
   wire::ByteRange part = wire::bytes_of(*rec);
+  wire::StreamCrc crc;
   std::shared_ptr<const std::string> payload;
   if (req->what() == pb::DownloadRequest::MODEL && compression_.downlink) {
     Result<std::shared_ptr<const std::string>> p = downlink_payload(version, rec);
     if (!p.ok()) return to_grpc(p.error().with_context("encoding model version " + std::to_string(version)));
     payload = *p;
     part = {payload->data(), static_cast<int64_t>(payload->size())};
+    crc = wire::StreamCrc::omit();  // the payload checks itself
+  } else if (req->what() == pb::DownloadRequest::MODEL) {
+    crc = wire::StreamCrc::given(model_crc(version, part));  // once per version, not per client
   }
   const bool sent =
-      wire::for_each_chunk({&part, 1}, opts_.chunk_bytes, [&](const pb::TensorChunk& ch) {
-        if (!writer->Write(ch)) return false;
-        watch->progress(static_cast<int64_t>(ch.data().size()));
-        return true;
-      });
+      wire::for_each_chunk(
+          {&part, 1}, opts_.chunk_bytes,
+          [&](const pb::TensorChunk& ch) {
+            if (!writer->Write(ch)) return false;
+            watch->progress(static_cast<int64_t>(ch.data().size()));
+            return true;
+          },
+          crc);
   if (!sent) {
     const std::string why = watch->cancelled_reason();
     if (!why.empty()) {
@@ -357,7 +374,7 @@ grpc::Status FleetService::PushUpdate(grpc::ServerContext* ctx,
   const int64_t expected = delta_bytes + state_bytes;
   // What the upload holds in memory: the spool's in-memory part, or the decoded buffers (plus,
   // uncounted, one frame of at most 256 KiB while it decodes).
-  const int64_t held = streamed ? std::min(delta_bytes, opts_.spool_memory_bytes)
+  const int64_t held = streamed ? (delta_bytes <= opts_.spool_memory_bytes ? delta_bytes : 0)
                                 : layout_->num_bytes() + state_bytes;
   std::optional<wire::ChunkAssembler> assembler;
   std::unique_ptr<Spool> spool;
@@ -402,7 +419,8 @@ grpc::Status FleetService::PushUpdate(grpc::ServerContext* ctx,
       std::vector<wire::ChunkAssembler::Buffer> buffers;
       if (streamed || chain) decoder = std::make_unique<DeltaDecoder>(chain, layout_, "update");
       if (streamed) {
-        spool = std::make_unique<Spool>(opts_.resolved_spool_dir(), opts_.spool_memory_bytes);
+        spool = std::make_unique<Spool>(opts_.resolved_spool_dir(), opts_.spool_memory_bytes,
+                                        delta_bytes);
         buffers.push_back({nullptr, delta_bytes, [&](std::string_view b) -> Status {
                              COHORT_RETURN_IF_ERROR(spool->append(b));
                              return decoder->feed(b, [&](int64_t, std::span<const float> v) {
@@ -429,6 +447,8 @@ grpc::Status FleetService::PushUpdate(grpc::ServerContext* ctx,
             {reinterpret_cast<char*>(u.state_delta.data()), u.state_delta.num_bytes(), {}});
       }
       assembler.emplace("update stream", std::move(buffers));
+      // A codec payload checks itself frame by frame; a raw state delta behind it would not.
+      if (chain && !state_expected) assembler->skip_stream_crc();
     }
     if (Status s = assembler->add(msg.chunk()); !s.ok()) return reject(s);
   }

@@ -13,6 +13,7 @@
 
 #include "cohort/runtime/compression.h"
 #include "cohort/v1/fleet.grpc.pb.h"
+#include "deploy/wire.h"
 #include "deploy/limits.h"
 #include "deploy/server_loop.h"
 #include "deploy/sessions.h"
@@ -70,6 +71,9 @@ class FleetService final : public v1::Fleet::Service {
   bool streamed_ = false;
   std::mutex downlink_mu_;
   std::map<ModelVersion, std::shared_ptr<const std::string>> downlink_cache_;
+  // The stream CRC-32 of raw model `version` (computed on first use). downlink_mu_ not held.
+  std::map<ModelVersion, uint32_t> model_crc_;
+  uint32_t model_crc(ModelVersion version, const wire::ByteRange& bytes);
   // The downlink payload of `version` (encoded on first use). downlink_mu_ not held.
   Result<std::shared_ptr<const std::string>> downlink_payload(
       ModelVersion version, const std::shared_ptr<const ArrayRecord>& model);

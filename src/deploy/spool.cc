@@ -14,8 +14,8 @@ namespace cohort::deploy {
 
 // ---- Spool -------------------------------------------------------------------------------------
 
-Spool::Spool(std::string dir, int64_t memory_limit)
-    : dir_(std::move(dir)), memory_limit_(memory_limit) {}
+Spool::Spool(std::string dir, int64_t memory_limit, int64_t expected)
+    : dir_(std::move(dir)), memory_limit_(memory_limit), expected_(expected) {}
 
 Spool::~Spool() {
   if (fd_ >= 0) ::close(fd_);
@@ -39,7 +39,9 @@ Status write_all(int fd, const char* p, size_t n, const std::string& dir) {
 }  // namespace
 
 Status Spool::append(std::string_view bytes) {
-  if (fd_ < 0 && size_ + static_cast<int64_t>(bytes.size()) <= memory_limit_) {
+  if (fd_ < 0 && size_ + static_cast<int64_t>(bytes.size()) <= memory_limit_ &&
+      expected_ <= memory_limit_) {
+    if (size_ == 0 && expected_ > 0) mem_.reserve(static_cast<size_t>(expected_));
     mem_.append(bytes);
     size_ += static_cast<int64_t>(bytes.size());
     return Status();
@@ -91,11 +93,12 @@ Status Spool::read(const std::function<Status(std::string_view)>& fn, int64_t pi
 // ---- DeltaDecoder ----------------------------------------------------------------------------
 
 DeltaDecoder::DeltaDecoder(std::shared_ptr<const codec::Chain> chain,
-                           std::shared_ptr<const ArrayLayout> layout, std::string what)
+                           std::shared_ptr<const ArrayLayout> layout, std::string what,
+                           codec::StreamDecoder::Options options)
     : layout_(std::move(layout)), what_(std::move(what)) {
   if (chain) {
-    codec_ = std::make_unique<codec::StreamDecoder>(std::move(chain),
-                                                    codec::segment_offsets(*layout_), what_);
+    codec_ = std::make_unique<codec::StreamDecoder>(
+        std::move(chain), codec::segment_offsets(*layout_), what_, options);
   }
 }
 
@@ -184,17 +187,21 @@ float SpooledDelta::max_abs() const { return stats_.max_abs * std::fabs(scale_);
 
 Status SpooledDelta::replay(
     const std::function<Status(int64_t, std::span<const float>)>& fn) const {
-  DeltaDecoder decoder(chain_, layout_, "spooled update");
-  std::vector<float> scaled;
+  // The bytes were checked (CRCs, codes, finiteness) when they arrived and have not left
+  // this process: frames are decoded without their CRCs, several at a time in parallel.
+  DeltaDecoder decoder(chain_, layout_, "spooled update",
+                       {.verify_crc = false, .parallel = true});
   const codec::StreamDecoder::Sink sink = [&](int64_t first, std::span<const float> v) {
     if (scale_ == 1.0f) return fn(first, v);
-    scaled.assign(v.begin(), v.end());
+    std::vector<float> scaled(v.begin(), v.end());
     ops::scale(scaled, scale_);
     return fn(first, scaled);
   };
-  COHORT_RETURN_IF_ERROR(spool_->read([&](std::string_view piece) {
-    return decoder.feed(piece, sink);
-  }));
+  COHORT_RETURN_IF_ERROR(spool_->read(
+      [&](std::string_view piece) {
+        return decoder.feed(piece, sink);
+      },
+      int64_t{1} << 20));
   return decoder.finish();
 }
 

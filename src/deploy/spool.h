@@ -28,7 +28,9 @@ namespace cohort::deploy {
 class Spool {
  public:
   // `dir`: where a spill file goes (created unlinked, O_TMPFILE, gone with the process).
-  Spool(std::string dir, int64_t memory_limit);
+  // `expected`: the size the upload announced (0 = unknown): beyond `memory_limit` it goes to
+  // the file from its first byte, else memory is reserved for it at once (no regrowth).
+  Spool(std::string dir, int64_t memory_limit, int64_t expected = 0);
   ~Spool();
   Spool(const Spool&) = delete;
   Spool& operator=(const Spool&) = delete;
@@ -43,6 +45,7 @@ class Spool {
  private:
   std::string dir_;
   int64_t memory_limit_;
+  int64_t expected_;
   std::string mem_;
   int fd_ = -1;
   int64_t size_ = 0;
@@ -54,7 +57,8 @@ class Spool {
 class DeltaDecoder {
  public:
   DeltaDecoder(std::shared_ptr<const codec::Chain> chain,
-               std::shared_ptr<const ArrayLayout> layout, std::string what);
+               std::shared_ptr<const ArrayLayout> layout, std::string what,
+               codec::StreamDecoder::Options options = {});
   Status feed(std::string_view bytes, const codec::StreamDecoder::Sink& sink);
   // DataLoss when the delta ended early.
   Status finish() const;

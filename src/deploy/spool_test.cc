@@ -50,6 +50,13 @@ TEST(SpoolTest, KeepsBytesInMemoryThenMovesThemToAnUnlinkedFile) {
                  }, 13).ok());
     EXPECT_EQ(back, all);
   }
+  // An upload announced beyond the limit goes to the file from its first byte.
+  Spool big(dir, 100, 1000);
+  ASSERT_TRUE(big.append("abc").ok());
+  EXPECT_TRUE(big.on_disk());
+  Spool small(dir, 100, 50);
+  ASSERT_TRUE(small.append("abc").ok());
+  EXPECT_FALSE(small.on_disk());
   Spool bad("/nonexistent/dir", 0);
   Status st = bad.append("x");
   EXPECT_EQ(st.code(), StatusCode::kInternal);

@@ -174,8 +174,16 @@ ConfigRecord from_pb(const google::protobuf::Map<std::string, pb::Scalar>& m) {
   return out;
 }
 
+uint32_t crc32_of(std::span<const ByteRange> parts) {
+  uLong crc = ::crc32_z(0L, Z_NULL, 0);
+  for (const ByteRange& p : parts) {
+    crc = ::crc32_z(crc, reinterpret_cast<const Bytef*>(p.data), static_cast<size_t>(p.size));
+  }
+  return static_cast<uint32_t>(crc);
+}
+
 bool for_each_chunk(std::span<const ByteRange> parts, int64_t chunk_bytes,
-                    const std::function<bool(const pb::TensorChunk&)>& emit) {
+                    const std::function<bool(const pb::TensorChunk&)>& emit, StreamCrc given) {
   int64_t total = 0;
   for (const ByteRange& p : parts) total += p.size;
   const int64_t step = std::max<int64_t>(1, chunk_bytes);
@@ -192,9 +200,14 @@ bool for_each_chunk(std::span<const ByteRange> parts, int64_t chunk_bytes,
       const int64_t n = std::min(step, p.size - pos);
       msg.set_offset(offset);
       msg.set_data(p.data + pos, static_cast<size_t>(n));
-      crc = ::crc32_z(crc, reinterpret_cast<const Bytef*>(p.data + pos), static_cast<size_t>(n));
+      if (given.mode == StreamCrc::Mode::kCompute) {
+        crc = ::crc32_z(crc, reinterpret_cast<const Bytef*>(p.data + pos), static_cast<size_t>(n));
+      }
       offset += n;
-      if (offset == total) msg.set_crc32(static_cast<uint32_t>(crc));  // the last chunk
+      if (offset == total && given.mode != StreamCrc::Mode::kOmit) {  // the last chunk
+        msg.set_crc32(given.mode == StreamCrc::Mode::kGiven ? given.value
+                                                            : static_cast<uint32_t>(crc));
+      }
       if (!emit(msg)) return false;
     }
   }
@@ -249,7 +262,9 @@ Status ChunkAssembler::add(const pb::TensorChunk& ch) {
     return Status::invalid_argument(what_ + ": chunk at offset " + std::to_string(received_) +
                                     " carries a crc32 but is not the last chunk");
   }
-  crc_ = ::crc32_z(crc_, reinterpret_cast<const Bytef*>(ch.data().data()), static_cast<size_t>(n));
+  if (!skip_crc_) {
+    crc_ = ::crc32_z(crc_, reinterpret_cast<const Bytef*>(ch.data().data()), static_cast<size_t>(n));
+  }
   if (ch.has_crc32()) claimed_crc_ = ch.crc32();
   const char* src = ch.data().data();
   int64_t pos = received_;  // position in the concatenation of the buffers
@@ -280,7 +295,7 @@ Status ChunkAssembler::finish() const {
     return Status::data_loss(what_ + " truncated: received " + std::to_string(received_) + " of " +
                              std::to_string(expected_) + " bytes");
   }
-  if (claimed_crc_ && *claimed_crc_ != static_cast<uint32_t>(crc_)) {
+  if (!skip_crc_ && claimed_crc_ && *claimed_crc_ != static_cast<uint32_t>(crc_)) {
     return Status::data_loss(what_ + ": CRC-32 mismatch (sender " + hex32(*claimed_crc_) +
                              ", received bytes " + hex32(static_cast<uint32_t>(crc_)) +
                              "): corrupted on the way");

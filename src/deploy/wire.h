@@ -73,12 +73,24 @@ struct ByteRange {
 inline ByteRange bytes_of(const ArrayRecord& r) {
   return {reinterpret_cast<const char*>(r.data()), r.num_bytes()};
 }
+// The stream CRC-32 the last chunk carries: computed while cutting, known beforehand (a
+// model version sent to many clients), or none (a codec payload, which checks itself).
+struct StreamCrc {
+  enum class Mode { kCompute, kGiven, kOmit } mode = Mode::kCompute;
+  uint32_t value = 0;
+  static StreamCrc given(uint32_t v) { return {Mode::kGiven, v}; }
+  static StreamCrc omit() { return {Mode::kOmit, 0}; }
+};
+// The zlib CRC-32 of the concatenation of `parts`.
+uint32_t crc32_of(std::span<const ByteRange> parts);
+
 // Cuts the concatenation of `parts` into chunks of at most `chunk_bytes` bytes (an empty
 // payload is one empty chunk) and hands each to `emit`, stopping when it returns false. The
-// last chunk carries the zlib CRC-32 of the whole payload.
+// last chunk carries the zlib CRC-32 of the whole payload, as `crc` says.
 // Returns false when `emit` did.
 bool for_each_chunk(std::span<const ByteRange> parts, int64_t chunk_bytes,
-                    const std::function<bool(const pb::TensorChunk&)>& emit);
+                    const std::function<bool(const pb::TensorChunk&)>& emit,
+                    StreamCrc crc = {});
 
 // Reassembles a chunked stream into destinations laid end to end (e.g. an update's
 // delta, then its state delta), checking every chunk: total_bytes must equal the buffers'
@@ -101,6 +113,9 @@ class ChunkAssembler {
   // `max_total` bytes (ResourceExhausted beyond), handed to `sink`.
   ChunkAssembler(std::string what, int64_t max_total, std::function<Status(std::string_view)> sink);
   Status add(const pb::TensorChunk& chunk);
+  // The bytes check themselves (a codec payload: a CRC-32 per frame and on its header): the
+  // stream's CRC-32 is neither computed nor, if the sender sent one, compared.
+  void skip_stream_crc() { skip_crc_ = true; }
   Status finish() const;
   int64_t received() const { return received_; }
   int64_t expected() const { return expected_; }
@@ -110,7 +125,8 @@ class ChunkAssembler {
   std::vector<Buffer> buffers_;
   int64_t expected_ = 0;
   int64_t received_ = 0;
-  int64_t adopt_max_ = 0;  // > 0: expected_ comes from the first chunk, at most this
+  int64_t adopt_max_ = 0;
+  bool skip_crc_ = false;  // > 0: expected_ comes from the first chunk, at most this
   unsigned long crc_;                   // zlib CRC-32 of the bytes received so far
   std::optional<uint32_t> claimed_crc_;  // the sender's, from the last chunk
 };

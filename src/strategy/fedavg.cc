@@ -20,6 +20,7 @@ Status FedAvg::on_start() {
 }
 
 void FedAvg::begin_round(int64_t /*round*/) {
+  if (sum_.empty()) sum_ = ArrayRecord(model_->layout());  // handed over to the last commit
   ops::fill(sum_.flat(), 0.0f);
   weight_sum_ = 0;
 }
@@ -34,6 +35,12 @@ Status FedAvg::accumulate(const Update& update) {
 Result<std::optional<ArrayRecord>> FedAvg::aggregate_train(const RoundReport& /*report*/) {
   if (weight_sum_ <= 0) return std::optional<ArrayRecord>();
   ops::scale(sum_.flat(), static_cast<float>(1.0 / weight_sum_));
+  if (plain_step()) {
+    ops::xpay(model_->flat(), static_cast<float>(-options_.server_lr), sum_.flat());
+    ArrayRecord next = std::move(sum_);
+    sum_ = ArrayRecord();
+    return std::optional<ArrayRecord>(std::move(next));
+  }
   ArrayRecord next = model_->clone();
   COHORT_RETURN_IF_ERROR(apply_pseudo_gradient(sum_, next));
   return std::optional<ArrayRecord>(std::move(next));
@@ -45,6 +52,7 @@ Status FedAvg::apply_pseudo_gradient(ArrayRecord& avg_delta, ArrayRecord& next) 
 }
 
 Status FedAvg::io_state(StateIO& io) {
+  if (sum_.empty()) sum_ = ArrayRecord(model_->layout());  // between a commit and the next round
   COHORT_RETURN_IF_ERROR(io_round_state(io));
   io.array("round_sum", sum_);
   io.value("round_weight_sum", weight_sum_);

@@ -156,8 +156,19 @@ class Chain {
 class StreamDecoder {
  public:
   using Sink = std::function<Status(int64_t first, std::span<const float> values)>;
+  struct Options {
+    // Check each frame's CRC-32. Off only to re-read bytes this process already checked (the
+    // server's spool).
+    bool verify_crc = true;
+    // Decode the complete frames of each feed() in parallel on the kernel pool; the sink is
+    // then called concurrently for disjoint frames (in no particular order) and must allow it.
+    bool parallel = false;
+  };
   StreamDecoder(std::shared_ptr<const Chain> chain, std::vector<int64_t> offsets,
-                std::string what);
+                std::string what, Options options);
+  StreamDecoder(std::shared_ptr<const Chain> chain, std::vector<int64_t> offsets,
+                std::string what)
+      : StreamDecoder(std::move(chain), std::move(offsets), std::move(what), Options{}) {}
   ~StreamDecoder();
   // Errors as Chain::decode; after an error the decoder refuses further input.
   Status feed(std::string_view bytes, const Sink& sink);

@@ -26,6 +26,9 @@ void scale(std::span<float> y, float a);
 void axpy(float a, std::span<const float> x, std::span<float> y);
 // y <- a * x + b * y
 void axpby(float a, std::span<const float> x, float b, std::span<float> y);
+// y <- x + a * y: axpy with the roles swapped, rounded as axpy rounds (x + a*y is y + a*x of
+// axpy), so a step written into the step's own buffer equals one written into a copy.
+void xpay(std::span<const float> x, float a, std::span<float> y);
 // out <- x - y
 void sub(std::span<const float> x, std::span<const float> y, std::span<float> out);
 // out <- sum_k weights[k] * inputs[k]   (every input has out.size() elements). Reads each

@@ -44,6 +44,11 @@ class FedAvg : public RoundStrategy {
   // Applies the averaged pseudo-gradient `avg_delta` to a copy of the global model, in place
   // in `next` (which holds the current global model on entry). FedAvg: next -= lr * avg.
   virtual Status apply_pseudo_gradient(ArrayRecord& avg_delta, ArrayRecord& next);
+  // Whether apply_pseudo_gradient is FedAvg's own step (next = model - lr * avg), which
+  // aggregate_train then writes over the round's sum instead of into a copy of the model: the
+  // commit needs no third model-sized buffer (the sum is allocated again for the next round).
+  // Subclasses that override apply_pseudo_gradient return false.
+  virtual bool plain_step() const { return true; }
 
   FedAvgOptions options_;
   ArrayRecord sum_;        // running sum of n_k * Delta_k over the round

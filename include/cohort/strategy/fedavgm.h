@@ -50,6 +50,7 @@ class FedAvgM : public FedAvg {
   // Checkpoints: FedAvg's state and the momentum buffer "velocity".
   Status io_state(StateIO& io) override;
   Status apply_pseudo_gradient(ArrayRecord& avg_delta, ArrayRecord& next) override;
+  bool plain_step() const override { return false; }
 
  private:
   double momentum_;

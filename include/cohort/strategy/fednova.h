@@ -53,6 +53,7 @@ class FedNova : public FedAvg {
   void begin_round(int64_t round) override;
   Status accumulate(const Update& update) override;
   Status apply_pseudo_gradient(ArrayRecord& avg_delta, ArrayRecord& next) override;
+  bool plain_step() const override { return false; }
 
  private:
   double local_momentum_;

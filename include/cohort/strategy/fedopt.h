@@ -69,6 +69,7 @@ class FedOpt : public FedAvg {
   Status io_state(StateIO& io) override;
   // One fused optimizer step: updates m_, v_ and `next` in place.
   Status apply_pseudo_gradient(ArrayRecord& avg_delta, ArrayRecord& next) override;
+  bool plain_step() const override { return false; }
   // The step size eta_t of the step being taken (during aggregate_train, current_round() is
   // the round being aggregated). Default: server_lr.
   virtual double step_size() const { return opt_.server_lr; }

@@ -77,8 +77,10 @@ class DeltaSource {
   virtual float max_abs() const = 0;
   // Multiplies every value replayed from now on by `s` (admission's norm clipping).
   virtual void scale(float s) = 0;
-  // Calls fn(first element, values) for consecutive frames covering the vector, in order.
-  // Errors from reading the spool back, or fn's, end the replay.
+  // Calls fn(first element, values) for frames covering the vector exactly once. Frames may
+  // come in any order and from several threads at once (disjoint ranges), so fn must allow
+  // that (folding into disjoint parts of a sum does). Errors from reading the spool back, or
+  // fn's, end the replay.
   virtual Status replay(
       const std::function<Status(int64_t first, std::span<const float> values)>& fn) const = 0;
 };
