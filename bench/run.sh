@@ -11,7 +11,7 @@
 #                      against the baseline's best setting, not a handicapped one.
 set -euo pipefail
 
-BENCHMARKS=(fedavg aggregate eval memory load large_model)
+BENCHMARKS=(fedavg aggregate eval memory load large_model codec codec_accuracy)
 
 BUILD_DIR=${1:-build}
 shift || true
@@ -260,25 +260,79 @@ bench_large_model() {
     echo "skipped: $BUILD_DIR/cohort was built without COHORT_WITH_GRPC"
     return 0
   fi
-  local params=${LM_PARAMS:-25000000} clients=${LM_CLIENTS:-10} p
+  local params=${LM_PARAMS:-25000000} clients=${LM_CLIENTS:-10} p up
   local files=()
-  for p in ${LM_PUSHES:-1 2}; do
-    files+=("$OUT/large_model_p$p.json")
-    echo "--- cohort bench large-model --params $params --clients $clients --max-concurrent-pushes $p --json"
-    "$BUILD_DIR/cohort" bench large-model --params "$params" --clients "$clients" \
-      --max-concurrent-pushes "$p" --json | tee "$OUT/large_model_p$p.json"
+  for up in none int8; do
+    for p in ${LM_PUSHES:-1 4}; do
+      files+=("$OUT/large_model_p${p}_$up.json")
+      echo "--- cohort bench large-model --params $params --clients $clients --max-concurrent-pushes $p --uplink $up --json"
+      "$BUILD_DIR/cohort" bench large-model --params "$params" --clients "$clients" \
+        --max-concurrent-pushes "$p" --uplink "$up" --json | tee "$OUT/large_model_p${p}_$up.json"
+    done
   done
   "$PY" - "${files[@]}" <<'EOF2' | tee "$OUT/large_model_verdict.txt"
 import json, sys
 for f in sys.argv[1:]:
     r = json.load(open(f))
     x = r["peak_rss_increment_over_model"]
-    print("%d x %.0f MB, max %d concurrent pushes: round %.2f s, aggregation %.3f s, server peak "
-          "RSS %.0f MB = %.2fx model (%.2fx over its %.0f MB before the model; goal < 4x): %s" % (
-        r["clients"], r["model_bytes"] / 1e6, r["max_concurrent_pushes"], r["round_wall_s"],
-        r["server_aggregate_s"], r["server_peak_rss_bytes"] / 1e6, r["peak_rss_over_model"], x,
-        r["server_rss_before_model_bytes"] / 1e6, "PASS" if x < 4 else "FAIL"))
+    print("%d x %.0f MB, uplink %s, max %d concurrent pushes: round %.2f s, aggregation %.3f s, "
+          "server peak RSS %.0f MB = %.2fx model (%.2fx over its %.0f MB before the model; goal "
+          "<= 3.5x): %s" % (
+        r["clients"], r["model_bytes"] / 1e6, r["uplink"], r["max_concurrent_pushes"],
+        r["round_wall_s"], r["server_aggregate_s"], r["server_peak_rss_bytes"] / 1e6,
+        r["peak_rss_over_model"], x, r["server_rss_before_model_bytes"] / 1e6,
+        "PASS" if x <= 3.5 else "FAIL"))
 EOF2
+}
+
+# Codec throughput: encode and decode-and-fold GB/s of float32 input, ratio and error per
+# chain, each against a plain float32 fold measured in the same run. Goals: int8 and int4 encode
+# >= 2 GB/s, decode-and-fold >= 4 GB/s on 2 threads.
+bench_codec() {
+  section "codec: cohort bench codec --params ${CODEC_PARAMS:-25000000} --threads 2"
+  local c
+  : > "$OUT/codec.jsonl"
+  for c in fp16 bf16 int8 int4 int2 terngrad "topk:0.01" "topk:0.01 -> int8 -> zstd" zstd fedzip; do
+    "$BUILD_DIR/cohort" bench codec --params "${CODEC_PARAMS:-25000000}" --codec "$c" \
+      --threads 2 --repeats 5 --json | tee -a "$OUT/codec.jsonl"
+  done
+  "$PY" - "$OUT/codec.jsonl" <<'EOF2' | tee "$OUT/codec_table.md"
+import json, sys
+print("| chain | encode GB/s | decode+fold GB/s | float32 fold GB/s (same run) | ratio | rel. L2 error |")
+print("|---|---|---|---|---|---|")
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    print("| `%s` | %.2f | %.2f | %.1f | %.1fx | %.4f |" % (
+        r["codec"], r["encode_gbytes_per_s"], r["decode_gbytes_per_s"],
+        r["baseline_fold_gbytes_per_s"], r["ratio"], r["rel_l2_error"]))
+EOF2
+}
+
+# Accuracy against uplink bytes on Fashion-MNIST for every codec, FedAvg and FedBuff
+# (examples/compression_fmnist.yaml, examples/compression_fedbuff_fmnist.yaml). Goals: int8 and
+# int4 within 0.5 points of uncompressed with >= 3.9x / >= 7x fewer uplink bytes, top-k 1% +
+# error feedback within 2 points at >= 50x fewer.
+bench_codec_accuracy() {
+  section "codec accuracy: cohort compare examples/compression*_fmnist.yaml"
+  local cfg
+  for cfg in compression_fmnist compression_fedbuff_fmnist; do
+    "$BUILD_DIR/cohort" compare "examples/$cfg.yaml" --out "$OUT/$cfg" --quiet
+    "$PY" - "$OUT/$cfg/comparison.json" "$cfg" <<'EOF2' | tee "$OUT/${cfg}_table.md"
+import json, sys
+c = json.load(open(sys.argv[1]))
+rows = c["strategies"]
+base = rows[0]
+print("%s (target %.2f)" % (sys.argv[2], c["target_accuracy"]))
+print("| uplink | final accuracy | vs none (points) | uplink bytes | fewer bytes | uplink to target |")
+print("|---|---|---|---|---|---|")
+for r in rows:
+    up_to = r.get("uplink_to_target")
+    print("| `%s` | %.4f | %+.2f | %s | %.1fx | %s |" % (
+        r.get("uplink", "none"), r["final_accuracy"],
+        100 * (r["final_accuracy"] - base["final_accuracy"]), f"{r['bytes_up']:,}",
+        base["bytes_up"] / r["bytes_up"], f"{up_to:,}" if up_to is not None else "not reached"))
+EOF2
+  done
 }
 
 # Not in the default list: 30 minutes (SOAK_SECONDS) of a server with 200 clients, some

@@ -2,9 +2,9 @@
 
 #include <algorithm>
 #include <bit>
-#include <cstring>
 
 #include "cohort/core/multiversion.h"
+#include "half_codec.h"
 
 namespace cohort::codec {
 
@@ -28,32 +28,10 @@ COHORT_MULTIVERSION void decode_run(const uint16_t* in, int64_t n, float* out) {
   for (int64_t i = 0; i < n; ++i) out[i] = bf16_to_float(in[i]);
 }
 
-class Bf16 final : public ValueCodec {
- public:
-  std::string spec() const override { return "bf16"; }
-  int64_t encoded_bytes(int64_t n) const override { return 2 * n; }
-  void encode(std::span<const float> v, int64_t, const uint32_t*, uint32_t, uint64_t,
-              const float*, uint8_t* out) const override {
-    uint16_t tmp[1024];
-    for (size_t i = 0; i < v.size(); i += 1024) {
-      const size_t n = std::min<size_t>(1024, v.size() - i);
-      encode_run(v.data() + i, static_cast<int64_t>(n), tmp);
-      std::memcpy(out + 2 * i, tmp, 2 * n);
-    }
-  }
-  Status decode(const uint8_t* in, const float*, std::span<float> out) const override {
-    uint16_t tmp[1024];
-    for (size_t i = 0; i < out.size(); i += 1024) {
-      const size_t n = std::min<size_t>(1024, out.size() - i);
-      std::memcpy(tmp, in + 2 * i, 2 * n);
-      decode_run(tmp, static_cast<int64_t>(n), out.data() + i);
-    }
-    return Status();
-  }
-};
-
 }  // namespace
 
-std::unique_ptr<ValueCodec> make_bf16() { return std::make_unique<Bf16>(); }
+std::unique_ptr<ValueCodec> make_bf16() {
+  return detail::make_half_codec("bf16", encode_run, decode_run);
+}
 
 }  // namespace cohort::codec

@@ -184,30 +184,23 @@ Status decode_raw_frame(const Chain& chain, std::span<const int64_t> offsets, co
   auto side_of = [&](size_t seg) {
     return sf > 0 ? h.side.data() + seg * static_cast<size_t>(sf) : nullptr;
   };
+  // The frame's values in runs that stay within one array (segment): [begin, end) in value
+  // positions (dense: elements of the frame; sparse: kept values in order).
+  struct Run {
+    int64_t begin, end;
+    size_t seg;
+  };
+  std::vector<Run> runs;
+  std::vector<uint32_t> idx;  // sparse: offsets within the frame
+  int64_t header_bytes = 0;
+  int64_t values = len;
   if (!h.sparse) {
-    int64_t expected = 0;
     for (int64_t e = a; e < a + len;) {
       const size_t seg = segment_of(offsets, e);
       const int64_t end = std::min(a + len, offsets[seg + 1]);
-      expected += vc.encoded_bytes(end - e);
+      runs.push_back({e - a, end - a, seg});
       e = end;
     }
-    if (expected != raw_len) {
-      return Status::data_loss("frame " + std::to_string(f) + ": " + std::to_string(raw_len) +
-                               " bytes, " + std::to_string(len) + " elements take " +
-                               std::to_string(expected));
-    }
-    const uint8_t* p = raw;
-    for (int64_t e = a; e < a + len;) {
-      const size_t seg = segment_of(offsets, e);
-      const int64_t end = std::min(a + len, offsets[seg + 1]);
-      Status s = vc.decode(p, side_of(seg), out.subspan(static_cast<size_t>(e - a),
-                                                        static_cast<size_t>(end - e)));
-      if (!s.ok()) return Status::invalid_argument("frame " + std::to_string(f) + ": " + s.message());
-      p += vc.encoded_bytes(end - e);
-      e = end;
-    }
-    *kept = len;
   } else {
     if (raw_len < 4) return Status::data_loss("frame " + std::to_string(f) + ": too short");
     const uint32_t count = load_u32(raw);
@@ -215,10 +208,11 @@ Status decode_raw_frame(const Chain& chain, std::span<const int64_t> offsets, co
       return Status::invalid_argument("frame " + std::to_string(f) + ": " + std::to_string(count) +
                                       " values kept of " + std::to_string(len) + " elements");
     }
-    if (raw_len < 4 + 2 * static_cast<int64_t>(count)) {
+    header_bytes = 4 + 2 * static_cast<int64_t>(count);
+    if (raw_len < header_bytes) {
       return Status::data_loss("frame " + std::to_string(f) + ": too short for its indices");
     }
-    std::vector<uint32_t> idx(count);
+    idx.resize(count);
     for (uint32_t i = 0; i < count; ++i) {
       uint16_t o;
       std::memcpy(&o, raw + 4 + 2 * i, 2);
@@ -229,34 +223,40 @@ Status decode_raw_frame(const Chain& chain, std::span<const int64_t> offsets, co
       }
       idx[i] = o;
     }
-    int64_t expected = 4 + 2 * static_cast<int64_t>(count);
     for (uint32_t i = 0; i < count;) {
       const size_t seg = segment_of(offsets, a + idx[i]);
       uint32_t j = i;
       while (j < count && a + idx[j] < offsets[seg + 1]) ++j;
-      expected += vc.encoded_bytes(j - i);
+      runs.push_back({i, j, seg});
       i = j;
     }
-    if (expected != raw_len) {
-      return Status::data_loss("frame " + std::to_string(f) + ": " + std::to_string(raw_len) +
-                               " bytes, " + std::to_string(count) + " values take " +
-                               std::to_string(expected));
-    }
-    scratch->resize(count);
-    const uint8_t* p = raw + 4 + 2 * count;
-    for (uint32_t i = 0; i < count;) {
-      const size_t seg = segment_of(offsets, a + idx[i]);
-      uint32_t j = i;
-      while (j < count && a + idx[j] < offsets[seg + 1]) ++j;
-      Status s = vc.decode(p, side_of(seg), std::span<float>(scratch->data() + i, j - i));
-      if (!s.ok()) return Status::invalid_argument("frame " + std::to_string(f) + ": " + s.message());
-      p += vc.encoded_bytes(j - i);
-      i = j;
-    }
-    std::fill(out.begin(), out.end(), 0.0f);
-    for (uint32_t i = 0; i < count; ++i) out[idx[i]] = (*scratch)[i];
-    *kept = count;
+    values = count;
   }
+  int64_t expected = header_bytes;
+  for (const Run& r : runs) expected += vc.encoded_bytes(r.end - r.begin);
+  if (expected != raw_len) {
+    return Status::data_loss("frame " + std::to_string(f) + ": " + std::to_string(raw_len) +
+                             " bytes, " + std::to_string(values) + " values take " +
+                             std::to_string(expected));
+  }
+  // Dense frames decode straight into `out`; sparse ones into `scratch`, then scatter.
+  std::span<float> dst = out;
+  if (h.sparse) {
+    scratch->resize(static_cast<size_t>(values));
+    dst = *scratch;
+  }
+  const uint8_t* p = raw + header_bytes;
+  for (const Run& r : runs) {
+    Status s = vc.decode(p, side_of(r.seg),
+                         dst.subspan(static_cast<size_t>(r.begin), static_cast<size_t>(r.end - r.begin)));
+    if (!s.ok()) return Status::invalid_argument("frame " + std::to_string(f) + ": " + s.message());
+    p += vc.encoded_bytes(r.end - r.begin);
+  }
+  if (h.sparse) {
+    std::fill(out.begin(), out.end(), 0.0f);
+    for (size_t i = 0; i < idx.size(); ++i) out[idx[i]] = (*scratch)[i];
+  }
+  *kept = values;
   if (!ops::all_finite(out)) {
     for (size_t i = 0; i < out.size(); ++i) {
       if (!std::isfinite(out[i])) {

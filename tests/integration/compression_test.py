@@ -32,38 +32,21 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import hardening_test as h  # noqa: E402  (exits 77 without python3-grpcio)
 from hardening_test import Server, note  # noqa: E402
 
-CONFIG = """data:
-  dataset: synthetic
-  partition: iid
-  synthetic: {{num_examples: 1800, test_examples: 600, dim: 20, classes: 4, separation: 3.0, noise: 1.0}}
-model:
-  name: mlp
-  hidden: [32]
-training:
-  lr: 0.1
-  batch_size: 32
-  local_steps: 30
-strategy:
-{strategy}
-run:
-  rounds: {rounds}
-  seed: 7
-  eval_every: 10
-  threads: 1
-compression:
-  uplink: {uplink}
-  downlink: {downlink}
-"""
-
 FEDAVG = "  name: fedavg\n  fraction: 1.0\n  min_clients: 3"
-FEDBUFF = "  name: fedbuff\n  buffer_size: 3"
+FEDBUFF = h.FEDBUFF_3
+
+
+def config(strategy, rounds, uplink, downlink="none"):
+    """hardening_test's synthetic 4-class task with this strategy and these chains."""
+    return h.train_config(rounds, strategy=strategy,
+                          extra=f"compression:\n  uplink: {json.dumps(uplink)}\n"
+                                f"  downlink: {json.dumps(downlink)}\n")
 
 
 def run(f, stem, strategy, rounds, uplink, downlink="none", deploy_sets=()):
     """A TLS server and three `cohort join` clients to the end; returns (server, summary)."""
-    cfg = CONFIG.format(strategy=strategy, rounds=rounds, uplink=json.dumps(uplink),
-                        downlink=json.dumps(downlink))
-    srv = Server(f, stem, cfg, deploy_sets=deploy_sets, tls=True)
+    srv = Server(f, stem, config(strategy, rounds, uplink, downlink), deploy_sets=deploy_sets,
+                 tls=True)
     clients = [f.join(srv.address, k, 3, srv.config, stem=f"{stem}_client{k}", tls=True) for k in range(3)]
     codes = h.wait_exit(clients + [srv.proc], 240)
     f.require(all(c == 0 for c in codes), f"{stem}: exit codes {codes} (clients, server):\n"
@@ -113,8 +96,7 @@ def fedbuff_topk(f):
 
 def refusals(f):
     toks = f.tokens(4)
-    cfg = CONFIG.format(strategy=FEDBUFF, rounds=25, uplink='"int8"', downlink='"none"')
-    srv = Server(f, "srv", cfg)
+    srv = Server(f, "srv", config(FEDBUFF, 25, "int8"))
     clients = [f.join(srv.address, k, 3, srv.config) for k in range(3)]
     evil = h.FleetClient(f, srv.address, toks[3])
     evil.register(50)

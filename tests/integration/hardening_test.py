@@ -485,18 +485,21 @@ training:
   batch_size: 32
   local_steps: 30
 strategy:
-  name: fedbuff
-  buffer_size: 3
+{strategy}
 run:
   rounds: {rounds}
   seed: 5
   eval_every: {eval_every}
   threads: 1
 """
+FEDBUFF_3 = "  name: fedbuff\n  buffer_size: 3"
 
 
-def train_config(rounds, hidden="[32]", eval_every=10):
-    return TRAIN_CONFIG.format(rounds=rounds, hidden=hidden, eval_every=eval_every)
+def train_config(rounds, hidden="[32]", eval_every=10, strategy=FEDBUFF_3, extra=""):
+    """The honest clients' config: `strategy` is the strategy section's body, `extra` is
+    appended (more top-level sections)."""
+    return TRAIN_CONFIG.format(rounds=rounds, hidden=hidden, eval_every=eval_every,
+                               strategy=strategy) + extra
 
 
 def client_logs(f, k):
