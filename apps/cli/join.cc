@@ -36,6 +36,7 @@ struct JoinArgs {
   std::string config;
   std::string server;
   std::string token_file;
+  std::string state_dir;
   std::string ca;
   bool insecure = false;
   std::string ssl_target_name;
@@ -122,6 +123,7 @@ void run_join(const JoinArgs& a) {
   o.training = cfg->training;
   o.fault = *fault;
   o.stop_flag = &g_join_stop;
+  o.state_dir = a.state_dir;
   if (!a.quiet) {
     o.log = [prefix](const std::string& line) {
       std::printf("%s%s\n", prefix.c_str(), line.c_str());
@@ -175,6 +177,9 @@ void add_join_command(CLI::App& app) {
                   "Longest wait between reconnection attempts (exponential backoff from 0.2 s, "
                   "jittered)")
       ->capture_default_str();
+  cmd->add_option("--state-dir", args->state_dir,
+                  "Keep the client's state across tasks (error-feedback residual, SCAFFOLD's c_i) "
+                  "in this directory, so a restarted client continues");
   cmd->add_flag("--quiet,-q", args->quiet, "No progress lines");
   // Test only: sends one deliberately broken update (wrong-shape | nan) to exercise the
   // server's validation. Hidden from --help (empty group).

@@ -25,6 +25,7 @@
 #include "cohort/strategy/strategy.h"
 #include "cohort/trainer/control_variates.h"
 #include "cohort/codec/codec.h"
+#include "cohort/runtime/checkpoint.h"
 #include "deploy/wire.h"
 
 namespace cohort::deploy {
@@ -94,6 +95,7 @@ struct Client::Impl {
   // Error feedback of the uplink chain: what this client's payloads have not carried yet. It
   // advances when an upload reaches the server (accepted or not), like the simulator's.
   std::vector<float> ef_residual;
+  bool state_loaded = false;
   // Chains named by the server's tasks, parsed once.
   std::map<std::string, std::shared_ptr<const codec::Chain>> chains;
 
@@ -188,6 +190,62 @@ struct Client::Impl {
                   opt.server.c_str(), static_cast<long long>(stats.client_id),
                   static_cast<long long>(shard.size()), static_cast<long long>(layout->numel())));
     return Status::ok_status();
+  }
+
+  // ---- the client's state across tasks (ClientOptions::state_dir) ----------------------------
+  // A checkpoint file (runtime/checkpoint.h) of "client-state": the client id, and arrays
+  // "client_state" (c_i) and "ef_residual" when they exist.
+  Status load_state() {
+    state_loaded = true;
+    if (opt.state_dir.empty()) return Status::ok_status();
+    const std::string path = opt.state_dir + "/" + kCheckpointFile;
+    Result<Checkpoint> c = read_checkpoint_file(path);
+    if (!c.ok()) {
+      if (c.error().code() == StatusCode::kNotFound) return Status::ok_status();
+      log("client state " + path + " is unreadable, starting afresh: " + c.error().to_string());
+      return Status::ok_status();
+    }
+    const int64_t id = c->runtime.value("client_id", int64_t{-1});
+    if (c->strategy != "client-state" || id != stats.client_id) {
+      return Status::invalid_argument("--state-dir " + opt.state_dir + " holds the state of " +
+                                      (c->strategy == "client-state"
+                                           ? "client " + std::to_string(id)
+                                           : "something else (" + c->strategy + ")") +
+                                      ", this is client " + std::to_string(stats.client_id));
+    }
+    for (auto& [name, rec] : c->state.arrays) {
+      if (name == "ef_residual") {
+        if (!rec.layout()->same_as(*layout)) {
+          return Status::invalid_argument("--state-dir " + opt.state_dir +
+                                          ": the saved residual has layout " +
+                                          rec.layout()->describe() + ", the model " +
+                                          layout->describe());
+        }
+        ef_residual.assign(rec.flat().begin(), rec.flat().end());
+      } else if (name == "client_state") {
+        client_state = std::move(rec);
+      }
+    }
+    log(strformat("restored client state from %s (%s%s)", path.c_str(),
+                  ef_residual.empty() ? "" : "error-feedback residual",
+                  client_state.empty() ? "" : (ef_residual.empty() ? "c_i" : ", c_i")));
+    return Status::ok_status();
+  }
+
+  Status save_state() const {
+    if (opt.state_dir.empty() || (ef_residual.empty() && client_state.empty())) {
+      return Status::ok_status();
+    }
+    Checkpoint c;
+    c.strategy = "client-state";
+    c.runtime = {{"client_id", stats.client_id}};
+    if (!ef_residual.empty()) {
+      ArrayRecord r(layout);
+      std::copy(ef_residual.begin(), ef_residual.end(), r.data());
+      c.state.arrays.emplace("ef_residual", std::move(r));
+    }
+    if (!client_state.empty()) c.state.arrays.emplace("client_state", client_state.clone());
+    return write_checkpoint(opt.state_dir, c, 1);
   }
 
   // One record streamed by Download (a codec payload of `chain` when set, decoded frame by
@@ -438,13 +496,17 @@ struct Client::Impl {
     Status pushed = push(h, std::move(parts), &reply);
     const auto train_loss = tr.metrics.count("train_loss") ? tr.metrics.at("train_loss") : NAN;
     // The upload reached the server (it answered): what it carried is no longer owed.
-    if (up && up->error_feedback() && (pushed.ok() || (pushed.code() != StatusCode::kUnavailable &&
-                                                       pushed.code() != StatusCode::kUnauthenticated))) {
-      ef_residual = std::move(next_residual);
+    const bool reached = pushed.ok() || (pushed.code() != StatusCode::kUnavailable &&
+                                         pushed.code() != StatusCode::kUnauthenticated);
+    if (up && up->error_feedback() && reached) ef_residual = std::move(next_residual);
+    if (reached && pushed.ok() && reply.accepted() && !su.next_state.empty()) {
+      client_state = std::move(su.next_state);
+    }
+    if (reached) {
+      if (Status st = save_state(); !st.ok()) log("could not save the client state: " + st.to_string());
     }
     if (pushed.ok() && reply.accepted()) {
       stats.accepted += 1;
-      if (!su.next_state.empty()) client_state = std::move(su.next_state);
       log(strformat("task %lld: version %lld, %lld steps, train_loss %.4f, accepted",
                     static_cast<long long>(task_id), static_cast<long long>(t.version()),
                     static_cast<long long>(tr.steps), train_loss));
@@ -473,6 +535,7 @@ struct Client::Impl {
   Status session() {
     connect();
     COHORT_RETURN_IF_ERROR(do_register());
+    if (!state_loaded) COHORT_RETURN_IF_ERROR(load_state());
     while (true) {
       if (stop_requested()) return Status::cancelled("client stopped");
       grpc::ClientContext ctx;

@@ -3,6 +3,7 @@
 // SCAFFOLD state delta), how it reacts to WAIT/DONE, to UNAUTHENTICATED, to a dropped
 // connection and to a rejected update. The QuadraticTrainer makes every value hand-computable.
 #include "cohort/deploy/client.h"
+#include "cohort/runtime/checkpoint.h"
 
 #include <cmath>
 #include <cstdio>
@@ -13,6 +14,9 @@
 
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
 
 #include "cohort/v1/fleet.grpc.pb.h"
 #include "testing/fake_trainer.h"
@@ -35,6 +39,7 @@ class FakeFleet final : public pb::Fleet::Service {
   // Knobs, set before the client runs.
   std::vector<int64_t> layout_shape = {2};
   bool server_state = false;       // SCAFFOLD task with c = (0.1, 0.2)
+  std::string update_codec;        // PullTaskReply.update_codec ("" = raw float32)
   int fail_first_pulls = 0;        // answer UNAVAILABLE to this many PullTask calls
   bool reject_bad_updates = true;  // INVALID_ARGUMENT for NaN / wrong layout
   int tasks = 1;                   // TRAIN this many times (task ids 11, 12, ...)
@@ -89,6 +94,7 @@ class FakeFleet final : public pb::Fleet::Service {
         (*rep->mutable_config())["client_state"].set_string_value("scaffold");
         rep->set_has_server_state(true);
       }
+      rep->set_update_codec(update_codec);
       ++issued_;
       return grpc::Status::OK;
     }
@@ -285,6 +291,49 @@ TEST(ClientTest, ScaffoldTaskSendsTheStateDeltaAfterTheDelta) {
   EXPECT_NEAR(v[1], -1.9f, 1e-6);
   EXPECT_NEAR(v[2], -1.0f, 1e-5);
   EXPECT_NEAR(v[3], -4.0f, 1e-5);
+}
+
+// The error-feedback residual outlives the process with --state-dir: top-1 of the delta
+// (-0.5, -2) sends -2 and keeps (-0.5, 0); a restarted client adds it to its next delta.
+TEST(ClientTest, StateDirCarriesTheResidualAcrossRestarts) {
+  const std::string dir = ::testing::TempDir() + "/cohort_client_state_" + std::to_string(::getpid());
+  std::filesystem::remove_all(dir);
+  auto residual = [&]() {
+    Result<Checkpoint> c = read_checkpoint_file(dir + "/" + kCheckpointFile);
+    EXPECT_TRUE(c.ok()) << c.error().to_string();
+    if (!c.ok() || !c->state.arrays.count("ef_residual")) return std::vector<float>{};
+    const ArrayRecord& r = c->state.arrays.at("ef_residual");
+    return std::vector<float>(r.flat().begin(), r.flat().end());
+  };
+  for (int run = 0; run < 2; ++run) {
+    Harness h;
+    h.service.update_codec = "topk:1";
+    h.start();
+    ClientOptions o = options(h.port);
+    o.state_dir = dir;
+    Result<ClientStats> s = h.run(o);
+    ASSERT_TRUE(s.ok()) << s.error().to_string();
+    ASSERT_EQ(h.service.pushes, 1);
+    EXPECT_EQ(h.service.headers[0].codec(), "topk:1");
+    EXPECT_EQ(residual(), run == 0 ? (std::vector<float>{-0.5f, 0.0f})
+                                   : (std::vector<float>{-1.0f, 0.0f}));
+  }
+  // Another client's state is refused, naming both.
+  Harness h;
+  h.service.update_codec = "topk:1";
+  h.start();
+  Checkpoint other;
+  other.strategy = "client-state";
+  other.runtime = {{"client_id", 3}};
+  ASSERT_TRUE(write_checkpoint(dir, other, 1).ok());
+  ClientOptions o = options(h.port);
+  o.state_dir = dir;
+  Result<ClientStats> s = h.run(o);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.error().message().find("holds the state of client 3, this is client 7"),
+            std::string::npos)
+      << s.error().message();
+  std::filesystem::remove_all(dir);
 }
 
 TEST(ClientTest, WrongTokenEndsTheRunWithUnauthenticated) {

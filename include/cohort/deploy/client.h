@@ -85,6 +85,12 @@ struct ClientOptions {
   std::function<void(const std::string&)> log;
   // When set and true, run() returns Cancelled at its next check (e.g. set from SIGINT).
   const std::atomic<bool>* stop_flag = nullptr;
+  // Where the client keeps the state it carries across tasks (SCAFFOLD's c_i, the uplink
+  // chain's error-feedback residual), written atomically after every upload that reached the
+  // server and read back at start, so a restarted client continues where it stopped
+  // (docs/compression.md). Empty = in memory only. A file of another client or model is an
+  // error naming it; a corrupt one is reported and replaced.
+  std::string state_dir;
 };
 
 struct ClientStats {
