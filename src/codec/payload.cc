@@ -308,6 +308,55 @@ Status check_frame_lengths(const Chain& chain, std::span<const int64_t> offsets,
   return Status();
 }
 
+// A frame located in received bytes.
+struct FrameRef {
+  int64_t f;
+  uint32_t raw_len, stored_len, crc;
+  const uint8_t* stored;
+};
+
+// Decodes `frames` in parallel on the kernel pool. Each frame is decoded into `direct` (its
+// elements' range) when `direct` is not empty, else into a frame buffer handed to
+// `use(first, values)`, which is then called concurrently for disjoint frames. Returns the
+// first error in frame order; adds the values the frames carried to `kept_total`.
+Status decode_frames(const Chain& chain, std::span<const int64_t> offsets, const Header& h,
+                     std::span<const FrameRef> frames, bool verify_crc, std::span<float> direct,
+                     const std::function<Status(int64_t, std::span<const float>)>& use,
+                     int64_t* kept_total) {
+  std::vector<Status> errors(frames.size());
+  std::vector<int64_t> kept(frames.size());
+  auto run = [&](int64_t lo, int64_t hi) {
+    std::vector<uint8_t> raw_buf;
+    std::vector<float> scratch, frame;
+    for (int64_t j = lo; j < hi; ++j) {
+      const FrameRef& r = frames[static_cast<size_t>(j)];
+      const int64_t a = r.f * h.frame_elems;
+      const auto len = static_cast<size_t>(std::min(h.frame_elems, h.numel - a));
+      std::span<float> dst;
+      if (!direct.empty()) {
+        dst = direct.subspan(static_cast<size_t>(a), len);
+      } else {
+        frame.resize(len);
+        dst = frame;
+      }
+      Status& e = errors[static_cast<size_t>(j)];
+      e = decode_frame(chain, offsets, h, r.f, r.raw_len, r.stored, r.stored_len, r.crc, dst,
+                       &kept[static_cast<size_t>(j)], &raw_buf, &scratch, verify_crc);
+      if (e.ok() && use) e = use(a, dst);
+    }
+  };
+  if (frames.size() > 1) {
+    kernel_pool().parallel_for(0, static_cast<int64_t>(frames.size()), 1, run);
+  } else {
+    run(0, static_cast<int64_t>(frames.size()));
+  }
+  for (size_t j = 0; j < frames.size(); ++j) {
+    COHORT_RETURN_IF_ERROR(errors[j]);
+    *kept_total += kept[j];
+  }
+  return Status();
+}
+
 }  // namespace
 
 int64_t Chain::max_payload_bytes(std::span<const int64_t> offsets) const {
@@ -523,10 +572,6 @@ Status Chain::decode_or_fold(std::string_view payload, std::span<const int64_t> 
                              " bytes end inside the header");
   }
   const Header& h = *hdr;
-  struct FrameRef {
-    uint32_t raw_len, stored_len, crc;
-    int64_t at;
-  };
   std::vector<FrameRef> refs(static_cast<size_t>(h.num_frames));
   int64_t pos = h.bytes;
   for (int64_t f = 0; f < h.num_frames; ++f) {
@@ -535,49 +580,35 @@ Status Chain::decode_or_fold(std::string_view payload, std::span<const int64_t> 
                                std::to_string(h.num_frames) + " missing");
     }
     FrameRef& r = refs[static_cast<size_t>(f)];
+    r.f = f;
     r.raw_len = load_u32(p + pos);
     r.stored_len = load_u32(p + pos + 4);
     r.crc = load_u32(p + pos + 8);
     const int64_t len = std::min(h.frame_elems, h.numel - f * h.frame_elems);
     COHORT_RETURN_IF_ERROR(check_frame_lengths(*this, offsets, f, len, r.raw_len, r.stored_len));
-    r.at = pos + kFrameHeaderBytes;
-    if (n - r.at < r.stored_len) {
+    const int64_t at = pos + kFrameHeaderBytes;
+    if (n - at < r.stored_len) {
       return Status::data_loss("codec payload truncated inside frame " + std::to_string(f) +
                                " of " + std::to_string(h.num_frames));
     }
-    pos = r.at + r.stored_len;
+    r.stored = p + at;
+    pos = at + r.stored_len;
   }
   if (pos != n) {
     return Status::invalid_argument("codec payload: " + std::to_string(n - pos) +
                                     " bytes after the last frame");
   }
-  std::vector<Status> errors(refs.size());
-  std::vector<int64_t> kept(refs.size());
-  auto run = [&](int64_t lo, int64_t hi) {
-    std::vector<uint8_t> raw_buf;
-    std::vector<float> scratch, frame;
-    for (int64_t f = lo; f < hi; ++f) {
-      const FrameRef& r = refs[static_cast<size_t>(f)];
-      const int64_t a = f * h.frame_elems;
-      const int64_t len = std::min(h.frame_elems, h.numel - a);
-      const std::span<float> dst = out.subspan(static_cast<size_t>(a), static_cast<size_t>(len));
-      if (fold) frame.resize(static_cast<size_t>(len));
-      Status& st = errors[static_cast<size_t>(f)];
-      st = decode_frame(*this, offsets, h, f, r.raw_len, p + r.at, r.stored_len, r.crc,
-                        fold ? std::span<float>(frame) : dst, &kept[static_cast<size_t>(f)],
-                        &raw_buf, &scratch);
-      if (fold && st.ok()) ops::axpy(weight, frame, dst);
-    }
-  };
-  if (refs.size() > 1) {
-    kernel_pool().parallel_for(0, static_cast<int64_t>(refs.size()), 1, run);
-  } else {
-    run(0, static_cast<int64_t>(refs.size()));
-  }
   int64_t total_kept = 0;
-  for (size_t f = 0; f < refs.size(); ++f) {
-    COHORT_RETURN_IF_ERROR(errors[f]);
-    total_kept += kept[f];
+  if (fold) {
+    COHORT_RETURN_IF_ERROR(decode_frames(
+        *this, offsets, h, refs, true, {},
+        [&](int64_t first, std::span<const float> v) {
+          ops::axpy(weight, v, out.subspan(static_cast<size_t>(first), v.size()));
+          return Status();
+        },
+        &total_kept));
+  } else {
+    COHORT_RETURN_IF_ERROR(decode_frames(*this, offsets, h, refs, true, out, nullptr, &total_kept));
   }
   if (total_kept != h.kept) {
     return Status::invalid_argument("codec payload: frames carry " + std::to_string(total_kept) +
@@ -655,12 +686,7 @@ Status StreamDecoder::feed(std::string_view bytes, const Sink& sink) {
     if (avail < kFrameHeaderBytes) return Status();
     if (s.options.parallel) {
       // Every complete frame in the buffer, decoded at once.
-      struct Job {
-        int64_t f;
-        uint32_t raw_len, stored_len, crc;
-        const uint8_t* stored;
-      };
-      std::vector<Job> jobs;
+      std::vector<FrameRef> jobs;
       int64_t at = 0;
       while (s.next_frame + static_cast<int64_t>(jobs.size()) < h.num_frames &&
              avail - at >= kFrameHeaderBytes) {
@@ -675,32 +701,12 @@ Status StreamDecoder::feed(std::string_view bytes, const Sink& sink) {
         at += kFrameHeaderBytes + stored_len;
       }
       if (jobs.empty()) return Status();
-      std::vector<Status> errors(jobs.size());
-      std::vector<int64_t> kept(jobs.size());
-      auto run = [&](int64_t lo, int64_t hi) {
-        std::vector<uint8_t> raw_buf;
-        std::vector<float> scratch, frame;
-        for (int64_t j = lo; j < hi; ++j) {
-          const Job& job = jobs[static_cast<size_t>(j)];
-          const int64_t a = job.f * h.frame_elems;
-          frame.resize(static_cast<size_t>(std::min(h.frame_elems, h.numel - a)));
-          Status& e = errors[static_cast<size_t>(j)];
-          e = decode_frame(chain, s.offsets, h, job.f, job.raw_len, job.stored, job.stored_len,
-                           job.crc, frame, &kept[static_cast<size_t>(j)], &raw_buf, &scratch,
-                           s.options.verify_crc);
-          if (e.ok()) e = sink(a, frame);
-        }
-      };
-      if (jobs.size() > 1) {
-        kernel_pool().parallel_for(0, static_cast<int64_t>(jobs.size()), 1, run);
-      } else {
-        run(0, 1);
+      if (Status d = decode_frames(chain, s.offsets, h, jobs, s.options.verify_crc, {}, sink,
+                                   &s.kept);
+          !d.ok()) {
+        return s.fail(d);
       }
-      for (size_t j = 0; j < jobs.size(); ++j) {
-        if (!errors[j].ok()) return s.fail(errors[j]);
-        s.kept += kept[j];
-        s.emitted += std::min(h.frame_elems, h.numel - jobs[j].f * h.frame_elems);
-      }
+      for (const FrameRef& j : jobs) s.emitted += std::min(h.frame_elems, h.numel - j.f * h.frame_elems);
       s.next_frame += static_cast<int64_t>(jobs.size());
       s.pos += static_cast<size_t>(at);
       s.consumed += at;

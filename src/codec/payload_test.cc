@@ -114,6 +114,23 @@ TEST(PayloadTest, StreamingDecodeEqualsWholeDecodeForAnySplit) {
       EXPECT_EQ(d.elements_emitted(), offsets.back());
       EXPECT_EQ(std::memcmp(got.data(), whole.data(), whole.size() * 4), 0) << text;
     }
+    // Batches decoded in parallel (the server's replay): frames in any order, same values.
+    for (bool verify : {true, false}) {
+      StreamDecoder d(c, offsets, "test", {.verify_crc = verify, .parallel = true});
+      std::vector<float> got(v.size(), -9.0f);
+      for (size_t at = 0; at < p.size(); at += 300000) {
+        ASSERT_TRUE(d.feed(std::string_view(p).substr(at, 300000),
+                           [&](int64_t first, std::span<const float> vals) {
+                             std::copy(vals.begin(), vals.end(), got.begin() + first);
+                             return Status();
+                           })
+                        .ok())
+            << text;
+      }
+      ASSERT_TRUE(d.finish().ok()) << text;
+      EXPECT_EQ(d.elements_emitted(), offsets.back());
+      EXPECT_EQ(std::memcmp(got.data(), whole.data(), whole.size() * 4), 0) << text;
+    }
   }
 }
 
