@@ -370,9 +370,14 @@ int64_t Chain::max_payload_bytes(std::span<const int64_t> offsets) const {
 }
 
 Result<std::string> Chain::encode(std::span<const float> values, std::span<const int64_t> offsets,
-                                  uint64_t seed, std::vector<float>* residual) const {
+                                  uint64_t seed, std::vector<float>* residual,
+                                  std::span<float> decoded) const {
   COHORT_RETURN_IF_ERROR(check_offsets(offsets));
   const int64_t numel = offsets.back();
+  if (!decoded.empty() && static_cast<int64_t>(decoded.size()) != numel) {
+    return Status::invalid_argument("codec: decoded output of " + std::to_string(decoded.size()) +
+                                    " elements for a layout of " + std::to_string(numel));
+  }
   if (static_cast<int64_t>(values.size()) != numel) {
     return Status::invalid_argument("codec: " + std::to_string(values.size()) +
                                     " values for a layout of " + std::to_string(numel));
@@ -537,10 +542,15 @@ Result<std::string> Chain::encode(std::span<const float> values, std::span<const
     payload += fr;
     std::string().swap(fr);
   }
+  // Every read of `values` is done: `decoded` may alias it. With error feedback, what did not
+  // travel stays with the client: residual = sent-for (a copy, `work`) - received.
+  std::vector<float> own;
+  if (ef && decoded.empty()) {
+    own.resize(static_cast<size_t>(numel));
+    decoded = own;
+  }
+  if (!decoded.empty()) COHORT_RETURN_IF_ERROR(decode(payload, offsets, decoded));
   if (ef) {
-    // What did not travel stays with the client: residual = sent-for - received.
-    std::vector<float> decoded(static_cast<size_t>(numel));
-    COHORT_RETURN_IF_ERROR(decode(payload, offsets, decoded));
     residual->assign(work.begin(), work.end());
     ops::axpy(-1.0f, decoded, *residual);
   }

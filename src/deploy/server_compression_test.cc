@@ -23,15 +23,16 @@ std::vector<pb::UpdateChunk> encoded_push(const pb::PullTaskReply& t, const std:
   h.mutable_header()->set_delta_bytes(claimed_bytes >= 0 ? claimed_bytes
                                                          : static_cast<int64_t>(payload.size()));
   std::vector<pb::UpdateChunk> msgs = {h};
-  const int64_t total = claimed_bytes >= 0 ? claimed_bytes : static_cast<int64_t>(payload.size());
-  for (size_t off = 0; off < payload.size(); off += chunk) {
-    pb::UpdateChunk m;
-    m.mutable_chunk()->set_offset(static_cast<int64_t>(off));
-    m.mutable_chunk()->set_total_bytes(total);
-    m.mutable_chunk()->set_data(payload.substr(off, chunk));
-    msgs.push_back(m);
-  }
+  for (auto& m : TestClient::byte_chunks(payload, chunk, claimed_bytes)) msgs.push_back(m);
   return msgs;
+}
+
+// A client of the fixture's server, registered with 4 examples.
+std::unique_ptr<TestClient> registered(const Fixture& f, const std::string& token = "tok0") {
+  auto c = std::make_unique<TestClient>(f.target(), token);
+  pb::RegisterReply rr;
+  EXPECT_TRUE(c->reg(4, &rr).ok());
+  return c;
 }
 
 TEST(DeployCompression, EncodedUpdatesAreDecodedAndFolded) {
@@ -39,9 +40,8 @@ TEST(DeployCompression, EncodedUpdatesAreDecodedAndFolded) {
     Fixture f;
     f.opts.compression.uplink = spec;
     f.start(fedavg(1));
-    TestClient c(f.target(), "tok0");
-    pb::RegisterReply rr;
-    ASSERT_TRUE(c.reg(4, &rr).ok());
+    auto client = registered(f);
+    TestClient& c = *client;
     pb::PullTaskReply t = c.pull_train();
     ASSERT_EQ(t.kind(), pb::PullTaskReply::TRAIN);
     auto ch = chain(spec);
@@ -66,9 +66,8 @@ TEST(DeployCompression, BadEncodingsAreRefusedAndTheServerGoesOn) {
   Fixture f;
   f.opts.compression.uplink = "int8";
   f.start(fedavg(1));
-  TestClient c(f.target(), "tok0");
-  pb::RegisterReply rr;
-  ASSERT_TRUE(c.reg(4, &rr).ok());
+  auto client = registered(f);
+  TestClient& c = *client;
   const std::vector<float> delta(9, 0.5f);
   auto int8 = chain("int8");
   const std::string good = *int8->encode(delta, kOffsets, 1);
@@ -119,9 +118,8 @@ TEST(DeployCompression, ModelsGoDownAsPayloadsOfTheDownlinkChain) {
   Fixture f;
   f.opts.compression.downlink = "fp16 -> zstd";
   f.start(fedavg(1));
-  TestClient c(f.target(), "tok0");
-  pb::RegisterReply rr;
-  ASSERT_TRUE(c.reg(4, &rr).ok());
+  auto client = registered(f);
+  TestClient& c = *client;
   pb::PullTaskReply t = c.pull_train();
   EXPECT_EQ(t.model_codec(), "fp16 -> zstd:3");
   EXPECT_EQ(t.update_codec(), "");

@@ -186,6 +186,13 @@ class TestClient {
                                              int64_t total = -1) {
     std::string bytes(values.size() * 4, '\0');
     std::memcpy(bytes.data(), values.data(), bytes.size());
+    return byte_chunks(bytes, chunk, total);
+  }
+
+  // Chunks of `chunk` bytes of any buffer (a codec payload), claiming total `total` (default:
+  // its real size).
+  static std::vector<pb::UpdateChunk> byte_chunks(const std::string& bytes, size_t chunk,
+                                                  int64_t total = -1) {
     if (total < 0) total = static_cast<int64_t>(bytes.size());
     std::vector<pb::UpdateChunk> out;
     for (size_t off = 0; off < bytes.size(); off += chunk) {

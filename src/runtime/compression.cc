@@ -36,18 +36,19 @@ uint64_t downlink_seed(uint64_t run_seed, ModelVersion version) {
 Result<std::string> encode_in_place(const codec::Chain& chain, ArrayRecord& delta, uint64_t seed,
                                     std::vector<float>* residual) {
   const std::vector<int64_t> offsets = codec::segment_offsets(*delta.layout());
-  COHORT_ASSIGN_OR_RETURN(std::string payload, chain.encode(delta.flat(), offsets, seed, residual));
-  COHORT_RETURN_IF_ERROR(chain.decode(payload, offsets, delta.flat()));
-  return payload;
+  return chain.encode(delta.flat(), offsets, seed, residual, delta.flat());
 }
 
 Result<DownlinkModel> encode_model(const codec::Chain& chain, const ArrayRecord& model,
                                    uint64_t seed, bool decode) {
   const std::vector<int64_t> offsets = codec::segment_offsets(*model.layout());
-  COHORT_ASSIGN_OR_RETURN(std::string payload, chain.encode(model.flat(), offsets, seed));
-  if (!decode) return DownlinkModel{nullptr, std::make_shared<const std::string>(std::move(payload))};
+  if (!decode) {
+    COHORT_ASSIGN_OR_RETURN(std::string payload, chain.encode(model.flat(), offsets, seed));
+    return DownlinkModel{nullptr, std::make_shared<const std::string>(std::move(payload))};
+  }
   ArrayRecord decoded(model.layout());
-  COHORT_RETURN_IF_ERROR(chain.decode(payload, offsets, decoded.flat()));
+  COHORT_ASSIGN_OR_RETURN(std::string payload,
+                          chain.encode(model.flat(), offsets, seed, nullptr, decoded.flat()));
   return DownlinkModel{std::make_shared<const ArrayRecord>(std::move(decoded)),
                        std::make_shared<const std::string>(std::move(payload))};
 }

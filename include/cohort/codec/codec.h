@@ -115,8 +115,11 @@ class Chain {
   // to the vector's size), the residual is added to the values before compression and afterwards
   // holds exactly what the payload did not carry: input + old residual - decoded payload.
   // InvalidArgument for a non-finite input value (naming the element) or mismatched offsets.
+  // With a non-empty `decoded` (offsets.back() elements; it may be `values` itself), the
+  // payload is also decoded into it, as a receiver would: the residual's decode is reused.
   Result<std::string> encode(std::span<const float> values, std::span<const int64_t> offsets,
-                             uint64_t seed, std::vector<float>* residual = nullptr) const;
+                             uint64_t seed, std::vector<float>* residual = nullptr,
+                             std::span<float> decoded = {}) const;
 
   // Decodes a whole payload into `out` (overwritten; out.size() == offsets.back()), frames in
   // parallel. Errors name what was wrong: InvalidArgument for a payload of another chain,
