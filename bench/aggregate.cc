@@ -2,18 +2,26 @@
 // (bench/run.sh: bench_aggregate). Also add_kernel_benchmarks, which registers it and
 // `cohort bench fedavg-round` (bench/fedavg_round.cc).
 //
-//   cohort bench aggregate --params N --clients K [--threads T] [--repeats R] [--json]
-//     Times, on the same K input buffers of N float32s (each repeat runs the three one after
+//   cohort bench aggregate --params N --clients K [--threads T] [--repeats R] [--rule NAME]
+//                          [--json]
+//     Times, on the same K input buffers of N float32s (each repeat runs them one after
 //     another, so machine noise hits all of them alike; medians are reported):
 //       weighted_sum  ops::weighted_sum with weights n_k / sum n (the fused one-pass kernel);
 //       streaming     what FedAvg does as updates arrive: fill(0), then K ops::axpy;
 //       reference     a plain one-pass "sum K arrays into one" loop that only streams the
 //                     bytes, on the same kernel_pool() threads with the same ops::kChunk
-//                     chunks, so weighted_sum / reference isolates Cohort's kernel overhead.
+//                     chunks, so weighted_sum / reference isolates Cohort's kernel overhead;
+//       rule          with --rule NAME (a robust.rule: median, trimmed_mean, krum, ...; default
+//                     none), that robust aggregation rule (robust/rule.h, default options) on
+//                     the same inputs, with the per-input outcome a group aggregator asks for.
+//                     "rule_vs_weighted_sum" is its time over weighted_sum's in the same run
+//                     (2.0 = twice as slow): what the defence costs over plain FedAvg.
 //     "threads" is the kernel pool's size (--threads, 0 = all cores); as in every kernel, the
 //     calling thread also takes chunks.
-//     Bandwidths count (K reads + 1 write) of N float32s per aggregation for all three
-//     ("gbytes_per_s", "streaming_gbytes_per_s", "reference_gbytes_per_s"); the streaming form
+//     Bandwidths count (K reads + 1 write) of N float32s per aggregation for all of them
+//     ("gbytes_per_s", "streaming_gbytes_per_s", "reference_gbytes_per_s",
+//     "rule_gbytes_per_s"), whatever a rule really reads (Krum reads every input twice, to score
+//     and then to copy or average); the streaming form
 //     really moves 1 + 3K arrays (fill writes once; each axpy reads the input and reads and
 //     writes the accumulator), reported as "streaming_traffic_gbytes_per_s".
 #include <algorithm>
@@ -32,6 +40,7 @@
 #include "cohort/core/multiversion.h"
 #include "cohort/core/ops.h"
 #include "cohort/core/parallel.h"
+#include "cohort/robust/rule.h"
 
 // The reference loop gets the same AVX2 / baseline code selection as src/core/ops.cc
 // (cohort/core/multiversion.h), so the comparison is not between instruction sets.
@@ -45,6 +54,7 @@ struct AggregateArgs {
   int64_t clients = 10;
   int64_t threads = 0;
   int64_t repeats = 5;
+  std::string rule;  // empty: no robust rule timed
   bool json = false;
 };
 
@@ -135,12 +145,33 @@ Status run_aggregate(const AggregateArgs& a) {
   }
   ArrayRecord out_ws(layout), out_stream(layout), out_ref(layout);
 
+  // The robust rule, if any, on the same buffers (weights: the example counts).
+  std::unique_ptr<robust::Rule> rule;
+  robust::Inputs rule_in;
+  robust::Outcome outcome;
+  std::unique_ptr<ArrayRecord> out_rule;
+  if (!a.rule.empty()) {
+    robust::RuleOptions options;
+    options.rule = a.rule;
+    COHORT_ASSIGN_OR_RETURN(rule, robust::make_rule(options));
+    COHORT_RETURN_IF_ERROR(rule->check(static_cast<size_t>(a.clients)).with_context("--rule"));
+    for (int64_t k = 0; k < a.clients; ++k) {
+      rule_in.vectors.push_back(inputs[static_cast<size_t>(k)].flat());
+      rule_in.weights.push_back(static_cast<double>(100 + k));
+    }
+    out_rule = std::make_unique<ArrayRecord>(layout);
+  }
+  auto run_rule = [&] {
+    return rule->aggregate(rule_in, out_rule->flat(), &outcome);
+  };
+
   // Warm-up: one of each (thread pool started, code paths and TLB warm).
   ops::weighted_sum(ptrs, weights, out_ws.flat());
   streaming_sum(ptrs, weights, out_stream.flat());
   reference_sum(ptrs, out_ref.flat());
+  if (rule) COHORT_RETURN_IF_ERROR(run_rule());
 
-  std::vector<double> t_ws, t_stream, t_ref;
+  std::vector<double> t_ws, t_stream, t_ref, t_rule;
   for (int64_t r = 0; r < a.repeats; ++r) {
     auto t0 = Clock::now();
     ops::weighted_sum(ptrs, weights, out_ws.flat());
@@ -151,12 +182,20 @@ Status run_aggregate(const AggregateArgs& a) {
     t0 = Clock::now();
     reference_sum(ptrs, out_ref.flat());
     t_ref.push_back(seconds_since(t0));
+    if (rule) {
+      t0 = Clock::now();
+      COHORT_RETURN_IF_ERROR(run_rule());
+      t_rule.push_back(seconds_since(t0));
+    }
   }
 
   COHORT_RETURN_IF_ERROR(check_sum("weighted_sum", out_ws.flat(), weights, a.clients));
   COHORT_RETURN_IF_ERROR(check_sum("streaming", out_stream.flat(), weights, a.clients));
   const std::vector<float> ones(static_cast<size_t>(a.clients), 1.0f);
   COHORT_RETURN_IF_ERROR(check_sum("reference", out_ref.flat(), ones, a.clients));
+  if (rule && !ops::all_finite(out_rule->flat())) {
+    return Status::internal("bench aggregate: " + rule->describe() + " result is not finite");
+  }
 
   const double n_bytes = static_cast<double>(a.params) * sizeof(float);
   const double agg_gb = static_cast<double>(a.clients + 1) * n_bytes / 1e9;
@@ -178,6 +217,13 @@ Status run_aggregate(const AggregateArgs& a) {
             {"streaming_traffic_gbytes_per_s", stream_traffic_gb / s_stream},
             {"min_seconds", *std::min_element(t_ws.begin(), t_ws.end())},
             {"reference_min_seconds", *std::min_element(t_ref.begin(), t_ref.end())}};
+  const double s_rule = rule ? median(t_rule) : 0.0;
+  if (rule) {
+    j["rule"] = rule->describe();
+    j["rule_seconds"] = s_rule;
+    j["rule_gbytes_per_s"] = agg_gb / s_rule;
+    j["rule_vs_weighted_sum"] = s_rule / s_ws;
+  }
   if (a.json) {
     std::printf("%s\n", j.dump().c_str());
     return Status();
@@ -191,7 +237,12 @@ Status run_aggregate(const AggregateArgs& a) {
   std::printf("  %-26s %10.4f %10.2f  (real traffic %.2f GB/s)\n", "streaming (fill + K axpy)",
               s_stream, agg_gb / s_stream, stream_traffic_gb / s_stream);
   std::printf("  %-26s %10.4f %10.2f\n", "reference (plain sum)", s_ref, agg_gb / s_ref);
+  if (rule) {
+    std::printf("  %-26s %10.4f %10.2f\n", ("rule " + rule->describe()).c_str(), s_rule,
+                agg_gb / s_rule);
+  }
   std::printf("  weighted_sum / reference: %.3f\n", s_ref / s_ws);
+  if (rule) std::printf("  rule / weighted_sum (time): %.3f\n", s_rule / s_ws);
   return Status();
 }
 
@@ -206,6 +257,9 @@ void add_kernel_benchmarks(CLI::App* bench, const Guard& guard) {
   a->add_option("--threads", agg->threads, "Kernel threads (0 = all cores)")->capture_default_str();
   a->add_option("--repeats", agg->repeats, "Timed repeats; the median is reported")
       ->capture_default_str();
+  a->add_option("--rule", agg->rule,
+                "Also time this robust aggregation rule (robust.rule: median, trimmed_mean, "
+                "krum, ...; default options) on the same inputs");
   a->add_flag("--json", agg->json, "Print one JSON object instead of a table");
   a->callback([agg, guard] {
     guard("bench aggregate", [&] {

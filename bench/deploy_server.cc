@@ -41,6 +41,10 @@ class TimedStrategy final : public Strategy {
   explicit TimedStrategy(std::unique_ptr<Strategy> inner) : inner_(std::move(inner)) {}
   std::string name() const override { return inner_->name(); }
   bool accepts_streamed_delta() const override { return inner_->accepts_streamed_delta(); }
+  Status set_group_aggregation(std::shared_ptr<GroupAggregation> group,
+                               size_t num_clients) override {
+    return inner_->set_group_aggregation(std::move(group), num_clients);
+  }
   Status start(StrategyHost* host, ArrayRecord initial) override {
     return inner_->start(host, std::move(initial));
   }

@@ -46,6 +46,7 @@ struct JoinArgs {
   double max_disconnected_s = 300.0;
   double backoff_max_s = 5.0;
   std::string inject_fault = "none";
+  std::string attack = "none";
   bool quiet = false;
 };
 
@@ -108,6 +109,44 @@ void run_join(const JoinArgs& a) {
   Result<std::unique_ptr<Trainer>> trainer = (*factory)();
   if (!trainer.ok()) return fail(trainer.error());
   Shard shard = std::move(mine->train);
+  // --attack KIND[:X]: X is the scale (sign_flip, scaling), sigma (gaussian) or the mode
+  // (free_rider: zero | noise).
+  attack::AttackOptions attack;
+  {
+    const size_t colon = a.attack.find(':');
+    attack.kind = a.attack.substr(0, colon);
+    const std::string arg = colon == std::string::npos ? "" : a.attack.substr(colon + 1);
+    Result<attack::Kind> kind = attack::parse_kind(attack.kind);
+    if (!kind.ok()) return fail(kind.error().with_context("--attack"));
+    if (attack::is_colluding(*kind)) {
+      return fail(Status::invalid_argument(
+          "--attack: " + attack.kind +
+          " needs the other clients' updates (a colluding attack): simulator only"));
+    }
+    if (!arg.empty()) {
+      if (*kind == attack::Kind::kFreeRider) {
+        attack.free_rider = arg;
+      } else {
+        char* end = nullptr;
+        const double x = std::strtod(arg.c_str(), &end);
+        if (end == arg.c_str() || *end != '\0') {
+          return fail(Status::invalid_argument("--attack: '" + arg + "' is not a number"));
+        }
+        (*kind == attack::Kind::kGaussian ? attack.sigma : attack.scale) = x;
+      }
+    }
+    Status ok = attack::check_options(attack);
+    if (!ok.ok()) return fail(ok.with_context("--attack"));
+    if (*kind == attack::Kind::kLabelFlip) {
+      // This process's own copy of its examples, labels flipped.
+      auto flipped = std::make_shared<Dataset>(*shard.data);
+      for (int64_t i : shard.indices) {
+        int32_t& y = flipped->labels[static_cast<size_t>(i)];
+        y = static_cast<int32_t>(attack::flip_label(y, flipped->num_classes));
+      }
+      shard.data = std::move(flipped);
+    }
+  }
 
   const std::string prefix = "join[" + std::to_string(index) + "/" + std::to_string(count) + "]: ";
   deploy::ClientOptions o;
@@ -124,6 +163,7 @@ void run_join(const JoinArgs& a) {
   o.fault = *fault;
   o.stop_flag = &g_join_stop;
   o.state_dir = a.state_dir;
+  o.attack = attack;
   if (!a.quiet) {
     o.log = [prefix](const std::string& line) {
       std::printf("%s%s\n", prefix.c_str(), line.c_str());
@@ -180,6 +220,10 @@ void add_join_command(CLI::App& app) {
   cmd->add_option("--state-dir", args->state_dir,
                   "Keep the client's state across tasks (error-feedback residual, SCAFFOLD's c_i) "
                   "in this directory, so a restarted client continues");
+  cmd->add_option("--attack", args->attack,
+                  "Act as a Byzantine client (robustness tests): sign_flip[:S], scaling[:S], "
+                  "gaussian[:SIGMA], free_rider[:zero|noise] or label_flip")
+      ->capture_default_str();
   cmd->add_flag("--quiet,-q", args->quiet, "No progress lines");
   // Test only: sends one deliberately broken update (wrong-shape | nan) to exercise the
   // server's validation. Hidden from --help (empty group).

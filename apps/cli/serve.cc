@@ -116,6 +116,13 @@ Status run_serve(const ServeArgs& a) {
   o.target_accuracy = cfg.run.target_accuracy;
   o.admission = cfg.admission;
   o.compression = cfg.compression;
+  o.robust = cfg.robust;
+  o.contribution = cfg.contribution;
+  if (cfg.attack.kind != "none") {
+    return Status::invalid_argument(
+        "attack: simulated attackers exist only in `cohort simulate` / `cohort compare`; in a "
+        "deployment an attacking client is a `cohort join --attack KIND` process");
+  }
   o.start_fields = {{"config", to_json(cfg)}, {"deploy", to_json(deploy)}};
   if (deploy.server_eval) {
     struct EvalPool {

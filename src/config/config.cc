@@ -210,6 +210,8 @@ bool valid_label(const std::string& label) {
   return true;
 }
 
+Status read_robust(const MapReader& parent, std::optional<RobustOptions>* out);
+
 Status read_strategies(const MapReader& top, std::vector<StrategyConfig>* out) {
   const Node* list = top.get("strategies");
   if (list == nullptr) return Status();
@@ -273,8 +275,17 @@ Status read_strategies(const MapReader& top, std::vector<StrategyConfig>* out) {
         return r.error(key, v.message().substr(prefix.size()));
       }
     }
+    if (r.get("robust") != nullptr) {
+      std::optional<RobustOptions> robust;
+      COHORT_RETURN_IF_ERROR(read_robust(r, &robust));
+      s.robust = robust;
+      s.robust_set = true;
+    }
     for (const auto& [key, value] : item.entries) {
-      if (key == "name" || key == "label" || key == "uplink" || key == "downlink") continue;
+      if (key == "name" || key == "label" || key == "uplink" || key == "downlink" ||
+          key == "robust") {
+        continue;
+      }
       COHORT_ASSIGN_OR_RETURN(s.params[key], to_param(ctx, value, r.child(key)));
     }
     result.push_back(std::move(s));
@@ -349,6 +360,98 @@ Status read_compression(const MapReader& top, runtime::CompressionOptions* c) {
   return checked(c->validate(), top.node(), top.ctx());
 }
 
+// robust: (top level, or a strategies: item's). A mapping of RuleOptions / RobustOptions
+// keys, or the string none (a strategies: item turning the config's section off).
+Status read_robust(const MapReader& parent, std::optional<RobustOptions>* out) {
+  const Node* n = parent.get("robust");
+  if (n == nullptr) return Status();
+  if (n->kind == Node::Kind::kScalar && n->text == "none") {
+    out->reset();
+    return Status();
+  }
+  const MapReader r = parent.section("robust");
+  COHORT_RETURN_IF_ERROR(r.open({"rule", "f", "m", "beta", "tau", "iterations", "max_iterations",
+                                 "tolerance", "nu", "max_norm", "flag_r", "flag_lambda",
+                                 "flag_iterations", "bucketing", "client_momentum", "trust_rate",
+                                 "trust_threshold"}));
+  RobustOptions o;
+  robust::RuleOptions& q = o.rule;
+  COHORT_RETURN_IF_ERROR(r.read("rule", &q.rule));
+  COHORT_RETURN_IF_ERROR(r.read("f", &q.f));
+  COHORT_RETURN_IF_ERROR(r.read("m", &q.m));
+  COHORT_RETURN_IF_ERROR(r.read("beta", &q.beta));
+  COHORT_RETURN_IF_ERROR(r.read("tau", &q.tau));
+  COHORT_RETURN_IF_ERROR(r.read("iterations", &q.iterations));
+  COHORT_RETURN_IF_ERROR(r.read("max_iterations", &q.max_iterations));
+  COHORT_RETURN_IF_ERROR(r.read("tolerance", &q.tolerance));
+  COHORT_RETURN_IF_ERROR(r.read("nu", &q.nu));
+  COHORT_RETURN_IF_ERROR(r.read("max_norm", &q.max_norm));
+  COHORT_RETURN_IF_ERROR(r.read("flag_r", &q.flag_r));
+  COHORT_RETURN_IF_ERROR(r.read("flag_lambda", &q.flag_lambda));
+  COHORT_RETURN_IF_ERROR(r.read("flag_iterations", &q.flag_iterations));
+  COHORT_RETURN_IF_ERROR(r.read("bucketing", &q.bucketing));
+  COHORT_RETURN_IF_ERROR(r.read("client_momentum", &o.client_momentum));
+  COHORT_RETURN_IF_ERROR(r.read("trust_rate", &o.trust_rate));
+  COHORT_RETURN_IF_ERROR(r.read("trust_threshold", &o.trust_threshold));
+  // Errors name "robust.<key>": checked() finds the key under the section's parent.
+  auto where = [&](const Status& s) -> Status {
+    if (s.ok()) return s;
+    const std::string& m = s.message();
+    const size_t colon = m.find(": ");
+    if (m.rfind("robust.", 0) != 0 || colon == std::string::npos) return r.error("rule", m);
+    return r.error(m.substr(7, colon - 7), m.substr(colon + 2));
+  };
+  COHORT_RETURN_IF_ERROR(where(o.validate()));
+  COHORT_RETURN_IF_ERROR(where(robust::make_rule(q).status()));
+  *out = std::move(o);
+  return Status();
+}
+
+Status read_contribution(const MapReader& top, runtime::ContributionSettings* c,
+                         int64_t* validation_examples) {
+  const MapReader r = top.section("contribution");
+  COHORT_RETURN_IF_ERROR(
+      r.open({"method", "evaluations", "truncation", "utility", "validation_examples"}));
+  COHORT_RETURN_IF_ERROR(r.read("method", &c->options.method));
+  COHORT_RETURN_IF_ERROR(r.read("evaluations", &c->options.evaluations));
+  COHORT_RETURN_IF_ERROR(r.read("truncation", &c->options.truncation));
+  COHORT_RETURN_IF_ERROR(r.read("utility", &c->utility));
+  COHORT_RETURN_IF_ERROR(r.read("validation_examples", validation_examples));
+  if (*validation_examples < 1) {
+    return r.error("validation_examples",
+                   "must be >= 1, got " + std::to_string(*validation_examples));
+  }
+  return checked(c->validate(), top.node(), top.ctx());
+}
+
+Status read_attack(const MapReader& top, attack::AttackOptions* a) {
+  const MapReader r = top.section("attack");
+  COHORT_RETURN_IF_ERROR(r.open({"kind", "fraction", "clients", "start", "scale", "sigma", "z",
+                                 "epsilon", "free_rider"}));
+  COHORT_RETURN_IF_ERROR(r.read("kind", &a->kind));
+  COHORT_RETURN_IF_ERROR(r.read("fraction", &a->fraction));
+  if (const Node* list = r.get("clients")) {
+    const std::string path = r.child("clients");
+    if (list->kind != Node::Kind::kSeq) {
+      return r.error("clients", "expected a sequence of client ids, got " +
+                                    config_detail::describe(*list));
+    }
+    for (size_t i = 0; i < list->items.size(); ++i) {
+      COHORT_ASSIGN_OR_RETURN(
+          int64_t id,
+          config_detail::to_int(r.ctx(), list->items[i], path + "[" + std::to_string(i) + "]"));
+      a->clients.push_back(static_cast<ClientId>(id));
+    }
+  }
+  COHORT_RETURN_IF_ERROR(r.read("start", &a->start));
+  COHORT_RETURN_IF_ERROR(r.read("scale", &a->scale));
+  COHORT_RETURN_IF_ERROR(r.read("sigma", &a->sigma));
+  COHORT_RETURN_IF_ERROR(r.read("z", &a->z));
+  COHORT_RETURN_IF_ERROR(r.read("epsilon", &a->epsilon));
+  COHORT_RETURN_IF_ERROR(r.read("free_rider", &a->free_rider));
+  return checked(attack::check_options(*a), top.node(), top.ctx());
+}
+
 Status read_deploy(const MapReader& r, DeployConfig* d) {
   COHORT_RETURN_IF_ERROR(r.open({"listen", "tokens", "cert", "key", "insecure", "max_wall_s",
                                  "checkpoint_dir", "keep_checkpoints", "client_timeout_s",
@@ -389,7 +492,7 @@ Result<SimulationConfig> build_config(const Node& root, const Context& ctx, Conf
   const MapReader top(ctx, root, "");
   COHORT_RETURN_IF_ERROR(top.open(
       {"data", "clients", "model", "training", "strategy", "strategies", "run", "admission",
-       "compression"}));
+       "compression", "robust", "contribution", "attack"}));
   COHORT_RETURN_IF_ERROR(read_data(top, &c.data));
   COHORT_RETURN_IF_ERROR(read_clients(top, &c.clients));
   COHORT_RETURN_IF_ERROR(read_model(top, &c.model));
@@ -400,6 +503,10 @@ Result<SimulationConfig> build_config(const Node& root, const Context& ctx, Conf
   COHORT_RETURN_IF_ERROR(read_run(top, &c.run, use));
   COHORT_RETURN_IF_ERROR(read_admission(top, &c.admission));
   COHORT_RETURN_IF_ERROR(read_compression(top, &c.compression));
+  COHORT_RETURN_IF_ERROR(read_robust(top, &c.robust));
+  COHORT_RETURN_IF_ERROR(
+      read_contribution(top, &c.contribution, &c.contribution_validation_examples));
+  COHORT_RETURN_IF_ERROR(read_attack(top, &c.attack));
   c.source = ctx.source();
   return c;
 }

@@ -116,6 +116,7 @@ Json to_json(const SimulationConfig& config) {
       }
       if (!sc.uplink.empty()) item["uplink"] = sc.uplink;
       if (!sc.downlink.empty()) item["downlink"] = sc.downlink;
+      if (sc.robust_set) item["robust"] = sc.robust ? to_json(*sc.robust) : Json("none");
       list.push_back(std::move(item));
     }
     j["strategies"] = std::move(list);
@@ -137,7 +138,44 @@ Json to_json(const SimulationConfig& config) {
                     {"max_model_growth", a.max_model_growth}};
   j["compression"] = {{"uplink", config.compression.uplink},
                       {"downlink", config.compression.downlink}};
+  // Sections that are off by default appear only when on.
+  if (config.robust) j["robust"] = to_json(*config.robust);
+  if (config.contribution.enabled()) {
+    const auto& c = config.contribution;
+    j["contribution"] = {{"method", c.options.method},
+                         {"evaluations", c.options.evaluations},
+                         {"truncation", c.options.truncation},
+                         {"utility", c.utility},
+                         {"validation_examples", config.contribution_validation_examples}};
+  }
+  if (config.attack.kind != "none") {
+    const attack::AttackOptions& a = config.attack;
+    j["attack"] = {{"kind", a.kind},   {"fraction", a.fraction}, {"clients", a.clients},
+                   {"start", a.start}, {"scale", a.scale},       {"sigma", a.sigma},
+                   {"z", a.z},         {"epsilon", a.epsilon},   {"free_rider", a.free_rider}};
+  }
   return j;
+}
+
+Json to_json(const RobustOptions& o) {
+  const robust::RuleOptions& q = o.rule;
+  return {{"rule", q.rule},
+          {"f", q.f},
+          {"m", q.m},
+          {"beta", q.beta},
+          {"tau", q.tau},
+          {"iterations", q.iterations},
+          {"max_iterations", q.max_iterations},
+          {"tolerance", q.tolerance},
+          {"nu", q.nu},
+          {"max_norm", q.max_norm},
+          {"flag_r", q.flag_r},
+          {"flag_lambda", q.flag_lambda},
+          {"flag_iterations", q.flag_iterations},
+          {"bucketing", q.bucketing},
+          {"client_momentum", o.client_momentum},
+          {"trust_rate", o.trust_rate},
+          {"trust_threshold", o.trust_threshold}};
 }
 
 Json to_json(const DeployConfig& d) {

@@ -126,7 +126,7 @@ TEST(ConfigErrorTest, UnknownKeysNameThePathAndTheKnownKeys) {
             "eval_interval_s, target_accuracy, seed, threads)");
   EXPECT_EQ(error_message("trainig:\n  lr: 0.1\n"),
             "demo.yaml: trainig: unknown key (known: data, clients, model, training, strategy, "
-            "strategies, run, admission, compression)");
+            "strategies, run, admission, compression, robust, contribution, attack)");
   EXPECT_EQ(error_message("data:\n  synthetic:\n    clases: 3\n"),
             "demo.yaml: data.synthetic.clases: unknown key (known: num_examples, test_examples, "
             "dim, classes, separation, noise)");
@@ -400,7 +400,8 @@ TEST(ConfigOverrideTest, UnknownKeysAndBadValuesNameTheOverride) {
             "eval_interval_s, target_accuracy, seed, threads) (from override 'run.round=5')");
   EXPECT_EQ(error_message("{}", {"foo.bar=1"}),
             "demo.yaml: foo: unknown key (known: data, clients, model, training, strategy, "
-            "strategies, run, admission, compression) (from override 'foo.bar=1')");
+            "strategies, run, admission, compression, robust, contribution, attack) (from "
+            "override 'foo.bar=1')");
   EXPECT_EQ(error_message("{}", {"training.lr=fast"}),
             "demo.yaml: training.lr: expected a number, got 'fast' (from override "
             "'training.lr=fast')");
@@ -519,6 +520,76 @@ TEST(ConfigCompressionTest, BadChainsNameTheKeyAndTheStage) {
             std::string::npos);
   EXPECT_NE(error_message("compression:\n  uplnk: int8\n").find("unknown key (known: uplink, "
                                                                  "downlink)"),
+            std::string::npos);
+}
+
+TEST(ConfigRobustTest, SectionsParseWithDefaults) {
+  auto c = parse("{}");
+  ASSERT_TRUE(c.ok());
+  EXPECT_FALSE(c->robust.has_value());
+  EXPECT_FALSE(c->contribution.enabled());
+  EXPECT_EQ(c->attack.kind, "none");
+  c = parse(
+      "robust: {rule: krum, f: 2, bucketing: 2, client_momentum: 0.9}\n"
+      "contribution: {method: loo, evaluations: 8, utility: loss, validation_examples: 200}\n"
+      "attack: {kind: alie, clients: [3, 1], start: 10}\n");
+  ASSERT_TRUE(c.ok()) << c.error().to_string();
+  ASSERT_TRUE(c->robust.has_value());
+  EXPECT_EQ(c->robust->rule.rule, "krum");
+  EXPECT_EQ(c->robust->rule.f, 2);
+  EXPECT_EQ(c->robust->rule.bucketing, 2);
+  EXPECT_DOUBLE_EQ(c->robust->client_momentum, 0.9);
+  EXPECT_EQ(c->contribution.options.method, "loo");
+  EXPECT_EQ(c->contribution.options.evaluations, 8);
+  EXPECT_EQ(c->contribution.utility, "loss");
+  EXPECT_EQ(c->contribution_validation_examples, 200);
+  EXPECT_EQ(c->attack.kind, "alie");
+  EXPECT_EQ(c->attack.clients, (std::vector<ClientId>{3, 1}));
+  EXPECT_DOUBLE_EQ(c->attack.start, 10.0);
+  // --set reaches every key; the JSON echo holds the sections that are on.
+  c = parse("{}", {"robust.rule=trimmed_mean", "robust.beta=0.2", "attack.kind=sign_flip",
+                   "attack.fraction=0.2"});
+  ASSERT_TRUE(c.ok()) << c.error().to_string();
+  EXPECT_DOUBLE_EQ(c->robust->rule.beta, 0.2);
+  const Json j = to_json(*c);
+  EXPECT_EQ(j["robust"]["rule"], "trimmed_mean");
+  EXPECT_EQ(j["attack"]["kind"], "sign_flip");
+  EXPECT_FALSE(j.contains("contribution"));
+}
+
+TEST(ConfigRobustTest, BadValuesNameTheKey) {
+  EXPECT_EQ(error_message("robust: {rule: krumm}\n").substr(0, 40),
+            "demo.yaml: robust.rule: unknown 'krumm' ");
+  EXPECT_EQ(error_message("robust: {rule: trimmed_mean, beta: 0.6}\n"),
+            "demo.yaml: robust.beta: must be in [0, 0.5), got 0.6");
+  EXPECT_EQ(error_message("robust: {client_momentum: 1.5}\n"),
+            "demo.yaml: robust.client_momentum: must be in [0, 1), got 1.5");
+  EXPECT_NE(error_message("robust: {rule: median, tau2: 1}\n").find("robust.tau2: unknown key"),
+            std::string::npos);
+  EXPECT_EQ(error_message("contribution: {method: banzhaf}\n"),
+            "demo.yaml: contribution.method: unknown 'banzhaf' (known: none, loo, shapley)");
+  EXPECT_EQ(error_message("attack: {kind: sign_flip, fraction: 1.5}\n"),
+            "demo.yaml: attack.fraction: must be in [0, 1], got 1.5");
+  EXPECT_NE(error_message("attack: {kind: nope}\n").find("attack.kind: unknown 'nope'"),
+            std::string::npos);
+}
+
+TEST(ConfigRobustTest, StrategiesItemsSetOrClearTheirOwn) {
+  auto c = parse(
+      "robust: {rule: median}\n"
+      "strategies:\n"
+      "  - {name: fedavg, label: none, robust: none}\n"
+      "  - {name: fedavg, label: krum, robust: {rule: krum, f: 1}}\n"
+      "  - {name: fedavg, label: median}\n");
+  ASSERT_TRUE(c.ok()) << c.error().to_string();
+  ASSERT_EQ(c->strategies.size(), 3u);
+  EXPECT_TRUE(c->strategies[0].robust_set);
+  EXPECT_FALSE(c->strategies[0].robust.has_value());
+  EXPECT_EQ(c->strategies[1].robust->rule.rule, "krum");
+  EXPECT_FALSE(c->strategies[2].robust_set);
+  EXPECT_EQ(c->strategies[1].params.count("robust"), 0u);
+  EXPECT_NE(error_message("strategies:\n  - {name: fedavg, robust: {rule: krum, f: -1}}\n")
+                .find("strategies[0].robust.f"),
             std::string::npos);
 }
 

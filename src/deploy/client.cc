@@ -433,6 +433,12 @@ struct Client::Impl {
     // delta = start - end, in place in the result buffer.
     ops::sub(task.model->flat(), tr.params.flat(), tr.params.flat());
     ArrayRecord& delta = tr.params;
+    if (opt.attack.kind != "none" && opt.attack.kind != "label_flip") {
+      COHORT_ASSIGN_OR_RETURN(attack::Kind kind, attack::parse_kind(opt.attack.kind));
+      COHORT_RETURN_IF_ERROR(attack::apply_local(
+          opt.attack, kind, delta.flat(),
+          Rng::mix_seed(opt.seed, "attack", static_cast<uint64_t>(task_id))));
+    }
     COHORT_ASSIGN_OR_RETURN(ClientStateUpdate su,
                             update_client_state(task, client_state, delta, tr.steps, opt.training));
     if (unwanted.load()) {

@@ -122,6 +122,10 @@ Result<sim::SimSummary> run_simulation(const SimulationConfig& config, const Sce
   so.training = config.training;
   so.admission = config.admission;
   so.compression = config.compression;
+  so.robust = config.robust;
+  so.contribution = config.contribution;
+  so.contribution_validation_examples = config.contribution_validation_examples;
+  so.attack = config.attack;
   so.stop_flag = outputs.stop;
   so.dynamics = config.clients.dynamics;
   sim::Simulator simulator(so, scenario.factory, scenario.clients, Shard::all(scenario.test), &hub);

@@ -127,6 +127,11 @@ Status Runtime::start(ArrayRecord initial, Json start_fields, std::optional<Chec
     host_.resume_clock(t.get<double>());
   }
   COHORT_RETURN_IF_ERROR(strategy_.start(this, std::move(initial)));
+  robust_ = std::make_unique<RobustRuntime>(options_.robust, options_.contribution, host_, *this,
+                                            options_.seed);
+  if (robust_->active()) {
+    COHORT_RETURN_IF_ERROR(robust_->install(strategy_, entries_.size()));
+  }
   std::vector<int64_t> in_flight;
   if (resume) {
     if (resume->strategy != strategy_.name()) {
@@ -207,6 +212,7 @@ Json Runtime::runtime_state() const {
           {"tasks", std::move(tasks)},
           {"timers", std::move(timers)},
           {"summary", std::move(summary)},
+          {"robust", robust_ ? robust_->state() : Json::object()},
           {"admission", {{"recent_norms", w.recent_norms}, {"accepted", w.accepted}}}};
 }
 
@@ -271,6 +277,7 @@ Status Runtime::restore_runtime_state(const Json& r, std::vector<int64_t>* in_fl
     s.time_to_target = optional(k.at("time_to_target"));
     s.final_fed_accuracy = optional(k.at("final_fed_accuracy"));
     s.final_fed_worst10_accuracy = optional(k.at("final_fed_worst10_accuracy"));
+    if (robust_ && r.contains("robust")) COHORT_RETURN_IF_ERROR(robust_->restore(r["robust"]));
     const Json& a = r.at("admission");
     admission_.restore_window(
         {a.at("recent_norms").get<std::vector<double>>(), a.at("accepted").get<int64_t>()});
@@ -327,6 +334,7 @@ Result<RunSummary> Runtime::finish(const Json& extra_fields) {
   summary_.wall_time_s = host_.wall_seconds();
   summary_.rounds = strategy_.version();
   summary_.model_hash = strategy_.global_model()->hash_hex();
+  if (robust_) robust_->fill(summary_);
   summary_.client_stats.clear();
   summary_.client_stats.reserve(entries_.size());
   for (const Entry& e : entries_) {

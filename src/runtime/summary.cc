@@ -66,6 +66,19 @@ Json RunSummary::to_json() const {
   j["time_to_target"] = time_to_target ? Json(*time_to_target) : Json(nullptr);
   if (final_fed_accuracy) j["final_fed_accuracy"] = *final_fed_accuracy;
   if (final_fed_worst10_accuracy) j["final_fed_worst10_accuracy"] = *final_fed_worst10_accuracy;
+  auto by_client = [](const std::map<ClientId, double>& m) {
+    Json o = Json::object();
+    for (const auto& [c, v] : m) o[std::to_string(c)] = v;
+    return o;
+  };
+  if (!robust_rule.empty()) {
+    j["robust_rule"] = robust_rule;
+    j["trust"] = by_client(trust);
+  }
+  if (!contribution_method.empty()) {
+    j["contribution"] = {{"method", contribution_method}, {"values", by_client(contribution)}};
+  }
+  if (!attackers.empty()) j["attackers"] = attackers;
   return j;
 }
 

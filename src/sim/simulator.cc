@@ -1,5 +1,7 @@
 #include "cohort/sim/simulator.h"
 
+#include "sim/adversary.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -26,6 +28,13 @@ Status SimOptions::validate() const {
   COHORT_RETURN_IF_ERROR(dynamics.validate());
   COHORT_RETURN_IF_ERROR(admission.validate());
   COHORT_RETURN_IF_ERROR(compression.validate());
+  if (robust) COHORT_RETURN_IF_ERROR(robust->validate());
+  COHORT_RETURN_IF_ERROR(contribution.validate());
+  if (contribution_validation_examples < 1) {
+    return Status::invalid_argument("contribution.validation_examples: must be >= 1, got " +
+                                    std::to_string(contribution_validation_examples));
+  }
+  COHORT_RETURN_IF_ERROR(attack::check_options(attack));
   return training.validate();
 }
 
@@ -93,6 +102,8 @@ runtime::RuntimeOptions core_options(const SimOptions& o) {
   r.strict_dispatch = true;  // a bad dispatch is a strategy bug: fail loudly
   r.eval_errors_fatal = true;
   r.first_task_number = 0;  // task numbers seed training, jitter and dropout
+  r.robust = o.robust;
+  r.contribution = o.contribution;
   return r;
 }
 
@@ -131,8 +142,30 @@ class Simulator::Impl final : public runtime::RuntimeHost {
     for (auto& t : trainers_) workers.push_back(t.get());
     std::vector<const Shard*> holdouts;
     for (const SimClient& c : sim_.clients_) holdouts.push_back(&c.holdout);
-    evaluator_ = std::make_unique<Evaluator>(pool_.get(), std::move(workers), sim_.test_,
+    evaluator_ = std::make_unique<Evaluator>(pool_.get(), workers, sim_.test_,
                                              std::move(holdouts));
+    if (opts_.contribution.enabled()) {
+      // The server's validation split for contribution estimates: a seeded sample of the
+      // test set (the whole of it when smaller).
+      const int64_t n = sim_.test_.size();
+      const int64_t k = std::min(n, opts_.contribution_validation_examples);
+      Shard validation{sim_.test_.data, {}};
+      Rng rng = Rng::derive(opts_.run.seed, "contribution_validation");
+      for (uint64_t p : rng.sample_without_replacement(static_cast<uint64_t>(n),
+                                                       static_cast<uint64_t>(k))) {
+        validation.indices.push_back(sim_.test_.indices[p]);
+      }
+      std::sort(validation.indices.begin(), validation.indices.end());
+      validator_ = std::make_unique<Evaluator>(pool_.get(), workers, std::move(validation));
+    }
+    {
+      std::vector<const Shard*> shards;
+      for (const SimClient& c : sim_.clients_) shards.push_back(&c.shard);
+      COHORT_ASSIGN_OR_RETURN(adversary_,
+                              Adversary::create(opts_.attack, shards,
+                                                Rng::mix_seed(opts_.run.seed, "attackers")));
+      core_.summary().attackers = adversary_.attackers();
+    }
 
     clients_.resize(sim_.clients_.size());
     for (size_t i = 0; i < clients_.size(); ++i) {
@@ -146,7 +179,9 @@ class Simulator::Impl final : public runtime::RuntimeHost {
                             init_trainer->init_params(Rng::mix_seed(opts_.run.seed, "init")));
     COHORT_RETURN_IF_ERROR(core_.start(
         std::move(initial),
-        {{"max_virtual_time_s", opts_.run.max_virtual_time_s}, {"threads", n_threads}}));
+        {{"max_virtual_time_s", opts_.run.max_virtual_time_s},
+         {"threads", n_threads},
+         {"attackers", adversary_.attackers()}}));
 
     const Availability& avail = opts_.dynamics.availability;
     if (avail.enabled()) {
@@ -324,6 +359,19 @@ class Simulator::Impl final : public runtime::RuntimeHost {
     return std::optional<Evaluation>(std::move(e));
   }
 
+  // Contribution utilities on the validation sample (costs no virtual time either).
+  Result<std::optional<EvalResult>> evaluate_contribution(
+      const std::shared_ptr<const ArrayRecord>& model) override {
+    if (!validator_) return std::optional<EvalResult>();
+    COHORT_ASSIGN_OR_RETURN(Evaluation e, validator_->evaluate(*model));
+    return std::optional<EvalResult>(e.central);
+  }
+
+  bool rewrites_groups() const override { return adversary_.rewrites_groups(); }
+  Status rewrite_group(ModelVersion /*version*/, std::span<GroupMember> members) override {
+    return adversary_.rewrite_group(clock_.now(), members);
+  }
+
  private:
   // Submits task `number`'s training to the pool, with the gradient correction of its client
   // state. The state is read here, on the loop thread that owns the store; the worker gets only
@@ -353,27 +401,37 @@ class Simulator::Impl final : public runtime::RuntimeHost {
     if (compression_.uplink && compression_.uplink->error_feedback()) {
       residual = clients_[c].ef_residual;
     }
+    // An attacker dispatched from attack.start on trains on flipped labels or rewrites its
+    // delta (sim/adversary.h).
+    const double now = clock_.now();
+    const Shard* shard = &adversary_.shard(c, now, sim_.clients_[c].shard);
+    const bool attack_delta = adversary_.rewrites_delta(c, now);
     f.result = pool_->submit(
         [this, model = f.start_model, c, steps = task.local_steps, cfg = task.config, seed,
          grad_correction, cancel = cancel_, abandoned = f.abandoned, residual = std::move(residual),
-         up_seed = runtime::uplink_seed(opts_.run.seed, c, number)](
+         up_seed = runtime::uplink_seed(opts_.run.seed, c, number), shard, attack_delta](
             size_t worker) mutable -> Result<Trained> {
           if (cancel->load()) return Status::cancelled("simulation stopped");
           if (abandoned->load()) return Status::cancelled("task lost");
           Trained t;
-          COHORT_ASSIGN_OR_RETURN(t.result, trainers_[worker]->train(*model, sim_.clients_[c].shard,
-                                                                     steps, opts_.training, cfg,
-                                                                     seed, grad_correction.get()));
-          if (!compression_.uplink) return t;
+          COHORT_ASSIGN_OR_RETURN(t.result,
+                                  trainers_[worker]->train(*model, *shard, steps, opts_.training,
+                                                           cfg, seed, grad_correction.get()));
+          if (!compression_.uplink && !attack_delta) return t;
           TrainResult& tr = t.result;
           COHORT_RETURN_IF_ERROR(model->check_same_layout(tr.params, "trainer output"));
           ops::sub(model->flat(), tr.params.flat(), tr.params.flat());
+          t.delta_ready = true;
+          if (attack_delta) {
+            COHORT_RETURN_IF_ERROR(
+                adversary_.rewrite_delta(tr.params.flat(), Rng::mix_seed(seed, "attack")));
+          }
+          if (!compression_.uplink) return t;
           const bool ef = compression_.uplink->error_feedback();
           COHORT_ASSIGN_OR_RETURN(
               std::string payload,
               runtime::encode_in_place(*compression_.uplink, tr.params, up_seed,
                                        ef ? &residual : nullptr));
-          t.delta_ready = true;
           t.payload_bytes = static_cast<int64_t>(payload.size());
           t.residual = std::move(residual);
           return t;
@@ -416,8 +474,11 @@ class Simulator::Impl final : public runtime::RuntimeHost {
     }
     SimClientState& cs = clients_[c];
     if (r->delta_ready) {
-      // Encoded and decoded on the worker; the client's residual advances with the upload.
-      if (compression_.uplink->error_feedback()) cs.ef_residual = std::move(r->residual);
+      // Computed (attacked, encoded and decoded) on the worker; the client's residual advances
+      // with the upload.
+      if (compression_.uplink && compression_.uplink->error_feedback()) {
+        cs.ef_residual = std::move(r->residual);
+      }
     } else {
       // delta = start - end, computed in place in the result buffer.
       ops::sub(f.start_model->flat(), tr.params.flat(), tr.params.flat());
@@ -520,6 +581,8 @@ class Simulator::Impl final : public runtime::RuntimeHost {
   ManualClock clock_;
   std::chrono::steady_clock::time_point wall_start_;
   std::vector<std::unique_ptr<Trainer>> trainers_;
+  std::unique_ptr<Evaluator> validator_;  // contribution estimates' validation sample
+  Adversary adversary_;
   std::unique_ptr<ThreadPool> pool_;
   std::unique_ptr<Evaluator> evaluator_;
   runtime::Compression compression_;

@@ -30,6 +30,7 @@ void AsyncStrategy::dispatch_to(ClientId id) {
 
 void AsyncStrategy::on_client_idle(ClientId id) {
   if (in_flight_.count(id) != 0) return;
+  if (group_excluded(id)) return;  // trust below robust.trust_threshold
   if (async_.max_concurrency > 0 && outstanding() >= async_.max_concurrency) return;
   dispatch_to(id);
 }
@@ -38,14 +39,14 @@ void AsyncStrategy::fill_slots() {
   if (async_.max_concurrency == 0) {
     // Unlimited: every idle client trains (the runtime also calls on_client_idle for each).
     for (ClientId id : host_->idle_clients()) {
-      if (in_flight_.count(id) == 0) dispatch_to(id);
+      if (in_flight_.count(id) == 0 && !group_excluded(id)) dispatch_to(id);
     }
     return;
   }
   while (outstanding() < async_.max_concurrency) {
     std::vector<ClientId> idle;
     for (ClientId id : host_->idle_clients()) {
-      if (in_flight_.count(id) == 0) idle.push_back(id);
+      if (in_flight_.count(id) == 0 && !group_excluded(id)) idle.push_back(id);
     }
     if (idle.empty()) return;
     dispatch_to(idle[host_->rng().uniform_int(idle.size())]);

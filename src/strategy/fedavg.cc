@@ -27,13 +27,14 @@ void FedAvg::begin_round(int64_t /*round*/) {
 
 Status FedAvg::accumulate(const Update& update) {
   const auto w = static_cast<float>(update.num_examples);
-  COHORT_RETURN_IF_ERROR(fold_delta(update, w, sum_.flat()));
+  COHORT_RETURN_IF_ERROR(group_add(update, w, sum_.flat()));
   weight_sum_ += static_cast<double>(update.num_examples);
   return Status();
 }
 
 Result<std::optional<ArrayRecord>> FedAvg::aggregate_train(const RoundReport& /*report*/) {
   if (weight_sum_ <= 0) return std::optional<ArrayRecord>();
+  COHORT_RETURN_IF_ERROR(group_finish(sum_.flat()));
   ops::scale(sum_.flat(), static_cast<float>(1.0 / weight_sum_));
   if (plain_step()) {
     ops::xpay(model_->flat(), static_cast<float>(-options_.server_lr), sum_.flat());

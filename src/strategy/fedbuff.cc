@@ -50,12 +50,25 @@ double FedBuff::example_weight(int64_t n) const {
 Status FedBuff::apply(const Update& update, int64_t staleness) {
   const double e = example_weight(update.num_examples);
   const double w = e * options_.staleness(staleness);
-  COHORT_RETURN_IF_ERROR(fold_delta(update, static_cast<float>(w), buffer_.flat()));
+  COHORT_RETURN_IF_ERROR(group_add(update, w, buffer_.flat()));
   example_sum_ += e;
   staleness_sum_ += static_cast<double>(staleness);
   ++count_;
   if (count_ < options_.buffer_size) return Status();
 
+  Status robust = group_finish(buffer_.flat());
+  if (!robust.ok()) {
+    // The buffer's updates are dropped with the group; the model stays.
+    host_->emit({{"event", "buffer_flush"},
+                 {"strategy", name()},
+                 {"updates", count_},
+                 {"error", robust.to_string()}});
+    ops::fill(buffer_.flat(), 0.0f);
+    example_sum_ = 0;
+    staleness_sum_ = 0;
+    count_ = 0;
+    return Status();
+  }
   const double scale = options_.reduce == "mean" ? 1.0 / example_sum_ : 1.0;
   // v <- β v + scale · buffer ; x <- x - η v
   ops::axpby(static_cast<float>(scale), buffer_.flat(),
@@ -73,6 +86,10 @@ Status FedBuff::apply(const Update& update, int64_t staleness) {
   count_ = 0;
   commit(std::move(next));
   return Status();
+}
+
+std::optional<int64_t> FedBuff::group_size(size_t /*num_clients*/) const {
+  return options_.buffer_size;
 }
 
 Status FedBuff::io_state(StateIO& io) {

@@ -41,7 +41,7 @@ Status FedNova::accumulate(const Update& update) {
   }
   const auto n = static_cast<double>(update.num_examples);
   const double a = normalizer(update.local_steps, local_momentum_);
-  COHORT_RETURN_IF_ERROR(fold_delta(update, static_cast<float>(n / a), sum_.flat()));
+  COHORT_RETURN_IF_ERROR(group_add(update, n / a, sum_.flat()));
   weight_sum_ += n;
   steps_weight_sum_ += n * a;
   return Status();

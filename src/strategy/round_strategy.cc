@@ -17,7 +17,13 @@ Task RoundStrategy::make_task(ClientId client) const {
 }
 
 std::vector<Task> RoundStrategy::configure_train(int64_t /*round*/,
-                                                 std::span<const ClientId> idle) {
+                                                 std::span<const ClientId> all_idle) {
+  // Clients whose trust fell below robust.trust_threshold are not sampled.
+  std::vector<ClientId> trusted;
+  for (ClientId id : all_idle) {
+    if (!group_excluded(id)) trusted.push_back(id);
+  }
+  std::span<const ClientId> idle = trusted;
   const auto n = static_cast<int64_t>(idle.size());
   int64_t m = static_cast<int64_t>(std::ceil(options_.fraction * static_cast<double>(n) - 1e-9));
   m = std::clamp<int64_t>(std::max(m, options_.min_clients), 0, n);
@@ -45,6 +51,7 @@ void RoundStrategy::maybe_start_round() {
   report_ = RoundReport{};
   report_.round = round_;
   report_.sampled = static_cast<int64_t>(tasks.size());
+  group_clear();
   begin_round(round_);
   for (auto& t : tasks) pending_.insert(t.client);
   for (auto& t : tasks) host_->dispatch(std::move(t));
@@ -139,6 +146,12 @@ Status RoundStrategy::io_round_state(StateIO& io) {
   io.value("late_updates", late_);
   if (io.loading()) report_.round = round_;
   return io.status();
+}
+
+std::optional<int64_t> RoundStrategy::group_size(size_t num_clients) const {
+  const auto n = static_cast<int64_t>(num_clients);
+  int64_t m = static_cast<int64_t>(std::ceil(options_.fraction * static_cast<double>(n) - 1e-9));
+  return std::clamp<int64_t>(std::max(m, options_.min_clients), 0, n);
 }
 
 Status RoundStrategy::check_population(size_t num_clients) const {

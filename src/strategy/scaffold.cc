@@ -55,7 +55,7 @@ Status Scaffold::accumulate(const Update& update) {
   COHORT_RETURN_IF_ERROR(model_->check_same_layout(update.state_delta, who + ": state_delta"));
   COHORT_RETURN_IF_ERROR(update.state_delta.check_finite().with_context(who + ": state_delta"));
   const double w = options_.weight_by_examples ? static_cast<double>(update.num_examples) : 1.0;
-  ops::axpy(static_cast<float>(w), update.delta.flat(), sum_delta_.flat());
+  COHORT_RETURN_IF_ERROR(group_add(update, w, sum_delta_.flat()));
   ops::axpy(1.0f, update.state_delta.flat(), sum_dc_.flat());
   weight_sum_ += w;
   ++received_;
@@ -70,6 +70,7 @@ Result<std::optional<ArrayRecord>> Scaffold::aggregate_train(const RoundReport& 
                                        std::to_string(host_->num_clients()) + " clients but " +
                                        std::to_string(received_) + " updates arrived this round");
   }
+  COHORT_RETURN_IF_ERROR(group_finish(sum_delta_.flat()));
   // x <- x - eta_g * sum w_i Delta_i / sum w_i
   ArrayRecord next = model_->clone();
   ops::axpy(static_cast<float>(-options_.server_lr / weight_sum_), sum_delta_.flat(), next.flat());

@@ -115,14 +115,46 @@ Status StrategyBase::save_state(StrategyState* out) const {
   StateIO io = StateIO::saver(out, name());
   // Saving only reads: io_state is one function for both directions.
   COHORT_RETURN_IF_ERROR(const_cast<StrategyBase*>(this)->io_state(io));
+  if (group_) COHORT_RETURN_IF_ERROR(group_->io_state(io, *model_));
   return io.status();
 }
 
 Status StrategyBase::restore_state(StrategyState state) {
   StateIO io = StateIO::loader(&state, name());
   COHORT_RETURN_IF_ERROR(io_state(io));
+  if (group_) COHORT_RETURN_IF_ERROR(group_->io_state(io, *model_));
   return io.status();
 }
+
+Status StrategyBase::set_group_aggregation(std::shared_ptr<GroupAggregation> group,
+                                           size_t num_clients) {
+  std::optional<int64_t> n = group_size(num_clients);
+  if (!n) {
+    return Status::unimplemented(
+        name() + " applies each update on its own: robust aggregation needs a group of updates "
+                 "(a synchronous strategy, or fedbuff's buffer)");
+  }
+  COHORT_RETURN_IF_ERROR(group->check_group_size(*n).with_context(
+      name() + " aggregates groups of " + std::to_string(*n) + " updates"));
+  group_ = std::move(group);
+  return Status();
+}
+
+Status StrategyBase::group_add(const Update& u, double w, std::span<float> sum) {
+  if (!group_) return fold_delta(u, static_cast<float>(w), sum);
+  return group_->add(u, w, sum, *model_);
+}
+
+Status StrategyBase::group_finish(std::span<float> sum) {
+  if (!group_) return Status();
+  return group_->finish(host_, name(), version_, *model_, sum);
+}
+
+void StrategyBase::group_clear() {
+  if (group_) group_->clear();
+}
+
+bool StrategyBase::group_excluded(ClientId id) const { return group_ && group_->excluded(id); }
 
 Status StrategyBase::io_state(StateIO& /*io*/) {
   return Status::unimplemented(name() + ": checkpoints are not supported by this strategy");

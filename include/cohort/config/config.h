@@ -74,6 +74,21 @@
 //   compression:                    # codec chains (runtime/compression.h, docs/compression.md)
 //     uplink: none                  # e.g. "topk:0.01 -> int8 -> zstd" or [topk:0.01, int8, zstd]
 //     downlink: none                # the model going down, e.g. fp16 (no sparsifiers)
+//   robust:                         # robust aggregation (docs/robustness.md); absent = off
+//     rule: trimmed_mean            # mean|krum|multi_krum|median|trimmed_mean|
+//                                   #   geometric_median|centered_clipping|norm_clip|flag
+//     f: 1, m: 0, beta: 0.1, tau: 10, iterations: 1, max_iterations: 100, tolerance: 1e-6,
+//     nu: 1e-6, max_norm: 0, flag_r: 1, flag_lambda: 0, flag_iterations: 1
+//     bucketing: 0                  # s > 1: average random buckets of s updates first
+//     client_momentum: 0            # beta in [0, 1): the rule sees per-client momenta
+//     trust_rate: 0.25, trust_threshold: 0
+//   contribution:                   # per-client contribution estimates; absent = off
+//     method: none                  # none | loo | shapley
+//     evaluations: 64, truncation: 0.01, utility: accuracy, validation_examples: 1000
+//   attack:                         # simulated Byzantine clients (simulator only)
+//     kind: none                    # sign_flip|scaling|gaussian|label_flip|alie|ipm|free_rider
+//     fraction: 0.0                 # or clients: [ids]
+//     start: 0, scale: 0, sigma: 1, z: 0, epsilon: 0.1, free_rider: zero
 // Errors name the key path: unknown keys ("run.round: unknown key (known: rounds, ...)"),
 // wrong types ("training.lr: expected a number, got 'fast'"), and out-of-range values
 // ("training.batch_size: must be >= 1, got 0"), prefixed with the file name.
@@ -91,6 +106,9 @@
 #include "cohort/deploy/deploy_config.h"
 #include "cohort/runtime/admission.h"
 #include "cohort/runtime/compression.h"
+#include "cohort/runtime/robustness.h"
+#include "cohort/attack/attack.h"
+#include "cohort/strategy/group_aggregation.h"
 #include "cohort/runtime/run_config.h"
 #include "cohort/sim/device_model.h"
 #include "cohort/trainer/model_config.h"
@@ -113,6 +131,10 @@ struct StrategyConfig {
   // set codecs side by side. Empty = the config's.
   std::string uplink;
   std::string downlink;
+  // `strategies:` items only: a `robust:` mapping replacing the config's section, or
+  // `robust: none` turning it off for this entry (robust_set tells the two from absence).
+  std::optional<RobustOptions> robust;
+  bool robust_set = false;
 };
 
 // Where a config came from, so that errors found after loading (a strategy parameter, a
@@ -143,6 +165,12 @@ struct SimulationConfig {
   AdmissionOptions admission;
   // Codec chains of updates going up and models going down (runtime/compression.h).
   runtime::CompressionOptions compression;
+  // Robust aggregation (robust:, nullopt when absent), contribution estimates
+  // (contribution:) and simulated attackers (attack:); docs/robustness.md.
+  std::optional<RobustOptions> robust;
+  runtime::ContributionSettings contribution;
+  int64_t contribution_validation_examples = 1000;
+  attack::AttackOptions attack;
   ConfigSource source;
 };
 
@@ -175,6 +203,8 @@ Result<DeployConfig> load_deploy_config(const std::string& path,
                                         const std::vector<std::string>& overrides = {});
 // The deploy file's keys as JSON (serve's config echo).
 Json to_json(const DeployConfig& config);
+// The robust: section's keys (every one, defaults filled in).
+Json to_json(const RobustOptions& options);
 // The resolved config (every key, defaults filled in), for DIR/config.json. With a
 // non-empty `strategies` list it holds `strategies` (each item with its label) instead of
 // `strategy`, so the JSON reads back as the same config.

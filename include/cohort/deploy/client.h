@@ -32,6 +32,7 @@
 #include <memory>
 #include <string>
 
+#include "cohort/attack/attack.h"
 #include "cohort/core/status.h"
 #include "cohort/data/dataset.h"
 #include "cohort/trainer/trainer.h"
@@ -91,6 +92,11 @@ struct ClientOptions {
   // (docs/compression.md). Empty = in memory only. A file of another client or model is an
   // error naming it; a corrupt one is reported and replaced.
   std::string state_dir;
+  // A Byzantine client for robustness tests and demos (`cohort join --attack`): a per-update
+  // attack (attack/attack.h: sign_flip, scaling, gaussian, free_rider) applied to every delta
+  // before it is encoded and sent. Kind "none" = honest. Label flipping is done by the caller
+  // on the client's data.
+  attack::AttackOptions attack;
 };
 
 struct ClientStats {

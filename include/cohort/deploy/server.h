@@ -25,6 +25,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,7 @@
 #include "cohort/deploy/deploy_config.h"
 #include "cohort/runtime/admission.h"
 #include "cohort/runtime/compression.h"
+#include "cohort/runtime/robustness.h"
 #include "cohort/strategy/strategy.h"
 #include "cohort/trainer/trainer.h"
 
@@ -66,6 +68,10 @@ struct ServerOptions : DeployConfig {
   AdmissionOptions admission;
   // Codec chains of the run (the YAML compression: section): updates up, models down.
   runtime::CompressionOptions compression;
+  // Robust aggregation and contribution estimates (robust:, contribution:), as in the
+  // simulator; contributions use the server's evaluation (deploy.server_eval).
+  std::optional<RobustOptions> robust;
+  runtime::ContributionSettings contribution;
   // Extra fields for the "start" metrics event (config echo).
   Json start_fields = Json::object();
   // DeployConfig::validate plus the budget.

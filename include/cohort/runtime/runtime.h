@@ -37,6 +37,7 @@
 #include "cohort/runtime/admission.h"
 #include "cohort/runtime/checkpoint.h"
 #include "cohort/runtime/evaluation.h"
+#include "cohort/runtime/robustness.h"
 #include "cohort/runtime/summary.h"
 #include "cohort/strategy/strategy.h"
 #include "cohort/trainer/trainer.h"
@@ -75,6 +76,10 @@ struct RuntimeOptions {
   bool eval_errors_fatal = true;
   // Bounds every update passes (admission.h; the YAML admission: section).
   AdmissionOptions admission;
+  // Robust aggregation (the robust: section); nullopt = the strategies' plain weighted sums.
+  std::optional<RobustOptions> robust;
+  // Contribution estimates (the contribution: section); method "none" = off.
+  ContributionSettings contribution;
   // Task ids are (epoch << 40) | n, n counting from this (deployment: 1, as 0 means "no
   // task" on the wire; the simulator: 0, as task numbers seed training).
   int64_t first_task_number = 0;
@@ -113,6 +118,20 @@ class RuntimeHost {
   // go on from there (timers and task times in the checkpoint are on that clock). Called once,
   // first thing in Runtime::start. Default: nothing (a clock that cannot be moved).
   virtual void resume_clock(double t) {}
+  // Robust aggregation hooks (runtime/robustness.h). Whether the host rewrites aggregation
+  // groups before the rule (the simulator's colluding attackers), and the rewrite itself.
+  virtual bool rewrites_groups() const { return false; }
+  virtual Status rewrite_group(ModelVersion version, std::span<GroupMember> members) {
+    return Status();
+  }
+  // Evaluates `model` on the server's validation data for contribution estimates; nullopt
+  // when there is none. Default: the central evaluation of evaluate().
+  virtual Result<std::optional<EvalResult>> evaluate_contribution(
+      const std::shared_ptr<const ArrayRecord>& model) {
+    COHORT_ASSIGN_OR_RETURN(std::optional<Evaluation> e, evaluate(model));
+    if (!e) return std::optional<EvalResult>();
+    return std::optional<EvalResult>(e->central);
+  }
   // The run stopped (budget reached, failure, stop()): the reason. Default: nothing.
   virtual void on_stop(const std::string& reason) {}
   // An operator-facing line (deployment: stderr). Default: dropped.
@@ -256,6 +275,7 @@ class Runtime final : public StrategyHost {
 
   RuntimeOptions options_;
   Admission admission_;
+  std::unique_ptr<RobustRuntime> robust_;
   Strategy& strategy_;
   RuntimeHost& host_;
   MetricsHub* metrics_;

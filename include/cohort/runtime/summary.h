@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -62,6 +63,16 @@ struct RunSummary {
   // Last federated evaluation (clients' held-out splits); nullopt when no client holds out data.
   std::optional<double> final_fed_accuracy;
   std::optional<double> final_fed_worst10_accuracy;
+  // Robust aggregation (robust: section): the rule, and each client's trust score at the end
+  // (clients that were in at least one aggregation group). Empty when off.
+  std::string robust_rule;
+  std::map<ClientId, double> trust;
+  // Contribution estimates: the method ("loo", "shapley"; empty = off) and per-client sums of
+  // the per-group values.
+  std::string contribution_method;
+  std::map<ClientId, double> contribution;
+  // Simulated attackers (attack: section), ascending; empty without an attack.
+  std::vector<ClientId> attackers;
   // One entry per client, by id. Not part of to_json() (see client_stats_json()).
   std::vector<ClientStats> client_stats;
   Json to_json() const;

@@ -56,11 +56,13 @@
 #include <string>
 #include <vector>
 
+#include "cohort/attack/attack.h"
 #include "cohort/core/metrics.h"
 #include "cohort/core/status.h"
 #include "cohort/runtime/admission.h"
 #include "cohort/runtime/compression.h"
 #include "cohort/runtime/evaluation.h"
+#include "cohort/runtime/robustness.h"
 #include "cohort/runtime/run_config.h"
 #include "cohort/runtime/summary.h"
 #include "cohort/sim/device_model.h"
@@ -85,6 +87,14 @@ struct SimOptions {
   AdmissionOptions admission;
   // Uplink and downlink codec chains (runtime/compression.h); none by default.
   runtime::CompressionOptions compression;
+  // Robust aggregation (the robust: section; nullopt = off) and contribution estimates, on a
+  // seeded sample of contribution.validation_examples examples of the test set
+  // (runtime/robustness.h).
+  std::optional<RobustOptions> robust;
+  runtime::ContributionSettings contribution;
+  int64_t contribution_validation_examples = 1000;
+  // Simulated Byzantine clients (attack/attack.h, sim/adversary.h); kind "none" by default.
+  attack::AttackOptions attack;
   // InvalidArgument naming the key: run, its budget, dynamics and training.
   Status validate() const;
 };

@@ -42,6 +42,8 @@ class FedBuff : public AsyncStrategy {
   bool accepts_streamed_delta() const override { return true; }  // one fold into the buffer
 
  protected:
+  // FedBuff's group is its buffer.
+  std::optional<int64_t> group_size(size_t num_clients) const override;
   // Checkpoints: the async state, the buffer "buffer" with its counters, and "momentum".
   Status io_state(StateIO& io) override;
   Status on_start() override;

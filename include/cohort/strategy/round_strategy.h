@@ -73,6 +73,8 @@ class RoundStrategy : public StrategyBase {
   // current one. Called only when report.received > 0.
   virtual Result<std::optional<ArrayRecord>> aggregate_train(const RoundReport& report) = 0;
 
+  // A round's group: the clients configure_train samples when every client is idle.
+  std::optional<int64_t> group_size(size_t num_clients) const override;
   // Builds a task for `client` from the current global model.
   Task make_task(ClientId client) const;
 

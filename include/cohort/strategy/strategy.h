@@ -32,6 +32,8 @@
 
 namespace cohort {
 
+class GroupAggregation;  // group_aggregation.h
+
 // What the runtime knows about a client; the same in simulation and deployment (never the
 // simulator's hidden ground truth such as a client's true speed).
 struct ClientInfo {
@@ -190,6 +192,15 @@ class Strategy {
   // sum), so a host may hand it a streamed delta (Update::delta_source) and keep server memory
   // flat however many uploads arrive at once. Default false: the runtime materialises it.
   virtual bool accepts_streamed_delta() const { return false; }
+  // Robust aggregation (group_aggregation.h): puts `group` in the update path of a strategy
+  // that aggregates updates in groups (rounds, FedBuff's buffer). Called after start() and
+  // before restore_state(); checks that the rule can take this strategy's groups with
+  // `num_clients` clients (Krum: more than 2f + 2 updates). Unimplemented (naming the
+  // strategy) for one that applies each update on its own; InvalidArgument from the check.
+  virtual Status set_group_aggregation(std::shared_ptr<GroupAggregation> group,
+                                       size_t num_clients) {
+    return Status::unimplemented(name() + ": robust aggregation is not supported");
+  }
   // A client became idle: it joined, finished a task, or came back online.
   virtual void on_client_idle(ClientId id) = 0;
   // An update arrived. A non-OK Status rejects it (wrong shape, NaN, no examples, a round

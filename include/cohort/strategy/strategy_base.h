@@ -3,9 +3,12 @@
 #pragma once
 
 #include <memory>
+#include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
+#include "cohort/strategy/group_aggregation.h"
 #include "cohort/strategy/state_io.h"
 #include "cohort/strategy/strategy.h"
 
@@ -20,6 +23,9 @@ class StrategyBase : public Strategy {
   // Checkpoints: both walk io_state() (below) in one direction.
   Status save_state(StrategyState* out) const final;
   Status restore_state(StrategyState state) final;
+  // Installs `group` when group_size() says this strategy aggregates in groups.
+  Status set_group_aggregation(std::shared_ptr<GroupAggregation> group,
+                               size_t num_clients) override;
 
  protected:
   // Called at the end of start(); strategies allocate their buffers here.
@@ -50,12 +56,26 @@ class StrategyBase : public Strategy {
   // against the running one.
   Status io_base_state(StateIO& io);
 
+  // Aggregation groups (group_aggregation.h). A strategy that aggregates updates in groups
+  // says how many one holds for `num_clients` clients (a round's sample, FedBuff's buffer), folds
+  // each update with group_add(update, weight, sum) where it would fold weight * delta into its
+  // running sum, and calls group_finish(sum) before using the sum. Without a GroupAggregation
+  // installed these are exactly that fold and nothing. Default group_size: nullopt (each
+  // update applies on its own; robust rules are refused).
+  virtual std::optional<int64_t> group_size(size_t num_clients) const { return std::nullopt; }
+  Status group_add(const Update& u, double w, std::span<float> sum);
+  Status group_finish(std::span<float> sum);
+  void group_clear();
+  // Whether client `id` is excluded from tasks by its trust score (robust.trust_threshold).
+  bool group_excluded(ClientId id) const;
+
   StrategyHost* host_ = nullptr;
   std::shared_ptr<const ArrayRecord> model_;
   ModelVersion version_ = 0;
 
  private:
   std::vector<ArrayRecord*> optimizer_state_;
+  std::shared_ptr<GroupAggregation> group_;
 };
 
 }  // namespace cohort

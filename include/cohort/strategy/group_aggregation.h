@@ -1,0 +1,130 @@
+// GroupAggregation: where a strategy's aggregation group -- a synchronous round, a FedBuff
+// buffer -- meets the robust rules (robust/rule.h), client momentum, trust scores and the
+// runtime's observers (the simulator's colluding attackers, contribution estimates). It sits
+// in the update path of the strategies that aggregate in groups, so no strategy is forked for
+// robustness: they fold updates through StrategyBase::group_add and close a group with
+// StrategyBase::group_finish, and without a GroupAggregation installed those are today's
+// streaming weighted sum (docs/robustness.md).
+//
+// With one installed, group_add keeps each update (decoded, or a client's momentum of its
+// updates) and group_finish writes (sum of the group's weights) * rule(kept) where the
+// weighted sum would have been, so the strategy's own normalisation and server optimizer
+// apply unchanged: with rule "mean" the result equals the plain path's up to rounding.
+//
+// Thread safety: none; driven from the strategy's thread like the strategy.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "cohort/core/array_record.h"
+#include "cohort/core/metrics.h"
+#include "cohort/core/status.h"
+#include "cohort/robust/rule.h"
+#include "cohort/strategy/strategy.h"
+
+namespace cohort {
+
+class StateIO;
+
+struct RobustOptions {
+  // The rule and its parameters (robust.rule etc.; rule "mean" = no defence).
+  robust::RuleOptions rule;
+  // Server-side client momentum (Karimireddy et al. 2021): the rule sees, per client,
+  // m_i <- beta m_i + (1 - beta) delta_i instead of delta_i; 0 = off. In [0, 1).
+  double client_momentum = 0.0;
+  // Trust: t_i <- (1 - rate) t_i + rate * influence_i after each group the client is in,
+  // starting at 1. In (0, 1].
+  double trust_rate = 0.25;
+  // Clients whose trust is below this are not sampled / given tasks (0 = never excluded).
+  double trust_threshold = 0.0;
+
+  // InvalidArgument naming robust.<key>.
+  Status validate() const;
+};
+
+// One kept update of a group.
+struct GroupMember {
+  ClientId client = 0;
+  double weight = 0.0;
+  ModelVersion base_version = 0;
+  std::span<float> values;  // what the rule sees (the delta, or the client's momentum)
+};
+
+// What the runtime may plug in around the rule.
+class GroupObserver {
+ public:
+  virtual ~GroupObserver() = default;
+  // Whether the group must be kept even with rule "mean" (a colluding attack, contribution).
+  virtual bool needs_group() const { return false; }
+  // Before the rule; may rewrite members' values (the simulator's colluding attackers).
+  virtual Status before_rule(ModelVersion version, std::span<GroupMember> members) {
+    return Status();
+  }
+  // After the rule: `model` is the global model the group's updates apply to, `aggregate`
+  // the rule's output, `outcome` its per-member influence.
+  virtual void after_rule(ModelVersion version, const ArrayRecord& model,
+                          std::span<const GroupMember> members, std::span<const float> aggregate,
+                          const robust::Outcome& outcome) {}
+};
+
+class GroupAggregation {
+ public:
+  // Validates `options`, builds the rule. `observer` may be null and must outlive this.
+  // `seed` drives the rule's randomness (bucketing, flag), one derived seed per group.
+  static Result<std::unique_ptr<GroupAggregation>> create(RobustOptions options,
+                                                          GroupObserver* observer, uint64_t seed);
+
+  const RobustOptions& options() const { return options_; }
+  std::string describe() const;
+  // Whether groups are kept (a rule other than mean, momentum, or an observer needing them).
+  bool keeps() const { return keeps_; }
+  // Checks the rule can take groups of `n` (Krum's n > 2f + 2, ...): InvalidArgument.
+  Status check_group_size(int64_t n) const;
+
+  // Keeps `u` with weight `w` (keeps()), or folds w * delta into `sum` (otherwise).
+  Status add(const Update& u, double w, std::span<float> sum, const ArrayRecord& model);
+  // Ends the group: sum = (sum of weights) * rule(kept) (keeps()), emits the "robust" event
+  // and updates trust. Clears the group either way. `version` is the version the group's
+  // commit will follow (the current one).
+  Status finish(StrategyHost* host, const std::string& strategy, ModelVersion version,
+                const ArrayRecord& model, std::span<float> sum);
+  // Drops the kept updates (a new round).
+  void clear();
+  size_t size() const { return kept_.size(); }
+
+  // Trust scores (clients seen so far) and whether a client is excluded by the threshold.
+  const std::map<ClientId, double>& trust() const { return trust_; }
+  bool excluded(ClientId id) const;
+
+  // Checkpoints: the kept group, momenta, the previous aggregate, trust, the group counter.
+  Status io_state(StateIO& io, const ArrayRecord& model);
+
+ private:
+  GroupAggregation(RobustOptions options, std::unique_ptr<robust::Rule> rule,
+                   GroupObserver* observer, uint64_t seed);
+
+  struct Kept {
+    ClientId client = 0;
+    double weight = 0.0;
+    ModelVersion base_version = 0;
+    ArrayRecord values;
+  };
+
+  RobustOptions options_;
+  std::unique_ptr<robust::Rule> rule_;
+  GroupObserver* observer_;
+  uint64_t seed_;
+  bool keeps_;
+  std::vector<Kept> kept_;
+  std::map<ClientId, ArrayRecord> momentum_;
+  ArrayRecord previous_;  // the last aggregate (empty before the first group)
+  std::map<ClientId, double> trust_;
+  int64_t groups_ = 0;
+};
+
+}  // namespace cohort
