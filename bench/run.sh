@@ -11,7 +11,7 @@
 #                      against the baseline's best setting, not a handicapped one.
 set -euo pipefail
 
-BENCHMARKS=(fedavg aggregate eval memory load large_model codec codec_accuracy)
+BENCHMARKS=(fedavg aggregate eval memory load large_model codec codec_accuracy robustness)
 
 BUILD_DIR=${1:-build}
 shift || true
@@ -333,6 +333,19 @@ for r in rows:
         base["bytes_up"] / r["bytes_up"], f"{up_to:,}" if up_to is not None else "not reached"))
 EOF2
   done
+}
+
+# The robustness study (examples/robustness_study.yaml): one cohort compare per attack, a row
+# per defence; final accuracy against the attack-free run and the trust AUC (how well trust
+# scores separate the attackers from the honest clients). About 12 minutes on 2 cores.
+bench_robustness() {
+  section "robustness: cohort compare examples/robustness_study.yaml per attack"
+  local a
+  for a in none sign_flip scaling gaussian label_flip alie ipm; do
+    "$BUILD_DIR/cohort" compare examples/robustness_study.yaml --set attack.kind=$a \
+      --out "$OUT/robustness/$a" --quiet
+  done
+  "$PY" bench/robustness_table.py "$OUT/robustness" | tee "$OUT/robustness_table.md"
 }
 
 # Not in the default list: 30 minutes (SOAK_SECONDS) of a server with 200 clients, some

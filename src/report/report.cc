@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "report/plot.h"
+#include "report/robustness.h"
 #include "report/table.h"
 #include "report/text.h"
 
@@ -160,7 +161,8 @@ Result<std::string> render_single_run(const std::string& dir) {
   row["uplink_to_target"] = crossing ? Json(crossing->bytes_up) : Json(nullptr);
   for (const char* key :
        {"final_accuracy", "final_loss", "best_accuracy", "rounds", "updates", "rejected", "lost",
-        "bytes_up", "bytes_down", "virtual_time_s", "wall_time_s", "model_hash"}) {
+        "bytes_up", "bytes_down", "virtual_time_s", "wall_time_s", "model_hash", "robust_rule",
+        "trust", "contribution", "attackers"}) {
     if (summary.contains(key)) row[key] = summary[key];
   }
   Json setting = Json::object();
@@ -272,6 +274,7 @@ std::string render_report(const Json& comparison, const std::vector<ReportSeries
           : "";
   h += "<section class=\"card\">\n<h2>Results</h2>\n" + stopped + render_highlights(rows, target) +
        render_table(comparison, rows, target) + "</section>\n";
+  h += render_robustness(rows);
 
   struct PlotDef {
     const char* title;

@@ -11,55 +11,12 @@
 #include <vector>
 
 #include "cohort/core/format.h"
-#include "cohort/core/multiversion.h"
 #include "cohort/core/ops.h"
 #include "cohort/core/parallel.h"
 #include "robust/rules.h"
 
 namespace cohort::robust {
 namespace {
-
-// sum_i (x_i - y_i)^2 in double, four accumulators as ops::dot.
-COHORT_MULTIVERSION double k_sq_dist(const float* __restrict x, const float* __restrict y,
-                                     int64_t n) {
-  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-  int64_t i = 0;
-  for (; i + 4 <= n; i += 4) {
-    const double t0 = static_cast<double>(x[i]) - y[i];
-    const double t1 = static_cast<double>(x[i + 1]) - y[i + 1];
-    const double t2 = static_cast<double>(x[i + 2]) - y[i + 2];
-    const double t3 = static_cast<double>(x[i + 3]) - y[i + 3];
-    s0 += t0 * t0;
-    s1 += t1 * t1;
-    s2 += t2 * t2;
-    s3 += t3 * t3;
-  }
-  for (; i < n; ++i) {
-    const double t = static_cast<double>(x[i]) - y[i];
-    s0 += t * t;
-  }
-  return (s0 + s1) + (s2 + s3);
-}
-
-// |z - v_i| for every input: squared distances summed per fixed chunk of ops::kChunk
-// elements, chunks added in order, so the result does not depend on the thread count.
-std::vector<double> distances(const Inputs& in, std::span<const float> z) {
-  const size_t n = in.vectors.size();
-  const auto d = static_cast<int64_t>(z.size());
-  const int64_t chunks = (d + ops::kChunk - 1) / ops::kChunk;
-  std::vector<double> parts(static_cast<size_t>(chunks) * n);
-  kernel_pool().parallel_for(0, d, ops::kChunk, [&](int64_t lo, int64_t hi) {
-    double* p = parts.data() + static_cast<size_t>(lo / ops::kChunk) * n;
-    for (size_t i = 0; i < n; ++i)
-      p[i] = k_sq_dist(in.vectors[i].data() + lo, z.data() + lo, hi - lo);
-  });
-  std::vector<double> dist(n, 0.0);
-  for (int64_t c = 0; c < chunks; ++c) {
-    for (size_t i = 0; i < n; ++i) dist[i] += parts[static_cast<size_t>(c) * n + i];
-  }
-  for (double& x : dist) x = std::sqrt(x);
-  return dist;
-}
 
 double objective(const std::vector<double>& a, const std::vector<double>& dist) {
   double s = 0;
@@ -96,7 +53,7 @@ class GeometricMedian final : public Rule {
     std::vector<float> beta(n);
     for (size_t i = 0; i < n; ++i) beta[i] = static_cast<float>(a[i]);
     ops::weighted_sum(ptrs, beta, out);
-    std::vector<double> dist = distances(in, out);
+    std::vector<double> dist = distances_to(in, out);
     double obj = objective(a, dist);
     int64_t iterations = 0;
     while (iterations < max_iterations_) {
@@ -109,7 +66,7 @@ class GeometricMedian final : public Rule {
       for (size_t i = 0; i < n; ++i) beta[i] = static_cast<float>(b[i] / sum);
       ops::weighted_sum(ptrs, beta, out);
       ++iterations;
-      dist = distances(in, out);
+      dist = distances_to(in, out);
       const double next = objective(a, dist);
       const bool converged = std::fabs(obj - next) <= tolerance_ * next;
       obj = next;

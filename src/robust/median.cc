@@ -31,16 +31,10 @@ class MedianRule final : public Rule {
     coordinate_trimmed_mean(in.vectors, static_cast<int64_t>((n - 1) / 2), out, false,
                             outcome != nullptr, &stats);
     if (outcome != nullptr) {
-      // The formula of distance_influence (rule.cc), on the distances computed in the pass.
+      // distance_influence's formula, on the distances computed in the pass.
       std::vector<double> dist(n);
       for (size_t i = 0; i < n; ++i) dist[i] = std::sqrt(stats.sq_dist[i]);
-      std::vector<double> sorted = dist;
-      std::sort(sorted.begin(), sorted.end());
-      const double med = n % 2 == 1 ? sorted[n / 2] : 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]);
-      outcome->influence.assign(n, 1.0);
-      for (size_t i = 0; i < n; ++i) {
-        if (dist[i] > 0) outcome->influence[i] = std::min(1.0, med / dist[i]);
-      }
+      outcome->influence = influence_from_distances(dist);
       outcome->stats.clear();
     }
     return Status();

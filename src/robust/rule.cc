@@ -18,7 +18,7 @@
 namespace cohort::robust {
 namespace {
 
-// Coordinates per parallel chunk of distance_influence; fixed, so the per-chunk partial sums
+// Coordinates per parallel chunk of distances_to; fixed, so the per-chunk partial sums
 // (added in chunk order) do not depend on the number of threads.
 constexpr int64_t kDistChunk = 1 << 15;
 
@@ -118,15 +118,15 @@ Status check_inputs(const char* rule, const Inputs& in, std::span<const float> o
   return Status();
 }
 
-std::vector<double> distance_influence(const Inputs& in, std::span<const float> aggregate) {
+std::vector<double> distances_to(const Inputs& in, std::span<const float> point) {
   const size_t k = in.vectors.size();
-  const auto d = static_cast<int64_t>(aggregate.size());
+  const auto d = static_cast<int64_t>(point.size());
   const int64_t n_chunks = std::max<int64_t>(1, (d + kDistChunk - 1) / kDistChunk);
   std::vector<double> parts(static_cast<size_t>(n_chunks) * k, 0.0);
   kernel_pool().parallel_for(0, d, kDistChunk, [&](int64_t lo, int64_t hi) {
     double* p = parts.data() + static_cast<size_t>(lo / kDistChunk) * k;
     for (size_t i = 0; i < k; ++i) {
-      p[i] = k_sq_dist(in.vectors[i].data() + lo, aggregate.data() + lo, hi - lo);
+      p[i] = k_sq_dist(in.vectors[i].data() + lo, point.data() + lo, hi - lo);
     }
   });
   std::vector<double> dist(k, 0.0);
@@ -134,6 +134,11 @@ std::vector<double> distance_influence(const Inputs& in, std::span<const float> 
     for (size_t i = 0; i < k; ++i) dist[i] += parts[static_cast<size_t>(c) * k + i];
   }
   for (double& x : dist) x = std::sqrt(x);
+  return dist;
+}
+
+std::vector<double> influence_from_distances(const std::vector<double>& dist) {
+  const size_t k = dist.size();
   std::vector<double> sorted = dist;
   std::sort(sorted.begin(), sorted.end());
   double med = 0.0;
@@ -143,6 +148,10 @@ std::vector<double> distance_influence(const Inputs& in, std::span<const float> 
     if (dist[i] > 0) influence[i] = std::min(1.0, med / dist[i]);
   }
   return influence;
+}
+
+std::vector<double> distance_influence(const Inputs& in, std::span<const float> aggregate) {
+  return influence_from_distances(distances_to(in, aggregate));
 }
 
 }  // namespace cohort::robust

@@ -25,8 +25,12 @@ Result<std::unique_ptr<Rule>> make_bucketing(int64_t s, std::unique_ptr<Rule> in
 // positive and finite, `previous` empty or of that length. InvalidArgument naming `rule`.
 Status check_inputs(const char* rule, const Inputs& in, std::span<const float> out);
 
+// The L2 distance from every input to `point` (its length), in double, summed per fixed chunk
+// in chunk order: the same bits for any number of kernel threads.
+std::vector<double> distances_to(const Inputs& in, std::span<const float> point);
 // Influence from distances to the aggregate: min(1, median(dist) / dist_i) (1 when dist_i is
 // 0). Used by median and geometric median.
+std::vector<double> influence_from_distances(const std::vector<double>& dist);
 std::vector<double> distance_influence(const Inputs& in, std::span<const float> aggregate);
 
 }  // namespace cohort::robust

@@ -206,6 +206,11 @@ Json Comparison::to_json() const {
     j["wall_time_s"] = s.wall_time_s;
     j["threads"] = e.threads;
     j["model_hash"] = s.model_hash;
+    // Robustness (docs/robustness.md): only when on.
+    const Json sj = s.to_json();
+    for (const char* key : {"robust_rule", "trust", "contribution", "attackers"}) {
+      if (sj.contains(key)) j[key] = sj[key];
+    }
     j["dir"] = e.label;
     list.push_back(std::move(j));
   }
