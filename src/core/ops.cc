@@ -106,7 +106,34 @@ COHORT_MULTIVERSION double k_dot(const float* __restrict x, const float* __restr
   return (s0 + s1) + (s2 + s3);
 }
 
+COHORT_MULTIVERSION double k_sq_dist(const float* __restrict x, const float* __restrict y,
+                                     int64_t n) {
+  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const double d0 = static_cast<double>(x[i]) - y[i];
+    const double d1 = static_cast<double>(x[i + 1]) - y[i + 1];
+    const double d2 = static_cast<double>(x[i + 2]) - y[i + 2];
+    const double d3 = static_cast<double>(x[i + 3]) - y[i + 3];
+    s0 += d0 * d0;
+    s1 += d1 * d1;
+    s2 += d2 * d2;
+    s3 += d3 * d3;
+  }
+  for (; i < n; ++i) {
+    const double d = static_cast<double>(x[i]) - y[i];
+    s0 += d * d;
+  }
+  return (s0 + s1) + (s2 + s3);
+}
+
 }  // namespace
+
+double dot_serial(const float* x, const float* y, int64_t n) { return k_dot(x, y, n); }
+
+double squared_distance_serial(const float* x, const float* y, int64_t n) {
+  return k_sq_dist(x, y, n);
+}
 
 void fill(std::span<float> y, float value) {
   for_chunks(static_cast<int64_t>(y.size()), [&](int64_t lo, int64_t hi) {

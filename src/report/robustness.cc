@@ -75,7 +75,8 @@ std::string render_robustness(const std::vector<Row>& rows) {
     const Json& j = *r.j;
     const std::set<std::string> bad = attacker_ids(j);
     std::vector<double> honest, attackers;
-    for (const auto& [id, t] : j.value("trust", Json::object()).items()) {
+    const Json trust = j.value("trust", Json::object());  // items() must not outlive it
+    for (const auto& [id, t] : trust.items()) {
       (bad.count(id) ? attackers : honest).push_back(t.get<double>());
     }
     const Spread sh = spread(honest), sa = spread(attackers);
@@ -89,7 +90,8 @@ std::string render_robustness(const std::vector<Row>& rows) {
     if (j.contains("contribution")) {
       const Json& c = j["contribution"];
       std::vector<std::pair<double, std::string>> v;
-      for (const auto& [id, x] : c.value("values", Json::object()).items()) {
+      const Json values = c.value("values", Json::object());
+      for (const auto& [id, x] : values.items()) {
         v.emplace_back(x.get<double>(), id);
       }
       std::sort(v.begin(), v.end());

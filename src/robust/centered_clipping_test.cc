@@ -7,22 +7,12 @@
 
 #include "cohort/core/rng.h"
 #include "robust/rules.h"
+#include "robust/rule_test_util.h"
 
 namespace cohort::robust {
 namespace {
 
-struct Group {
-  std::vector<std::vector<float>> v;
-  std::vector<double> w;
-  std::vector<float> previous;
-  Inputs inputs() const {
-    Inputs in;
-    for (const auto& x : v) in.vectors.emplace_back(x);
-    in.weights = w;
-    in.previous = previous;
-    return in;
-  }
-};
+using testing::Group;
 
 std::unique_ptr<Rule> make(double tau, int64_t iterations = 1) {
   RuleOptions o;

@@ -7,22 +7,12 @@
 
 #include "cohort/core/rng.h"
 #include "robust/rules.h"
+#include "robust/rule_test_util.h"
 
 namespace cohort::robust {
 namespace {
 
-struct Group {
-  std::vector<std::vector<float>> v;
-  std::vector<double> w;
-  uint64_t seed = 1;
-  Inputs inputs() const {
-    Inputs in;
-    for (const auto& x : v) in.vectors.emplace_back(x);
-    in.weights = w;
-    in.seed = seed;
-    return in;
-  }
-};
+using testing::Group;
 
 std::unique_ptr<Rule> make(int64_t r, int64_t iterations, double lambda = 0) {
   RuleOptions o;

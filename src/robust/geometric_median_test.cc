@@ -7,20 +7,14 @@
 
 #include "cohort/core/rng.h"
 #include "robust/rules.h"
+#include "robust/rule_test_util.h"
 
 namespace cohort::robust {
 namespace {
 
-struct Group {
-  std::vector<std::vector<float>> v;
-  std::vector<double> w;
-  Inputs inputs() const {
-    Inputs in;
-    for (const auto& x : v) in.vectors.emplace_back(x);
-    in.weights = w;
-    return in;
-  }
-};
+using testing::Group;
+using testing::inputs_of;
+using testing::Vectors;
 
 std::unique_ptr<Rule> make(int64_t max_iterations = 100, double tolerance = 1e-6,
                            double nu = 1e-6) {

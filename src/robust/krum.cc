@@ -19,7 +19,6 @@
 #include <vector>
 
 #include "cohort/core/format.h"
-#include "cohort/core/multiversion.h"
 #include "cohort/core/ops.h"
 #include "cohort/core/parallel.h"
 #include "cohort/core/validate.h"
@@ -35,19 +34,6 @@ constexpr int64_t kGramTile = 512;
 // robust.f larger than this is surely a configuration mistake (and 2f + 2 must not overflow).
 constexpr int64_t kMaxF = int64_t{1} << 30;
 
-COHORT_MULTIVERSION double k_dot(const float* __restrict x, const float* __restrict y, int64_t n) {
-  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-  int64_t i = 0;
-  for (; i + 4 <= n; i += 4) {
-    s0 += static_cast<double>(x[i]) * y[i];
-    s1 += static_cast<double>(x[i + 1]) * y[i + 1];
-    s2 += static_cast<double>(x[i + 2]) * y[i + 2];
-    s3 += static_cast<double>(x[i + 3]) * y[i + 3];
-  }
-  for (; i < n; ++i) s0 += static_cast<double>(x[i]) * y[i];
-  return (s0 + s1) + (s2 + s3);
-}
-
 // The upper triangle (j >= i) of the Gram matrix of `v`, row-major n x n.
 std::vector<double> gram(const std::vector<std::span<const float>>& v) {
   const size_t n = v.size();
@@ -59,7 +45,7 @@ std::vector<double> gram(const std::vector<std::span<const float>>& v) {
     for (int64_t t = lo; t < hi; t += kGramTile) {
       const int64_t len = std::min(hi, t + kGramTile) - t;
       for (size_t i = 0; i < n; ++i) {
-        for (size_t j = i; j < n; ++j) g[i * n + j] += k_dot(v[i].data() + t, v[j].data() + t, len);
+        for (size_t j = i; j < n; ++j) g[i * n + j] += ops::dot_serial(v[i].data() + t, v[j].data() + t, len);
       }
     }
   });

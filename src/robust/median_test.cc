@@ -10,18 +10,14 @@
 #include "cohort/core/parallel.h"
 #include "cohort/core/rng.h"
 #include "rules.h"
+#include "rule_test_util.h"
 
 namespace cohort::robust {
 namespace {
 
-using Vectors = std::vector<std::vector<float>>;
-
-Inputs inputs_of(const Vectors& v, std::vector<double> weights = {}) {
-  Inputs in;
-  for (const auto& x : v) in.vectors.emplace_back(x);
-  in.weights = weights.empty() ? std::vector<double>(v.size(), 1.0) : std::move(weights);
-  return in;
-}
+using testing::Group;
+using testing::inputs_of;
+using testing::Vectors;
 
 std::unique_ptr<Rule> median_rule() {
   RuleOptions o;
@@ -115,9 +111,9 @@ TEST(MedianTest, InputErrors) {
 // bit-identical when the kernels run inline on one thread (from inside a pool worker).
 TEST(MedianTest, MatchesReferenceOnRandomDataForAnyThreadCount) {
   Rng rng(11);
-  const size_t d = 40'009;
+  const size_t d = 33'001;  // three parallel chunks, the last one short
   auto rule = median_rule();
-  for (size_t n : {3u, 4u, 5u, 10u, 17u, 128u, 129u, 140u}) {
+  for (size_t n : {3u, 4u, 10u, 17u, 129u}) {
     for (bool ties : {false, true}) {
       Vectors v(n, std::vector<float>(d));
       for (auto& x : v) {

@@ -5,20 +5,14 @@
 #include <gtest/gtest.h>
 
 #include "robust/rules.h"
+#include "robust/rule_test_util.h"
 
 namespace cohort::robust {
 namespace {
 
-struct Group {
-  std::vector<std::vector<float>> v;
-  std::vector<double> w;
-  Inputs inputs() const {
-    Inputs in;
-    for (const auto& x : v) in.vectors.emplace_back(x);
-    in.weights = w;
-    return in;
-  }
-};
+using testing::Group;
+using testing::inputs_of;
+using testing::Vectors;
 
 std::unique_ptr<Rule> make(double max_norm) {
   RuleOptions o;

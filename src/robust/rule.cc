@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "cohort/core/format.h"
-#include "cohort/core/multiversion.h"
+#include "cohort/core/ops.h"
 #include "cohort/core/parallel.h"
 #include "cohort/core/validate.h"
 #include "rules.h"
@@ -21,27 +21,6 @@ namespace {
 // Coordinates per parallel chunk of distances_to; fixed, so the per-chunk partial sums
 // (added in chunk order) do not depend on the number of threads.
 constexpr int64_t kDistChunk = 1 << 15;
-
-COHORT_MULTIVERSION double k_sq_dist(const float* __restrict x, const float* __restrict y,
-                                     int64_t n) {
-  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-  int64_t i = 0;
-  for (; i + 4 <= n; i += 4) {
-    const double d0 = static_cast<double>(x[i]) - y[i];
-    const double d1 = static_cast<double>(x[i + 1]) - y[i + 1];
-    const double d2 = static_cast<double>(x[i + 2]) - y[i + 2];
-    const double d3 = static_cast<double>(x[i + 3]) - y[i + 3];
-    s0 += d0 * d0;
-    s1 += d1 * d1;
-    s2 += d2 * d2;
-    s3 += d3 * d3;
-  }
-  for (; i < n; ++i) {
-    const double d = static_cast<double>(x[i]) - y[i];
-    s0 += d * d;
-  }
-  return (s0 + s1) + (s2 + s3);
-}
 
 }  // namespace
 
@@ -126,7 +105,7 @@ std::vector<double> distances_to(const Inputs& in, std::span<const float> point)
   kernel_pool().parallel_for(0, d, kDistChunk, [&](int64_t lo, int64_t hi) {
     double* p = parts.data() + static_cast<size_t>(lo / kDistChunk) * k;
     for (size_t i = 0; i < k; ++i) {
-      p[i] = k_sq_dist(in.vectors[i].data() + lo, point.data() + lo, hi - lo);
+      p[i] = ops::squared_distance_serial(in.vectors[i].data() + lo, point.data() + lo, hi - lo);
     }
   });
   std::vector<double> dist(k, 0.0);

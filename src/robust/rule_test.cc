@@ -9,18 +9,14 @@
 #include <gtest/gtest.h>
 
 #include "rules.h"
+#include "rule_test_util.h"
 
 namespace cohort::robust {
 namespace {
 
-using Vectors = std::vector<std::vector<float>>;
-
-Inputs inputs_of(const Vectors& v, std::vector<double> weights = {}) {
-  Inputs in;
-  for (const auto& x : v) in.vectors.emplace_back(x);
-  in.weights = weights.empty() ? std::vector<double>(v.size(), 1.0) : std::move(weights);
-  return in;
-}
+using testing::Group;
+using testing::inputs_of;
+using testing::Vectors;
 
 std::unique_ptr<Rule> rule_named(const std::string& name) {
   RuleOptions o;

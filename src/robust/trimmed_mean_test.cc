@@ -11,18 +11,14 @@
 #include "cohort/core/parallel.h"
 #include "cohort/core/rng.h"
 #include "rules.h"
+#include "rule_test_util.h"
 
 namespace cohort::robust {
 namespace {
 
-using Vectors = std::vector<std::vector<float>>;
-
-Inputs inputs_of(const Vectors& v, std::vector<double> weights = {}) {
-  Inputs in;
-  for (const auto& x : v) in.vectors.emplace_back(x);
-  in.weights = weights.empty() ? std::vector<double>(v.size(), 1.0) : std::move(weights);
-  return in;
-}
+using testing::Group;
+using testing::inputs_of;
+using testing::Vectors;
 
 std::unique_ptr<Rule> trimmed(double beta) {
   RuleOptions o;
@@ -143,8 +139,8 @@ TEST(TrimmedMeanTest, InputErrors) {
 // the kernels run inline on one thread (from inside a pool worker).
 TEST(TrimmedMeanTest, MatchesReferenceOnRandomDataForAnyThreadCount) {
   Rng rng(5);
-  const size_t d = 40'009;
-  for (size_t n : {2u, 5u, 10u, 21u, 128u, 129u, 150u}) {
+  const size_t d = 33'001;  // three parallel chunks, the last one short
+  for (size_t n : {2u, 5u, 21u, 129u}) {
     for (double beta : {0.1, 0.3}) {
       for (bool ties : {false, true}) {
         Vectors v(n, std::vector<float>(d));

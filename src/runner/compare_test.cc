@@ -339,6 +339,32 @@ TEST(CompareTest, EntriesMayCompressDifferently) {
       << e.error().message();
 }
 
+// Defences side by side against one attack: each entry's robust: section, trust and the
+// attackers in comparison.json, and the report's robustness table with a trust AUC per run.
+TEST(CompareTest, EntriesMayDefendDifferently) {
+  const std::string dir = temp_dir("robust");
+  auto cmp = compare({"strategies=[{name: fedavg, label: plain, fraction: 1.0, robust: none}, "
+                      "{name: fedavg, label: median, fraction: 1.0, robust: {rule: median}}]",
+                      "attack.kind=scaling", "attack.clients=[2, 5]", "admission.norm_policy=off",
+                      "contribution.method=loo", "contribution.evaluations=8"},
+                     dir, 0);
+  ASSERT_TRUE(cmp.ok()) << cmp.error().to_string();
+  const Json c = cmp->to_json();
+  const Json& rows = c["strategies"];
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0]["attackers"], Json::array({2, 5}));
+  EXPECT_FALSE(rows[0].contains("trust"));  // no rule, no trust
+  EXPECT_EQ(rows[0]["contribution"]["method"], "loo");
+  EXPECT_EQ(rows[1]["contribution"]["values"].size(), 8u);
+  ASSERT_EQ(rows[1]["trust"].size(), 8u);
+  EXPECT_EQ(rows[1]["robust_rule"], "median");
+  const std::string html = read_text(dir + "/report.html");
+  EXPECT_EQ(count(html, "<h2>Robustness</h2>"), 1u);
+  EXPECT_NE(html.find("Trust AUC"), std::string::npos);
+  EXPECT_NE(html.find("2: 2, 5"), std::string::npos);  // two attackers: their ids
+  fs::remove_all(dir);
+}
+
 TEST(CompareTest, BadStrategyFailsBeforeAnyRun) {
   const std::string dir = temp_dir("bad");
   auto cmp = compare({"strategies=[{name: fedavg}, {name: fedprox, mu: -1}]"}, dir, 0);

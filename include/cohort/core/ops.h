@@ -38,6 +38,11 @@ void weighted_sum(std::span<const float* const> inputs, std::span<const float> w
 
 // Sum of x[i] * y[i], accumulated in double.
 double dot(std::span<const float> x, std::span<const float> y);
+// The one-thread kernels under dot and a squared distance, for callers that split the work
+// themselves (robust rules sum per fixed chunk for thread-count-independent results):
+// sum x[i] * y[i] and sum (x[i] - y[i])^2 over n elements, in double, four accumulators.
+double dot_serial(const float* x, const float* y, int64_t n);
+double squared_distance_serial(const float* x, const float* y, int64_t n);
 // sqrt(sum x[i]^2), accumulated in double.
 double l2_norm(std::span<const float> x);
 // True when every element is finite.
