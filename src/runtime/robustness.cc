@@ -109,6 +109,10 @@ void RobustRuntime::after_rule(ModelVersion version, const ArrayRecord& model,
   events_.emit(std::move(ev));
 }
 
+void RobustRuntime::on_rejected(ClientId id) {
+  if (group_ && robust_) group_->record(id, 0.0);
+}
+
 void RobustRuntime::fill(RunSummary& summary) const {
   if (!group_) return;
   if (robust_) {

@@ -501,6 +501,7 @@ void Runtime::notify_lost(ClientId id, ModelVersion version) {
 void Runtime::count_rejected(ClientId id, const Status& why) {
   ++summary_.rejected;
   if (Entry* e = find(id)) ++e->stats.rejected;
+  if (robust_) robust_->on_rejected(id);
   emit({{"event", "rejected"}, {"client", id}, {"reason", why.to_string()}});
 }
 

@@ -88,6 +88,28 @@ TEST(RobustnessSimTest, NoiseAttackIsAbsorbedAndAttackersLoseTrust) {
   EXPECT_EQ(defended->robust_rule.rfind("median", 0), 0u) << defended->robust_rule;
 }
 
+TEST(RobustnessSimTest, AdmissionRejectionsLowerTrust) {
+  // Admission's norm bound (on by default) rejects the noise before the rule sees it: the
+  // attackers' trust still falls, as for updates the rule discarded.
+  SimOptions o = options(12);
+  o.admission.norm_policy = "reject";
+  o.attack.kind = "gaussian";
+  o.attack.sigma = 30;
+  o.attack.clients = {3, 8};
+  o.robust = rule("median");
+  auto r = run(o);
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  EXPECT_GT(r->rejected, 0);
+  ASSERT_EQ(r->trust.size(), 10u);
+  for (const auto& [c, t] : r->trust) {
+    if (c == 3 || c == 8) {
+      EXPECT_LT(t, 0.25) << "attacker " << c;
+    } else {
+      EXPECT_GT(t, 0.5) << "client " << c;
+    }
+  }
+}
+
 TEST(RobustnessSimTest, AttackStartsAtItsTime) {
   SimOptions o = options(6);
   o.attack.kind = "sign_flip";

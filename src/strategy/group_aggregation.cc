@@ -129,11 +129,10 @@ Status GroupAggregation::finish(StrategyHost* host, const std::string& strategy,
   Json trust = Json::object();
   for (size_t i = 0; i < members.size(); ++i) {
     const double x = i < outcome.influence.size() ? outcome.influence[i] : 1.0;
-    auto [it, fresh] = trust_.emplace(members[i].client, 1.0);
-    it->second = (1 - options_.trust_rate) * it->second + options_.trust_rate * x;
+    record(members[i].client, x);
     const std::string id = std::to_string(members[i].client);
     influence[id] = x;
-    trust[id] = it->second;
+    trust[id] = trust_[members[i].client];
   }
   Json ev = {{"event", "robust"},
              {"strategy", strategy},
@@ -153,6 +152,11 @@ Status GroupAggregation::finish(StrategyHost* host, const std::string& strategy,
 }
 
 void GroupAggregation::clear() { kept_.clear(); }
+
+void GroupAggregation::record(ClientId id, double influence) {
+  auto [it, fresh] = trust_.emplace(id, 1.0);
+  it->second = (1 - options_.trust_rate) * it->second + options_.trust_rate * influence;
+}
 
 bool GroupAggregation::excluded(ClientId id) const {
   if (options_.trust_threshold <= 0) return false;

@@ -57,6 +57,9 @@ class RobustRuntime final : public GroupObserver {
                   std::span<const GroupMember> members, std::span<const float> aggregate,
                   const robust::Outcome& outcome) override;
 
+  // An update of client `id` was rejected before the strategy (admission, a malformed
+  // upload): its trust moves toward 0 as for an update the rule discarded.
+  void on_rejected(ClientId id);
   // Trust, contributions and the rule into `summary`.
   void fill(RunSummary& summary) const;
   // The contributions so far (checkpoints; trust is in the strategy's state).

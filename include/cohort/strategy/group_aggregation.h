@@ -99,6 +99,9 @@ class GroupAggregation {
 
   // Trust scores (clients seen so far) and whether a client is excluded by the threshold.
   const std::map<ClientId, double>& trust() const { return trust_; }
+  // Moves client `id`'s trust toward `influence` as a group would (the runtime records an
+  // update that admission rejected as influence 0).
+  void record(ClientId id, double influence);
   bool excluded(ClientId id) const;
 
   // Checkpoints: the kept group, momenta, the previous aggregate, trust, the group counter.
