@@ -141,6 +141,21 @@ print("weighted_sum / reference = %.3f  (goal >= 0.85): %s" % (ref, verdict(ref 
 print("weighted_sum / python    = %.2fx (goal >= 4x):   %s" % (py, verdict(py >= 4)))
 print("streaming    / python    = %.2fx" % (c["streaming_gbytes_per_s"] / p["gbytes_per_s"]))
 EOF
+  # The robust rules on the same sizes, each against weighted_sum measured in its own run.
+  local rule
+  for rule in median trimmed_mean krum centered_clipping geometric_median; do
+    "$BUILD_DIR/cohort" bench aggregate --params "$params" --clients "$clients" \
+      --threads "$threads" --repeats "${AGG_RULE_REPEATS:-3}" --rule "$rule" --json \
+      > "$OUT/aggregate_rule_$rule.json"
+  done
+  "$PY" - "$OUT"/aggregate_rule_*.json <<'EOF' | tee "$OUT/aggregate_rules.txt"
+import json, sys
+print("robust rules, N x K as above: GB/s counted like weighted_sum; time / weighted_sum's")
+for path in sys.argv[1:]:
+    c = json.load(open(path))
+    print("  %-60s %7.2f GB/s  %6.2fx weighted_sum's time" % (
+        c["rule"], c["rule_gbytes_per_s"], c["rule_vs_weighted_sum"]))
+EOF
 }
 
 # Evaluation of the global model on the 10,000 Fashion-MNIST test images: the runtime's Evaluator
