@@ -45,7 +45,9 @@ std::vector<double> gram(const std::vector<std::span<const float>>& v) {
     for (int64_t t = lo; t < hi; t += kGramTile) {
       const int64_t len = std::min(hi, t + kGramTile) - t;
       for (size_t i = 0; i < n; ++i) {
-        for (size_t j = i; j < n; ++j) g[i * n + j] += ops::dot_serial(v[i].data() + t, v[j].data() + t, len);
+        for (size_t j = i; j < n; ++j) {
+          g[i * n + j] += ops::dot_serial(v[i].data() + t, v[j].data() + t, len);
+        }
       }
     }
   });

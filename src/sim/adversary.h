@@ -34,7 +34,9 @@ class Adversary {
   // The shard client `c` trains on for a task dispatched at `t`.
   const Shard& shard(ClientId c, double t, const Shard& own) const;
   // Whether the client's delta is rewritten after training, and the rewrite.
-  bool rewrites_delta(ClientId c, double t) const { return attacking(c, t) && attack::is_local(kind_); }
+  bool rewrites_delta(ClientId c, double t) const {
+    return attacking(c, t) && attack::is_local(kind_);
+  }
   Status rewrite_delta(std::span<float> delta, uint64_t seed) const;
   // Colluding attacks: whether groups are rewritten, and the rewrite at time `t`.
   bool rewrites_groups() const { return !attackers_.empty() && attack::is_colluding(kind_); }

@@ -25,7 +25,9 @@ Status RobustOptions::validate() const {
   if (!(client_momentum >= 0 && client_momentum < 1)) {
     return bad("client_momentum", "must be in [0, 1)", client_momentum);
   }
-  if (!(trust_rate > 0 && trust_rate <= 1)) return bad("trust_rate", "must be in (0, 1]", trust_rate);
+  if (!(trust_rate > 0 && trust_rate <= 1)) {
+    return bad("trust_rate", "must be in (0, 1]", trust_rate);
+  }
   if (!(trust_threshold >= 0 && trust_threshold <= 1)) {
     return bad("trust_threshold", "must be in [0, 1]", trust_threshold);
   }
@@ -191,7 +193,9 @@ Status GroupAggregation::io_state(StateIO& io, const ArrayRecord& model) {
       kept_.push_back(std::move(k));
     }
   }
-  for (size_t i = 0; i < kept_.size(); ++i) io.array("robust.kept." + std::to_string(i), kept_[i].values);
+  for (size_t i = 0; i < kept_.size(); ++i) {
+    io.array("robust.kept." + std::to_string(i), kept_[i].values);
+  }
 
   std::vector<ClientId> with_momentum;
   for (const auto& [c, m] : momentum_) with_momentum.push_back(c);
