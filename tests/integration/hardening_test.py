@@ -1045,6 +1045,24 @@ def run_cases(prefix, cohort, src, cases, label=""):
     return failed
 
 
+def main_for_cases(script, prefix, cases):
+    """The main() of a test file made of named cases (compression_test.py,
+    robustness_test.py): `script COHORT_BINARY SOURCE_DIR [case ...]`, all cases by default;
+    exits 0 when every selected case passes, 1 otherwise, 2 on bad usage."""
+    if len(sys.argv) < 3:
+        print(f"usage: {script} COHORT_BINARY SOURCE_DIR [case ...]", file=sys.stderr)
+        sys.exit(2)
+    cohort, src = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
+    which = sys.argv[3:] or list(cases)
+    for w in which:
+        if w not in cases:
+            print(f"unknown case {w!r} (known: {', '.join(cases)})", file=sys.stderr)
+            sys.exit(2)
+    failed = run_cases(prefix, cohort, src, [(w, cases[w]) for w in which])
+    print(f"{len(which) - failed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
+
+
 FINDINGS = {"1": finding_1, "2": finding_2, "3": finding_3, "4": finding_4, "5": finding_5, "6": finding_6}
 
 

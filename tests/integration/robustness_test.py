@@ -116,20 +116,5 @@ def refusals(f):
 CASES = {"scaled_client": scaled_client, "refusals": refusals}
 
 
-def main():
-    if len(sys.argv) < 3:
-        print("usage: robustness_test.py COHORT_BINARY SOURCE_DIR [case ...]", file=sys.stderr)
-        sys.exit(2)
-    cohort, src = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
-    which = sys.argv[3:] or list(CASES)
-    for w in which:
-        if w not in CASES:
-            print(f"unknown case {w!r} (known: {', '.join(CASES)})", file=sys.stderr)
-            sys.exit(2)
-    failed = h.run_cases("robustness_", cohort, src, [(w, CASES[w]) for w in which])
-    print(f"{len(which) - failed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
-
-
 if __name__ == "__main__":
-    main()
+    h.main_for_cases("robustness_test.py", "robustness_", CASES)
