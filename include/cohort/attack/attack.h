@@ -71,7 +71,10 @@ Status apply_local(const AttackOptions& options, Kind kind, std::span<float> del
 // InvalidArgument when `honest` is empty or lengths differ.
 Status alie(std::span<const std::span<const float>> honest, double z, std::span<float> out);
 Status ipm(std::span<const std::span<const float>> honest, double epsilon, std::span<float> out);
-// Baruch et al.'s z_max: s = floor(n / 2 + 1) - f, z = Phi^{-1}((n - s) / n) (0 if s <= 0 ... ).
+// Baruch et al.'s z_max: s = floor(n / 2 + 1) - f, z = Phi^{-1}((n - s) / n). When the
+// attackers alone are a majority (s <= 0) s is taken as 1 (the strongest shift that keeps the
+// formula finite) rather than 0, which would turn the attack off exactly when it is strongest;
+// 0 for n <= 0, f < 0 or s >= n.
 double alie_z(int64_t n, int64_t f);
 
 // Label flipping: label -> num_classes - 1 - label.
