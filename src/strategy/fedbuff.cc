@@ -1,6 +1,7 @@
 #include "cohort/strategy/fedbuff.h"
 
 #include <cmath>
+#include <optional>
 
 #include "cohort/core/ops.h"
 
@@ -56,35 +57,27 @@ Status FedBuff::apply(const Update& update, int64_t staleness) {
   ++count_;
   if (count_ < options_.buffer_size) return Status();
 
-  Status robust = group_finish(buffer_.flat());
-  if (!robust.ok()) {
-    // The buffer's updates are dropped with the group; the model stays.
-    host_->emit({{"event", "buffer_flush"},
-                 {"strategy", name()},
-                 {"updates", count_},
-                 {"error", robust.to_string()}});
-    ops::fill(buffer_.flat(), 0.0f);
-    example_sum_ = 0;
-    staleness_sum_ = 0;
-    count_ = 0;
-    return Status();
+  Json ev = {{"event", "buffer_flush"}, {"strategy", name()}, {"updates", count_}};
+  std::optional<ArrayRecord> next;
+  if (Status robust = group_finish(buffer_.flat()); robust.ok()) {
+    const double scale = options_.reduce == "mean" ? 1.0 / example_sum_ : 1.0;
+    // v <- β v + scale · buffer ; x <- x - η v
+    ops::axpby(static_cast<float>(scale), buffer_.flat(),
+               static_cast<float>(options_.server_momentum), momentum_.flat());
+    next = model_->clone();
+    ops::axpy(static_cast<float>(-options_.server_lr), momentum_.flat(), next->flat());
+    ev["mean_staleness"] = staleness_sum_ / static_cast<double>(count_);
+    ev["version"] = version_ + 1;
+  } else {
+    // The robust rule could not take the buffer: its updates are dropped, the model stays.
+    ev["error"] = robust.to_string();
   }
-  const double scale = options_.reduce == "mean" ? 1.0 / example_sum_ : 1.0;
-  // v <- β v + scale · buffer ; x <- x - η v
-  ops::axpby(static_cast<float>(scale), buffer_.flat(),
-             static_cast<float>(options_.server_momentum), momentum_.flat());
-  ArrayRecord next = model_->clone();
-  ops::axpy(static_cast<float>(-options_.server_lr), momentum_.flat(), next.flat());
-  host_->emit({{"event", "buffer_flush"},
-               {"strategy", name()},
-               {"updates", count_},
-               {"mean_staleness", staleness_sum_ / static_cast<double>(count_)},
-               {"version", version_ + 1}});
+  host_->emit(std::move(ev));
   ops::fill(buffer_.flat(), 0.0f);
   example_sum_ = 0;
   staleness_sum_ = 0;
   count_ = 0;
-  commit(std::move(next));
+  if (next) commit(std::move(*next));
   return Status();
 }
 
