@@ -15,6 +15,7 @@ void add_simulate_command(CLI::App& app);
 void add_compare_command(CLI::App& app);
 void add_report_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
+void add_privacy_command(CLI::App& app);  // apps/cli/privacy.cc
 void add_serve_command(CLI::App& app);  // apps/cli/serve.cc (COHORT_WITH_GRPC)
 void add_join_command(CLI::App& app);   // apps/cli/join.cc (COHORT_WITH_GRPC)
 

@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   cohort::cli::add_compare_command(app);
   cohort::cli::add_report_command(app);
   cohort::cli::add_bench_command(app);
+  cohort::cli::add_privacy_command(app);
 #ifdef COHORT_WITH_GRPC
   cohort::cli::add_serve_command(app);
   cohort::cli::add_join_command(app);

@@ -118,6 +118,7 @@ Status run_serve(const ServeArgs& a) {
   o.compression = cfg.compression;
   o.robust = cfg.robust;
   o.contribution = cfg.contribution;
+  o.privacy = cfg.privacy;
   if (cfg.attack.kind != "none") {
     return Status::invalid_argument(
         "attack: simulated attackers exist only in `cohort simulate` / `cohort compare`; in a "

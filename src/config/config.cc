@@ -452,6 +452,58 @@ Status read_attack(const MapReader& top, attack::AttackOptions* a) {
   return checked(attack::check_options(*a), top.node(), top.ctx());
 }
 
+Status read_privacy(const MapReader& top, runtime::PrivacyOptions* p) {
+  const MapReader r = top.section("privacy");
+  COHORT_RETURN_IF_ERROR(r.open({"dp", "secagg"}));
+  const MapReader dp = r.section("dp");
+  COHORT_RETURN_IF_ERROR(dp.open({"noise_multiplier", "clip_norm", "delta", "target_epsilon",
+                                  "side", "adaptive_clipping", "target_quantile",
+                                  "clip_learning_rate", "clipped_count_stddev", "conversion"}));
+  privacy::DpOptions& d = p->dp;
+  COHORT_RETURN_IF_ERROR(dp.read("noise_multiplier", &d.noise_multiplier));
+  COHORT_RETURN_IF_ERROR(dp.read("clip_norm", &d.clip_norm));
+  COHORT_RETURN_IF_ERROR(dp.read("delta", &d.delta));
+  if (dp.get("target_epsilon") != nullptr) {
+    double eps = 0;
+    COHORT_RETURN_IF_ERROR(dp.read("target_epsilon", &eps));
+    d.target_epsilon = eps;
+  }
+  COHORT_RETURN_IF_ERROR(dp.read("side", &d.side));
+  COHORT_RETURN_IF_ERROR(dp.read("adaptive_clipping", &d.adaptive_clipping));
+  COHORT_RETURN_IF_ERROR(dp.read("target_quantile", &d.target_quantile));
+  COHORT_RETURN_IF_ERROR(dp.read("clip_learning_rate", &d.clip_learning_rate));
+  COHORT_RETURN_IF_ERROR(dp.read("clipped_count_stddev", &d.clipped_count_stddev));
+  COHORT_RETURN_IF_ERROR(dp.read("conversion", &d.conversion));
+  if (r.get("dp") != nullptr) {
+    COHORT_RETURN_IF_ERROR(checked(d.validate(), top.node(), top.ctx()));
+    if (!d.enabled()) {
+      return dp.error("noise_multiplier",
+                      dp.get("noise_multiplier") != nullptr
+                          ? "0 turns the noise off: set noise_multiplier > 0, or target_epsilon "
+                            "to derive it, or remove privacy.dp"
+                          : "required: set noise_multiplier > 0, or target_epsilon to derive it");
+    }
+  }
+  const MapReader sa = r.section("secagg");
+  COHORT_RETURN_IF_ERROR(sa.open({"enabled", "threshold", "neighbours", "input_bits", "range",
+                                  "bits", "dropout_before_masking", "dropout_after_masking"}));
+  runtime::SecAggOptions& s = p->secagg;
+  s.enabled = sa.get("enabled") == nullptr ? r.get("secagg") != nullptr : s.enabled;
+  COHORT_RETURN_IF_ERROR(sa.read("enabled", &s.enabled));
+  COHORT_RETURN_IF_ERROR(sa.read("threshold", &s.threshold));
+  int64_t neighbours = s.neighbours, input_bits = s.input_bits, bits = s.bits;
+  COHORT_RETURN_IF_ERROR(sa.read("neighbours", &neighbours));
+  COHORT_RETURN_IF_ERROR(sa.read("input_bits", &input_bits));
+  COHORT_RETURN_IF_ERROR(sa.read("bits", &bits));
+  s.neighbours = static_cast<int>(neighbours);
+  s.input_bits = static_cast<int>(input_bits);
+  s.bits = static_cast<int>(bits);
+  COHORT_RETURN_IF_ERROR(sa.read("range", &s.range));
+  COHORT_RETURN_IF_ERROR(sa.read("dropout_before_masking", &s.dropout_before_masking));
+  COHORT_RETURN_IF_ERROR(sa.read("dropout_after_masking", &s.dropout_after_masking));
+  return checked(p->validate(), top.node(), top.ctx());
+}
+
 Status read_deploy(const MapReader& r, DeployConfig* d) {
   COHORT_RETURN_IF_ERROR(r.open({"listen", "tokens", "cert", "key", "insecure", "max_wall_s",
                                  "checkpoint_dir", "keep_checkpoints", "client_timeout_s",
@@ -492,7 +544,7 @@ Result<SimulationConfig> build_config(const Node& root, const Context& ctx, Conf
   const MapReader top(ctx, root, "");
   COHORT_RETURN_IF_ERROR(top.open(
       {"data", "clients", "model", "training", "strategy", "strategies", "run", "admission",
-       "compression", "robust", "contribution", "attack"}));
+       "compression", "robust", "contribution", "attack", "privacy"}));
   COHORT_RETURN_IF_ERROR(read_data(top, &c.data));
   COHORT_RETURN_IF_ERROR(read_clients(top, &c.clients));
   COHORT_RETURN_IF_ERROR(read_model(top, &c.model));
@@ -507,6 +559,7 @@ Result<SimulationConfig> build_config(const Node& root, const Context& ctx, Conf
   COHORT_RETURN_IF_ERROR(
       read_contribution(top, &c.contribution, &c.contribution_validation_examples));
   COHORT_RETURN_IF_ERROR(read_attack(top, &c.attack));
+  COHORT_RETURN_IF_ERROR(read_privacy(top, &c.privacy));
   c.source = ctx.source();
   return c;
 }

@@ -148,6 +148,34 @@ Json to_json(const SimulationConfig& config) {
                          {"utility", c.utility},
                          {"validation_examples", config.contribution_validation_examples}};
   }
+  if (config.privacy.enabled()) {
+    const privacy::DpOptions& d = config.privacy.dp;
+    const runtime::SecAggOptions& s = config.privacy.secagg;
+    Json p = Json::object();
+    if (d.enabled()) {
+      p["dp"] = {{"noise_multiplier", d.noise_multiplier},
+                 {"clip_norm", d.clip_norm},
+                 {"delta", d.delta},
+                 {"target_epsilon", d.target_epsilon ? Json(*d.target_epsilon) : Json(nullptr)},
+                 {"side", d.side},
+                 {"adaptive_clipping", d.adaptive_clipping},
+                 {"target_quantile", d.target_quantile},
+                 {"clip_learning_rate", d.clip_learning_rate},
+                 {"clipped_count_stddev", d.clipped_count_stddev},
+                 {"conversion", d.conversion}};
+    }
+    if (s.enabled) {
+      p["secagg"] = {{"enabled", true},
+                     {"threshold", s.threshold},
+                     {"neighbours", s.neighbours},
+                     {"input_bits", s.input_bits},
+                     {"range", s.range},
+                     {"bits", s.bits},
+                     {"dropout_before_masking", s.dropout_before_masking},
+                     {"dropout_after_masking", s.dropout_after_masking}};
+    }
+    j["privacy"] = std::move(p);
+  }
   if (config.attack.kind != "none") {
     const attack::AttackOptions& a = config.attack;
     j["attack"] = {{"kind", a.kind},   {"fraction", a.fraction}, {"clients", a.clients},

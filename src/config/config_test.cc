@@ -126,7 +126,7 @@ TEST(ConfigErrorTest, UnknownKeysNameThePathAndTheKnownKeys) {
             "eval_interval_s, target_accuracy, seed, threads)");
   EXPECT_EQ(error_message("trainig:\n  lr: 0.1\n"),
             "demo.yaml: trainig: unknown key (known: data, clients, model, training, strategy, "
-            "strategies, run, admission, compression, robust, contribution, attack)");
+            "strategies, run, admission, compression, robust, contribution, attack, privacy)");
   EXPECT_EQ(error_message("data:\n  synthetic:\n    clases: 3\n"),
             "demo.yaml: data.synthetic.clases: unknown key (known: num_examples, test_examples, "
             "dim, classes, separation, noise)");
@@ -400,7 +400,7 @@ TEST(ConfigOverrideTest, UnknownKeysAndBadValuesNameTheOverride) {
             "eval_interval_s, target_accuracy, seed, threads) (from override 'run.round=5')");
   EXPECT_EQ(error_message("{}", {"foo.bar=1"}),
             "demo.yaml: foo: unknown key (known: data, clients, model, training, strategy, "
-            "strategies, run, admission, compression, robust, contribution, attack) (from "
+            "strategies, run, admission, compression, robust, contribution, attack, privacy) (from "
             "override 'foo.bar=1')");
   EXPECT_EQ(error_message("{}", {"training.lr=fast"}),
             "demo.yaml: training.lr: expected a number, got 'fast' (from override "

@@ -26,6 +26,7 @@
 #include "cohort/trainer/control_variates.h"
 #include "cohort/codec/codec.h"
 #include "cohort/runtime/checkpoint.h"
+#include "cohort/runtime/privacy.h"
 #include "deploy/wire.h"
 
 namespace cohort::deploy {
@@ -439,6 +440,12 @@ struct Client::Impl {
           opt.attack, kind, delta.flat(),
           Rng::mix_seed(opt.seed, "attack", static_cast<uint64_t>(task_id))));
     }
+    // Client-side DP: clip (and noise) before the update leaves; the noise key is this
+    // process's own, drawn from the operating system.
+    static const privacy::NoiseSeed dp_seed = privacy::random_seed();
+    COHORT_RETURN_IF_ERROR(runtime::privatize_update(delta.flat(), task.config, dp_seed,
+                                                     static_cast<uint64_t>(task_id), &tr.metrics)
+                               .with_context("client-side differential privacy"));
     COHORT_ASSIGN_OR_RETURN(ClientStateUpdate su,
                             update_client_state(task, client_state, delta, tr.steps, opt.training));
     if (unwanted.load()) {

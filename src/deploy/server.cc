@@ -48,6 +48,12 @@ Status ServerOptions::validate() const {
   COHORT_RETURN_IF_ERROR(DeployConfig::validate());
   COHORT_RETURN_IF_ERROR(admission.validate());
   COHORT_RETURN_IF_ERROR(compression.validate());
+  COHORT_RETURN_IF_ERROR(privacy.validate());
+  if (privacy.secagg.enabled) {
+    return Status::unimplemented(
+        "privacy.secagg: secure aggregation runs in the simulator; cohort serve does not run "
+        "its key and share rounds yet (docs/privacy.md)");
+  }
   COHORT_RETURN_IF_ERROR(check_field("run.rounds", max_rounds, Range::at_least(0)));
   if (max_rounds == 0 && max_wall_s == 0) {
     return Status::invalid_argument(

@@ -31,6 +31,8 @@ runtime::RuntimeOptions core_options(const ServerOptions& o) {
   r.admission = o.admission;
   r.robust = o.robust;
   r.contribution = o.contribution;
+  r.privacy = o.privacy;
+  r.reproducible_noise = false;
   r.checkpoint_dir = o.checkpoint_dir;
   r.checkpoint_every = 0;  // the loop writes them: for durable acknowledgements
   r.checkpoint_keep = o.keep_checkpoints;

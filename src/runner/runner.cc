@@ -124,6 +124,7 @@ Result<sim::SimSummary> run_simulation(const SimulationConfig& config, const Sce
   so.compression = config.compression;
   so.robust = config.robust;
   so.contribution = config.contribution;
+  so.privacy = config.privacy;
   so.contribution_validation_examples = config.contribution_validation_examples;
   so.attack = config.attack;
   so.stop_flag = outputs.stop;

@@ -29,17 +29,20 @@ bool RobustRuntime::active() const {
   return robust_.has_value() || contribution_.enabled() || host_.rewrites_groups();
 }
 
-Status RobustRuntime::install(Strategy& strategy, size_t num_clients) {
+Status RobustRuntime::install(Strategy& strategy, size_t num_clients, GroupPrivacy* privacy) {
   COHORT_RETURN_IF_ERROR(contribution_.validate());
   COHORT_ASSIGN_OR_RETURN(
       std::unique_ptr<GroupAggregation> g,
       GroupAggregation::create(robust_.value_or(RobustOptions{}), this,
-                               Rng::mix_seed(seed_, "robust")));
+                               Rng::mix_seed(seed_, "robust"), privacy));
   group_ = std::move(g);
   Status s = strategy.set_group_aggregation(group_, num_clients);
   if (!s.ok()) {
     group_.reset();
-    std::string why = robust_ ? "robust" : contribution_.enabled() ? "contribution" : "attack";
+    std::string why = robust_                   ? "robust"
+                      : contribution_.enabled() ? "contribution"
+                      : privacy != nullptr      ? "privacy"
+                                                : "attack";
     return s.with_context(why);
   }
   return Status();

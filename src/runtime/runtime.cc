@@ -129,8 +129,15 @@ Status Runtime::start(ArrayRecord initial, Json start_fields, std::optional<Chec
   COHORT_RETURN_IF_ERROR(strategy_.start(this, std::move(initial)));
   robust_ = std::make_unique<RobustRuntime>(options_.robust, options_.contribution, host_, *this,
                                             options_.seed);
-  if (robust_->active()) {
-    COHORT_RETURN_IF_ERROR(robust_->install(strategy_, entries_.size()));
+  if (options_.privacy.enabled()) {
+    privacy_ = std::make_unique<PrivacyRuntime>(
+        options_.privacy, *this,
+        options_.reproducible_noise ? privacy::derive_seed(options_.seed, "dp_server")
+                                    : privacy::random_seed(),
+        entries_.size(), options_.max_commits);
+  }
+  if (robust_->active() || privacy_) {
+    COHORT_RETURN_IF_ERROR(robust_->install(strategy_, entries_.size(), privacy_.get()));
   }
   std::vector<int64_t> in_flight;
   if (resume) {
@@ -213,6 +220,7 @@ Json Runtime::runtime_state() const {
           {"timers", std::move(timers)},
           {"summary", std::move(summary)},
           {"robust", robust_ ? robust_->state() : Json::object()},
+          {"privacy", privacy_ ? privacy_->state() : Json::object()},
           {"admission", {{"recent_norms", w.recent_norms}, {"accepted", w.accepted}}}};
 }
 
@@ -278,6 +286,9 @@ Status Runtime::restore_runtime_state(const Json& r, std::vector<int64_t>* in_fl
     s.final_fed_accuracy = optional(k.at("final_fed_accuracy"));
     s.final_fed_worst10_accuracy = optional(k.at("final_fed_worst10_accuracy"));
     if (robust_ && r.contains("robust")) COHORT_RETURN_IF_ERROR(robust_->restore(r["robust"]));
+    if (privacy_ && r.contains("privacy") && !r["privacy"].empty()) {
+      COHORT_RETURN_IF_ERROR(privacy_->restore(r["privacy"]));
+    }
     const Json& a = r.at("admission");
     admission_.restore_window(
         {a.at("recent_norms").get<std::vector<double>>(), a.at("accepted").get<int64_t>()});
@@ -311,6 +322,10 @@ Status Runtime::evaluate_now() {
              {"loss", e.loss},
              {"bytes_up", summary_.bytes_up},
              {"bytes_down", summary_.bytes_down}};
+  if (privacy_ && privacy_->dp()) {
+    ev["epsilon"] = privacy_->epsilon();
+    ev["delta"] = privacy_->delta();
+  }
   if (result->fed) {
     const FederatedEval& f = *result->fed;
     ev["fed_accuracy"] = f.accuracy;
@@ -335,6 +350,7 @@ Result<RunSummary> Runtime::finish(const Json& extra_fields) {
   summary_.rounds = strategy_.version();
   summary_.model_hash = strategy_.global_model()->hash_hex();
   if (robust_) robust_->fill(summary_);
+  if (privacy_) privacy_->fill(summary_);
   summary_.client_stats.clear();
   summary_.client_stats.reserve(entries_.size());
   for (const Entry& e : entries_) {
@@ -513,6 +529,8 @@ void Runtime::fire_timer(TimerId id) {
 }
 
 void Runtime::after_event() {
+  // A group refused for the budget commits nothing, so on_commit does not see it.
+  if (privacy_ && privacy_->exhausted() && !stopping_) stop(privacy_->exhausted_reason());
   while (!deferred_.empty()) {
     std::vector<std::function<void()>> work = std::move(deferred_);
     deferred_.clear();
@@ -623,6 +641,7 @@ void Runtime::dispatch(Task task) {
   r.id = (epoch_ << 40) | next_task_number_++;
   r.dispatched_at = now();
   r.task = std::move(task);
+  if (privacy_) privacy_->annotate(r.task);
   e->task = r.id;
   if (options_.dispatch_ends_availability) e->available = false;
   ++e->stats.tasks;
@@ -659,6 +678,7 @@ void Runtime::on_commit(ModelVersion version) {
     checkpoint_pending_ = true;
   }
   if (options_.max_commits > 0 && version >= options_.max_commits) stop("rounds");
+  if (privacy_ && privacy_->exhausted()) stop(privacy_->exhausted_reason());
 }
 
 void Runtime::emit(Json event) {

@@ -79,6 +79,15 @@ Json RunSummary::to_json() const {
     j["contribution"] = {{"method", contribution_method}, {"values", by_client(contribution)}};
   }
   if (!attackers.empty()) j["attackers"] = attackers;
+  if (epsilon) {
+    j["epsilon"] = *epsilon;
+    j["delta"] = delta;
+    j["noise_multiplier"] = noise_multiplier;
+    j["clip_norm"] = clip_norm;
+  }
+  if (secagg_groups > 0 || secagg_failed > 0) {
+    j["secagg"] = {{"groups", secagg_groups}, {"failed", secagg_failed}};
+  }
   return j;
 }
 

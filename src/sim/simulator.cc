@@ -18,6 +18,7 @@
 #include "cohort/runtime/compression.h"
 #include "cohort/runtime/evaluator.h"
 #include "cohort/runtime/runtime.h"
+#include "cohort/strategy/task_config.h"
 #include "cohort/trainer/control_variates.h"
 
 namespace cohort::sim {
@@ -35,6 +36,7 @@ Status SimOptions::validate() const {
                                     std::to_string(contribution_validation_examples));
   }
   COHORT_RETURN_IF_ERROR(attack::check_options(attack));
+  COHORT_RETURN_IF_ERROR(privacy.validate());
   return training.validate();
 }
 
@@ -104,6 +106,8 @@ runtime::RuntimeOptions core_options(const SimOptions& o) {
   r.first_task_number = 0;  // task numbers seed training, jitter and dropout
   r.robust = o.robust;
   r.contribution = o.contribution;
+  r.privacy = o.privacy;
+  r.reproducible_noise = true;
   return r;
 }
 
@@ -406,10 +410,13 @@ class Simulator::Impl final : public runtime::RuntimeHost {
     const double now = clock_.now();
     const Shard* shard = &adversary_.shard(c, now, sim_.clients_[c].shard);
     const bool attack_delta = adversary_.rewrites_delta(c, now);
+    // Client-side DP (runtime/privacy.h): the client clips (and noises) its own delta.
+    const bool client_dp = task.config.count(kDpClipNormKey) > 0;
     f.result = pool_->submit(
         [this, model = f.start_model, c, steps = task.local_steps, cfg = task.config, seed,
          grad_correction, cancel = cancel_, abandoned = f.abandoned, residual = std::move(residual),
-         up_seed = runtime::uplink_seed(opts_.run.seed, c, number), shard, attack_delta](
+         up_seed = runtime::uplink_seed(opts_.run.seed, c, number), shard, attack_delta,
+         client_dp](
             size_t worker) mutable -> Result<Trained> {
           if (cancel->load()) return Status::cancelled("simulation stopped");
           if (abandoned->load()) return Status::cancelled("task lost");
@@ -417,7 +424,7 @@ class Simulator::Impl final : public runtime::RuntimeHost {
           COHORT_ASSIGN_OR_RETURN(t.result,
                                   trainers_[worker]->train(*model, *shard, steps, opts_.training,
                                                            cfg, seed, grad_correction.get()));
-          if (!compression_.uplink && !attack_delta) return t;
+          if (!compression_.uplink && !attack_delta && !client_dp) return t;
           TrainResult& tr = t.result;
           COHORT_RETURN_IF_ERROR(model->check_same_layout(tr.params, "trainer output"));
           ops::sub(model->flat(), tr.params.flat(), tr.params.flat());
@@ -425,6 +432,11 @@ class Simulator::Impl final : public runtime::RuntimeHost {
           if (attack_delta) {
             COHORT_RETURN_IF_ERROR(
                 adversary_.rewrite_delta(tr.params.flat(), Rng::mix_seed(seed, "attack")));
+          }
+          if (client_dp) {
+            COHORT_RETURN_IF_ERROR(runtime::privatize_update(
+                tr.params.flat(), cfg, dp_client_seed_, Rng::mix_seed(seed, "dp"),
+                &tr.metrics));
           }
           if (!compression_.uplink) return t;
           const bool ef = compression_.uplink->error_feedback();
@@ -581,6 +593,8 @@ class Simulator::Impl final : public runtime::RuntimeHost {
   ManualClock clock_;
   std::chrono::steady_clock::time_point wall_start_;
   std::vector<std::unique_ptr<Trainer>> trainers_;
+  // Client-side DP noise (distributed noise under secure aggregation), from the run seed.
+  const privacy::NoiseSeed dp_client_seed_ = privacy::derive_seed(opts_.run.seed, "dp_client");
   std::unique_ptr<Evaluator> validator_;  // contribution estimates' validation sample
   Adversary adversary_;
   std::unique_ptr<ThreadPool> pool_;

@@ -35,21 +35,40 @@ Status RobustOptions::validate() const {
 }
 
 GroupAggregation::GroupAggregation(RobustOptions options, std::unique_ptr<robust::Rule> rule,
-                                   GroupObserver* observer, uint64_t seed)
+                                   GroupObserver* observer, uint64_t seed,
+                                   GroupPrivacy* privacy)
     : options_(std::move(options)),
       rule_(std::move(rule)),
       observer_(observer),
+      privacy_(privacy),
       seed_(seed),
       keeps_(options_.rule.rule != "mean" || options_.rule.bucketing > 1 ||
              options_.client_momentum > 0 || (observer != nullptr && observer->needs_group())) {}
 
 Result<std::unique_ptr<GroupAggregation>> GroupAggregation::create(RobustOptions options,
                                                                    GroupObserver* observer,
-                                                                   uint64_t seed) {
+                                                                   uint64_t seed,
+                                                                   GroupPrivacy* privacy) {
   COHORT_RETURN_IF_ERROR(options.validate());
   COHORT_ASSIGN_OR_RETURN(std::unique_ptr<robust::Rule> rule, robust::make_rule(options.rule));
+  if (privacy != nullptr) {
+    // A robust rule needs to see every update, and the sensitivity the privacy accounting
+    // assumes is that of the clipped mean (docs/privacy.md, "What composes").
+    const std::string with = " cannot run with " + privacy->describe();
+    if (options.rule.rule != "mean" || options.rule.bucketing > 1) {
+      return Status::invalid_argument("robust.rule: " + rule->describe() + with +
+                                      " (it needs individual updates); use robust.rule mean");
+    }
+    if (options.client_momentum > 0) {
+      return Status::invalid_argument("robust.client_momentum:" + with);
+    }
+    if (observer != nullptr && observer->needs_group()) {
+      return Status::invalid_argument(
+          "contribution estimates and colluding attacks need individual updates and" + with);
+    }
+  }
   return std::unique_ptr<GroupAggregation>(
-      new GroupAggregation(std::move(options), std::move(rule), observer, seed));
+      new GroupAggregation(std::move(options), std::move(rule), observer, seed, privacy));
 }
 
 std::string GroupAggregation::describe() const {
@@ -61,11 +80,21 @@ std::string GroupAggregation::describe() const {
 }
 
 Status GroupAggregation::check_group_size(int64_t n) const {
-  return rule_->check(static_cast<size_t>(std::max<int64_t>(n, 0)));
+  COHORT_RETURN_IF_ERROR(rule_->check(static_cast<size_t>(std::max<int64_t>(n, 0))));
+  if (privacy_ != nullptr) return privacy_->set_group_size(n);
+  return Status();
 }
 
 Status GroupAggregation::add(const Update& u, double w, std::span<float> sum,
                              const ArrayRecord& model) {
+  if (privacy_ != nullptr) {
+    ArrayRecord values(model.layout());
+    ops::fill(values.flat(), 0.0f);
+    COHORT_RETURN_IF_ERROR(fold_delta(u, 1.0f, values.flat()));
+    COHORT_RETURN_IF_ERROR(privacy_->add(u.client, w, u.metrics, values.flat(), model));
+    privacy_weight_ += w;
+    return Status();
+  }
   if (!keeps_) return fold_delta(u, static_cast<float>(w), sum);
   Kept k;
   k.client = u.client;
@@ -92,7 +121,16 @@ Status GroupAggregation::add(const Update& u, double w, std::span<float> sum,
 
 Status GroupAggregation::finish(StrategyHost* host, const std::string& strategy,
                                 ModelVersion version, const ArrayRecord& model,
-                                std::span<float> sum) {
+                                std::span<float> sum, int64_t expected) {
+  if (privacy_ != nullptr) {
+    // The strategy divides the sum by the group's weight: hand it weight x the private mean.
+    const double total = privacy_weight_;
+    privacy_weight_ = 0;
+    COHORT_RETURN_IF_ERROR(privacy_->finish(version, expected, sum, host, strategy));
+    ops::scale(sum, static_cast<float>(total));
+    ++groups_;
+    return Status();
+  }
   if (!keeps_) return Status();
   if (kept_.empty()) return Status::failed_precondition("robust: the group holds no update");
   std::vector<GroupMember> members;
@@ -153,7 +191,13 @@ Status GroupAggregation::finish(StrategyHost* host, const std::string& strategy,
   return Status();
 }
 
-void GroupAggregation::clear() { kept_.clear(); }
+void GroupAggregation::clear() {
+  kept_.clear();
+  if (privacy_ != nullptr) {
+    privacy_->clear();
+    privacy_weight_ = 0;
+  }
+}
 
 void GroupAggregation::record(ClientId id, double influence) {
   auto [it, fresh] = trust_.emplace(id, 1.0);
@@ -212,6 +256,10 @@ Status GroupAggregation::io_state(StateIO& io, const ArrayRecord& model) {
   if (has_previous) io.array("robust.previous", previous_);
   io.value("robust.trust", trust_);
   io.value("robust.groups", groups_);
+  if (privacy_ != nullptr) {
+    io.value("privacy.group_weight", privacy_weight_);
+    COHORT_RETURN_IF_ERROR(privacy_->io_state(io, model));
+  }
   return io.status();
 }
 

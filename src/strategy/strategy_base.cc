@@ -131,8 +131,8 @@ Status StrategyBase::set_group_aggregation(std::shared_ptr<GroupAggregation> gro
   std::optional<int64_t> n = group_size(num_clients);
   if (!n) {
     return Status::unimplemented(
-        name() + " applies each update on its own: robust aggregation needs a group of updates "
-                 "(a synchronous strategy, or fedbuff's buffer)");
+        name() + " applies each update on its own: robust aggregation and privacy need a group "
+                 "of updates (a synchronous strategy, or fedbuff's buffer)");
   }
   COHORT_RETURN_IF_ERROR(group->check_group_size(*n).with_context(
       name() + " aggregates groups of " + std::to_string(*n) + " updates"));
@@ -147,7 +147,8 @@ Status StrategyBase::group_add(const Update& u, double w, std::span<float> sum) 
 
 Status StrategyBase::group_finish(std::span<float> sum) {
   if (!group_) return Status();
-  return group_->finish(host_, name(), version_, *model_, sum);
+  const std::optional<int64_t> expected = group_size(host_->num_clients());
+  return group_->finish(host_, name(), version_, *model_, sum, expected.value_or(0));
 }
 
 void StrategyBase::group_clear() {

@@ -1,5 +1,7 @@
 #include "cohort/strategy/task_config.h"
 
+#include <cmath>
+
 namespace cohort {
 namespace {
 
@@ -36,6 +38,37 @@ void set_task_client_state(ConfigRecord& config, ClientStateRule rule) {
   } else {
     config[kClientStateKey] = std::string(client_state_rule_name(rule));
   }
+}
+
+void set_task_dp(ConfigRecord& config, double clip_norm, double noise_stddev) {
+  config[kDpClipNormKey] = clip_norm;
+  if (noise_stddev > 0) {
+    config[kDpNoiseStddevKey] = noise_stddev;
+  } else {
+    config.erase(kDpNoiseStddevKey);
+  }
+}
+
+Result<std::optional<TaskDp>> task_dp(const ConfigRecord& config) {
+  COHORT_ASSIGN_OR_RETURN(std::optional<double> clip, number_at(config, kDpClipNormKey));
+  COHORT_ASSIGN_OR_RETURN(std::optional<double> noise, number_at(config, kDpNoiseStddevKey));
+  if (!clip) {
+    if (noise) {
+      return Status::invalid_argument(std::string("task config '") + kDpNoiseStddevKey +
+                                      "' without '" + kDpClipNormKey + "'");
+    }
+    return std::optional<TaskDp>();
+  }
+  if (!(*clip > 0 && std::isfinite(*clip))) {
+    return Status::invalid_argument(std::string("task config '") + kDpClipNormKey +
+                                    "' must be a finite number > 0");
+  }
+  const double s = noise.value_or(0.0);
+  if (!(s >= 0 && std::isfinite(s))) {
+    return Status::invalid_argument(std::string("task config '") + kDpNoiseStddevKey +
+                                    "' must be a finite number >= 0");
+  }
+  return std::optional<TaskDp>(TaskDp{*clip, s});
 }
 
 Result<std::optional<double>> task_lr(const ConfigRecord& config) {

@@ -89,6 +89,17 @@
 //     kind: none                    # sign_flip|scaling|gaussian|label_flip|alie|ipm|free_rider
 //     fraction: 0.0                 # or clients: [ids]
 //     start: 0, scale: 0, sigma: 1, z: 0, epsilon: 0.1, free_rider: zero
+//   privacy:                        # docs/privacy.md; absent = off
+//     dp:                           # client-level DP-FedAvg
+//       noise_multiplier: 1.0       # z (or 0 with target_epsilon: derived from the budget)
+//       clip_norm: 1.0, delta: 1e-5, target_epsilon: 8   # stop before exceeding it
+//       side: server                # server | client (clients clip; noise by the server, or
+//                                   #   distributed over clients under secagg)
+//       adaptive_clipping: false, target_quantile: 0.5, clip_learning_rate: 0.2,
+//       clipped_count_stddev: 0, conversion: improved   # improved | classic
+//     secagg:                       # secure aggregation (Bonawitz et al.; SecAgg+)
+//       enabled: true, threshold: 0.67, neighbours: 0, input_bits: 16, range: 0, bits: 0
+//       dropout_before_masking: 0, dropout_after_masking: 0   # simulator only
 // Errors name the key path: unknown keys ("run.round: unknown key (known: rounds, ...)"),
 // wrong types ("training.lr: expected a number, got 'fast'"), and out-of-range values
 // ("training.batch_size: must be >= 1, got 0"), prefixed with the file name.
@@ -106,6 +117,7 @@
 #include "cohort/deploy/deploy_config.h"
 #include "cohort/runtime/admission.h"
 #include "cohort/runtime/compression.h"
+#include "cohort/runtime/privacy.h"
 #include "cohort/runtime/robustness.h"
 #include "cohort/attack/attack.h"
 #include "cohort/strategy/group_aggregation.h"
@@ -170,6 +182,8 @@ struct SimulationConfig {
   std::optional<RobustOptions> robust;
   runtime::ContributionSettings contribution;
   int64_t contribution_validation_examples = 1000;
+  // Differential privacy and secure aggregation (privacy:; docs/privacy.md).
+  runtime::PrivacyOptions privacy;
   attack::AttackOptions attack;
   ConfigSource source;
 };

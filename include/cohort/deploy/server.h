@@ -35,6 +35,7 @@
 #include "cohort/deploy/deploy_config.h"
 #include "cohort/runtime/admission.h"
 #include "cohort/runtime/compression.h"
+#include "cohort/runtime/privacy.h"
 #include "cohort/runtime/robustness.h"
 #include "cohort/strategy/strategy.h"
 #include "cohort/trainer/trainer.h"
@@ -72,6 +73,9 @@ struct ServerOptions : DeployConfig {
   // simulator; contributions use the server's evaluation (deploy.server_eval).
   std::optional<RobustOptions> robust;
   runtime::ContributionSettings contribution;
+  // Differential privacy (privacy.dp); the server's noise comes from the operating system's
+  // randomness.
+  runtime::PrivacyOptions privacy;
   // Extra fields for the "start" metrics event (config echo).
   Json start_fields = Json::object();
   // DeployConfig::validate plus the budget.

@@ -48,8 +48,9 @@ class RobustRuntime final : public GroupObserver {
   // Whether anything needs installing: a robust: section, contribution estimates, or a host
   // that rewrites groups.
   bool active() const;
-  // Builds the GroupAggregation and installs it in `strategy` (after its start()).
-  Status install(Strategy& strategy, size_t num_clients);
+  // Builds the GroupAggregation (with `privacy` in it, if not null) and installs it in
+  // `strategy` (after its start()).
+  Status install(Strategy& strategy, size_t num_clients, GroupPrivacy* privacy = nullptr);
 
   bool needs_group() const override;
   Status before_rule(ModelVersion version, std::span<GroupMember> members) override;

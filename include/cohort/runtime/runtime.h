@@ -38,6 +38,7 @@
 #include "cohort/runtime/checkpoint.h"
 #include "cohort/runtime/evaluation.h"
 #include "cohort/runtime/robustness.h"
+#include "cohort/runtime/privacy.h"
 #include "cohort/runtime/summary.h"
 #include "cohort/strategy/strategy.h"
 #include "cohort/trainer/trainer.h"
@@ -80,6 +81,11 @@ struct RuntimeOptions {
   std::optional<RobustOptions> robust;
   // Contribution estimates (the contribution: section); method "none" = off.
   ContributionSettings contribution;
+  // Differential privacy and secure aggregation (the privacy: section; runtime/privacy.h).
+  PrivacyOptions privacy;
+  // The server's DP noise: seeded from `seed` so that runs repeat (the simulator), or drawn
+  // from the operating system's randomness (a deployment).
+  bool reproducible_noise = true;
   // Task ids are (epoch << 40) | n, n counting from this (deployment: 1, as 0 means "no
   // task" on the wire; the simulator: 0, as task numbers seed training).
   int64_t first_task_number = 0;
@@ -276,6 +282,7 @@ class Runtime final : public StrategyHost {
   RuntimeOptions options_;
   Admission admission_;
   std::unique_ptr<RobustRuntime> robust_;
+  std::unique_ptr<PrivacyRuntime> privacy_;
   Strategy& strategy_;
   RuntimeHost& host_;
   MetricsHub* metrics_;

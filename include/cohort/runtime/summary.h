@@ -73,6 +73,15 @@ struct RunSummary {
   std::map<ClientId, double> contribution;
   // Simulated attackers (attack: section), ascending; empty without an attack.
   std::vector<ClientId> attackers;
+  // Differential privacy (privacy.dp): the (epsilon, delta) guarantee the run spent, the
+  // noise multiplier and the clip norm at the end. nullopt / 0 when off.
+  std::optional<double> epsilon;
+  double delta = 0.0;
+  double noise_multiplier = 0.0;
+  double clip_norm = 0.0;
+  // Secure aggregation (privacy.secagg): groups summed by the protocol and those it failed.
+  int64_t secagg_groups = 0;
+  int64_t secagg_failed = 0;
   // One entry per client, by id. Not part of to_json() (see client_stats_json()).
   std::vector<ClientStats> client_stats;
   Json to_json() const;

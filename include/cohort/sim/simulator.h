@@ -62,6 +62,7 @@
 #include "cohort/runtime/admission.h"
 #include "cohort/runtime/compression.h"
 #include "cohort/runtime/evaluation.h"
+#include "cohort/runtime/privacy.h"
 #include "cohort/runtime/robustness.h"
 #include "cohort/runtime/run_config.h"
 #include "cohort/runtime/summary.h"
@@ -95,6 +96,8 @@ struct SimOptions {
   int64_t contribution_validation_examples = 1000;
   // Simulated Byzantine clients (attack/attack.h, sim/adversary.h); kind "none" by default.
   attack::AttackOptions attack;
+  // Differential privacy and secure aggregation (runtime/privacy.h); off by default.
+  runtime::PrivacyOptions privacy;
   // InvalidArgument naming the key: run, its budget, dynamics and training.
   Status validate() const;
 };

@@ -72,12 +72,43 @@ class GroupObserver {
                           const robust::Outcome& outcome) {}
 };
 
+// What privacy puts in the seam (runtime/privacy.h): differential privacy's clipping and
+// noise, secure aggregation. It sees each update of the group and replaces the group's
+// weighted mean by its own aggregate; robust rules other than mean, client momentum and
+// observers that need individual updates cannot run with it (create() refuses them).
+class GroupPrivacy {
+ public:
+  virtual ~GroupPrivacy() = default;
+  virtual std::string describe() const = 0;
+  // The strategy aggregates groups of `n` updates (the round's sample, FedBuff's buffer):
+  // InvalidArgument when the stage cannot work with that.
+  virtual Status set_group_size(int64_t n) = 0;
+  // An update of the group with the strategy's weight `weight`: `values` is its decoded delta
+  // (the stage may clip it in place and keep what it needs; `model` gives the layout). An
+  // error rejects this update only.
+  virtual Status add(ClientId client, double weight, const MetricRecord& metrics,
+                     std::span<float> values, const ArrayRecord& model) = 0;
+  // Ends the group: the aggregate the strategy applies as its mean update, into `mean`.
+  // `expected` is the group's planned size today (the round's sample for the current
+  // population, FedBuff's K). The group's updates are dropped either way; an error leaves the
+  // global model unchanged.
+  virtual Status finish(ModelVersion version, int64_t expected, std::span<float> mean,
+                        StrategyHost* host, const std::string& strategy) = 0;
+  // Drops the group (a new round).
+  virtual void clear() = 0;
+  // Checkpoints: the group in progress and the stage's state (clip bound, ...).
+  virtual Status io_state(StateIO& io, const ArrayRecord& model) = 0;
+};
+
 class GroupAggregation {
  public:
-  // Validates `options`, builds the rule. `observer` may be null and must outlive this.
-  // `seed` drives the rule's randomness (bucketing, flag), one derived seed per group.
+  // Validates `options`, builds the rule. `observer` and `privacy` may be null and must
+  // outlive this. `seed` drives the rule's randomness (bucketing, flag), one derived seed per
+  // group. InvalidArgument when `privacy` is given with a rule other than mean, client
+  // momentum or an observer that needs the group's individual updates.
   static Result<std::unique_ptr<GroupAggregation>> create(RobustOptions options,
-                                                          GroupObserver* observer, uint64_t seed);
+                                                          GroupObserver* observer, uint64_t seed,
+                                                          GroupPrivacy* privacy = nullptr);
 
   const RobustOptions& options() const { return options_; }
   std::string describe() const;
@@ -90,9 +121,10 @@ class GroupAggregation {
   Status add(const Update& u, double w, std::span<float> sum, const ArrayRecord& model);
   // Ends the group: sum = (sum of weights) * rule(kept) (keeps()), emits the "robust" event
   // and updates trust. Clears the group either way. `version` is the version the group's
-  // commit will follow (the current one).
+  // commit will follow (the current one); `expected` the group's planned size (privacy's
+  // fixed denominator).
   Status finish(StrategyHost* host, const std::string& strategy, ModelVersion version,
-                const ArrayRecord& model, std::span<float> sum);
+                const ArrayRecord& model, std::span<float> sum, int64_t expected = 0);
   // Drops the kept updates (a new round).
   void clear();
   size_t size() const { return kept_.size(); }
@@ -109,7 +141,7 @@ class GroupAggregation {
 
  private:
   GroupAggregation(RobustOptions options, std::unique_ptr<robust::Rule> rule,
-                   GroupObserver* observer, uint64_t seed);
+                   GroupObserver* observer, uint64_t seed, GroupPrivacy* privacy);
 
   struct Kept {
     ClientId client = 0;
@@ -121,6 +153,7 @@ class GroupAggregation {
   RobustOptions options_;
   std::unique_ptr<robust::Rule> rule_;
   GroupObserver* observer_;
+  GroupPrivacy* privacy_;
   uint64_t seed_;
   bool keeps_;
   std::vector<Kept> kept_;
@@ -128,6 +161,7 @@ class GroupAggregation {
   ArrayRecord previous_;  // the last aggregate (empty before the first group)
   std::map<ClientId, double> trust_;
   int64_t groups_ = 0;
+  double privacy_weight_ = 0.0;  // the group's total weight while privacy_ holds its updates
 };
 
 }  // namespace cohort

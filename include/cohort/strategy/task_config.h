@@ -11,6 +11,10 @@
 //   "prox_mu"      double  FedProx         proximal term mu/2 ||w - w_start||^2 (must be >= 0)
 //   "client_state" string  SCAFFOLD        names the client-state rule the runtime applies
 //                                          with Task::server_state (trainer/control_variates.h)
+//   "dp_clip_norm" double  the runtime     client-side DP: the client clips its delta to this
+//                                          L2 norm before it leaves (docs/privacy.md)
+//   "dp_noise_stddev" double the runtime   distributed DP noise: the client adds N(0, s^2) to
+//                                          each coordinate of its clipped delta
 //
 // Thread safety: plain functions over the values they are given.
 #pragma once
@@ -27,6 +31,8 @@ namespace cohort {
 inline constexpr char kLrKey[] = "lr";
 inline constexpr char kProxMuKey[] = "prox_mu";
 inline constexpr char kClientStateKey[] = "client_state";
+inline constexpr char kDpClipNormKey[] = "dp_clip_norm";
+inline constexpr char kDpNoiseStddevKey[] = "dp_noise_stddev";
 // The value of "client_state" that names SCAFFOLD's rule.
 inline constexpr char kScaffoldClientState[] = "scaffold";
 
@@ -44,6 +50,7 @@ std::string known_client_state_rules();
 void set_task_lr(ConfigRecord& config, double lr);
 void set_task_prox_mu(ConfigRecord& config, double mu);
 void set_task_client_state(ConfigRecord& config, ClientStateRule rule);
+void set_task_dp(ConfigRecord& config, double clip_norm, double noise_stddev);
 
 // Typed getters. Absent keys give nullopt / 0 / kNone. A key of the wrong type (e.g. a string
 // "lr") is InvalidArgument naming the key, as is an unknown client-state rule (listing the
@@ -51,5 +58,12 @@ void set_task_client_state(ConfigRecord& config, ClientStateRule rule);
 Result<std::optional<double>> task_lr(const ConfigRecord& config);
 Result<double> task_prox_mu(const ConfigRecord& config);
 Result<ClientStateRule> task_client_state(const ConfigRecord& config);
+// Client-side DP: the clip norm (nullopt: the task asks for none) and the noise to add (0 =
+// none). InvalidArgument for a clip norm that is not > 0 or a negative / non-finite stddev.
+struct TaskDp {
+  double clip_norm = 0.0;
+  double noise_stddev = 0.0;
+};
+Result<std::optional<TaskDp>> task_dp(const ConfigRecord& config);
 
 }  // namespace cohort

@@ -1,0 +1,201 @@
+// Privacy in the simulator: DP-FedAvg's epsilon after the run equals the accountant's for the
+// rounds run; a target epsilon stops the run before it is exceeded; every eval event carries
+// the epsilon spent; client-side DP (clients clip, the server adds the noise) lands where
+// server-side DP does; secure aggregation with client-side DP and dropouts trains; FedBuff
+// takes DP; runs repeat for any thread count; strategies without groups are refused.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "cohort/privacy/accountant.h"
+#include "cohort/sim/simulator.h"
+#include "cohort/strategy/fedasync.h"
+#include "cohort/strategy/fedavg.h"
+#include "cohort/strategy/fedbuff.h"
+#include "testing/fake_trainer.h"
+
+namespace cohort::sim {
+namespace {
+
+using testing::line_dataset;
+using testing::quadratic_factory;
+
+std::vector<SimClient> population(std::shared_ptr<const Dataset> d, int64_t count, int64_t per) {
+  std::vector<SimClient> out;
+  for (int64_t k = 0; k < count; ++k) {
+    SimClient c;
+    c.shard.data = d;
+    for (int64_t i = 0; i < per; ++i) c.shard.indices.push_back(i * count + k);
+    c.device = DeviceProfile{1.0 + 0.1 * static_cast<double>(k), 1e9, 1e9, 0.0};
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+SimOptions options(int64_t rounds, size_t threads = 2) {
+  SimOptions o;
+  o.admission.warmup_bound = "none";
+  o.run.rounds = rounds;
+  o.run.threads = threads;
+  o.run.seed = 11;
+  o.training.lr = 0.2;
+  o.training.local_steps = 1;
+  o.privacy.dp.noise_multiplier = 0.8;
+  o.privacy.dp.clip_norm = 5.0;
+  return o;
+}
+
+struct SimRun {
+  Result<SimSummary> summary = Status::internal("not run");
+  std::vector<Json> events;
+  std::vector<Json> of(const std::string& kind) const {
+    std::vector<Json> out;
+    for (const Json& e : events) {
+      if (e.value("event", "") == kind) out.push_back(e);
+    }
+    return out;
+  }
+};
+
+SimRun run(SimOptions o, Strategy& s, int64_t clients = 20) {
+  auto d = line_dataset(clients * 4);
+  MetricsHub hub;
+  auto mem = std::make_shared<MemorySink>();
+  hub.add_sink(mem);
+  Simulator sim(std::move(o), quadratic_factory(2), population(d, clients, 4), Shard::all(d),
+                &hub);
+  SimRun r;
+  r.summary = sim.run(s);
+  r.events = mem->events;
+  return r;
+}
+
+FedAvg quarter() {
+  FedAvgOptions o;
+  o.round.fraction = 0.25;  // 5 of 20: q = 1/4
+  return FedAvg(o);
+}
+
+TEST(PrivacySimTest, EpsilonMatchesTheAccountantAndEvalsCarryIt) {
+  FedAvg s = quarter();
+  SimRun r = run(options(6), s);
+  ASSERT_TRUE(r.summary.ok()) << r.summary.error().to_string();
+  auto want = privacy::compute_epsilon(0.25, 0.8, 6, 1e-5, privacy::Conversion::kImproved);
+  ASSERT_TRUE(want.ok());
+  ASSERT_TRUE(r.summary->epsilon.has_value());
+  EXPECT_NEAR(*r.summary->epsilon, want->epsilon, 1e-9 * want->epsilon);
+  EXPECT_DOUBLE_EQ(r.summary->delta, 1e-5);
+  const Json j = r.summary->to_json();
+  EXPECT_NEAR(j["epsilon"].get<double>(), want->epsilon, 1e-9 * want->epsilon);
+  auto evals = r.of("eval");
+  ASSERT_GE(evals.size(), 7u);  // initial + one per round
+  EXPECT_EQ(evals.front()["epsilon"].get<double>(), 0.0);
+  for (size_t i = 1; i < evals.size(); ++i) {
+    EXPECT_GE(evals[i]["epsilon"].get<double>(), evals[i - 1]["epsilon"].get<double>());
+  }
+  EXPECT_EQ(r.of("privacy").size(), 6u);
+}
+
+TEST(PrivacySimTest, TargetEpsilonStopsTheRunBeforeExceedingIt) {
+  SimOptions o = options(50);
+  auto after4 = privacy::compute_epsilon(0.25, 0.8, 4, 1e-5, privacy::Conversion::kImproved);
+  auto after5 = privacy::compute_epsilon(0.25, 0.8, 5, 1e-5, privacy::Conversion::kImproved);
+  ASSERT_TRUE(after4.ok() && after5.ok());
+  o.privacy.dp.target_epsilon = (after4->epsilon + after5->epsilon) / 2;
+  FedAvg s = quarter();
+  SimRun r = run(o, s);
+  ASSERT_TRUE(r.summary.ok()) << r.summary.error().to_string();
+  EXPECT_EQ(r.summary->rounds, 4);
+  EXPECT_LE(*r.summary->epsilon, *o.privacy.dp.target_epsilon);
+  EXPECT_NE(r.summary->stop_reason.find("privacy budget"), std::string::npos)
+      << r.summary->stop_reason;
+}
+
+TEST(PrivacySimTest, NoiseMultiplierDerivedFromTheBudget) {
+  SimOptions o = options(10);
+  o.privacy.dp.noise_multiplier = 0;
+  o.privacy.dp.target_epsilon = 2.0;
+  FedAvg s = quarter();
+  SimRun r = run(o, s);
+  ASSERT_TRUE(r.summary.ok()) << r.summary.error().to_string();
+  EXPECT_EQ(r.summary->rounds, 10);  // the whole planned run fits the budget
+  EXPECT_LE(*r.summary->epsilon, 2.0);
+  EXPECT_GT(*r.summary->epsilon, 1.9);
+}
+
+TEST(PrivacySimTest, ClientSideLandsWhereServerSideDoes) {
+  // Same noise (the server's, from the run seed), clipping on the other side of the wire.
+  FedAvg a = quarter(), b = quarter();
+  SimOptions server = options(5);
+  server.privacy.dp.clip_norm = 0.5;  // binding: the line's deltas are larger
+  SimOptions client = server;
+  client.privacy.dp.side = "client";
+  SimRun rs = run(server, a);
+  SimRun rc = run(client, b);
+  ASSERT_TRUE(rs.summary.ok() && rc.summary.ok());
+  EXPECT_NEAR(rs.summary->final_loss, rc.summary->final_loss,
+              1e-4 * (1 + rs.summary->final_loss));
+  EXPECT_DOUBLE_EQ(*rs.summary->epsilon, *rc.summary->epsilon);
+  auto ps = rs.of("privacy");
+  auto pc = rc.of("privacy");
+  ASSERT_EQ(ps.size(), pc.size());
+  // The unclipped fraction comes from the clients' reports on the client side.
+  for (size_t i = 0; i < ps.size(); ++i) {
+    EXPECT_DOUBLE_EQ(ps[i]["unclipped_fraction"].get<double>(),
+                     pc[i]["unclipped_fraction"].get<double>());
+  }
+}
+
+TEST(PrivacySimTest, RepeatsForAnyThreadCount) {
+  FedAvg a = quarter(), b = quarter();
+  SimRun one = run(options(4, 1), a);
+  SimRun two = run(options(4, 3), b);
+  ASSERT_TRUE(one.summary.ok() && two.summary.ok());
+  EXPECT_EQ(one.summary->model_hash, two.summary->model_hash);
+}
+
+TEST(PrivacySimTest, SecAggWithClientDpAndDropoutsTrains) {
+  SimOptions o = options(8);
+  o.privacy.dp.side = "client";
+  o.privacy.dp.noise_multiplier = 0.3;
+  o.privacy.secagg.enabled = true;
+  o.privacy.secagg.threshold = 0.5;
+  o.privacy.secagg.dropout_after_masking = 0.1;
+  FedAvg s = quarter();
+  FedAvg plain_strategy = quarter();
+  SimOptions plain = options(8);
+  plain.privacy = {};
+  SimRun r = run(o, s);
+  SimRun p = run(plain, plain_strategy);
+  ASSERT_TRUE(r.summary.ok()) << r.summary.error().to_string();
+  ASSERT_TRUE(p.summary.ok());
+  EXPECT_EQ(r.summary->secagg_groups + r.summary->secagg_failed, 8);
+  EXPECT_GE(r.summary->secagg_groups, 6);
+  EXPECT_EQ(r.of("secagg").size(), static_cast<size_t>(r.summary->secagg_groups));
+  // Training still makes progress from the initial loss.
+  auto evals = r.of("eval");
+  EXPECT_LT(evals.back()["loss"].get<double>(), evals.front()["loss"].get<double>());
+}
+
+TEST(PrivacySimTest, FedBuffTakesDpAndFedAsyncIsRefused) {
+  FedBuffOptions fo;
+  fo.buffer_size = 4;
+  FedBuff fb(fo);
+  SimOptions o = options(6);
+  SimRun r = run(o, fb);
+  ASSERT_TRUE(r.summary.ok()) << r.summary.error().to_string();
+  // K = 4 of 20: q = 0.2 per buffer.
+  auto want = privacy::compute_epsilon(0.2, 0.8, r.summary->rounds, 1e-5,
+                                       privacy::Conversion::kImproved);
+  ASSERT_TRUE(want.ok());
+  EXPECT_NEAR(*r.summary->epsilon, want->epsilon, 1e-9 * want->epsilon);
+
+  FedAsync fa({});
+  SimRun bad = run(options(3), fa);
+  ASSERT_FALSE(bad.summary.ok());
+  EXPECT_NE(bad.summary.error().message().find("privacy"), std::string::npos)
+      << bad.summary.error().to_string();
+}
+
+}  // namespace
+}  // namespace cohort::sim
