@@ -101,6 +101,8 @@ double eval_x(const Json& e, XKind kind) {
                                  e.value("bytes_down", int64_t{0}));
     case XKind::kUplink:
       return static_cast<double>(e.value("bytes_up", int64_t{0}));
+    case XKind::kEpsilon:
+      return e.value("epsilon", 0.0);
   }
   return 0.0;
 }
@@ -198,6 +200,11 @@ std::string render_plot(const std::string& aria, XKind kind,
           return with_commas(static_cast<int64_t>(std::llround(v)));
         },
         1.0);
+  } else if (kind == XKind::kEpsilon) {
+    x_title = "privacy spent: \xce\xb5 at the run's \xce\xb4";
+    x_axis = linear_axis(0, x_max, 8, [](double v, double step) {
+      return strformat("%.*f", decimals_for(step), v);
+    });
   } else {
     x_title = kind == XKind::kUplink ? "bytes sent up" : "bytes sent up + down";
     if (log) x_title += " (log scale)";

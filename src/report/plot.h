@@ -33,8 +33,9 @@ struct Axis {
 };
 
 // What a plot's x axis shows: virtual time, accepted updates, or total bytes (up + down).
-// kBytes: bytes sent up and down; kUplink: bytes sent up only.
-enum class XKind { kTime, kUpdates, kBytes, kUplink };
+// kBytes: bytes sent up and down; kUplink: bytes sent up only; kEpsilon: the privacy budget
+// spent (the evaluations' "epsilon").
+enum class XKind { kTime, kUpdates, kBytes, kUplink, kEpsilon };
 
 // The accuracy axis all three plots share: the range of every evaluation and the target.
 Axis accuracy_axis(const std::vector<ReportSeries>& series, double target);

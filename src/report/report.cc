@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "report/plot.h"
+#include "report/privacy.h"
 #include "report/robustness.h"
 #include "report/table.h"
 #include "report/text.h"
@@ -22,12 +23,14 @@
 namespace cohort {
 
 using report_detail::accuracy_axis;
+using report_detail::any_epsilon;
 using report_detail::Axis;
 using report_detail::esc;
 using report_detail::fmt_pct;
 using report_detail::json_text;
 using report_detail::opt_number;
 using report_detail::render_highlights;
+using report_detail::render_privacy;
 using report_detail::render_plot;
 using report_detail::render_setting;
 using report_detail::render_table;
@@ -162,7 +165,8 @@ Result<std::string> render_single_run(const std::string& dir) {
   for (const char* key :
        {"final_accuracy", "final_loss", "best_accuracy", "rounds", "updates", "rejected", "lost",
         "bytes_up", "bytes_down", "virtual_time_s", "wall_time_s", "model_hash", "robust_rule",
-        "trust", "contribution", "attackers"}) {
+        "trust", "contribution", "attackers", "epsilon", "delta", "noise_multiplier", "clip_norm",
+        "secagg"}) {
     if (summary.contains(key)) row[key] = summary[key];
   }
   Json setting = Json::object();
@@ -275,6 +279,7 @@ std::string render_report(const Json& comparison, const std::vector<ReportSeries
   h += "<section class=\"card\">\n<h2>Results</h2>\n" + stopped + render_highlights(rows, target) +
        render_table(comparison, rows, target) + "</section>\n";
   h += render_robustness(rows);
+  h += render_privacy(rows);
 
   struct PlotDef {
     const char* title;
@@ -287,6 +292,11 @@ std::string render_report(const Json& comparison, const std::vector<ReportSeries
   for (const PlotDef& p : plots) {
     h += "<section class=\"card\">\n<h2>" + esc(p.title) + "</h2>\n" +
          render_plot(p.title, p.kind, series, y, target) + "</section>\n";
+  }
+  if (any_epsilon(series)) {
+    const char* t = "Accuracy against privacy spent";
+    h += "<section class=\"card\">\n<h2>" + std::string(t) + "</h2>\n" +
+         render_plot(t, XKind::kEpsilon, series, y, target) + "</section>\n";
   }
   h += "<section class=\"card\">\n<h2>Setting</h2>\n" +
        render_setting(setting, series, target, comparison) + "</section>\n";

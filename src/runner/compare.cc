@@ -206,9 +206,10 @@ Json Comparison::to_json() const {
     j["wall_time_s"] = s.wall_time_s;
     j["threads"] = e.threads;
     j["model_hash"] = s.model_hash;
-    // Robustness (docs/robustness.md): only when on.
+    // Robustness and privacy (docs/robustness.md, docs/privacy.md): only when on.
     const Json sj = s.to_json();
-    for (const char* key : {"robust_rule", "trust", "contribution", "attackers"}) {
+    for (const char* key : {"robust_rule", "trust", "contribution", "attackers", "epsilon",
+                            "delta", "noise_multiplier", "clip_norm", "secagg"}) {
       if (sj.contains(key)) j[key] = sj[key];
     }
     j["dir"] = e.label;

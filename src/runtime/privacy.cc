@@ -6,6 +6,7 @@
 
 #include <algorithm>
 
+#include "cohort/codec/codec.h"
 #include "cohort/core/format.h"
 #include "cohort/core/ops.h"
 #include "cohort/core/rng.h"
@@ -51,6 +52,30 @@ Status SecAggOptions::validate() const {
 Status PrivacyOptions::validate() const {
   if (dp.enabled()) COHORT_RETURN_IF_ERROR(dp.validate());
   return secagg.validate();
+}
+
+Result<int> secagg_input_bits(const CompressionOptions& compression) {
+  COHORT_ASSIGN_OR_RETURN(std::shared_ptr<const codec::Chain> chain,
+                          codec::Chain::parse(compression.uplink));
+  if (chain->none()) return 0;
+  const std::string& spec = chain->spec();
+  for (int k : {8, 4, 2}) {
+    const std::string name = "int" + std::to_string(k);
+    if (!chain->sparse() && chain->byte_codec() == nullptr && spec.rfind(name, 0) == 0) return k;
+  }
+  return Status::invalid_argument(
+      "compression.uplink: '" + spec +
+      "' cannot run under secure aggregation (privacy.secagg): the protocol sums fixed-point "
+      "words of every coordinate, so only a uniform quantizer (int8, int4, int2: it becomes "
+      "the protocol's input precision) or none can");
+}
+
+void fold_uplink_into_secagg(CompressionOptions& compression, PrivacyOptions& privacy) {
+  if (!privacy.secagg.enabled) return;
+  Result<int> bits = secagg_input_bits(compression);
+  if (!bits.ok() || *bits == 0) return;
+  privacy.secagg.input_bits = *bits;
+  compression.uplink = "none";
 }
 
 Status privatize_update(std::span<float> delta, const ConfigRecord& task_config,
@@ -407,6 +432,17 @@ Status PrivacyRuntime::io_state(StateIO& io, const ArrayRecord& model) {
     if (io.loading()) held_[i].values.assign(r.flat().begin(), r.flat().end());
   }
   return io.status();
+}
+
+std::optional<int64_t> PrivacyRuntime::masked_input_bytes(int64_t numel) const {
+  if (!options_.secagg.enabled) return std::nullopt;
+  const int64_t n = std::max<int64_t>(group_size_, 3);
+  const int bits = options_.secagg.bits > 0
+                       ? options_.secagg.bits
+                       : secagg::FixedPoint::required_bits(options_.secagg.input_bits, n);
+  // Header (version, kind, round), sender, bits, length; then the packed words.
+  constexpr int64_t kHeader = 10 + 8 + 1 + 8;
+  return kHeader + ((numel + 1) * bits + 7) / 8;
 }
 
 void PrivacyRuntime::annotate(Task& task) const {

@@ -177,6 +177,31 @@ TEST(PrivacySimTest, SecAggWithClientDpAndDropoutsTrains) {
   EXPECT_LT(evals.back()["loss"].get<double>(), evals.front()["loss"].get<double>());
 }
 
+TEST(PrivacySimTest, Int8ClippingAndSecAggCompose) {
+  // "int8 + clipping + secure aggregation": int8 becomes the protocol's 8-bit fixed point.
+  SimOptions o = options(4);
+  o.privacy.dp.side = "client";
+  o.privacy.secagg.enabled = true;
+  o.compression.uplink = "int8";
+  FedAvg s = quarter();
+  SimRun r = run(o, s);
+  ASSERT_TRUE(r.summary.ok()) << r.summary.error().to_string();
+  auto ev = r.of("secagg");
+  ASSERT_EQ(ev.size(), 4u);
+  EXPECT_EQ(ev[0]["bits"], 8 + 3);  // 8 input bits + ceil(log2 5)
+  // The uploads are the masked words: (2 parameters + 1 count word) x 11 bits, + 27 header.
+  const int64_t per_upload = 27 + (3 * 11 + 7) / 8;
+  EXPECT_EQ(r.summary->bytes_up, per_upload * r.summary->updates);
+  EXPECT_EQ(r.summary->secagg_groups, 4);
+
+  // A sparsifier cannot: each client would send other coordinates.
+  o.compression.uplink = "topk:0.5";
+  FedAvg t = quarter();
+  SimRun bad = run(o, t);
+  ASSERT_FALSE(bad.summary.ok());
+  EXPECT_NE(bad.summary.error().message().find("compression.uplink"), std::string::npos);
+}
+
 TEST(PrivacySimTest, FedBuffTakesDpAndFedAsyncIsRefused) {
   FedBuffOptions fo;
   fo.buffer_size = 4;

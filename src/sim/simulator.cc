@@ -37,6 +37,7 @@ Status SimOptions::validate() const {
   }
   COHORT_RETURN_IF_ERROR(attack::check_options(attack));
   COHORT_RETURN_IF_ERROR(privacy.validate());
+  if (privacy.secagg.enabled) COHORT_RETURN_IF_ERROR(runtime::secagg_input_bits(compression).status());
   return training.validate();
 }
 
@@ -107,6 +108,8 @@ runtime::RuntimeOptions core_options(const SimOptions& o) {
   r.robust = o.robust;
   r.contribution = o.contribution;
   r.privacy = o.privacy;
+  runtime::CompressionOptions uplink = o.compression;
+  runtime::fold_uplink_into_secagg(uplink, r.privacy);  // intK becomes the fixed point
   r.reproducible_noise = true;
   return r;
 }
@@ -131,7 +134,10 @@ class Simulator::Impl final : public runtime::RuntimeHost {
 
   Result<SimSummary> run() {
     wall_start_ = std::chrono::steady_clock::now();
-    COHORT_ASSIGN_OR_RETURN(compression_, runtime::Compression::create(opts_.compression));
+    runtime::CompressionOptions compression = opts_.compression;
+    runtime::PrivacyOptions privacy = opts_.privacy;
+    runtime::fold_uplink_into_secagg(compression, privacy);
+    COHORT_ASSIGN_OR_RETURN(compression_, runtime::Compression::create(compression));
     const size_t n_threads = opts_.run.threads == 0
                                  ? std::max(1u, std::thread::hardware_concurrency())
                                  : static_cast<size_t>(opts_.run.threads);
@@ -308,6 +314,11 @@ class Simulator::Impl final : public runtime::RuntimeHost {
     const int64_t bytes_down = model_bytes + state_bytes;
     f.state_bytes = state_bytes;
     f.bytes_up = task.model->num_bytes() + state_bytes;
+    // Under secure aggregation what travels is the masked input (the key, share and unmask
+    // messages are counted in the "secagg" events).
+    if (std::optional<int64_t> masked = core_.masked_input_bytes(task.model->numel())) {
+      f.bytes_up = *masked + state_bytes;
+    }
     const double nominal_compute_s = static_cast<double>(task.local_steps) / dev.speed;
     double compute_s = nominal_compute_s;
     if (dyn.jitter > 0) {

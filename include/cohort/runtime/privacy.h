@@ -24,6 +24,7 @@
 #include "cohort/core/metrics.h"
 #include "cohort/privacy/accountant.h"
 #include "cohort/privacy/dp.h"
+#include "cohort/runtime/compression.h"
 #include "cohort/runtime/summary.h"
 #include "cohort/strategy/group_aggregation.h"
 
@@ -63,6 +64,17 @@ struct PrivacyOptions {
 // in `metrics` for adaptive clipping. No-op when the task carries no DP settings.
 Status privatize_update(std::span<float> delta, const ConfigRecord& task_config,
                         const privacy::NoiseSeed& seed, uint64_t stream, MetricRecord* metrics);
+// Secure aggregation and the uplink codec chain: the protocol's fixed point is a stochastic
+// uniform quantizer with one scale for the whole group, so an uplink chain that is exactly
+// intK (int8, int4, int2) becomes the protocol's input precision: returns K, and the chain is
+// not run separately (the masked words are what travels). 0 for an uplink of none.
+// InvalidArgument naming compression.uplink for any other chain under secure aggregation
+// (sparsifiers pick different coordinates per client, which masks cannot cancel; entropy
+// coding of masked words gains nothing; other value codecs have no integer output).
+Result<int> secagg_input_bits(const CompressionOptions& compression);
+// Applies secagg_input_bits to a run's options (call after validation).
+void fold_uplink_into_secagg(CompressionOptions& compression, PrivacyOptions& privacy);
+
 // The metric a client reports for adaptive clipping.
 inline constexpr char kDpUnclippedMetric[] = "dp_unclipped";
 
@@ -87,6 +99,9 @@ class PrivacyRuntime final : public GroupPrivacy {
   void clear() override;
   Status io_state(StateIO& io, const ArrayRecord& model) override;
 
+  // Under secure aggregation, the MaskedInput message size for `numel` parameters (plus the
+  // unclipped-count word) at the group size set_group_size saw; nullopt otherwise.
+  std::optional<int64_t> masked_input_bytes(int64_t numel) const;
   // Client side: the DP settings a task carries (clip norm, distributed noise), if any.
   void annotate(Task& task) const;
   // The spent budget so far (0 before the first group), and whether the next group would

@@ -222,6 +222,11 @@ class Runtime final : public StrategyHost {
   // Counts and emits a rejected update from `id` (no task bookkeeping).
   void count_rejected(ClientId id, const Status& why);
   void add_bytes_down(int64_t bytes) { summary_.bytes_down += bytes; }
+  // Under secure aggregation: the size of a client's masked input for a model of `numel`
+  // parameters (what its upload carries instead of the update); nullopt otherwise.
+  std::optional<int64_t> masked_input_bytes(int64_t numel) const {
+    return privacy_ ? privacy_->masked_input_bytes(numel) : std::nullopt;
+  }
 
   // ---- events from the host --------------------------------------------------------------
   void fire_timer(TimerId id);
