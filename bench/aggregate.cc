@@ -269,6 +269,7 @@ void add_kernel_benchmarks(CLI::App* bench, const Guard& guard) {
 
   add_fedavg_round_benchmark(bench, guard);
   add_codec_benchmark(bench, guard);
+  add_secagg_benchmark(bench, guard);
 }
 
 }  // namespace cohort::bench

@@ -1,7 +1,7 @@
 // The C++ benchmarks behind `cohort bench ...` (apps/cli/bench.cc registers them) and
 // `make bench` (bench/run.sh parses their output):
-//   cohort_bench_kernels: `cohort bench aggregate` and `cohort bench fedavg-round`
-//                         (bench/aggregate.cc, bench/fedavg_round.cc);
+//   cohort_bench_kernels: `cohort bench aggregate`, `fedavg-round`, `codec` and `secagg`
+//                         (bench/aggregate.cc, fedavg_round.cc, codec.cc, secagg.cc);
 //   cohort_bench_eval:    `cohort bench eval` (bench/eval.cc, LibTorch);
 //   cohort_bench_deploy:  `cohort bench load`, `cohort bench large-model` and the hidden
 //                         `cohort bench deploy-server` (COHORT_WITH_GRPC; bench/deploy_*.cc).
@@ -24,6 +24,9 @@ void add_kernel_benchmarks(CLI::App* bench, const Guard& guard);
 
 // `cohort bench codec` (bench/codec.cc; add_kernel_benchmarks registers it).
 void add_codec_benchmark(CLI::App* bench, const Guard& guard);
+
+// `cohort bench secagg` (bench/secagg.cc; add_kernel_benchmarks registers it).
+void add_secagg_benchmark(CLI::App* bench, const Guard& guard);
 
 // `cohort bench eval` (LibTorch; bench/eval.cc).
 void add_eval_benchmark(CLI::App* bench, const Guard& guard);

@@ -50,7 +50,7 @@ Status ServerOptions::validate() const {
   COHORT_RETURN_IF_ERROR(compression.validate());
   COHORT_RETURN_IF_ERROR(privacy.validate());
   if (privacy.secagg.enabled) {
-    return Status::unimplemented(
+    return Status::invalid_argument(
         "privacy.secagg: secure aggregation runs in the simulator; cohort serve does not run "
         "its key and share rounds yet (docs/privacy.md)");
   }

@@ -162,6 +162,37 @@ def main():
                ["deploy.yaml: max_wal_s: unknown key"])
         expect("missing tokens file", ["serve", cfg, "--tokens", "none.txt", "--insecure"], d, 3,
                ["none.txt"])
+        expect("serve refuses secure aggregation (simulator only for now)",
+               ["serve", cfg, "--tokens", toks, "--insecure", "--set",
+                "privacy.secagg.enabled=true"], d, 2, ["privacy.secagg"])
+
+        # privacy: the RDP accountant as a planner. TF Privacy's compute_dp_sgd_privacy test
+        # (improved conversion) and Opacus's MNIST example (classic, 234 steps per epoch).
+        rc, out, _ = expect("privacy epsilon", ["privacy", "-q", "0.0025", "-z", "1.3", "--steps",
+                                                "6000", "--json"], d, 0, stream="stdout")
+        j = json.loads(out)
+        check("privacy: TF Privacy's 0.7242 at order 19",
+              abs(j["epsilon"] - 0.7242) < 1e-4 and j["order"] == 19, j)
+        rc, out, _ = expect("privacy classic", ["privacy", "-q", str(256 / 60000), "-z", "1.1",
+                                                "--steps", str(60 * 234), "--conversion",
+                                                "classic", "--json"], d, 0)
+        check("privacy: Opacus's 3.01", abs(json.loads(out)["epsilon"] - 3.01) < 0.005, out)
+        rc, out, _ = expect("privacy inverse", ["privacy", "-q", "0.01", "--target-epsilon", "3",
+                                                "--steps", "1000", "--json"], d, 0)
+        z = json.loads(out)["noise_multiplier"]
+        rc, out, _ = expect("privacy forward of the inverse",
+                            ["privacy", "-q", "0.01", "-z", str(z), "--steps", "1000", "--json"],
+                            d, 0)
+        eps = json.loads(out)["epsilon"]
+        check("privacy: the derived noise spends at most the target", 2.9 < eps <= 3.0, eps)
+        rc, out, _ = expect("privacy text", ["privacy", "-q", "0.1", "-z", "1", "--steps", "40"],
+                            d, 0, ["epsilon", "order"], stream="stdout")
+        expect("privacy bad sampling rate", ["privacy", "-q", "2", "-z", "1", "--steps", "3"], d,
+               2, ["--sampling-rate"])
+        expect("privacy needs one of z and target", ["privacy", "-q", "0.1", "-z", "1",
+                                                     "--target-epsilon", "3", "--steps", "3"],
+               d, 2, ["exactly one"])
+        expect("privacy needs steps", ["privacy", "-q", "0.1", "-z", "1"], d, 2, ["--steps"])
 
     if FAILURES:
         print(f"{len(FAILURES)} failure(s)")
