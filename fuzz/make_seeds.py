@@ -201,6 +201,35 @@ def seeds_codec_values(out):
     write(out, "zstd_garbage", bytes([9, 2]) + b"\x28\xb5\x2f\xfd" + b"\x00" * 20)
 
 
+def seeds_secagg_messages(out):
+    """One valid message of each kind (secagg/messages.h formats) and near misses."""
+    def header(kind, rnd=7):
+        return struct.pack("<BBQ", 1, kind, rnd)
+    key = bytes(range(32))
+    ids = lambda xs: struct.pack("<I", len(xs)) + b"".join(struct.pack("<q", x) for x in xs)
+    adv = header(1) + struct.pack("<q", 3) + key + key[::-1]
+    roster = (header(2) + struct.pack("<qiiiq", 1, 2, 0, 20, 5) + key + ids([1, 2, 3]) +
+              struct.pack("<I", 2) + struct.pack("<q", 2) + key + key + struct.pack("<q", 3) +
+              key + key)
+    cipher = bytes(120)
+    share_keys = (header(3) + struct.pack("<q", 1) + key + struct.pack("<I", 2) +
+                  struct.pack("<q", 2) + cipher + struct.pack("<q", 3) + cipher)
+    bundle = header(4) + struct.pack("<q", 2) + struct.pack("<I", 1) + struct.pack("<q", 1) + cipher
+    words = bytes([0xFF, 0x0F])  # three 4-bit words: 15, 15, 15 (padding zero)
+    masked = header(5) + struct.pack("<qBQ", 1, 4, 3) + words
+    request = header(6) + struct.pack("<q", 1) + ids([1, 2]) + ids([3])
+    share = struct.pack("<5Q", 1, 2, 3, 4, 5)
+    response = (header(7) + struct.pack("<q", 1) + struct.pack("<I", 2) +
+                struct.pack("<qB", 2, 1) + share + struct.pack("<qB", 3, 2) + share + ids([]))
+    for name, msg in [("advertise", adv), ("roster", roster), ("share_keys", share_keys),
+                      ("bundle", bundle), ("masked", masked), ("request", request),
+                      ("response", response)]:
+        write(out, name, msg)
+        write(out, name + "_truncated", msg[:-1])
+    write(out, "bad_version", b"\x02" + adv[1:])
+    write(out, "huge_count", header(6) + struct.pack("<q", 1) + struct.pack("<I", 0xFFFFFFFF))
+
+
 def main():
     src = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), ".."))
     corpus = os.path.join(src, "fuzz/corpus")
@@ -209,6 +238,7 @@ def main():
     seeds_codec_values(os.path.join(corpus, "codec_values"))
     seeds_config(src, os.path.join(corpus, "config"))
     seeds_idx(os.path.join(corpus, "idx"))
+    seeds_secagg_messages(os.path.join(corpus, "secagg_messages"))
     seeds_trace(os.path.join(corpus, "trace"))
     seeds_update_stream(src, os.path.join(corpus, "update_stream"))
     for d in sorted(os.listdir(corpus)):
