@@ -156,13 +156,13 @@ Json to_json(const SimulationConfig& config) {
       p["dp"] = {{"noise_multiplier", d.noise_multiplier},
                  {"clip_norm", d.clip_norm},
                  {"delta", d.delta},
-                 {"target_epsilon", d.target_epsilon ? Json(*d.target_epsilon) : Json(nullptr)},
                  {"side", d.side},
                  {"adaptive_clipping", d.adaptive_clipping},
                  {"target_quantile", d.target_quantile},
                  {"clip_learning_rate", d.clip_learning_rate},
                  {"clipped_count_stddev", d.clipped_count_stddev},
                  {"conversion", d.conversion}};
+      if (d.target_epsilon) p["dp"]["target_epsilon"] = *d.target_epsilon;
     }
     if (s.enabled) {
       p["secagg"] = {{"enabled", true},

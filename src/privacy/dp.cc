@@ -169,9 +169,9 @@ Result<double> update_noise_multiplier(double z, double count_stddev) {
   return 1.0 / std::sqrt(1.0 / (z * z) - 1.0 / (4.0 * count_stddev * count_stddev));
 }
 
-double next_clip_norm(double clip_norm, double unclipped, double count_noise, double expected,
-                      double target_quantile, double learning_rate) {
-  const double b = (unclipped + count_noise) / expected;
+double next_clip_norm(double clip_norm, double unclipped, double count, double count_noise,
+                      double expected, double target_quantile, double learning_rate) {
+  const double b = (unclipped - count / 2 + count_noise) / expected + 0.5;
   return clip_norm * std::exp(-learning_rate * (b - target_quantile));
 }
 

@@ -89,11 +89,13 @@ TEST(AdaptiveClipping, HandComputedSteps) {
   ASSERT_FALSE(too_small.ok());
   EXPECT_NE(too_small.error().message().find("clipped_count_stddev"), std::string::npos);
   // 8 of 10 unclipped with target 0.5: b = 0.8, S <- S exp(-0.2 * 0.3).
-  EXPECT_NEAR(next_clip_norm(2.0, 8, 0, 10, 0.5, 0.2), 2.0 * std::exp(-0.06), 1e-12);
+  EXPECT_NEAR(next_clip_norm(2.0, 8, 10, 0, 10, 0.5, 0.2), 2.0 * std::exp(-0.06), 1e-12);
   // Too few unclipped: the bound grows.
-  EXPECT_GT(next_clip_norm(2.0, 1, 0, 10, 0.5, 0.2), 2.0);
+  EXPECT_GT(next_clip_norm(2.0, 1, 10, 0, 10, 0.5, 0.2), 2.0);
   // Noise on the count moves b.
-  EXPECT_NEAR(next_clip_norm(1.0, 5, 1.0, 10, 0.5, 0.2), std::exp(-0.02), 1e-12);
+  EXPECT_NEAR(next_clip_norm(1.0, 5, 10, 1.0, 10, 0.5, 0.2), std::exp(-0.02), 1e-12);
+  // Fewer updates than planned: centred bits, b = (3 - 4 / 2) / 10 + 1/2 = 0.6.
+  EXPECT_NEAR(next_clip_norm(1.0, 3, 4, 0, 10, 0.5, 0.2), std::exp(-0.2 * 0.1), 1e-12);
 }
 
 }  // namespace

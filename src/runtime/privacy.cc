@@ -119,6 +119,21 @@ Status PrivacyRuntime::set_group_size(int64_t n) {
   // n is 0 when no client has registered yet (a deployment): finish() gets the group's
   // expected size as the population grows.
   group_size_ = n;
+  if (options_.secagg.enabled && n > 0) {
+    if (n < 3) {
+      return Status::invalid_argument(
+          "privacy.secagg: the strategy aggregates groups of " + std::to_string(n) +
+          " updates; secure aggregation needs at least 3 (a sum of two reveals each to the "
+          "other)");
+    }
+    const int32_t need = secagg::FixedPoint::required_bits(options_.secagg.input_bits, n);
+    if (options_.secagg.bits > 0 && options_.secagg.bits < need) {
+      return Status::invalid_argument(
+          "privacy.secagg.bits: must be >= " + std::to_string(need) + " to sum " +
+          std::to_string(n) + " inputs of " + std::to_string(options_.secagg.input_bits) +
+          " bits, got " + std::to_string(options_.secagg.bits));
+    }
+  }
   if (options_.secagg.enabled && options_.dp.enabled() && options_.dp.side != "client") {
     return Status::invalid_argument(
         "privacy.dp.side: server-side DP clips each update, which secure aggregation hides "
@@ -133,8 +148,8 @@ Status PrivacyRuntime::set_group_size(int64_t n) {
     if (planned_groups_ <= 0 || num_clients_ == 0 || n < 1) {
       return Status::invalid_argument(
           "privacy.dp.noise_multiplier: not set, and it can only be derived from "
-          "target_epsilon when the run's number of commits (budget.rounds / "
-          "budget.max_commits) and its clients are known; set noise_multiplier");
+          "target_epsilon when the run's number of commits (run.rounds) and its clients are "
+          "known; set noise_multiplier");
     }
     const double q = std::min(1.0, static_cast<double>(n) / static_cast<double>(num_clients_));
     COHORT_ASSIGN_OR_RETURN(z_, privacy::noise_multiplier_for(*options_.dp.target_epsilon, q,
@@ -231,9 +246,19 @@ Status PrivacyRuntime::finish(ModelVersion version, int64_t expected, std::span<
     Status s = finish_secagg(version, group, mean, strategy, &unclipped);
     if (!s.ok()) {
       ++secagg_failed_;
+      ++groups_;  // the next group draws fresh keys, graph and dropouts
       clear();
+      // A protocol that fails group after group (a threshold the dropouts never leave) would
+      // retry forever: the run fails instead.
+      if (++secagg_failed_in_a_row_ >= kMaxSecAggFailuresInARow) {
+        fatal_ = Status::failed_precondition(
+            "privacy.secagg: " + std::to_string(secagg_failed_in_a_row_) +
+            " groups in a row failed secure aggregation; the last: " + s.message() +
+            " (lower privacy.secagg.threshold or expect fewer dropouts)");
+      }
       return s;
     }
+    secagg_failed_in_a_row_ = 0;
     ++secagg_groups_;
     unclipped_ = unclipped;
   } else {
@@ -256,7 +281,8 @@ Status PrivacyRuntime::finish_dp(ModelVersion version, int64_t group, double q,
   if (options_.dp.adaptive_clipping) {
     const double noise =
         count_stddev_ * privacy::gaussian(noise_, static_cast<uint64_t>(groups_), 0);
-    clip_ = privacy::next_clip_norm(clip_, unclipped_, noise, static_cast<double>(group),
+    clip_ = privacy::next_clip_norm(clip_, unclipped_, static_cast<double>(count_), noise,
+                                    static_cast<double>(group),
                                     options_.dp.target_quantile, options_.dp.clip_learning_rate);
   }
   COHORT_RETURN_IF_ERROR(step_accountant(q));

@@ -166,13 +166,19 @@ TEST(SecAggRuntimeTest, ServerSideDpAndTinyGroupsAreRefused) {
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.message().find("privacy.dp.side"), std::string::npos) << s.message();
 
+  // Groups of two are refused at start (a sum of two reveals each to the other), and so are
+  // words too narrow for the group.
   Group two;
-  ASSERT_TRUE(two.start(secagg(), 2, 2).ok());
-  two.round(ends_for(2, 2));
-  EXPECT_EQ(two.strategy->version(), 0);
-  const Json* round = two.last("round");
-  ASSERT_NE(round, nullptr);
-  EXPECT_NE(round->value("error", "").find("at least 3"), std::string::npos);
+  Status small = two.start(secagg(), 2, 2);
+  ASSERT_FALSE(small.ok());
+  EXPECT_NE(small.message().find("at least 3"), std::string::npos) << small.message();
+  Group narrow;
+  PrivacyOptions bits = secagg();
+  bits.secagg.bits = 17;
+  Status n = narrow.start(bits, 6, 2);
+  ASSERT_FALSE(n.ok());
+  EXPECT_NE(n.message().find("privacy.secagg.bits: must be >= 19"), std::string::npos)
+      << n.message();
 }
 
 TEST(SecAggRuntimeTest, ClientSideDpWithSecAggSplitsTheNoise) {

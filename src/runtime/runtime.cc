@@ -136,6 +136,13 @@ Status Runtime::start(ArrayRecord initial, Json start_fields, std::optional<Chec
                                     : privacy::random_seed(),
         entries_.size(), options_.max_commits);
   }
+  if (privacy_ && strategy_.name() == "scaffold") {
+    // Its control-variate updates (Delta c_i) travel beside the update and feed the c every
+    // client downloads: they would bypass clipping, noise and masking.
+    return Status::invalid_argument(
+        "privacy: scaffold's control-variate updates would bypass differential privacy and "
+        "secure aggregation; use a FedAvg-family strategy or FedBuff");
+  }
   if (robust_->active() || privacy_) {
     COHORT_RETURN_IF_ERROR(robust_->install(strategy_, entries_.size(), privacy_.get()));
   }
@@ -531,6 +538,10 @@ void Runtime::fire_timer(TimerId id) {
 void Runtime::after_event() {
   // A group refused for the budget commits nothing, so on_commit does not see it.
   if (privacy_ && privacy_->exhausted() && !stopping_) stop(privacy_->exhausted_reason());
+  if (privacy_ && privacy_->fatal() && !failure_) {
+    fail(*privacy_->fatal());
+    stop("privacy failed");
+  }
   while (!deferred_.empty()) {
     std::vector<std::function<void()>> work = std::move(deferred_);
     deferred_.clear();

@@ -12,7 +12,9 @@
 #include "cohort/strategy/fedasync.h"
 #include "cohort/strategy/fedavg.h"
 #include "cohort/strategy/fedbuff.h"
+#include "cohort/strategy/scaffold.h"
 #include "testing/fake_trainer.h"
+#include "testing/sim_population.h"
 
 namespace cohort::sim {
 namespace {
@@ -21,15 +23,7 @@ using testing::line_dataset;
 using testing::quadratic_factory;
 
 std::vector<SimClient> population(std::shared_ptr<const Dataset> d, int64_t count, int64_t per) {
-  std::vector<SimClient> out;
-  for (int64_t k = 0; k < count; ++k) {
-    SimClient c;
-    c.shard.data = d;
-    for (int64_t i = 0; i < per; ++i) c.shard.indices.push_back(i * count + k);
-    c.device = DeviceProfile{1.0 + 0.1 * static_cast<double>(k), 1e9, 1e9, 0.0};
-    out.push_back(std::move(c));
-  }
-  return out;
+  return testing::interleaved_population(d, count, per, 0.1);
 }
 
 SimOptions options(int64_t rounds, size_t threads = 2) {
@@ -200,6 +194,53 @@ TEST(PrivacySimTest, Int8ClippingAndSecAggCompose) {
   SimRun bad = run(o, t);
   ASSERT_FALSE(bad.summary.ok());
   EXPECT_NE(bad.summary.error().message().find("compression.uplink"), std::string::npos);
+}
+
+TEST(PrivacySimTest, FedBuffBuffersGoThroughSecureAggregation) {
+  // Secure aggregation alone: each buffer's weighted sum through the protocol lands where
+  // plain FedBuff's does, up to the fixed point (24-bit inputs over [-100, 100]).
+  auto fedbuff = [] {
+    FedBuffOptions fo;
+    fo.buffer_size = 4;
+    return FedBuff(fo);
+  };
+  SimOptions plain = options(6);
+  plain.privacy = {};
+  SimOptions secure = plain;
+  secure.privacy.secagg.enabled = true;
+  secure.privacy.secagg.range = 100;
+  secure.privacy.secagg.input_bits = 24;
+  FedBuff a = fedbuff(), b = fedbuff();
+  SimRun p = run(plain, a);
+  SimRun s = run(secure, b);
+  ASSERT_TRUE(p.summary.ok() && s.summary.ok()) << s.summary.error().to_string();
+  EXPECT_EQ(s.summary->rounds, p.summary->rounds);
+  EXPECT_EQ(s.summary->secagg_groups, s.summary->rounds);
+  EXPECT_NEAR(s.summary->final_loss, p.summary->final_loss, 1e-3 * (1 + p.summary->final_loss));
+  EXPECT_FALSE(s.summary->epsilon.has_value());  // no DP: no epsilon
+}
+
+TEST(PrivacySimTest, SecAggFailingGroupAfterGroupFailsTheRun) {
+  // A threshold the dropouts never leave: ten failed groups in a row end the run with the
+  // protocol's reason instead of retrying forever.
+  SimOptions o = options(1000);
+  o.privacy = {};
+  o.privacy.secagg.enabled = true;
+  o.privacy.secagg.threshold = 0.95;
+  o.privacy.secagg.dropout_before_masking = 0.5;
+  FedAvg s = quarter();
+  SimRun r = run(o, s);
+  ASSERT_FALSE(r.summary.ok());
+  EXPECT_NE(r.summary.error().message().find("10 groups in a row failed secure aggregation"),
+            std::string::npos)
+      << r.summary.error().to_string();
+
+  // SCAFFOLD's control variates would bypass privacy: refused.
+  SimOptions dp = options(2);
+  Scaffold scaffold;
+  SimRun refused = run(dp, scaffold);
+  ASSERT_FALSE(refused.summary.ok());
+  EXPECT_NE(refused.summary.error().message().find("scaffold"), std::string::npos);
 }
 
 TEST(PrivacySimTest, FedBuffTakesDpAndFedAsyncIsRefused) {

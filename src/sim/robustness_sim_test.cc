@@ -11,6 +11,7 @@
 #include "cohort/strategy/fedavg.h"
 #include "cohort/strategy/fedbuff.h"
 #include "testing/fake_trainer.h"
+#include "testing/sim_population.h"
 
 namespace cohort::sim {
 namespace {
@@ -18,18 +19,8 @@ namespace {
 using testing::line_dataset;
 using testing::quadratic_factory;
 
-// `count` clients with `per` examples each of the line dataset, interleaved (client k holds
-// k, k + count, ...: targets close to each other, a nearly IID population).
 std::vector<SimClient> population(std::shared_ptr<const Dataset> d, int64_t count, int64_t per) {
-  std::vector<SimClient> out;
-  for (int64_t k = 0; k < count; ++k) {
-    SimClient c;
-    c.shard.data = d;
-    for (int64_t i = 0; i < per; ++i) c.shard.indices.push_back(i * count + k);
-    c.device = DeviceProfile{1.0, 1e9, 1e9, 0.0};
-    out.push_back(std::move(c));
-  }
-  return out;
+  return testing::interleaved_population(d, count, per);
 }
 
 SimOptions options(int64_t rounds, size_t threads = 2) {

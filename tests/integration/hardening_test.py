@@ -508,6 +508,20 @@ def client_logs(f, k):
         return fh.read()
 
 
+def expect_serve_refusals(f, cases):
+    """Each (stem, config text, expected stderr text): `cohort serve` refuses to start with an
+    error containing the expected text (tokens.txt must exist)."""
+    for stem, text, expected in cases:
+        cfg = f.write(stem + ".yaml", text)
+        dep = f.write(stem + ".deploy.yaml", "{}\n")
+        p = subprocess.run([f.cohort, "serve", cfg, "--deploy", dep, "--listen", "127.0.0.1:0",
+                            "--tokens", f.path("tokens.txt"), "--insecure", "--out",
+                            f.path(stem + "_out")], capture_output=True, text=True, timeout=60,
+                           env=dict(os.environ, OMP_WAIT_POLICY="PASSIVE"))
+        f.check(p.returncode != 0 and expected in p.stderr,
+                f"{stem}: exit {p.returncode}, stderr: {p.stderr.strip()[-400:]}")
+
+
 def wait_exit(procs, timeout):
     deadline = time.time() + timeout
     for p in procs:

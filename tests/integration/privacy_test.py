@@ -108,15 +108,7 @@ def refusals(f):
                                 extra=dp_section() + "robust:\n  rule: median\n"),
          "robust.rule"),
     ]
-    for stem, text, expected in cases:
-        cfg = f.write(stem + ".yaml", text)
-        dep = f.write(stem + ".deploy.yaml", "{}\n")
-        p = subprocess.run([f.cohort, "serve", cfg, "--deploy", dep, "--listen", "127.0.0.1:0",
-                            "--tokens", f.path("tokens.txt"), "--insecure", "--out",
-                            f.path(stem + "_out")], capture_output=True, text=True, timeout=60,
-                           env=dict(os.environ, OMP_WAIT_POLICY="PASSIVE"))
-        f.check(p.returncode != 0 and expected in p.stderr,
-                f"{stem}: exit {p.returncode}, stderr: {p.stderr.strip()[-400:]}")
+    h.expect_serve_refusals(f, cases)
 
 
 CASES = {"server_side": server_side, "client_side": client_side, "budget": budget,

@@ -22,7 +22,6 @@ Cases (default: all), each in a temporary directory of its own (kept and named o
 Exit 0 when every selected case passes, 1 otherwise, 77 without python3-grpcio.
 """
 import os
-import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -102,15 +101,7 @@ def refusals(f):
         ("attack", h.train_config(5, strategy=FEDAVG, extra="attack:\n  kind: sign_flip\n"),
          "cohort join --attack"),
     ]
-    for stem, text, expected in cases:
-        cfg = f.write(stem + ".yaml", text)
-        dep = f.write(stem + ".deploy.yaml", "{}\n")
-        p = subprocess.run([f.cohort, "serve", cfg, "--deploy", dep, "--listen", "127.0.0.1:0",
-                            "--tokens", f.path("tokens.txt"), "--insecure", "--out",
-                            f.path(stem + "_out")], capture_output=True, text=True, timeout=60,
-                           env=dict(os.environ, OMP_WAIT_POLICY="PASSIVE"))
-        f.check(p.returncode != 0 and expected in p.stderr,
-                f"{stem}: exit {p.returncode}, stderr: {p.stderr.strip()[-400:]}")
+    h.expect_serve_refusals(f, cases)
 
 
 CASES = {"scaled_client": scaled_client, "refusals": refusals}

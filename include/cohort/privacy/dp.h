@@ -77,9 +77,12 @@ NoiseSeed random_seed();
 // naming clipped_count_stddev when 2 sigma_b <= z (the count would take the whole budget).
 Result<double> update_noise_multiplier(double z, double count_stddev);
 
-// One adaptive clipping step: the bound after a group where `unclipped` of `expected` updates
-// were no larger than the bound, with the count noised by `count_noise` (already scaled).
-double next_clip_norm(double clip_norm, double unclipped, double count_noise, double expected,
-                      double target_quantile, double learning_rate);
+// One adaptive clipping step: the bound after a group of `count` updates (`expected` planned)
+// of which `unclipped` were no larger than the bound. As in Andrew et al. and TFF, the count
+// query sums b_k - 1/2 (sensitivity 1/2, which the 2 sigma_b of update_noise_multiplier
+// assumes), noised by `count_noise` (already scaled): b = (unclipped - count/2 + noise) /
+// expected + 1/2, and S <- S exp(-lr (b - quantile)).
+double next_clip_norm(double clip_norm, double unclipped, double count, double count_noise,
+                      double expected, double target_quantile, double learning_rate);
 
 }  // namespace cohort::privacy

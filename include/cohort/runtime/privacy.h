@@ -108,6 +108,10 @@ class PrivacyRuntime final : public GroupPrivacy {
   // exceed target_epsilon (the runtime then stops the run).
   double epsilon() const { return epsilon_; }
   bool exhausted() const { return exhausted_; }
+  // Set when the run cannot go on (secure aggregation failed kMaxSecAggFailuresInARow groups
+  // in a row); the runtime fails the run with it.
+  const std::optional<Status>& fatal() const { return fatal_; }
+  static constexpr int64_t kMaxSecAggFailuresInARow = 10;
   std::string exhausted_reason() const;
   double delta() const { return options_.dp.delta; }
   bool dp() const { return options_.dp.enabled(); }
@@ -162,6 +166,8 @@ class PrivacyRuntime final : public GroupPrivacy {
   uint64_t seed64_ = 0;
   int64_t secagg_groups_ = 0;
   int64_t secagg_failed_ = 0;
+  int64_t secagg_failed_in_a_row_ = 0;
+  std::optional<Status> fatal_;
 };
 
 }  // namespace cohort::runtime
