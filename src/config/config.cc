@@ -211,6 +211,7 @@ bool valid_label(const std::string& label) {
 }
 
 Status read_robust(const MapReader& parent, std::optional<RobustOptions>* out);
+Status read_privacy(const MapReader& parent, runtime::PrivacyOptions* p);
 
 Status read_strategies(const MapReader& top, std::vector<StrategyConfig>* out) {
   const Node* list = top.get("strategies");
@@ -281,9 +282,13 @@ Status read_strategies(const MapReader& top, std::vector<StrategyConfig>* out) {
       s.robust = robust;
       s.robust_set = true;
     }
+    if (r.get("privacy") != nullptr) {
+      COHORT_RETURN_IF_ERROR(read_privacy(r, &s.privacy));
+      s.privacy_set = true;
+    }
     for (const auto& [key, value] : item.entries) {
       if (key == "name" || key == "label" || key == "uplink" || key == "downlink" ||
-          key == "robust") {
+          key == "robust" || key == "privacy") {
         continue;
       }
       COHORT_ASSIGN_OR_RETURN(s.params[key], to_param(ctx, value, r.child(key)));
@@ -453,9 +458,15 @@ Status read_attack(const MapReader& top, attack::AttackOptions* a) {
 }
 
 Status read_privacy(const MapReader& top, runtime::PrivacyOptions* p) {
+  if (const Node* n = top.get("privacy"); n != nullptr && n->kind == Node::Kind::kScalar &&
+                                          n->text == "none") {
+    *p = runtime::PrivacyOptions{};
+    return Status();
+  }
   const MapReader r = top.section("privacy");
   COHORT_RETURN_IF_ERROR(r.open({"dp", "secagg"}));
   const MapReader dp = r.section("dp");
+  const MapReader sa = r.section("secagg");
   COHORT_RETURN_IF_ERROR(dp.open({"noise_multiplier", "clip_norm", "delta", "target_epsilon",
                                   "side", "adaptive_clipping", "target_quantile",
                                   "clip_learning_rate", "clipped_count_stddev", "conversion"}));
@@ -474,8 +485,23 @@ Status read_privacy(const MapReader& top, runtime::PrivacyOptions* p) {
   COHORT_RETURN_IF_ERROR(dp.read("clip_learning_rate", &d.clip_learning_rate));
   COHORT_RETURN_IF_ERROR(dp.read("clipped_count_stddev", &d.clipped_count_stddev));
   COHORT_RETURN_IF_ERROR(dp.read("conversion", &d.conversion));
+  // Errors name privacy.dp.<key> / privacy.secagg.<key>; the section readers prefix the path
+  // (a strategies: item's included).
+  auto where = [&](const Status& s) -> Status {
+    if (s.ok()) return s;
+    const std::string& m = s.message();
+    const size_t colon = m.find(": ");
+    for (const auto& [prefix, section] : {std::pair{std::string("privacy.dp."), &dp},
+                                          std::pair{std::string("privacy.secagg."), &sa}}) {
+      if (m.rfind(prefix, 0) == 0 && colon != std::string::npos) {
+        return section->error(m.substr(prefix.size(), colon - prefix.size()),
+                              m.substr(colon + 2));
+      }
+    }
+    return checked(s, top.node(), top.ctx());
+  };
   if (r.get("dp") != nullptr) {
-    COHORT_RETURN_IF_ERROR(checked(d.validate(), top.node(), top.ctx()));
+    COHORT_RETURN_IF_ERROR(where(d.validate()));
     if (!d.enabled()) {
       return dp.error("noise_multiplier",
                       dp.get("noise_multiplier") != nullptr
@@ -484,7 +510,6 @@ Status read_privacy(const MapReader& top, runtime::PrivacyOptions* p) {
                           : "required: set noise_multiplier > 0, or target_epsilon to derive it");
     }
   }
-  const MapReader sa = r.section("secagg");
   COHORT_RETURN_IF_ERROR(sa.open({"enabled", "threshold", "neighbours", "input_bits", "range",
                                   "bits", "dropout_before_masking", "dropout_after_masking"}));
   runtime::SecAggOptions& s = p->secagg;
@@ -501,7 +526,7 @@ Status read_privacy(const MapReader& top, runtime::PrivacyOptions* p) {
   COHORT_RETURN_IF_ERROR(sa.read("range", &s.range));
   COHORT_RETURN_IF_ERROR(sa.read("dropout_before_masking", &s.dropout_before_masking));
   COHORT_RETURN_IF_ERROR(sa.read("dropout_after_masking", &s.dropout_after_masking));
-  return checked(p->validate(), top.node(), top.ctx());
+  return where(p->validate());
 }
 
 Status read_deploy(const MapReader& r, DeployConfig* d) {

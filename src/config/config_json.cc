@@ -117,6 +117,9 @@ Json to_json(const SimulationConfig& config) {
       if (!sc.uplink.empty()) item["uplink"] = sc.uplink;
       if (!sc.downlink.empty()) item["downlink"] = sc.downlink;
       if (sc.robust_set) item["robust"] = sc.robust ? to_json(*sc.robust) : Json("none");
+      if (sc.privacy_set) {
+        item["privacy"] = sc.privacy.enabled() ? to_json(sc.privacy) : Json("none");
+      }
       list.push_back(std::move(item));
     }
     j["strategies"] = std::move(list);
@@ -148,34 +151,7 @@ Json to_json(const SimulationConfig& config) {
                          {"utility", c.utility},
                          {"validation_examples", config.contribution_validation_examples}};
   }
-  if (config.privacy.enabled()) {
-    const privacy::DpOptions& d = config.privacy.dp;
-    const runtime::SecAggOptions& s = config.privacy.secagg;
-    Json p = Json::object();
-    if (d.enabled()) {
-      p["dp"] = {{"noise_multiplier", d.noise_multiplier},
-                 {"clip_norm", d.clip_norm},
-                 {"delta", d.delta},
-                 {"side", d.side},
-                 {"adaptive_clipping", d.adaptive_clipping},
-                 {"target_quantile", d.target_quantile},
-                 {"clip_learning_rate", d.clip_learning_rate},
-                 {"clipped_count_stddev", d.clipped_count_stddev},
-                 {"conversion", d.conversion}};
-      if (d.target_epsilon) p["dp"]["target_epsilon"] = *d.target_epsilon;
-    }
-    if (s.enabled) {
-      p["secagg"] = {{"enabled", true},
-                     {"threshold", s.threshold},
-                     {"neighbours", s.neighbours},
-                     {"input_bits", s.input_bits},
-                     {"range", s.range},
-                     {"bits", s.bits},
-                     {"dropout_before_masking", s.dropout_before_masking},
-                     {"dropout_after_masking", s.dropout_after_masking}};
-    }
-    j["privacy"] = std::move(p);
-  }
+  if (config.privacy.enabled()) j["privacy"] = to_json(config.privacy);
   if (config.attack.kind != "none") {
     const attack::AttackOptions& a = config.attack;
     j["attack"] = {{"kind", a.kind},   {"fraction", a.fraction}, {"clients", a.clients},
@@ -232,6 +208,35 @@ Json to_json(const DeployConfig& d) {
           {"max_upload_bytes", d.max_upload_bytes},
           {"spool_dir", d.spool_dir},
           {"spool_memory_bytes", d.spool_memory_bytes}};
+}
+
+Json to_json(const runtime::PrivacyOptions& o) {
+  const privacy::DpOptions& d = o.dp;
+  const runtime::SecAggOptions& s = o.secagg;
+  Json p = Json::object();
+  if (d.enabled()) {
+    p["dp"] = {{"noise_multiplier", d.noise_multiplier},
+               {"clip_norm", d.clip_norm},
+               {"delta", d.delta},
+               {"side", d.side},
+               {"adaptive_clipping", d.adaptive_clipping},
+               {"target_quantile", d.target_quantile},
+               {"clip_learning_rate", d.clip_learning_rate},
+               {"clipped_count_stddev", d.clipped_count_stddev},
+               {"conversion", d.conversion}};
+    if (d.target_epsilon) p["dp"]["target_epsilon"] = *d.target_epsilon;
+  }
+  if (s.enabled) {
+    p["secagg"] = {{"enabled", true},
+                   {"threshold", s.threshold},
+                   {"neighbours", s.neighbours},
+                   {"input_bits", s.input_bits},
+                   {"range", s.range},
+                   {"bits", s.bits},
+                   {"dropout_before_masking", s.dropout_before_masking},
+                   {"dropout_after_masking", s.dropout_after_masking}};
+  }
+  return p;
 }
 
 }  // namespace cohort

@@ -79,5 +79,36 @@ TEST(ConfigPrivacyTest, BadValuesNameTheKey) {
             std::string::npos);
 }
 
+TEST(ConfigPrivacyTest, StrategiesItemsSetOrClearTheirOwn) {
+  auto c = parse(
+      "privacy: {dp: {noise_multiplier: 1.0}}\n"
+      "strategies:\n"
+      "  - {name: fedavg, label: none, privacy: none}\n"
+      "  - {name: fedavg, label: eps3, privacy: {dp: {target_epsilon: 3, clip_norm: 0.5}}}\n"
+      "  - {name: fedavg, label: base}\n");
+  ASSERT_TRUE(c.ok()) << c.error().to_string();
+  ASSERT_EQ(c->strategies.size(), 3u);
+  EXPECT_TRUE(c->strategies[0].privacy_set);
+  EXPECT_FALSE(c->strategies[0].privacy.enabled());
+  EXPECT_EQ(c->strategies[1].privacy.dp.target_epsilon, 3.0);
+  EXPECT_DOUBLE_EQ(c->strategies[1].privacy.dp.clip_norm, 0.5);
+  EXPECT_FALSE(c->strategies[2].privacy_set);
+  EXPECT_EQ(c->strategies[1].params.count("privacy"), 0u);
+  // The JSON echo reads back as the same comparison.
+  const Json j = to_json(*c);
+  EXPECT_EQ(j["strategies"][0]["privacy"], "none");
+  EXPECT_EQ(j["strategies"][1]["privacy"]["dp"]["target_epsilon"], 3.0);
+  EXPECT_FALSE(j["strategies"][2].contains("privacy"));
+  auto again = parse(j.dump());
+  ASSERT_TRUE(again.ok()) << again.error().to_string();
+  EXPECT_EQ(again->strategies[1].privacy.dp.target_epsilon, 3.0);
+  EXPECT_FALSE(again->strategies[0].privacy.enabled());
+  // An item's bad value names the item's path.
+  EXPECT_NE(error_message("strategies:\n  - {name: fedavg, privacy: {dp: {noise_multiplier: 1, "
+                          "delta: 3}}}\n")
+                .find("strategies[0].privacy.dp.delta: must be in (0, 1)"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace cohort

@@ -1,4 +1,5 @@
 // Tests of the deployment server's checkpoints and resume, and TLS.
+#include "cohort/privacy/accountant.h"
 #include "cohort/strategy/strategy_base.h"
 #include "deploy/server_test_util.h"
 
@@ -166,6 +167,63 @@ class NoCheckpoints : public StrategyBase {
   Status on_update(Update) override { return Status(); }
   void on_task_lost(ClientId, ModelVersion) override {}
 };
+
+// The privacy ledger (the accountant's RDP per order, the clip bound) is in the checkpoint: a
+// resumed server goes on spending from where the old one stopped, never from zero.
+TEST(DeployServer, ResumeKeepsThePrivacyLedger) {
+  TempDir ckpt;
+  auto privacy_events = [](const MemorySink& m) {
+    std::vector<Json> out;
+    for (const Json& e : m.events) {
+      if (e.value("event", "") == "privacy") out.push_back(e);
+    }
+    return out;
+  };
+  double q = 0, first = 0;
+  {
+    Fixture f;
+    f.opts.checkpoint_dir = ckpt.path();
+    f.opts.privacy.dp.noise_multiplier = 0.7;
+    auto mem = std::make_shared<MemorySink>();
+    f.opts.sinks.push_back(mem);
+    f.start(fedavg(1));
+    TestClient c(f.target(), "tok0");
+    pb::RegisterReply rr;
+    ASSERT_TRUE(c.reg(2, &rr).ok());
+    pb::PullTaskReply t = c.pull_train();
+    ASSERT_TRUE(c.push(t, std::vector<float>(9, 1.f), 2).ok());
+    ASSERT_TRUE(f.wait_version(1));
+    f.server->shutdown();
+    auto ev = privacy_events(*mem);
+    ASSERT_EQ(ev.size(), 1u);
+    q = ev[0]["sampling_rate"].get<double>();
+    first = ev[0]["epsilon"].get<double>();
+    auto want = privacy::compute_epsilon(q, 0.7, 1, 1e-5, privacy::Conversion::kImproved);
+    ASSERT_TRUE(want.ok());
+    EXPECT_NEAR(first, want->epsilon, 1e-9 * want->epsilon);
+  }
+  {
+    Fixture f;
+    f.opts.checkpoint_dir = ckpt.path();
+    f.opts.resume = true;
+    f.opts.privacy.dp.noise_multiplier = 0.7;
+    auto mem = std::make_shared<MemorySink>();
+    f.opts.sinks.push_back(mem);
+    f.start(fedavg(1));
+    TestClient c(f.target(), "tok0");
+    pb::PullTaskReply t = c.pull_train();
+    ASSERT_EQ(t.kind(), pb::PullTaskReply::TRAIN);
+    ASSERT_TRUE(c.push(t, std::vector<float>(9, 1.f), 2).ok());
+    ASSERT_TRUE(f.wait_version(2));
+    f.server->shutdown();
+    auto ev = privacy_events(*mem);
+    ASSERT_EQ(ev.size(), 1u);
+    auto want = privacy::compute_epsilon(q, 0.7, 2, 1e-5, privacy::Conversion::kImproved);
+    ASSERT_TRUE(want.ok());
+    EXPECT_NEAR(ev[0]["epsilon"].get<double>(), want->epsilon, 1e-9 * want->epsilon);
+    EXPECT_GT(ev[0]["epsilon"].get<double>(), first);
+  }
+}
 
 TEST(DeployServer, StrategyWithoutCheckpointSupportIsUnimplemented) {
   NoCheckpoints s;

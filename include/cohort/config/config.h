@@ -147,6 +147,10 @@ struct StrategyConfig {
   // `robust: none` turning it off for this entry (robust_set tells the two from absence).
   std::optional<RobustOptions> robust;
   bool robust_set = false;
+  // `strategies:` items only: a `privacy:` mapping replacing the config's section, or
+  // `privacy: none` turning it off for this entry (privacy_set tells the two from absence).
+  runtime::PrivacyOptions privacy;
+  bool privacy_set = false;
 };
 
 // Where a config came from, so that errors found after loading (a strategy parameter, a
@@ -219,6 +223,8 @@ Result<DeployConfig> load_deploy_config(const std::string& path,
 Json to_json(const DeployConfig& config);
 // The robust: section's keys (every one, defaults filled in).
 Json to_json(const RobustOptions& options);
+// The privacy: section's keys: dp and secagg, each only when on.
+Json to_json(const runtime::PrivacyOptions& options);
 // The resolved config (every key, defaults filled in), for DIR/config.json. With a
 // non-empty `strategies` list it holds `strategies` (each item with its label) instead of
 // `strategy`, so the JSON reads back as the same config.
