@@ -70,6 +70,15 @@ Result<int> secagg_input_bits(const CompressionOptions& compression) {
       "the protocol's input precision) or none can");
 }
 
+AdmissionOptions admission_under_privacy(AdmissionOptions admission,
+                                         const PrivacyOptions& privacy) {
+  if (privacy.secagg.enabled) {
+    admission.norm_policy = "off";
+    admission.warmup_bound = "none";
+  }
+  return admission;
+}
+
 void fold_uplink_into_secagg(CompressionOptions& compression, PrivacyOptions& privacy) {
   if (!privacy.secagg.enabled) return;
   Result<int> bits = secagg_input_bits(compression);
@@ -312,13 +321,20 @@ int32_t PrivacyRuntime::secagg_threshold(int64_t n) const {
   return static_cast<int32_t>(std::clamp<int64_t>(count, 2, std::max<int64_t>(k, 2)));
 }
 
+int64_t PrivacyRuntime::min_included(int64_t group) const {
+  const double t = options_.secagg.threshold;
+  const int64_t count = t < 1 ? static_cast<int64_t>(std::ceil(t * static_cast<double>(group)))
+                              : static_cast<int64_t>(t);
+  return std::clamp<int64_t>(count, 2, std::max<int64_t>(group, 2));
+}
+
 double PrivacyRuntime::secagg_range() const {
   if (options_.secagg.range > 0) return options_.secagg.range;
   if (!options_.dp.enabled()) return 1.0;
   // A clipped update's coordinates lie within the clip norm; the distributed noise adds a
   // Gaussian of the task's stddev, kept within 4 standard deviations (the rest is clipped and
   // counted in the "secagg" event).
-  const int32_t t = secagg_threshold(std::max<int64_t>(group_size_, 3));
+  const int64_t t = min_included(std::max<int64_t>(group_size_, 3));
   return clip_ + 4.0 * z_update_ * clip_ / std::sqrt(static_cast<double>(t));
 }
 
@@ -372,6 +388,16 @@ Status PrivacyRuntime::finish_secagg(ModelVersion version, int64_t group, std::s
   Result<SecAggRoundResult> r = run_secagg_round(ro, members);
   if (!r.ok()) return r.error().with_context(round);
   const auto included = static_cast<int64_t>(r->included.size());
+  // The clients' distributed noise adds up to sigma^2 only over at least min_included of the
+  // planned group: a smaller sum is not released.
+  if (dp) {
+    const int64_t need = min_included(std::max<int64_t>(group_size_ > 0 ? group_size_ : n, 3));
+    if (included < need) {
+      return Status::failed_precondition(
+          round + ": only " + std::to_string(included) + " inputs in the sum, fewer than the " +
+          std::to_string(need) + " whose distributed noise makes up the DP noise; not released");
+    }
+  }
   const uint32_t bit_sum = r->sum.back();
   r->sum.pop_back();
   COHORT_ASSIGN_OR_RETURN(std::vector<float> sum, fp.decode(r->sum, params.bits, included));
@@ -475,9 +501,9 @@ void PrivacyRuntime::annotate(Task& task) const {
   if (!options_.dp.enabled() || options_.dp.side != "client") return;
   double stddev = 0;
   if (options_.secagg.enabled) {
-    // Distributed noise: t clients or more survive in any sum the protocol releases, so each
-    // adds variance sigma^2 / t and the sum carries at least sigma^2.
-    const int32_t t = secagg_threshold(std::max<int64_t>(group_size_, 3));
+    // Distributed noise: no sum of fewer than t clients is ever released (finish_secagg
+    // refuses it), so each adds variance sigma^2 / t and the sum carries at least sigma^2.
+    const int64_t t = min_included(std::max<int64_t>(group_size_, 3));
     stddev = z_update_ * clip_ / std::sqrt(static_cast<double>(t));
   }
   set_task_dp(task.config, clip_, stddev);

@@ -192,8 +192,9 @@ TEST(SecAggRuntimeTest, ClientSideDpWithSecAggSplitsTheNoise) {
   g.privacy->annotate(t);
   auto d = task_dp(t.config);
   ASSERT_TRUE(d.ok() && d->has_value());
-  // t = ceil(0.5 x 8) = 4 of 9: each client adds sigma / sqrt(4) = z S / 2.
-  EXPECT_DOUBLE_EQ((*d)->noise_stddev, 1.0 * 2.0 / 2.0);
+  // No released sum holds fewer than ceil(0.5 x 9) = 5 inputs: each client adds
+  // sigma / sqrt(5) = z S / sqrt(5).
+  EXPECT_DOUBLE_EQ((*d)->noise_stddev, 1.0 * 2.0 / std::sqrt(5.0));
   // The clients clip (the server cannot); without their noise in this test the mean is the
   // clipped sum over C = 9.
   auto ends = ends_for(9, 3);
@@ -211,7 +212,7 @@ TEST(SecAggRuntimeTest, ClientSideDpWithSecAggSplitsTheNoise) {
   g.round(ends);
   ASSERT_EQ(g.strategy->version(), 1);
   const auto w = values(*g.strategy->global_model());
-  // range = S + 4 sigma / sqrt(t) = 6: quantum 6 / 32767 per client.
+  // range = S + 4 sigma / sqrt(5) < 6: quantum < 6 / 32767 per client.
   for (size_t i = 0; i < 3; ++i) EXPECT_NEAR(w[i], acc[i] / 9, 9 * 6.0 / 32767 / 9 + 1e-6);
   ASSERT_NE(g.last("privacy"), nullptr);
   EXPECT_GT(g.privacy->epsilon(), 0.0);

@@ -10,7 +10,7 @@ namespace cohort::runtime {
 
 Runtime::Runtime(RuntimeOptions options, Strategy& strategy, RuntimeHost& host, MetricsHub* metrics)
     : options_(std::move(options)),
-      admission_(options_.admission),
+      admission_(admission_under_privacy(options_.admission, options_.privacy)),
       strategy_(strategy),
       host_(host),
       metrics_(metrics),

@@ -187,6 +187,7 @@ TEST(PrivacySimTest, Int8ClippingAndSecAggCompose) {
   const int64_t per_upload = 27 + (3 * 11 + 7) / 8;
   EXPECT_EQ(r.summary->bytes_up, per_upload * r.summary->updates);
   EXPECT_EQ(r.summary->secagg_groups, 4);
+  EXPECT_EQ(r.summary->rejected, 0);  // no norm bound on what the server cannot see
 
   // A sparsifier cannot: each client would send other coordinates.
   o.compression.uplink = "topk:0.5";

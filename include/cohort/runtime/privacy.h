@@ -24,6 +24,7 @@
 #include "cohort/core/metrics.h"
 #include "cohort/privacy/accountant.h"
 #include "cohort/privacy/dp.h"
+#include "cohort/runtime/admission.h"
 #include "cohort/runtime/compression.h"
 #include "cohort/runtime/summary.h"
 #include "cohort/strategy/group_aggregation.h"
@@ -74,6 +75,13 @@ Status privatize_update(std::span<float> delta, const ConfigRecord& task_config,
 Result<int> secagg_input_bits(const CompressionOptions& compression);
 // Applies secagg_input_bits to a run's options (call after validation).
 void fold_uplink_into_secagg(CompressionOptions& compression, PrivacyOptions& privacy);
+
+// Admission under secure aggregation: the server never sees an update, so no norm can be
+// checked: the norm policy is off and there is no warm-up bound (each coordinate is bounded by
+// the fixed point's range instead, and client-side DP bounds the norm before masking). Other
+// settings are returned unchanged.
+AdmissionOptions admission_under_privacy(AdmissionOptions admission,
+                                         const PrivacyOptions& privacy);
 
 // The metric a client reports for adaptive clipping.
 inline constexpr char kDpUnclippedMetric[] = "dp_unclipped";
@@ -128,6 +136,9 @@ class PrivacyRuntime final : public GroupPrivacy {
   // Shamir threshold for a group of n (privacy.secagg.threshold as a count or a fraction of
   // each client's neighbours).
   int32_t secagg_threshold(int64_t n) const;
+  // The fewest inputs a released sum of a planned group of `group` may hold (the threshold as
+  // a count, or that fraction of the group): the distributed noise is calibrated to it.
+  int64_t min_included(int64_t group) const;
   // The group's sum through the secure aggregation protocol, into `mean`.
   Status finish_secagg(ModelVersion version, int64_t group, std::span<float> mean,
                        const std::string& strategy, double* unclipped);
