@@ -113,6 +113,17 @@ PrivacyRuntime::PrivacyRuntime(PrivacyOptions options, StrategyHost& events,
   std::memcpy(&seed64_, noise_.data(), sizeof seed64_);
 }
 
+Status PrivacyRuntime::check_strategy(const std::string& strategy) const {
+  if (strategy == "scaffold") {
+    // Its control-variate updates (Delta c_i) travel beside the update and feed the c every
+    // client downloads: they would bypass clipping, noise and masking.
+    return Status::invalid_argument(
+        "privacy: scaffold's control-variate updates would bypass differential privacy and "
+        "secure aggregation; use a FedAvg-family strategy or FedBuff");
+  }
+  return Status();
+}
+
 std::string PrivacyRuntime::describe() const {
   std::string d;
   if (options_.dp.enabled()) {

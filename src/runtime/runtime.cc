@@ -136,13 +136,7 @@ Status Runtime::start(ArrayRecord initial, Json start_fields, std::optional<Chec
                                     : privacy::random_seed(),
         entries_.size(), options_.max_commits);
   }
-  if (privacy_ && strategy_.name() == "scaffold") {
-    // Its control-variate updates (Delta c_i) travel beside the update and feed the c every
-    // client downloads: they would bypass clipping, noise and masking.
-    return Status::invalid_argument(
-        "privacy: scaffold's control-variate updates would bypass differential privacy and "
-        "secure aggregation; use a FedAvg-family strategy or FedBuff");
-  }
+  if (privacy_) COHORT_RETURN_IF_ERROR(privacy_->check_strategy(strategy_.name()));
   if (robust_->active() || privacy_) {
     COHORT_RETURN_IF_ERROR(robust_->install(strategy_, entries_.size(), privacy_.get()));
   }

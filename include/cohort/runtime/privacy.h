@@ -95,6 +95,8 @@ class PrivacyRuntime final : public GroupPrivacy {
                  size_t num_clients, int64_t planned_groups);
 
   bool active() const { return options_.enabled(); }
+  // InvalidArgument for a strategy whose traffic would bypass the stage (SCAFFOLD).
+  Status check_strategy(const std::string& strategy) const;
 
   // GroupPrivacy. set_group_size validates the options against the group and fixes the
   // noise multiplier.
