@@ -1,20 +1,8 @@
 #include "report/privacy.h"
 
-#include <cstdio>
-
 #include "report/text.h"
 
 namespace cohort::report_detail {
-
-namespace {
-
-std::string sig3(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.3g", v);
-  return buf;
-}
-
-}  // namespace
 
 bool any_epsilon(const std::vector<ReportSeries>& series) {
   for (const ReportSeries& s : series) {

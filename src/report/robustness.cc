@@ -32,13 +32,6 @@ Spread spread(const std::vector<double>& v) {
   return s;
 }
 
-// Three significant digits.
-std::string sig3(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.3g", v);
-  return buf;
-}
-
 }  // namespace
 
 std::optional<double> trust_auc(const Json& row) {

@@ -37,6 +37,8 @@ std::string esc(std::string_view s) {
 
 std::string num(double v) { return strformat("%.2f", v); }
 
+std::string sig3(double v) { return strformat("%.3g", v); }
+
 std::string with_commas(int64_t v) {
   std::string digits = std::to_string(v < 0 ? -v : v);
   std::string out;

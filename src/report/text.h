@@ -24,6 +24,9 @@ std::string with_commas(int64_t v);
 // Shortest "%g"-style text for parameters and distribution values (0.5, 100, 1e-06).
 std::string short_num(double v);
 
+// Three significant digits ("%.3g"): table cells of scores and budgets.
+std::string sig3(double v);
+
 // A byte count in its decimal unit with three significant digits or so: "512 B", "1.25 MB".
 std::string fmt_bytes(double b);
 

@@ -39,30 +39,28 @@ Result<SecAggRoundResult> run_secagg_round(const SecAggRoundOptions& options,
   }
   // A client whose session fails drops out; a message the server refuses drops its sender
   // (ServerSession records it). Either way the round goes on for the others.
-  auto deliver = [&](ClientId id, Result<std::vector<uint8_t>> msg) -> Status {
+  auto deliver = [&](ClientId id, const Result<std::vector<uint8_t>>& msg) {
     if (msg.ok()) (void)server.receive(id, *msg);
-    return Status();
   };
 
   // Stage 0: every member advertises its keys.
-  for (auto& [id, c] : clients) COHORT_RETURN_IF_ERROR(deliver(id, c.advertise_keys()));
+  for (auto& [id, c] : clients) deliver(id, c.advertise_keys());
   COHORT_ASSIGN_OR_RETURN(std::vector<secagg::Outgoing> rosters, server.advance());
   // Stage 1: shares.
   for (const secagg::Outgoing& o : rosters) {
-    COHORT_RETURN_IF_ERROR(deliver(o.to, clients.at(o.to).share_keys(o.bytes)));
+    deliver(o.to, clients.at(o.to).share_keys(o.bytes));
   }
   COHORT_ASSIGN_OR_RETURN(std::vector<secagg::Outgoing> bundles, server.advance());
   // Stage 2: masked inputs, except from those that drop now.
   for (const secagg::Outgoing& o : bundles) {
     if (before.count(o.to) > 0) continue;
-    COHORT_RETURN_IF_ERROR(
-        deliver(o.to, clients.at(o.to).masked_input(o.bytes, input.at(o.to)->words)));
+    deliver(o.to, clients.at(o.to).masked_input(o.bytes, input.at(o.to)->words));
   }
   COHORT_ASSIGN_OR_RETURN(std::vector<secagg::Outgoing> requests, server.advance());
   // Stage 3: unmasking, except from those that drop after masking.
   for (const secagg::Outgoing& o : requests) {
     if (after.count(o.to) > 0) continue;
-    COHORT_RETURN_IF_ERROR(deliver(o.to, clients.at(o.to).unmask(o.bytes)));
+    deliver(o.to, clients.at(o.to).unmask(o.bytes));
   }
   COHORT_ASSIGN_OR_RETURN(secagg::Aggregate agg, server.finish());
 
