@@ -348,14 +348,16 @@ bench_secagg() {
     "${common[@]}" | tee -a "$OUT/secagg.jsonl"
   "$PY" - "$OUT/secagg.jsonl" <<'EOF2' | tee "$OUT/secagg_table.md"
 import json, sys
-print("| n | k | t | dropout | client s (median / max) | server s | bytes/client up | "
-      "bytes/client down | expansion | upload expansion | included | sum exact |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+print("| n | k | t | dropout | client s (median / max) | server s | server / plain sum | "
+      "bytes/client up | bytes/client down | expansion | upload expansion | included | "
+      "sum exact |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 for line in open(sys.argv[1]):
     r = json.loads(line)
-    print("| %d | %d | %d | %.1f | %.3f / %.3f | %.3f | %s | %s | %.3fx | %.3fx | %d | %s |" % (
+    print("| %d | %d | %d | %.1f | %.3f / %.3f | %.3f | %.0fx | %s | %s | %.3fx | %.3fx | %d | %s |" % (
         r["clients"], r["neighbour_count"], r["threshold"], r["dropout"], r["client_s_median"],
-        r["client_s_max"], r["server_s"], f"{r['bytes_received_per_client']:,.0f}",
+        r["client_s_max"], r["server_s"], r["server_vs_plain_sum"],
+        f"{r['bytes_received_per_client']:,.0f}",
         f"{r['bytes_sent_per_client']:,.0f}", r["expansion"], r["upload_expansion"],
         r["included"], "yes" if r["ok"] else "NO"))
 EOF2

@@ -66,6 +66,9 @@ struct RoundStats {
   double client_s_median = 0;
   double client_s_max = 0;
   double server_s = 0;
+  // The baseline in the same run: what a server without secure aggregation does with the same
+  // inputs, summing the encoded vectors as they arrive.
+  double plain_sum_s = 0;
   double bytes_sent = 0;      // server -> client, per full participant (median)
   double bytes_received = 0;  // client -> server, per full participant (median)
   int64_t included = 0;
@@ -174,6 +177,7 @@ Result<RoundStats> run_round(const SecAggArgs& a, const secagg::Params& params,
   // Stage 2: masked inputs, each client's input made (untimed) just before it is masked, so
   // only one vector is alive at a time; `expected` is the plain sum of the encoded words.
   std::vector<uint32_t> expected(m, 0);
+  double plain_sum_s = 0;
   std::vector<double> real_sum(m, 0.0);
   std::vector<float> x(m);
   std::vector<ClientId> included;
@@ -189,7 +193,9 @@ Result<RoundStats> run_round(const SecAggArgs& a, const secagg::Params& params,
                                             static_cast<uint64_t>(o.to), static_cast<uint64_t>(r));
     COHORT_ASSIGN_OR_RETURN(secagg::FixedPoint::Encoded enc,
                             fp.encode(x, params.bits, n, enc_seed));
+    const auto plain_start = Clock::now();
     for (size_t i = 0; i < m; ++i) expected[i] += enc.words[i];
+    plain_sum_s += seconds_since(plain_start);
     included.push_back(o.to);
     secagg::ClientSession& c = clients[slot(o.to)];
     const auto start = Clock::now();
@@ -252,6 +258,7 @@ Result<RoundStats> run_round(const SecAggArgs& a, const secagg::Params& params,
   st.client_s_median = median(times);
   st.client_s_max = *std::max_element(times.begin(), times.end());
   st.server_s = server_s;
+  st.plain_sum_s = plain_sum_s;
   st.bytes_sent = median(sent);
   st.bytes_received = median(received);
   st.included = k;
@@ -270,7 +277,7 @@ Status run_secagg(const SecAggArgs& a) {
   COHORT_RETURN_IF_ERROR(fp.validate(params.bits, a.clients).with_context("bench secagg"));
   COHORT_RETURN_IF_ERROR(params.validate_roster(a.clients).with_context("bench secagg"));
 
-  std::vector<double> med, mx, srv;
+  std::vector<double> med, mx, srv, plain_sum;
   RoundStats last;
   double max_err = 0;
   for (int64_t r = 0; r < a.repeats; ++r) {
@@ -284,6 +291,7 @@ Status run_secagg(const SecAggArgs& a) {
     med.push_back(last.client_s_median);
     mx.push_back(last.client_s_max);
     srv.push_back(last.server_s);
+    plain_sum.push_back(last.plain_sum_s);
     max_err = std::max(max_err, last.max_abs_error);
   }
   const double plain = static_cast<double>(a.params) * a.input_bits / 8.0;
@@ -302,6 +310,8 @@ Status run_secagg(const SecAggArgs& a) {
             {"client_s_median", median(med)},
             {"client_s_max", median(mx)},
             {"server_s", median(srv)},
+            {"plain_sum_s", median(plain_sum)},
+            {"server_vs_plain_sum", median(srv) / std::max(median(plain_sum), 1e-9)},
             {"bytes_sent_per_client", last.bytes_sent},
             {"bytes_received_per_client", last.bytes_received},
             {"plaintext_bytes_per_client", plain},
@@ -316,12 +326,13 @@ Status run_secagg(const SecAggArgs& a) {
   }
   std::printf(
       "secagg n=%lld m=%lld input_bits=%d bits=%d k=%lld t=%d dropout=%.2f+%.2f threads=%zu: "
-      "client %.3f s median / %.3f s max, server %.3f s; per client %.0f B up, %.0f B down, "
+      "client %.3f s median / %.3f s max, server %.3f s (%.0fx a plain sum's %.4f s); per client %.0f B up, %.0f B down, "
       "plaintext %.0f B, expansion %.3fx (upload %.3fx); %lld included, sum exact (max error "
       "vs floats %.2g)\n",
       static_cast<long long>(a.clients), static_cast<long long>(a.params), a.input_bits,
       params.bits, static_cast<long long>(params.neighbour_count(a.clients)), params.threshold,
       a.dropout, a.dropout_after_masking, kernel_threads(), median(med), median(mx), median(srv),
+      median(srv) / std::max(median(plain_sum), 1e-9), median(plain_sum),
       last.bytes_received, last.bytes_sent, plain, (last.bytes_sent + last.bytes_received) / plain,
       last.bytes_received / plain, static_cast<long long>(last.included), max_err);
   return Status();
