@@ -74,10 +74,15 @@ class Proxy:
     def _roll(self, *kinds):
         """The fault to inject on this call (one of `kinds` that is enabled), or None."""
         kinds = [k for k in kinds if k in self.faults]
+        with self.mu:
+            # Kinds not injected yet on any call come first, so that a run covers every kind
+            # whatever the calls' timing (a run's calls interleave differently each time).
+            seen = {name.split(".")[1] for name in self.injected}
+        fresh = [k for k in kinds if k not in seen]
         with self.rng_mu:
             if not kinds or self.rng.random() >= self.rate:
                 return None
-            return self.rng.choice(kinds)
+            return self.rng.choice(fresh or kinds)
 
     def _randint(self, a, b):
         with self.rng_mu:
