@@ -511,7 +511,8 @@ Status read_privacy(const MapReader& top, runtime::PrivacyOptions* p) {
     }
   }
   COHORT_RETURN_IF_ERROR(sa.open({"enabled", "threshold", "neighbours", "input_bits", "range",
-                                  "bits", "dropout_before_masking", "dropout_after_masking"}));
+                                  "bits", "dropout_before_masking", "dropout_after_masking",
+                                  "stage_timeout_s"}));
   runtime::SecAggOptions& s = p->secagg;
   s.enabled = sa.get("enabled") == nullptr ? r.get("secagg") != nullptr : s.enabled;
   COHORT_RETURN_IF_ERROR(sa.read("enabled", &s.enabled));
@@ -526,6 +527,7 @@ Status read_privacy(const MapReader& top, runtime::PrivacyOptions* p) {
   COHORT_RETURN_IF_ERROR(sa.read("range", &s.range));
   COHORT_RETURN_IF_ERROR(sa.read("dropout_before_masking", &s.dropout_before_masking));
   COHORT_RETURN_IF_ERROR(sa.read("dropout_after_masking", &s.dropout_after_masking));
+  COHORT_RETURN_IF_ERROR(sa.read("stage_timeout_s", &s.stage_timeout_s));
   return where(p->validate());
 }
 

@@ -234,7 +234,8 @@ Json to_json(const runtime::PrivacyOptions& o) {
                    {"range", s.range},
                    {"bits", s.bits},
                    {"dropout_before_masking", s.dropout_before_masking},
-                   {"dropout_after_masking", s.dropout_after_masking}};
+                   {"dropout_after_masking", s.dropout_after_masking},
+                   {"stage_timeout_s", s.stage_timeout_s}};
   }
   return p;
 }

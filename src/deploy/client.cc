@@ -27,6 +27,7 @@
 #include "cohort/codec/codec.h"
 #include "cohort/runtime/checkpoint.h"
 #include "cohort/runtime/privacy.h"
+#include "deploy/client_secagg.h"
 #include "deploy/wire.h"
 
 namespace cohort::deploy {
@@ -42,22 +43,6 @@ constexpr char kClientVersion[] = "cohort-cpp/0.1.0";
 
 double seconds_since(SteadyClock::time_point t) {
   return std::chrono::duration<double>(SteadyClock::now() - t).count();
-}
-
-// FailedPrecondition naming the first difference between the server's and the trainer's
-// layouts (names and shapes; trainable flags are informational).
-Status check_layout(const pb::Layout& server, const ArrayLayout& mine) {
-  std::optional<wire::LayoutDifference> d = wire::layout_difference(server, mine);
-  if (!d) return Status();
-  if (d->kind == wire::LayoutDifference::Kind::kCount) {
-    return Status::failed_precondition(
-        strformat("the server's model has %d arrays, the local trainer's %d (local layout: %s)",
-                  d->got_count, d->expected_count, mine.describe().c_str()));
-  }
-  return Status::failed_precondition(strformat(
-      "the server's model differs from the local trainer's at array %d: server has '%s', this "
-      "client '%s' (check model: in the YAML; local layout: %s)",
-      d->index, d->got.c_str(), d->expected.c_str(), mine.describe().c_str()));
 }
 
 }  // namespace
@@ -178,7 +163,7 @@ struct Client::Impl {
       }
       return from_grpc(st, "Register with " + opt.server);
     }
-    COHORT_RETURN_IF_ERROR(check_layout(rep.layout(), *layout));
+    COHORT_RETURN_IF_ERROR(wire::check_layout(rep.layout(), *layout));
     if (registered_once) stats.reconnects += 1;
     registered_once = true;
     stats.client_id = rep.client_id();
@@ -460,6 +445,7 @@ struct Client::Impl {
     for (const auto& [k, v] : tr.metrics) (*h.mutable_metrics())[k] = v;
     wire::to_pb(*layout, h.mutable_layout());
     h.set_has_state_delta(!su.state_delta.empty());
+    if (t.secagg()) return aggregate_securely(t, h, delta, tr.metrics);
     std::vector<wire::ByteRange> parts = {wire::bytes_of(delta)};
     // Compression: the delta travels as a payload of the task's update chain.
     std::string payload;
@@ -535,6 +521,29 @@ struct Client::Impl {
     log(strformat("task %lld: version %lld, update rejected by the server: %s",
                   static_cast<long long>(task_id), static_cast<long long>(t.version()),
                   reason.c_str()));
+    return Status::ok_status();
+  }
+
+  // The task asked for secure aggregation: the update stays here, only masked words leave.
+  Status aggregate_securely(const pb::PullTaskReply& t, const pb::UpdateHeader& h,
+                            const ArrayRecord& delta, const MetricRecord& metrics) {
+    SecAggParticipant sp;
+    sp.id = stats.client_id;
+    sp.task_id = t.task_id();
+    sp.update.assign(delta.flat().begin(), delta.flat().end());
+    auto bit = metrics.find(runtime::kDpUnclippedMetric);
+    sp.unclipped = bit == metrics.end() || bit->second >= 0.5;
+    Result<SecAggOutcome> o = push_withheld(
+        *stub, [&](grpc::ClientContext* c) { prepare(c, opt.rpc_timeout_s); }, h, std::move(sp),
+        [&] { return stop_requested(); });
+    if (!o.ok()) {
+      stats.abandoned += 1;
+      return o.error();
+    }
+    (o->included ? stats.accepted : stats.rejected) += 1;
+    log(strformat("task %lld: version %lld, secure aggregation: %s", static_cast<long long>(t.task_id()),
+                  static_cast<long long>(t.version()),
+                  o->included ? "in the released sum" : ("not aggregated: " + o->reason).c_str()));
     return Status::ok_status();
   }
 

@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "cohort/core/format.h"
+#include "cohort/core/ops.h"
 #include "cohort/runtime/admission.h"
 #include "deploy/crash_points.h"
 #include "deploy/spool.h"
@@ -145,6 +146,7 @@ grpc::Status FleetService::PullTask(grpc::ServerContext* ctx, const pb::PullTask
       reply->set_deadline_s(std::max(0.0, t->dispatched_at + opts_.task_timeout_s - loop_.now()));
     }
     reply->set_has_server_state(t->task.server_state != nullptr);
+    reply->set_secagg(loop_.secagg != nullptr);
     if (compression_.downlink) reply->set_model_codec(compression_.downlink->spec());
     if (compression_.uplink) {
       reply->set_update_codec(compression_.uplink->spec());
@@ -334,6 +336,50 @@ grpc::Status FleetService::PushUpdate(grpc::ServerContext* ctx,
         std::string("has_state_delta is ") + (h.has_state_delta() ? "true" : "false") +
         " but the task " + (state_expected ? "carries" : "carries no") + " server state"));
   }
+  // Under secure aggregation no update travels in the clear: the header alone, then SecAgg.
+  if (h.secagg() != (loop_.secagg != nullptr)) {
+    return reject(Status::invalid_argument(
+        h.secagg() ? std::string("secagg is set but this run does not use secure aggregation")
+                   : std::string("this run uses secure aggregation (privacy.secagg): push the "
+                                 "update's header alone with secagg set, then take part in the "
+                                 "SecAgg rounds; the server takes no update in the clear")));
+  }
+  if (h.secagg()) {
+    if (!h.codec().empty() || h.delta_bytes() != 0) {
+      return reject(Status::invalid_argument(
+          "a withheld update (secagg) carries no delta: codec must be empty and delta_bytes 0"));
+    }
+    if (reader->Read(&msg)) {
+      return reject(Status::invalid_argument(
+          "a withheld update (secagg) is its header alone; the stream has more messages"));
+    }
+    Update u = withheld_update(c, h);
+    AdmissionOutcome outcome;
+    if (Status s = loop_.core.admission().admit(u, task, admission_ctx, &outcome); !s.ok()) {
+      return reject(s);
+    }
+    Status held;
+    {
+      std::lock_guard<std::mutex> lk(loop_.mu);
+      held = loop_.secagg->withheld(c, task_id);
+      if (held.ok()) {
+        auto shared_u = std::make_shared<Update>(std::move(u));
+        // Not waited for: the strategy may close the group with this update, and the round
+        // then needs this client's SecAgg calls (which tell it the update's fate).
+        loop_.post([this, c, task_id, shared_u, outcome] {
+          Status r = loop_.core.receive(task_id, std::move(*shared_u), 0, outcome);
+          if (!r.ok()) {
+            log_line("rejected update from client " + std::to_string(c) + ": " + r.to_string());
+            loop_.secagg->refused(c, r.to_string());
+          }
+        });
+      }
+    }
+    if (!held.ok()) return reject(held);
+    reply->set_accepted(true);
+    reply->set_reason("held by the client for secure aggregation; SecAgg tells its outcome");
+    return grpc::Status::OK;
+  }
   // The delta's encoding must be the run's uplink chain (docs/compression.md).
   const std::shared_ptr<const codec::Chain>& chain = compression_.uplink;
   const std::string want_codec = chain ? chain->spec() : std::string();
@@ -500,6 +546,41 @@ grpc::Status FleetService::PushUpdate(grpc::ServerContext* ctx,
   crash_point("acked");
   reply->set_accepted(true);
   reply->set_durable(loop_.durable());
+  return grpc::Status::OK;
+}
+
+Update FleetService::withheld_update(ClientId c, const pb::UpdateHeader& h) const {
+  Update u;
+  u.client = c;
+  u.base_version = h.base_version();
+  u.num_examples = h.num_examples();
+  u.local_steps = h.local_steps();
+  for (const auto& [k, v] : h.metrics()) u.metrics[k] = v;
+  // A placeholder of zeros: the privacy stage takes the weight and metrics, the values come
+  // from the round.
+  if (streamed_) {
+    u.delta_source = std::make_shared<WithheldDelta>(layout_->numel());
+  } else {
+    u.delta = ArrayRecord(layout_);
+    ops::fill(u.delta.flat(), 0.0f);
+  }
+  return u;
+}
+
+grpc::Status FleetService::SecAgg(grpc::ServerContext* ctx, const pb::SecAggRequest* req,
+                                  pb::SecAggReply* reply) {
+  Result<ClientId> c = caller(ctx);
+  if (!c.ok()) return to_grpc(c.error());
+  if (!loop_.secagg) {
+    return to_grpc(Status::failed_precondition("this run does not use secure aggregation"));
+  }
+  std::unique_lock<std::mutex> lk(loop_.mu);
+  loop_.touch(*c);
+  Status s = loop_.secagg->handle(*c, req->task_id(), req->message(), lk, reply);
+  loop_.touch(*c);
+  if (!s.ok()) return to_grpc(s);
+  loop_.core.add_bytes_up(static_cast<int64_t>(req->message().size()));
+  loop_.core.add_bytes_down(static_cast<int64_t>(reply->message().size()));
   return grpc::Status::OK;
 }
 

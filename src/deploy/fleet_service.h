@@ -37,6 +37,8 @@ class FleetService final : public v1::Fleet::Service {
                          v1::HeartbeatReply* reply) override;
   grpc::Status ReportEval(grpc::ServerContext* ctx, const v1::EvalReport* req,
                           v1::EvalAck* reply) override;
+  grpc::Status SecAgg(grpc::ServerContext* ctx, const v1::SecAggRequest* req,
+                      v1::SecAggReply* reply) override;
 
  private:
   // The authenticated caller, within its call rate (ResourceExhausted beyond it).
@@ -47,6 +49,8 @@ class FleetService final : public v1::Fleet::Service {
   // Waits for a push slot (max_concurrent_pushes); false when the client went away.
   bool acquire_push_slot(grpc::ServerContext* ctx, StreamWatchdog::Stream* watch);
   void release_push_slot();
+  // The strategy's view of an update a client withheld for secure aggregation.
+  Update withheld_update(ClientId c, const v1::UpdateHeader& h) const;
 
   const ServerOptions& opts_;
   const TokenTable& tokens_;

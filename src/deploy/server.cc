@@ -50,9 +50,8 @@ Status ServerOptions::validate() const {
   COHORT_RETURN_IF_ERROR(compression.validate());
   COHORT_RETURN_IF_ERROR(privacy.validate());
   if (privacy.secagg.enabled) {
-    return Status::invalid_argument(
-        "privacy.secagg: secure aggregation runs in the simulator; cohort serve does not run "
-        "its key and share rounds yet (docs/privacy.md)");
+    // Only a uniform quantizer (it becomes the fixed point) or none composes with masking.
+    COHORT_RETURN_IF_ERROR(runtime::secagg_input_bits(compression).status());
   }
   COHORT_RETURN_IF_ERROR(check_field("run.rounds", max_rounds, Range::at_least(0)));
   if (max_rounds == 0 && max_wall_s == 0) {
@@ -86,6 +85,7 @@ struct Server::Impl {
       return Status::invalid_argument("Server: the initial model is empty");
     }
     COHORT_RETURN_IF_ERROR(opts.validate());
+    runtime::fold_uplink_into_secagg(opts.compression, opts.privacy);  // intK: the fixed point
     COHORT_ASSIGN_OR_RETURN(tokens, TokenTable::load(opts.tokens_file));
     COHORT_RETURN_IF_ERROR(strategy->check_population(tokens.client_ids().size())
                                .with_context("strategy (the tokens file names " +
@@ -208,6 +208,16 @@ std::shared_ptr<const ArrayRecord> Server::global_model() const {
   if (!impl_->loop) return nullptr;
   std::lock_guard<std::mutex> lk(impl_->loop->mu);
   return impl_->loop->model_snapshot;
+}
+
+std::vector<std::tuple<ClientId, int, std::vector<uint8_t>>> Server::secagg_transcript() const {
+  std::vector<std::tuple<ClientId, int, std::vector<uint8_t>>> out;
+  if (!impl_->loop || !impl_->loop->secagg) return out;
+  std::lock_guard<std::mutex> lk(impl_->loop->mu);
+  for (const secagg::TranscriptEntry& e : impl_->loop->secagg->last_transcript()) {
+    out.emplace_back(e.client, static_cast<int>(e.stage), e.bytes);
+  }
+  return out;
 }
 
 }  // namespace cohort::deploy

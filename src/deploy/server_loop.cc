@@ -46,7 +46,15 @@ runtime::RuntimeOptions core_options(const ServerOptions& o) {
 }  // namespace
 
 ServerLoop::ServerLoop(const ServerOptions& options, Strategy& strategy, MetricsHub* hub)
-    : core(core_options(options), strategy, *this, hub), opts_(options) {}
+    : core(core_options(options), strategy, *this, hub), opts_(options) {
+  if (options.privacy.secagg.enabled) {
+    SecAggCoordinator::Options so;
+    so.stage_timeout_s = options.privacy.secagg.stage_timeout_s;
+    so.poll_wait_s = std::max(0.05, options.pull_wait_s);
+    so.keep_transcript = options.keep_secagg_transcript;
+    secagg = std::make_unique<SecAggCoordinator>(*this, so);
+  }
+}
 
 ServerLoop::~ServerLoop() { stop_and_join(); }
 
@@ -232,6 +240,7 @@ void ServerLoop::finish_writes(std::unique_lock<std::mutex>& lk) {
 
 void ServerLoop::run() {
   std::unique_lock<std::mutex> lk(mu);
+  event_lock_ = &lk;
   auto after_event = [this] {
     core.after_event();
     snapshot();
@@ -280,6 +289,7 @@ void ServerLoop::run() {
   }
   finish_writes(lk);
   write_summary();
+  event_lock_ = nullptr;
   task_cv.notify_all();
 }
 

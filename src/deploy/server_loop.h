@@ -18,6 +18,7 @@
 #include "cohort/core/clock.h"
 #include "cohort/deploy/server.h"
 #include "cohort/runtime/runtime.h"
+#include "deploy/secagg_coordinator.h"
 #include "deploy/sessions.h"
 
 namespace cohort::deploy {
@@ -40,6 +41,8 @@ class ServerLoop final : public runtime::RuntimeHost {
   bool loop_exited = false;  // the loop thread finished (summary written)
   std::shared_ptr<const ArrayRecord> model_snapshot;
   ModelVersion version_snapshot = 0;
+  // Secure aggregation's rounds (privacy.secagg), null without it.
+  std::unique_ptr<SecAggCoordinator> secagg;
 
   // Starts the loop thread (mu not held).
   void start_thread();
@@ -86,6 +89,11 @@ class ServerLoop final : public runtime::RuntimeHost {
   void on_stop(const std::string& reason) override;
   void resume_clock(double t) override { clock_offset_ = t; }
   void log(const std::string& line) override { log_line(line); }
+  runtime::SecAggTransport* secagg_transport() override { return secagg.get(); }
+
+  // The loop thread's lock while it runs an event, else null (mu held): what waits inside an
+  // event (a secure aggregation round) waits on it, so handlers go on meanwhile.
+  std::unique_lock<std::mutex>* event_lock() const { return event_lock_; }
 
  private:
   void run();
@@ -117,6 +125,7 @@ class ServerLoop final : public runtime::RuntimeHost {
   std::set<ClientId> told_;
   double clock_offset_ = 0.0;  // the clock continues from the checkpoint's time
   std::thread thread_;
+  std::unique_lock<std::mutex>* event_lock_ = nullptr;
   // Durability (guarded by mu).
   int64_t durable_seq_ = 0;
   ModelVersion durable_version_ = 0;

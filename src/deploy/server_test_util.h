@@ -225,6 +225,8 @@ class TestClient {
     return s;
   }
 
+ pb::Fleet::Stub& stub() { return *stub_; }
+
  private:
   std::unique_ptr<pb::Fleet::Stub> stub_;
   std::string token_;

@@ -1,5 +1,7 @@
 #include "deploy/wire.h"
 
+#include "cohort/core/format.h"
+
 #include <zlib.h>
 
 #include <algorithm>
@@ -301,6 +303,22 @@ Status ChunkAssembler::finish() const {
                              "): corrupted on the way");
   }
   return Status();
+}
+
+// FailedPrecondition naming the first difference between the server's and the trainer's
+// layouts (names and shapes; trainable flags are informational).
+Status check_layout(const pb::Layout& server, const ArrayLayout& mine) {
+  std::optional<LayoutDifference> d = layout_difference(server, mine);
+  if (!d) return Status();
+  if (d->kind == LayoutDifference::Kind::kCount) {
+    return Status::failed_precondition(
+        strformat("the server's model has %d arrays, the local trainer's %d (local layout: %s)",
+                  d->got_count, d->expected_count, mine.describe().c_str()));
+  }
+  return Status::failed_precondition(strformat(
+      "the server's model differs from the local trainer's at array %d: server has '%s', this "
+      "client '%s' (check model: in the YAML; local layout: %s)",
+      d->index, d->got.c_str(), d->expected.c_str(), mine.describe().c_str()));
 }
 
 }  // namespace cohort::wire

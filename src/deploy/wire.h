@@ -60,6 +60,9 @@ struct LayoutDifference {
   int expected_count = 0;  // arrays expected
 };
 std::optional<LayoutDifference> layout_difference(const pb::Layout& got, const ArrayLayout& want);
+// A client's check of the server's layout against its trainer's: FailedPrecondition naming the
+// first difference (names and shapes; trainable flags are informational).
+Status check_layout(const pb::Layout& server, const ArrayLayout& mine);
 
 void to_pb(const ConfigRecord& config, google::protobuf::Map<std::string, pb::Scalar>* out);
 ConfigRecord from_pb(const google::protobuf::Map<std::string, pb::Scalar>& config);

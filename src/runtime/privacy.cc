@@ -46,6 +46,9 @@ Status SecAggOptions::validate() const {
                         std::pair{"dropout_after_masking", dropout_after_masking}}) {
     if (!(p >= 0 && p < 1)) return bad(key, "must be a probability in [0, 1)", p);
   }
+  if (!(stage_timeout_s > 0 && std::isfinite(stage_timeout_s))) {
+    return bad("stage_timeout_s", "must be a finite number of seconds > 0", stage_timeout_s);
+  }
   return Status();
 }
 
@@ -201,7 +204,9 @@ Status PrivacyRuntime::add(ClientId client, double weight, const MetricRecord& m
     // protocol never sees it.
     auto it = metrics.find(kDpUnclippedMetric);
     if (it != metrics.end()) unclipped = it->second >= 0.5;
-    held_.push_back({client, weight, unclipped, {values.begin(), values.end()}});
+    held_.push_back({client, weight, unclipped, {}});
+    // With a transport the client holds its update (`values` is a placeholder).
+    if (transport_ == nullptr) held_.back().values.assign(values.begin(), values.end());
     ++count_;
     return Status();
   }
@@ -349,6 +354,31 @@ double PrivacyRuntime::secagg_range() const {
   return clip_ + 4.0 * z_update_ * clip_ / std::sqrt(static_cast<double>(t));
 }
 
+Result<SecAggRoundResult> PrivacyRuntime::run_in_process(const SecAggGroup& g) {
+  // Each member's session encodes the update it holds, as a deployed client does.
+  std::vector<SecAggMember> members;
+  members.reserve(held_.size());
+  int64_t clipped = 0;
+  for (Held& h : held_) {
+    auto m = std::find_if(g.members.begin(), g.members.end(),
+                          [&](const SecAggGroup::Member& x) { return x.client == h.client; });
+    COHORT_ASSIGN_OR_RETURN(
+        secagg::FixedPoint::Encoded e,
+        encode_secagg_input(g, h.values, m->scale, h.unclipped,
+                            Rng::mix_seed(seed64_, "secagg_encode", h.client, g.params.round)));
+    clipped += e.clipped;
+    members.push_back({h.client, std::move(e.words)});
+  }
+  SecAggRoundOptions ro;
+  ro.params = g.params;
+  ro.dropout_before_masking = options_.secagg.dropout_before_masking;
+  ro.dropout_after_masking = options_.secagg.dropout_after_masking;
+  ro.seed = seed64_;
+  COHORT_ASSIGN_OR_RETURN(SecAggRoundResult r, run_secagg_round(ro, members));
+  r.clipped = clipped;
+  return r;
+}
+
 Status PrivacyRuntime::finish_secagg(ModelVersion version, int64_t group, std::span<float> mean,
                                      const std::string& strategy, double* unclipped) {
   const auto n = static_cast<int64_t>(held_.size());
@@ -377,26 +407,16 @@ Status PrivacyRuntime::finish_secagg(ModelVersion version, int64_t group, std::s
   std::copy(graph.begin(), graph.end(), params.graph_seed.begin());
   COHORT_RETURN_IF_ERROR(fp.validate(params.bits, n).with_context(round));
 
-  std::vector<SecAggMember> members(held_.size());
-  int64_t clipped = 0;
-  for (size_t i = 0; i < held_.size(); ++i) {
-    Held& h = held_[i];
-    if (!dp) ops::scale(h.values, static_cast<float>(h.weight / w_max));
-    COHORT_ASSIGN_OR_RETURN(
-        secagg::FixedPoint::Encoded e,
-        fp.encode(h.values, params.bits, n,
-                  Rng::mix_seed(seed64_, "secagg_encode", h.client, params.round)));
-    clipped += e.clipped;
-    members[i].client = h.client;
-    members[i].words = std::move(e.words);
-    members[i].words.push_back(h.unclipped ? 1u : 0u);
-  }
-  SecAggRoundOptions ro;
-  ro.params = params;
-  ro.dropout_before_masking = options_.secagg.dropout_before_masking;
-  ro.dropout_after_masking = options_.secagg.dropout_after_masking;
-  ro.seed = seed64_;
-  Result<SecAggRoundResult> r = run_secagg_round(ro, members);
+  SecAggGroup g;
+  g.params = params;
+  g.fixed_point = fp;
+  for (const Held& h : held_) g.members.push_back({h.client, dp ? 1.0 : h.weight / w_max});
+  std::sort(g.members.begin(), g.members.end(),
+            [](const SecAggGroup::Member& a, const SecAggGroup::Member& b) {
+              return a.client < b.client;
+            });
+  Result<SecAggRoundResult> r =
+      transport_ != nullptr ? transport_->run(g) : run_in_process(g);
   if (!r.ok()) return r.error().with_context(round);
   const auto included = static_cast<int64_t>(r->included.size());
   // The clients' distributed noise adds up to sigma^2 only over at least min_included of the
@@ -438,8 +458,7 @@ Status PrivacyRuntime::finish_secagg(ModelVersion version, int64_t group, std::s
              {"neighbours", params.neighbour_count(n)},
              {"bits", params.bits},
              {"range", fp.range},
-             {"clipped_values", clipped},
-             {"bytes_to_server", r->bytes_to_server},
+              {"bytes_to_server", r->bytes_to_server},
              {"bytes_from_server", r->bytes_from_server},
              {"bytes_per_client", static_cast<double>(r->bytes_to_server + r->bytes_from_server) /
                                       static_cast<double>(n)},
@@ -451,6 +470,12 @@ Status PrivacyRuntime::finish_secagg(ModelVersion version, int64_t group, std::s
 }
 
 void PrivacyRuntime::clear() {
+  if (transport_ != nullptr && !held_.empty()) {
+    // Members whose round ran already know its outcome; the others learn theirs is dropped.
+    std::vector<ClientId> clients;
+    for (const Held& h : held_) clients.push_back(h.client);
+    transport_->release(clients);
+  }
   if (!sum_.empty()) ops::fill(sum_.flat(), 0.0f);
   count_ = 0;
   unclipped_ = 0;
@@ -488,7 +513,8 @@ Status PrivacyRuntime::io_state(StateIO& io, const ArrayRecord& model) {
       held_.push_back({clients[i], weights[i], bits[i] != 0, {}});
     }
   }
-  for (size_t i = 0; i < held_.size(); ++i) {
+  // With a transport the clients hold their updates: only who they are is the server's.
+  for (size_t i = 0; transport_ == nullptr && i < held_.size(); ++i) {
     ArrayRecord r(model.layout());
     if (!io.loading()) std::copy(held_[i].values.begin(), held_[i].values.end(), r.data());
     io.array("privacy.held." + std::to_string(i), r);

@@ -135,6 +135,7 @@ Status Runtime::start(ArrayRecord initial, Json start_fields, std::optional<Chec
         options_.reproducible_noise ? privacy::derive_seed(options_.seed, "dp_server")
                                     : privacy::random_seed(),
         entries_.size(), options_.max_commits);
+    privacy_->set_transport(host_.secagg_transport());
   }
   if (privacy_) COHORT_RETURN_IF_ERROR(privacy_->check_strategy(strategy_.name()));
   if (robust_->active() || privacy_) {

@@ -4,11 +4,28 @@
 #include <set>
 #include <string>
 
+#include "cohort/core/ops.h"
 #include "cohort/core/parallel.h"
 #include "cohort/core/rng.h"
 #include "cohort/secagg/protocol.h"
 
 namespace cohort::runtime {
+
+Result<secagg::FixedPoint::Encoded> encode_secagg_input(const SecAggGroup& group,
+                                                        std::span<float> values, double scale,
+                                                        bool unclipped, uint64_t seed) {
+  const auto n = static_cast<int64_t>(group.members.size());
+  if (static_cast<int64_t>(values.size()) + 1 != group.params.length) {
+    return Status::invalid_argument("secure aggregation: the update has " +
+                                    std::to_string(values.size()) + " values, the round expects " +
+                                    std::to_string(group.params.length - 1));
+  }
+  if (scale != 1.0) ops::scale(values, static_cast<float>(scale));
+  COHORT_ASSIGN_OR_RETURN(secagg::FixedPoint::Encoded e,
+                          group.fixed_point.encode(values, group.params.bits, n, seed));
+  e.words.push_back(unclipped ? 1u : 0u);
+  return e;
+}
 
 Result<SecAggRoundResult> run_secagg_round(const SecAggRoundOptions& options,
                                            std::span<const SecAggMember> members) {

@@ -1,17 +1,17 @@
 // Internal to cohort_runtime: one secure-aggregation round run in process between a
-// ClientSession per group member and one ServerSession (privacy/secagg protocol.h), as the
-// simulator runs it: real keys, shares, ciphertexts and masks, every message's bytes counted,
-// and dropouts drawn per client between the stages. The server side only ever sees the
-// sessions' messages; the members' vectors stay with their client sessions.
+// ClientSession per group member and one ServerSession (secagg/protocol.h), as the simulator
+// runs it: real keys, shares, ciphertexts and masks, every message's bytes counted, and
+// dropouts drawn per client between the stages. The server side only ever sees the sessions'
+// messages; the members' vectors stay with their client sessions.
 #pragma once
 
 #include <cstdint>
-#include <map>
 #include <span>
 #include <vector>
 
 #include "cohort/core/status.h"
 #include "cohort/core/types.h"
+#include "cohort/runtime/secagg.h"
 #include "cohort/secagg/params.h"
 
 namespace cohort::runtime {
@@ -28,17 +28,6 @@ struct SecAggRoundOptions {
   double dropout_before_masking = 0.0;
   double dropout_after_masking = 0.0;
   uint64_t seed = 0;
-};
-
-struct SecAggRoundResult {
-  std::vector<uint32_t> sum;          // over `included`, mod 2^bits
-  std::vector<ClientId> included;     // U3
-  std::vector<ClientId> dropped;      // members not in the sum
-  std::vector<ClientId> silent;       // in the sum, but gone before unmasking
-  uint64_t bytes_to_server = 0;       // every client -> server message
-  uint64_t bytes_from_server = 0;     // every server -> client message
-  uint64_t masked_input_bytes = 0;    // the MaskedInput messages alone
-  int64_t rejections = 0;             // messages the server refused
 };
 
 // Runs the round over `members` (distinct clients, at least 2). FailedPrecondition with the

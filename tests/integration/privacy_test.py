@@ -14,6 +14,10 @@ Cases (default: all), each in a temporary directory of its own (kept and named o
                dp_clip_norm and report whether they were within it; the epsilon is the same.
   budget       target_epsilon between the epsilon of 2 and 3 rounds: the server stops after 2
                rounds with a stop reason naming the privacy budget, and never exceeds it.
+  secagg       Client-side DP with secure aggregation and an int8 uplink (the quantizer becomes the
+               protocol's fixed point): every round's sum comes from the masking protocol over
+               all four clients ("secagg" events), the clients report their updates in the
+               released sum, the epsilon is cohort privacy's, and the model learns.
   refusals     `cohort serve` refuses DP with fedasync (no group to privatize) and server-side
                DP combined with a robust rule, each with an error naming the cause.
 
@@ -99,6 +103,22 @@ def budget(f):
     f.check("privacy budget" in s.get("stop_reason", ""), f"stop reason {s.get('stop_reason')}")
 
 
+def secagg(f):
+    f.tokens(CLIENTS)
+    extra = dp_section("client") + "  secagg:\n    threshold: 3\ncompression:\n  uplink: int8\n"
+    srv, s = run(f, "secagg", extra, rounds=6)
+    check_accounting(f, srv, s)
+    rounds = [e for e in srv.events() if e.get("event") == "secagg"]
+    f.check(len(rounds) == s["rounds"] and all(e["included"] == CLIENTS for e in rounds),
+            f"secagg events {[(e.get('version'), e.get('included')) for e in rounds]}")
+    f.check(all(e["bits"] >= 8 for e in rounds), f"bits {[e['bits'] for e in rounds]}")
+    f.check(s.get("secagg", {}).get("groups") == s["rounds"], f"summary secagg {s.get('secagg')}")
+    logs = "".join(open(f.path(f"secagg_client{k}.out")).read() for k in range(CLIENTS))
+    f.check(logs.count("in the released sum") >= CLIENTS * s["rounds"] - CLIENTS,
+            "clients did not report their updates in the released sums:\n" + h.tail(f.path("secagg_client0.out")))
+    f.check(s["final_accuracy"] > 0.3, f"accuracy {s['final_accuracy']} (chance 0.25)")
+
+
 def refusals(f):
     f.tokens(CLIENTS)
     cases = [
@@ -112,7 +132,7 @@ def refusals(f):
 
 
 CASES = {"server_side": server_side, "client_side": client_side, "budget": budget,
-         "refusals": refusals}
+         "secagg": secagg, "refusals": refusals}
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "cohort/core/array_record.h"
@@ -76,6 +77,9 @@ struct ServerOptions : DeployConfig {
   // Differential privacy (privacy.dp); the server's noise comes from the operating system's
   // randomness.
   runtime::PrivacyOptions privacy;
+  // Secure aggregation: keep every protocol message of the last round in memory
+  // (Server::secagg_transcript; audits and tests).
+  bool keep_secagg_transcript = false;
   // Extra fields for the "start" metrics event (config echo).
   Json start_fields = Json::object();
   // DeployConfig::validate plus the budget.
@@ -111,6 +115,9 @@ class Server {
   ModelVersion version() const;
   // A copy of the current global model (thread-safe).
   std::shared_ptr<const ArrayRecord> global_model() const;
+  // Secure aggregation (keep_secagg_transcript): every message the server side received in
+  // the last round, as (client, stage, bytes). Empty otherwise.
+  std::vector<std::tuple<ClientId, int, std::vector<uint8_t>>> secagg_transcript() const;
 
   struct Impl;
 

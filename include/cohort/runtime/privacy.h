@@ -26,6 +26,7 @@
 #include "cohort/privacy/dp.h"
 #include "cohort/runtime/admission.h"
 #include "cohort/runtime/compression.h"
+#include "cohort/runtime/secagg.h"
 #include "cohort/runtime/summary.h"
 #include "cohort/strategy/group_aggregation.h"
 
@@ -47,6 +48,8 @@ struct SecAggOptions {
   // masked input) and after its masked input (before unmasking).
   double dropout_before_masking = 0.0;
   double dropout_after_masking = 0.0;
+  // cohort serve only: a member silent this long at a stage of a round is dropped from it.
+  double stage_timeout_s = 30.0;
 
   // InvalidArgument naming privacy.secagg.<key>.
   Status validate() const;
@@ -95,6 +98,10 @@ class PrivacyRuntime final : public GroupPrivacy {
                  size_t num_clients, int64_t planned_groups);
 
   bool active() const { return options_.enabled(); }
+  // Secure aggregation with remote members (cohort serve): the updates add() sees are
+  // placeholders (the clients hold theirs) and each group's round runs through `transport`.
+  // Null (the default): rounds run in process over the values add() kept. Must outlive this.
+  void set_transport(SecAggTransport* transport) { transport_ = transport; }
   // InvalidArgument for a strategy whose traffic would bypass the stage (SCAFFOLD).
   Status check_strategy(const std::string& strategy) const;
 
@@ -145,6 +152,8 @@ class PrivacyRuntime final : public GroupPrivacy {
   Status finish_secagg(ModelVersion version, int64_t group, std::span<float> mean,
                        const std::string& strategy, double* unclipped);
   double secagg_range() const;
+  // The round between one client session per member over the values held_ kept.
+  Result<SecAggRoundResult> run_in_process(const SecAggGroup& group);
   Status finish_dp(ModelVersion version, int64_t group, double q, std::span<float> mean,
                    const std::string& strategy);
 
@@ -176,6 +185,7 @@ class PrivacyRuntime final : public GroupPrivacy {
     std::vector<float> values;
   };
   std::vector<Held> held_;
+  SecAggTransport* transport_ = nullptr;
   uint64_t seed64_ = 0;
   int64_t secagg_groups_ = 0;
   int64_t secagg_failed_ = 0;

@@ -142,6 +142,9 @@ class RuntimeHost {
   virtual void on_stop(const std::string& reason) {}
   // An operator-facing line (deployment: stderr). Default: dropped.
   virtual void log(const std::string& line) {}
+  // Who runs secure aggregation's rounds when the clients hold their updates (cohort serve);
+  // null: the runtime runs them in process (the simulator). runtime/secagg.h.
+  virtual SecAggTransport* secagg_transport() { return nullptr; }
 };
 
 class Runtime final : public StrategyHost {
@@ -222,6 +225,7 @@ class Runtime final : public StrategyHost {
   // Counts and emits a rejected update from `id` (no task bookkeeping).
   void count_rejected(ClientId id, const Status& why);
   void add_bytes_down(int64_t bytes) { summary_.bytes_down += bytes; }
+  void add_bytes_up(int64_t bytes) { summary_.bytes_up += bytes; }
   // Under secure aggregation: the size of a client's masked input for a model of `numel`
   // parameters (what its upload carries instead of the update); nullopt otherwise.
   std::optional<int64_t> masked_input_bytes(int64_t numel) const {
