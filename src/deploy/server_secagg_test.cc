@@ -36,7 +36,8 @@ std::vector<float> delta_of(int k, int r) {
 }
 
 struct SecAggFixture : Fixture {
-  explicit SecAggFixture(int n, double threshold = 3) {
+  explicit SecAggFixture(int n, std::unique_ptr<Strategy> strategy = nullptr) {
+    const double threshold = 3;
     std::string tokens;
     for (int k = 0; k < kMaxClients; ++k) tokens += "tok" + std::to_string(k) + " " + std::to_string(k) + "\n";
     opts.tokens_file = dir.file("tokens", tokens);
@@ -46,7 +47,7 @@ struct SecAggFixture : Fixture {
     opts.privacy.secagg.stage_timeout_s = 1.5;
     opts.keep_secagg_transcript = true;
     opts.sinks.push_back(sink);
-    start(fedavg(n));
+    start(strategy ? std::move(strategy) : fedavg(n));
     for (int k = 0; k < n; ++k) {
       clients.push_back(std::make_unique<TestClient>(target(), "tok" + std::to_string(k)));
       pb::RegisterReply rr;
@@ -188,6 +189,23 @@ TEST(DeploySecAgg, MalformedShareAndWrongRoundMaskAreRefusedTheOthersGoOn) {
   for (int k : {2, 3, 4, 5}) EXPECT_TRUE(out[k].included) << out[k].reason;
   ASSERT_TRUE(f.wait_version(1));
   expect_model(*f.server, SecAggFixture::expected(before, {2, 3, 4, 5}, 0));
+}
+
+TEST(DeploySecAgg, FedBuffBuffersAreSummedSecurely) {
+  SecAggFixture f(3, std::move(*make_strategy("fedbuff", {{"buffer_size", int64_t{3}},
+                                                           {"server_lr", 1.0},
+                                                           {"server_momentum", 0.0},
+                                                           {"reduce", std::string("mean")}})));
+  const std::vector<float> before = model_values(*f.server);
+  std::vector<SecAggOutcome> out = f.round(0);
+  for (const SecAggOutcome& o : out) EXPECT_TRUE(o.included) << o.reason;
+  ASSERT_TRUE(f.wait_version(1));
+  // Equal example weights, no staleness: the plain mean of the three deltas.
+  std::vector<float> want(9);
+  for (int i = 0; i < 9; ++i) {
+    want[i] = before[i] - (delta_of(0, 0)[i] + delta_of(1, 0)[i] + delta_of(2, 0)[i]) / 3;
+  }
+  expect_model(*f.server, want);
 }
 
 // Client 0's task in a fresh three-client run (the others pull once so the round starts).
