@@ -21,7 +21,7 @@ using config_detail::to_param;
 
 constexpr std::array<std::string_view, 2> kDatasets = {"fashion-mnist", "synthetic"};
 constexpr std::array<std::string_view, 3> kPartitions = {"iid", "dirichlet", "shards"};
-constexpr std::array<std::string_view, 1> kOptimizers = {"sgd"};
+constexpr std::array<std::string_view, 2> kOptimizers = {"sgd", "adamw"};
 constexpr std::array<std::string_view, 5> kDistributions = {"constant", "normal", "exponential",
                                                             "uniform", "lognormal"};
 constexpr std::array<std::string_view, 2> kAvailabilityDistributions = {"exponential", "constant"};
@@ -169,7 +169,8 @@ Status read_model(const MapReader& top, ModelConfig* m) {
 Status read_training(const MapReader& top, TrainConfig* t) {
   const MapReader r = top.section("training");
   COHORT_RETURN_IF_ERROR(r.open({"optimizer", "lr", "momentum", "weight_decay", "batch_size",
-                                 "local_epochs", "local_steps"}));
+                                 "local_epochs", "local_steps", "adam_beta1", "adam_beta2",
+                                 "adam_eps"}));
   COHORT_RETURN_IF_ERROR(r.read_enum("optimizer", &t->optimizer, kOptimizers));
   COHORT_RETURN_IF_ERROR(r.read("lr", &t->lr));
   COHORT_RETURN_IF_ERROR(r.read("momentum", &t->momentum));
@@ -177,6 +178,9 @@ Status read_training(const MapReader& top, TrainConfig* t) {
   COHORT_RETURN_IF_ERROR(r.read("batch_size", &t->batch_size));
   COHORT_RETURN_IF_ERROR(r.read("local_epochs", &t->local_epochs));
   COHORT_RETURN_IF_ERROR(r.read("local_steps", &t->local_steps));
+  COHORT_RETURN_IF_ERROR(r.read("adam_beta1", &t->adam_beta1));
+  COHORT_RETURN_IF_ERROR(r.read("adam_beta2", &t->adam_beta2));
+  COHORT_RETURN_IF_ERROR(r.read("adam_eps", &t->adam_eps));
   return checked(t->validate(), top.node(), top.ctx());
 }
 

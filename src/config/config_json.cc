@@ -73,6 +73,11 @@ Json to_json(const SimulationConfig& config) {
   training["batch_size"] = t.batch_size;
   training["local_epochs"] = t.local_epochs;
   training["local_steps"] = t.local_steps;
+  if (t.optimizer == "adamw") {
+    training["adam_beta1"] = t.adam_beta1;
+    training["adam_beta2"] = t.adam_beta2;
+    training["adam_eps"] = t.adam_eps;
+  }
 
   Json strategy = Json::object();
   strategy["name"] = config.strategy.name;

@@ -28,6 +28,7 @@
 #include "cohort/runtime/checkpoint.h"
 #include "cohort/runtime/privacy.h"
 #include "deploy/client_secagg.h"
+#include "deploy/client_state.h"
 #include "deploy/wire.h"
 
 namespace cohort::deploy {
@@ -76,11 +77,11 @@ struct Client::Impl {
   std::atomic<bool> run_over{false};
   int64_t chunk_bytes = 1 << 20;
   double heartbeat_s = 1.0;
-  // The client's own state (SCAFFOLD's c_i), kept across tasks and reconnects.
-  ArrayRecord client_state;
-  // Error feedback of the uplink chain: what this client's payloads have not carried yet. It
-  // advances when an upload reaches the server (accepted or not), like the simulator's.
-  std::vector<float> ef_residual;
+  // What the client keeps across tasks and reconnects (client_state.h): SCAFFOLD's c_i (kept
+  // once the server accepted the update), the uplink's error-feedback residual (advances when
+  // an upload reaches the server, accepted or not, like the simulator's) and the optimizer
+  // state of tasks with "keep_optimizer_state" (advances with every task trained).
+  ClientKeptState kept;
   bool state_loaded = false;
   // Chains named by the server's tasks, parsed once.
   std::map<std::string, std::shared_ptr<const codec::Chain>> chains;
@@ -178,60 +179,23 @@ struct Client::Impl {
     return Status::ok_status();
   }
 
-  // ---- the client's state across tasks (ClientOptions::state_dir) ----------------------------
-  // A checkpoint file (runtime/checkpoint.h) of "client-state": the client id, and arrays
-  // "client_state" (c_i) and "ef_residual" when they exist.
+  // ---- the client's state across tasks (ClientOptions::state_dir; client_state.h) -------
   Status load_state() {
     state_loaded = true;
     if (opt.state_dir.empty()) return Status::ok_status();
-    const std::string path = opt.state_dir + "/" + kCheckpointFile;
-    Result<Checkpoint> c = read_checkpoint_file(path);
-    if (!c.ok()) {
-      if (c.error().code() == StatusCode::kNotFound) return Status::ok_status();
-      log("client state " + path + " is unreadable, starting afresh: " + c.error().to_string());
+    Result<ClientKeptState> s = load_client_state(opt.state_dir, stats.client_id, layout);
+    if (!s.ok()) {
+      if (s.error().code() == StatusCode::kInvalidArgument) return s.error();
+      if (s.error().code() != StatusCode::kNotFound) log(s.error().message() + ", starting afresh");
       return Status::ok_status();
     }
-    const int64_t id = c->runtime.value("client_id", int64_t{-1});
-    if (c->strategy != "client-state" || id != stats.client_id) {
-      return Status::invalid_argument("--state-dir " + opt.state_dir + " holds the state of " +
-                                      (c->strategy == "client-state"
-                                           ? "client " + std::to_string(id)
-                                           : "something else (" + c->strategy + ")") +
-                                      ", this is client " + std::to_string(stats.client_id));
-    }
-    for (auto& [name, rec] : c->state.arrays) {
-      if (name == "ef_residual") {
-        if (!rec.layout()->same_as(*layout)) {
-          return Status::invalid_argument("--state-dir " + opt.state_dir +
-                                          ": the saved residual has layout " +
-                                          rec.layout()->describe() + ", the model " +
-                                          layout->describe());
-        }
-        ef_residual.assign(rec.flat().begin(), rec.flat().end());
-      } else if (name == "client_state") {
-        client_state = std::move(rec);
-      }
-    }
-    log(strformat("restored client state from %s (%s%s)", path.c_str(),
-                  ef_residual.empty() ? "" : "error-feedback residual",
-                  client_state.empty() ? "" : (ef_residual.empty() ? "c_i" : ", c_i")));
+    kept = std::move(*s);
+    log("restored client state from " + opt.state_dir + " (" + kept.describe() + ")");
     return Status::ok_status();
   }
 
   Status save_state() const {
-    if (opt.state_dir.empty() || (ef_residual.empty() && client_state.empty())) {
-      return Status::ok_status();
-    }
-    Checkpoint c;
-    c.strategy = "client-state";
-    c.runtime = {{"client_id", stats.client_id}};
-    if (!ef_residual.empty()) {
-      ArrayRecord r(layout);
-      std::copy(ef_residual.begin(), ef_residual.end(), r.data());
-      c.state.arrays.emplace("ef_residual", std::move(r));
-    }
-    if (!client_state.empty()) c.state.arrays.emplace("client_state", client_state.clone());
-    return write_checkpoint(opt.state_dir, c, 1);
+    return save_client_state(opt.state_dir, stats.client_id, layout, kept);
   }
 
   // One record streamed by Download (a codec payload of `chain` when set, decoded frame by
@@ -374,7 +338,7 @@ struct Client::Impl {
       task.server_state = std::make_shared<const ArrayRecord>(std::move(*state));
     }
 
-    Result<ArrayRecord> correction = client_state_correction(task, client_state);
+    Result<ArrayRecord> correction = client_state_correction(task, kept.client_state);
     if (!correction.ok()) {
       return correction.error().with_context(
           strformat("task %lld", static_cast<long long>(task_id)));
@@ -392,12 +356,17 @@ struct Client::Impl {
       heartbeat_loop(task_id, &done, &unwanted, &hb_mu, &hb_cv);
     });
     Result<TrainResult> trained = Status::internal("not trained");
+    COHORT_ASSIGN_OR_RETURN(const bool keep_opt, task_keep_optimizer_state(task.config));
+    ArrayRecord next_opt = keep_opt ? kept.optimizer_state.clone() : ArrayRecord();
+    trainer->set_optimizer_state(keep_opt ? &next_opt : nullptr);
     try {
       trained = trainer->train(*task.model, shard, task.local_steps, opt.training, task.config,
                                seed, correction->empty() ? nullptr : &*correction);
     } catch (const std::exception& e) {
       trained = Status::internal(std::string("training threw: ") + e.what());
     }
+    trainer->set_optimizer_state(nullptr);
+    if (keep_opt && trained.ok()) kept.optimizer_state = std::move(next_opt);
     {
       std::lock_guard<std::mutex> lk(hb_mu);
       done.store(true);
@@ -432,7 +401,7 @@ struct Client::Impl {
                                                      static_cast<uint64_t>(task_id), &tr.metrics)
                                .with_context("client-side differential privacy"));
     COHORT_ASSIGN_OR_RETURN(ClientStateUpdate su,
-                            update_client_state(task, client_state, delta, tr.steps, opt.training));
+                            update_client_state(task, kept.client_state, delta, tr.steps, opt.training));
     if (unwanted.load()) {
       return abandon(Status::deadline_exceeded("the server gave up on it while it trained"));
     }
@@ -456,7 +425,7 @@ struct Client::Impl {
         delta.flat()[0] = std::numeric_limits<float>::quiet_NaN();  // refused by the encoder
         fault_pending = false;
       }
-      next_residual = ef_residual;
+      next_residual = kept.ef_residual;
       Result<std::string> enc =
           up->encode(delta.flat(), codec::segment_offsets(*layout), t.codec_seed(),
                      up->error_feedback() ? &next_residual : nullptr);
@@ -497,9 +466,9 @@ struct Client::Impl {
     // The upload reached the server (it answered): what it carried is no longer owed.
     const bool reached = pushed.ok() || (pushed.code() != StatusCode::kUnavailable &&
                                          pushed.code() != StatusCode::kUnauthenticated);
-    if (up && up->error_feedback() && reached) ef_residual = std::move(next_residual);
+    if (up && up->error_feedback() && reached) kept.ef_residual = std::move(next_residual);
     if (reached && pushed.ok() && reply.accepted() && !su.next_state.empty()) {
-      client_state = std::move(su.next_state);
+      kept.client_state = std::move(su.next_state);
     }
     if (reached) {
       if (Status st = save_state(); !st.ok()) log("could not save the client state: " + st.to_string());

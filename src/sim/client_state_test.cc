@@ -41,8 +41,12 @@ std::vector<SimClient> make_clients(std::shared_ptr<const Dataset> d,
 // state c = (0.25) and records what comes back; it never commits.
 class ProbeStrategy : public Strategy {
  public:
-  ProbeStrategy(std::map<ClientId, int> tasks, std::string rule, bool reject_first = false)
-      : remaining_(std::move(tasks)), rule_(std::move(rule)), reject_first_(reject_first) {}
+  ProbeStrategy(std::map<ClientId, int> tasks, std::string rule, bool reject_first = false,
+                bool keep_optimizer = false)
+      : remaining_(std::move(tasks)),
+        rule_(std::move(rule)),
+        reject_first_(reject_first),
+        keep_optimizer_(keep_optimizer) {}
   std::string name() const override { return "probe"; }
   Status start(StrategyHost* host, ArrayRecord) override {
     host_ = host;
@@ -59,6 +63,7 @@ class ProbeStrategy : public Strategy {
     t.local_steps = 2;
     t.server_state = c_;
     t.config[kClientStateKey] = rule_;
+    set_task_keep_optimizer_state(t.config, keep_optimizer_);
     host_->dispatch(std::move(t));
   }
   Status on_update(Update u) override {
@@ -77,6 +82,7 @@ class ProbeStrategy : public Strategy {
   std::map<ClientId, int> remaining_;
   std::string rule_;
   bool reject_first_;
+  bool keep_optimizer_;
   StrategyHost* host_ = nullptr;
   std::shared_ptr<const ArrayRecord> model_, c_;
 };
@@ -170,6 +176,29 @@ TEST(ClientStateTest, RejectedUpdateDoesNotAdvanceTheClientState) {
   EXPECT_FLOAT_EQ(only(probe.updates[0].state_delta), -0.4375f);
   EXPECT_FLOAT_EQ(only(probe.updates[1].state_delta), -0.4375f);
   EXPECT_FLOAT_EQ(only(probe.updates[1].delta), -0.1875f);
+}
+
+// Tasks with "keep_optimizer_state": each client's optimizer state goes from one of its tasks
+// to the next (the stand-in trainer counts steps); without it every task starts afresh.
+TEST(ClientStateTest, OptimizerStateIsKeptPerClientWhenTheTaskAsks) {
+  auto d = line_dataset(8);
+  for (bool keep : {true, false}) {
+    auto clients = make_clients(d, {4, 4}, {10.0, 1.0});
+    Simulator sim(probe_options(), quadratic_factory(1), clients, Shard::all(d), nullptr);
+    ProbeStrategy probe({{0, 3}, {1, 1}}, kScaffoldClientState, false, keep);
+    auto r = sim.run(probe);
+    ASSERT_TRUE(r.ok()) << r.error().to_string();
+    std::vector<double> seen0, seen1;
+    for (const Update& u : probe.updates) {
+      auto it = u.metrics.find("optimizer_steps_before");
+      ASSERT_EQ(it != u.metrics.end(), keep);
+      if (keep) (u.client == 0 ? seen0 : seen1).push_back(it->second);
+    }
+    if (keep) {
+      EXPECT_EQ(seen0, (std::vector<double>{0, 2, 4}));  // two steps per task
+      EXPECT_EQ(seen1, (std::vector<double>{0}));
+    }
+  }
 }
 
 TEST(ClientStateTest, UnknownRuleFailsTheRunNamingIt) {

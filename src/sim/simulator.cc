@@ -65,6 +65,8 @@ struct Trained {
   bool delta_ready = false;
   int64_t payload_bytes = 0;
   std::vector<float> residual;
+  // The client's optimizer state after the task (tasks with "keep_optimizer_state").
+  std::optional<ArrayRecord> optimizer_state;
 };
 
 // A task's simulated side: its transfer sizes, the model the client starts from (the global
@@ -91,6 +93,9 @@ struct SimClientState {
   // Error feedback of the uplink chain: what the client's payloads have not carried yet
   // (empty until its first compressed upload). Advances when an upload reaches the server.
   std::vector<float> ef_residual;
+  // The optimizer state the client keeps between its tasks (DiLoCo's inner AdamW moments);
+  // empty until its first task that asks to keep it.
+  ArrayRecord optimizer_state;
 };
 
 runtime::RuntimeOptions core_options(const SimOptions& o) {
@@ -423,18 +428,30 @@ class Simulator::Impl final : public runtime::RuntimeHost {
     const bool attack_delta = adversary_.rewrites_delta(c, now);
     // Client-side DP (runtime/privacy.h): the client clips (and noises) its own delta.
     const bool client_dp = task.config.count(kDpClipNormKey) > 0;
+    // The client's optimizer state goes with the task (a copy: a lost task leaves it as it was).
+    Result<bool> keep = task_keep_optimizer_state(task.config);
+    if (!keep.ok()) {
+      core_.fail(keep.error().with_context("task for client " + std::to_string(c)));
+      return;
+    }
+    std::optional<ArrayRecord> opt_state;
+    if (*keep) opt_state = clients_[c].optimizer_state.clone();
     f.result = pool_->submit(
         [this, model = f.start_model, c, steps = task.local_steps, cfg = task.config, seed,
          grad_correction, cancel = cancel_, abandoned = f.abandoned, residual = std::move(residual),
          up_seed = runtime::uplink_seed(opts_.run.seed, c, number), shard, attack_delta,
-         client_dp](
+         client_dp, opt_state = std::move(opt_state)](
             size_t worker) mutable -> Result<Trained> {
           if (cancel->load()) return Status::cancelled("simulation stopped");
           if (abandoned->load()) return Status::cancelled("task lost");
           Trained t;
-          COHORT_ASSIGN_OR_RETURN(t.result,
-                                  trainers_[worker]->train(*model, *shard, steps, opts_.training,
-                                                           cfg, seed, grad_correction.get()));
+          Trainer& trainer = *trainers_[worker];
+          trainer.set_optimizer_state(opt_state ? &*opt_state : nullptr);
+          Result<TrainResult> trained =
+              trainer.train(*model, *shard, steps, opts_.training, cfg, seed, grad_correction.get());
+          trainer.set_optimizer_state(nullptr);
+          COHORT_ASSIGN_OR_RETURN(t.result, std::move(trained));
+          t.optimizer_state = std::move(opt_state);
           if (!compression_.uplink && !attack_delta && !client_dp) return t;
           TrainResult& tr = t.result;
           COHORT_RETURN_IF_ERROR(model->check_same_layout(tr.params, "trainer output"));
@@ -496,6 +513,7 @@ class Simulator::Impl final : public runtime::RuntimeHost {
       return;
     }
     SimClientState& cs = clients_[c];
+    if (r->optimizer_state) cs.optimizer_state = std::move(*r->optimizer_state);
     if (r->delta_ready) {
       // Computed (attacked, encoded and decoded) on the worker; the client's residual advances
       // with the upload.

@@ -9,6 +9,7 @@
 #include "cohort/strategy/fedadam.h"
 #include "cohort/strategy/fedasync.h"
 #include "cohort/strategy/fedavg.h"
+#include "cohort/strategy/diloco.h"
 #include "cohort/strategy/fedavgm.h"
 #include "cohort/strategy/fedbuff.h"
 #include "cohort/strategy/fedcompass.h"
@@ -27,6 +28,8 @@ using Maker = Result<std::unique_ptr<Strategy>> (*)(StrategyParams&);
 const std::map<std::string, Maker>& registry() {
   static const std::map<std::string, Maker> kRegistry = {
       {"async_local_sgd", &AsyncLocalSgd::create},
+      {"ddp", &DiLoCo::create_ddp},
+      {"diloco", &DiLoCo::create},
       {"fedadagrad", &FedAdagrad::create},
       {"fedadam", &FedAdam::create},
       {"fedasync", &FedAsync::create},

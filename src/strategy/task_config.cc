@@ -71,6 +71,42 @@ Result<std::optional<TaskDp>> task_dp(const ConfigRecord& config) {
   return std::optional<TaskDp>(TaskDp{*clip, s});
 }
 
+void set_task_optimizer(ConfigRecord& config, const std::string& optimizer) {
+  config[kOptimizerKey] = optimizer;
+}
+
+void set_task_weight_decay(ConfigRecord& config, double weight_decay) {
+  config[kWeightDecayKey] = weight_decay;
+}
+
+Result<std::optional<double>> task_weight_decay(const ConfigRecord& config) {
+  return number_at(config, kWeightDecayKey);
+}
+
+void set_task_keep_optimizer_state(ConfigRecord& config, bool keep) {
+  if (keep) {
+    config[kKeepOptimizerStateKey] = true;
+  } else {
+    config.erase(kKeepOptimizerStateKey);
+  }
+}
+
+Result<std::optional<std::string>> task_optimizer(const ConfigRecord& config) {
+  auto it = config.find(kOptimizerKey);
+  if (it == config.end()) return std::optional<std::string>();
+  if (const auto* s = std::get_if<std::string>(&it->second)) return std::optional<std::string>(*s);
+  return Status::invalid_argument(std::string("task config '") + kOptimizerKey +
+                                  "' must be a string");
+}
+
+Result<bool> task_keep_optimizer_state(const ConfigRecord& config) {
+  auto it = config.find(kKeepOptimizerStateKey);
+  if (it == config.end()) return false;
+  if (const auto* b = std::get_if<bool>(&it->second)) return *b;
+  return Status::invalid_argument(std::string("task config '") + kKeepOptimizerStateKey +
+                                  "' must be a bool");
+}
+
 Result<std::optional<double>> task_lr(const ConfigRecord& config) {
   return number_at(config, kLrKey);
 }

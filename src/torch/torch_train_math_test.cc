@@ -94,6 +94,87 @@ TEST(TorchTrainTest, OneFullBatchStepFromZeroMatchesHandComputedGradient) {
   EXPECT_NEAR(r->metrics.at("train_loss"), std::log(3.0), 1e-6);
 }
 
+// AdamW as LibTorch defines it (decoupled weight decay, bias-corrected moments), in double.
+struct AdamWRef {
+  std::vector<double> m, v;
+  int64_t t = 0;
+  void step(std::vector<double>& p, const std::vector<double>& g, const TrainConfig& c) {
+    if (m.empty()) m.assign(p.size(), 0.0), v.assign(p.size(), 0.0);
+    ++t;
+    const double bc1 = 1 - std::pow(c.adam_beta1, t), bc2 = 1 - std::pow(c.adam_beta2, t);
+    for (size_t i = 0; i < p.size(); ++i) {
+      p[i] *= 1 - c.lr * c.weight_decay;
+      m[i] = c.adam_beta1 * m[i] + (1 - c.adam_beta1) * g[i];
+      v[i] = c.adam_beta2 * v[i] + (1 - c.adam_beta2) * g[i] * g[i];
+      p[i] -= c.lr / bc1 * m[i] / (std::sqrt(v[i]) / std::sqrt(bc2) + c.adam_eps);
+    }
+  }
+};
+
+TEST(TorchTrainTest, AdamWMatchesHandComputedAndItsStateCarriesAcrossTasks) {
+  auto data = small_table();
+  auto t = make(spec_of("logreg", {3}, 3));
+  auto start = t->init_params(1);
+  ASSERT_TRUE(start.ok());
+  const std::vector<float> w0 = {0.2f, -0.1f, 0.3f, 0.0f, 0.5f, -0.4f, 0.1f, 0.1f, -0.2f};
+  const std::vector<float> b0 = {0.05f, -0.05f, 0.1f};
+  std::copy(w0.begin(), w0.end(), start->array(0).begin());
+  std::copy(b0.begin(), b0.end(), start->array(1).begin());
+  TrainConfig cfg;
+  cfg.optimizer = "adamw";
+  cfg.lr = 0.05;
+  cfg.weight_decay = 0.1;
+  cfg.adam_beta2 = 0.95;
+  cfg.batch_size = 4;  // full batch: every step sees the same data
+  // Reference: 4 steps of AdamW from (w0, b0).
+  std::vector<double> w(w0.begin(), w0.end()), b(b0.begin(), b0.end());
+  AdamWRef rw, rb;
+  for (int step = 0; step < 4; ++step) {
+    const LinearGrad g = softmax_grad(w, b, *data);
+    rw.step(w, g.gw, cfg);
+    rb.step(b, g.gb, cfg);
+  }
+  auto expect_params = [&](const ArrayRecord& got) {
+    for (size_t i = 0; i < w.size(); ++i) EXPECT_NEAR(got.array(0)[i], w[i], 1e-5) << "w" << i;
+    for (size_t i = 0; i < b.size(); ++i) EXPECT_NEAR(got.array(1)[i], b[i], 1e-5) << "b" << i;
+  };
+  // One task of 4 steps, no state kept.
+  auto r = t->train(*start, Shard::all(data), 4, cfg, {}, 3, nullptr);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  expect_params(r->params);
+  // Two tasks of 2 steps with the state kept between them: the same 4 steps.
+  ArrayRecord state;
+  t->set_optimizer_state(&state);
+  auto r1 = t->train(*start, Shard::all(data), 2, cfg, {}, 3, nullptr);
+  ASSERT_TRUE(r1.ok());
+  ASSERT_FALSE(state.empty());
+  EXPECT_EQ(state.array(0)[0], 2.0f);  // adamw.step
+  EXPECT_EQ(state.layout()->specs()[1].name, "adamw.m." + start->layout()->specs()[0].name);
+  auto r2 = t->train(r1->params, Shard::all(data), 2, cfg, {}, 3, nullptr);
+  ASSERT_TRUE(r2.ok());
+  EXPECT_EQ(state.array(0)[0], 4.0f);
+  expect_params(r2->params);
+  // Without the state the second task starts afresh and ends elsewhere.
+  t->set_optimizer_state(nullptr);
+  auto fresh = t->train(r1->params, Shard::all(data), 2, cfg, {}, 3, nullptr);
+  ASSERT_TRUE(fresh.ok());
+  EXPECT_GT(std::abs(fresh->params.array(0)[0] - r2->params.array(0)[0]), 1e-4);
+  // A state of another layout is refused.
+  ArrayRecord wrong(start->layout());
+  t->set_optimizer_state(&wrong);
+  auto bad = t->train(*start, Shard::all(data), 1, cfg, {}, 3, nullptr);
+  t->set_optimizer_state(nullptr);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(bad.status().message(), HasSubstr("optimizer state"));
+  // A task may ask for another optimizer than the run's.
+  TrainConfig sgd = cfg;
+  sgd.optimizer = "sgd";
+  auto via_task = t->train(*start, Shard::all(data), 4, sgd, {{"optimizer", std::string("adamw")}},
+                           3, nullptr);
+  ASSERT_TRUE(via_task.ok());
+  expect_params(via_task->params);
+}
+
 TEST(TorchTrainTest, TwoStepsWithMomentumAndWeightDecayMatchHandComputed) {
   auto data = small_table();
   auto t = make(spec_of("logreg", {3}, 3));
@@ -440,7 +521,7 @@ TEST(TorchErrorsTest, BadHyperparameters) {
   expect_invalid(c, {}, 1, "training.momentum: must be in [0, 1), got 1");
   c = cfg;
   c.optimizer = "adam";
-  expect_invalid(c, {}, 1, "training.optimizer: unknown optimizer 'adam'");
+  expect_invalid(c, {}, 1, "training.optimizer: unknown optimizer 'adam' (known: sgd, adamw)");
 }
 
 // ---- Threads and BLAS ------------------------------------------------------------------

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <utility>
@@ -100,6 +101,82 @@ torch::Tensor rows_view(const Dataset& data, int64_t first, int64_t b,
   return torch::from_blob(const_cast<float*>(data.example(first)), shape, torch::kFloat);
 }
 
+// The layout of an AdamW state for a model whose first `num_params` arrays are its parameters:
+// "adamw.step" [1], then "adamw.m.<name>" and "adamw.v.<name>" per parameter.
+std::shared_ptr<const ArrayLayout> adamw_state_layout(const ArrayLayout& model, size_t num_params) {
+  std::vector<ArraySpec> specs = {{"adamw.step", {1}, false}};
+  for (size_t i = 0; i < num_params; ++i) {
+    const ArraySpec& s = model.specs()[i];
+    specs.push_back({"adamw.m." + s.name, s.shape, true});
+    specs.push_back({"adamw.v." + s.name, s.shape, true});
+  }
+  return *ArrayLayout::create(std::move(specs));
+}
+
+// AdamW (Loshchilov & Hutter, "Decoupled Weight Decay Regularization", ICLR 2019) written out
+// with tensor ops as LibTorch's torch::optim::AdamW computes it (amsgrad off), so that its
+// moments are ours to keep between a client's tasks (Trainer::set_optimizer_state):
+//   w <- w (1 - lr wd);  m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2
+//   w <- w - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+class AdamWSteps {
+ public:
+  AdamWSteps(std::span<const torch::Tensor> params, const TrainConfig& c, double lr)
+      : params_(params.begin(), params.end()), c_(c), lr_(lr) {
+    for (const torch::Tensor& p : params_) {
+      m_.push_back(torch::zeros_like(p));
+      v_.push_back(torch::zeros_like(p));
+    }
+  }
+  // From a kept state (`layout` is adamw_state_layout's); empty: step 0 and zero moments.
+  void load(const ArrayRecord& state) {
+    if (state.empty()) return;
+    step_ = static_cast<int64_t>(state.array(0)[0]);
+    for (size_t i = 0; i < params_.size(); ++i) {
+      for (auto [t, a] : {std::pair{&m_[i], 1 + 2 * i}, std::pair{&v_[i], 2 + 2 * i}}) {
+        std::span<const float> src = state.array(a);
+        std::memcpy(t->data_ptr<float>(), src.data(), src.size() * sizeof(float));
+      }
+    }
+  }
+  void save(ArrayRecord& state) const {
+    state.array(0)[0] = static_cast<float>(step_);
+    for (size_t i = 0; i < params_.size(); ++i) {
+      for (auto [t, a] : {std::pair{&m_[i], 1 + 2 * i}, std::pair{&v_[i], 2 + 2 * i}}) {
+        std::span<float> dst = state.array(a);
+        std::memcpy(dst.data(), t->data_ptr<float>(), dst.size() * sizeof(float));
+      }
+    }
+  }
+  void zero_grad() {
+    for (torch::Tensor& p : params_) {
+      if (p.grad().defined()) p.mutable_grad().zero_();
+    }
+  }
+  void step() {
+    torch::NoGradGuard no_grad;
+    ++step_;
+    const double bc1 = 1.0 - std::pow(c_.adam_beta1, static_cast<double>(step_));
+    const double bc2 = 1.0 - std::pow(c_.adam_beta2, static_cast<double>(step_));
+    for (size_t i = 0; i < params_.size(); ++i) {
+      torch::Tensor& p = params_[i];
+      if (!p.grad().defined()) continue;
+      const torch::Tensor& g = p.grad();
+      p.mul_(1.0 - lr_ * c_.weight_decay);
+      m_[i].mul_(c_.adam_beta1).add_(g, 1.0 - c_.adam_beta1);
+      v_[i].mul_(c_.adam_beta2).addcmul_(g, g, 1.0 - c_.adam_beta2);
+      const torch::Tensor denom = (v_[i].sqrt() / std::sqrt(bc2)).add_(c_.adam_eps);
+      p.addcdiv_(m_[i], denom, -lr_ / bc1);
+    }
+  }
+
+ private:
+  std::vector<torch::Tensor> params_;
+  TrainConfig c_;
+  double lr_;
+  int64_t step_ = 0;
+  std::vector<torch::Tensor> m_, v_;
+};
+
 class TorchTrainer final : public Trainer {
  public:
   TorchTrainer(ModelSpec spec, std::shared_ptr<Net> net, std::vector<torch::Tensor> tensors,
@@ -148,12 +225,30 @@ class TorchTrainer final : public Trainer {
     const double lr = task.config.lr;
     const double mu = task.prox_mu;
 
+    const bool adamw = task.config.optimizer == "adamw";
+    ArrayRecord* kept = optimizer_state();
+    if (adamw && kept != nullptr && !kept->empty()) {
+      if (!kept->layout()->same_as(*adamw_layout())) {
+        return Status::invalid_argument("optimizer state: layout " + kept->layout()->describe() +
+                                        " is not this model's AdamW state (" +
+                                        adamw_layout()->describe() + ")");
+      }
+    }
+
     try {
       copy_record_to_tensors(start, tensors_);
       net_->train();
-      torch::optim::SGD optimizer(
-          params_,
-          torch::optim::SGDOptions(lr).momentum(config.momentum).weight_decay(config.weight_decay));
+      // The task's optimizer (a task may override the run's, e.g. DiLoCo's inner AdamW).
+      std::optional<torch::optim::SGD> sgd;
+      std::optional<AdamWSteps> adam;
+      if (adamw) {
+        adam.emplace(params_, task.config, lr);
+        if (kept != nullptr) adam->load(*kept);
+      } else {
+        sgd.emplace(params_, torch::optim::SGDOptions(lr)
+                                 .momentum(task.config.momentum)
+                                 .weight_decay(task.config.weight_decay));
+      }
       const Dataset& data = *shard.data;
       const int64_t n = shard.size();
       const int64_t batch = std::min(config.batch_size, n);
@@ -180,7 +275,11 @@ class TorchTrainer final : public Trainer {
                                                                           static_cast<size_t>(b)));
         pos += b;
 
-        optimizer.zero_grad();
+        if (adam) {
+          adam->zero_grad();
+        } else {
+          sgd->zero_grad();
+        }
         torch::Tensor loss =
             at::cross_entropy_loss(net_->forward(train_batch_.x(b)), train_batch_.y(b));
         loss.backward();
@@ -190,10 +289,18 @@ class TorchTrainer final : public Trainer {
         // A fixed per-task correction (SCAFFOLD: c - c_i), also part of the gradient, so
         // momentum carries it like the data gradient.
         if (grad_correction != nullptr) add_to_gradients(params_, *grad_correction);
-        optimizer.step();
+        if (adam) {
+          adam->step();
+        } else {
+          sgd->step();
+        }
         loss_sum += loss.item<double>();
       }
 
+      if (adam && kept != nullptr) {
+        if (kept->empty()) *kept = ArrayRecord(adamw_layout());
+        adam->save(*kept);
+      }
       TrainResult result;
       result.params = ArrayRecord(start.layout());
       copy_tensors_to_record(tensors_, result.params);
@@ -253,6 +360,12 @@ class TorchTrainer final : public Trainer {
   }
 
  private:
+  std::shared_ptr<const ArrayLayout> adamw_layout() {
+    if (!adamw_layout_) adamw_layout_ = adamw_state_layout(*layout_, params_.size());
+    return adamw_layout_;
+  }
+  std::shared_ptr<const ArrayLayout> adamw_layout_;
+
   // Everything that would otherwise surface as a c10::Error deep inside LibTorch (or as an
   // out-of-bounds read) is reported here as InvalidArgument naming the culprit.
   Status check_shard(const Shard& shard) const {

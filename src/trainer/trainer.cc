@@ -22,8 +22,14 @@ int64_t TrainConfig::steps_for(int64_t num_examples) const {
 }
 
 Status TrainConfig::validate() const {
-  if (optimizer != "sgd") {
-    return field_error("training.optimizer", "unknown optimizer '" + optimizer + "' (known: sgd)");
+  if (optimizer != "sgd" && optimizer != "adamw") {
+    return field_error("training.optimizer",
+                       "unknown optimizer '" + optimizer + "' (known: sgd, adamw)");
+  }
+  COHORT_RETURN_IF_ERROR(check_field("training.adam_beta1", adam_beta1, Range::half_open(0, 1)));
+  COHORT_RETURN_IF_ERROR(check_field("training.adam_beta2", adam_beta2, Range::half_open(0, 1)));
+  if (!(adam_eps > 0 && std::isfinite(adam_eps))) {
+    return field_error("training.adam_eps", "must be > 0, got " + format_number(adam_eps));
   }
   COHORT_RETURN_IF_ERROR(check_lr("training.lr", lr));
   COHORT_RETURN_IF_ERROR(check_field("training.momentum", momentum, Range::half_open(0, 1)));
@@ -51,6 +57,16 @@ Result<TaskTraining> resolve_task_training(const TrainConfig& base,
     t.config.lr = *lr;
   }
   COHORT_RETURN_IF_ERROR(check_field("task config prox_mu", t.prox_mu, Range::at_least(0)));
+  COHORT_ASSIGN_OR_RETURN(std::optional<double> wd, task_weight_decay(task_config));
+  if (wd) {
+    COHORT_RETURN_IF_ERROR(check_field("task config weight_decay", *wd, Range::at_least(0)));
+    t.config.weight_decay = *wd;
+  }
+  COHORT_ASSIGN_OR_RETURN(std::optional<std::string> optimizer, task_optimizer(task_config));
+  if (optimizer) {
+    t.config.optimizer = *optimizer;
+    COHORT_RETURN_IF_ERROR(t.config.validate().with_context("task config optimizer"));
+  }
   return t;
 }
 

@@ -50,7 +50,7 @@ TEST(TrainConfigTest, ValidateNamesTheField) {
   EXPECT_TRUE(t.validate().ok());
   t = TrainConfig();
   t.optimizer = "adam";
-  EXPECT_EQ(message(t), "training.optimizer: unknown optimizer 'adam' (known: sgd)");
+  EXPECT_EQ(message(t), "training.optimizer: unknown optimizer 'adam' (known: sgd, adamw)");
 }
 
 TEST(TaskTrainingTest, TaskOverridesAreTypedAndValidatedOnce) {

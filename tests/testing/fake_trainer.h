@@ -58,6 +58,13 @@ class QuadraticTrainer : public Trainer {
     r.num_examples = shard.size();
     r.steps = steps;
     r.metrics["train_loss"] = 0.0;
+    // A stand-in optimizer state (Trainer::set_optimizer_state): the steps taken so far, which
+    // the task reports as "optimizer_steps_before".
+    if (ArrayRecord* state = optimizer_state()) {
+      if (state->empty()) *state = ArrayRecord(*ArrayLayout::create({{"steps", {1}}}));
+      r.metrics["optimizer_steps_before"] = state->flat()[0];
+      state->flat()[0] += static_cast<float>(steps);
+    }
     return r;
   }
 

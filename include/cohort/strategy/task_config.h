@@ -15,6 +15,11 @@
 //                                          L2 norm before it leaves (docs/privacy.md)
 //   "dp_noise_stddev" double the runtime   distributed DP noise: the client adds N(0, s^2) to
 //                                          each coordinate of its clipped delta
+//   "optimizer"    string  DiLoCo, DDP     overrides training.optimizer ("sgd", "adamw")
+//   "weight_decay" double  DDP             overrides training.weight_decay (must be >= 0)
+//   "keep_optimizer_state" bool DiLoCo     the client keeps its optimizer's state (AdamW's
+//                                          moments) from one of its tasks to the next instead
+//                                          of starting each task fresh (DiLoCo's inner state)
 //
 // Thread safety: plain functions over the values they are given.
 #pragma once
@@ -33,6 +38,9 @@ inline constexpr char kProxMuKey[] = "prox_mu";
 inline constexpr char kClientStateKey[] = "client_state";
 inline constexpr char kDpClipNormKey[] = "dp_clip_norm";
 inline constexpr char kDpNoiseStddevKey[] = "dp_noise_stddev";
+inline constexpr char kOptimizerKey[] = "optimizer";
+inline constexpr char kWeightDecayKey[] = "weight_decay";
+inline constexpr char kKeepOptimizerStateKey[] = "keep_optimizer_state";
 // The value of "client_state" that names SCAFFOLD's rule.
 inline constexpr char kScaffoldClientState[] = "scaffold";
 
@@ -51,6 +59,9 @@ void set_task_lr(ConfigRecord& config, double lr);
 void set_task_prox_mu(ConfigRecord& config, double mu);
 void set_task_client_state(ConfigRecord& config, ClientStateRule rule);
 void set_task_dp(ConfigRecord& config, double clip_norm, double noise_stddev);
+void set_task_optimizer(ConfigRecord& config, const std::string& optimizer);
+void set_task_weight_decay(ConfigRecord& config, double weight_decay);
+void set_task_keep_optimizer_state(ConfigRecord& config, bool keep);
 
 // Typed getters. Absent keys give nullopt / 0 / kNone. A key of the wrong type (e.g. a string
 // "lr") is InvalidArgument naming the key, as is an unknown client-state rule (listing the
@@ -65,5 +76,10 @@ struct TaskDp {
   double noise_stddev = 0.0;
 };
 Result<std::optional<TaskDp>> task_dp(const ConfigRecord& config);
+// The optimizer a task asks for (nullopt: the run's); InvalidArgument when not a string (the
+// name is checked by TrainConfig::validate). Whether the client keeps its optimizer state.
+Result<std::optional<std::string>> task_optimizer(const ConfigRecord& config);
+Result<bool> task_keep_optimizer_state(const ConfigRecord& config);
+Result<std::optional<double>> task_weight_decay(const ConfigRecord& config);
 
 }  // namespace cohort

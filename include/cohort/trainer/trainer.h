@@ -28,10 +28,16 @@ namespace cohort {
 // and adds algorithm-specific keys such as prox_mu (strategy/task_config.h);
 // resolve_task_training() applies them.
 struct TrainConfig {
-  std::string optimizer = "sgd";  // "sgd"
+  // "sgd" (momentum, L2 weight decay) or "adamw" (Loshchilov & Hutter, decoupled weight
+  // decay; LibTorch's AdamW). A task may override it (task config "optimizer").
+  std::string optimizer = "sgd";
   double lr = 0.05;
   double momentum = 0.0;
   double weight_decay = 0.0;
+  // AdamW: decay rates of the first and second moments, and the denominator's epsilon.
+  double adam_beta1 = 0.9;
+  double adam_beta2 = 0.999;
+  double adam_eps = 1e-8;
   int64_t batch_size = 32;
   // Local work per task: `local_steps` if > 0, else `local_epochs` passes over the shard.
   int64_t local_steps = 0;
@@ -93,13 +99,24 @@ class Trainer {
   // trainer's calls; nullptr (the default) = never.
   void set_cancel_flag(const std::atomic<bool>* flag) { cancel_ = flag; }
 
+  // The optimizer state a client keeps between its tasks (task config "keep_optimizer_state";
+  // DiLoCo's inner AdamW moments): train() starts from *state (empty: a fresh optimizer) and
+  // leaves the optimizer's state after its last step in *state. Its layout is the trainer's
+  // (for "adamw": "adamw.step" [1], then "adamw.m.<array>" and "adamw.v.<array>" for every
+  // trainable array); a state of another layout is InvalidArgument. Null (the default): every
+  // task starts fresh and nothing is kept. Optimizers without state ("sgd" without momentum)
+  // leave it empty. `state` must outlive the calls.
+  void set_optimizer_state(ArrayRecord* state) { optimizer_state_ = state; }
+
  protected:
+  ArrayRecord* optimizer_state() const { return optimizer_state_; }
   bool cancel_requested() const {
     return cancel_ != nullptr && cancel_->load(std::memory_order_relaxed);
   }
 
  private:
   const std::atomic<bool>* cancel_ = nullptr;
+  ArrayRecord* optimizer_state_ = nullptr;
 };
 
 using TrainerFactory = std::function<Result<std::unique_ptr<Trainer>>()>;
