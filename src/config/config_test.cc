@@ -226,7 +226,7 @@ TEST(ConfigErrorTest, UnknownEnumValuesListTheKnownOnes) {
   EXPECT_EQ(error_message("model:\n  name: resnet\n"),
             "demo.yaml: model.name: unknown value 'resnet' (known: logreg, mlp, cnn)");
   EXPECT_EQ(error_message("training:\n  optimizer: adam\n"),
-            "demo.yaml: training.optimizer: unknown value 'adam' (known: sgd)");
+            "demo.yaml: training.optimizer: unknown value 'adam' (known: sgd, adamw)");
   EXPECT_EQ(error_message("clients:\n  speed: {distribution: gamma}\n"),
             "demo.yaml: clients.speed.distribution: unknown value 'gamma' (known: constant, "
             "normal, exponential, uniform, lognormal)");
