@@ -22,6 +22,9 @@ PACKAGES=(
   clang libclang-rt-14-dev
   # data
   dataset-fashion-mnist
+  # text for the character-level language model (data.dataset: text): one source per file,
+  # topics and languages differ (a natural non-IID split)
+  fortunes fortunes-min fortunes-de fortunes-es fortunes-it
   # python: bindings and baselines (Debian's python3, not a pyenv one)
   python3 python3-dev python3-numpy python3-torch pybind11-dev python3-grpcio python3-protobuf
 )

@@ -19,8 +19,8 @@ using config_detail::MapReader;
 using config_detail::Node;
 using config_detail::to_param;
 
-constexpr std::array<std::string_view, 2> kDatasets = {"fashion-mnist", "synthetic"};
-constexpr std::array<std::string_view, 3> kPartitions = {"iid", "dirichlet", "shards"};
+constexpr std::array<std::string_view, 3> kDatasets = {"fashion-mnist", "synthetic", "text"};
+constexpr std::array<std::string_view, 4> kPartitions = {"iid", "dirichlet", "shards", "natural"};
 constexpr std::array<std::string_view, 2> kOptimizers = {"sgd", "adamw"};
 constexpr std::array<std::string_view, 5> kDistributions = {"constant", "normal", "exponential",
                                                             "uniform", "lognormal"};
@@ -57,7 +57,8 @@ Status read_data(const MapReader& top, DataConfig* d) {
   const MapReader r = top.section("data");
   COHORT_RETURN_IF_ERROR(
       r.open({"dataset", "path", "train_limit", "test_limit", "partition", "alpha",
-              "shards_per_client", "min_size", "size_skew", "holdout_fraction", "synthetic"}));
+              "shards_per_client", "min_size", "size_skew", "holdout_fraction", "synthetic",
+              "text"}));
   COHORT_RETURN_IF_ERROR(r.read_enum("dataset", &d->dataset, kDatasets));
   COHORT_RETURN_IF_ERROR(r.read("path", &d->path));
   COHORT_RETURN_IF_ERROR(r.read("train_limit", &d->train_limit));
@@ -77,6 +78,12 @@ Status read_data(const MapReader& top, DataConfig* d) {
   COHORT_RETURN_IF_ERROR(s.read("classes", &d->synthetic.num_classes));
   COHORT_RETURN_IF_ERROR(s.read("separation", &d->synthetic.separation));
   COHORT_RETURN_IF_ERROR(s.read("noise", &d->synthetic.noise));
+  const MapReader t = r.section("text");
+  COHORT_RETURN_IF_ERROR(t.open({"seq_len", "stride", "val_fraction", "min_chars"}));
+  COHORT_RETURN_IF_ERROR(t.read("seq_len", &d->text.seq_len));
+  COHORT_RETURN_IF_ERROR(t.read("stride", &d->text.stride));
+  COHORT_RETURN_IF_ERROR(t.read("val_fraction", &d->text.val_fraction));
+  COHORT_RETURN_IF_ERROR(t.read("min_chars", &d->text.min_chars));
   return checked(d->validate(), top.node(), top.ctx());
 }
 

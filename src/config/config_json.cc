@@ -42,6 +42,12 @@ Json to_json(const SimulationConfig& config) {
   synthetic["separation"] = d.synthetic.separation;
   synthetic["noise"] = d.synthetic.noise;
   data["synthetic"] = std::move(synthetic);
+  if (d.dataset == "text") {
+    data["text"] = {{"seq_len", d.text.seq_len},
+                    {"stride", d.text.stride},
+                    {"val_fraction", d.text.val_fraction},
+                    {"min_chars", d.text.min_chars}};
+  }
 
   const sim::PopulationOptions& p = config.clients;
   Json clients = Json::object();

@@ -220,11 +220,11 @@ TEST(ConfigErrorTest, WrongNodeKinds) {
 
 TEST(ConfigErrorTest, UnknownEnumValuesListTheKnownOnes) {
   EXPECT_EQ(error_message("data:\n  partition: random\n"),
-            "demo.yaml: data.partition: unknown value 'random' (known: iid, dirichlet, shards)");
+            "demo.yaml: data.partition: unknown value 'random' (known: iid, dirichlet, shards, natural)");
   EXPECT_EQ(error_message("data:\n  dataset: mnist\n"),
-            "demo.yaml: data.dataset: unknown value 'mnist' (known: fashion-mnist, synthetic)");
+            "demo.yaml: data.dataset: unknown value 'mnist' (known: fashion-mnist, synthetic, text)");
   EXPECT_EQ(error_message("model:\n  name: resnet\n"),
-            "demo.yaml: model.name: unknown value 'resnet' (known: logreg, mlp, cnn)");
+            "demo.yaml: model.name: unknown value 'resnet' (known: logreg, mlp, cnn, char_lstm)");
   EXPECT_EQ(error_message("training:\n  optimizer: adam\n"),
             "demo.yaml: training.optimizer: unknown value 'adam' (known: sgd, adamw)");
   EXPECT_EQ(error_message("clients:\n  speed: {distribution: gamma}\n"),

@@ -7,11 +7,21 @@
 
 namespace cohort {
 
+namespace {
+constexpr char kFashionMnistPath[] = "/usr/share/datasets/fashion-mnist";
+constexpr char kFortunesPath[] = "/usr/share/games/fortunes";
+}  // namespace
+
+std::string DataConfig::resolved_path() const {
+  return dataset == "text" && path == kFashionMnistPath ? kFortunesPath : path;
+}
+
 Status DataConfig::validate() const {
-  if (dataset != "fashion-mnist" && dataset != "synthetic") {
+  if (dataset != "fashion-mnist" && dataset != "synthetic" && dataset != "text") {
     return field_error("data.dataset",
-                       "unknown value '" + dataset + "' (known: fashion-mnist, synthetic)");
+                       "unknown value '" + dataset + "' (known: fashion-mnist, synthetic, text)");
   }
+  if (dataset == "text") COHORT_RETURN_IF_ERROR(text.validate());
   if (path.empty()) return field_error("data.path", "must not be empty");
   COHORT_RETURN_IF_ERROR(check_field("data.train_limit", train_limit, Range::at_least(0)));
   COHORT_RETURN_IF_ERROR(check_field("data.test_limit", test_limit, Range::at_least(0)));
@@ -46,8 +56,20 @@ Result<std::shared_ptr<const Dataset>> load_split(const DataConfig& d, std::stri
     COHORT_ASSIGN_OR_RETURN(Dataset ds, make_synthetic(o, train ? 0 : 1));
     return std::make_shared<const Dataset>(std::move(ds));
   }
+  if (d.dataset == "text") {
+    COHORT_ASSIGN_OR_RETURN(std::vector<TextSource> sources, read_text_sources(d.resolved_path()));
+    COHORT_ASSIGN_OR_RETURN(TextCorpus corpus, build_text_corpus(sources, d.text));
+    std::shared_ptr<Dataset> ds = train ? corpus.train : corpus.validation;
+    const int64_t limit = train ? d.train_limit : d.test_limit;
+    if (limit > 0 && limit < ds->size()) {
+      ds->features.resize(static_cast<size_t>(limit * ds->sample_numel()));
+      ds->labels.resize(static_cast<size_t>(limit));
+      ds->groups.resize(static_cast<size_t>(limit));
+    }
+    return std::shared_ptr<const Dataset>(std::move(ds));
+  }
   return field_error("data.dataset",
-                     "unknown value '" + d.dataset + "' (known: fashion-mnist, synthetic)");
+                     "unknown value '" + d.dataset + "' (known: fashion-mnist, synthetic, text)");
 }
 
 }  // namespace cohort

@@ -16,7 +16,7 @@ TEST(DataConfigTest, ValidateNamesTheKey) {
   };
   DataConfig d;
   d.dataset = "cifar";
-  EXPECT_EQ(message(d), "data.dataset: unknown value 'cifar' (known: fashion-mnist, synthetic)");
+  EXPECT_EQ(message(d), "data.dataset: unknown value 'cifar' (known: fashion-mnist, synthetic, text)");
   d = DataConfig();
   d.partition.alpha = -1;
   EXPECT_EQ(message(d), "data.alpha: must be > 0, got -1");

@@ -13,6 +13,17 @@ Status Dataset::validate() const {
                                     " feature values for " + std::to_string(size()) +
                                     " examples of " + std::to_string(sample_numel()));
   }
+  if (!groups.empty() && static_cast<int64_t>(groups.size()) != size()) {
+    return Status::invalid_argument("dataset '" + name + "': " + std::to_string(groups.size()) +
+                                    " group ids for " + std::to_string(size()) + " examples");
+  }
+  for (size_t i = 0; i < groups.size(); ++i) {
+    if (groups[i] < 0 || groups[i] >= static_cast<int32_t>(group_names.size())) {
+      return Status::invalid_argument("dataset '" + name + "': example " + std::to_string(i) +
+                                      " has group " + std::to_string(groups[i]) + " outside [0, " +
+                                      std::to_string(group_names.size()) + ")");
+    }
+  }
   for (int64_t i = 0; i < size(); ++i) {
     if (labels[i] < 0 || labels[i] >= num_classes) {
       return Status::invalid_argument("dataset '" + name + "': example " + std::to_string(i) +

@@ -167,9 +167,9 @@ Result<Parts> partition_shards(std::span<const int32_t> labels, int64_t num_clie
 }  // namespace
 
 Status PartitionOptions::validate() const {
-  if (kind != "iid" && kind != "dirichlet" && kind != "shards") {
+  if (kind != "iid" && kind != "dirichlet" && kind != "shards" && kind != "natural") {
     return field_error("data.partition",
-                       "unknown kind \"" + kind + "\" (known: iid, dirichlet, shards)");
+                       "unknown kind \"" + kind + "\" (known: iid, dirichlet, shards, natural)");
   }
   COHORT_RETURN_IF_ERROR(check_field("data.alpha", alpha, Range::above(0)));
   COHORT_RETURN_IF_ERROR(
@@ -181,8 +181,29 @@ Status PartitionOptions::validate() const {
 Result<std::vector<std::vector<int64_t>>> partition_dataset(std::span<const int32_t> labels,
                                                             int64_t num_classes,
                                                             int64_t num_clients,
-                                                            const PartitionOptions& options) {
+                                                            const PartitionOptions& options,
+                                                            std::span<const int32_t> groups,
+                                                            int64_t num_groups) {
   const PartitionOptions& o = options;
+  if (o.kind == "natural") {
+    // Each example stays with its group (source, writer): client k holds groups k, k + N, ...
+    if (groups.empty() || num_groups < 1) {
+      return field_error("data.partition",
+                         "natural needs a dataset whose examples carry their source (data.dataset "
+                         "text); this one has none");
+    }
+    if (num_clients < 1 || num_clients > num_groups) {
+      return Status::invalid_argument(
+          "clients.count: " + std::to_string(num_clients) + " clients but the natural partition "
+          "has " + std::to_string(num_groups) + " sources (at most one client per source; fewer "
+          "clients share sources)");
+    }
+    Parts parts(static_cast<size_t>(num_clients));
+    for (size_t i = 0; i < groups.size(); ++i) {
+      parts[static_cast<size_t>(groups[i] % num_clients)].push_back(static_cast<int64_t>(i));
+    }
+    return parts;
+  }
   const int64_t n = static_cast<int64_t>(labels.size());
   COHORT_RETURN_IF_ERROR(o.validate());
   if (num_clients < 1) {

@@ -32,7 +32,9 @@ Result<std::vector<ClientData>> make_client_data(std::shared_ptr<const Dataset> 
   PartitionOptions po = config.partition;
   po.seed = Rng::mix_seed(run_seed, "partition");
   COHORT_ASSIGN_OR_RETURN(std::vector<std::vector<int64_t>> parts,
-                          partition_dataset(train->labels, train->num_classes, num_clients, po));
+                          partition_dataset(train->labels, train->num_classes, num_clients, po,
+                                            train->groups,
+                                            static_cast<int64_t>(train->group_names.size())));
   std::vector<ClientData> out(parts.size());
   for (size_t i = 0; i < parts.size(); ++i) {
     ClientData& c = out[i];

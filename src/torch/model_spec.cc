@@ -15,6 +15,11 @@ Status ModelSpec::validate() const {
                                        input_shape[i], Range::at_least(1)));
   }
   COHORT_RETURN_IF_ERROR(check_field("model.num_classes", num_classes, Range::at_least(2)));
+  if (name == "char_lstm" && input_shape.size() != 1) {
+    return field_error("model.input_shape",
+                       "char_lstm needs windows of character ids [seq_len] (data.dataset text), "
+                       "got " + shape_string(input_shape));
+  }
   if (name == "cnn") {
     if (input_shape.size() != 3) {
       return field_error("model.input_shape",

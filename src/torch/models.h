@@ -12,7 +12,9 @@
 
 #include <torch/nn/module.h>
 #include <torch/nn/modules/conv.h>
+#include <torch/nn/modules/embedding.h>
 #include <torch/nn/modules/linear.h>
+#include <torch/nn/modules/rnn.h>
 
 #include "cohort/torch/torch_trainer.h"
 
@@ -22,6 +24,22 @@ namespace cohort::libtorch {
 class Net : public torch::nn::Module {
  public:
   virtual torch::Tensor forward(const torch::Tensor& x) = 0;
+  // The training loss of a batch (mean): cross-entropy of forward(x) against the labels y.
+  virtual torch::Tensor loss(const torch::Tensor& x, const torch::Tensor& y) {
+    return at::cross_entropy_loss(forward(x), y);
+  }
+  // Evaluation: the summed loss, the correct predictions and how many predictions a batch
+  // holds (one per example for a classifier).
+  struct EvalSums {
+    double loss_sum = 0;
+    int64_t correct = 0;
+    int64_t count = 0;
+  };
+  virtual EvalSums eval_sums(const torch::Tensor& x, const torch::Tensor& y) {
+    const torch::Tensor logits = forward(x);
+    return {at::cross_entropy_loss(logits, y, {}, at::Reduction::Sum).item<double>(),
+            logits.argmax(1).eq(y).sum().item<int64_t>(), y.size(0)};
+  }
 };
 
 namespace models_internal {
@@ -90,6 +108,45 @@ class CnnNet final : public Net {
   torch::nn::Linear fc2_;
 };
 
+// A character-level language model: ids -> embedding -> LSTM layers -> linear read-out over
+// the alphabet. An example is a window of seq_len character ids (as floats) and its label the
+// next character; the model predicts every next character of the window (the window shifted
+// by one, then the label), so loss and accuracy are over seq_len predictions per example.
+class CharLstmNet final : public Net {
+ public:
+  CharLstmNet(int64_t vocab, int64_t width, int64_t layers)
+      : embed_(register_module("embed", torch::nn::Embedding(vocab, width))),
+        lstm_(register_module(
+            "lstm",
+            torch::nn::LSTM(torch::nn::LSTMOptions(width, width).num_layers(layers).batch_first(true)))),
+        out_(register_module("out", torch::nn::Linear(width, vocab))) {}
+
+  // Logits of every position, [b, seq_len, vocab].
+  torch::Tensor all_logits(const torch::Tensor& x) {
+    const torch::Tensor h = std::get<0>(lstm_->forward(embed_->forward(x.to(torch::kLong))));
+    return out_->forward(h);
+  }
+  // The next character after the window.
+  torch::Tensor forward(const torch::Tensor& x) override { return all_logits(x).select(1, -1); }
+  torch::Tensor loss(const torch::Tensor& x, const torch::Tensor& y) override {
+    return at::cross_entropy_loss(all_logits(x).flatten(0, 1), targets(x, y).flatten());
+  }
+  EvalSums eval_sums(const torch::Tensor& x, const torch::Tensor& y) override {
+    const torch::Tensor logits = all_logits(x).flatten(0, 1);
+    const torch::Tensor t = targets(x, y).flatten();
+    return {at::cross_entropy_loss(logits, t, {}, at::Reduction::Sum).item<double>(),
+            logits.argmax(1).eq(t).sum().item<int64_t>(), t.size(0)};
+  }
+
+ private:
+  static torch::Tensor targets(const torch::Tensor& x, const torch::Tensor& y) {
+    return torch::cat({x.slice(1, 1).to(torch::kLong), y.unsqueeze(1)}, 1);
+  }
+  torch::nn::Embedding embed_;
+  torch::nn::LSTM lstm_;
+  torch::nn::Linear out_;
+};
+
 }  // namespace models_internal
 
 // Builds the model described by a spec that passed ModelSpec::validate(). Parameters are
@@ -97,6 +154,8 @@ class CnnNet final : public Net {
 //   logreg: fc.weight fc.bias
 //   mlp:    fc1.weight fc1.bias ... fc{k+1}.weight fc{k+1}.bias   (k = hidden.size())
 //   cnn:    conv1.weight conv1.bias conv2.weight conv2.bias fc1.weight fc1.bias fc2.weight fc2.bias
+//   char_lstm: embed.weight lstm.weight_ih_l0 lstm.weight_hh_l0 lstm.bias_ih_l0 lstm.bias_hh_l0
+//           ... (per layer) out.weight out.bias
 // Initial values come from LibTorch's global generator; callers overwrite them (see
 // TorchTrainer::init_params), so they do not matter. Throws c10::Error on failure.
 inline std::shared_ptr<Net> make_net(const ModelSpec& spec) {
@@ -105,6 +164,10 @@ inline std::shared_ptr<Net> make_net(const ModelSpec& spec) {
   if (spec.name == "logreg") return std::make_shared<LogRegNet>(numel_of(in), spec.num_classes);
   if (spec.name == "mlp") {
     return std::make_shared<MlpNet>(numel_of(in), spec.hidden, spec.num_classes);
+  }
+  if (spec.name == "char_lstm") {
+    return std::make_shared<CharLstmNet>(spec.num_classes, spec.hidden[0],
+                                         static_cast<int64_t>(spec.hidden.size()));
   }
   TORCH_CHECK(spec.name == "cnn", "make_net: unknown model '", spec.name, "'");
   return std::make_shared<CnnNet>(in[0], in[1], in[2], spec.num_classes);

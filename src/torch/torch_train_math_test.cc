@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include "cohort/core/rng.h"
+#include "cohort/data/text.h"
 #include "cohort/torch/torch_trainer.h"
 #include "torch/torch_test_util.h"
 
@@ -173,6 +174,50 @@ TEST(TorchTrainTest, AdamWMatchesHandComputedAndItsStateCarriesAcrossTasks) {
                            3, nullptr);
   ASSERT_TRUE(via_task.ok());
   expect_params(via_task->params);
+}
+
+// ---- The character-level LSTM ----------------------------------------------------------
+
+TEST(CharLstmTest, LearnsARepeatingTextAndScoresEveryPosition) {
+  // "abcabc...": windows of 6 characters and the character after; 3 symbols.
+  std::vector<TextSource> src = {{"abc", ""}};
+  for (int i = 0; i < 400; ++i) src[0].text += "abc";
+  TextOptions o;
+  o.seq_len = 6;
+  o.stride = 1;
+  o.min_chars = 10;
+  Result<TextCorpus> c = build_text_corpus(src, o);
+  ASSERT_TRUE(c.ok()) << c.error().to_string();
+  ASSERT_EQ(c->train->num_classes, 3);
+  auto t = make(spec_of("char_lstm", {6}, 3, {16, 16}));
+  auto start = t->init_params(7);
+  ASSERT_TRUE(start.ok()) << start.status().to_string();
+  const std::vector<ArraySpec>& specs = start->layout()->specs();
+  EXPECT_EQ(specs.front().name, "embed.weight");
+  EXPECT_EQ(specs[1].name, "lstm.weight_ih_l0");
+  EXPECT_EQ(specs.back().name, "out.bias");
+  // Seeded initialisation of every array: the same seed gives the same parameters.
+  auto again = make(spec_of("char_lstm", {6}, 3, {16, 16}))->init_params(7);
+  EXPECT_EQ(start->hash(), again->hash());
+  auto before = t->evaluate(*start, Shard::all(c->validation));
+  ASSERT_TRUE(before.ok());
+  EXPECT_NEAR(before->loss, std::log(3.0), 0.3);  // about uniform over 3 symbols
+  EXPECT_EQ(before->num_examples, c->validation->size());
+  TrainConfig cfg;
+  cfg.optimizer = "adamw";
+  cfg.lr = 0.02;
+  cfg.batch_size = 16;
+  auto r = t->train(*start, Shard::all(c->train), 150, cfg, {}, 3, nullptr);
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  auto after = t->evaluate(r->params, Shard::all(c->validation));
+  ASSERT_TRUE(after.ok());
+  EXPECT_LT(after->loss, 0.2);
+  EXPECT_GT(after->accuracy, 0.95);
+  // A window of character ids that is not [seq_len] is refused by the spec.
+  ModelSpec bad = spec_of("char_lstm", {2, 3}, 3, {16});
+  EXPECT_THAT(bad.validate().message(), HasSubstr("char_lstm needs windows"));
+  EXPECT_THAT(spec_of("char_lstm", {6}, 3, {16, 8}).validate().message(),
+              HasSubstr("one width"));
 }
 
 TEST(TorchTrainTest, TwoStepsWithMomentumAndWeightDecayMatchHandComputed) {

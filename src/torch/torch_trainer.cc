@@ -32,6 +32,13 @@ bool ends_with(const std::string& s, std::string_view suffix) {
 // U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with fan_in = weight.numel() / weight.size(0).
 // Returns 0 for arrays that are not such a weight or bias.
 double init_bound(const ArrayLayout& layout, const ArraySpec& spec) {
+  // LSTM weights and biases (weight_ih_lK [4H, in], weight_hh_lK [4H, H], bias_*_lK [4H]):
+  // U(-1/sqrt(H), 1/sqrt(H)), as LibTorch initialises them.
+  for (std::string_view part : {".weight_ih_l", ".weight_hh_l", ".bias_ih_l", ".bias_hh_l"}) {
+    if (spec.name.find(part) != std::string::npos && !spec.shape.empty() && spec.shape[0] >= 4) {
+      return 1.0 / std::sqrt(static_cast<double>(spec.shape[0] / 4));
+    }
+  }
   const ArraySpec* weight = nullptr;
   if (ends_with(spec.name, ".weight")) {
     weight = &spec;
@@ -280,8 +287,7 @@ class TorchTrainer final : public Trainer {
         } else {
           sgd->zero_grad();
         }
-        torch::Tensor loss =
-            at::cross_entropy_loss(net_->forward(train_batch_.x(b)), train_batch_.y(b));
+        torch::Tensor loss = net_->loss(train_batch_.x(b), train_batch_.y(b));
         loss.backward();
         // FedProx: d/dw (mu/2)||w - w_start||^2 = mu (w - w_start), added to the data
         // gradient before the step (weight decay is added by the optimizer itself).
@@ -330,6 +336,7 @@ class TorchTrainer final : public Trainer {
       eval_batch_.reserve(std::min(kEvalBatch, n), spec_.input_shape);
       double loss_sum = 0.0;
       int64_t correct = 0;
+      int64_t predictions = 0;
       for (int64_t pos = 0; pos < n; pos += kEvalBatch) {
         const int64_t b = std::min(kEvalBatch, n - pos);
         const auto rows = std::span<const int64_t>(shard.indices)
@@ -341,15 +348,17 @@ class TorchTrainer final : public Trainer {
         } else {
           eval_batch_.gather(data, rows);
         }
-        const torch::Tensor logits = net_->forward(
-            in_place ? rows_view(data, rows.front(), b, spec_.input_shape) : eval_batch_.x(b));
-        const torch::Tensor y = eval_batch_.y(b);
-        loss_sum += at::cross_entropy_loss(logits, y, {}, at::Reduction::Sum).item<double>();
-        correct += logits.argmax(1).eq(y).sum().item<int64_t>();
+        // One prediction per example for a classifier, one per character for char_lstm.
+        const Net::EvalSums sums = net_->eval_sums(
+            in_place ? rows_view(data, rows.front(), b, spec_.input_shape) : eval_batch_.x(b),
+            eval_batch_.y(b));
+        loss_sum += sums.loss_sum;
+        correct += sums.correct;
+        predictions += sums.count;
       }
       EvalResult r;
-      r.loss = loss_sum / static_cast<double>(n);
-      r.accuracy = static_cast<double>(correct) / static_cast<double>(n);
+      r.loss = loss_sum / static_cast<double>(predictions);
+      r.accuracy = static_cast<double>(correct) / static_cast<double>(predictions);
       r.num_examples = n;
       return r;
     } catch (const c10::Error& e) {

@@ -30,7 +30,7 @@ TEST(ModelSpecTest, ValidateNamesTheBadField) {
     std::string message;
   };
   const std::vector<Case> cases = {
-      {spec_of("resnet", {20}, 3), "model.name: unknown model 'resnet' (known: logreg, mlp, cnn)"},
+      {spec_of("resnet", {20}, 3), "model.name: unknown model 'resnet' (known: logreg, mlp, cnn, char_lstm)"},
       {spec_of("mlp", {}, 3), "model.input_shape: must not be empty"},
       {spec_of("mlp", {1, 0}, 3), "model.input_shape[1]: must be >= 1, got 0"},
       {spec_of("logreg", {20}, 1), "model.num_classes: must be >= 2, got 1"},

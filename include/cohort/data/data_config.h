@@ -12,13 +12,18 @@
 #include "cohort/core/status.h"
 #include "cohort/data/dataset.h"
 #include "cohort/data/partition.h"
+#include "cohort/data/text.h"
 #include "cohort/data/synthetic.h"
 
 namespace cohort {
 
 struct DataConfig {
-  std::string dataset = "fashion-mnist";  // "fashion-mnist" | "synthetic"
+  std::string dataset = "fashion-mnist";  // "fashion-mnist" | "synthetic" | "text"
+  // Where the dataset lives; the fashion-mnist default means "the dataset's own default"
+  // (text: /usr/share/games/fortunes, Debian's fortunes packages). resolved_path() says which.
   std::string path = "/usr/share/datasets/fashion-mnist";
+  // dataset text: a character-level corpus of the files under `path` (cohort/data/text.h).
+  TextOptions text;
   int64_t train_limit = 0;  // > 0: keep only the first N training examples
   int64_t test_limit = 0;   // > 0: keep only the first N test examples
   PartitionOptions partition{.kind = "dirichlet"};
@@ -29,6 +34,7 @@ struct DataConfig {
 
   // InvalidArgument naming the key ("data.alpha: must be > 0, got -1").
   Status validate() const;
+  std::string resolved_path() const;
 };
 
 // Loads split "train" or "test" of the configured dataset. Synthetic data is seeded from

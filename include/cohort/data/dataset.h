@@ -24,6 +24,10 @@ struct Dataset {
   int64_t num_classes = 0;
   std::vector<float> features;  // size() * sample_numel() values, example-major
   std::vector<int32_t> labels;  // size() values
+  // Where each example comes from, for natural partitions (a text corpus's source, a writer):
+  // empty, or size() values in [0, group_names.size()).
+  std::vector<int32_t> groups;
+  std::vector<std::string> group_names;
 
   int64_t size() const { return static_cast<int64_t>(labels.size()); }
   int64_t sample_numel() const {

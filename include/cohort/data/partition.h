@@ -24,7 +24,7 @@
 namespace cohort {
 
 struct PartitionOptions {
-  std::string kind = "iid";  // "iid" | "dirichlet" | "shards"
+  std::string kind = "iid";  // "iid" | "dirichlet" | "shards" | "natural"
   double alpha = 0.5;        // dirichlet concentration; > 0
   int64_t shards_per_client = 2;
   int64_t min_size = 10;   // dirichlet: redraw until every client has >= min_size examples
@@ -36,12 +36,17 @@ struct PartitionOptions {
 };
 
 // Returns one index list per client (indices into `labels`, each list sorted ascending).
+// "natural" keeps each example with its group (`groups`, ids in [0, num_groups): a text
+// corpus's sources): client k holds the groups g with g mod num_clients == k; InvalidArgument
+// without groups or with more clients than groups.
 // InvalidArgument for an unknown kind, num_clients < 1, more clients than examples, alpha <= 0,
 // or a shards split that does not fit; ResourceExhausted when dirichlet cannot satisfy
 // min_size within 1000 redraws (names alpha and min_size).
 Result<std::vector<std::vector<int64_t>>> partition_dataset(std::span<const int32_t> labels,
                                                             int64_t num_classes,
                                                             int64_t num_clients,
-                                                            const PartitionOptions& options);
+                                                            const PartitionOptions& options,
+                                                            std::span<const int32_t> groups = {},
+                                                            int64_t num_groups = 0);
 
 }  // namespace cohort

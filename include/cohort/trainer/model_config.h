@@ -17,11 +17,13 @@ namespace cohort {
 
 struct ModelConfig {
   // logreg: multinomial logistic regression; mlp: ReLU layers of `hidden` widths (the FedAvg
-  // paper's 2NN: 200, 200); cnn: the FedAvg paper's CNN (two 5x5 conv + 2x2 max-pool blocks).
+  // paper's 2NN: 200, 200); cnn: the FedAvg paper's CNN (two 5x5 conv + 2x2 max-pool blocks);
+  // char_lstm: a character-level language model (embedding, LSTM layers of the `hidden` width,
+  // one layer per entry, all widths equal, a linear read-out; for data.dataset text).
   std::string name = "mlp";
-  std::vector<int64_t> hidden = {200, 200};  // mlp only
+  std::vector<int64_t> hidden = {200, 200};  // mlp, char_lstm
 
-  static constexpr std::array<std::string_view, 3> kNames = {"logreg", "mlp", "cnn"};
+  static constexpr std::array<std::string_view, 4> kNames = {"logreg", "mlp", "cnn", "char_lstm"};
   // InvalidArgument naming the key: an unknown name, an mlp without hidden layers, a width
   // < 1 ("model.hidden[1]: must be >= 1, got 0").
   Status validate() const;
