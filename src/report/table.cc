@@ -118,8 +118,11 @@ std::string render_table(const Json& cmp, const std::vector<Row>& rows, double t
     const auto up = opt_number(j, "bytes_up");
     const auto down = opt_number(j, "bytes_down");
     if (up && down) {
+      const auto peak = opt_number(j, "peak_bytes_per_s");
       cell(esc(fmt_bytes(*up + *down)) + "<div class=\"sub\">\xe2\x86\x91 " + esc(fmt_bytes(*up)) +
-               " \xc2\xb7 \xe2\x86\x93 " + esc(fmt_bytes(*down)) + "</div>",
+               " \xc2\xb7 \xe2\x86\x93 " + esc(fmt_bytes(*down)) + "</div>" +
+               (peak && *peak > 0 ? "<div class=\"sub\">peak " + esc(fmt_bytes(*peak)) + "/s</div>"
+                                  : std::string()),
            false);
     } else {
       cell(kDash, false);

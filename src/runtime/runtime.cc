@@ -351,6 +351,7 @@ Result<RunSummary> Runtime::finish(const Json& extra_fields) {
   summary_.wall_time_s = host_.wall_seconds();
   summary_.rounds = strategy_.version();
   summary_.model_hash = strategy_.global_model()->hash_hex();
+  summary_.peak_bytes_per_s = bandwidth_.peak();
   if (robust_) robust_->fill(summary_);
   if (privacy_) privacy_->fill(summary_);
   summary_.client_stats.clear();

@@ -339,6 +339,9 @@ class Simulator::Impl final : public runtime::RuntimeHost {
     const double up_s = static_cast<double>(f.bytes_up) / dev.up_bytes_per_s;
     const double arrival = record.dispatched_at + 2.0 * dev.latency_s + down_s + compute_s + up_s;
     core_.add_bytes_down(bytes_down);
+    const double down_at = record.dispatched_at + dev.latency_s;
+    core_.record_transfer(down_at, down_at + down_s, bytes_down);
+    if (!dropout && !compression_.uplink) core_.record_transfer(arrival - up_s, arrival, f.bytes_up);
     if (dropout) {
       // Never trained: nothing would come back. The runtime gives up at its deadline.
       const double expected = 2.0 * dev.latency_s + down_s + nominal_compute_s + up_s;
@@ -489,6 +492,7 @@ class Simulator::Impl final : public runtime::RuntimeHost {
     if (f.ready->ok()) f.bytes_up = (*f.ready)->payload_bytes + f.state_bytes;
     const DeviceProfile& dev = sim_.clients_[core_.task(number)->task.client].device;
     const double up_s = static_cast<double>(f.bytes_up) / dev.up_bytes_per_s;
+    core_.record_transfer(clock_.now(), clock_.now() + up_s, f.bytes_up);
     queue_.push(Event{clock_.now() + up_s, next_seq_++, EventKind::kTaskDone, number});
   }
 

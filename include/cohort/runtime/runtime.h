@@ -35,6 +35,7 @@
 #include "cohort/core/rng.h"
 #include "cohort/core/status.h"
 #include "cohort/runtime/admission.h"
+#include "cohort/runtime/bandwidth.h"
 #include "cohort/runtime/checkpoint.h"
 #include "cohort/runtime/evaluation.h"
 #include "cohort/runtime/robustness.h"
@@ -226,6 +227,11 @@ class Runtime final : public StrategyHost {
   void count_rejected(ClientId id, const Status& why);
   void add_bytes_down(int64_t bytes) { summary_.bytes_down += bytes; }
   void add_bytes_up(int64_t bytes) { summary_.bytes_up += bytes; }
+  // A transfer of `bytes` between the server and a client over [start, end) on the host's
+  // clock, for the run's peak bandwidth (summary "peak_bytes_per_s"; bandwidth.h).
+  void record_transfer(double start, double end, int64_t bytes) {
+    bandwidth_.add(start, end, bytes);
+  }
   // Under secure aggregation: the size of a client's masked input for a model of `numel`
   // parameters (what its upload carries instead of the update); nullopt otherwise.
   std::optional<int64_t> masked_input_bytes(int64_t numel) const {
@@ -317,6 +323,7 @@ class Runtime final : public StrategyHost {
   Status refused_during_receive_;
   bool receiving_ = false;
   RunSummary summary_;
+  BandwidthMeter bandwidth_;
 };
 
 }  // namespace cohort::runtime
