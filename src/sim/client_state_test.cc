@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "cohort/sim/simulator.h"
+#include "cohort/strategy/diloco.h"
 #include "cohort/strategy/fedavg.h"
 #include "cohort/strategy/scaffold.h"
 #include "cohort/trainer/control_variates.h"
@@ -299,6 +300,40 @@ TEST(ClientStateTest, ScaffoldIsDeterministicAcrossThreadCounts) {
       EXPECT_EQ(scaffold.control_variate()->hash_hex(), c_hash) << "threads=" << threads;
     }
   }
+}
+
+}  // namespace
+}  // namespace cohort::sim
+
+namespace cohort::sim {
+namespace {
+
+// DiLoCo in the simulator: the outer step and the client sampling give the same final model
+// whatever the thread count, and it moves most of the way to the mean target (29.5, 59) from a
+// start near 0 (half the clients per round: it stays near the sampled clients' mean, as
+// FedAvg does).
+TEST(DiLoCoSimTest, DeterministicAcrossThreadCountsAndConverges) {
+  auto d = line_dataset(60);
+  auto clients = make_clients(d, std::vector<int64_t>(6, 10), {1.0, 2.0, 3.0});
+  std::vector<std::string> hashes;
+  for (size_t threads : {1, 3}) {
+    SimOptions o = scaffold_options(40, threads);
+    DiLoCoOptions dopt;
+    dopt.round.fraction = 0.5;
+    dopt.inner_steps = 3;
+    dopt.inner_optimizer = "run";  // the quadratic trainer's own steps
+    dopt.outer_lr = 0.7;
+    dopt.outer_momentum = 0.5;
+    DiLoCo s(dopt);
+    Simulator sim(o, quadratic_factory(2), clients, Shard::all(d), nullptr);
+    auto r = sim.run(s);
+    ASSERT_TRUE(r.ok()) << r.error().to_string();
+    EXPECT_EQ(r->rounds, 40);
+    hashes.push_back(r->model_hash);
+    const auto w = sim.final_model()->flat();
+    EXPECT_LT(std::hypot(w[0] - 29.5, w[1] - 59.0), 0.4 * std::hypot(29.5, 59.0));
+  }
+  EXPECT_EQ(hashes[0], hashes[1]);
 }
 
 }  // namespace
