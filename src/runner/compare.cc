@@ -202,6 +202,7 @@ Json Comparison::to_json() const {
     j["lost"] = s.lost;
     j["bytes_up"] = s.bytes_up;
     j["bytes_down"] = s.bytes_down;
+    j["peak_bytes_per_s"] = s.peak_bytes_per_s;
     j["virtual_time_s"] = s.virtual_time_s;
     j["wall_time_s"] = s.wall_time_s;
     j["threads"] = e.threads;
