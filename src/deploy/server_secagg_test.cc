@@ -12,6 +12,7 @@
 #include <cstring>
 #include <functional>
 #include <map>
+#include <atomic>
 #include <thread>
 
 #include "cohort/secagg/messages.h"
@@ -36,7 +37,8 @@ std::vector<float> delta_of(int k, int r) {
 }
 
 struct SecAggFixture : Fixture {
-  explicit SecAggFixture(int n, std::unique_ptr<Strategy> strategy = nullptr) {
+  explicit SecAggFixture(int n, std::unique_ptr<Strategy> strategy = nullptr,
+                         double stage_timeout_s = 1.5) {
     const double threshold = 3;
     std::string tokens;
     for (int k = 0; k < kMaxClients; ++k) tokens += "tok" + std::to_string(k) + " " + std::to_string(k) + "\n";
@@ -44,7 +46,7 @@ struct SecAggFixture : Fixture {
     opts.privacy.secagg.enabled = true;
     opts.privacy.secagg.threshold = threshold;
     opts.privacy.secagg.range = kRange;
-    opts.privacy.secagg.stage_timeout_s = 1.5;
+    opts.privacy.secagg.stage_timeout_s = stage_timeout_s;
     opts.keep_secagg_transcript = true;
     opts.sinks.push_back(sink);
     start(strategy ? std::move(strategy) : fedavg(n));
@@ -206,6 +208,42 @@ TEST(DeploySecAgg, FedBuffBuffersAreSummedSecurely) {
     want[i] = before[i] - (delta_of(0, 0)[i] + delta_of(1, 0)[i] + delta_of(2, 0)[i]) / 3;
   }
   expect_model(*f.server, want);
+}
+
+// A shutdown while a round waits for a silent member ends the round at once (the stage
+// timeout here is 10 minutes: a round that ignored the shutdown would hang the test), the
+// model is unchanged, and every member's SecAgg calls end.
+TEST(DeploySecAgg, ShutdownDuringARoundEndsItAndEveryCall) {
+  SecAggFixture f(4, nullptr, 600.0);
+  const std::vector<float> before = model_values(*f.server);
+  std::vector<std::thread> members;
+  std::atomic<int> ended{0};
+  for (int k = 0; k < 4; ++k) {
+    members.emplace_back([&, k] {
+      TestClient& c = *f.clients[static_cast<size_t>(k)];
+      const pb::PullTaskReply t = c.pull_train();
+      if (t.kind() != pb::PullTaskReply::TRAIN) return;
+      SecAggParticipant p;
+      p.id = k;
+      p.task_id = t.task_id();
+      p.update = delta_of(k, 0);
+      if (k == 3) p.vanish_at_stage = 2;  // never sends its masked input
+      pb::UpdateChunk h = TestClient::header(t.task_id(), t.version(), examples_of(k));
+      Result<SecAggOutcome> o = push_withheld(
+          c.stub(), [&](grpc::ClientContext* ctx) { c.auth(ctx); }, h.header(), std::move(p),
+          nullptr);
+      // Ended one way or the other: not in any sum, or the connection went away.
+      EXPECT_TRUE(!o.ok() || !o->included) << k;
+      ++ended;
+    });
+  }
+  // Give the round time to reach its masked-input stage (it passes whatever stage it is in).
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  f.server->shutdown();
+  for (std::thread& t : members) t.join();
+  EXPECT_EQ(ended.load(), 4);
+  EXPECT_EQ(f.server->version(), 0);
+  EXPECT_EQ(model_values(*f.server), before);
 }
 
 // Client 0's task in a fresh three-client run (the others pull once so the round starts).
