@@ -95,6 +95,14 @@ TEST(TorchTrainTest, OneFullBatchStepFromZeroMatchesHandComputedGradient) {
   EXPECT_NEAR(r->metrics.at("train_loss"), std::log(3.0), 1e-6);
 }
 
+// The logistic-regression start both hand-checked optimizer tests begin from.
+const std::vector<float> w0 = {0.2f, -0.1f, 0.3f, 0.0f, 0.5f, -0.4f, 0.1f, 0.1f, -0.2f};
+const std::vector<float> b0 = {0.05f, -0.05f, 0.1f};
+void set_logreg_start(ArrayRecord& start) {
+  std::copy(w0.begin(), w0.end(), start.array(0).begin());
+  std::copy(b0.begin(), b0.end(), start.array(1).begin());
+}
+
 // AdamW as LibTorch defines it (decoupled weight decay, bias-corrected moments), in double.
 struct AdamWRef {
   std::vector<double> m, v;
@@ -117,10 +125,7 @@ TEST(TorchTrainTest, AdamWMatchesHandComputedAndItsStateCarriesAcrossTasks) {
   auto t = make(spec_of("logreg", {3}, 3));
   auto start = t->init_params(1);
   ASSERT_TRUE(start.ok());
-  const std::vector<float> w0 = {0.2f, -0.1f, 0.3f, 0.0f, 0.5f, -0.4f, 0.1f, 0.1f, -0.2f};
-  const std::vector<float> b0 = {0.05f, -0.05f, 0.1f};
-  std::copy(w0.begin(), w0.end(), start->array(0).begin());
-  std::copy(b0.begin(), b0.end(), start->array(1).begin());
+  set_logreg_start(*start);
   TrainConfig cfg;
   cfg.optimizer = "adamw";
   cfg.lr = 0.05;
@@ -225,10 +230,7 @@ TEST(TorchTrainTest, TwoStepsWithMomentumAndWeightDecayMatchHandComputed) {
   auto t = make(spec_of("logreg", {3}, 3));
   auto start = t->init_params(1);
   ASSERT_TRUE(start.ok());
-  const std::vector<float> w0 = {0.2f, -0.1f, 0.3f, 0.0f, 0.5f, -0.4f, 0.1f, 0.1f, -0.2f};
-  const std::vector<float> b0 = {0.05f, -0.05f, 0.1f};
-  std::copy(w0.begin(), w0.end(), start->array(0).begin());
-  std::copy(b0.begin(), b0.end(), start->array(1).begin());
+  set_logreg_start(*start);
   TrainConfig cfg;
   cfg.lr = 0.3;
   cfg.momentum = 0.9;
