@@ -2,6 +2,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -98,9 +99,13 @@ TEST(TorchTrainTest, OneFullBatchStepFromZeroMatchesHandComputedGradient) {
 // The logistic-regression start both hand-checked optimizer tests begin from.
 const std::vector<float> w0 = {0.2f, -0.1f, 0.3f, 0.0f, 0.5f, -0.4f, 0.1f, 0.1f, -0.2f};
 const std::vector<float> b0 = {0.05f, -0.05f, 0.1f};
-void set_logreg_start(ArrayRecord& start) {
-  std::copy(w0.begin(), w0.end(), start.array(0).begin());
-  std::copy(b0.begin(), b0.end(), start.array(1).begin());
+std::optional<ArrayRecord> logreg_start(Trainer& t) {
+  Result<ArrayRecord> start = t.init_params(1);
+  EXPECT_TRUE(start.ok());
+  if (!start.ok()) return std::nullopt;
+  std::copy(w0.begin(), w0.end(), start->array(0).begin());
+  std::copy(b0.begin(), b0.end(), start->array(1).begin());
+  return std::move(*start);
 }
 
 // AdamW as LibTorch defines it (decoupled weight decay, bias-corrected moments), in double.
@@ -123,9 +128,8 @@ struct AdamWRef {
 TEST(TorchTrainTest, AdamWMatchesHandComputedAndItsStateCarriesAcrossTasks) {
   auto data = small_table();
   auto t = make(spec_of("logreg", {3}, 3));
-  auto start = t->init_params(1);
-  ASSERT_TRUE(start.ok());
-  set_logreg_start(*start);
+  std::optional<ArrayRecord> start = logreg_start(*t);
+  ASSERT_TRUE(start);
   TrainConfig cfg;
   cfg.optimizer = "adamw";
   cfg.lr = 0.05;
@@ -228,9 +232,8 @@ TEST(CharLstmTest, LearnsARepeatingTextAndScoresEveryPosition) {
 TEST(TorchTrainTest, TwoStepsWithMomentumAndWeightDecayMatchHandComputed) {
   auto data = small_table();
   auto t = make(spec_of("logreg", {3}, 3));
-  auto start = t->init_params(1);
-  ASSERT_TRUE(start.ok());
-  set_logreg_start(*start);
+  std::optional<ArrayRecord> start = logreg_start(*t);
+  ASSERT_TRUE(start);
   TrainConfig cfg;
   cfg.lr = 0.3;
   cfg.momentum = 0.9;
