@@ -552,6 +552,15 @@ class Simulator::Impl final : public runtime::RuntimeHost {
       s = core_.receive(number, std::move(u), f.bytes_up, outcome);
       delivering_ = -1;
     }
+    // Every simulated client is honest unless an attack says otherwise, so updates refused one
+    // after another with none accepted mean a setting that can never make progress (an
+    // admission bound below every update, ...): fail instead of retrying forever.
+    rejected_in_a_row_ = s.ok() ? 0 : rejected_in_a_row_ + 1;
+    if (rejected_in_a_row_ >= std::max<int64_t>(100, 10 * static_cast<int64_t>(sim_.clients_.size()))) {
+      core_.fail(Status::failed_precondition(
+          "simulation: the last " + std::to_string(rejected_in_a_row_) + " updates were all " +
+          "rejected, none accepted (the last: " + s.message() + "); no progress is possible"));
+    }
     if (s.ok() && !state->next_state.empty()) {
       // Kept only once the server accepted the update: a rejected update's Delta c_i never
       // reached the server's c, so the client keeps its old c_i (SCAFFOLD: c = mean c_i).
@@ -647,6 +656,7 @@ class Simulator::Impl final : public runtime::RuntimeHost {
   // strategy dispatched to that client meanwhile, whose training waits (-1: none).
   ClientId delivering_ = -1;
   int64_t deferred_start_ = -1;
+  int64_t rejected_in_a_row_ = 0;
   double next_interval_eval_ = opts_.run.eval_interval_s;
 };
 

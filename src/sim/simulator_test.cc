@@ -63,6 +63,8 @@ TEST(SimulatorTest, FedAvgOneRoundIsWeightedMeanOfClientTargets) {
   // Two downloads and two uploads of an 8-byte model.
   EXPECT_EQ(r->bytes_down, 16);
   EXPECT_EQ(r->bytes_up, 16);
+  // Everything moves within the first virtual second (1 step at 10 steps/s, 8 bytes at 1 MB/s).
+  EXPECT_DOUBLE_EQ(r->peak_bytes_per_s, 32.0);
   // Events: start, eval (v0), round, eval (v1), clients, summary.
   std::vector<std::string> kinds;
   for (const auto& e : mem->events) kinds.push_back(e["event"]);
@@ -70,6 +72,23 @@ TEST(SimulatorTest, FedAvgOneRoundIsWeightedMeanOfClientTargets) {
             (std::vector<std::string>{"start", "eval", "round", "eval", "clients", "summary"}));
   EXPECT_EQ(mem->events[3]["round"], 1);
   EXPECT_EQ(mem->events[3]["updates"], 2);
+}
+
+// A setting under which no update can ever be accepted fails the run, naming the last
+// rejection, instead of opening round after round forever.
+TEST(SimulatorTest, EveryUpdateRejectedFailsTheRun) {
+  auto d = line_dataset(6);
+  auto clients = make_clients(d, {1, 5}, {device(10.0)});
+  SimOptions o = options(5);
+  o.admission.max_abs_weight = 1e-6;  // below every honest update
+  Simulator sim(o, quadratic_factory(2), clients, Shard::all(d), nullptr);
+  FedAvg fedavg;
+  auto r = sim.run(fedavg);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(r.error().message().find("rejected, none accepted"), std::string::npos)
+      << r.error().message();
+  EXPECT_NE(r.error().message().find("max_abs_weight"), std::string::npos) << r.error().message();
 }
 
 TEST(SimulatorTest, VirtualTimeFollowsDeviceModel) {
