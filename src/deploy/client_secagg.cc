@@ -37,9 +37,7 @@ Result<runtime::SecAggGroup> group_of(const pb::SecAggSetup& s) {
   }
   COHORT_RETURN_IF_ERROR(
       g.fixed_point.validate(g.params.bits, s.members()).with_context("SecAggSetup"));
-  // encode_secagg_input's overflow bound is the group's size.
-  g.members.resize(static_cast<size_t>(s.members()));
-  return g;
+  return g;  // members stays empty: the setup says only how many there are
 }
 
 std::vector<uint8_t> bytes(const std::string& s) { return {s.begin(), s.end()}; }
@@ -97,7 +95,8 @@ Result<SecAggOutcome> take_part_in_secagg(pb::Fleet::StubInterface& stub,
         uint64_t seed = 0;
         std::memcpy(&seed, r.data(), sizeof seed);
         Result<secagg::FixedPoint::Encoded> e = runtime::encode_secagg_input(
-            *g, p.update, rep.setup().input_scale(), p.unclipped, seed);
+            g->params, g->fixed_point, rep.setup().members(), p.update,
+            rep.setup().input_scale(), p.unclipped, seed);
         if (!e.ok()) return dropped(e.error().message());
         words = std::move(e->words);
         next = secagg::Stage::kAdvertiseKeys;

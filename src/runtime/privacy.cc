@@ -205,7 +205,7 @@ Status PrivacyRuntime::add(ClientId client, double weight, const MetricRecord& m
     auto it = metrics.find(kDpUnclippedMetric);
     if (it != metrics.end()) unclipped = it->second >= 0.5;
     held_.push_back({client, weight, unclipped, {}});
-    // With a transport the client holds its update (`values` is a placeholder).
+    // With a transport the client holds its update (`values` is empty: needs_values()).
     if (transport_ == nullptr) held_.back().values.assign(values.begin(), values.end());
     ++count_;
     return Status();
@@ -364,7 +364,8 @@ Result<SecAggRoundResult> PrivacyRuntime::run_in_process(const SecAggGroup& g) {
                           [&](const SecAggGroup::Member& x) { return x.client == h.client; });
     COHORT_ASSIGN_OR_RETURN(
         secagg::FixedPoint::Encoded e,
-        encode_secagg_input(g, h.values, m->scale, h.unclipped,
+        encode_secagg_input(g.params, g.fixed_point, static_cast<int64_t>(g.members.size()),
+                            h.values, m->scale, h.unclipped,
                             Rng::mix_seed(seed64_, "secagg_encode", h.client, g.params.round)));
     clipped += e.clipped;
     members.push_back({h.client, std::move(e.words)});

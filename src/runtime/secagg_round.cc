@@ -11,18 +11,19 @@
 
 namespace cohort::runtime {
 
-Result<secagg::FixedPoint::Encoded> encode_secagg_input(const SecAggGroup& group,
-                                                        std::span<float> values, double scale,
-                                                        bool unclipped, uint64_t seed) {
-  const auto n = static_cast<int64_t>(group.members.size());
-  if (static_cast<int64_t>(values.size()) + 1 != group.params.length) {
+Result<secagg::FixedPoint::Encoded> encode_secagg_input(const secagg::Params& params,
+                                                        const secagg::FixedPoint& fixed_point,
+                                                        int64_t members, std::span<float> values,
+                                                        double scale, bool unclipped,
+                                                        uint64_t seed) {
+  if (static_cast<int64_t>(values.size()) + 1 != params.length) {
     return Status::invalid_argument("secure aggregation: the update has " +
                                     std::to_string(values.size()) + " values, the round expects " +
-                                    std::to_string(group.params.length - 1));
+                                    std::to_string(params.length - 1));
   }
   if (scale != 1.0) ops::scale(values, static_cast<float>(scale));
   COHORT_ASSIGN_OR_RETURN(secagg::FixedPoint::Encoded e,
-                          group.fixed_point.encode(values, group.params.bits, n, seed));
+                          fixed_point.encode(values, params.bits, members, seed));
   e.words.push_back(unclipped ? 1u : 0u);
   return e;
 }

@@ -87,6 +87,11 @@ Status GroupAggregation::check_group_size(int64_t n) const {
 
 Status GroupAggregation::add(const Update& u, double w, std::span<float> sum,
                              const ArrayRecord& model) {
+  if (privacy_ != nullptr && !privacy_->needs_values()) {
+    COHORT_RETURN_IF_ERROR(privacy_->add(u.client, w, u.metrics, {}, model));
+    privacy_weight_ += w;
+    return Status();
+  }
   if (privacy_ != nullptr) {
     ArrayRecord values(model.layout());
     ops::fill(values.flat(), 0.0f);

@@ -108,6 +108,7 @@ class PrivacyRuntime final : public GroupPrivacy {
   // GroupPrivacy. set_group_size validates the options against the group and fixes the
   // noise multiplier.
   std::string describe() const override;
+  bool needs_values() const override { return !(options_.secagg.enabled && transport_ != nullptr); }
   Status set_group_size(int64_t n) override;
   Status add(ClientId client, double weight, const MetricRecord& metrics,
              std::span<float> values, const ArrayRecord& model) override;

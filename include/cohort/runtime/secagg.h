@@ -36,12 +36,15 @@ struct SecAggGroup {
   std::vector<Member> members;  // distinct clients, increasing
 };
 
-// A member's input words: `values` scaled in place by `scale`, then encoded with the group's
-// fixed point for a sum of members.size() inputs (stochastic rounding from `seed`), then the
-// unclipped bit. InvalidArgument for a NaN value or a group the fixed point cannot sum.
-Result<secagg::FixedPoint::Encoded> encode_secagg_input(const SecAggGroup& group,
-                                                        std::span<float> values, double scale,
-                                                        bool unclipped, uint64_t seed);
+// A member's input words: `values` scaled in place by `scale`, then encoded with the round's
+// fixed point for a sum of `members` inputs (stochastic rounding from `seed`), then the
+// unclipped bit. InvalidArgument for a NaN value, a length other than params.length - 1, or a
+// round the fixed point cannot sum.
+Result<secagg::FixedPoint::Encoded> encode_secagg_input(const secagg::Params& params,
+                                                        const secagg::FixedPoint& fixed_point,
+                                                        int64_t members, std::span<float> values,
+                                                        double scale, bool unclipped,
+                                                        uint64_t seed);
 
 // What a round returned.
 struct SecAggRoundResult {

@@ -83,6 +83,9 @@ class GroupPrivacy {
   // The strategy aggregates groups of `n` updates (the round's sample, FedBuff's buffer):
   // InvalidArgument when the stage cannot work with that.
   virtual Status set_group_size(int64_t n) = 0;
+  // False when the stage never reads an update's values (secure aggregation whose members hold
+  // their updates): add() then gets an empty `values` and nothing is decoded for it.
+  virtual bool needs_values() const { return true; }
   // An update of the group with the strategy's weight `weight`: `values` is its decoded delta
   // (the stage may clip it in place and keep what it needs; `model` gives the layout). An
   // error rejects this update only.
