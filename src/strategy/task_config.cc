@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "cohort/core/format.h"
+
 namespace cohort {
 namespace {
 
@@ -14,6 +16,28 @@ Result<std::optional<double>> number_at(const ConfigRecord& config, const char* 
     return std::optional<double>(static_cast<double>(*i));
   }
   return Status::invalid_argument(std::string("task config '") + key + "' must be a number");
+}
+
+// An integer key (an integral double, as a JSON round trip may give, is accepted).
+Result<int64_t> int_at(const ConfigRecord& config, const char* key) {
+  auto it = config.find(key);
+  if (it == config.end()) {
+    return Status::invalid_argument(std::string("task config '") + key + "' is missing");
+  }
+  if (const auto* i = std::get_if<int64_t>(&it->second)) return *i;
+  if (const auto* d = std::get_if<double>(&it->second)) {
+    if (std::isfinite(*d) && *d == std::floor(*d) && std::fabs(*d) < 9.0e15) {
+      return static_cast<int64_t>(*d);
+    }
+  }
+  return Status::invalid_argument(std::string("task config '") + key + "' must be an integer");
+}
+
+Status check_range(const char* key, double v, double lo, double hi) {
+  if (v >= lo && v <= hi) return Status();
+  return Status::invalid_argument(std::string("task config '") + key + "' must be in [" +
+                                  format_number(lo) + ", " + format_number(hi) + "], got " +
+                                  format_number(v));
 }
 
 }  // namespace
@@ -89,6 +113,45 @@ void set_task_keep_optimizer_state(ConfigRecord& config, bool keep) {
   } else {
     config.erase(kKeepOptimizerStateKey);
   }
+}
+
+void set_task_streaming(ConfigRecord& config, const TaskStreaming& s) {
+  config[kStreamFragmentsKey] = s.fragments;
+  config[kStreamFragmentKey] = s.fragment;
+  config[kStreamBlockKey] = s.block;
+  config[kStreamRoundKey] = s.round;
+  config[kStreamMergeKey] = s.merge;
+  config[kStreamOverlapKey] = s.overlap;
+  config[kStreamAlphaKey] = s.alpha;
+}
+
+Result<std::optional<TaskStreaming>> task_streaming(const ConfigRecord& config) {
+  if (config.count(kStreamFragmentsKey) == 0) return std::optional<TaskStreaming>();
+  TaskStreaming s;
+  COHORT_ASSIGN_OR_RETURN(s.fragments, int_at(config, kStreamFragmentsKey));
+  COHORT_ASSIGN_OR_RETURN(s.fragment, int_at(config, kStreamFragmentKey));
+  COHORT_ASSIGN_OR_RETURN(s.block, int_at(config, kStreamBlockKey));
+  COHORT_ASSIGN_OR_RETURN(s.round, int_at(config, kStreamRoundKey));
+  COHORT_ASSIGN_OR_RETURN(s.merge, int_at(config, kStreamMergeKey));
+  COHORT_ASSIGN_OR_RETURN(s.overlap, int_at(config, kStreamOverlapKey));
+  COHORT_ASSIGN_OR_RETURN(std::optional<double> alpha, number_at(config, kStreamAlphaKey));
+  if (!alpha) {
+    return Status::invalid_argument(std::string("task config '") + kStreamAlphaKey +
+                                    "' is missing");
+  }
+  s.alpha = *alpha;
+  const auto big = static_cast<double>(int64_t{1} << 53);
+  const auto frags = static_cast<double>(s.fragments);
+  COHORT_RETURN_IF_ERROR(check_range(kStreamFragmentsKey, frags, 1, big));
+  COHORT_RETURN_IF_ERROR(
+      check_range(kStreamFragmentKey, static_cast<double>(s.fragment), 0, frags - 1));
+  COHORT_RETURN_IF_ERROR(check_range(kStreamBlockKey, static_cast<double>(s.block), 1, big));
+  COHORT_RETURN_IF_ERROR(check_range(kStreamRoundKey, static_cast<double>(s.round), 0, big));
+  COHORT_RETURN_IF_ERROR(
+      check_range(kStreamMergeKey, static_cast<double>(s.merge), -1, frags - 1));
+  COHORT_RETURN_IF_ERROR(check_range(kStreamOverlapKey, static_cast<double>(s.overlap), 0, big));
+  COHORT_RETURN_IF_ERROR(check_range(kStreamAlphaKey, s.alpha, 0, 1));
+  return std::optional<TaskStreaming>(s);
 }
 
 Result<std::optional<std::string>> task_optimizer(const ConfigRecord& config) {

@@ -20,6 +20,9 @@
 //   "keep_optimizer_state" bool DiLoCo     the client keeps its optimizer's state (AdamW's
 //                                          moments) from one of its tasks to the next instead
 //                                          of starting each task fresh (DiLoCo's inner state)
+//   "stream_*"     numbers Streaming DiLoCo the client keeps its own model between tasks and
+//                                          synchronises one fragment of it per task
+//                                          (trainer/streaming.h, TaskStreaming below)
 //
 // Thread safety: plain functions over the values they are given.
 #pragma once
@@ -41,6 +44,13 @@ inline constexpr char kDpNoiseStddevKey[] = "dp_noise_stddev";
 inline constexpr char kOptimizerKey[] = "optimizer";
 inline constexpr char kWeightDecayKey[] = "weight_decay";
 inline constexpr char kKeepOptimizerStateKey[] = "keep_optimizer_state";
+inline constexpr char kStreamFragmentsKey[] = "stream_fragments";
+inline constexpr char kStreamFragmentKey[] = "stream_fragment";
+inline constexpr char kStreamBlockKey[] = "stream_block";
+inline constexpr char kStreamRoundKey[] = "stream_round";
+inline constexpr char kStreamMergeKey[] = "stream_merge";
+inline constexpr char kStreamOverlapKey[] = "stream_overlap";
+inline constexpr char kStreamAlphaKey[] = "stream_alpha";
 // The value of "client_state" that names SCAFFOLD's rule.
 inline constexpr char kScaffoldClientState[] = "scaffold";
 
@@ -63,6 +73,24 @@ void set_task_optimizer(ConfigRecord& config, const std::string& optimizer);
 void set_task_weight_decay(ConfigRecord& config, double weight_decay);
 void set_task_keep_optimizer_state(ConfigRecord& config, bool keep);
 
+// A Streaming DiLoCo task (trainer/streaming.h): the client trains the model it keeps, merges
+// fragment `merge` of the task's model into it after `overlap` steps (the communication of the
+// previous round overlapped those steps) with mixing `alpha`, and returns the outer gradient of
+// fragment `fragment` only. Fragments of the flat vector: core/fragments.h (P = `fragments`,
+// blocks of `block` elements). merge = -1: the client (re)starts from the task's model (its
+// first task, or it missed the previous round). `round` numbers the task's round; a client
+// merges only when its kept model trained the round before, and otherwise restarts.
+struct TaskStreaming {
+  int64_t fragments = 1;
+  int64_t fragment = 0;
+  int64_t block = 1;
+  int64_t round = 0;
+  int64_t merge = -1;
+  int64_t overlap = 0;
+  double alpha = 0.0;
+};
+void set_task_streaming(ConfigRecord& config, const TaskStreaming& s);
+
 // Typed getters. Absent keys give nullopt / 0 / kNone. A key of the wrong type (e.g. a string
 // "lr") is InvalidArgument naming the key, as is an unknown client-state rule (listing the
 // known ones). Ranges are checked where the value is used (TrainConfig::validate for the lr).
@@ -81,5 +109,9 @@ Result<std::optional<TaskDp>> task_dp(const ConfigRecord& config);
 Result<std::optional<std::string>> task_optimizer(const ConfigRecord& config);
 Result<bool> task_keep_optimizer_state(const ConfigRecord& config);
 Result<std::optional<double>> task_weight_decay(const ConfigRecord& config);
+// nullopt without "stream_fragments". InvalidArgument naming the key for a missing or non-
+// integer key or a value out of range (fragments >= 1, 0 <= fragment < fragments, block >= 1,
+// round >= 0, -1 <= merge < fragments, overlap >= 0, alpha in [0, 1]).
+Result<std::optional<TaskStreaming>> task_streaming(const ConfigRecord& config);
 
 }  // namespace cohort
