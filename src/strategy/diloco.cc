@@ -11,7 +11,7 @@ DiLoCo::DiLoCo(DiLoCoOptions options)
     : FedAvg(FedAvgOptions{.round = options.round, .server_lr = options.outer_lr}),
       diloco_(std::move(options)) {}
 
-Result<std::unique_ptr<Strategy>> DiLoCo::read(StrategyParams& p, DiLoCoOptions o) {
+void DiLoCo::read_options(StrategyParams& p, DiLoCoOptions& o) {
   o.round = read_round_options(p);
   o.outer_optimizer = p.string("outer_optimizer", o.outer_optimizer);
   if (o.outer_optimizer != "sgd" && o.outer_optimizer != "adamw") {
@@ -45,10 +45,13 @@ Result<std::unique_ptr<Strategy>> DiLoCo::read(StrategyParams& p, DiLoCoOptions 
   if (o.weighting != "equal" && o.weighting != "examples") {
     p.fail_with("weighting", "unknown value '" + o.weighting + "' (known: equal, examples)");
   }
-  return std::unique_ptr<Strategy>(new DiLoCo(o));
 }
 
-Result<std::unique_ptr<Strategy>> DiLoCo::create(StrategyParams& p) { return read(p, {}); }
+Result<std::unique_ptr<Strategy>> DiLoCo::create(StrategyParams& p) {
+  DiLoCoOptions o;
+  read_options(p, o);
+  return std::unique_ptr<Strategy>(new DiLoCo(o));
+}
 
 Result<std::unique_ptr<Strategy>> DiLoCo::create_ddp(StrategyParams& p) {
   DiLoCoOptions o;
@@ -59,7 +62,8 @@ Result<std::unique_ptr<Strategy>> DiLoCo::create_ddp(StrategyParams& p) {
   o.inner_optimizer = "sgd";
   o.inner_lr = 1.0;
   o.inner_weight_decay = 0.0;
-  return read(p, o);
+  read_options(p, o);
+  return std::unique_ptr<Strategy>(new DiLoCo(o));
 }
 
 Status DiLoCo::on_start() {
@@ -118,6 +122,12 @@ Status DiLoCo::apply_pseudo_gradient(ArrayRecord& avg_delta, ArrayRecord& next) 
     }
     return Status();
   }
+  outer_sgd_step(g, theta, m);
+  return Status();
+}
+
+void DiLoCo::outer_sgd_step(std::span<const float> g, std::span<float> theta,
+                            std::span<float> m) const {
   const auto mu = static_cast<float>(diloco_.outer_momentum);
   const auto lr = static_cast<float>(diloco_.outer_lr);
   // m <- mu m + Delta
@@ -129,7 +139,6 @@ Status DiLoCo::apply_pseudo_gradient(ArrayRecord& avg_delta, ArrayRecord& next) 
   } else {
     ops::axpy(-lr, m, theta);
   }
-  return Status();
 }
 
 Status DiLoCo::io_state(StateIO& io) {

@@ -10,6 +10,7 @@
 #include "cohort/strategy/fedasync.h"
 #include "cohort/strategy/fedavg.h"
 #include "cohort/strategy/diloco.h"
+#include "cohort/strategy/streaming_diloco.h"
 #include "cohort/strategy/fedavgm.h"
 #include "cohort/strategy/fedbuff.h"
 #include "cohort/strategy/fedcompass.h"
@@ -41,6 +42,7 @@ const std::map<std::string, Maker>& registry() {
       {"fedprox", &FedProx::create},
       {"fedyogi", &FedYogi::create},
       {"scaffold", &Scaffold::create},
+      {"streaming_diloco", &StreamingDiLoCo::create},
   };
   return kRegistry;
 }

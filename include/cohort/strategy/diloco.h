@@ -27,6 +27,7 @@
 #pragma once
 
 #include <memory>
+#include <span>
 #include <string>
 
 #include "cohort/strategy/fedavg.h"
@@ -85,8 +86,15 @@ class DiLoCo : public FedAvg {
   Status apply_pseudo_gradient(ArrayRecord& avg_delta, ArrayRecord& next) override;
   bool plain_step() const override { return false; }
 
+  // Reads the keys create() documents into `o` (failures are recorded in `p`).
+  static void read_options(StrategyParams& p, DiLoCoOptions& o);
+  // The outer SGD step (momentum, Nesterov when set) on one part of the vector:
+  // m <- mu m + g, then theta <- theta - lr (g + mu m), or theta - lr m without Nesterov.
+  void outer_sgd_step(std::span<const float> g, std::span<float> theta,
+                      std::span<float> m) const;
+  ArrayRecord& momentum() { return momentum_; }
+
  private:
-  static Result<std::unique_ptr<Strategy>> read(StrategyParams& p, DiLoCoOptions o);
 
   DiLoCoOptions diloco_;
   ArrayRecord momentum_;       // m (SGD's momentum, AdamW's first moment)
