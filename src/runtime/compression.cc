@@ -1,5 +1,7 @@
 #include "cohort/runtime/compression.h"
 
+#include <algorithm>
+
 #include "cohort/core/rng.h"
 
 namespace cohort::runtime {
@@ -37,6 +39,30 @@ Result<std::string> encode_in_place(const codec::Chain& chain, ArrayRecord& delt
                                     std::vector<float>* residual) {
   const std::vector<int64_t> offsets = codec::segment_offsets(*delta.layout());
   return chain.encode(delta.flat(), offsets, seed, residual, delta.flat());
+}
+
+Result<std::string> encode_fragment_in_place(const codec::Chain& chain, ArrayRecord& delta,
+                                             const Fragments& fragments, int64_t p,
+                                             uint64_t seed, std::vector<float>* residual) {
+  const int64_t n = fragments.size(p);
+  std::vector<float> part(static_cast<size_t>(n));
+  fragments.gather(p, delta.flat(), part);
+  std::vector<float> part_residual;
+  const bool ef = residual != nullptr && chain.error_feedback();
+  if (ef && !residual->empty()) {
+    part_residual.resize(part.size());
+    fragments.gather(p, *residual, part_residual);
+  }
+  const std::vector<int64_t> offsets = {0, n};
+  COHORT_ASSIGN_OR_RETURN(std::string payload,
+                          chain.encode(part, offsets, seed, ef ? &part_residual : nullptr, part));
+  std::fill(delta.flat().begin(), delta.flat().end(), 0.0f);
+  fragments.scatter(p, part, delta.flat());
+  if (ef) {
+    residual->resize(static_cast<size_t>(delta.numel()), 0.0f);
+    if (!part_residual.empty()) fragments.scatter(p, part_residual, *residual);
+  }
+  return payload;
 }
 
 Result<DownlinkModel> encode_model(const codec::Chain& chain, const ArrayRecord& model,

@@ -1,6 +1,7 @@
 #include "cohort/sim/simulator.h"
 
 #include "sim/adversary.h"
+#include "sim/sim_state.h"
 
 #include <algorithm>
 #include <chrono>
@@ -42,61 +43,6 @@ Status SimOptions::validate() const {
 }
 
 namespace {
-
-// kTaskLost: a dropped-out task's timeout; kOffline / kOnline: a client's availability changes;
-// kTrained: a task's training ended and its (compressed) upload starts, which lasts as long as
-// the encoded payload needs (only with uplink compression: otherwise sizes are known at
-// dispatch and kTaskDone is scheduled then).
-enum class EventKind { kTaskDone, kTimer, kTaskLost, kOffline, kOnline, kTrained };
-
-struct Event {
-  double time;
-  uint64_t seq;
-  EventKind kind;
-  int64_t id;  // task number, timer id, or client id (kOffline, kOnline)
-  bool operator>(const Event& o) const { return time != o.time ? time > o.time : seq > o.seq; }
-};
-
-// What a training job hands back: the trainer's result and, with uplink compression, the
-// update as the server decodes it (params then hold start - end, decoded), the payload's size
-// and the client's new error-feedback residual.
-struct Trained {
-  TrainResult result;
-  bool delta_ready = false;
-  int64_t payload_bytes = 0;
-  std::vector<float> residual;
-  // The client's optimizer state after the task (tasks with "keep_optimizer_state").
-  std::optional<ArrayRecord> optimizer_state;
-};
-
-// A task's simulated side: its transfer sizes, the model the client starts from (the global
-// model, or its downlink-decoded form) and its training job.
-struct InFlight {
-  int64_t bytes_up = 0;
-  int64_t state_bytes = 0;
-  std::shared_ptr<const ArrayRecord> start_model;
-  std::future<Result<Trained>> result;
-  // Set at kTrained: the job's result, collected when the upload started.
-  std::optional<Result<Trained>> ready;
-  // Set when the task is lost, so that its training, if not started yet, is skipped.
-  std::shared_ptr<std::atomic<bool>> abandoned = std::make_shared<std::atomic<bool>>(false);
-};
-
-// What the simulator plays on the client's side, beyond the runtime core's client table.
-struct SimClientState {
-  bool online = true;
-  Rng availability_rng;
-  double offline_since = 0.0;
-  // The client's own state across its tasks (SCAFFOLD: c_i); empty until its first task that
-  // carries a server_state, so clients that never took part cost no model-sized memory.
-  ArrayRecord client_state;
-  // Error feedback of the uplink chain: what the client's payloads have not carried yet
-  // (empty until its first compressed upload). Advances when an upload reaches the server.
-  std::vector<float> ef_residual;
-  // The optimizer state the client keeps between its tasks (DiLoCo's inner AdamW moments);
-  // empty until its first task that asks to keep it.
-  ArrayRecord optimizer_state;
-};
 
 runtime::RuntimeOptions core_options(const SimOptions& o) {
   runtime::RuntimeOptions r;
@@ -316,14 +262,24 @@ class Simulator::Impl final : public runtime::RuntimeHost {
       f.start_model = (*dm)->model;
       model_bytes = static_cast<int64_t>((*dm)->payload->size());
     }
-    const int64_t bytes_down = model_bytes + state_bytes;
-    f.state_bytes = state_bytes;
     f.bytes_up = task.model->num_bytes() + state_bytes;
     // Under secure aggregation what travels is the masked input (the key, share and unmask
     // messages are counted in the "secagg" events).
-    if (std::optional<int64_t> masked = core_.masked_input_bytes(task.model->numel())) {
-      f.bytes_up = *masked + state_bytes;
+    std::optional<int64_t> masked = core_.masked_input_bytes(task.model->numel());
+    if (masked) f.bytes_up = *masked + state_bytes;
+    // A Streaming DiLoCo task moves fragments: the one merged down, the one synchronised up.
+    Result<StreamingPlan> plan = streaming_plan(task, clients_[c].kept_model, masked.has_value(),
+                                                  compression_.downlink != nullptr);
+    if (!plan.ok()) {
+      core_.fail(plan.error());
+      return;
     }
+    if (plan->fragments) {
+      model_bytes = plan->bytes_down;
+      f.bytes_up = plan->bytes_up + state_bytes;
+    }
+    const int64_t bytes_down = model_bytes + state_bytes;
+    f.state_bytes = state_bytes;
     const double nominal_compute_s = static_cast<double>(task.local_steps) / dev.speed;
     double compute_s = nominal_compute_s;
     if (dyn.jitter > 0) {
@@ -337,7 +293,16 @@ class Simulator::Impl final : public runtime::RuntimeHost {
                                    .uniform() < dyn.dropout;
     const double down_s = static_cast<double>(bytes_down) / dev.down_bytes_per_s;
     const double up_s = static_cast<double>(f.bytes_up) / dev.up_bytes_per_s;
-    const double arrival = record.dispatched_at + 2.0 * dev.latency_s + down_s + compute_s + up_s;
+    double trained_at = record.dispatched_at + 2.0 * dev.latency_s + down_s + compute_s;
+    if (plan->overlap > 0) {
+      // The first `overlap` steps ran while the previous round's update went up and the merged
+      // fragment came down: training ends the remaining steps after whichever ends last.
+      const double step_s = compute_s / static_cast<double>(task.local_steps);
+      trained_at = std::max(clients_[c].trained_at + static_cast<double>(plan->overlap) * step_s,
+                            record.dispatched_at + 2.0 * dev.latency_s + down_s) +
+                   static_cast<double>(task.local_steps - plan->overlap) * step_s;
+    }
+    const double arrival = trained_at + up_s;
     core_.add_bytes_down(bytes_down);
     const double down_at = record.dispatched_at + dev.latency_s;
     core_.record_transfer(down_at, down_at + down_s, bytes_down);
@@ -351,9 +316,9 @@ class Simulator::Impl final : public runtime::RuntimeHost {
       return;
     }
     in_flight_.emplace(number, std::move(f));
+    clients_[c].trained_at = trained_at;
     if (compression_.uplink) {
-      queue_.push(Event{record.dispatched_at + 2.0 * dev.latency_s + down_s + compute_s,
-                        next_seq_++, EventKind::kTrained, number});
+      queue_.push(Event{trained_at, next_seq_++, EventKind::kTrained, number});
     } else {
       queue_.push(Event{arrival, next_seq_++, EventKind::kTaskDone, number});
     }
@@ -439,26 +404,38 @@ class Simulator::Impl final : public runtime::RuntimeHost {
     }
     std::optional<ArrayRecord> opt_state;
     if (*keep) opt_state = clients_[c].optimizer_state.clone();
+    // A Streaming DiLoCo worker trains its own model (a copy, kept when the update arrives).
+    const std::optional<TaskStreaming> stream = *task_streaming(task.config);  // checked at launch
+    std::optional<KeptModel> kept;
+    if (stream) kept = clients_[c].kept_model.clone();
     f.result = pool_->submit(
         [this, model = f.start_model, c, steps = task.local_steps, cfg = task.config, seed,
          grad_correction, cancel = cancel_, abandoned = f.abandoned, residual = std::move(residual),
          up_seed = runtime::uplink_seed(opts_.run.seed, c, number), shard, attack_delta,
-         client_dp, opt_state = std::move(opt_state)](
+         client_dp, opt_state = std::move(opt_state), stream, kept = std::move(kept)](
             size_t worker) mutable -> Result<Trained> {
           if (cancel->load()) return Status::cancelled("simulation stopped");
           if (abandoned->load()) return Status::cancelled("task lost");
           Trained t;
           Trainer& trainer = *trainers_[worker];
           trainer.set_optimizer_state(opt_state ? &*opt_state : nullptr);
-          Result<TrainResult> trained =
-              trainer.train(*model, *shard, steps, opts_.training, cfg, seed, grad_correction.get());
+          Result<TrainResult> trained = Status::internal("not trained");
+          if (stream) {
+            const Task tk{.client = c, .model = model, .local_steps = steps, .config = cfg};
+            trained = train_streaming(trainer, tk, *stream, *shard, opts_.training, seed, *kept);
+          } else {
+            trained = trainer.train(*model, *shard, steps, opts_.training, cfg, seed,
+                                    grad_correction.get());
+          }
           trainer.set_optimizer_state(nullptr);
           COHORT_ASSIGN_OR_RETURN(t.result, std::move(trained));
           t.optimizer_state = std::move(opt_state);
+          t.kept_model = std::move(kept);
+          t.delta_ready = stream.has_value();  // train_streaming returns the delta
           if (!compression_.uplink && !attack_delta && !client_dp) return t;
           TrainResult& tr = t.result;
           COHORT_RETURN_IF_ERROR(model->check_same_layout(tr.params, "trainer output"));
-          ops::sub(model->flat(), tr.params.flat(), tr.params.flat());
+          if (!stream) ops::sub(model->flat(), tr.params.flat(), tr.params.flat());
           t.delta_ready = true;
           if (attack_delta) {
             COHORT_RETURN_IF_ERROR(
@@ -471,10 +448,20 @@ class Simulator::Impl final : public runtime::RuntimeHost {
           }
           if (!compression_.uplink) return t;
           const bool ef = compression_.uplink->error_feedback();
-          COHORT_ASSIGN_OR_RETURN(
-              std::string payload,
-              runtime::encode_in_place(*compression_.uplink, tr.params, up_seed,
-                                       ef ? &residual : nullptr));
+          std::string payload;
+          if (stream) {
+            COHORT_ASSIGN_OR_RETURN(Fragments frags, Fragments::create(model->numel(),
+                                                                       stream->fragments,
+                                                                       stream->block));
+            COHORT_ASSIGN_OR_RETURN(payload, runtime::encode_fragment_in_place(
+                                                 *compression_.uplink, tr.params, frags,
+                                                 stream->fragment, up_seed,
+                                                 ef ? &residual : nullptr));
+          } else {
+            COHORT_ASSIGN_OR_RETURN(payload,
+                                    runtime::encode_in_place(*compression_.uplink, tr.params,
+                                                             up_seed, ef ? &residual : nullptr));
+          }
           t.payload_bytes = static_cast<int64_t>(payload.size());
           t.residual = std::move(residual);
           return t;
@@ -518,6 +505,7 @@ class Simulator::Impl final : public runtime::RuntimeHost {
     }
     SimClientState& cs = clients_[c];
     if (r->optimizer_state) cs.optimizer_state = std::move(*r->optimizer_state);
+    if (r->kept_model) cs.kept_model = std::move(*r->kept_model);
     if (r->delta_ready) {
       // Computed (attacked, encoded and decoded) on the worker; the client's residual advances
       // with the upload.

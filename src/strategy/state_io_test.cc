@@ -33,6 +33,11 @@ ConfigRecord params_for(const std::string& name) {
   }
   ConfigRecord p = round;
   if (name == "fedavgm") p["server_momentum"] = 0.5;
+  if (name == "streaming_diloco") {
+    p["inner_steps"] = int64_t{4};
+    p["fragments"] = int64_t{2};
+    p["fragment_block"] = int64_t{1};
+  }
   return p;
 }
 

@@ -1,6 +1,7 @@
 #include "cohort/strategy/streaming_diloco.h"
 
 #include "cohort/core/fragments.h"
+#include "cohort/strategy/state_io.h"
 #include "cohort/strategy/task_config.h"
 
 namespace cohort {
@@ -68,6 +69,14 @@ Status StreamingDiLoCo::accumulate(const Update& update) {
   COHORT_RETURN_IF_ERROR(DiLoCo::accumulate(update));
   in_round_.insert(update.client);
   return Status();
+}
+
+Status StreamingDiLoCo::io_state(StateIO& io) {
+  COHORT_RETURN_IF_ERROR(DiLoCo::io_state(io));
+  io.value("stream_round", configured_round_);
+  io.value("stream_in_round", in_round_);
+  io.value("stream_in_prev_round", in_prev_round_);
+  return io.status();
 }
 
 Status StreamingDiLoCo::apply_pseudo_gradient(ArrayRecord& avg_delta, ArrayRecord& next) {

@@ -17,6 +17,7 @@
 
 #include "cohort/codec/codec.h"
 #include "cohort/core/array_record.h"
+#include "cohort/core/fragments.h"
 #include "cohort/core/status.h"
 #include "cohort/core/types.h"
 
@@ -47,6 +48,13 @@ uint64_t downlink_seed(uint64_t run_seed, ModelVersion version);
 // the payload.
 Result<std::string> encode_in_place(const codec::Chain& chain, ArrayRecord& delta, uint64_t seed,
                                     std::vector<float>* residual);
+// The same for an update that carries fragment `p` of `fragments` only (Streaming DiLoCo,
+// trainer/streaming.h): the fragment's values are encoded as one segment, `delta` becomes zero
+// outside the fragment and what the server decodes inside it; the residual (model-sized, empty
+// = zeros) advances on the fragment only.
+Result<std::string> encode_fragment_in_place(const codec::Chain& chain, ArrayRecord& delta,
+                                             const Fragments& fragments, int64_t p,
+                                             uint64_t seed, std::vector<float>* residual);
 
 // A model as it goes down the downlink chain: the payload and, with `decode`, the record a
 // client trains from (the server itself needs only the payload).

@@ -18,8 +18,9 @@
 // compression.uplink: int4); the simulator charges only the fragment's bytes both ways.
 //
 // Workers may join and leave between rounds: a worker that did not take part in the previous
-// round (it joined, or its task was lost or refused) restarts from the global model. After a
-// checkpoint restore every worker restarts once.
+// round (it joined, or its task was lost or refused) restarts from the global model; so does a
+// worker that lost its kept model (a restarted process without its state directory), which it
+// notices itself. Checkpoints keep the outer momentum and who took part in the last rounds.
 //
 // Thread safety: as every Strategy, driven from one thread.
 #pragma once
@@ -56,6 +57,8 @@ class StreamingDiLoCo : public DiLoCo {
   std::vector<Task> configure_train(int64_t round, std::span<const ClientId> idle) override;
   Status accumulate(const Update& update) override;
   Status apply_pseudo_gradient(ArrayRecord& avg_delta, ArrayRecord& next) override;
+  // DiLoCo's state and "stream_round", "stream_in_round", "stream_in_prev_round".
+  Status io_state(StateIO& io) override;
 
  private:
   StreamingDiLoCoOptions streaming_;

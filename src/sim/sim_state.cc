@@ -1,0 +1,39 @@
+#include "sim/sim_state.h"
+
+#include <algorithm>
+#include <string>
+
+#include "cohort/core/fragments.h"
+
+namespace cohort::sim {
+
+Result<StreamingPlan> streaming_plan(const Task& task, const KeptModel& kept, bool secagg,
+                                     bool downlink) {
+  const std::string who = "task for client " + std::to_string(task.client);
+  Result<std::optional<TaskStreaming>> parsed = task_streaming(task.config);
+  if (!parsed.ok()) return parsed.error().with_context(who);
+  StreamingPlan plan;
+  if (!parsed->has_value()) return plan;
+  const TaskStreaming& s = **parsed;
+  if (secagg) {
+    return Status::invalid_argument(
+        who + ": streaming_diloco synchronises one fragment per round, which secure "
+              "aggregation (privacy.secagg) cannot mask; turn one of them off");
+  }
+  if (downlink) {
+    return Status::invalid_argument(
+        who + ": streaming_diloco merges one fragment of the global model into the worker's "
+              "own; compression.downlink (a codec on the whole model) does not apply to it");
+  }
+  COHORT_ASSIGN_OR_RETURN(Fragments frags,
+                          Fragments::create(task.model->numel(), s.fragments, s.block));
+  constexpr int64_t kFloat = sizeof(float);
+  const bool restart = streaming_restarts(s, kept, *task.model);
+  plan.fragments = true;
+  plan.bytes_down = restart ? task.model->num_bytes() : frags.size(s.merge) * kFloat;
+  plan.bytes_up = frags.size(s.fragment) * kFloat;
+  plan.overlap = restart ? 0 : std::min(s.overlap, task.local_steps);
+  return plan;
+}
+
+}  // namespace cohort::sim

@@ -1,0 +1,93 @@
+// The simulator's per-task and per-client bookkeeping (internal to cohort_sim).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <future>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "cohort/core/array_record.h"
+#include "cohort/core/rng.h"
+#include "cohort/core/status.h"
+#include "cohort/trainer/streaming.h"
+#include "cohort/trainer/trainer.h"
+
+namespace cohort::sim {
+
+// kTaskLost: a dropped-out task's timeout; kOffline / kOnline: a client's availability changes;
+// kTrained: a task's training ended and its (compressed) upload starts, which lasts as long as
+// the encoded payload needs (only with uplink compression: otherwise sizes are known at
+// dispatch and kTaskDone is scheduled then).
+enum class EventKind { kTaskDone, kTimer, kTaskLost, kOffline, kOnline, kTrained };
+
+struct Event {
+  double time;
+  uint64_t seq;
+  EventKind kind;
+  int64_t id;  // task number, timer id, or client id (kOffline, kOnline)
+  bool operator>(const Event& o) const { return time != o.time ? time > o.time : seq > o.seq; }
+};
+
+// What a training job hands back: the trainer's result and, with uplink compression, the
+// update as the server decodes it (params then hold start - end, decoded), the payload's size
+// and the client's new error-feedback residual.
+struct Trained {
+  TrainResult result;
+  bool delta_ready = false;
+  int64_t payload_bytes = 0;
+  std::vector<float> residual;
+  // The client's optimizer state after the task (tasks with "keep_optimizer_state").
+  std::optional<ArrayRecord> optimizer_state;
+  // The model a Streaming DiLoCo worker keeps, after the task (streaming tasks only).
+  std::optional<KeptModel> kept_model;
+};
+
+// A task's simulated side: its transfer sizes, the model the client starts from (the global
+// model, or its downlink-decoded form) and its training job.
+struct InFlight {
+  int64_t bytes_up = 0;
+  int64_t state_bytes = 0;
+  std::shared_ptr<const ArrayRecord> start_model;
+  std::future<Result<Trained>> result;
+  // Set at kTrained: the job's result, collected when the upload started.
+  std::optional<Result<Trained>> ready;
+  // Set when the task is lost, so that its training, if not started yet, is skipped.
+  std::shared_ptr<std::atomic<bool>> abandoned = std::make_shared<std::atomic<bool>>(false);
+};
+
+// What the simulator plays on the client's side, beyond the runtime core's client table.
+struct SimClientState {
+  bool online = true;
+  Rng availability_rng;
+  double offline_since = 0.0;
+  // The client's own state across its tasks (SCAFFOLD: c_i); empty until its first task that
+  // carries a server_state, so clients that never took part cost no model-sized memory.
+  ArrayRecord client_state;
+  // Error feedback of the uplink chain: what the client's payloads have not carried yet
+  // (empty until its first compressed upload). Advances when an upload reaches the server.
+  std::vector<float> ef_residual;
+  // The optimizer state the client keeps between its tasks (DiLoCo's inner AdamW moments);
+  // empty until its first task that asks to keep it.
+  ArrayRecord optimizer_state;
+  // A Streaming DiLoCo worker's own model (trainer/streaming.h); empty until its first such task.
+  KeptModel kept_model;
+  // Virtual time at which the client's last task finished training (its upload started): a
+  // streaming task's overlapped steps run from then on.
+  double trained_at = 0.0;
+};
+
+// What a Streaming DiLoCo task (trainer/streaming.h) moves and overlaps in the simulator.
+struct StreamingPlan {
+  bool fragments = false;  // false: not a streaming task (the rest is unset)
+  int64_t bytes_down = 0;  // the fragment merged (float32), or the whole model on a restart
+  int64_t bytes_up = 0;    // the fragment synchronised (float32; with a codec, its payload)
+  int64_t overlap = 0;     // steps that ran while the previous round communicated
+};
+// InvalidArgument naming the client for bad stream_* keys, and for a streaming task under
+// secure aggregation (`secagg`) or a downlink codec (`downlink`), which it does not compose with.
+Result<StreamingPlan> streaming_plan(const Task& task, const KeptModel& kept, bool secagg,
+                                     bool downlink);
+
+}  // namespace cohort::sim
