@@ -359,14 +359,22 @@ struct Client::Impl {
     COHORT_ASSIGN_OR_RETURN(const bool keep_opt, task_keep_optimizer_state(task.config));
     ArrayRecord next_opt = keep_opt ? kept.optimizer_state.clone() : ArrayRecord();
     trainer->set_optimizer_state(keep_opt ? &next_opt : nullptr);
+    // Streaming DiLoCo: the worker trains its own model and returns one fragment's delta.
+    COHORT_ASSIGN_OR_RETURN(const std::optional<TaskStreaming> stream,
+                            task_streaming(task.config));
+    KeptModel next_kept = stream ? kept.kept_model.clone() : KeptModel();
     try {
-      trained = trainer->train(*task.model, shard, task.local_steps, opt.training, task.config,
-                               seed, correction->empty() ? nullptr : &*correction);
+      trained = stream ? train_streaming(*trainer, task, *stream, shard, opt.training, seed,
+                                         next_kept)
+                       : trainer->train(*task.model, shard, task.local_steps, opt.training,
+                                        task.config, seed,
+                                        correction->empty() ? nullptr : &*correction);
     } catch (const std::exception& e) {
       trained = Status::internal(std::string("training threw: ") + e.what());
     }
     trainer->set_optimizer_state(nullptr);
     if (keep_opt && trained.ok()) kept.optimizer_state = std::move(next_opt);
+    if (stream && trained.ok()) kept.kept_model = std::move(next_kept);
     {
       std::lock_guard<std::mutex> lk(hb_mu);
       done.store(true);
@@ -386,7 +394,7 @@ struct Client::Impl {
     TrainResult& tr = *trained;
     COHORT_RETURN_IF_ERROR(task.model->check_same_layout(tr.params, "trainer output"));
     // delta = start - end, in place in the result buffer.
-    ops::sub(task.model->flat(), tr.params.flat(), tr.params.flat());
+    if (!stream) ops::sub(task.model->flat(), tr.params.flat(), tr.params.flat());
     ArrayRecord& delta = tr.params;
     if (opt.attack.kind != "none" && opt.attack.kind != "label_flip") {
       COHORT_ASSIGN_OR_RETURN(attack::Kind kind, attack::parse_kind(opt.attack.kind));

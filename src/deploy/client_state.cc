@@ -16,6 +16,7 @@ std::string ClientKeptState::describe() const {
   add(!ef_residual.empty(), "error-feedback residual");
   add(!client_state.empty(), "c_i");
   add(!optimizer_state.empty(), "optimizer state");
+  add(!kept_model.empty(), "kept model");
   return out;
 }
 
@@ -48,7 +49,16 @@ Result<ClientKeptState> load_client_state(const std::string& dir, ClientId id,
       s.client_state = std::move(rec);
     } else if (name == "optimizer_state") {
       s.optimizer_state = std::move(rec);
+    } else if (name == "kept_local") {
+      s.kept_model.local = std::move(rec);
+    } else if (name == "kept_anchor") {
+      s.kept_model.anchor = std::move(rec);
     }
+  }
+  s.kept_model.round = c->runtime.value("kept_round", int64_t{-1});
+  if (s.kept_model.local.empty() != s.kept_model.anchor.empty()) {
+    return Status::data_loss("--state-dir " + dir + ": the kept model lacks its " +
+                             (s.kept_model.local.empty() ? "local" : "anchor") + " part");
   }
   return s;
 }
@@ -68,6 +78,11 @@ Status save_client_state(const std::string& dir, ClientId id,
   if (!s.client_state.empty()) c.state.arrays.emplace("client_state", s.client_state.clone());
   if (!s.optimizer_state.empty()) {
     c.state.arrays.emplace("optimizer_state", s.optimizer_state.clone());
+  }
+  if (!s.kept_model.empty()) {
+    c.state.arrays.emplace("kept_local", s.kept_model.local.clone());
+    c.state.arrays.emplace("kept_anchor", s.kept_model.anchor.clone());
+    c.runtime["kept_round"] = s.kept_model.round;
   }
   return write_checkpoint(dir, c, 1);
 }

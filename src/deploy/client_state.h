@@ -12,6 +12,7 @@
 #include "cohort/core/array_record.h"
 #include "cohort/core/status.h"
 #include "cohort/core/types.h"
+#include "cohort/trainer/streaming.h"
 
 namespace cohort::deploy {
 
@@ -19,11 +20,15 @@ struct ClientKeptState {
   ArrayRecord client_state;        // "client_state": SCAFFOLD's c_i
   std::vector<float> ef_residual;  // "ef_residual": what the uplink payloads have not carried
   ArrayRecord optimizer_state;     // "optimizer_state": e.g. DiLoCo's inner AdamW moments
+  // "kept_local", "kept_anchor" and the runtime value "kept_round": Streaming DiLoCo's own
+  // model (trainer/streaming.h).
+  KeptModel kept_model;
 
   bool empty() const {
-    return client_state.empty() && ef_residual.empty() && optimizer_state.empty();
+    return client_state.empty() && ef_residual.empty() && optimizer_state.empty() &&
+           kept_model.empty();
   }
-  // "error-feedback residual, c_i, optimizer state" (what is held).
+  // "error-feedback residual, c_i, optimizer state, kept model" (what is held).
   std::string describe() const;
 };
 
