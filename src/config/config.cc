@@ -287,6 +287,12 @@ Status read_strategies(const MapReader& top, std::vector<StrategyConfig>* out) {
         return r.error(key, v.message().substr(prefix.size()));
       }
     }
+    if (r.get("rounds") != nullptr) {
+      COHORT_RETURN_IF_ERROR(r.read("rounds", &s.rounds));
+      if (s.rounds < 1) {
+        return r.error("rounds", "must be >= 1, got " + std::to_string(s.rounds));
+      }
+    }
     if (r.get("robust") != nullptr) {
       std::optional<RobustOptions> robust;
       COHORT_RETURN_IF_ERROR(read_robust(r, &robust));
@@ -299,7 +305,7 @@ Status read_strategies(const MapReader& top, std::vector<StrategyConfig>* out) {
     }
     for (const auto& [key, value] : item.entries) {
       if (key == "name" || key == "label" || key == "uplink" || key == "downlink" ||
-          key == "robust" || key == "privacy") {
+          key == "robust" || key == "privacy" || key == "rounds") {
         continue;
       }
       COHORT_ASSIGN_OR_RETURN(s.params[key], to_param(ctx, value, r.child(key)));

@@ -126,6 +126,7 @@ Json to_json(const SimulationConfig& config) {
             value);
       }
       if (!sc.uplink.empty()) item["uplink"] = sc.uplink;
+      if (sc.rounds > 0) item["rounds"] = sc.rounds;
       if (!sc.downlink.empty()) item["downlink"] = sc.downlink;
       if (sc.robust_set) item["robust"] = sc.robust ? to_json(*sc.robust) : Json("none");
       if (sc.privacy_set) {

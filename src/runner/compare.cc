@@ -307,6 +307,7 @@ Result<Comparison> run_comparison(const SimulationConfig& config, const Scenario
     if (!strategies[i].downlink.empty()) c.compression.downlink = strategies[i].downlink;
     if (strategies[i].robust_set) c.robust = strategies[i].robust;
     if (strategies[i].privacy_set) c.privacy = strategies[i].privacy;
+    if (strategies[i].rounds > 0) c.run.rounds = strategies[i].rounds;
     c.run.threads = slot_threads[slot];
     auto sink = std::make_shared<CompareSink>(&progress, i);
     RunOutputs out;

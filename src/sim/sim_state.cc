@@ -30,7 +30,9 @@ Result<StreamingPlan> streaming_plan(const Task& task, const KeptModel& kept, bo
   constexpr int64_t kFloat = sizeof(float);
   const bool restart = streaming_restarts(s, kept, *task.model);
   plan.fragments = true;
-  plan.bytes_down = restart ? task.model->num_bytes() : frags.size(s.merge) * kFloat;
+  plan.bytes_down = restart             ? task.model->num_bytes()
+                    : s.merge_bytes > 0 ? s.merge_bytes
+                                        : frags.size(s.merge) * kFloat;
   plan.bytes_up = frags.size(s.fragment) * kFloat;
   plan.overlap = restart ? 0 : std::min(s.overlap, task.local_steps);
   return plan;

@@ -107,12 +107,13 @@ TEST(StreamingSimTest, DeterministicAcrossThreadCountsAndConverges) {
   EXPECT_EQ(hashes[0], hashes[1]);
 }
 
-TEST(StreamingSimTest, FourBitOuterGradientsShrinkTheFragmentPayload) {
+TEST(StreamingSimTest, FourBitBothWaysShrinksTheFragmentPayloads) {
   SimOptions o = options(4, 2);
   o.compression.uplink = "int4";
   auto d = line_dataset(4000);
   StreamingDiLoCoOptions so = streaming(2, 2, 0, 0.0);
   so.fragment_block = 64;
+  so.merge_codec = "int4";  // the fragment's change goes down in 4 bits too
   StreamingDiLoCo s(so);
   // 1000 parameters: each fragment holds 500 floats (2000 bytes raw).
   Simulator sim(o, quadratic_factory(1000), clients_of(d, 2, DeviceProfile{}), Shard::all(d),
@@ -121,6 +122,9 @@ TEST(StreamingSimTest, FourBitOuterGradientsShrinkTheFragmentPayload) {
   ASSERT_TRUE(r.ok()) << r.error().to_string();
   EXPECT_GT(r->bytes_up, 0);
   EXPECT_LT(r->bytes_up, 8 * 2000 / 5);  // int4 with its block scales: under a fifth
+  // Down: the whole model (4000 bytes) to each worker once, then 4-bit fragment changes.
+  EXPECT_GT(r->bytes_down, 2 * 4000);
+  EXPECT_LT(r->bytes_down, 2 * 4000 + 3 * 2 * 2000 / 5);
 }
 
 TEST(StreamingSimTest, SettingsItDoesNotComposeWithFailClearly) {

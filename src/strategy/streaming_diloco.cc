@@ -1,5 +1,8 @@
 #include "cohort/strategy/streaming_diloco.h"
 
+#include <algorithm>
+#include <vector>
+
 #include "cohort/core/fragments.h"
 #include "cohort/strategy/state_io.h"
 #include "cohort/strategy/task_config.h"
@@ -7,7 +10,10 @@
 namespace cohort {
 
 StreamingDiLoCo::StreamingDiLoCo(StreamingDiLoCoOptions options)
-    : DiLoCo(options.diloco), streaming_(std::move(options)) {}
+    : DiLoCo(options.diloco), streaming_(std::move(options)) {
+  Result<std::shared_ptr<const codec::Chain>> chain = codec::Chain::parse(streaming_.merge_codec);
+  if (chain.ok() && !(*chain)->none()) merge_chain_ = *chain;  // create() checked the spec
+}
 
 Result<std::unique_ptr<Strategy>> StreamingDiLoCo::create(StrategyParams& p) {
   StreamingDiLoCoOptions o;
@@ -20,6 +26,13 @@ Result<std::unique_ptr<Strategy>> StreamingDiLoCo::create(StrategyParams& p) {
   o.overlap = p.integer("overlap", o.overlap);
   o.alpha = p.number("alpha", o.alpha);
   p.check(o.alpha >= 0 && o.alpha <= 1, "alpha", "must be in [0, 1]", o.alpha);
+  o.merge_codec = p.string("merge_codec", o.merge_codec);
+  if (Result<std::shared_ptr<const codec::Chain>> c = codec::Chain::parse(o.merge_codec); !c.ok()) {
+    p.fail_with("merge_codec", c.error().message());
+  } else if ((*c)->sparse()) {
+    p.fail_with("merge_codec", "'" + o.merge_codec + "' sparsifies, which would drop part of "
+                               "the fragment; use a quantizer (int8, int4)");
+  }
   if (o.diloco.outer_optimizer != "sgd") {
     p.fail_with("outer_optimizer", "streaming_diloco takes sgd (its fragments step at "
                                    "different times; AdamW's bias correction is per step)");
@@ -60,7 +73,8 @@ std::vector<Task> StreamingDiLoCo::configure_train(int64_t round, std::span<cons
                                                .round = round,
                                                .merge = merges ? previous : -1,
                                                .overlap = streaming_.overlap,
-                                               .alpha = streaming_.alpha});
+                                               .alpha = streaming_.alpha,
+                                               .merge_bytes = merges ? merge_bytes_ : 0});
   }
   return tasks;
 }
@@ -76,6 +90,7 @@ Status StreamingDiLoCo::io_state(StateIO& io) {
   io.value("stream_round", configured_round_);
   io.value("stream_in_round", in_round_);
   io.value("stream_in_prev_round", in_prev_round_);
+  io.value("stream_merge_bytes", merge_bytes_);
   return io.status();
 }
 
@@ -86,12 +101,30 @@ Status StreamingDiLoCo::apply_pseudo_gradient(ArrayRecord& avg_delta, ArrayRecor
   const std::span<const float> g = avg_delta.flat();
   std::span<float> theta = next.flat();
   std::span<float> m = momentum().flat();
+  const int64_t p = fragment_of(configured_round_);
+  std::vector<float> before;
+  if (merge_chain_) {
+    before.resize(static_cast<size_t>(frags.size(p)));
+    frags.gather(p, theta, before);
+  }
   // Only the round's fragment moves (the others' deltas are zero, but their momentum is not).
-  frags.for_each_range(fragment_of(configured_round_), [&](int64_t first, int64_t n) {
+  frags.for_each_range(p, [&](int64_t first, int64_t n) {
     const auto f = static_cast<size_t>(first);
     const auto len = static_cast<size_t>(n);
     outer_sgd_step(g.subspan(f, len), theta.subspan(f, len), m.subspan(f, len));
   });
+  if (!merge_chain_) return Status();
+  // The change goes down encoded: commit old + decoded change, what every worker rebuilds.
+  std::vector<float> change(before.size());
+  frags.gather(p, theta, change);
+  for (size_t i = 0; i < change.size(); ++i) change[i] -= before[i];
+  const std::vector<int64_t> offsets = {0, static_cast<int64_t>(change.size())};
+  const uint64_t seed = host_->rng().next_u64();  // the run's seeded stream
+  COHORT_ASSIGN_OR_RETURN(std::string payload,
+                          merge_chain_->encode(change, offsets, seed, nullptr, change));
+  merge_bytes_ = std::max<int64_t>(1, static_cast<int64_t>(payload.size()));
+  for (size_t i = 0; i < change.size(); ++i) before[i] += change[i];
+  frags.scatter(p, before, theta);
   return Status();
 }
 

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <map>
 
 #include "cohort/strategy/registry.h"
@@ -140,6 +141,45 @@ TEST(StreamingDiLoCoStep, OuterNesterovMovesTheRoundsFragmentOnly) {
   EXPECT_EQ(s.version(), 2);
 }
 
+TEST(StreamingDiLoCoStep, MergeCodecCommitsTheDecodedChange) {
+  FakeHost host;
+  host.add_client(0, 100);
+  host.add_client(1, 100);
+  StreamingDiLoCoOptions o = options(2, 2, 100);
+  o.merge_codec = "int8";
+  StreamingDiLoCo s(o);
+  StreamingDiLoCo exact(options(2, 2, 100));
+  FakeHost host2 = host;
+  const std::vector<float> zeros(2000, 0.0f);
+  ASSERT_TRUE(s.start(&host, make_vector(zeros)).ok());
+  ASSERT_TRUE(exact.start(&host2, make_vector(zeros)).ok());
+  std::vector<float> delta(2000);
+  for (size_t i = 0; i < delta.size(); ++i) delta[i] = 0.01f * static_cast<float>(i % 37) - 0.2f;
+  answer_all(s, open_round(host, s, {0, 1}), delta);
+  answer_all(exact, open_round(host2, exact, {0, 1}), delta);
+  const std::vector<float> got = values(*s.global_model());
+  const std::vector<float> want = values(*exact.global_model());
+  // Fragment 1 (blocks 1, 3, ...) moved by about the exact step; fragment 0 did not move.
+  double err = 0, norm = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    if ((i / 100) % 2 == 0) {
+      EXPECT_EQ(got[i], 0.0f) << i;
+    } else {
+      err += (got[i] - want[i]) * (got[i] - want[i]);
+      norm += want[i] * want[i];
+    }
+  }
+  EXPECT_GT(norm, 0.0);
+  EXPECT_LT(std::sqrt(err / norm), 0.02);  // int8 with per-block scales
+  // The next round's merging workers are told the change's encoded size (1000 values).
+  std::vector<Task> r2 = open_round(host, s, {0, 1});
+  const TaskStreaming ts = streaming_of(r2[0]);
+  EXPECT_EQ(ts.merge, 1);
+  EXPECT_GT(ts.merge_bytes, 1000);
+  EXPECT_LT(ts.merge_bytes, 1000 * 4 / 3);
+  EXPECT_EQ(streaming_of(open_round(host2, exact, {0, 1})[0]).merge_bytes, 0);
+}
+
 TEST(StreamingDiLoCoParams, BadValuesAreNamed) {
   for (const auto& [params, msg] : std::vector<std::pair<ConfigRecord, std::string>>{
            {{{"inner_steps", int64_t{0}}}, "inner_steps"},
@@ -149,7 +189,10 @@ TEST(StreamingDiLoCoParams, BadValuesAreNamed) {
            {{{"inner_steps", int64_t{8}}, {"alpha", 1.5}}, "alpha"},
            {{{"inner_steps", int64_t{8}}, {"fragment_block", int64_t{0}}}, "fragment_block"},
            {{{"inner_steps", int64_t{8}}, {"outer_optimizer", std::string("adamw")}},
-            "takes sgd"}}) {
+            "takes sgd"},
+           {{{"inner_steps", int64_t{8}}, {"merge_codec", std::string("int9")}}, "merge_codec"},
+           {{{"inner_steps", int64_t{8}}, {"merge_codec", std::string("topk:0.1")}},
+            "sparsifies"}}) {
     Result<std::unique_ptr<Strategy>> s = make_strategy("streaming_diloco", params);
     ASSERT_FALSE(s.ok()) << msg;
     EXPECT_NE(s.error().message().find(msg), std::string::npos) << s.error().message();

@@ -123,6 +123,7 @@ void set_task_streaming(ConfigRecord& config, const TaskStreaming& s) {
   config[kStreamMergeKey] = s.merge;
   config[kStreamOverlapKey] = s.overlap;
   config[kStreamAlphaKey] = s.alpha;
+  if (s.merge_bytes > 0) config[kStreamMergeBytesKey] = s.merge_bytes;
 }
 
 Result<std::optional<TaskStreaming>> task_streaming(const ConfigRecord& config) {
@@ -151,6 +152,11 @@ Result<std::optional<TaskStreaming>> task_streaming(const ConfigRecord& config) 
       check_range(kStreamMergeKey, static_cast<double>(s.merge), -1, frags - 1));
   COHORT_RETURN_IF_ERROR(check_range(kStreamOverlapKey, static_cast<double>(s.overlap), 0, big));
   COHORT_RETURN_IF_ERROR(check_range(kStreamAlphaKey, s.alpha, 0, 1));
+  if (config.count(kStreamMergeBytesKey) > 0) {
+    COHORT_ASSIGN_OR_RETURN(s.merge_bytes, int_at(config, kStreamMergeBytesKey));
+    COHORT_RETURN_IF_ERROR(
+        check_range(kStreamMergeBytesKey, static_cast<double>(s.merge_bytes), 0, big));
+  }
   return std::optional<TaskStreaming>(s);
 }
 

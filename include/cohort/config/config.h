@@ -143,6 +143,9 @@ struct StrategyConfig {
   // set codecs side by side. Empty = the config's.
   std::string uplink;
   std::string downlink;
+  // `strategies:` items only: this entry's run.rounds (its own budget of commits, e.g. the same
+  // compute for strategies that take different steps per round); 0 = the run's.
+  int64_t rounds = 0;
   // `strategies:` items only: a `robust:` mapping replacing the config's section, or
   // `robust: none` turning it off for this entry (robust_set tells the two from absence).
   std::optional<RobustOptions> robust;

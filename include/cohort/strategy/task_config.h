@@ -51,6 +51,7 @@ inline constexpr char kStreamRoundKey[] = "stream_round";
 inline constexpr char kStreamMergeKey[] = "stream_merge";
 inline constexpr char kStreamOverlapKey[] = "stream_overlap";
 inline constexpr char kStreamAlphaKey[] = "stream_alpha";
+inline constexpr char kStreamMergeBytesKey[] = "stream_merge_bytes";
 // The value of "client_state" that names SCAFFOLD's rule.
 inline constexpr char kScaffoldClientState[] = "scaffold";
 
@@ -88,6 +89,9 @@ struct TaskStreaming {
   int64_t merge = -1;
   int64_t overlap = 0;
   double alpha = 0.0;
+  // What the merged fragment costs to send: the encoded size of its change when the strategy
+  // quantizes it (streaming_diloco's merge_codec), 0 = the fragment in float32. Optional key.
+  int64_t merge_bytes = 0;
 };
 void set_task_streaming(ConfigRecord& config, const TaskStreaming& s);
 
@@ -111,7 +115,7 @@ Result<bool> task_keep_optimizer_state(const ConfigRecord& config);
 Result<std::optional<double>> task_weight_decay(const ConfigRecord& config);
 // nullopt without "stream_fragments". InvalidArgument naming the key for a missing or non-
 // integer key or a value out of range (fragments >= 1, 0 <= fragment < fragments, block >= 1,
-// round >= 0, -1 <= merge < fragments, overlap >= 0, alpha in [0, 1]).
+// round >= 0, -1 <= merge < fragments, overlap >= 0, alpha in [0, 1], merge_bytes >= 0).
 Result<std::optional<TaskStreaming>> task_streaming(const ConfigRecord& config);
 
 }  // namespace cohort
