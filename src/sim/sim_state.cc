@@ -13,7 +13,13 @@ Result<StreamingPlan> streaming_plan(const Task& task, const KeptModel& kept, bo
   Result<std::optional<TaskStreaming>> parsed = task_streaming(task.config);
   if (!parsed.ok()) return parsed.error().with_context(who);
   StreamingPlan plan;
-  if (!parsed->has_value()) return plan;
+  if (!parsed->has_value()) {
+    // Any task may say that its first steps overlap the previous round's communication.
+    Result<int64_t> overlap = task_overlap_steps(task.config);
+    if (!overlap.ok()) return overlap.error().with_context(who);
+    plan.overlap = std::min(*overlap, task.local_steps);
+    return plan;
+  }
   const TaskStreaming& s = **parsed;
   if (secagg) {
     return Status::invalid_argument(

@@ -83,7 +83,9 @@ struct StreamingPlan {
   bool fragments = false;  // false: not a streaming task (the rest is unset)
   int64_t bytes_down = 0;  // the fragment merged (float32), or the whole model on a restart
   int64_t bytes_up = 0;    // the fragment synchronised (float32; with a codec, its payload)
-  int64_t overlap = 0;     // steps that ran while the previous round communicated
+  // Steps that ran while the previous round communicated (also for other tasks: the task
+  // config's overlap_steps).
+  int64_t overlap = 0;
 };
 // InvalidArgument naming the client for bad stream_* keys, and for a streaming task under
 // secure aggregation (`secagg`) or a downlink codec (`downlink`), which it does not compose with.

@@ -294,7 +294,7 @@ class Simulator::Impl final : public runtime::RuntimeHost {
     const double down_s = static_cast<double>(bytes_down) / dev.down_bytes_per_s;
     const double up_s = static_cast<double>(f.bytes_up) / dev.up_bytes_per_s;
     double trained_at = record.dispatched_at + 2.0 * dev.latency_s + down_s + compute_s;
-    if (plan->overlap > 0) {
+    if (plan->overlap > 0 && clients_[c].trained_at > 0) {
       // The first `overlap` steps ran while the previous round's update went up and the merged
       // fragment came down: training ends the remaining steps after whichever ends last.
       const double step_s = compute_s / static_cast<double>(task.local_steps);

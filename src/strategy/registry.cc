@@ -10,6 +10,7 @@
 #include "cohort/strategy/fedasync.h"
 #include "cohort/strategy/fedavg.h"
 #include "cohort/strategy/diloco.h"
+#include "cohort/strategy/eager_diloco.h"
 #include "cohort/strategy/streaming_diloco.h"
 #include "cohort/strategy/fedavgm.h"
 #include "cohort/strategy/fedbuff.h"
@@ -31,6 +32,7 @@ const std::map<std::string, Maker>& registry() {
       {"async_local_sgd", &AsyncLocalSgd::create},
       {"ddp", &DiLoCo::create_ddp},
       {"diloco", &DiLoCo::create},
+      {"eager_diloco", &EagerDiLoCo::create},
       {"fedadagrad", &FedAdagrad::create},
       {"fedadam", &FedAdam::create},
       {"fedasync", &FedAsync::create},

@@ -126,6 +126,22 @@ void set_task_streaming(ConfigRecord& config, const TaskStreaming& s) {
   if (s.merge_bytes > 0) config[kStreamMergeBytesKey] = s.merge_bytes;
 }
 
+void set_task_overlap_steps(ConfigRecord& config, int64_t steps) {
+  if (steps > 0) {
+    config[kOverlapStepsKey] = steps;
+  } else {
+    config.erase(kOverlapStepsKey);
+  }
+}
+
+Result<int64_t> task_overlap_steps(const ConfigRecord& config) {
+  if (config.count(kOverlapStepsKey) == 0) return int64_t{0};
+  COHORT_ASSIGN_OR_RETURN(const int64_t n, int_at(config, kOverlapStepsKey));
+  COHORT_RETURN_IF_ERROR(
+      check_range(kOverlapStepsKey, static_cast<double>(n), 0, static_cast<double>(int64_t{1} << 53)));
+  return n;
+}
+
 Result<std::optional<TaskStreaming>> task_streaming(const ConfigRecord& config) {
   if (config.count(kStreamFragmentsKey) == 0) return std::optional<TaskStreaming>();
   TaskStreaming s;

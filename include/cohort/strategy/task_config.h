@@ -20,6 +20,9 @@
 //   "keep_optimizer_state" bool DiLoCo     the client keeps its optimizer's state (AdamW's
 //                                          moments) from one of its tasks to the next instead
 //                                          of starting each task fresh (DiLoCo's inner state)
+//   "overlap_steps" int    eager_diloco    the task's first N steps may run while the client's
+//                                          previous update is still travelling (the simulator
+//                                          starts them when the previous training ended)
 //   "stream_*"     numbers Streaming DiLoCo the client keeps its own model between tasks and
 //                                          synchronises one fragment of it per task
 //                                          (trainer/streaming.h, TaskStreaming below)
@@ -44,6 +47,7 @@ inline constexpr char kDpNoiseStddevKey[] = "dp_noise_stddev";
 inline constexpr char kOptimizerKey[] = "optimizer";
 inline constexpr char kWeightDecayKey[] = "weight_decay";
 inline constexpr char kKeepOptimizerStateKey[] = "keep_optimizer_state";
+inline constexpr char kOverlapStepsKey[] = "overlap_steps";
 inline constexpr char kStreamFragmentsKey[] = "stream_fragments";
 inline constexpr char kStreamFragmentKey[] = "stream_fragment";
 inline constexpr char kStreamBlockKey[] = "stream_block";
@@ -73,6 +77,8 @@ void set_task_dp(ConfigRecord& config, double clip_norm, double noise_stddev);
 void set_task_optimizer(ConfigRecord& config, const std::string& optimizer);
 void set_task_weight_decay(ConfigRecord& config, double weight_decay);
 void set_task_keep_optimizer_state(ConfigRecord& config, bool keep);
+
+void set_task_overlap_steps(ConfigRecord& config, int64_t steps);
 
 // A Streaming DiLoCo task (trainer/streaming.h): the client trains the model it keeps, merges
 // fragment `merge` of the task's model into it after `overlap` steps (the communication of the
@@ -117,5 +123,7 @@ Result<std::optional<double>> task_weight_decay(const ConfigRecord& config);
 // integer key or a value out of range (fragments >= 1, 0 <= fragment < fragments, block >= 1,
 // round >= 0, -1 <= merge < fragments, overlap >= 0, alpha in [0, 1], merge_bytes >= 0).
 Result<std::optional<TaskStreaming>> task_streaming(const ConfigRecord& config);
+// 0 without the key; InvalidArgument for a non-integer or negative value.
+Result<int64_t> task_overlap_steps(const ConfigRecord& config);
 
 }  // namespace cohort
