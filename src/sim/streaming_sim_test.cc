@@ -33,6 +33,19 @@ std::vector<SimClient> clients_of(std::shared_ptr<const Dataset> d, int n, Devic
   return out;
 }
 
+// n examples of `dim` features (one class), for quadratic trainers wider than line_dataset's 2.
+std::shared_ptr<const Dataset> wide_dataset(int64_t n, int64_t dim) {
+  auto d = std::make_shared<Dataset>();
+  d->name = "wide";
+  d->sample_shape = {dim};
+  d->num_classes = 1;
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t j = 0; j < dim; ++j) d->features.push_back(static_cast<float>((i + 3 * j) % 17));
+    d->labels.push_back(0);
+  }
+  return d;
+}
+
 SimOptions options(int64_t rounds, size_t threads) {
   SimOptions o;
   o.admission.warmup_bound = "none";  // toy targets far from the initial model
@@ -113,7 +126,7 @@ TEST(StreamingSimTest, DeterministicAcrossThreadCountsAndConverges) {
 TEST(StreamingSimTest, FourBitBothWaysShrinksTheFragmentPayloads) {
   SimOptions o = options(4, 2);
   o.compression.uplink = "int4";
-  auto d = line_dataset(4000);
+  auto d = wide_dataset(40, 1000);
   StreamingDiLoCoOptions so = streaming(2, 2, 0, 0.0);
   so.fragment_block = 64;
   so.merge_codec = "int4";  // the fragment's change goes down in 4 bits too
