@@ -164,7 +164,7 @@ Result<std::string> render_single_run(const std::string& dir) {
   row["uplink_to_target"] = crossing ? Json(crossing->bytes_up) : Json(nullptr);
   for (const char* key :
        {"final_accuracy", "final_loss", "best_accuracy", "rounds", "updates", "rejected", "lost",
-        "bytes_up", "bytes_down", "peak_bytes_per_s", "virtual_time_s", "wall_time_s", "model_hash", "robust_rule",
+        "bytes_up", "bytes_down", "peak_bytes_per_s", "peak_sync_bytes_per_s", "virtual_time_s", "wall_time_s", "model_hash", "robust_rule",
         "trust", "contribution", "attackers", "epsilon", "delta", "noise_multiplier", "clip_norm",
         "secagg"}) {
     if (summary.contains(key)) row[key] = summary[key];

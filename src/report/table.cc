@@ -119,9 +119,14 @@ std::string render_table(const Json& cmp, const std::vector<Row>& rows, double t
     const auto down = opt_number(j, "bytes_down");
     if (up && down) {
       const auto peak = opt_number(j, "peak_bytes_per_s");
+      const auto sync = opt_number(j, "peak_sync_bytes_per_s");
       cell(esc(fmt_bytes(*up + *down)) + "<div class=\"sub\">\xe2\x86\x91 " + esc(fmt_bytes(*up)) +
                " \xc2\xb7 \xe2\x86\x93 " + esc(fmt_bytes(*down)) + "</div>" +
-               (peak && *peak > 0 ? "<div class=\"sub\">peak " + esc(fmt_bytes(*peak)) + "/s</div>"
+               (peak && *peak > 0 ? "<div class=\"sub\">peak " + esc(fmt_bytes(*peak)) + "/s" +
+                                        (sync && *sync > 0 ? " \xc2\xb7 sync " +
+                                                                 esc(fmt_bytes(*sync)) + "/s"
+                                                           : std::string()) +
+                                        "</div>"
                                   : std::string()),
            false);
     } else {

@@ -203,6 +203,7 @@ Json Comparison::to_json() const {
     j["bytes_up"] = s.bytes_up;
     j["bytes_down"] = s.bytes_down;
     j["peak_bytes_per_s"] = s.peak_bytes_per_s;
+    j["peak_sync_bytes_per_s"] = s.peak_sync_bytes_per_s;
     j["virtual_time_s"] = s.virtual_time_s;
     j["wall_time_s"] = s.wall_time_s;
     j["threads"] = e.threads;

@@ -5,7 +5,7 @@
 
 namespace cohort::runtime {
 
-void BandwidthMeter::add(double start, double end, int64_t bytes) {
+void BandwidthMeter::add(double start, double end, int64_t bytes, bool initial) {
   if (bytes <= 0 || !std::isfinite(start) || !std::isfinite(end)) return;
   const auto b = static_cast<double>(bytes);
   total_ += b;
@@ -13,6 +13,10 @@ void BandwidthMeter::add(double start, double end, int64_t bytes) {
     double& v = per_second_[second];
     v += amount;
     peak_ = std::max(peak_, v);
+    if (initial) return;
+    double& w = sync_per_second_[second];
+    w += amount;
+    sync_peak_ = std::max(sync_peak_, w);
   };
   if (!(end > start)) {
     put(static_cast<int64_t>(std::floor(start)), b);

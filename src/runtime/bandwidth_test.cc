@@ -23,6 +23,17 @@ TEST(BandwidthMeterTest, SpreadsTransfersOverTheirSecondsAndKeepsThePeak) {
   m.add(0.0, 1.0, 0);
   m.add(0.0, 1.0 / 0.0, 5);
   EXPECT_DOUBLE_EQ(m.total(), 1400.0);
+  EXPECT_DOUBLE_EQ(m.sync_peak(), 550.0);  // nothing initial yet
+}
+
+TEST(BandwidthMeterTest, TheSyncPeakLeavesOutInitialDownloads) {
+  BandwidthMeter m;
+  m.add(0.0, 0.5, 800, /*initial=*/true);  // the model's first distribution
+  m.add(0.5, 1.0, 100);
+  m.add(5.0, 5.5, 300);
+  EXPECT_DOUBLE_EQ(m.peak(), 900.0);
+  EXPECT_DOUBLE_EQ(m.sync_peak(), 300.0);
+  EXPECT_DOUBLE_EQ(m.total(), 1200.0);
 }
 
 }  // namespace

@@ -352,6 +352,7 @@ Result<RunSummary> Runtime::finish(const Json& extra_fields) {
   summary_.rounds = strategy_.version();
   summary_.model_hash = strategy_.global_model()->hash_hex();
   summary_.peak_bytes_per_s = bandwidth_.peak();
+  summary_.peak_sync_bytes_per_s = bandwidth_.sync_peak();
   if (robust_) robust_->fill(summary_);
   if (privacy_) privacy_->fill(summary_);
   summary_.client_stats.clear();

@@ -63,6 +63,7 @@ Json RunSummary::to_json() const {
             {"bytes_up", bytes_up},
             {"bytes_down", bytes_down},
             {"peak_bytes_per_s", peak_bytes_per_s},
+            {"peak_sync_bytes_per_s", peak_sync_bytes_per_s},
             {"model_hash", model_hash}};
   j["time_to_target"] = time_to_target ? Json(*time_to_target) : Json(nullptr);
   if (final_fed_accuracy) j["final_fed_accuracy"] = *final_fed_accuracy;

@@ -76,6 +76,9 @@ struct SimClientState {
   // Virtual time at which the client's last task finished training (its upload started): a
   // streaming task's overlapped steps run from then on.
   double trained_at = 0.0;
+  // Whether the client has downloaded the model before (its first download is the one-time
+  // distribution, left out of the synchronisation peak).
+  bool downloaded = false;
 };
 
 // What a Streaming DiLoCo task (trainer/streaming.h) moves and overlaps in the simulator.

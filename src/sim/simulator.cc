@@ -305,7 +305,8 @@ class Simulator::Impl final : public runtime::RuntimeHost {
     const double arrival = trained_at + up_s;
     core_.add_bytes_down(bytes_down);
     const double down_at = record.dispatched_at + dev.latency_s;
-    core_.record_transfer(down_at, down_at + down_s, bytes_down);
+    core_.record_transfer(down_at, down_at + down_s, bytes_down, !clients_[c].downloaded);
+    clients_[c].downloaded = true;
     if (!dropout && !compression_.uplink) core_.record_transfer(arrival - up_s, arrival, f.bytes_up);
     if (dropout) {
       // Never trained: nothing would come back. The runtime gives up at its deadline.

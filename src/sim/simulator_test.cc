@@ -65,6 +65,8 @@ TEST(SimulatorTest, FedAvgOneRoundIsWeightedMeanOfClientTargets) {
   EXPECT_EQ(r->bytes_up, 16);
   // Everything moves within the first virtual second (1 step at 10 steps/s, 8 bytes at 1 MB/s).
   EXPECT_DOUBLE_EQ(r->peak_bytes_per_s, 32.0);
+  // Without the two first downloads of the model: the two uploads.
+  EXPECT_DOUBLE_EQ(r->peak_sync_bytes_per_s, 16.0);
   // Events: start, eval (v0), round, eval (v1), clients, summary.
   std::vector<std::string> kinds;
   for (const auto& e : mem->events) kinds.push_back(e["event"]);

@@ -228,9 +228,10 @@ class Runtime final : public StrategyHost {
   void add_bytes_down(int64_t bytes) { summary_.bytes_down += bytes; }
   void add_bytes_up(int64_t bytes) { summary_.bytes_up += bytes; }
   // A transfer of `bytes` between the server and a client over [start, end) on the host's
-  // clock, for the run's peak bandwidth (summary "peak_bytes_per_s"; bandwidth.h).
-  void record_transfer(double start, double end, int64_t bytes) {
-    bandwidth_.add(start, end, bytes);
+  // clock, for the run's peak bandwidth (summary "peak_bytes_per_s"; bandwidth.h); `initial`:
+  // the client's first download of the model (left out of "peak_sync_bytes_per_s").
+  void record_transfer(double start, double end, int64_t bytes, bool initial = false) {
+    bandwidth_.add(start, end, bytes, initial);
   }
   // Under secure aggregation: the size of a client's masked input for a model of `numel`
   // parameters (what its upload carries instead of the update); nullopt otherwise.

@@ -60,6 +60,9 @@ struct RunSummary {
   int64_t bytes_down = 0;
   // Bytes moved (up and down) in the busiest second of the run's clock; 0 = not measured.
   double peak_bytes_per_s = 0.0;
+  // The same without each client's first download of the model (bandwidth.h): the busiest
+  // second of the method's own synchronisation.
+  double peak_sync_bytes_per_s = 0.0;
   std::string model_hash;
   std::optional<double> time_to_target;  // host seconds; nullopt if never reached
   // Last federated evaluation (clients' held-out splits); nullopt when no client holds out data.
