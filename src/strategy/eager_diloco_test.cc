@@ -9,21 +9,18 @@
 #include "cohort/strategy/registry.h"
 #include "cohort/strategy/task_config.h"
 #include "testing/fake_host.h"
+#include "testing/fedopt_reference.h"
 #include "testing/round_driver.h"
 
 namespace cohort {
 namespace {
 
+using testing::expect_near;
 using testing::FakeHost;
 using testing::make_vector;
 using testing::open_round;
 using testing::update_with_delta;
 using testing::values;
-
-void expect_near(const std::vector<float>& got, const std::vector<double>& want) {
-  ASSERT_EQ(got.size(), want.size());
-  for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-5) << "element " << i;
-}
 
 int64_t overlap_of(const Task& t) { return *task_overlap_steps(t.config); }
 

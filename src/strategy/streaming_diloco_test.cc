@@ -11,11 +11,13 @@
 #include "cohort/strategy/registry.h"
 #include "cohort/strategy/task_config.h"
 #include "testing/fake_host.h"
+#include "testing/fedopt_reference.h"
 #include "testing/round_driver.h"
 
 namespace cohort {
 namespace {
 
+using testing::expect_near;
 using testing::FakeHost;
 using testing::lose_round;
 using testing::make_vector;
@@ -123,17 +125,13 @@ TEST(StreamingDiLoCoStep, OuterNesterovMovesTheRoundsFragmentOnly) {
   ASSERT_EQ(streaming_of(r1[0]).fragment, 1);
   ASSERT_TRUE(s.on_update(update_with_delta(r1[0], {0, 0.2f, 0, 0.4f}, 100)).ok());
   ASSERT_TRUE(s.on_update(update_with_delta(r1[1], {0, 0.4f, 0, 0}, 300)).ok());
-  std::vector<float> got = values(*s.global_model());
-  std::vector<double> want = {1, 0.601, 1, 0.734};
-  for (size_t i = 0; i < 4; ++i) EXPECT_NEAR(got[i], want[i], 1e-5) << i;
+  expect_near(values(*s.global_model()), {1, 0.601, 1, 0.734});
   // Round 2 synchronises fragment 0: Delta = (.1, 0, .1, 0); fragment 1 keeps its values and
   // its momentum (0.3, 0.2) although that momentum is not zero.
   std::vector<Task> r2 = open_round(host, s, {0, 1});
   ASSERT_EQ(streaming_of(r2[0]).fragment, 0);
   answer_all(s, r2, {0.1f, 0.5f, 0.1f, 0.5f});  // values off the fragment are ignored
-  got = values(*s.global_model());
-  want = {1 - 0.7 * 0.19, 0.601, 1 - 0.7 * 0.19, 0.734};
-  for (size_t i = 0; i < 4; ++i) EXPECT_NEAR(got[i], want[i], 1e-5) << i;
+  expect_near(values(*s.global_model()), {1 - 0.7 * 0.19, 0.601, 1 - 0.7 * 0.19, 0.734});
   std::vector<float> m = values(s.outer_momentum_buffer());
   EXPECT_NEAR(m[0], 0.1, 1e-6);
   EXPECT_NEAR(m[1], 0.3, 1e-6);
