@@ -224,7 +224,8 @@ bool valid_label(const std::string& label) {
 Status read_robust(const MapReader& parent, std::optional<RobustOptions>* out);
 Status read_privacy(const MapReader& parent, runtime::PrivacyOptions* p);
 
-Status read_strategies(const MapReader& top, std::vector<StrategyConfig>* out) {
+Status read_strategies(const MapReader& top, const runtime::CompressionOptions& compression,
+                       std::vector<StrategyConfig>* out) {
   const Node* list = top.get("strategies");
   if (list == nullptr) return Status();
   const Context& ctx = top.ctx();
@@ -276,15 +277,18 @@ Status read_strategies(const MapReader& top, std::vector<StrategyConfig>* out) {
     }
     COHORT_RETURN_IF_ERROR(read_chain(r, "uplink", &s.uplink));
     COHORT_RETURN_IF_ERROR(read_chain(r, "downlink", &s.downlink));
-    if (!s.uplink.empty() || !s.downlink.empty()) {
-      runtime::CompressionOptions c;
+    if (r.get("downlink_delta") != nullptr) {
+      COHORT_RETURN_IF_ERROR(r.read("downlink_delta", &s.downlink_delta.emplace()));
+    }
+    if (!s.uplink.empty() || !s.downlink.empty() || s.downlink_delta) {
+      runtime::CompressionOptions c = compression;  // the item's settings, the section's rest
       if (!s.uplink.empty()) c.uplink = s.uplink;
       if (!s.downlink.empty()) c.downlink = s.downlink;
-      Status v = c.validate();
-      if (!v.ok()) {
-        const std::string key = v.message().rfind("compression.uplink", 0) == 0 ? "uplink" : "downlink";
-        const std::string prefix = "compression." + key + ": ";
-        return r.error(key, v.message().substr(prefix.size()));
+      c.downlink_delta = s.downlink_delta.value_or(c.downlink_delta);
+      if (Status v = c.validate(); !v.ok()) {  // "compression.KEY: why"
+        const std::string& m = v.message();
+        const size_t colon = m.find(": ");
+        return r.error(m.substr(12, colon - 12), m.substr(colon + 2));
       }
     }
     if (r.get("rounds") != nullptr) {
@@ -305,7 +309,7 @@ Status read_strategies(const MapReader& top, std::vector<StrategyConfig>* out) {
     }
     for (const auto& [key, value] : item.entries) {
       if (key == "name" || key == "label" || key == "uplink" || key == "downlink" ||
-          key == "robust" || key == "privacy" || key == "rounds") {
+          key == "downlink_delta" || key == "robust" || key == "privacy" || key == "rounds") {
         continue;
       }
       COHORT_ASSIGN_OR_RETURN(s.params[key], to_param(ctx, value, r.child(key)));
@@ -376,9 +380,11 @@ Status read_chain(const MapReader& r, std::string_view key, std::string* out) {
 
 Status read_compression(const MapReader& top, runtime::CompressionOptions* c) {
   const MapReader r = top.section("compression");
-  COHORT_RETURN_IF_ERROR(r.open({"uplink", "downlink"}));
+  COHORT_RETURN_IF_ERROR(r.open({"uplink", "downlink", "downlink_delta", "downlink_history"}));
   COHORT_RETURN_IF_ERROR(read_chain(r, "uplink", &c->uplink));
   COHORT_RETURN_IF_ERROR(read_chain(r, "downlink", &c->downlink));
+  COHORT_RETURN_IF_ERROR(r.read("downlink_delta", &c->downlink_delta));
+  COHORT_RETURN_IF_ERROR(r.read("downlink_history", &c->downlink_history));
   return checked(c->validate(), top.node(), top.ctx());
 }
 
@@ -593,12 +599,13 @@ Result<SimulationConfig> build_config(const Node& root, const Context& ctx, Conf
   COHORT_RETURN_IF_ERROR(read_clients(top, &c.clients));
   COHORT_RETURN_IF_ERROR(read_model(top, &c.model));
   COHORT_RETURN_IF_ERROR(read_training(top, &c.training));
-  // The list first: with both keys given, that conflict is the error to report.
-  COHORT_RETURN_IF_ERROR(read_strategies(top, &c.strategies));
+  // Compression before the list (items take its settings beside their own chains); the list
+  // before strategy: with both keys given, that conflict is the error to report.
+  COHORT_RETURN_IF_ERROR(read_compression(top, &c.compression));
+  COHORT_RETURN_IF_ERROR(read_strategies(top, c.compression, &c.strategies));
   COHORT_RETURN_IF_ERROR(read_strategy(top, &c.strategy));
   COHORT_RETURN_IF_ERROR(read_run(top, &c.run, use));
   COHORT_RETURN_IF_ERROR(read_admission(top, &c.admission));
-  COHORT_RETURN_IF_ERROR(read_compression(top, &c.compression));
   COHORT_RETURN_IF_ERROR(read_robust(top, &c.robust));
   COHORT_RETURN_IF_ERROR(
       read_contribution(top, &c.contribution, &c.contribution_validation_examples));

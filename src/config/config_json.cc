@@ -128,6 +128,7 @@ Json to_json(const SimulationConfig& config) {
       if (!sc.uplink.empty()) item["uplink"] = sc.uplink;
       if (sc.rounds > 0) item["rounds"] = sc.rounds;
       if (!sc.downlink.empty()) item["downlink"] = sc.downlink;
+      if (sc.downlink_delta) item["downlink_delta"] = *sc.downlink_delta;
       if (sc.robust_set) item["robust"] = sc.robust ? to_json(*sc.robust) : Json("none");
       if (sc.privacy_set) {
         item["privacy"] = sc.privacy.enabled() ? to_json(sc.privacy) : Json("none");
@@ -152,7 +153,9 @@ Json to_json(const SimulationConfig& config) {
                     {"max_abs_weight", a.max_abs_weight},
                     {"max_model_growth", a.max_model_growth}};
   j["compression"] = {{"uplink", config.compression.uplink},
-                      {"downlink", config.compression.downlink}};
+                      {"downlink", config.compression.downlink},
+                      {"downlink_delta", config.compression.downlink_delta},
+                      {"downlink_history", config.compression.downlink_history}};
   // Sections that are off by default appear only when on.
   if (config.robust) j["robust"] = to_json(*config.robust);
   if (config.contribution.enabled()) {

@@ -519,8 +519,30 @@ TEST(ConfigCompressionTest, BadChainsNameTheKeyAndTheStage) {
   EXPECT_NE(error_message("compression:\n  uplink: []\n").find("compression.uplink"),
             std::string::npos);
   EXPECT_NE(error_message("compression:\n  uplnk: int8\n").find("unknown key (known: uplink, "
-                                                                 "downlink)"),
+                                                                 "downlink, downlink_delta, "
+                                                                 "downlink_history)"),
             std::string::npos);
+  EXPECT_EQ(error_message("compression:\n  downlink_delta: true\n"),
+            "demo.yaml: compression.downlink_delta: needs a downlink chain (compression.downlink "
+            "is none)");
+  // A strategies: item's sparse downlink is fine when the section sends changes.
+  EXPECT_NE(error_message("strategies:\n  - {name: fedavg, downlink: topk:0.1}\n")
+                .find("strategies[0].downlink: 'topk:0.1' sparsifies"),
+            std::string::npos);
+  auto c = parse(
+      "compression: {downlink: int8, downlink_delta: true, downlink_history: 2}\n"
+      "strategies:\n  - {name: fedavg, downlink: topk:0.1 -> int8}\n");
+  ASSERT_TRUE(c.ok()) << c.error().to_string();
+  EXPECT_TRUE(c->compression.downlink_delta);
+  EXPECT_EQ(c->compression.downlink_history, 2);
+  // An item may turn it on for itself.
+  c = parse("strategies:\n  - {name: fedavg, downlink: topk:0.1, downlink_delta: true}\n");
+  ASSERT_TRUE(c.ok()) << c.error().to_string();
+  EXPECT_EQ(c->strategies[0].downlink_delta, std::optional<bool>(true));
+  EXPECT_TRUE(c->strategies[0].params.empty());
+  EXPECT_EQ(error_message("strategies:\n  - {name: fedavg, downlink_delta: true}\n"),
+            "demo.yaml: strategies[0].downlink_delta: needs a downlink chain "
+            "(compression.downlink is none)");
 }
 
 TEST(ConfigRobustTest, SectionsParseWithDefaults) {

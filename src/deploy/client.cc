@@ -27,6 +27,7 @@
 #include "cohort/codec/codec.h"
 #include "cohort/runtime/checkpoint.h"
 #include "cohort/runtime/privacy.h"
+#include "deploy/client_downlink.h"
 #include "deploy/client_secagg.h"
 #include "deploy/client_state.h"
 #include "deploy/wire.h"
@@ -82,6 +83,7 @@ struct Client::Impl {
   // an upload reaches the server, accepted or not, like the simulator's) and the optimizer
   // state of tasks with "keep_optimizer_state" (advances with every task trained).
   ClientKeptState kept;
+  HeldModel held;  // delta downlink: the model as last downloaded
   bool state_loaded = false;
   // Chains named by the server's tasks, parsed once.
   std::map<std::string, std::shared_ptr<const codec::Chain>> chains;
@@ -199,9 +201,11 @@ struct Client::Impl {
   }
 
   // One record streamed by Download (a codec payload of `chain` when set, decoded frame by
-  // frame as it arrives). DataLoss for a malformed stream.
+  // frame as it arrives), or with `bytes` the stream's bytes as they are (at most `max`).
+  // DataLoss for a malformed stream.
   Result<ArrayRecord> download(int64_t task_id, pb::DownloadRequest::What what,
-                               std::shared_ptr<const codec::Chain> chain = nullptr) {
+                               std::shared_ptr<const codec::Chain> chain = nullptr,
+                               std::string* bytes = nullptr, int64_t max = 0) {
     const char* what_name = what == pb::DownloadRequest::MODEL ? "MODEL" : "SERVER_STATE";
     const std::string where =
         strformat("Download %s of task %lld", what_name, static_cast<long long>(task_id));
@@ -211,10 +215,16 @@ struct Client::Impl {
     req.set_task_id(task_id);
     req.set_what(what);
     std::unique_ptr<grpc::ClientReader<pb::TensorChunk>> reader = stub->Download(&ctx, req);
-    ArrayRecord rec(layout);
+    ArrayRecord rec = bytes ? ArrayRecord() : ArrayRecord(layout);
     std::optional<codec::StreamDecoder> decoder;
     std::optional<wire::ChunkAssembler> assembler;
-    if (chain) {
+    if (bytes) {
+      assembler.emplace(where, max, [&](std::string_view b) {
+        bytes->append(b);
+        return Status::ok_status();
+      });
+      assembler->skip_stream_crc();  // payloads check themselves
+    } else if (chain) {
       decoder.emplace(chain, codec::segment_offsets(*layout), where);
       assembler.emplace(where, chain->max_payload_bytes(codec::segment_offsets(*layout)),
                         [&](std::string_view b) {
@@ -299,6 +309,25 @@ struct Client::Impl {
     }
   }
 
+  // The task's model: whole (through the model chain), or under delta downlink the changes
+  // to the model this client kept (client_downlink.h).
+  Result<ArrayRecord> download_model(const pb::PullTaskReply& t,
+                                     std::shared_ptr<const codec::Chain> chain) {
+    std::string payloads;
+    int64_t total = 0;
+    for (int64_t b : t.model_delta_bytes()) total += std::max<int64_t>(0, b);
+    if (!t.has_model_delta_from()) {
+      COHORT_ASSIGN_OR_RETURN(ArrayRecord whole,
+                              download(t.task_id(), pb::DownloadRequest::MODEL, chain));
+      return held.receive(t, payloads, std::move(whole));
+    }
+    if (total > 0) {
+      COHORT_RETURN_IF_ERROR(
+          download(t.task_id(), pb::DownloadRequest::MODEL, nullptr, &payloads, total).status());
+    }
+    return held.receive(t, payloads, ArrayRecord());
+  }
+
   // Downloads, trains and pushes one task. Returns non-OK only for what ends the session
   // (Unavailable: reconnect) or the run (anything else).
   Status run_task(const pb::PullTaskReply& t) {
@@ -324,7 +353,7 @@ struct Client::Impl {
     if (!model_chain.ok()) return model_chain.error();
     Result<std::shared_ptr<const codec::Chain>> update_chain = chain_of(t.update_codec());
     if (!update_chain.ok()) return update_chain.error();
-    Result<ArrayRecord> model = download(task_id, pb::DownloadRequest::MODEL, *model_chain);
+    Result<ArrayRecord> model = download_model(t, *model_chain);
     if (!model.ok()) return download_failed(model.error());
     Task task;
     task.client = stats.client_id;
@@ -540,7 +569,9 @@ struct Client::Impl {
       grpc::ClientContext ctx;
       prepare(&ctx, opt.rpc_timeout_s);
       pb::PullTaskReply rep;
-      grpc::Status st = stub->PullTask(&ctx, pb::PullTaskRequest(), &rep);
+      pb::PullTaskRequest req;
+      held.describe(&req);
+      grpc::Status st = stub->PullTask(&ctx, req, &rep);
       if (!st.ok()) return from_grpc(st, "PullTask");
       switch (rep.kind()) {
         case pb::PullTaskReply::DONE:

@@ -44,6 +44,10 @@ FleetService::FleetService(const ServerOptions& options, const TokenTable& token
   offsets_ = codec::segment_offsets(*layout_);
   if (compression_.uplink) max_update_payload_ = compression_.uplink->max_payload_bytes(offsets_);
   streamed_ = loop_.core.strategy().accepts_streamed_delta();
+  if (compression_.downlink_delta) {
+    downlink_deltas_ = std::make_unique<runtime::DownlinkDeltas>(
+        compression_.downlink, compression_.downlink_history, opts_.seed);
+  }
 }
 
 uint32_t FleetService::model_crc(ModelVersion version, const wire::ByteRange& bytes) {
@@ -69,6 +73,26 @@ Result<std::shared_ptr<const std::string>> FleetService::downlink_payload(
   downlink_cache_[version] = m.payload;
   while (downlink_cache_.size() > 3) downlink_cache_.erase(downlink_cache_.begin());
   return m.payload;
+}
+
+Status FleetService::plan_downlink(ClientId c, int64_t task_id, ModelVersion version,
+                                   const std::shared_ptr<const ArrayRecord>& model,
+                                   const pb::PullTaskRequest& req, pb::PullTaskReply* reply) {
+  std::optional<runtime::DownlinkDeltas::Held> held;
+  if (req.has_held_version()) held = runtime::DownlinkDeltas::Held{req.held_version(), req.held_hash()};
+  std::lock_guard<std::mutex> lk(downlink_mu_);
+  Result<runtime::DownlinkDeltas::Start> start = downlink_deltas_->start(version, model, held);
+  if (!start.ok()) return start.error().with_context("delta downlink of version " + std::to_string(version));
+  reply->set_model_delta(start->holds.has_value());
+  reply->set_model_hash(start->holds ? start->holds->hash : start->model->hash());
+  if (start->plan.full) {
+    reply->clear_model_codec();  // the whole model, raw
+  } else {
+    reply->set_model_delta_from(held->version);
+    for (const auto& p : start->plan.payloads) reply->add_model_delta_bytes(static_cast<int64_t>(p->size()));
+  }
+  downlink_starts_[c] = {task_id, *std::move(start)};
+  return Status();
 }
 
 Result<ClientId> FleetService::caller(grpc::ServerContext* ctx) {
@@ -109,7 +133,7 @@ grpc::Status FleetService::Register(grpc::ServerContext* ctx, const pb::Register
   return grpc::Status::OK;
 }
 
-grpc::Status FleetService::PullTask(grpc::ServerContext* ctx, const pb::PullTaskRequest*,
+grpc::Status FleetService::PullTask(grpc::ServerContext* ctx, const pb::PullTaskRequest* req,
                                     pb::PullTaskReply* reply) {
   Result<ClientId> auth = caller(ctx);
   if (!auth.ok()) return to_grpc(auth.error());
@@ -157,6 +181,12 @@ grpc::Status FleetService::PullTask(grpc::ServerContext* ctx, const pb::PullTask
     reply->set_retry_after_s(0.2);
   }
   loop_.touch(c);
+  if (reply->kind() == pb::PullTaskReply::TRAIN && downlink_deltas_) {
+    const std::shared_ptr<const ArrayRecord> model = t->task.model;
+    lk.unlock();  // encoding a new version's delta takes a while: not under the loop's lock
+    Status s = plan_downlink(c, reply->task_id(), reply->version(), model, *req, reply);
+    if (!s.ok()) return to_grpc(s);
+  }
   return grpc::Status::OK;
 }
 
@@ -192,7 +222,20 @@ grpc::Status FleetService::Download(grpc::ServerContext* ctx, const pb::Download
   wire::ByteRange part = wire::bytes_of(*rec);
   wire::StreamCrc crc;
   std::shared_ptr<const std::string> payload;
-  if (req->what() == pb::DownloadRequest::MODEL && compression_.downlink) {
+  runtime::DownlinkDeltas::Start planned;  // delta downlink: what PullTask planned (kept alive)
+  std::vector<wire::ByteRange> parts;
+  if (req->what() == pb::DownloadRequest::MODEL && downlink_deltas_) {
+    std::lock_guard<std::mutex> lk(downlink_mu_);
+    auto it = downlink_starts_.find(*c);
+    if (it == downlink_starts_.end() || it->second.first != req->task_id()) {
+      return to_grpc(Status::failed_precondition("task " + std::to_string(req->task_id()) +
+                                                 ": no download planned; pull the task again"));
+    }
+    planned = it->second.second;
+    if (planned.plan.full) part = wire::bytes_of(*planned.model);
+    for (const auto& p : planned.plan.payloads) parts.push_back({p->data(), static_cast<int64_t>(p->size())});
+    crc = wire::StreamCrc::omit();  // payloads check themselves, the whole model its hash
+  } else if (req->what() == pb::DownloadRequest::MODEL && compression_.downlink) {
     Result<std::shared_ptr<const std::string>> p = downlink_payload(version, rec);
     if (!p.ok()) return to_grpc(p.error().with_context("encoding model version " + std::to_string(version)));
     payload = *p;
@@ -201,9 +244,10 @@ grpc::Status FleetService::Download(grpc::ServerContext* ctx, const pb::Download
   } else if (req->what() == pb::DownloadRequest::MODEL) {
     crc = wire::StreamCrc::given(model_crc(version, part));  // once per version, not per client
   }
+  if (parts.empty()) parts.push_back(part);
   const bool sent =
       wire::for_each_chunk(
-          {&part, 1}, opts_.chunk_bytes,
+          parts, opts_.chunk_bytes,
           [&](const pb::TensorChunk& ch) {
             if (!writer->Write(ch)) return false;
             watch->progress(static_cast<int64_t>(ch.data().size()));
@@ -218,8 +262,15 @@ grpc::Status FleetService::Download(grpc::ServerContext* ctx, const pb::Download
     }
     return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
   }
+  if (downlink_deltas_ && req->what() == pb::DownloadRequest::MODEL) {
+    std::lock_guard<std::mutex> lk(downlink_mu_);
+    auto it = downlink_starts_.find(*c);
+    if (it != downlink_starts_.end() && it->second.first == req->task_id()) downlink_starts_.erase(it);
+  }
+  int64_t bytes = 0;
+  for (const wire::ByteRange& p : parts) bytes += p.size;
   std::lock_guard<std::mutex> lk(loop_.mu);
-  loop_.core.add_bytes_down(part.size);
+  loop_.core.add_bytes_down(bytes);
   return grpc::Status::OK;
 }
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "cohort/runtime/compression.h"
+#include "cohort/runtime/downlink.h"
 #include "cohort/v1/fleet.grpc.pb.h"
 #include "deploy/wire.h"
 #include "deploy/limits.h"
@@ -81,6 +82,16 @@ class FleetService final : public v1::Fleet::Service {
   // The downlink payload of `version` (encoded on first use). downlink_mu_ not held.
   Result<std::shared_ptr<const std::string>> downlink_payload(
       ModelVersion version, const std::shared_ptr<const ArrayRecord>& model);
+  // Delta downlink (runtime/downlink.h): the model as clients hold it and, per client, what
+  // its task's MODEL download sends (task id and plan: decided at PullTask, sent by Download).
+  // downlink_mu_.
+  std::unique_ptr<runtime::DownlinkDeltas> downlink_deltas_;
+  std::map<ClientId, std::pair<int64_t, runtime::DownlinkDeltas::Start>> downlink_starts_;
+  // Plans client `c`'s download of `model` (version `version`, task `task_id`) for what its
+  // request says it holds, and names the plan in `reply`. downlink_mu_ not held.
+  Status plan_downlink(ClientId c, int64_t task_id, ModelVersion version,
+                       const std::shared_ptr<const ArrayRecord>& model,
+                       const v1::PullTaskRequest& req, v1::PullTaskReply* reply);
 };
 
 }  // namespace cohort::deploy

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "cohort/codec/codec.h"
+#include "cohort/runtime/downlink.h"
 #include "deploy/server_test_util.h"
 
 namespace cohort::deploy::server_testing {
@@ -141,6 +142,56 @@ TEST(DeployCompression, ModelsGoDownAsPayloadsOfTheDownlinkChain) {
   ASSERT_TRUE(chain("fp16 -> zstd")->decode(bytes, kOffsets, model).ok());
   const ArrayRecord init = initial_model();
   for (int i = 0; i < 9; ++i) EXPECT_EQ(model[i], init.flat()[i]);  // exact in fp16
+}
+
+// Delta downlink: the first download is the model whole (raw float32), later ones the changes
+// since the model the client names, which take it to the server's hash; a client naming a
+// model the server does not know gets the model whole again.
+TEST(DeployCompression, DeltaDownlinkSendsTheChangesSinceTheHeldModel) {
+  Fixture f;
+  f.opts.compression.downlink = "int8";
+  f.opts.compression.downlink_delta = true;
+  f.start(fedavg(1));
+  auto client = registered(f);
+  TestClient& c = *client;
+  pb::PullTaskReply t = c.pull_train();
+  EXPECT_TRUE(t.model_delta());
+  EXPECT_FALSE(t.has_model_delta_from());
+  EXPECT_EQ(t.model_codec(), "");
+  ArrayRecord held = initial_model();
+  EXPECT_EQ(t.model_hash(), held.hash());
+  std::vector<float> raw;
+  ASSERT_TRUE(c.download(t.task_id(), &raw).ok());
+  ASSERT_EQ(raw.size(), 9u);
+  for (int i = 0; i < 9; ++i) EXPECT_EQ(raw[i], held.flat()[i]);
+  const std::vector<float> delta = {0.5f, -1, 0.25f, 2, -0.75f, 1, 0.1f, -0.2f, 0.3f};
+  ASSERT_TRUE(c.push(t, delta, 4).ok());
+  ASSERT_TRUE(f.wait_version(1));
+
+  pb::PullTaskRequest req;
+  req.set_held_version(0);
+  req.set_held_hash(held.hash());
+  t = c.pull_train(req);
+  ASSERT_EQ(t.kind(), pb::PullTaskReply::TRAIN);
+  ASSERT_TRUE(t.has_model_delta_from());
+  EXPECT_EQ(t.model_delta_from(), 0);
+  EXPECT_EQ(t.model_codec(), "int8:256");
+  ASSERT_EQ(t.model_delta_bytes_size(), 1);
+  std::string bytes;
+  ASSERT_TRUE(c.download_bytes(t.task_id(), &bytes).ok());
+  EXPECT_EQ(static_cast<int64_t>(bytes.size()), t.model_delta_bytes(0));
+  ASSERT_TRUE(runtime::DownlinkDeltas::apply(*chain("int8"), bytes, held, "delta").ok());
+  EXPECT_EQ(held.hash(), t.model_hash());
+  const std::vector<float> w = model_values(*f.server);
+  for (int i = 0; i < 9; ++i) EXPECT_NEAR(held.flat()[i], w[i], 2.0 / 127 + 1e-6) << i;
+
+  // The same task pulled again by a client naming a model the server never sent: whole.
+  req.set_held_hash(held.hash() ^ 1);
+  t = c.pull_train(req);
+  EXPECT_FALSE(t.has_model_delta_from());
+  EXPECT_EQ(t.model_codec(), "");
+  ASSERT_TRUE(c.download(t.task_id(), &raw).ok());
+  for (int i = 0; i < 9; ++i) EXPECT_EQ(raw[i], held.flat()[i]) << i;  // the clients' model
 }
 
 // A push whose stream is written in two steps, so several are open at once.

@@ -114,26 +114,27 @@ class TestClient {
     return stub_->Register(&ctx, req, reply);
   }
 
-  pb::PullTaskReply pull() {
+  pb::PullTaskReply pull(const pb::PullTaskRequest& req = {}) {
     grpc::ClientContext ctx;
     auth(&ctx);
     pb::PullTaskReply reply;
-    grpc::Status s = stub_->PullTask(&ctx, pb::PullTaskRequest(), &reply);
+    grpc::Status s = stub_->PullTask(&ctx, req, &reply);
     EXPECT_TRUE(s.ok()) << s.error_message();
     return reply;
   }
 
   // Pulls until TRAIN (or DONE); bounded.
-  pb::PullTaskReply pull_train() {
+  pb::PullTaskReply pull_train(const pb::PullTaskRequest& req = {}) {
     pb::PullTaskReply r;
     for (int i = 0; i < 400; ++i) {
-      r = pull();
+      r = pull(req);
       if (r.kind() != pb::PullTaskReply::WAIT) return r;
     }
     return r;
   }
 
-  grpc::Status download(int64_t task_id, std::vector<float>* out) {
+  // The MODEL download's bytes as they are.
+  grpc::Status download_bytes(int64_t task_id, std::string* bytes) {
     grpc::ClientContext ctx;
     auth(&ctx);
     pb::DownloadRequest req;
@@ -141,12 +142,17 @@ class TestClient {
     req.set_what(pb::DownloadRequest::MODEL);
     auto reader = stub_->Download(&ctx, req);
     pb::TensorChunk ch;
-    std::string bytes;
     while (reader->Read(&ch)) {
-      EXPECT_EQ(ch.offset(), static_cast<int64_t>(bytes.size()));
-      bytes += ch.data();
+      EXPECT_EQ(ch.offset(), static_cast<int64_t>(bytes->size()));
+      *bytes += ch.data();
     }
-    grpc::Status s = reader->Finish();
+    return reader->Finish();
+  }
+
+  // The MODEL download as float32 values.
+  grpc::Status download(int64_t task_id, std::vector<float>* out) {
+    std::string bytes;
+    grpc::Status s = download_bytes(task_id, &bytes);
     out->resize(bytes.size() / 4);
     if (!out->empty()) std::memcpy(out->data(), bytes.data(), out->size() * 4);
     return s;

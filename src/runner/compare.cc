@@ -188,6 +188,7 @@ Json Comparison::to_json() const {
     j["params"] = params_json(e.strategy.params);
     if (!e.strategy.uplink.empty()) j["uplink"] = e.strategy.uplink;
     if (!e.strategy.downlink.empty()) j["downlink"] = e.strategy.downlink;
+    if (e.strategy.downlink_delta) j["downlink_delta"] = *e.strategy.downlink_delta;
     j["time_to_target"] = optional_json(s.time_to_target);
     j["rounds_to_target"] = optional_json(e.rounds_to_target);
     j["updates_to_target"] = optional_json(e.updates_to_target);
@@ -306,6 +307,7 @@ Result<Comparison> run_comparison(const SimulationConfig& config, const Scenario
     c.strategy.label.clear();
     if (!strategies[i].uplink.empty()) c.compression.uplink = strategies[i].uplink;
     if (!strategies[i].downlink.empty()) c.compression.downlink = strategies[i].downlink;
+    if (strategies[i].downlink_delta) c.compression.downlink_delta = *strategies[i].downlink_delta;
     if (strategies[i].robust_set) c.robust = strategies[i].robust;
     if (strategies[i].privacy_set) c.privacy = strategies[i].privacy;
     if (strategies[i].rounds > 0) c.run.rounds = strategies[i].rounds;

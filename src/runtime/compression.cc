@@ -16,11 +16,22 @@ Result<Compression> Compression::create(const CompressionOptions& o) {
   if (!up.ok()) return up.error().with_context("compression.uplink");
   Result<std::shared_ptr<const codec::Chain>> down = codec::Chain::parse(o.downlink);
   if (!down.ok()) return down.error().with_context("compression.downlink");
-  if ((*down)->sparse()) {
+  if ((*down)->sparse() && !o.downlink_delta) {
     return Status::invalid_argument(
         "compression.downlink: '" + (*down)->spec() +
-        "' sparsifies, which would send only part of the model; sparsify the uplink");
+        "' sparsifies, which would send only part of the model; sparsify the uplink, or send "
+        "the model's changes (compression.downlink_delta: true)");
   }
+  if (o.downlink_delta && (*down)->none()) {
+    return Status::invalid_argument(
+        "compression.downlink_delta: needs a downlink chain (compression.downlink is none)");
+  }
+  if (o.downlink_history < 1) {
+    return Status::invalid_argument("compression.downlink_history: must be >= 1, got " +
+                                    std::to_string(o.downlink_history));
+  }
+  c.downlink_delta = o.downlink_delta;
+  c.downlink_history = o.downlink_history;
   if (!(*up)->none()) c.uplink = *up;
   if (!(*down)->none()) c.downlink = *down;
   return c;

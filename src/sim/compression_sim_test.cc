@@ -162,6 +162,61 @@ TEST(CompressionSimTest, DeterministicAcrossThreadCountsWithCompression) {
   }
 }
 
+// Delta downlink, one client, lr 1, one step (its delta is start - t): the model it trains
+// from is the previous one plus the top-1 coordinate of the change, written out by hand.
+TEST(CompressionSimTest, DeltaDownlinkSendsTheChangesSinceTheHeldVersion) {
+  auto d = testing::line_dataset(4);
+  std::vector<SimClient> clients(1);
+  clients[0].shard.data = d;
+  clients[0].shard.indices = {3};  // target (3, 6)
+  clients[0].device = DeviceProfile{1.0, 1e6, 1e6, 0.0};
+  const int rounds = 5;
+  SimOptions o = options(rounds, "none", "topk:1");
+  o.compression.downlink_delta = true;
+  Simulator sim(o, quadratic_factory(2), clients, Shard::all(d), nullptr);
+  FedAvg fedavg;
+  auto r = sim.run(fedavg);
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+
+  testing::QuadraticTrainer init(2);
+  ArrayRecord w = *init.init_params(Rng::mix_seed(5, "init"));
+  float m[2] = {w.flat()[0], w.flat()[1]};
+  float held[2] = {m[0], m[1]};  // the first download is the model whole
+  const float t[2] = {3.0f, 6.0f};
+  for (int k = 0; k < rounds; ++k) {
+    if (k > 0) {
+      const float change[2] = {m[0] - held[0], m[1] - held[1]};
+      const int keep = std::fabs(change[1]) > std::fabs(change[0]) ? 1 : 0;
+      held[keep] = held[keep] + change[keep];
+    }
+    for (int i = 0; i < 2; ++i) m[i] = m[i] - (held[i] - t[i]);
+  }
+  EXPECT_EQ(sim.final_model()->flat()[0], m[0]);
+  EXPECT_EQ(sim.final_model()->flat()[1], m[1]);
+  EXPECT_EQ(r->bytes_down, 2 * 4 + (rounds - 1) * payload_size("topk:1", 2));
+}
+
+// Every client in every round: the first download is the model whole, then one payload each.
+TEST(CompressionSimTest, DeltaDownlinkBytesWithFullParticipation) {
+  const int64_t dim = 700;
+  auto d = wide_dataset(40, dim);
+  auto clients = clients_of(d, 4, 10);
+  const int rounds = 3;
+  std::string hash;
+  for (size_t threads : {1, 3}) {
+    SimOptions o = options(rounds, "none", "int8", threads);
+    o.training.lr = 0.3;
+    o.compression.downlink_delta = true;
+    Simulator sim(o, quadratic_factory(dim, 0.01), clients, Shard::all(d), nullptr);
+    FedAvg fedavg;
+    auto r = sim.run(fedavg);
+    ASSERT_TRUE(r.ok()) << r.error().to_string();
+    EXPECT_EQ(r->bytes_down, 4 * dim * 4 + (rounds - 1) * 4 * payload_size("int8", dim));
+    if (hash.empty()) hash = r->model_hash;
+    EXPECT_EQ(r->model_hash, hash) << "threads=" << threads;
+  }
+}
+
 TEST(CompressionSimTest, BadChainsAreRefusedNamingTheKey) {
   auto d = testing::line_dataset(4);
   auto clients = clients_of(d, 1, 2);

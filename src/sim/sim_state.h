@@ -11,6 +11,7 @@
 #include "cohort/core/array_record.h"
 #include "cohort/core/rng.h"
 #include "cohort/core/status.h"
+#include "cohort/runtime/downlink.h"
 #include "cohort/trainer/streaming.h"
 #include "cohort/trainer/trainer.h"
 
@@ -79,6 +80,8 @@ struct SimClientState {
   // Whether the client has downloaded the model before (its first download is the one-time
   // distribution, left out of the synchronisation peak).
   bool downloaded = false;
+  // Under delta downlink (runtime/downlink.h): the clients' model version it holds, if any.
+  std::optional<runtime::DownlinkDeltas::Held> downlink_held;
 };
 
 // What a Streaming DiLoCo task (trainer/streaming.h) moves and overlaps in the simulator.

@@ -89,6 +89,10 @@ class Simulator::Impl final : public runtime::RuntimeHost {
     runtime::PrivacyOptions privacy = opts_.privacy;
     runtime::fold_uplink_into_secagg(compression, privacy);
     COHORT_ASSIGN_OR_RETURN(compression_, runtime::Compression::create(compression));
+    if (compression_.downlink_delta) {
+      downlink_deltas_ = std::make_unique<runtime::DownlinkDeltas>(
+          compression_.downlink, compression_.downlink_history, opts_.run.seed);
+    }
     const size_t n_threads = opts_.run.threads == 0
                                  ? std::max(1u, std::thread::hardware_concurrency())
                                  : static_cast<size_t>(opts_.run.threads);
@@ -254,13 +258,12 @@ class Simulator::Impl final : public runtime::RuntimeHost {
     int64_t model_bytes = task.model->num_bytes();
     f.start_model = task.model;
     if (compression_.downlink) {
-      Result<const runtime::DownlinkModel*> dm = downlink_model(task);
+      Result<std::pair<std::shared_ptr<const ArrayRecord>, int64_t>> dm = downlink_model(task);
       if (!dm.ok()) {
         core_.fail(dm.error());
         return;
       }
-      f.start_model = (*dm)->model;
-      model_bytes = static_cast<int64_t>((*dm)->payload->size());
+      std::tie(f.start_model, model_bytes) = *dm;
     }
     f.bytes_up = task.model->num_bytes() + state_bytes;
     // Under secure aggregation what travels is the masked input (the key, share and unmask
@@ -601,10 +604,18 @@ class Simulator::Impl final : public runtime::RuntimeHost {
     core_.offer(c);
   }
 
-  // The model of `task`'s version as the downlink chain delivers it, encoded once per version
-  // (the last few versions are kept: asynchronous strategies hand out the current one only,
-  // but a round's tasks may straddle a commit).
-  Result<const runtime::DownlinkModel*> downlink_model(const Task& task) {
+  // The model `task`'s client trains from as the downlink chain delivers it, and the bytes of
+  // its download: the version's payload (encoded once per version; the last few are kept, as
+  // a round's tasks may straddle a commit), or under delta downlink the changes since the
+  // version the client holds (runtime/downlink.h).
+  Result<std::pair<std::shared_ptr<const ArrayRecord>, int64_t>> downlink_model(const Task& task) {
+    if (compression_.downlink_delta) {
+      std::optional<runtime::DownlinkDeltas::Held>& held = clients_[task.client].downlink_held;
+      COHORT_ASSIGN_OR_RETURN(runtime::DownlinkDeltas::Start s,
+                              downlink_deltas_->start(task.version, task.model, held));
+      held = s.holds;
+      return std::make_pair(s.model, s.plan.bytes);
+    }
     auto it = downlink_cache_.find(task.version);
     if (it == downlink_cache_.end()) {
       COHORT_ASSIGN_OR_RETURN(
@@ -614,7 +625,7 @@ class Simulator::Impl final : public runtime::RuntimeHost {
       it = downlink_cache_.emplace(task.version, std::move(m)).first;
       while (downlink_cache_.size() > 4) downlink_cache_.erase(downlink_cache_.begin());
     }
-    return &it->second;
+    return std::make_pair(it->second.model, static_cast<int64_t>(it->second.payload->size()));
   }
 
   Simulator& sim_;
@@ -632,6 +643,7 @@ class Simulator::Impl final : public runtime::RuntimeHost {
   std::unique_ptr<Evaluator> evaluator_;
   runtime::Compression compression_;
   std::map<ModelVersion, runtime::DownlinkModel> downlink_cache_;
+  std::unique_ptr<runtime::DownlinkDeltas> downlink_deltas_;
   std::shared_ptr<std::atomic<bool>> cancel_ = std::make_shared<std::atomic<bool>>(false);
   std::vector<SimClientState> clients_;
   std::priority_queue<Event, std::vector<Event>, std::greater<Event>> queue_;

@@ -16,6 +16,9 @@ Cases (default: all), each in a temporary directory of its own (kept and named o
                 disk (deploy.spool_memory_bytes 0): accuracy >= 0.6, uplink >= 8x smaller than
                 the raw float32 size of the updates it counted (an 804-parameter model: the
                 payload's header weighs), downlink about half.
+  delta_downlink  FedAvg with an int8 uplink and "topk:0.1 -> int8" changes down
+                (compression.downlink_delta): accuracy >= 0.6; each client downloads the model
+                whole once, then only changes (bytes_down below a quarter of raw models).
   refusals      A gRPC client of this file's own pushes to an int8 server: a raw float32 update
                 is INVALID_ARGUMENT naming both encodings, a payload with a flipped byte is
                 DATA_LOSS (CRC-32), a delta_bytes beyond the chain's largest payload is
@@ -36,17 +39,18 @@ FEDAVG = "  name: fedavg\n  fraction: 1.0\n  min_clients: 3"
 FEDBUFF = h.FEDBUFF_3
 
 
-def config(strategy, rounds, uplink, downlink="none"):
+def config(strategy, rounds, uplink, downlink="none", delta=False):
     """hardening_test's synthetic 4-class task with this strategy and these chains."""
     return h.train_config(rounds, strategy=strategy,
                           extra=f"compression:\n  uplink: {json.dumps(uplink)}\n"
-                                f"  downlink: {json.dumps(downlink)}\n")
+                                f"  downlink: {json.dumps(downlink)}\n"
+                                f"  downlink_delta: {'true' if delta else 'false'}\n")
 
 
-def run(f, stem, strategy, rounds, uplink, downlink="none", deploy_sets=()):
+def run(f, stem, strategy, rounds, uplink, downlink="none", deploy_sets=(), delta=False):
     """A TLS server and three `cohort join` clients to the end; returns (server, summary)."""
-    srv = Server(f, stem, config(strategy, rounds, uplink, downlink), deploy_sets=deploy_sets,
-                 tls=True)
+    srv = Server(f, stem, config(strategy, rounds, uplink, downlink, delta),
+                 deploy_sets=deploy_sets, tls=True)
     clients = [f.join(srv.address, k, 3, srv.config, stem=f"{stem}_client{k}", tls=True) for k in range(3)]
     codes = h.wait_exit(clients + [srv.proc], 240)
     f.require(all(c == 0 for c in codes), f"{stem}: exit codes {codes} (clients, server):\n"
@@ -132,7 +136,22 @@ def refusals(f):
     f.check(s is not None and s["final_accuracy"] >= 0.6, f"honest run: {s and s['final_accuracy']}")
 
 
-CASES = {"fedavg_int8": fedavg_int8, "fedbuff_topk": fedbuff_topk, "refusals": refusals}
+def delta_downlink(f):
+    f.tokens(3)
+    _, s = run(f, "delta", FEDAVG, 30, "int8", "topk:0.1 -> int8", delta=True)
+    f.check(s["final_accuracy"] >= 0.6, f"accuracy {s['final_accuracy']}")
+    raw = 804 * 4
+    pushes = s["updates"] + s.get("rejected", 0)
+    # Each client's first download is the model whole, the others the changes since the model it
+    # kept: 80 one-byte values with their indices, a few hundred bytes, not 3,216.
+    f.check(pushes >= 80, f"only {pushes} pushes")
+    f.check(s["bytes_down"] <= 3 * raw + pushes * raw / 4,
+            f"bytes_down {s['bytes_down']} for {pushes} downloads: not changes")
+    f.check(s["bytes_down"] >= 3 * raw, f"bytes_down {s['bytes_down']}: no whole first model?")
+
+
+CASES = {"fedavg_int8": fedavg_int8, "fedbuff_topk": fedbuff_topk, "refusals": refusals,
+         "delta_downlink": delta_downlink}
 
 
 if __name__ == "__main__":

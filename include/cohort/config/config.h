@@ -143,6 +143,8 @@ struct StrategyConfig {
   // set codecs side by side. Empty = the config's.
   std::string uplink;
   std::string downlink;
+  // `strategies:` items only: compression.downlink_delta for this entry; unset = the config's.
+  std::optional<bool> downlink_delta;
   // `strategies:` items only: this entry's run.rounds (its own budget of commits, e.g. the same
   // compute for strategies that take different steps per round); 0 = the run's.
   int64_t rounds = 0;

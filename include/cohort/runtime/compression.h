@@ -4,7 +4,8 @@
 //     a residual it keeps across its tasks), the server decodes it; the bytes counted (and in
 //     the simulator, timed) are the payload's;
 //   - downlink: the server encodes each model version once with the downlink chain; a client
-//     trains from the decoded model and its delta is relative to it.
+//     trains from the decoded model and its delta is relative to it. With downlink_delta the
+//     chain carries the model's change since the version the client holds (downlink.h).
 // Randomness (stochastic rounding, random-k) is seeded by (run seed, direction, client, task)
 // or (run seed, version): simulations stay reproducible and a deployment repeats a
 // simulation's draws.
@@ -26,8 +27,13 @@ namespace cohort::runtime {
 struct CompressionOptions {
   std::string uplink = "none";
   std::string downlink = "none";
-  // InvalidArgument naming the key: a chain that does not parse, or a sparsifier on the
-  // downlink (it would send part of the model).
+  // Send the change since the version a client holds instead of the model (downlink.h), and
+  // how many versions' changes the server keeps.
+  bool downlink_delta = false;
+  int64_t downlink_history = 4;
+  // InvalidArgument naming the key: a chain that does not parse, a sparsifier on a downlink
+  // that sends the model (it would send part of it), downlink_delta without a downlink chain,
+  // or a history below 1.
   Status validate() const;
 };
 
@@ -35,6 +41,8 @@ struct CompressionOptions {
 struct Compression {
   std::shared_ptr<const codec::Chain> uplink;
   std::shared_ptr<const codec::Chain> downlink;
+  bool downlink_delta = false;
+  int64_t downlink_history = 4;
   static Result<Compression> create(const CompressionOptions& options);
   bool any() const { return uplink || downlink; }
 };
