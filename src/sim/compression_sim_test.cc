@@ -101,25 +101,37 @@ TEST(CompressionSimTest, LosslessUplinkLeavesTrainingUnchanged) {
   EXPECT_NE(bytes[1], bytes[0]);  // the zstd payload's own size (frame header included)
 }
 
+// One client holding example 3 of line_dataset (target (3, 6)), fast links, no latency; lr 1
+// and one step make its delta start - (3, 6). FedAvg with `o`: summary, final and initial model.
+struct LineRun {
+  Result<SimSummary> summary;
+  std::shared_ptr<const ArrayRecord> final_model;
+  float init[2];
+};
+LineRun run_line_client(const SimOptions& o) {
+  auto d = testing::line_dataset(4);
+  std::vector<SimClient> clients(1);
+  clients[0].shard.data = d;
+  clients[0].shard.indices = {3};
+  clients[0].device = DeviceProfile{1.0, 1e6, 1e6, 0.0};
+  Simulator sim(o, quadratic_factory(2), clients, Shard::all(d), nullptr);
+  FedAvg fedavg;
+  LineRun out{sim.run(fedavg), sim.final_model(), {}};
+  testing::QuadraticTrainer init(2);
+  ArrayRecord w = *init.init_params(Rng::mix_seed(5, "init"));
+  out.init[0] = w.flat()[0];
+  out.init[1] = w.flat()[1];
+  return out;
+}
+
 // One client, lr 1, one step: each task's delta is w - t. Top-1 of two coordinates, with and
 // without error feedback, against the same steps written out by hand.
 TEST(CompressionSimTest, ErrorFeedbackResidualPersistsAcrossTheClientsTasks) {
-  auto d = testing::line_dataset(4);
   for (bool ef : {true, false}) {
-    std::vector<SimClient> clients(1);
-    clients[0].shard.data = d;
-    clients[0].shard.indices = {3};  // target (3, 6)
-    clients[0].device = DeviceProfile{1.0, 1e6, 1e6, 0.0};
     const int rounds = 5;
-    SimOptions o = options(rounds, ef ? "topk:1" : "topk:1:noef");
-    Simulator sim(o, quadratic_factory(2), clients, Shard::all(d), nullptr);
-    FedAvg fedavg;
-    auto r = sim.run(fedavg);
-    ASSERT_TRUE(r.ok()) << r.error().to_string();
-
-    testing::QuadraticTrainer init(2);
-    ArrayRecord w = *init.init_params(Rng::mix_seed(5, "init"));
-    float wv[2] = {w.flat()[0], w.flat()[1]};
+    LineRun run = run_line_client(options(rounds, ef ? "topk:1" : "topk:1:noef"));
+    ASSERT_TRUE(run.summary.ok()) << run.summary.error().to_string();
+    float wv[2] = {run.init[0], run.init[1]};
     const float t[2] = {3.0f, 6.0f};
     float res[2] = {0, 0};
     for (int k = 0; k < rounds; ++k) {
@@ -132,8 +144,8 @@ TEST(CompressionSimTest, ErrorFeedbackResidualPersistsAcrossTheClientsTasks) {
         wv[i] = wv[i] - sent;
       }
     }
-    EXPECT_EQ(sim.final_model()->flat()[0], wv[0]) << "ef=" << ef;
-    EXPECT_EQ(sim.final_model()->flat()[1], wv[1]) << "ef=" << ef;
+    EXPECT_EQ(run.final_model->flat()[0], wv[0]) << "ef=" << ef;
+    EXPECT_EQ(run.final_model->flat()[1], wv[1]) << "ef=" << ef;
   }
 }
 
@@ -165,22 +177,12 @@ TEST(CompressionSimTest, DeterministicAcrossThreadCountsWithCompression) {
 // Delta downlink, one client, lr 1, one step (its delta is start - t): the model it trains
 // from is the previous one plus the top-1 coordinate of the change, written out by hand.
 TEST(CompressionSimTest, DeltaDownlinkSendsTheChangesSinceTheHeldVersion) {
-  auto d = testing::line_dataset(4);
-  std::vector<SimClient> clients(1);
-  clients[0].shard.data = d;
-  clients[0].shard.indices = {3};  // target (3, 6)
-  clients[0].device = DeviceProfile{1.0, 1e6, 1e6, 0.0};
   const int rounds = 5;
   SimOptions o = options(rounds, "none", "topk:1");
   o.compression.downlink_delta = true;
-  Simulator sim(o, quadratic_factory(2), clients, Shard::all(d), nullptr);
-  FedAvg fedavg;
-  auto r = sim.run(fedavg);
-  ASSERT_TRUE(r.ok()) << r.error().to_string();
-
-  testing::QuadraticTrainer init(2);
-  ArrayRecord w = *init.init_params(Rng::mix_seed(5, "init"));
-  float m[2] = {w.flat()[0], w.flat()[1]};
+  LineRun run = run_line_client(o);
+  ASSERT_TRUE(run.summary.ok()) << run.summary.error().to_string();
+  float m[2] = {run.init[0], run.init[1]};
   float held[2] = {m[0], m[1]};  // the first download is the model whole
   const float t[2] = {3.0f, 6.0f};
   for (int k = 0; k < rounds; ++k) {
@@ -191,9 +193,9 @@ TEST(CompressionSimTest, DeltaDownlinkSendsTheChangesSinceTheHeldVersion) {
     }
     for (int i = 0; i < 2; ++i) m[i] = m[i] - (held[i] - t[i]);
   }
-  EXPECT_EQ(sim.final_model()->flat()[0], m[0]);
-  EXPECT_EQ(sim.final_model()->flat()[1], m[1]);
-  EXPECT_EQ(r->bytes_down, 2 * 4 + (rounds - 1) * payload_size("topk:1", 2));
+  EXPECT_EQ(run.final_model->flat()[0], m[0]);
+  EXPECT_EQ(run.final_model->flat()[1], m[1]);
+  EXPECT_EQ(run.summary->bytes_down, 2 * 4 + (rounds - 1) * payload_size("topk:1", 2));
 }
 
 // Every client in every round: the first download is the model whole, then one payload each.
