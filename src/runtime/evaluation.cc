@@ -28,4 +28,22 @@ FederatedEval federated_summary(std::span<const EvalResult> per_client) {
   return f;
 }
 
+void Evaluation::add_to(Json& ev) const {
+  ev["accuracy"] = central.accuracy;
+  ev["loss"] = central.loss;
+  if (!central.parts.empty()) {
+    Json m = Json::object();
+    for (const PartEval& p : central.parts) {
+      m[p.name] = {{"accuracy", p.accuracy}, {"loss", p.loss}, {"reached_target", p.reached_target}};
+    }
+    ev["models"] = std::move(m);
+  }
+  if (fed) {
+    ev["fed_accuracy"] = fed->accuracy;
+    ev["fed_loss"] = fed->loss;
+    ev["fed_worst10_accuracy"] = fed->worst10_accuracy;
+    ev["fed_clients"] = fed_clients;
+  }
+}
+
 }  // namespace cohort

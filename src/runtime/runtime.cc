@@ -305,39 +305,36 @@ Status Runtime::evaluate_now() {
   COHORT_ASSIGN_OR_RETURN(std::optional<Evaluation> result, host_.evaluate(model));
   last_eval_version_ = strategy_.version();
   if (!result) return Status();
-  const EvalResult& e = result->central;
+  EvalResult& e = result->central;
   summary_.final_accuracy = e.accuracy;
   summary_.final_loss = e.loss;
   summary_.best_accuracy = std::max(summary_.best_accuracy, e.accuracy);
   const double t = now();
-  if (options_.target_accuracy > 0 && !summary_.time_to_target &&
-      e.accuracy >= options_.target_accuracy) {
-    summary_.time_to_target = t;
-  }
+  // With several models the target is every model's own (RunSummary::record_models).
+  const bool reached = e.parts.empty() ? options_.target_accuracy > 0 &&
+                                             e.accuracy >= options_.target_accuracy
+                                       : summary_.record_models(e, t, options_.target_accuracy,
+                                                                options_.model_targets);
+  if (reached && !summary_.time_to_target) summary_.time_to_target = t;
   Json ev = {{"event", "eval"},
              {"strategy", strategy_.name()},
              {"round", strategy_.version()},
              {"updates", summary_.updates},
              {"virtual_time_s", t},
              {"wall_time_s", host_.wall_seconds()},
-             {"accuracy", e.accuracy},
-             {"loss", e.loss},
              {"bytes_up", summary_.bytes_up},
              {"bytes_down", summary_.bytes_down}};
+  result->add_to(ev);
   if (privacy_ && privacy_->dp()) {
     ev["epsilon"] = privacy_->epsilon();
     ev["delta"] = privacy_->delta();
   }
   if (result->fed) {
-    const FederatedEval& f = *result->fed;
-    ev["fed_accuracy"] = f.accuracy;
-    ev["fed_loss"] = f.loss;
-    ev["fed_worst10_accuracy"] = f.worst10_accuracy;
-    ev["fed_clients"] = result->fed_clients;
-    summary_.final_fed_accuracy = f.accuracy;
-    summary_.final_fed_worst10_accuracy = f.worst10_accuracy;
+    summary_.final_fed_accuracy = result->fed->accuracy;
+    summary_.final_fed_worst10_accuracy = result->fed->worst10_accuracy;
   }
   emit(std::move(ev));
+  strategy_.on_evaluation(e);
   return Status();
 }
 

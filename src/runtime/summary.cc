@@ -40,6 +40,31 @@ Json RunSummary::client_stats_json() const {
   return arr;
 }
 
+bool RunSummary::record_models(EvalResult& result, double t, double target,
+                               const std::map<std::string, double>& targets) {
+  if (models.size() != result.parts.size()) models.assign(result.parts.size(), ModelSummary{});
+  bool any = false, all = true;
+  for (size_t i = 0; i < result.parts.size(); ++i) {
+    PartEval& e = result.parts[i];
+    ModelSummary& m = models[i];
+    m.name = e.name;
+    auto it = targets.find(e.name);
+    m.target_accuracy = it != targets.end() ? it->second : target;
+    m.final_accuracy = e.accuracy;
+    m.final_loss = e.loss;
+    m.best_accuracy = std::max(m.best_accuracy, e.accuracy);
+    if (m.target_accuracy > 0 && !m.time_to_target && e.accuracy >= m.target_accuracy) {
+      m.time_to_target = t;
+    }
+    e.reached_target = m.time_to_target.has_value();
+    if (m.target_accuracy > 0) {
+      any = true;
+      all = all && e.reached_target;
+    }
+  }
+  return any && all;
+}
+
 Json RunSummary::to_json() const {
   Json j = {{"strategy", strategy},
             {"seed", seed},
@@ -66,6 +91,17 @@ Json RunSummary::to_json() const {
             {"peak_sync_bytes_per_s", peak_sync_bytes_per_s},
             {"model_hash", model_hash}};
   j["time_to_target"] = time_to_target ? Json(*time_to_target) : Json(nullptr);
+  if (!models.empty()) {
+    Json m = Json::object();
+    for (const ModelSummary& p : models) {
+      m[p.name] = {{"target_accuracy", p.target_accuracy},
+                   {"final_accuracy", p.final_accuracy},
+                   {"final_loss", p.final_loss},
+                   {"best_accuracy", p.best_accuracy},
+                   {"time_to_target", p.time_to_target ? Json(*p.time_to_target) : Json(nullptr)}};
+    }
+    j["models"] = std::move(m);
+  }
   if (final_fed_accuracy) j["final_fed_accuracy"] = *final_fed_accuracy;
   if (final_fed_worst10_accuracy) j["final_fed_worst10_accuracy"] = *final_fed_worst10_accuracy;
   auto by_client = [](const std::map<ClientId, double>& m) {

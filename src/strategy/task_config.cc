@@ -142,6 +142,16 @@ Result<int64_t> task_overlap_steps(const ConfigRecord& config) {
   return n;
 }
 
+void set_task_model(ConfigRecord& config, int64_t index) { config[kModelKey] = index; }
+
+Result<std::optional<int64_t>> task_model(const ConfigRecord& config) {
+  if (config.count(kModelKey) == 0) return std::optional<int64_t>();
+  COHORT_ASSIGN_OR_RETURN(const int64_t n, int_at(config, kModelKey));
+  COHORT_RETURN_IF_ERROR(
+      check_range(kModelKey, static_cast<double>(n), 0, static_cast<double>(int64_t{1} << 31)));
+  return std::optional<int64_t>(n);
+}
+
 Result<std::optional<TaskStreaming>> task_streaming(const ConfigRecord& config) {
   if (config.count(kStreamFragmentsKey) == 0) return std::optional<TaskStreaming>();
   TaskStreaming s;

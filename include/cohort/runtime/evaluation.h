@@ -6,6 +6,7 @@
 #include <optional>
 #include <span>
 
+#include "cohort/core/metrics.h"
 #include "cohort/trainer/trainer.h"
 
 namespace cohort {
@@ -25,6 +26,9 @@ struct Evaluation {
   EvalResult central;                // the server's test set
   std::optional<FederatedEval> fed;  // set when some client holds out data
   int64_t fed_clients = 0;           // clients that held out data
+  // The "eval" event's figures: accuracy, loss, the federated view ("fed_*") and, with
+  // several models, "models": {name: {accuracy, loss, reached_target}}.
+  void add_to(Json& event) const;
 };
 
 }  // namespace cohort

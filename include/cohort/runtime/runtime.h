@@ -55,6 +55,9 @@ struct RuntimeOptions {
   int64_t eval_every = 1;
   // time_to_target: first host time the test accuracy reached this (0 = off).
   double target_accuracy = 0.0;
+  // Several models at once: each model's target by name (absent: target_accuracy); the run's
+  // time_to_target is when the last of them reached its own.
+  std::map<std::string, double> model_targets;
   // Seeds the strategy's random stream (Rng::derive(seed, "strategy")).
   uint64_t seed = 1;
   // Local steps for default_local_steps().

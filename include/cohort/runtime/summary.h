@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "cohort/core/eval_result.h"
 #include "cohort/core/metrics.h"
 #include "cohort/core/types.h"
 
@@ -32,6 +33,16 @@ struct ClientStats {
   Json to_json() const;
   // The inverse of to_json (checkpoints); throws nlohmann::json exceptions on bad input.
   static ClientStats from_json(const Json& j);
+};
+
+// One model's figures over a run that trains several at once (`models:`).
+struct ModelSummary {
+  std::string name;
+  double target_accuracy = 0.0;  // 0 = none
+  double final_accuracy = 0.0;
+  double final_loss = 0.0;
+  double best_accuracy = 0.0;
+  std::optional<double> time_to_target;  // first time its accuracy reached its target
 };
 
 struct RunSummary {
@@ -64,7 +75,16 @@ struct RunSummary {
   // second of the method's own synchronisation.
   double peak_sync_bytes_per_s = 0.0;
   std::string model_hash;
-  std::optional<double> time_to_target;  // host seconds; nullopt if never reached
+  // Host seconds; nullopt if never reached. With several models: when the last of the models
+  // with a target reached it.
+  std::optional<double> time_to_target;
+  // Several models at once: each model's figures, in the order of `models:`; empty otherwise.
+  std::vector<ModelSummary> models;
+  // Records an evaluation's per-model figures at time `t` (targets by model name, else
+  // `target`) and marks result.parts[i].reached_target. Returns whether every model with a
+  // target has reached it (false when none has a target).
+  bool record_models(EvalResult& result, double t, double target,
+                     const std::map<std::string, double>& targets);
   // Last federated evaluation (clients' held-out splits); nullopt when no client holds out data.
   std::optional<double> final_fed_accuracy;
   std::optional<double> final_fed_worst10_accuracy;

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "cohort/core/array_record.h"
+#include "cohort/core/eval_result.h"
 #include "cohort/core/metrics.h"
 #include "cohort/core/rng.h"
 #include "cohort/core/status.h"
@@ -211,6 +212,10 @@ class Strategy {
   virtual void on_task_lost(ClientId id, ModelVersion version) = 0;
   // A timer set through StrategyHost::set_timer fired.
   virtual void on_timer(TimerId id) = 0;
+  // The runtime evaluated the current global model on its test set (with several models:
+  // each one's figures and whether it has reached its target). Default: nothing; a strategy
+  // that adapts to it overrides it (FedAST stops training a model that reached its target).
+  virtual void on_evaluation(const EvalResult& result) {}
 
   // Whether the strategy can make progress with `num_clients` clients at all. A runtime
   // refuses to start a run that would certainly stall: InvalidArgument naming the parameter

@@ -23,6 +23,9 @@
 //   "overlap_steps" int    eager_diloco    the task's first N steps may run while the client's
 //                                          previous update is still travelling (the simulator
 //                                          starts them when the previous training ended)
+//   "model"        int     FedAST          with several models (`models:`, core/model_parts.h)
+//                                          the task trains model N only and only that model
+//                                          travels; without it a task trains every model
 //   "stream_*"     numbers Streaming DiLoCo the client keeps its own model between tasks and
 //                                          synchronises one fragment of it per task
 //                                          (trainer/streaming.h, TaskStreaming below)
@@ -48,6 +51,7 @@ inline constexpr char kOptimizerKey[] = "optimizer";
 inline constexpr char kWeightDecayKey[] = "weight_decay";
 inline constexpr char kKeepOptimizerStateKey[] = "keep_optimizer_state";
 inline constexpr char kOverlapStepsKey[] = "overlap_steps";
+inline constexpr char kModelKey[] = "model";
 inline constexpr char kStreamFragmentsKey[] = "stream_fragments";
 inline constexpr char kStreamFragmentKey[] = "stream_fragment";
 inline constexpr char kStreamBlockKey[] = "stream_block";
@@ -79,6 +83,7 @@ void set_task_weight_decay(ConfigRecord& config, double weight_decay);
 void set_task_keep_optimizer_state(ConfigRecord& config, bool keep);
 
 void set_task_overlap_steps(ConfigRecord& config, int64_t steps);
+void set_task_model(ConfigRecord& config, int64_t index);
 
 // A Streaming DiLoCo task (trainer/streaming.h): the client trains the model it keeps, merges
 // fragment `merge` of the task's model into it after `overlap` steps (the communication of the
@@ -125,5 +130,8 @@ Result<std::optional<double>> task_weight_decay(const ConfigRecord& config);
 Result<std::optional<TaskStreaming>> task_streaming(const ConfigRecord& config);
 // 0 without the key; InvalidArgument for a non-integer or negative value.
 Result<int64_t> task_overlap_steps(const ConfigRecord& config);
+// The model a task trains (nullopt: every model); InvalidArgument for a non-integer or
+// negative value (the upper bound is checked where the models are known).
+Result<std::optional<int64_t>> task_model(const ConfigRecord& config);
 
 }  // namespace cohort

@@ -17,6 +17,7 @@
 #include <string>
 
 #include "cohort/core/array_record.h"
+#include "cohort/core/eval_result.h"
 #include "cohort/core/status.h"
 #include "cohort/core/types.h"
 #include "cohort/data/dataset.h"
@@ -68,12 +69,6 @@ struct TrainResult {
   int64_t num_examples = 0;
   int64_t steps = 0;
   MetricRecord metrics;  // at least "train_loss" (mean over the task's steps)
-};
-
-struct EvalResult {
-  double loss = 0.0;
-  double accuracy = 0.0;
-  int64_t num_examples = 0;
 };
 
 class Trainer {
