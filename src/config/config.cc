@@ -593,10 +593,11 @@ Result<SimulationConfig> build_config(const Node& root, const Context& ctx, Conf
   SimulationConfig c;
   const MapReader top(ctx, root, "");
   COHORT_RETURN_IF_ERROR(top.open(
-      {"data", "clients", "model", "training", "strategy", "strategies", "run", "admission",
+      {"data", "clients", "model", "models", "training", "strategy", "strategies", "run", "admission",
        "compression", "robust", "contribution", "attack", "privacy"}));
   COHORT_RETURN_IF_ERROR(read_data(top, &c.data));
   COHORT_RETURN_IF_ERROR(read_clients(top, &c.clients));
+  COHORT_RETURN_IF_ERROR(config_detail::read_models(top, &c.models));
   COHORT_RETURN_IF_ERROR(read_model(top, &c.model));
   COHORT_RETURN_IF_ERROR(read_training(top, &c.training));
   // Compression before the list (items take its settings beside their own chains); the list

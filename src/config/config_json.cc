@@ -109,6 +109,16 @@ Json to_json(const SimulationConfig& config) {
   j["data"] = std::move(data);
   j["clients"] = std::move(clients);
   j["model"] = std::move(model);
+  if (!config.models.empty()) {
+    Json models = Json::array();
+    for (const ModelEntry& e : config.models) {
+      models.push_back({{"label", e.label},
+                        {"name", e.model.name},
+                        {"hidden", e.model.hidden},
+                        {"target_accuracy", e.target_accuracy}});
+    }
+    j["models"] = std::move(models);
+  }
   j["training"] = std::move(training);
   if (config.strategies.empty()) {
     j["strategy"] = std::move(strategy);

@@ -7,7 +7,9 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "cohort/config/config.h"
 #include "config/yaml_tree.h"
 
 namespace cohort::config_detail {
@@ -24,6 +26,10 @@ Result<std::string> to_enum(const Context& ctx, const Node& n, const std::string
                             std::span<const std::string_view> known);
 // A strategy parameter: int64 for YAML integers, double for floats, bool, or string.
 Result<Scalar> to_param(const Context& ctx, const Node& n, const std::string& path);
+
+class MapReader;
+// The `models:` section (config_models.cc).
+Status read_models(const MapReader& top, std::vector<ModelEntry>* out);
 
 // Reads the keys of one mapping. Absent keys leave the destination untouched (the default).
 class MapReader {

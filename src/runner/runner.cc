@@ -8,6 +8,7 @@
 #include "cohort/data/shards.h"
 #include "cohort/strategy/registry.h"
 #include "cohort/torch/torch_trainer.h"
+#include "cohort/trainer/multi_trainer.h"
 
 namespace cohort {
 
@@ -73,14 +74,26 @@ Result<Scenario> build_scenario(const SimulationConfig& config) {
     s.clients.push_back(std::move(c));
   }
 
-  libtorch::ModelSpec spec;
-  static_cast<ModelConfig&>(spec) = config.model;
-  spec.input_shape = s.train->sample_shape;
-  spec.num_classes = s.train->num_classes;
+  auto factory_of = [&](const ModelConfig& model) {
+    libtorch::ModelSpec spec;
+    static_cast<ModelConfig&>(spec) = model;
+    spec.input_shape = s.train->sample_shape;
+    spec.num_classes = s.train->num_classes;
+    return libtorch::make_trainer_factory(spec);
+  };
   // One intra-op thread per trainer: clients train in parallel on the simulator's pool, and
   // results do not depend on the thread count.
   libtorch::set_torch_threads(1);
-  COHORT_ASSIGN_OR_RETURN(s.factory, libtorch::make_trainer_factory(spec));
+  if (config.models.empty()) {
+    COHORT_ASSIGN_OR_RETURN(s.factory, factory_of(config.model));
+    return s;
+  }
+  std::vector<std::pair<std::string, TrainerFactory>> models;
+  for (const ModelEntry& e : config.models) {
+    COHORT_ASSIGN_OR_RETURN(TrainerFactory f, factory_of(e.model));
+    models.emplace_back(e.label, std::move(f));
+  }
+  COHORT_ASSIGN_OR_RETURN(s.factory, MultiTrainer::factory(std::move(models)));
   return s;
 }
 
@@ -129,6 +142,9 @@ Result<sim::SimSummary> run_simulation(const SimulationConfig& config, const Sce
   so.attack = config.attack;
   so.stop_flag = outputs.stop;
   so.dynamics = config.clients.dynamics;
+  for (const ModelEntry& e : config.models) {
+    if (e.target_accuracy > 0) so.model_targets[e.label] = e.target_accuracy;
+  }
   sim::Simulator simulator(so, scenario.factory, scenario.clients, Shard::all(scenario.test), &hub);
   Result<sim::SimSummary> summary = simulator.run(*strategy);
   hub.flush();

@@ -60,6 +60,29 @@ Result<Evaluation> Evaluator::evaluate(const ArrayRecord& model) {
   e.central.num_examples = total;
   e.central.loss = total > 0 ? loss_sum / static_cast<double>(total) : 0.0;
   e.central.accuracy = total > 0 ? static_cast<double>(correct) / static_cast<double>(total) : 0.0;
+  // Several models (MultiTrainer): each model's figures over the chunks the same way, and the
+  // means of those.
+  const size_t n_parts = n_central > 0 && total > 0 ? results[0].parts.size() : 0;
+  for (size_t k = 0; k < n_parts; ++k) {
+    PartEval merged{.name = results[0].parts[k].name};
+    int64_t part_correct = 0;
+    for (size_t i = 0; i < n_central; ++i) {
+      if (results[i].parts.size() != n_parts) return Status::internal("evaluation: models differ");
+      const auto n = static_cast<double>(results[i].num_examples);
+      merged.loss += results[i].parts[k].loss * n / static_cast<double>(total);
+      part_correct += std::llround(results[i].parts[k].accuracy * n);
+    }
+    merged.accuracy = static_cast<double>(part_correct) / static_cast<double>(total);
+    e.central.parts.push_back(merged);
+  }
+  if (n_parts > 0) {
+    e.central.loss = 0;
+    e.central.accuracy = 0;
+    for (const PartEval& p : e.central.parts) {
+      e.central.loss += p.loss / static_cast<double>(n_parts);
+      e.central.accuracy += p.accuracy / static_cast<double>(n_parts);
+    }
+  }
   if (!holdouts_.empty()) {
     e.fed = federated_summary(std::span<const EvalResult>(results).subspan(n_central));
     e.fed_clients = static_cast<int64_t>(holdouts_.size());

@@ -1,11 +1,33 @@
 #include "sim/sim_state.h"
 
+#include "cohort/core/model_parts.h"
+#include "cohort/strategy/task_config.h"
+
 #include <algorithm>
 #include <string>
 
 #include "cohort/core/fragments.h"
 
 namespace cohort::sim {
+
+Result<std::optional<int64_t>> model_part_bytes(const Task& task, bool compressed, bool secagg) {
+  COHORT_ASSIGN_OR_RETURN(std::optional<int64_t> which, task_model(task.config));
+  if (!which) return std::optional<int64_t>();
+  const std::string who = "client " + std::to_string(task.client) + ": task config model";
+  COHORT_ASSIGN_OR_RETURN(std::vector<ModelPart> parts, model_parts(*task.model->layout()));
+  if (*which >= static_cast<int64_t>(parts.size())) {
+    return Status::invalid_argument(who + ": " + std::to_string(*which) + " is not one of the " +
+                                    std::to_string(parts.size()) + " models");
+  }
+  if (compressed || secagg) {
+    return Status::invalid_argument(
+        who + ": a task of one model of several does not combine with " +
+        (secagg ? std::string("secure aggregation") : std::string("compression")) +
+        " (they encode the whole vector)");
+  }
+  return std::optional<int64_t>(parts[static_cast<size_t>(*which)].numel() *
+                                static_cast<int64_t>(sizeof(float)));
+}
 
 Result<StreamingPlan> streaming_plan(const Task& task, const KeptModel& kept, bool secagg,
                                      bool downlink) {

@@ -98,4 +98,10 @@ struct StreamingPlan {
 Result<StreamingPlan> streaming_plan(const Task& task, const KeptModel& kept, bool secagg,
                                      bool downlink);
 
+// A task of one model of several (task key "model", core/model_parts.h): the bytes that model
+// takes as float32, which is what travels each way; nullopt for any other task.
+// InvalidArgument for a model index beyond the models, and under compression or secure
+// aggregation, which encode the whole vector.
+Result<std::optional<int64_t>> model_part_bytes(const Task& task, bool compressed, bool secagg);
+
 }  // namespace cohort::sim

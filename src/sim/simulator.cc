@@ -50,6 +50,7 @@ runtime::RuntimeOptions core_options(const SimOptions& o) {
   r.max_time_s = o.run.max_virtual_time_s;
   r.eval_every = o.run.eval_every;
   r.target_accuracy = o.run.target_accuracy;
+  r.model_targets = o.model_targets;
   r.seed = o.run.seed;
   r.training = o.training;
   r.admission = o.admission;
@@ -280,6 +281,12 @@ class Simulator::Impl final : public runtime::RuntimeHost {
     if (plan->fragments) {
       model_bytes = plan->bytes_down;
       f.bytes_up = plan->bytes_up + state_bytes;
+    }
+    Result<std::optional<int64_t>> part = model_part_bytes(task, compression_.any(), masked.has_value());
+    if (!part.ok() || *part) {
+      if (!part.ok()) return core_.fail(part.error());
+      model_bytes = **part;
+      f.bytes_up = **part + state_bytes;
     }
     const int64_t bytes_down = model_bytes + state_bytes;
     f.state_bytes = state_bytes;

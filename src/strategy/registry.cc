@@ -13,6 +13,7 @@
 #include "cohort/strategy/eager_diloco.h"
 #include "cohort/strategy/streaming_diloco.h"
 #include "cohort/strategy/fedavgm.h"
+#include "cohort/strategy/fedast.h"
 #include "cohort/strategy/fedbuff.h"
 #include "cohort/strategy/fedcompass.h"
 #include "cohort/strategy/fednova.h"
@@ -38,6 +39,7 @@ const std::map<std::string, Maker>& registry() {
       {"fedasync", &FedAsync::create},
       {"fedavg", &FedAvg::create},
       {"fedavgm", &FedAvgM::create},
+      {"fedast", &FedAst::create},
       {"fedbuff", &FedBuff::create},
       {"fedcompass", &FedCompass::create},
       {"fednova", &FedNova::create},

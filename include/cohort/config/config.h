@@ -172,10 +172,21 @@ struct ConfigSource {
   Status explain(const Status& error) const;
 };
 
+// One entry of `models:` (several models trained at once on the same clients, FedAST;
+// trainer/multi_trainer.h): the model, its label (default: its name; names its arrays
+// "<label>/<array>" and its figures in metrics) and its own target accuracy (0 = the run's).
+struct ModelEntry {
+  std::string label;
+  ModelConfig model;
+  double target_accuracy = 0.0;
+};
+
 struct SimulationConfig {
   DataConfig data;
   sim::PopulationOptions clients;
   ModelConfig model;
+  // `models:` instead of `model:`; empty for a run of one model.
+  std::vector<ModelEntry> models;
   TrainConfig training;
   StrategyConfig strategy;
   // The `strategies:` list (`cohort compare`), in file order; empty when absent. A config

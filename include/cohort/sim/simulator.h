@@ -50,6 +50,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -78,6 +79,9 @@ struct SimOptions {
   // threads (0 = all cores): the YAML run: section as it is. Defaults for API users: no
   // commit limit and seed 0 (the YAML loader's defaults are 50 rounds and seed 1).
   RunConfig run{.rounds = 0, .seed = 0};
+  // Several models at once (trainer/multi_trainer.h): each model's target accuracy by name
+  // (absent: run.target_accuracy); time_to_target is when the last one reached its own.
+  std::map<std::string, double> model_targets;
   TrainConfig training;
   // Optional external stop flag (e.g. set by a SIGINT handler): checked before every event;
   // when set, the run ends early and still returns its summary.
