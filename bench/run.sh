@@ -11,7 +11,7 @@
 #                      against the baseline's best setting, not a handicapped one.
 set -euo pipefail
 
-BENCHMARKS=(fedavg aggregate eval memory load large_model codec secagg privacy codec_accuracy robustness)
+BENCHMARKS=(fedavg aggregate eval memory load large_model codec secagg privacy codec_accuracy robustness fedast)
 
 BUILD_DIR=${1:-build}
 shift || true
@@ -423,6 +423,13 @@ for r in rows:
         base["bytes_up"] / r["bytes_up"], f"{up_to:,}" if up_to is not None else "not reached"))
 EOF2
   done
+}
+
+# The FedAST study: examples/fedast_fmnist.yaml's three models at once, then each alone.
+bench_fedast() {
+  section "fedast: three models at once against one after the other (bench/fedast_study.py)"
+  "$PY" bench/fedast_study.py "$BUILD_DIR/cohort" examples/fedast_fmnist.yaml "$OUT/fedast" \
+    | tee "$OUT/fedast_table.md"
 }
 
 # The robustness study (examples/robustness_study.yaml): one cohort compare per attack, a row

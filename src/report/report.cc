@@ -30,6 +30,7 @@ using report_detail::fmt_pct;
 using report_detail::json_text;
 using report_detail::opt_number;
 using report_detail::render_highlights;
+using report_detail::render_models;
 using report_detail::render_privacy;
 using report_detail::render_plot;
 using report_detail::render_setting;
@@ -166,7 +167,7 @@ Result<std::string> render_single_run(const std::string& dir) {
        {"final_accuracy", "final_loss", "best_accuracy", "rounds", "updates", "rejected", "lost",
         "bytes_up", "bytes_down", "peak_bytes_per_s", "peak_sync_bytes_per_s", "virtual_time_s", "wall_time_s", "model_hash", "robust_rule",
         "trust", "contribution", "attackers", "epsilon", "delta", "noise_multiplier", "clip_norm",
-        "secagg"}) {
+        "secagg", "models"}) {
     if (summary.contains(key)) row[key] = summary[key];
   }
   Json setting = Json::object();
@@ -280,6 +281,7 @@ std::string render_report(const Json& comparison, const std::vector<ReportSeries
        render_table(comparison, rows, target) + "</section>\n";
   h += render_robustness(rows);
   h += render_privacy(rows);
+  h += render_models(rows);
 
   struct PlotDef {
     const char* title;

@@ -212,7 +212,7 @@ Json Comparison::to_json() const {
     // Robustness and privacy (docs/robustness.md, docs/privacy.md): only when on.
     const Json sj = s.to_json();
     for (const char* key : {"robust_rule", "trust", "contribution", "attackers", "epsilon",
-                            "delta", "noise_multiplier", "clip_norm", "secagg"}) {
+                            "delta", "noise_multiplier", "clip_norm", "secagg", "models"}) {
       if (sj.contains(key)) j[key] = sj[key];
     }
     j["dir"] = e.label;

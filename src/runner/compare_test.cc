@@ -509,6 +509,31 @@ TEST(ReportTest, PointsSortingAndMarks) {
   EXPECT_EQ(count(page, "<polyline"), 12u);  // four plots, three series
 }
 
+TEST(ReportTest, RunsOfSeveralModelsGetAModelsTable) {
+  Json cmp = Json::parse(R"({
+    "target_accuracy": 0.8,
+    "strategies": [
+      {"label": "fedast", "strategy": "fedast", "time_to_target": 70.0, "final_accuracy": 0.85,
+       "best_accuracy": 0.86,
+       "models": {"logreg": {"target_accuracy": 0.78, "time_to_target": 40.0,
+                             "final_accuracy": 0.81, "best_accuracy": 0.82},
+                  "mlp": {"target_accuracy": 0.82, "time_to_target": null,
+                          "final_accuracy": 0.79, "best_accuracy": 0.8}}},
+      {"label": "plain", "strategy": "fedbuff", "time_to_target": 50.0, "final_accuracy": 0.84,
+       "best_accuracy": 0.84}],
+    "setting": {}})");
+  const std::string page = render_report(cmp, {});
+  EXPECT_NE(page.find("<h2>Models</h2>"), std::string::npos);
+  EXPECT_NE(page.find("<tr><td>fedast</td><td>logreg</td><td>78.00%</td><td>40 s</td>"
+                      "<td>81.00%</td><td>82.00%</td></tr>"),
+            std::string::npos);
+  EXPECT_NE(page.find("<tr><td>fedast</td><td>mlp</td><td>82.00%</td><td>&ndash;</td>"),
+            std::string::npos);
+  EXPECT_EQ(count(page, "<tr><td>plain</td>"), 0u);  // one model: no rows
+  cmp["strategies"][0].erase("models");
+  EXPECT_EQ(render_report(cmp, {}).find("<h2>Models</h2>"), std::string::npos);
+}
+
 TEST(ReportTest, ReadErrorsNameTheFile) {
   const std::string dir = temp_dir("errors");
   fs::create_directories(dir);
