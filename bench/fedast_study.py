@@ -1,13 +1,14 @@
 #!/usr/bin/python3
 """The FedAST study: several models at once against one after the other.
 
-    /usr/bin/python3 bench/fedast_study.py COHORT_BINARY CONFIG OUT_DIR
+    /usr/bin/python3 bench/fedast_study.py COHORT_BINARY CONFIG OUT_DIR [--set KEY=VALUE ...]
 
 Runs CONFIG (a `models:` config with strategy fedast) once with every model at once, then once
 per model alone (the same strategy and scenario, `models:` holding that model only), and prints
 a Markdown table: each model's virtual time to its target together and alone, the time for all
 of them together (the last one to reach its target) against the sum of the times alone (one
-after the other), and the ratio. Exit 1 when a run fails.
+after the other), and the ratio. `--set` overrides go to every run (e.g. run.seed=2). Exit 1
+when a run fails.
 """
 import json
 import os
@@ -25,11 +26,13 @@ def simulate(cohort, config, out, sets):
 
 
 def main():
-    if len(sys.argv) != 4:
+    if len(sys.argv) < 4 or (len(sys.argv) - 4) % 2 or any(
+            a != "--set" for a in sys.argv[4::2]):
         print(__doc__, file=sys.stderr)
         return 2
-    cohort, config, out = sys.argv[1:]
-    together = simulate(cohort, config, os.path.join(out, "together"), [])
+    cohort, config, out = sys.argv[1:4]
+    sets = sys.argv[5::2]
+    together = simulate(cohort, config, os.path.join(out, "together"), sets)
     with open(os.path.join(out, "together", "config.json")) as f:
         models = json.load(f)["models"]
     budget = together["virtual_time_s"]
@@ -38,7 +41,7 @@ def main():
         entry = {"name": m["name"], "label": m["label"], "hidden": m["hidden"],
                  "target_accuracy": m["target_accuracy"]}
         s = simulate(cohort, config, os.path.join(out, "alone-" + m["label"]),
-                     ["models=" + json.dumps([entry])])
+                     sets + ["models=" + json.dumps([entry])])
         alone = s["models"][m["label"]]
         both = together["models"][m["label"]]
         rows.append((m["label"], m["target_accuracy"], both["time_to_target"],

@@ -18,6 +18,7 @@
 #include "cohort/data/data_config.h"
 #include "cohort/data/shards.h"
 #include "cohort/deploy/client.h"
+#include "cohort/runner/runner.h"
 #include "cohort/torch/torch_trainer.h"
 #include "commands.h"
 
@@ -99,12 +100,8 @@ void run_join(const JoinArgs& a) {
   // The same shard client `index` gets in a simulation of `count` clients.
   Result<ClientData> mine = client_data(*train, index, count, cfg->data, cfg->run.seed);
   if (!mine.ok()) return fail(mine.error().with_context("--partition " + a.partition));
-  libtorch::ModelSpec spec;
-  static_cast<ModelConfig&>(spec) = cfg->model;
-  spec.input_shape = (*train)->sample_shape;
-  spec.num_classes = (*train)->num_classes;
   libtorch::set_torch_threads(static_cast<int>(a.threads));
-  Result<TrainerFactory> factory = libtorch::make_trainer_factory(spec);
+  Result<TrainerFactory> factory = trainer_factory(*cfg, **train);
   if (!factory.ok()) return fail(factory.error());
   Result<std::unique_ptr<Trainer>> trainer = (*factory)();
   if (!trainer.ok()) return fail(trainer.error());

@@ -93,14 +93,10 @@ Status run_serve(const ServeArgs& a) {
   COHORT_ASSIGN_OR_RETURN(std::shared_ptr<const Dataset> test,
                           load_split(cfg.data, "test", cfg.run.seed));
 
-  libtorch::ModelSpec spec;
-  static_cast<ModelConfig&>(spec) = cfg.model;
-  spec.input_shape = test->sample_shape;
-  spec.num_classes = test->num_classes;
   // Evaluation runs like the simulator's (runtime/evaluator.h): the test set in chunks over a
   // pool of single-threaded trainers, run.threads of them (0 = all cores).
   libtorch::set_torch_threads(1);
-  COHORT_ASSIGN_OR_RETURN(TrainerFactory factory, libtorch::make_trainer_factory(spec));
+  COHORT_ASSIGN_OR_RETURN(TrainerFactory factory, trainer_factory(cfg, *test));
   COHORT_ASSIGN_OR_RETURN(std::unique_ptr<Trainer> trainer, factory());
   // The same initial model as `cohort simulate` with this seed.
   COHORT_ASSIGN_OR_RETURN(ArrayRecord initial,
@@ -114,6 +110,7 @@ Status run_serve(const ServeArgs& a) {
   o.training = cfg.training;
   o.eval_every = cfg.run.eval_every;
   o.target_accuracy = cfg.run.target_accuracy;
+  o.model_targets = model_targets(cfg);
   o.admission = cfg.admission;
   o.compression = cfg.compression;
   o.robust = cfg.robust;

@@ -125,7 +125,7 @@ TEST(ConfigErrorTest, UnknownKeysNameThePathAndTheKnownKeys) {
             "demo.yaml: run.round: unknown key (known: rounds, max_virtual_time_s, eval_every, "
             "eval_interval_s, target_accuracy, seed, threads)");
   EXPECT_EQ(error_message("trainig:\n  lr: 0.1\n"),
-            "demo.yaml: trainig: unknown key (known: data, clients, model, training, strategy, "
+            "demo.yaml: trainig: unknown key (known: data, clients, model, models, training, strategy, "
             "strategies, run, admission, compression, robust, contribution, attack, privacy)");
   EXPECT_EQ(error_message("data:\n  synthetic:\n    clases: 3\n"),
             "demo.yaml: data.synthetic.clases: unknown key (known: num_examples, test_examples, "
@@ -399,7 +399,7 @@ TEST(ConfigOverrideTest, UnknownKeysAndBadValuesNameTheOverride) {
             "demo.yaml: run.round: unknown key (known: rounds, max_virtual_time_s, eval_every, "
             "eval_interval_s, target_accuracy, seed, threads) (from override 'run.round=5')");
   EXPECT_EQ(error_message("{}", {"foo.bar=1"}),
-            "demo.yaml: foo: unknown key (known: data, clients, model, training, strategy, "
+            "demo.yaml: foo: unknown key (known: data, clients, model, models, training, strategy, "
             "strategies, run, admission, compression, robust, contribution, attack, privacy) (from "
             "override 'foo.bar=1')");
   EXPECT_EQ(error_message("{}", {"training.lr=fast"}),
@@ -543,6 +543,34 @@ TEST(ConfigCompressionTest, BadChainsNameTheKeyAndTheStage) {
   EXPECT_EQ(error_message("strategies:\n  - {name: fedavg, downlink_delta: true}\n"),
             "demo.yaml: strategies[0].downlink_delta: needs a downlink chain "
             "(compression.downlink is none)");
+}
+
+TEST(ConfigModelsTest, SeveralModelsWithLabelsAndTargets) {
+  auto c = parse(
+      "models:\n  - {name: logreg, target_accuracy: 0.78}\n"
+      "  - {name: mlp, label: small, hidden: [32]}\n");
+  ASSERT_TRUE(c.ok()) << c.error().to_string();
+  ASSERT_EQ(c->models.size(), 2u);
+  EXPECT_EQ(c->models[0].label, "logreg");
+  EXPECT_EQ(c->models[0].target_accuracy, 0.78);
+  EXPECT_EQ(c->models[1].label, "small");
+  EXPECT_EQ(c->models[1].model.hidden, (std::vector<int64_t>{32}));
+  EXPECT_EQ(c->models[1].target_accuracy, 0.0);
+  EXPECT_NE(error_message("model: {name: mlp}\nmodels:\n  - {name: logreg}\n")
+                .find("models: cannot be combined with a model: section"),
+            std::string::npos);
+  EXPECT_NE(error_message("models:\n  - {name: mlp}\n  - {name: mlp}\n")
+                .find("models[1].name: 'mlp' labels two models"),
+            std::string::npos);
+  EXPECT_NE(error_message("models:\n  - {name: mlp, hidden: [0]}\n").find("models[0].hidden[0]"),
+            std::string::npos);
+  EXPECT_NE(error_message("models:\n  - {name: mlp, label: a/b}\n").find("models[0].label"),
+            std::string::npos);
+  EXPECT_NE(error_message("models:\n  - {name: mlp, target_accuracy: 2}\n")
+                .find("models[0].target_accuracy: must be in [0, 1]"),
+            std::string::npos);
+  EXPECT_NE(error_message("models: []\n").find("models: expected a non-empty sequence"),
+            std::string::npos);
 }
 
 TEST(ConfigRobustTest, SectionsParseWithDefaults) {

@@ -26,6 +26,7 @@ runtime::RuntimeOptions core_options(const ServerOptions& o) {
   r.max_time_s = o.max_wall_s;
   r.eval_every = o.eval_every;
   r.target_accuracy = o.target_accuracy;
+  r.model_targets = o.model_targets;
   r.seed = o.seed;
   r.training = o.training;
   r.admission = o.admission;

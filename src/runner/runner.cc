@@ -74,27 +74,36 @@ Result<Scenario> build_scenario(const SimulationConfig& config) {
     s.clients.push_back(std::move(c));
   }
 
-  auto factory_of = [&](const ModelConfig& model) {
-    libtorch::ModelSpec spec;
-    static_cast<ModelConfig&>(spec) = model;
-    spec.input_shape = s.train->sample_shape;
-    spec.num_classes = s.train->num_classes;
-    return libtorch::make_trainer_factory(spec);
-  };
   // One intra-op thread per trainer: clients train in parallel on the simulator's pool, and
   // results do not depend on the thread count.
   libtorch::set_torch_threads(1);
-  if (config.models.empty()) {
-    COHORT_ASSIGN_OR_RETURN(s.factory, factory_of(config.model));
-    return s;
-  }
+  COHORT_ASSIGN_OR_RETURN(s.factory, trainer_factory(config, *s.train));
+  return s;
+}
+
+Result<TrainerFactory> trainer_factory(const SimulationConfig& config, const Dataset& data) {
+  auto factory_of = [&](const ModelConfig& model) {
+    libtorch::ModelSpec spec;
+    static_cast<ModelConfig&>(spec) = model;
+    spec.input_shape = data.sample_shape;
+    spec.num_classes = data.num_classes;
+    return libtorch::make_trainer_factory(spec);
+  };
+  if (config.models.empty()) return factory_of(config.model);
   std::vector<std::pair<std::string, TrainerFactory>> models;
   for (const ModelEntry& e : config.models) {
     COHORT_ASSIGN_OR_RETURN(TrainerFactory f, factory_of(e.model));
     models.emplace_back(e.label, std::move(f));
   }
-  COHORT_ASSIGN_OR_RETURN(s.factory, MultiTrainer::factory(std::move(models)));
-  return s;
+  return MultiTrainer::factory(std::move(models));
+}
+
+std::map<std::string, double> model_targets(const SimulationConfig& config) {
+  std::map<std::string, double> targets;
+  for (const ModelEntry& e : config.models) {
+    if (e.target_accuracy > 0) targets[e.label] = e.target_accuracy;
+  }
+  return targets;
 }
 
 Result<sim::SimSummary> run_simulation(const SimulationConfig& config, const Scenario& scenario,
@@ -142,9 +151,7 @@ Result<sim::SimSummary> run_simulation(const SimulationConfig& config, const Sce
   so.attack = config.attack;
   so.stop_flag = outputs.stop;
   so.dynamics = config.clients.dynamics;
-  for (const ModelEntry& e : config.models) {
-    if (e.target_accuracy > 0) so.model_targets[e.label] = e.target_accuracy;
-  }
+  so.model_targets = model_targets(config);
   sim::Simulator simulator(so, scenario.factory, scenario.clients, Shard::all(scenario.test), &hub);
   Result<sim::SimSummary> summary = simulator.run(*strategy);
   hub.flush();

@@ -185,6 +185,44 @@ void FedAst::reallocate() {
   host_->emit(std::move(ev));
 }
 
+Status FedAst::io_state(StateIO& io) {
+  COHORT_RETURN_IF_ERROR(io_async_state(io));
+  const size_t m = parts_.size();
+  int64_t buffered = 0;
+  for (int64_t c : count_) buffered += c;
+  io.value("buffer_count", buffered);  // all models' (work in progress)
+  io.value("model_buffers", buffer_);
+  io.value("model_counts", count_);
+  io.value("shares", shares_);
+  io.value("active", active_);
+  io.value("dispatched", dispatched_);
+  io.value("model_steps", steps_);
+  std::vector<int> reached(reached_.begin(), reached_.end());
+  io.value("reached", reached);
+  std::vector<std::vector<std::vector<float>>> windows;
+  for (const auto& w : window_) windows.emplace_back(w.begin(), w.end());
+  io.value("windows", windows);
+  std::vector<std::pair<ClientId, size_t>> tasks(task_model_.begin(), task_model_.end());
+  io.value("task_models", tasks);
+  io.value("since_realloc", since_realloc_);
+  if (io.loading() && io.status().ok()) {
+    bool sizes = buffer_.size() == m && count_.size() == m && shares_.size() == m &&
+                 active_.size() == m && dispatched_.size() == m && steps_.size() == m &&
+                 reached.size() == m && windows.size() == m;
+    for (size_t k = 0; sizes && k < m; ++k) {
+      sizes = static_cast<int64_t>(buffer_[k].size()) == parts_[k].numel();
+    }
+    if (!sizes) {
+      io.fail(Status::invalid_argument("fedast: checkpoint is of another set of models"));
+      return io.status();
+    }
+    reached_.assign(reached.begin(), reached.end());
+    for (size_t k = 0; k < m; ++k) window_[k].assign(windows[k].begin(), windows[k].end());
+    task_model_ = std::map<ClientId, size_t>(tasks.begin(), tasks.end());
+  }
+  return io.status();
+}
+
 void FedAst::on_evaluation(const EvalResult& result) {
   if (!several_) return;
   for (const PartEval& p : result.parts) {

@@ -135,6 +135,34 @@ TEST(FedAstTest, OneModelTasksNameNoModel) {
   EXPECT_EQ(values(*s.global_model()), (std::vector<float>{1.0f, 2.0f}));
 }
 
+TEST(FedAstTest, CheckpointsKeepEveryModelsBufferSharesAndTasks) {
+  FakeHost host;
+  for (int i = 0; i < 4; ++i) host.add_client(i, 10);
+  FedAst a({.buffer_size = 3, .adaptive = true, .window = 2, .realloc_every = 2});
+  ASSERT_TRUE(a.start(&host, two_models()).ok());
+  for (int i = 0; i < 4; ++i) a.on_client_idle(i);
+  ASSERT_TRUE(deliver(host, a, task_of(host, 0), {1.0f, 2.0f, 0.0f}).ok());
+  ASSERT_TRUE(deliver(host, a, task_of(host, 1), {0.0f, 0.0f, 3.0f}).ok());
+  ASSERT_TRUE(deliver(host, a, task_of(host, 2), {2.0f, 1.0f, 0.0f}).ok());
+  StrategyState saved, copy, other;
+  ASSERT_TRUE(a.save_state(&saved).ok());
+  ASSERT_TRUE(a.save_state(&copy).ok());
+  ASSERT_TRUE(a.save_state(&other).ok());
+  EXPECT_GT(saved.scalars["buffer_count"].get<int64_t>(), 0);
+  FedAst b({.buffer_size = 3, .adaptive = true, .window = 2, .realloc_every = 2});
+  ASSERT_TRUE(b.start(&host, two_models()).ok());
+  ASSERT_TRUE(b.restore_state(std::move(copy)).ok());
+  EXPECT_EQ(b.shares(), a.shares());
+  EXPECT_EQ(b.active(), a.active());
+  StrategyState again;
+  ASSERT_TRUE(b.save_state(&again).ok());
+  EXPECT_EQ(again.scalars, saved.scalars);
+  // Another set of models is refused.
+  FedAst c({});
+  ASSERT_TRUE(c.start(&host, testing::make_vector({0.0f, 0.0f, 0.0f})).ok());
+  EXPECT_FALSE(c.restore_state(std::move(other)).ok());
+}
+
 TEST(FedAstTest, ParametersAreChecked) {
   ConfigRecord bad = {{"window", int64_t{1}}, {"min_share", 2.0}};
   StrategyParams p("fedast", bad);

@@ -28,6 +28,9 @@ ConfigRecord params_for(const std::string& name) {
   if (name == "fedasync") return {{"max_concurrency", int64_t{3}}};
   if (name == "fedbuff") return {{"buffer_size", int64_t{3}}, {"server_momentum", 0.5}};
   if (name == "async_local_sgd") return {};
+  if (name == "fedast") {
+    return {{"buffer_size", int64_t{3}}, {"window", int64_t{2}}, {"realloc_every", int64_t{3}}};
+  }
   if (name == "fedcompass") {
     return {{"min_local_steps", int64_t{2}}, {"max_local_steps", int64_t{6}}};
   }

@@ -66,6 +66,8 @@ struct ServerOptions : DeployConfig {
   ServerEvalFn evaluate;
   int64_t eval_every = 1;
   double target_accuracy = 0.0;
+  // Several models (`models:`): each model's own target by label (runtime.h).
+  std::map<std::string, double> model_targets;
   // Bounds every update passes before the strategy (the YAML admission: section).
   AdmissionOptions admission;
   // Codec chains of the run (the YAML compression: section): updates up, models down.

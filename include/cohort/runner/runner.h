@@ -14,6 +14,7 @@
 #pragma once
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -41,6 +42,13 @@ Status check_strategies(const SimulationConfig& config, int64_t num_clients);
 // Loads data, partitions it (seed derived from run.seed), draws the population (run.seed) and
 // builds the trainer factory. Errors name the config key or file at fault.
 Result<Scenario> build_scenario(const SimulationConfig& config);
+
+// The trainers of `config`'s model (or of its `models:`, a MultiTrainer) for data shaped like
+// `data`: the one place the simulator, `cohort serve` and `cohort join` build them. Sets no
+// torch thread count (callers choose theirs).
+Result<TrainerFactory> trainer_factory(const SimulationConfig& config, const Dataset& data);
+// Each model's own target accuracy by label (`models[i].target_accuracy` when > 0).
+std::map<std::string, double> model_targets(const SimulationConfig& config);
 
 struct RunOutputs {
   // Output directory, created if missing; empty = write nothing to disk.

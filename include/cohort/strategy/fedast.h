@@ -57,6 +57,9 @@ class FedAst : public AsyncStrategy {
 
  protected:
   Status on_start() override;
+  // Checkpoints: the async state, and per model its buffer, counters, share, variance window,
+  // whether it reached its target, and which model each task in flight trains.
+  Status io_state(StateIO& io) override;
   Task make_task(ClientId id) override;
   Status apply(const Update& update, int64_t staleness) override;
 
