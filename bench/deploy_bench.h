@@ -36,6 +36,9 @@ struct DeployBenchSpec {
   double timeout_s = 110;
   // The uplink chain (compression.uplink): clients push the delta as a payload of it.
   std::string uplink = "none";
+  // The downlink chain (compression.downlink): the model comes down as a payload of it, which
+  // clients decode (a raw model is only counted: the comparison is conservative for codecs).
+  std::string downlink = "none";
 };
 
 // What one client thread saw (run_deploy_bench adds them up).
@@ -46,6 +49,8 @@ struct ThreadStats {
   double last_download_end = 0;  // seconds since the bench's epoch
   double first_push_start = -1;
   std::string first_error;
+  std::string payload;        // a downloaded model payload (downlink chain), reused
+  std::vector<float> decoded;  // ... decoded here
   void error(const std::string& what) {
     ++errors;
     if (first_error.empty()) first_error = what;

@@ -190,9 +190,23 @@ void client_step(BenchClient& c, const pb::Layout& layout, const std::vector<flo
     req.set_what(pb::DownloadRequest::MODEL);
     auto reader = c.stub->Download(&ctx, req);
     pb::TensorChunk chunk;
-    while (reader->Read(&chunk)) st.bytes_down += static_cast<int64_t>(chunk.data().size());
+    st.payload.clear();
+    while (reader->Read(&chunk)) {
+      st.bytes_down += static_cast<int64_t>(chunk.data().size());
+      if (!task.model_codec().empty()) st.payload += chunk.data();
+    }
     grpc::Status s = reader->Finish();
     if (!s.ok()) return st.error("Download: " + s.error_message());
+    if (!task.model_codec().empty()) {
+      // What a real client does with the payload: decode it into its model.
+      Result<std::shared_ptr<const codec::Chain>> chain = codec::Chain::parse(task.model_codec());
+      if (!chain.ok()) return st.error("model_codec: " + chain.error().message());
+      st.decoded.resize(delta.size());
+      Result<std::shared_ptr<const ArrayLayout>> dl = dense_layout(static_cast<int64_t>(delta.size()));
+      if (!dl.ok()) return st.error(dl.error().message());
+      Status d = (*chain)->decode(st.payload, codec::segment_offsets(**dl), st.decoded);
+      if (!d.ok()) return st.error("decoding the model: " + d.message());
+    }
     st.last_download_end = std::max(st.last_download_end, seconds_since(epoch));
   }
   const auto t0 = Clock::now();
@@ -281,6 +295,8 @@ Result<DeployBenchResult> run_deploy_bench(const DeployBenchSpec& spec) {
                                    dir + "/server",
                                    "--uplink",
                                    spec.uplink,
+                                   "--downlink",
+                                   spec.downlink,
                                    "--spool-dir",
                                    dir};
   Child child;

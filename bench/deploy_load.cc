@@ -130,6 +130,7 @@ struct LargeArgs {
   int64_t chunk_bytes = 1 << 20;
   double timeout_s = 110;
   std::string uplink = "none";
+  std::string downlink = "none";
   bool json = false;
 };
 
@@ -147,6 +148,7 @@ Status run_large(const LargeArgs& a) {
   spec.chunk_bytes = a.chunk_bytes;
   spec.timeout_s = a.timeout_s;
   spec.uplink = a.uplink;
+  spec.downlink = a.downlink;
   COHORT_ASSIGN_OR_RETURN(DeployBenchResult r, run_deploy_bench(spec));
   const int64_t model_bytes = a.params * 4;
   const int64_t peak = json_int(r.server, "peak_rss_bytes");
@@ -162,6 +164,8 @@ Status run_large(const LargeArgs& a) {
             {"clients", a.clients},
             {"max_concurrent_pushes", a.max_concurrent_pushes},
             {"uplink", a.uplink},
+            {"downlink", a.downlink},
+            {"bytes_down_per_client", r.totals.bytes_down / a.clients},
             {"bytes_up_per_update", r.totals.accepted > 0 ? r.totals.bytes_up / r.totals.accepted : 0},
             {"chunk_bytes", a.chunk_bytes},
             {"client_accepted", r.totals.accepted},
@@ -229,6 +233,8 @@ void add_deploy_benchmarks(CLI::App* bench, const Guard& guard) {
                 "Server: uploads assembled at once (0 = unlimited)")
       ->capture_default_str();
   g->add_option("--chunk-bytes", ga->chunk_bytes, "Stream chunk size")->capture_default_str();
+  g->add_option("--downlink", ga->downlink, "Downlink codec chain (compression.downlink)")
+      ->capture_default_str();
   g->add_option("--uplink", ga->uplink, "Uplink codec chain (compression.uplink)")
       ->capture_default_str();
   g->add_option("--timeout", ga->timeout_s, "Give up after this many seconds")

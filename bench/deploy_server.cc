@@ -30,7 +30,8 @@ struct ServerChildArgs {
   double max_wall_s = 120;
   std::string tokens;
   std::string out;
-  std::string uplink = "none";  // compression.uplink
+  std::string uplink = "none";    // compression.uplink
+  std::string downlink = "none";  // compression.downlink
   std::string spool_dir;        // deploy.spool_dir ("" = the default)
 };
 
@@ -126,6 +127,7 @@ Status run_server_child(const ServerChildArgs& a) {
   o.done_grace_s = 1.0;
   o.out_dir = a.out;
   o.compression.uplink = a.uplink;
+  o.compression.downlink = a.downlink;
   o.spool_dir = a.spool_dir;
   deploy::Server server(std::move(o), std::move(timed), std::move(initial));
   COHORT_ASSIGN_OR_RETURN(int port, server.start());
@@ -164,6 +166,7 @@ void add_deploy_server_command(CLI::App* bench, const Guard& guard) {
   s->add_option("--tokens", sa->tokens)->required();
   s->add_option("--out", sa->out);
   s->add_option("--uplink", sa->uplink);
+  s->add_option("--downlink", sa->downlink);
   s->add_option("--spool-dir", sa->spool_dir);
   s->callback([sa, guard] {
     guard("bench deploy-server", [&] {
