@@ -244,7 +244,9 @@ grpc::Status FleetService::Download(grpc::ServerContext* ctx, const pb::Download
   } else if (req->what() == pb::DownloadRequest::MODEL) {
     crc = wire::StreamCrc::given(model_crc(version, part));  // once per version, not per client
   }
-  if (parts.empty()) parts.push_back(part);
+  // Under delta downlink a client that already holds the model is sent nothing.
+  const bool nothing = planned.model != nullptr && !planned.plan.full && parts.empty();
+  if (parts.empty() && !nothing) parts.push_back(part);
   const bool sent =
       wire::for_each_chunk(
           parts, opts_.chunk_bytes,

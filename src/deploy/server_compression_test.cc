@@ -185,6 +185,16 @@ TEST(DeployCompression, DeltaDownlinkSendsTheChangesSinceTheHeldModel) {
   const std::vector<float> w = model_values(*f.server);
   for (int i = 0; i < 9; ++i) EXPECT_NEAR(held.flat()[i], w[i], 2.0 / 127 + 1e-6) << i;
 
+  // The same task pulled again by a client that now holds its model: nothing to download.
+  req.set_held_version(t.version());
+  req.set_held_hash(held.hash());
+  t = c.pull_train(req);
+  ASSERT_TRUE(t.has_model_delta_from());
+  EXPECT_EQ(t.model_delta_bytes_size(), 0);
+  bytes.clear();
+  ASSERT_TRUE(c.download_bytes(t.task_id(), &bytes).ok());
+  EXPECT_TRUE(bytes.empty());
+
   // The same task pulled again by a client naming a model the server never sent: whole.
   req.set_held_hash(held.hash() ^ 1);
   t = c.pull_train(req);
