@@ -287,8 +287,9 @@ Status read_strategies(const MapReader& top, const runtime::CompressionOptions& 
       c.downlink_delta = s.downlink_delta.value_or(c.downlink_delta);
       if (Status v = c.validate(); !v.ok()) {  // "compression.KEY: why"
         const std::string& m = v.message();
+        const size_t key = std::string_view("compression.").size();
         const size_t colon = m.find(": ");
-        return r.error(m.substr(12, colon - 12), m.substr(colon + 2));
+        return r.error(m.substr(key, colon - key), m.substr(colon + 2));
       }
     }
     if (r.get("rounds") != nullptr) {

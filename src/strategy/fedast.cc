@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "cohort/core/ops.h"
 #include "cohort/strategy/task_config.h"
 
 namespace cohort {
@@ -92,8 +93,7 @@ void FedAst::release(ClientId id) {
 }
 
 Status FedAst::on_update(Update update) {
-  if (task_model_.count(update.client) == 0) return AsyncStrategy::on_update(std::move(update));
-  release(update.client);
+  release(update.client);  // sets current_ for apply()
   return AsyncStrategy::on_update(std::move(update));
 }
 
@@ -109,7 +109,7 @@ Status FedAst::apply(const Update& update, int64_t /*staleness*/) {
   const std::span<const float> d = update.delta.flat().subspan(static_cast<size_t>(part.begin),
                                                                 static_cast<size_t>(part.numel()));
   std::vector<float>& buf = buffer_[m];
-  for (size_t i = 0; i < buf.size(); ++i) buf[i] += d[i];
+  ops::axpy(1.0f, d, buf);
   ++count_[m];
   if (options_.adaptive) {
     window_[m].emplace_back(d.begin(), d.end());
@@ -127,9 +127,8 @@ Status FedAst::apply(const Update& update, int64_t /*staleness*/) {
   if (count_[m] < options_.buffer_size) return Status();
   ArrayRecord next = model_->clone();
   const float scale = static_cast<float>(options_.server_lr / static_cast<double>(count_[m]));
-  std::span<float> theta = next.flat().subspan(static_cast<size_t>(part.begin),
-                                               static_cast<size_t>(part.numel()));
-  for (size_t i = 0; i < buf.size(); ++i) theta[i] -= scale * buf[i];
+  ops::axpy(-scale, buf, next.flat().subspan(static_cast<size_t>(part.begin),
+                                             static_cast<size_t>(part.numel())));
   host_->emit({{"event", "model_step"},
                {"strategy", name()},
                {"model", part.name},

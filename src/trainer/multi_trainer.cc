@@ -84,8 +84,8 @@ Result<std::vector<ModelPart>> MultiTrainer::parts_of(
   return parts;
 }
 
-Result<ArrayRecord> MultiTrainer::slice(const ArrayRecord& full, const ModelPart& part) {
-  const size_t k = static_cast<size_t>(&part - cached_parts_.data());
+Result<ArrayRecord> MultiTrainer::slice(const ArrayRecord& full, size_t k) {
+  const ModelPart& part = cached_parts_.at(k);
   ArrayRecord r(cached_sub_layouts_.at(k));
   std::copy(full.flat().begin() + part.begin, full.flat().begin() + part.end, r.flat().begin());
   return r;
@@ -114,10 +114,10 @@ Result<TrainResult> MultiTrainer::train(const ArrayRecord& start, const Shard& s
   for (size_t k = 0; k < models_.size(); ++k) {
     if (which && static_cast<size_t>(*which) != k) continue;
     const ModelPart& part = cached_parts_[k];
-    COHORT_ASSIGN_OR_RETURN(ArrayRecord sub, slice(start, part));
+    COHORT_ASSIGN_OR_RETURN(ArrayRecord sub, slice(start, k));
     std::optional<ArrayRecord> corr;
     if (grad_correction != nullptr) {
-      COHORT_ASSIGN_OR_RETURN(corr.emplace(), slice(*grad_correction, part));
+      COHORT_ASSIGN_OR_RETURN(corr.emplace(), slice(*grad_correction, k));
     }
     COHORT_ASSIGN_OR_RETURN(
         TrainResult r, models_[k].trainer->train(sub, shard, steps, config, task_config, seed,
@@ -137,7 +137,7 @@ Result<EvalResult> MultiTrainer::evaluate(const ArrayRecord& params, const Shard
   COHORT_RETURN_IF_ERROR(parts_of(params.layout()).status());
   EvalResult all;
   for (size_t k = 0; k < models_.size(); ++k) {
-    COHORT_ASSIGN_OR_RETURN(ArrayRecord sub, slice(params, cached_parts_[k]));
+    COHORT_ASSIGN_OR_RETURN(ArrayRecord sub, slice(params, k));
     COHORT_ASSIGN_OR_RETURN(EvalResult r, models_[k].trainer->evaluate(sub, shard));
     all.parts.push_back(PartEval{.name = models_[k].name, .loss = r.loss, .accuracy = r.accuracy});
     all.loss += r.loss / static_cast<double>(models_.size());

@@ -40,8 +40,8 @@ class MultiTrainer final : public Trainer {
   explicit MultiTrainer(std::vector<Model> models) : models_(std::move(models)) {}
   // The parts of `layout`, checked against the models (cached for the last layout seen).
   Result<std::vector<ModelPart>> parts_of(const std::shared_ptr<const ArrayLayout>& layout);
-  // Model `part` of `full` as a record of its own.
-  Result<ArrayRecord> slice(const ArrayRecord& full, const ModelPart& part);
+  // Model `k` of `full` (after parts_of) as a record of its own.
+  Result<ArrayRecord> slice(const ArrayRecord& full, size_t k);
 
   std::vector<Model> models_;
   std::shared_ptr<const ArrayLayout> cached_layout_;
