@@ -2,6 +2,7 @@
 option(COHORT_BUILD_TESTS "Build unit and integration tests" ON)
 option(COHORT_WITH_TORCH "Build the LibTorch training backend" ON)
 option(COHORT_WITH_GRPC "Build the gRPC deployment (cohort serve / cohort join)" ON)
+option(COHORT_WITH_PYTHON "Build the Python module (pybind11; needs COHORT_WITH_TORCH)" ON)
 option(COHORT_WERROR "Treat warnings as errors" OFF)
 set(COHORT_SANITIZE "" CACHE STRING "Sanitizers, e.g. address;undefined or thread")
 option(COHORT_FUZZ "Build the libFuzzer targets of fuzz/ (clang; make fuzz)" OFF)

@@ -503,9 +503,12 @@ class Simulator::Impl final : public runtime::RuntimeHost {
     const Task task = core_.task(number)->task;
     const ClientId c = task.client;
     Result<Trained> r = f.ready ? std::move(*f.ready) : f.result.get();
-    if (!r.ok()) {
-      core_.fail(r.error().with_context("training client " + std::to_string(c)));
-      return;
+    if (!r.ok()) {  // Unavailable: the client's own failure (trainer.h); the run goes on
+      if (r.error().code() != StatusCode::kUnavailable) {
+        return core_.fail(r.error().with_context("training client " + std::to_string(c)));
+      }
+      core_.reject(number, r.error());
+      return core_.offer(c);
     }
     TrainResult& tr = r->result;
     // A trainer returning another layout is a bug in the trainer, not bad client input.

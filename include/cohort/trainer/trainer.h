@@ -82,7 +82,9 @@ class Trainer {
   // optimiser step, like the FedProx term (SCAFFOLD passes c - c_i, so each step is
   // w <- w - lr (g(w) + c - c_i) for plain SGD); non-trainable arrays ignore it.
   // InvalidArgument for a layout mismatch (of start or grad_correction) or an empty shard;
-  // Internal for a failure inside the backend.
+  // Internal for a failure inside the backend (the simulator stops the run); Unavailable for
+  // a failure of this client's task alone (a Python client that raised, under on_error
+  // "reject"): the simulator rejects the task's update and goes on.
   virtual Result<TrainResult> train(const ArrayRecord& start, const Shard& shard, int64_t steps,
                                     const TrainConfig& config, const ConfigRecord& task_config,
                                     uint64_t seed, const ArrayRecord* grad_correction) = 0;

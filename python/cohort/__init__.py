@@ -1,0 +1,89 @@
+"""Cohort from Python: federated and low-communication learning with a C++ core.
+
+The three things this module does (README.md, "Python"):
+
+* ``simulate(config, client_fn=...)`` runs Cohort's simulator (virtual clock, device models,
+  every registered strategy, codec, robust rule and privacy setting, by the config's names)
+  with clients written in Python the way Flower's NumPyClient is written: ``fit``,
+  ``evaluate`` and ``get_parameters`` on lists or dicts of numpy arrays.
+* ``StrategyRound`` and ``aggregate`` apply a registered strategy's server side to
+  results given by hand; ``Codec`` encodes and decodes with a codec chain. They run the C++
+  code, so results equal the C++ ones bit for bit.
+* Errors: bad input (wrong shape or dtype, NaN, non-contiguous arrays, unknown names) raises
+  ``ValueError`` / ``TypeError`` naming what was wrong; other failures ``RuntimeError``.
+"""
+
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from ._cohort import Codec, StrategyRound
+from ._cohort import simulate as _simulate
+
+__all__ = ["NumPyClient", "simulate", "aggregate", "StrategyRound", "Codec"]
+
+Parameters = Union[List[np.ndarray], Dict[str, np.ndarray]]
+
+
+class NumPyClient:
+    """A client in Flower's NumPyClient shape. Subclass it (or write any object with these
+    methods) and return instances from the ``client_fn`` given to :func:`simulate`.
+
+    ``parameters`` come as read-only float32 numpy arrays (a list, or a dict of name ->
+    array when ``get_parameters`` returned a dict); copy them into your model. Return
+    float32, C-contiguous arrays of the same shapes.
+    """
+
+    def get_parameters(self, config: Dict[str, Any]) -> Parameters:
+        """The initial model (called once, on the server's evaluation client; config has
+        ``seed``)."""
+        raise NotImplementedError
+
+    def fit(self, parameters: Parameters, config: Dict[str, Any]) -> Tuple[Parameters, int, Dict[str, float]]:
+        """Train ``config["local_steps"]`` steps with ``config["lr"]``, ``config["batch_size"]``
+        (also ``optimizer``, ``momentum``, ``weight_decay``, ``prox_mu``, ``seed``, ``cid``
+        and the strategy's task keys); return (parameters, num_examples, metrics), metrics
+        with ``train_loss``."""
+        raise NotImplementedError
+
+    def evaluate(self, parameters: Parameters, config: Dict[str, Any]) -> Tuple[float, int, Dict[str, float]]:
+        """Return (loss, num_examples, metrics) on this client's data, metrics with
+        ``accuracy``."""
+        raise NotImplementedError
+
+
+def simulate(config: Union[str, "os.PathLike[str]", Dict[str, Any]],
+             client_fn: Optional[Callable[[Any], Any]] = None,
+             overrides: Sequence[str] = (),
+             out: str = "",
+             on_error: str = "raise",
+             progress: bool = False) -> Dict[str, Any]:
+    """Runs one simulation and returns its summary (the fields of summary.json).
+
+    ``config``: a YAML file (as ``cohort simulate`` takes) or a dict of the same keys.
+    ``overrides``: ``"key.path=value"`` strings, like the CLI's ``--set``.
+    ``client_fn(context)``: makes the client for ``context`` (``cid``: client id, -1 for the
+    server's test set; ``split``: "train", "holdout" or "test"; ``x``: float32 examples of
+    shape [n, *sample_shape]; ``y``: int64 labels; ``num_classes``). Without it the config's
+    C++ model trains. Clients are made once per (client, split) and kept for the run.
+    ``out``: an output directory (metrics.jsonl, summary.json, ...; ``cohort report`` reads
+    it), empty for none.
+    ``on_error``: "raise" (a client's exception stops the run and is raised here, naming the
+    client) or "reject" (that update is rejected and counted; the run goes on).
+    """
+    return _simulate(config, client_fn, list(overrides), str(out), on_error, progress)
+
+
+def aggregate(results: Sequence[Tuple[Parameters, int]]) -> Parameters:
+    """The example-weighted mean of ``results`` = [(parameters, num_examples), ...], computed
+    by Cohort's FedAvg (the same fold, in the same order, bit for bit)."""
+    if not results:
+        raise ValueError("aggregate: no results")
+    first = results[0][0]
+    if isinstance(first, dict):
+        zeros: Parameters = {k: np.zeros_like(np.asarray(v), dtype=np.float32) for k, v in first.items()}
+    else:
+        zeros = [np.zeros_like(np.asarray(v), dtype=np.float32) for v in first]
+    s = StrategyRound("fedavg", zeros, [int(n) for _, n in results])
+    # The model starts at 0, so FedAvg's new model (0 - mean of (0 - parameters)) is the mean.
+    return s.round([(p, int(n)) for p, n in results])

@@ -1,0 +1,91 @@
+// cohort.simulate(): the C++ simulator (any registered strategy, codec, device model, robust
+// rule, privacy setting, by the config's names) driving Python clients (py_trainer.h).
+#include <pybind11/stl.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "arrays.h"
+#include "cohort/config/config.h"
+#include "cohort/runner/runner.h"
+#include "py_trainer.h"
+
+namespace cohort::python {
+
+namespace {
+
+// A config from a YAML file path, or a dict (YAML is a superset of JSON).
+SimulationConfig load_config(py::handle config, const std::vector<std::string>& overrides) {
+  if (py::isinstance<py::dict>(config)) {
+    const std::string text = py::module_::import("json").attr("dumps")(config).cast<std::string>();
+    return check(parse_simulation_config(text, "<dict>", overrides));
+  }
+  if (py::isinstance<py::str>(config) || py::hasattr(config, "__fspath__")) {
+    const std::string path = py::str(py::module_::import("os").attr("fspath")(config));
+    return check(load_simulation_config(path, overrides));
+  }
+  throw py::type_error("config: expected a YAML file path or a dict, got " +
+                       std::string(py::str(config.get_type().attr("__name__"))));
+}
+
+py::object json_to_python(const Json& j) {
+  return py::module_::import("json").attr("loads")(j.dump());
+}
+
+}  // namespace
+
+py::object simulate(py::handle config, py::object client_fn, std::vector<std::string> overrides,
+                    std::string out, std::string on_error, bool progress) {
+  SimulationConfig cfg = load_config(config, overrides);
+  if (!cfg.strategies.empty()) {
+    throw py::value_error("config: strategies: lists " + std::to_string(cfg.strategies.size()) +
+                          " strategies; simulate() runs one strategy: section");
+  }
+  if (on_error != "raise" && on_error != "reject") {
+    throw py::value_error("on_error: must be 'raise' or 'reject', got '" + on_error + "'");
+  }
+  if (!client_fn.is_none()) {
+    if (!cfg.models.empty()) {
+      throw py::value_error("config: models: (several models at once) takes C++ trainers only");
+    }
+    if (!PyCallable_Check(client_fn.ptr())) throw py::type_error("client_fn: must be callable");
+  }
+  Result<Scenario> built = Status::internal("not built");
+  {
+    py::gil_scoped_release release;
+    built = build_scenario(cfg);
+  }
+  if (!built.ok()) raise(cfg.source.explain(built.error()));
+  Scenario scenario = std::move(*built);
+  std::shared_ptr<PyClients> clients;
+  if (!client_fn.is_none()) {
+    clients = std::make_shared<PyClients>(client_fn, PyClientsOptions{.on_error = on_error});
+    for (size_t i = 0; i < scenario.clients.size(); ++i) {
+      clients->add_client_shards(static_cast<int64_t>(i), scenario.clients[i].shard,
+                                 scenario.clients[i].holdout);
+    }
+    clients->set_test(scenario.test);
+    scenario.factory =
+        python_trainer_factory(clients, std::make_shared<Shard>(Shard::all(scenario.test)));
+  }
+  RunOutputs outputs;
+  outputs.out_dir = out;
+  outputs.progress = progress;
+  Result<sim::SimSummary> summary = Status::internal("not run");
+  {
+    py::gil_scoped_release release;
+    summary = run_simulation(cfg, scenario, outputs);
+  }
+  if (!summary.ok()) raise(cfg.source.explain(summary.error()));
+  return json_to_python(summary->to_json());
+}
+
+void bind_sim(py::module_& m) {
+  m.def("simulate", &simulate, py::arg("config"), py::arg("client_fn") = py::none(),
+        py::arg("overrides") = std::vector<std::string>{}, py::arg("out") = std::string(),
+        py::arg("on_error") = std::string("raise"), py::arg("progress") = false,
+        "Runs a simulation; returns its summary as a dict (summary.json).");
+}
+
+}  // namespace cohort::python

@@ -1,0 +1,13 @@
+// The _cohort extension module; python/cohort/__init__.py is the public face.
+#include <pybind11/pybind11.h>
+
+namespace cohort::python {
+void bind_math(pybind11::module_& m);
+void bind_sim(pybind11::module_& m);
+}  // namespace cohort::python
+
+PYBIND11_MODULE(_cohort, m) {
+  m.doc() = "Cohort: federated and low-communication learning (C++ core)";
+  cohort::python::bind_math(m);
+  cohort::python::bind_sim(m);
+}
