@@ -29,9 +29,10 @@ class NumPyClient:
     """A client in Flower's NumPyClient shape. Subclass it (or write any object with these
     methods) and return instances from the ``client_fn`` given to :func:`simulate`.
 
-    ``parameters`` come as read-only float32 numpy arrays (a list, or a dict of name ->
-    array when ``get_parameters`` returned a dict); copy them into your model. Return
-    float32, C-contiguous arrays of the same shapes.
+    ``parameters`` come as float32 numpy arrays (a list, or a dict of name -> array when
+    ``get_parameters`` returned a dict), each call's own copy: a client may train in them in
+    place (``torch.from_numpy`` shares their memory). Return float32, C-contiguous arrays of
+    the same shapes.
     """
 
     def get_parameters(self, config: Dict[str, Any]) -> Parameters:
@@ -57,7 +58,9 @@ def simulate(config: Union[str, "os.PathLike[str]", Dict[str, Any]],
              overrides: Sequence[str] = (),
              out: str = "",
              on_error: str = "raise",
-             progress: bool = False) -> Dict[str, Any]:
+             progress: bool = False,
+             save_partition: bool = False,
+             workers: int = -1) -> Dict[str, Any]:
     """Runs one simulation and returns its summary (the fields of summary.json).
 
     ``config``: a YAML file (as ``cohort simulate`` takes) or a dict of the same keys.
@@ -67,11 +70,17 @@ def simulate(config: Union[str, "os.PathLike[str]", Dict[str, Any]],
     shape [n, *sample_shape]; ``y``: int64 labels; ``num_classes``). Without it the config's
     C++ model trains. Clients are made once per (client, split) and kept for the run.
     ``out``: an output directory (metrics.jsonl, summary.json, ...; ``cohort report`` reads
-    it), empty for none.
+    it), empty for none; ``save_partition`` also writes its partition.json.
+    ``workers``: Python worker processes that run the clients (forked when the run starts, so
+    ``client_fn`` and its data need not be picklable; a client always runs in the same one).
+    -1 (default): as many as the simulator's threads (``run.threads``, 0 = every core); 0 or 1:
+    the clients run in this process, one at a time under the GIL (PyTorch releases it in its
+    kernels). Results are the same either way.
     ``on_error``: "raise" (a client's exception stops the run and is raised here, naming the
     client) or "reject" (that update is rejected and counted; the run goes on).
     """
-    return _simulate(config, client_fn, list(overrides), str(out), on_error, progress)
+    return _simulate(config, client_fn, list(overrides), str(out), on_error, progress,
+                     save_partition, workers)
 
 
 def aggregate(results: Sequence[Tuple[Parameters, int]]) -> Parameters:

@@ -125,8 +125,8 @@ ArrayRecord record_from_python(py::handle params, const std::string& what,
 
 namespace {
 
-py::array view_of(const std::shared_ptr<const ArrayRecord>& record, const float* data,
-                  const std::vector<int64_t>& shape, py::handle base) {
+py::array view_of(const float* data, const std::vector<int64_t>& shape, py::handle base,
+                  bool writeable = false) {
   std::vector<py::ssize_t> dims(shape.begin(), shape.end());
   std::vector<py::ssize_t> strides(dims.size());
   py::ssize_t stride = sizeof(float);
@@ -135,7 +135,7 @@ py::array view_of(const std::shared_ptr<const ArrayRecord>& record, const float*
     stride *= dims[i];
   }
   py::array a(py::dtype::of<float>(), dims, strides, data, base);
-  a.attr("setflags")(py::arg("write") = false);
+  if (!writeable) a.attr("setflags")(py::arg("write") = false);
   return a;
 }
 
@@ -146,26 +146,27 @@ py::capsule keep_alive(std::shared_ptr<const ArrayRecord> record) {
 
 }  // namespace
 
-py::object record_to_python(std::shared_ptr<const ArrayRecord> record, bool named) {
+py::object record_to_python(std::shared_ptr<const ArrayRecord> record, bool named,
+                            bool writeable) {
   py::capsule base = keep_alive(record);
   const auto& specs = record->layout()->specs();
   if (named) {
     py::dict d;
     for (size_t i = 0; i < specs.size(); ++i) {
-      d[py::str(specs[i].name)] = view_of(record, record->array(i).data(), specs[i].shape, base);
+      d[py::str(specs[i].name)] = view_of(record->array(i).data(), specs[i].shape, base, writeable);
     }
     return d;
   }
   py::list l;
   for (size_t i = 0; i < specs.size(); ++i) {
-    l.append(view_of(record, record->array(i).data(), specs[i].shape, base));
+    l.append(view_of(record->array(i).data(), specs[i].shape, base, writeable));
   }
   return l;
 }
 
 py::array flat_view(std::shared_ptr<const ArrayRecord> record) {
   py::capsule base = keep_alive(record);
-  return view_of(record, record->data(), {record->numel()}, base);
+  return view_of(record->data(), {record->numel()}, base);
 }
 
 py::dict to_python(const ConfigRecord& config) {

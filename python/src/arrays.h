@@ -41,8 +41,10 @@ T check(Result<T> r) {
 ArrayRecord record_from_python(py::handle params, const std::string& what,
                                const std::shared_ptr<const ArrayLayout>& layout, bool* named);
 
-// The record as a dict (named) or a list of read-only numpy views sharing its memory.
-py::object record_to_python(std::shared_ptr<const ArrayRecord> record, bool named);
+// The record as a dict (named) or a list of numpy views sharing its memory: read-only, or
+// writable for a record that is the caller's own copy (a client may train in place).
+py::object record_to_python(std::shared_ptr<const ArrayRecord> record, bool named,
+                            bool writeable = false);
 // One flat float32 view of the record (read-only), kept alive by the view.
 py::array flat_view(std::shared_ptr<const ArrayRecord> record);
 

@@ -10,6 +10,9 @@
 #include "cohort/config/config.h"
 #include "cohort/runner/runner.h"
 #include "py_trainer.h"
+#include "py_workers.h"
+
+#include <thread>
 
 namespace cohort::python {
 
@@ -36,7 +39,8 @@ py::object json_to_python(const Json& j) {
 }  // namespace
 
 py::object simulate(py::handle config, py::object client_fn, std::vector<std::string> overrides,
-                    std::string out, std::string on_error, bool progress) {
+                    std::string out, std::string on_error, bool progress,
+                    bool save_partition, int workers) {
   SimulationConfig cfg = load_config(config, overrides);
   if (!cfg.strategies.empty()) {
     throw py::value_error("config: strategies: lists " + std::to_string(cfg.strategies.size()) +
@@ -59,19 +63,31 @@ py::object simulate(py::handle config, py::object client_fn, std::vector<std::st
   if (!built.ok()) raise(cfg.source.explain(built.error()));
   Scenario scenario = std::move(*built);
   std::shared_ptr<PyClients> clients;
+  std::shared_ptr<PyWorkers> procs;
   if (!client_fn.is_none()) {
     clients = std::make_shared<PyClients>(client_fn, PyClientsOptions{.on_error = on_error});
     for (size_t i = 0; i < scenario.clients.size(); ++i) {
       clients->add_client_shards(static_cast<int64_t>(i), scenario.clients[i].shard,
                                  scenario.clients[i].holdout);
     }
-    clients->set_test(scenario.test);
-    scenario.factory =
-        python_trainer_factory(clients, std::make_shared<Shard>(Shard::all(scenario.test)));
+    clients->set_data(scenario.train, scenario.test);
+    auto test = std::make_shared<Shard>(Shard::all(scenario.test));
+    // Worker processes: as many as the simulator's threads (run.threads; 0 = every core).
+    if (workers < 0) {
+      workers = cfg.run.threads > 0 ? static_cast<int>(cfg.run.threads)
+                                    : static_cast<int>(std::thread::hardware_concurrency());
+    }
+    if (workers >= 2) {
+      procs = check(PyWorkers::start(clients, test, workers));
+      scenario.factory = process_trainer_factory(procs, clients);
+    } else {
+      scenario.factory = python_trainer_factory(clients, test);
+    }
   }
   RunOutputs outputs;
   outputs.out_dir = out;
   outputs.progress = progress;
+  outputs.save_partition = save_partition;
   Result<sim::SimSummary> summary = Status::internal("not run");
   {
     py::gil_scoped_release release;
@@ -85,6 +101,7 @@ void bind_sim(py::module_& m) {
   m.def("simulate", &simulate, py::arg("config"), py::arg("client_fn") = py::none(),
         py::arg("overrides") = std::vector<std::string>{}, py::arg("out") = std::string(),
         py::arg("on_error") = std::string("raise"), py::arg("progress") = false,
+        py::arg("save_partition") = false, py::arg("workers") = -1,
         "Runs a simulation; returns its summary as a dict (summary.json).");
 }
 

@@ -99,7 +99,7 @@ class PyTrainer final : public Trainer {
       cfg["weight_decay"] = tt.config.weight_decay;
       cfg["prox_mu"] = tt.prox_mu;
       cfg["seed"] = seed;
-      py::object res = client.attr("fit")(record_to_python(params, c_->named), cfg);
+      py::object res = client.attr("fit")(record_to_python(params, c_->named, /*writeable=*/true), cfg);
       const std::string what = "fit() of " + who(cid, split);
       if (!py::isinstance<py::tuple>(res) || py::len(res) != 3) {
         throw py::type_error(what + " must return (parameters, num_examples, metrics)");
@@ -129,7 +129,7 @@ class PyTrainer final : public Trainer {
       py::dict cfg;
       cfg["cid"] = cid;
       cfg["split"] = split;
-      py::object res = client.attr("evaluate")(record_to_python(p, c_->named), cfg);
+      py::object res = client.attr("evaluate")(record_to_python(p, c_->named, /*writeable=*/true), cfg);
       const std::string what = "evaluate() of " + who(cid, split);
       if (!py::isinstance<py::tuple>(res) || py::len(res) != 3) {
         throw py::type_error(what + " must return (loss, num_examples, metrics)");
@@ -178,9 +178,9 @@ void PyClients::add_client_shards(int64_t cid, const Shard& train, const Shard& 
   if (holdout.size() > 0) by_hash_[indices_hash(holdout)] = {cid, "holdout"};
 }
 
-py::object PyClients::client_for(const Shard& shard, int64_t* cid, std::string* split) {
+uint64_t PyClients::lookup(const Shard& shard, int64_t* cid, std::string* split) const {
   const uint64_t h = indices_hash(shard);
-  if (shard.data == test_ || shard.data.get() == test_.get()) {
+  if (shard.data.get() == test_.get()) {
     *cid = -1;
     *split = "test";
   } else if (auto it = by_hash_.find(h); it != by_hash_.end()) {
@@ -190,6 +190,11 @@ py::object PyClients::client_for(const Shard& shard, int64_t* cid, std::string* 
     *cid = -1;
     *split = "train";
   }
+  return h;
+}
+
+py::object PyClients::client_for(const Shard& shard, int64_t* cid, std::string* split) {
+  const uint64_t h = lookup(shard, cid, split);
   auto key = std::make_pair(*split, h);
   auto it = clients_.find(key);
   if (it != clients_.end()) return it->second;
@@ -197,6 +202,11 @@ py::object PyClients::client_for(const Shard& shard, int64_t* cid, std::string* 
   if (client.is_none()) throw py::type_error("client_fn returned None for " + who(*cid, *split));
   clients_.emplace(key, client);
   return client;
+}
+
+std::unique_ptr<Trainer> make_python_trainer(std::shared_ptr<PyClients> clients,
+                                             std::shared_ptr<const Shard> test) {
+  return std::make_unique<PyTrainer>(std::move(clients), std::move(test));
 }
 
 TrainerFactory python_trainer_factory(std::shared_ptr<PyClients> clients,

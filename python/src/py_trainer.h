@@ -42,7 +42,15 @@ class PyClients {
   PyClients(py::object client_fn, PyClientsOptions options) : fn_(std::move(client_fn)), options_(std::move(options)) {}
   // Client ids of the scenario's shards, so a call names the client it is for.
   void add_client_shards(int64_t cid, const Shard& train, const Shard& holdout);
-  void set_test(std::shared_ptr<const Dataset> test) { test_ = std::move(test); }
+  void set_data(std::shared_ptr<const Dataset> train, std::shared_ptr<const Dataset> test) {
+    train_ = std::move(train);
+    test_ = std::move(test);
+  }
+  const std::shared_ptr<const Dataset>& train_data() const { return train_; }
+  const std::shared_ptr<const Dataset>& test_data() const { return test_; }
+  // Which client and split `shard` is (no Python; thread-safe once set up); returns the
+  // shard's key (a hash of its indices).
+  uint64_t lookup(const Shard& shard, int64_t* cid, std::string* split) const;
 
   // REQUIRES: GIL held.
   py::object client_for(const Shard& shard, int64_t* cid, std::string* split);
@@ -54,12 +62,16 @@ class PyClients {
  private:
   py::object fn_;
   PyClientsOptions options_;
+  std::shared_ptr<const Dataset> train_;
   std::shared_ptr<const Dataset> test_;
   std::map<uint64_t, std::pair<int64_t, std::string>> by_hash_;  // indices hash -> (cid, split)
   std::map<std::pair<std::string, uint64_t>, py::object> clients_;  // (split, hash) -> client
 };
 
-// Trainers over `clients`; `test` (the server's test set) also makes the initial model.
+// A trainer calling the Python clients in this process (taking the GIL for each call); `test`
+// (the server's test set) also makes the initial model.
+std::unique_ptr<Trainer> make_python_trainer(std::shared_ptr<PyClients> clients,
+                                             std::shared_ptr<const Shard> test);
 TrainerFactory python_trainer_factory(std::shared_ptr<PyClients> clients,
                                       std::shared_ptr<const Shard> test);
 

@@ -73,7 +73,8 @@ def test_python_clients_learn_and_write_the_usual_outputs(tmp_path):
         contexts.append((ctx.cid, ctx.split, ctx.x.shape, ctx.y.dtype))
         return LogReg(ctx)
 
-    s = cohort.simulate(config(), client_fn, out=str(tmp_path))
+    # In this process (workers=0), so that client_fn's calls are seen here.
+    s = cohort.simulate(config(), client_fn, out=str(tmp_path), workers=0)
     assert s["strategy"] == "fedavg"
     assert s["rounds"] == 5
     assert s["final_accuracy"] > 0.8, s
@@ -157,3 +158,21 @@ def test_bad_config_is_named():
         cohort.simulate(config(), LogReg, on_error="ignore")
     with pytest.raises(TypeError, match="client_fn"):
         cohort.simulate(config(), client_fn=42)
+
+
+def test_worker_processes_give_the_in_process_result():
+    a = cohort.simulate(config(), LogReg, workers=0)
+    b = cohort.simulate(config(), LogReg, workers=2)
+    c = cohort.simulate(config(threads=1), LogReg, workers=3)
+    assert a["model_hash"] == b["model_hash"] == c["model_hash"]
+
+
+def test_a_dead_worker_process_is_named():
+    class Dies(LogReg):
+        def fit(self, parameters, config):
+            if self.cid == 3:
+                os._exit(7)
+            return super().fit(parameters, config)
+
+    with pytest.raises(RuntimeError, match=r"Python worker process \d \(pid \d+\) exited with status 7"):
+        cohort.simulate(config(), Dies, overrides=["strategy.fraction=1.0"], workers=2)
