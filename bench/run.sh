@@ -11,7 +11,7 @@
 #                      against the baseline's best setting, not a handicapped one.
 set -euo pipefail
 
-BENCHMARKS=(fedavg aggregate eval memory load large_model codec secagg privacy codec_accuracy robustness fedast)
+BENCHMARKS=(fedavg aggregate eval memory load large_model codec secagg privacy codec_accuracy robustness fedast python_trainer)
 
 BUILD_DIR=${1:-build}
 shift || true
@@ -99,6 +99,16 @@ print("%r\t  rounds to target %s, wall to target %s s, %d rounds in %.2f s (%.3f
   echo "--- comparing against the fastest baseline ($best)"
   "$PY" bench/compare_fedavg.py "$run_dir" "$OUT/fedavg_baseline.json" --target "$target" |
     tee "$OUT/fedavg_compare.txt"
+}
+
+# The demo scenario with the clients in Python (examples/python/fmnist_torch.py, a PyTorch MLP,
+# in worker processes) against the same run with the C++ trainer and against the plain PyTorch
+# loop, alternated PYTRAINER_REPEATS (3) times. Goals: <= 1.3x the C++ trainer's time per round,
+# >= 1.5x faster than the plain loop.
+bench_python_trainer() {
+  section "python_trainer: Python clients vs the C++ trainer vs the plain PyTorch loop"
+  PYTHONPATH="$BUILD_DIR/python" "$PY" bench/python_trainer.py \
+    --repeats "${PYTRAINER_REPEATS:-3}" --out "$OUT/python_trainer" | tee "$OUT/python_trainer.json"
 }
 
 # Aggregation bandwidth, N = 25M float32 params, K = 10 updates: `cohort bench aggregate` times,

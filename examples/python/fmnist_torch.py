@@ -13,6 +13,7 @@ strategy, codec or device setting of the config applies (--set strategy.name=fed
 import argparse
 import os
 import sys
+import warnings
 
 import numpy as np
 import torch
@@ -35,12 +36,25 @@ def make_model(name):
     raise ValueError(f"unknown model {name!r} (mlp, cnn)")
 
 
+def shared(array):
+    """A tensor over a read-only numpy view without a copy (the model never writes its input)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "The given NumPy array is not writable"
+        return torch.from_numpy(array)
+
+
 class TorchClient(cohort.NumPyClient):
     def __init__(self, ctx, model_name):
-        self.x = torch.from_numpy(ctx.x)  # [n, 1, 28, 28] float32, no copy
-        self.y = torch.from_numpy(ctx.y)
+        # The whole dataset, shared with Cohort (no copy), and this client's rows in it: each
+        # batch is gathered from them, as Cohort's C++ trainer does.
+        self.data_x = shared(ctx.data_x)  # [N, 1, 28, 28] float32
+        self.data_y = shared(ctx.data_y)  # [N] int32
+        self.rows = torch.from_numpy(ctx.indices)
         self.model = make_model(model_name)
         self.model_name = model_name
+
+    def _batch(self, rows):
+        return self.data_x.index_select(0, rows), self.data_y.index_select(0, rows).long()
 
     def _load(self, parameters):
         # The arrays are this call's own copy: the model's tensors may share their memory.
@@ -60,15 +74,15 @@ class TorchClient(cohort.NumPyClient):
         opt = torch.optim.SGD(self.model.parameters(), lr=config["lr"], momentum=config["momentum"],
                               weight_decay=config["weight_decay"], foreach=True)
         gen = torch.Generator().manual_seed(config["seed"] % (2 ** 63))
-        n, bs, steps = len(self.y), config["batch_size"], config["local_steps"]
-        perm, pos, total = torch.randperm(n, generator=gen), 0, torch.zeros(())
+        n, bs, steps = len(self.rows), config["batch_size"], config["local_steps"]
+        perm, pos, total = self.rows[torch.randperm(n, generator=gen)], 0, torch.zeros(())
         for _ in range(steps):
             if pos >= n:
-                perm, pos = torch.randperm(n, generator=gen), 0
-            idx = perm[pos:pos + bs]
+                perm, pos = self.rows[torch.randperm(n, generator=gen)], 0
+            x, y = self._batch(perm[pos:pos + bs])
             pos += bs
             opt.zero_grad(set_to_none=True)
-            loss = torch.nn.functional.cross_entropy(self.model(self.x[idx]), self.y[idx])
+            loss = torch.nn.functional.cross_entropy(self.model(x), y)
             loss.backward()
             opt.step()
             total += loss.detach()
@@ -77,13 +91,13 @@ class TorchClient(cohort.NumPyClient):
     def evaluate(self, parameters, config):
         self._load(parameters)
         self.model.eval()
-        loss, correct = 0.0, 0
+        loss, correct, n = 0.0, 0, len(self.rows)
         with torch.no_grad():
-            for i in range(0, len(self.y), 1000):
-                out = self.model(self.x[i:i + 1000])
-                loss += torch.nn.functional.cross_entropy(out, self.y[i:i + 1000], reduction="sum").item()
-                correct += (out.argmax(1) == self.y[i:i + 1000]).sum().item()
-        n = len(self.y)
+            for i in range(0, n, 1000):
+                x, y = self._batch(self.rows[i:i + 1000])
+                out = self.model(x)
+                loss += torch.nn.functional.cross_entropy(out, y, reduction="sum").item()
+                correct += (out.argmax(1) == y).sum().item()
         return loss / n, n, {"accuracy": correct / n}
 
 

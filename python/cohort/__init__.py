@@ -13,6 +13,7 @@ The three things this module does (README.md, "Python"):
   ``ValueError`` / ``TypeError`` naming what was wrong; other failures ``RuntimeError``.
 """
 
+import functools
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -20,9 +21,45 @@ import numpy as np
 from ._cohort import Codec, StrategyRound
 from ._cohort import simulate as _simulate
 
-__all__ = ["NumPyClient", "simulate", "aggregate", "StrategyRound", "Codec"]
+__all__ = ["ClientContext", "NumPyClient", "simulate", "aggregate", "StrategyRound", "Codec"]
 
 Parameters = Union[List[np.ndarray], Dict[str, np.ndarray]]
+
+
+class ClientContext:
+    """What ``client_fn`` is given to make a client.
+
+    ``cid``: the client's id (-1 for the server's test set); ``split``: "train", "holdout" or
+    "test"; ``x`` / ``y``: the client's examples (float32, [n, *sample_shape]) and labels
+    (int64, [n]), gathered on first use; ``num_classes``; ``dataset``: its name.
+    Without a copy: ``data_x`` / ``data_y`` are read-only views of the whole dataset (shared
+    with Cohort, and between worker processes) and ``indices`` the client's rows in them, so a
+    client can gather each batch itself (``data_x[indices[batch]]``), as Cohort's C++ trainer
+    does.
+    """
+
+    def __init__(self, cid, split, data_x, data_y, indices, num_classes, dataset):
+        self.cid = cid
+        self.split = split
+        self.data_x = data_x
+        self.data_y = data_y
+        self.indices = indices
+        self.num_classes = num_classes
+        self.dataset = dataset
+
+    @functools.cached_property
+    def x(self) -> np.ndarray:
+        return self.data_x[self.indices]
+
+    @functools.cached_property
+    def y(self) -> np.ndarray:
+        return self.data_y[self.indices].astype(np.int64)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __repr__(self) -> str:
+        return f"ClientContext(cid={self.cid}, split={self.split!r}, examples={len(self)})"
 
 
 class NumPyClient:
@@ -65,10 +102,9 @@ def simulate(config: Union[str, "os.PathLike[str]", Dict[str, Any]],
 
     ``config``: a YAML file (as ``cohort simulate`` takes) or a dict of the same keys.
     ``overrides``: ``"key.path=value"`` strings, like the CLI's ``--set``.
-    ``client_fn(context)``: makes the client for ``context`` (``cid``: client id, -1 for the
-    server's test set; ``split``: "train", "holdout" or "test"; ``x``: float32 examples of
-    shape [n, *sample_shape]; ``y``: int64 labels; ``num_classes``). Without it the config's
-    C++ model trains. Clients are made once per (client, split) and kept for the run.
+    ``client_fn(context)``: makes the client for a :class:`ClientContext` (its id, split and
+    data). Without it the config's C++ model trains. A process makes each (client, split)'s
+    client once and keeps it for the run.
     ``out``: an output directory (metrics.jsonl, summary.json, ...; ``cohort report`` reads
     it), empty for none; ``save_partition`` also writes its partition.json.
     ``workers``: Python worker processes that run the clients (forked when the run starts, so

@@ -19,30 +19,30 @@ uint64_t indices_hash(const Shard& s) {
   return h;
 }
 
-// The shard's examples as numpy arrays (copies, owned by numpy).
+// A read-only numpy view of a dataset's features [size, *sample_shape] and labels (int32),
+// sharing the dataset's memory (kept alive by the views; worker processes share it with the
+// parent by the fork).
+std::pair<py::array, py::array> dataset_views(const std::shared_ptr<const Dataset>& d) {
+  auto* holder = new std::shared_ptr<const Dataset>(d);
+  py::capsule base(holder, [](void* p) { delete static_cast<std::shared_ptr<const Dataset>*>(p); });
+  std::vector<py::ssize_t> shape = {static_cast<py::ssize_t>(d->size())};
+  for (int64_t s : d->sample_shape) shape.push_back(static_cast<py::ssize_t>(s));
+  py::array x(py::dtype::of<float>(), shape, d->features.data(), base);
+  py::array y(py::dtype::of<int32_t>(), {static_cast<py::ssize_t>(d->size())}, d->labels.data(), base);
+  x.attr("setflags")(py::arg("write") = false);
+  y.attr("setflags")(py::arg("write") = false);
+  return {x, y};
+}
+
+// The client's context (cohort.ClientContext): its id, split, the whole dataset as views and
+// its example indices; ctx.x / ctx.y gather its examples on first use.
 py::object context_of(const Shard& shard, int64_t cid, const std::string& split) {
   const Dataset& d = *shard.data;
-  const int64_t n = shard.size();
-  const int64_t per = d.sample_numel();
-  std::vector<py::ssize_t> shape = {static_cast<py::ssize_t>(n)};
-  for (int64_t s : d.sample_shape) shape.push_back(static_cast<py::ssize_t>(s));
-  py::array_t<float> x(shape);
-  py::array_t<int64_t> y(static_cast<py::ssize_t>(n));
-  float* xp = x.mutable_data();
-  int64_t* yp = y.mutable_data();
-  for (int64_t i = 0; i < n; ++i) {
-    const int64_t e = shard.indices[static_cast<size_t>(i)];
-    std::memcpy(xp + i * per, d.example(e), static_cast<size_t>(per) * sizeof(float));
-    yp[i] = d.labels[static_cast<size_t>(e)];
-  }
-  py::object ns = py::module_::import("types").attr("SimpleNamespace")();
-  ns.attr("cid") = cid;
-  ns.attr("split") = split;
-  ns.attr("x") = x;
-  ns.attr("y") = y;
-  ns.attr("num_classes") = d.num_classes;
-  ns.attr("dataset") = d.name;
-  return ns;
+  auto [x, y] = dataset_views(shard.data);
+  py::array_t<int64_t> idx(static_cast<py::ssize_t>(shard.size()));
+  std::copy(shard.indices.begin(), shard.indices.end(), idx.mutable_data());
+  return py::module_::import("cohort").attr("ClientContext")(cid, split, x, y, idx, d.num_classes,
+                                                             d.name);
 }
 
 std::string who(int64_t cid, const std::string& split) {
