@@ -7,7 +7,8 @@ The three things this module does (README.md, "Python"):
   with clients written in Python the way Flower's NumPyClient is written: ``fit``,
   ``evaluate`` and ``get_parameters`` on lists or dicts of numpy arrays.
 * ``StrategyRound`` and ``aggregate`` apply a registered strategy's server side to
-  results given by hand; ``Codec`` encodes and decodes with a codec chain. They run the C++
+  results given by hand; ``robust_aggregate`` a robust rule (Krum, median, trimmed mean, ...)
+  to a list of updates; ``Codec`` encodes and decodes with a codec chain. They run the C++
   code, so results equal the C++ ones bit for bit.
 * Errors: bad input (wrong shape or dtype, NaN, non-contiguous arrays, unknown names) raises
   ``ValueError`` / ``TypeError`` naming what was wrong; other failures ``RuntimeError``.
@@ -18,10 +19,11 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ._cohort import Codec, StrategyRound
+from ._cohort import Codec, StrategyRound, robust_aggregate, robust_rules
 from ._cohort import simulate as _simulate
 
-__all__ = ["ClientContext", "NumPyClient", "simulate", "aggregate", "StrategyRound", "Codec"]
+__all__ = ["ClientContext", "NumPyClient", "simulate", "aggregate", "StrategyRound", "Codec",
+           "robust_aggregate", "robust_rules"]
 
 Parameters = Union[List[np.ndarray], Dict[str, np.ndarray]]
 

@@ -4,10 +4,12 @@
 namespace cohort::python {
 void bind_math(pybind11::module_& m);
 void bind_sim(pybind11::module_& m);
+void bind_robust(pybind11::module_& m);
 }  // namespace cohort::python
 
 PYBIND11_MODULE(_cohort, m) {
   m.doc() = "Cohort: federated and low-communication learning (C++ core)";
   cohort::python::bind_math(m);
   cohort::python::bind_sim(m);
+  cohort::python::bind_robust(m);
 }

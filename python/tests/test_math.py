@@ -117,3 +117,36 @@ def test_codecs_round_trip_and_reject_corruption():
         q.decode(payload[: len(payload) // 2], like=params)
     with pytest.raises(ValueError):
         cohort.Codec("int9")
+
+
+def test_robust_rules_by_hand():
+    ups = [[f32(1, 10)], [f32(2, 20)], [f32(100, -50)]]
+    med, info = cohort.robust_aggregate("median", ups)
+    np.testing.assert_array_equal(med[0], f32(2, 10))  # coordinate-wise median
+    assert len(info["influence"]) == 3
+    # Trimmed mean with beta 1/3 over 3 updates drops the extremes of each coordinate.
+    tm, _ = cohort.robust_aggregate("trimmed_mean", ups, params={"beta": 0.34})
+    np.testing.assert_array_equal(tm[0], f32(2, 10))
+    # Krum (f = 1) over 5 updates: four close together, one far away; the outlier is not chosen.
+    five = [{"w": f32(0, 0)}, {"w": f32(0.1, 0)}, {"w": f32(0, 0.1)}, {"w": f32(0.1, 0.1)},
+            {"w": f32(50, 50)}]
+    k, info = cohort.robust_aggregate("krum", five, params={"f": 1})
+    assert np.abs(k["w"]).max() <= 0.1
+    assert info["influence"][4] == 0.0
+    mean, _ = cohort.robust_aggregate("mean", five, weights=[1, 1, 1, 1, 0.0001])
+    assert np.abs(mean["w"]).max() < 0.1
+    assert "krum" in cohort.robust_rules
+
+
+def test_robust_rule_errors_are_named():
+    ups = [[f32(1)], [f32(2)], [f32(3)]]
+    with pytest.raises(ValueError, match="unknown"):
+        cohort.robust_aggregate("krumm", ups)
+    with pytest.raises(ValueError, match="params\\['betta'\\]"):
+        cohort.robust_aggregate("trimmed_mean", ups, params={"betta": 0.1})
+    with pytest.raises(ValueError, match="krum"):
+        cohort.robust_aggregate("krum", ups, params={"f": 1})  # needs more than 2f + 2
+    with pytest.raises(ValueError, match=r"updates\[1\]: array 0 has shape"):
+        cohort.robust_aggregate("median", [[f32(1, 2)], [f32(1)]])
+    with pytest.raises(ValueError, match="weights"):
+        cohort.robust_aggregate("mean", ups, weights=[1, 2])
