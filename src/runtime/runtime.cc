@@ -417,10 +417,14 @@ Status Runtime::receive(int64_t task_id, Update u, int64_t bytes_up,
   if (u.delta_source && !strategy_.accepts_streamed_delta()) {
     s = materialize_delta(u, strategy_.global_model()->layout());
   }
-  if (s.ok()) s = strategy_.on_update(std::move(u));
+  if (s.ok()) {
+    client_metrics_.begin(u.metrics, u.num_examples);
+    s = strategy_.on_update(std::move(u));
+  }
   receiving_ = false;
   // A commit this update made non-finite was refused: the update is rejected.
   if (s.ok() && !refused_during_receive_.ok()) s = refused_during_receive_;
+  client_metrics_.end(s.ok());
   if (!s.ok()) {
     --summary_.updates;
     ++summary_.rejected;
@@ -504,11 +508,8 @@ void Runtime::count_lost(const TaskRecord& r, const std::string& reason) {
   if (reason == "dropout") ++summary_.lost_dropout;
   if (reason == "offline") ++summary_.lost_offline;
   if (Entry* e = find(r.task.client)) ++e->stats.lost;
-  emit({{"event", "lost"},
-        {"client", r.task.client},
-        {"version", r.task.version},
-        {"reason", reason},
-        {"dispatched_at", r.dispatched_at}});
+  emit({{"event", "lost"}, {"client", r.task.client}, {"version", r.task.version},
+        {"reason", reason}, {"dispatched_at", r.dispatched_at}});
 }
 
 void Runtime::notify_lost(ClientId id, ModelVersion version) {
@@ -688,6 +689,7 @@ void Runtime::on_commit(ModelVersion version) {
 
 void Runtime::emit(Json event) {
   if (metrics_ == nullptr) return;
+  client_metrics_.annotate(event);
   if (!event.contains("virtual_time_s")) event["virtual_time_s"] = now();
   if (!event.contains("wall_time_s")) event["wall_time_s"] = host_.wall_seconds();
   metrics_->emit(event);

@@ -37,6 +37,7 @@
 #include "cohort/runtime/admission.h"
 #include "cohort/runtime/bandwidth.h"
 #include "cohort/runtime/checkpoint.h"
+#include "cohort/runtime/client_metrics.h"
 #include "cohort/runtime/evaluation.h"
 #include "cohort/runtime/robustness.h"
 #include "cohort/runtime/privacy.h"
@@ -313,6 +314,7 @@ class Runtime final : public StrategyHost {
   TimerId next_timer_ = 0;
   std::map<TimerId, double> timers_;  // pending timers and when they are due
   int64_t accepted_seq_ = 0;
+  ClientMetricsMean client_metrics_;  // clients' metrics into the commit events
   bool stopping_ = false;
   std::optional<Status> failure_;
   ModelVersion last_eval_version_ = -1;
