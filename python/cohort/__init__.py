@@ -19,11 +19,13 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ._cohort import Codec, StrategyRound, robust_aggregate, robust_rules
+from ._cohort import Codec, StrategyHost, StrategyRound, robust_aggregate, robust_rules
 from ._cohort import simulate as _simulate
+from .strategy import FitResult, RoundStrategy, Strategy
 
 __all__ = ["ClientContext", "NumPyClient", "simulate", "aggregate", "StrategyRound", "Codec",
-           "robust_aggregate", "robust_rules"]
+           "robust_aggregate", "robust_rules", "Strategy", "RoundStrategy", "FitResult",
+           "StrategyHost"]
 
 Parameters = Union[List[np.ndarray], Dict[str, np.ndarray]]
 
@@ -99,7 +101,8 @@ def simulate(config: Union[str, "os.PathLike[str]", Dict[str, Any]],
              on_error: str = "raise",
              progress: bool = False,
              save_partition: bool = False,
-             workers: int = -1) -> Dict[str, Any]:
+             workers: int = -1,
+             strategy: Optional["Strategy"] = None) -> Dict[str, Any]:
     """Runs one simulation and returns its summary (the fields of summary.json).
 
     ``config``: a YAML file (as ``cohort simulate`` takes) or a dict of the same keys.
@@ -114,11 +117,13 @@ def simulate(config: Union[str, "os.PathLike[str]", Dict[str, Any]],
     -1 (default): as many as the simulator's threads (``run.threads``, 0 = every core); 0 or 1:
     the clients run in this process, one at a time under the GIL (PyTorch releases it in its
     kernels). Results are the same either way.
+    ``strategy``: a strategy written in Python (:class:`cohort.Strategy` or
+    :class:`cohort.RoundStrategy`) run instead of the config's ``strategy:`` section.
     ``on_error``: "raise" (a client's exception stops the run and is raised here, naming the
     client) or "reject" (that update is rejected and counted; the run goes on).
     """
     return _simulate(config, client_fn, list(overrides), str(out), on_error, progress,
-                     save_partition, workers)
+                     save_partition, workers, strategy)
 
 
 def aggregate(results: Sequence[Tuple[Parameters, int]]) -> Parameters:

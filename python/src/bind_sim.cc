@@ -9,6 +9,7 @@
 #include "arrays.h"
 #include "cohort/config/config.h"
 #include "cohort/runner/runner.h"
+#include "py_strategy.h"
 #include "py_trainer.h"
 #include "py_workers.h"
 
@@ -40,7 +41,7 @@ py::object json_to_python(const Json& j) {
 
 py::object simulate(py::handle config, py::object client_fn, std::vector<std::string> overrides,
                     std::string out, std::string on_error, bool progress,
-                    bool save_partition, int workers) {
+                    bool save_partition, int workers, py::object strategy) {
   SimulationConfig cfg = load_config(config, overrides);
   if (!cfg.strategies.empty()) {
     throw py::value_error("config: strategies: lists " + std::to_string(cfg.strategies.size()) +
@@ -88,11 +89,16 @@ py::object simulate(py::handle config, py::object client_fn, std::vector<std::st
   outputs.out_dir = out;
   outputs.progress = progress;
   outputs.save_partition = save_partition;
+  // A strategy written in Python (cohort.Strategy) instead of the config's strategy: section.
+  std::unique_ptr<Strategy> py_strategy;
+  auto strategy_errors = std::make_shared<Status>();
+  if (!strategy.is_none()) py_strategy = std::make_unique<PyStrategy>(strategy, strategy_errors);
   Result<sim::SimSummary> summary = Status::internal("not run");
   {
     py::gil_scoped_release release;
-    summary = run_simulation(cfg, scenario, outputs);
+    summary = run_simulation(cfg, scenario, outputs, std::move(py_strategy));
   }
+  if (!strategy_errors->ok()) raise(*strategy_errors);
   if (!summary.ok()) raise(cfg.source.explain(summary.error()));
   return json_to_python(summary->to_json());
 }
@@ -102,6 +108,7 @@ void bind_sim(py::module_& m) {
         py::arg("overrides") = std::vector<std::string>{}, py::arg("out") = std::string(),
         py::arg("on_error") = std::string("raise"), py::arg("progress") = false,
         py::arg("save_partition") = false, py::arg("workers") = -1,
+        py::arg("strategy") = py::none(),
         "Runs a simulation; returns its summary as a dict (summary.json).");
 }
 

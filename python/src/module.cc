@@ -5,6 +5,7 @@ namespace cohort::python {
 void bind_math(pybind11::module_& m);
 void bind_sim(pybind11::module_& m);
 void bind_robust(pybind11::module_& m);
+void bind_strategy(pybind11::module_& m);
 }  // namespace cohort::python
 
 PYBIND11_MODULE(_cohort, m) {
@@ -12,4 +13,5 @@ PYBIND11_MODULE(_cohort, m) {
   cohort::python::bind_math(m);
   cohort::python::bind_sim(m);
   cohort::python::bind_robust(m);
+  cohort::python::bind_strategy(m);
 }

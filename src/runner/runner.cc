@@ -107,16 +107,20 @@ std::map<std::string, double> model_targets(const SimulationConfig& config) {
 }
 
 Result<sim::SimSummary> run_simulation(const SimulationConfig& config, const Scenario& scenario,
-                                       const RunOutputs& outputs) {
+                                       const RunOutputs& outputs,
+                                       std::unique_ptr<Strategy> strategy) {
   if (!config.strategies.empty()) {
     return Status::invalid_argument(
         "strategies: lists " + std::to_string(config.strategies.size()) +
         " strategies, but a simulation runs one; use cohort compare (run_comparison) for a "
         "strategies: list, or a strategy: section");
   }
-  COHORT_RETURN_IF_ERROR(check_strategies(config, static_cast<int64_t>(scenario.clients.size())));
-  COHORT_ASSIGN_OR_RETURN(std::unique_ptr<Strategy> strategy,
-                          make_strategy(config.strategy.name, config.strategy.params));
+  if (strategy) {
+    COHORT_RETURN_IF_ERROR(strategy->check_population(scenario.clients.size()));
+  } else {
+    COHORT_RETURN_IF_ERROR(check_strategies(config, static_cast<int64_t>(scenario.clients.size())));
+    COHORT_ASSIGN_OR_RETURN(strategy, make_strategy(config.strategy.name, config.strategy.params));
+  }
   MetricsHub hub;
   for (const auto& sink : outputs.sinks) hub.add_sink(sink);
   hub.add_sink(make_progress_line(outputs.progress));

@@ -63,10 +63,12 @@ struct RunOutputs {
   const std::atomic<bool>* stop = nullptr;
 };
 
-// Runs config.strategy. InvalidArgument when config.strategies is not empty (that is
-// run_comparison's job, runner/compare.h).
+// Runs config.strategy, or `strategy` when given (one built outside the registry, e.g. a
+// strategy written in Python; its check_population is applied). InvalidArgument when
+// config.strategies is not empty (that is run_comparison's job, runner/compare.h).
 Result<sim::SimSummary> run_simulation(const SimulationConfig& config, const Scenario& scenario,
-                                       const RunOutputs& outputs);
+                                       const RunOutputs& outputs,
+                                       std::unique_ptr<Strategy> strategy = nullptr);
 
 // A terminal progress line fed by the metrics stream: round, virtual time, last accuracy,
 // elapsed and estimated remaining wall time. Draws nothing when `enabled` is false.
