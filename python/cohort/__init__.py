@@ -23,9 +23,14 @@ from ._cohort import Codec, StrategyHost, StrategyRound, robust_aggregate, robus
 from ._cohort import simulate as _simulate
 from .strategy import FitResult, RoundStrategy, Strategy
 
+try:
+    from ._cohort import join as _join
+except ImportError:  # built without the gRPC deployment (COHORT_WITH_GRPC=OFF)
+    _join = None
+
 __all__ = ["ClientContext", "NumPyClient", "simulate", "aggregate", "StrategyRound", "Codec",
            "robust_aggregate", "robust_rules", "Strategy", "RoundStrategy", "FitResult",
-           "StrategyHost"]
+           "StrategyHost", "join"]
 
 Parameters = Union[List[np.ndarray], Dict[str, np.ndarray]]
 
@@ -139,3 +144,25 @@ def aggregate(results: Sequence[Tuple[Parameters, int]]) -> Parameters:
     s = StrategyRound("fedavg", zeros, [int(n) for _, n in results])
     # The model starts at 0, so FedAvg's new model (0 - mean of (0 - parameters)) is the mean.
     return s.round([(p, int(n)) for p, n in results])
+
+
+def join(server: str, token: str, config: str, client_fn: Callable[[Any], Any],
+         partition: str = "0/1", ca: str = "", insecure: bool = False,
+         ssl_target_name: str = "", seed: int = 1, max_disconnected_s: float = 300.0,
+         overrides: Sequence[str] = (), quiet: bool = False) -> Dict[str, int]:
+    """Takes part in a ``cohort serve`` deployment with a Python client until the server says
+    the run is over; returns the client's counts (tasks, accepted, rejected, ...).
+
+    The same as ``cohort join --server SERVER --partition i/N CONFIG`` with the model in
+    Python: ``config`` is the run's YAML (its ``data:`` and ``training:`` sections), the client
+    trains on part ``partition`` ("i/N") of the data, ``client_fn(context)`` makes it (the
+    NumPyClient shape of :func:`simulate`; its arrays must match the server's model: names,
+    shapes and order). ``token`` is the bearer token the server's tokens file maps to a client
+    id; ``ca`` the PEM file of the CA that signed the server's certificate (TLS), or
+    ``insecure=True`` for a plaintext server. Cohort's client does the rest: reconnects with
+    backoff, chunked streams, the run's codecs, heartbeats.
+    """
+    if _join is None:
+        raise RuntimeError("cohort.join: this build has no gRPC deployment (COHORT_WITH_GRPC=OFF)")
+    return _join(server, token, str(config), client_fn, partition, str(ca), insecure,
+                 ssl_target_name, seed, max_disconnected_s, list(overrides), quiet)

@@ -6,6 +6,9 @@ void bind_math(pybind11::module_& m);
 void bind_sim(pybind11::module_& m);
 void bind_robust(pybind11::module_& m);
 void bind_strategy(pybind11::module_& m);
+#ifdef COHORT_PY_WITH_GRPC
+void bind_join(pybind11::module_& m);
+#endif
 }  // namespace cohort::python
 
 PYBIND11_MODULE(_cohort, m) {
@@ -14,4 +17,7 @@ PYBIND11_MODULE(_cohort, m) {
   cohort::python::bind_sim(m);
   cohort::python::bind_robust(m);
   cohort::python::bind_strategy(m);
+#ifdef COHORT_PY_WITH_GRPC
+  cohort::python::bind_join(m);  // a Python client in a `cohort serve` deployment
+#endif
 }
