@@ -10,20 +10,16 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
-#include <exception>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "cohort/config/config.h"
-#include "cohort/core/parallel.h"
-#include "cohort/data/data_config.h"
 #include "cohort/deploy/server.h"
 #include "cohort/runner/runner.h"
-#include "cohort/runtime/evaluator.h"
+#include "cohort/runner/serving.h"
 #include "cohort/strategy/registry.h"
-#include "cohort/torch/torch_trainer.h"
 #include "commands.h"
 #include "common.h"
 
@@ -90,68 +86,8 @@ Status run_serve(const ServeArgs& a) {
   COHORT_RETURN_IF_ERROR(cfg.source.explain(check_strategies(cfg, 0)));
   COHORT_ASSIGN_OR_RETURN(std::unique_ptr<Strategy> strategy,
                           make_strategy(cfg.strategy.name, cfg.strategy.params));
-  COHORT_ASSIGN_OR_RETURN(std::shared_ptr<const Dataset> test,
-                          load_split(cfg.data, "test", cfg.run.seed));
-
-  // Evaluation runs like the simulator's (runtime/evaluator.h): the test set in chunks over a
-  // pool of single-threaded trainers, run.threads of them (0 = all cores).
-  libtorch::set_torch_threads(1);
-  COHORT_ASSIGN_OR_RETURN(TrainerFactory factory, trainer_factory(cfg, *test));
-  COHORT_ASSIGN_OR_RETURN(std::unique_ptr<Trainer> trainer, factory());
-  // The same initial model as `cohort simulate` with this seed.
-  COHORT_ASSIGN_OR_RETURN(ArrayRecord initial,
-                          trainer->init_params(Rng::mix_seed(cfg.run.seed, "init")));
-
-  deploy::ServerOptions o;
-  static_cast<DeployConfig&>(o) = deploy;
-  o.max_rounds = cfg.run.rounds;
-  o.out_dir = a.out;
-  o.seed = cfg.run.seed;
-  o.training = cfg.training;
-  o.eval_every = cfg.run.eval_every;
-  o.target_accuracy = cfg.run.target_accuracy;
-  o.model_targets = model_targets(cfg);
-  o.admission = cfg.admission;
-  o.compression = cfg.compression;
-  o.robust = cfg.robust;
-  o.contribution = cfg.contribution;
-  o.privacy = cfg.privacy;
-  if (cfg.attack.kind != "none") {
-    return Status::invalid_argument(
-        "attack: simulated attackers exist only in `cohort simulate` / `cohort compare`; in a "
-        "deployment an attacking client is a `cohort join --attack KIND` process");
-  }
-  o.start_fields = {{"config", to_json(cfg)}, {"deploy", to_json(deploy)}};
-  if (deploy.server_eval) {
-    struct EvalPool {
-      std::vector<std::unique_ptr<Trainer>> trainers;
-      std::unique_ptr<ThreadPool> pool;
-      std::unique_ptr<Evaluator> evaluator;
-    };
-    auto ev = std::make_shared<EvalPool>();
-    const size_t n = cfg.run.threads > 0 ? static_cast<size_t>(cfg.run.threads)
-                                         : std::max(1u, std::thread::hardware_concurrency());
-    ev->trainers.push_back(std::move(trainer));
-    while (ev->trainers.size() < n) {
-      COHORT_ASSIGN_OR_RETURN(std::unique_ptr<Trainer> t, factory());
-      ev->trainers.push_back(std::move(t));
-    }
-    ev->pool = std::make_unique<ThreadPool>(n);
-    std::vector<Trainer*> workers;
-    for (auto& t : ev->trainers) workers.push_back(t.get());
-    ev->evaluator =
-        std::make_unique<Evaluator>(ev->pool.get(), std::move(workers), Shard::all(test));
-    o.evaluate = [ev](const ArrayRecord& m) -> Result<EvalResult> {
-      try {
-        COHORT_ASSIGN_OR_RETURN(Evaluation e, ev->evaluator->evaluate(m));
-        return e.central;
-      } catch (const std::exception& e) {
-        return Status::internal(std::string("evaluation: ") + e.what());
-      }
-    };
-  }
-
-  deploy::Server server(std::move(o), std::move(strategy), std::move(initial));
+  COHORT_ASSIGN_OR_RETURN(ServingSetup setup, prepare_serving(cfg, deploy, a.out));
+  deploy::Server server(std::move(setup.options), std::move(strategy), std::move(setup.initial));
   COHORT_ASSIGN_OR_RETURN(int port, server.start());
   const size_t colon = deploy.listen_address.rfind(':');
   std::printf("listening on %s:%d\n", deploy.listen_address.substr(0, colon).c_str(), port);

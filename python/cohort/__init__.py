@@ -25,12 +25,13 @@ from .strategy import FitResult, RoundStrategy, Strategy
 
 try:
     from ._cohort import join as _join
+    from ._cohort import serve as _serve
 except ImportError:  # built without the gRPC deployment (COHORT_WITH_GRPC=OFF)
-    _join = None
+    _join = _serve = None
 
 __all__ = ["ClientContext", "NumPyClient", "simulate", "aggregate", "StrategyRound", "Codec",
            "robust_aggregate", "robust_rules", "Strategy", "RoundStrategy", "FitResult",
-           "StrategyHost", "join"]
+           "StrategyHost", "join", "serve"]
 
 Parameters = Union[List[np.ndarray], Dict[str, np.ndarray]]
 
@@ -166,3 +167,18 @@ def join(server: str, token: str, config: str, client_fn: Callable[[Any], Any],
         raise RuntimeError("cohort.join: this build has no gRPC deployment (COHORT_WITH_GRPC=OFF)")
     return _join(server, token, str(config), client_fn, partition, str(ca), insecure,
                  ssl_target_name, seed, max_disconnected_s, list(overrides), quiet)
+
+
+def serve(config: str, strategy: Optional["Strategy"] = None, deploy: str = "",
+          deploy_overrides: Sequence[str] = (), overrides: Sequence[str] = (),
+          listen: str = "", tokens: str = "", cert: str = "", key: str = "",
+          insecure: bool = False, out: str = "") -> Dict[str, Any]:
+    """Runs a deployment server until the run's budget is reached, like ``cohort serve``
+    (same config and deploy files, same flags: ``listen``, ``tokens``, ``cert``/``key`` or
+    ``insecure``, ``out``), with the config's strategy or ``strategy``, one written in Python
+    (:class:`cohort.Strategy` / :class:`cohort.RoundStrategy`). Prints
+    ``listening on HOST:PORT`` once it accepts clients; returns {"strategy", "version"}."""
+    if _serve is None:
+        raise RuntimeError("cohort.serve: this build has no gRPC deployment (COHORT_WITH_GRPC=OFF)")
+    return _serve(str(config), strategy, str(deploy), list(deploy_overrides), list(overrides),
+                  listen, str(tokens), str(cert), str(key), insecure, str(out))

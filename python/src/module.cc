@@ -8,6 +8,7 @@ void bind_robust(pybind11::module_& m);
 void bind_strategy(pybind11::module_& m);
 #ifdef COHORT_PY_WITH_GRPC
 void bind_join(pybind11::module_& m);
+void bind_serve(pybind11::module_& m);
 #endif
 }  // namespace cohort::python
 
@@ -18,6 +19,7 @@ PYBIND11_MODULE(_cohort, m) {
   cohort::python::bind_robust(m);
   cohort::python::bind_strategy(m);
 #ifdef COHORT_PY_WITH_GRPC
-  cohort::python::bind_join(m);  // a Python client in a `cohort serve` deployment
+  cohort::python::bind_join(m);   // a Python client in a `cohort serve` deployment
+  cohort::python::bind_serve(m);  // a server, with a strategy written in Python or not
 #endif
 }

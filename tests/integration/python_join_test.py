@@ -14,13 +14,19 @@ Cases (default: all), each in a temporary directory of its own (kept and named o
                none is rejected, and the final accuracy is >= 0.6.
   bad_token    cohort.join() with a token the server does not know raises at once naming the
                refusal (UNAUTHENTICATED), and a wrong partition is a ValueError.
+  python_server  cohort.serve() with a strategy written in Python (a cohort.RoundStrategy whose
+               aggregate_train is a coordinate-wise median through cohort.robust_aggregate)
+               and three `cohort join` C++ clients over TLS: every process exits 0, the run
+               reaches its rounds, the summary names the Python strategy, accuracy >= 0.6.
 
 Exit 0 when every selected case passes, 1 otherwise, 77 without python3-grpcio or the module.
 """
 import json
 import os
+import re
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import hardening_test as h  # noqa: E402  (exits 77 without python3-grpcio)
@@ -137,7 +143,54 @@ def bad_token(f):
     srv.proc.kill()
 
 
-CASES = {"mixed": mixed, "bad_token": bad_token}
+SERVER = r'''
+import sys
+import cohort
+
+class MedianRounds(cohort.RoundStrategy):
+    name = "py_median"
+    def aggregate_train(self, server_round, results, failures):
+        agg, _ = cohort.robust_aggregate("median", [r.parameters for r in results])
+        return agg
+
+config, tokens, cert, key, out = sys.argv[1:6]
+r = cohort.serve(config, strategy=MedianRounds(min_clients=3), listen="127.0.0.1:0",
+                 tokens=tokens, cert=cert, key=key, out=out)
+print("served", r["strategy"], r["version"], flush=True)
+'''
+
+
+def python_server(f):
+    f.tokens(3)
+    config = f.write("pyserver.yaml", h.train_config(ROUNDS, strategy=FEDAVG, eval_every=ROUNDS))
+    script = f.write("py_server.py", SERVER)
+    certs = f.certs()
+    out = f.path("pyserver_out")
+    srv = f.spawn([sys.executable, script, config, f.path("tokens.txt"),
+                   os.path.join(certs, "server.pem"), os.path.join(certs, "server.key"), out],
+                  "pyserver", env=python_env(f))
+    address = None
+    deadline = time.time() + 120
+    while address is None and time.time() < deadline and srv.poll() is None:
+        with open(f.path("pyserver.out")) as fh:
+            m = re.search(r"^listening on 127\.0\.0\.1:(\d+)$", fh.read(), re.M)
+        address = "127.0.0.1:" + m.group(1) if m else None
+        time.sleep(0.05)
+    f.require(address is not None, "the Python server did not print its port:\n" + h.tail(f.path("pyserver.err")))
+    clients = [f.join(address, k, 3, config, stem=f"client{k}", tls=True) for k in range(3)]
+    codes = h.wait_exit(clients + [srv], 240)
+    f.require(all(c == 0 for c in codes), f"exit codes {codes} (clients, python server):\n"
+              + h.tail(f.path("client0.err")) + h.tail(f.path("pyserver.err")))
+    with open(f.path("pyserver.out")) as fh:
+        served = fh.read()
+    s = json.load(open(os.path.join(out, "summary.json")))
+    note(f"{served.strip().splitlines()[-1]}; accuracy {s['final_accuracy']:.3f}, updates {s['updates']}")
+    f.check(f"served py_median {ROUNDS}" in served, f"python server said: {served!r}")
+    f.check(s["strategy"] == "py_median" and s["rounds"] == ROUNDS, f"summary {s}")
+    f.check(s["final_accuracy"] >= 0.6, f"final accuracy {s['final_accuracy']}")
+
+
+CASES = {"mixed": mixed, "bad_token": bad_token, "python_server": python_server}
 
 
 if __name__ == "__main__":
