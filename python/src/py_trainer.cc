@@ -78,10 +78,7 @@ class PyTrainer final : public Trainer {
   Result<TrainResult> train(const ArrayRecord& start, const Shard& shard, int64_t steps,
                             const TrainConfig& config, const ConfigRecord& task_config,
                             uint64_t seed, const ArrayRecord* grad_correction) override {
-    if (grad_correction != nullptr) {
-      return Status::invalid_argument(
-          "Python clients do not take a gradient correction (SCAFFOLD); use another strategy");
-    }
+    COHORT_RETURN_IF_ERROR(check_python_task(grad_correction));
     COHORT_ASSIGN_OR_RETURN(TaskTraining tt, resolve_task_training(config, task_config));
     auto params = std::make_shared<ArrayRecord>(start.clone());
     py::gil_scoped_acquire gil;
@@ -176,6 +173,12 @@ class PyTrainer final : public Trainer {
 void PyClients::add_client_shards(int64_t cid, const Shard& train, const Shard& holdout) {
   by_hash_[indices_hash(train)] = {cid, "train"};
   if (holdout.size() > 0) by_hash_[indices_hash(holdout)] = {cid, "holdout"};
+}
+
+Status check_python_task(const ArrayRecord* grad_correction) {
+  if (grad_correction == nullptr) return Status();
+  return Status::invalid_argument(
+      "Python clients do not take a gradient correction (SCAFFOLD); use another strategy");
 }
 
 uint64_t PyClients::lookup(const Shard& shard, int64_t* cid, std::string* split) const {

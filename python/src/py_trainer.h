@@ -68,6 +68,10 @@ class PyClients {
   std::map<std::pair<std::string, uint64_t>, py::object> clients_;  // (split, hash) -> client
 };
 
+// InvalidArgument for what a task may carry that Python clients cannot take (SCAFFOLD's
+// gradient correction); both kinds of Python trainer check it.
+Status check_python_task(const ArrayRecord* grad_correction);
+
 // A trainer calling the Python clients in this process (taking the GIL for each call); `test`
 // (the server's test set) also makes the initial model.
 std::unique_ptr<Trainer> make_python_trainer(std::shared_ptr<PyClients> clients,

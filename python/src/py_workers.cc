@@ -132,6 +132,19 @@ Result<std::shared_ptr<const ArrayLayout>> layout_of(const Json& j) {
   return ArrayLayout::create(std::move(specs));
 }
 
+// A record of `layout` holding `floats` (DataLoss naming `what` for another size).
+Result<ArrayRecord> record_of(std::shared_ptr<const ArrayLayout> layout,
+                              std::span<const float> floats, const char* what) {
+  ArrayRecord rec(std::move(layout));
+  if (static_cast<int64_t>(floats.size()) != rec.numel()) {
+    return Status::data_loss(std::string(what) + " of the wrong size: " +
+                             std::to_string(floats.size()) + " values for " +
+                             std::to_string(rec.numel()));
+  }
+  std::copy(floats.begin(), floats.end(), rec.data());
+  return rec;
+}
+
 Json status_json(const Status& s) {
   return {{"code", static_cast<int>(s.code())}, {"message", s.message()}};
 }
@@ -166,11 +179,9 @@ std::string serve_one(Trainer& t, PyClients& clients, const std::string& m) {
     }
     clients.named = h.at("named").get<bool>();
     clients.layout = layout;
-    ArrayRecord params(layout);
-    if (static_cast<int64_t>(floats.size()) != params.numel()) {
-      return pack({{"status", status_json(Status::data_loss("parameters of the wrong size"))}});
-    }
-    std::copy(floats.begin(), floats.end(), params.data());
+    Result<ArrayRecord> got = record_of(layout, floats, "parameters");
+    if (!got.ok()) return pack({{"status", status_json(got.error())}});
+    ArrayRecord params = std::move(*got);
     if (op == "fit") {
       Result<TrainResult> r = t.train(params, shard, h.at("steps").get<int64_t>(),
                                       training_of(h.at("training")), config_of(h.at("task_config")),
@@ -225,9 +236,7 @@ class ProcTrainer final : public Trainer {
     std::span<const float> floats;
     COHORT_RETURN_IF_ERROR(reply_of(reply, &r, &floats));
     COHORT_ASSIGN_OR_RETURN(std::shared_ptr<const ArrayLayout> layout, layout_of(r.at("layout")));
-    ArrayRecord rec(layout);
-    if (static_cast<int64_t>(floats.size()) != rec.numel()) return Status::data_loss("initial model of the wrong size");
-    std::copy(floats.begin(), floats.end(), rec.data());
+    COHORT_ASSIGN_OR_RETURN(ArrayRecord rec, record_of(layout, floats, "initial model"));
     w_->named = r.at("named").get<bool>();
     return rec;
   }
@@ -235,10 +244,7 @@ class ProcTrainer final : public Trainer {
   Result<TrainResult> train(const ArrayRecord& start, const Shard& shard, int64_t steps,
                             const TrainConfig& config, const ConfigRecord& task_config,
                             uint64_t seed, const ArrayRecord* grad_correction) override {
-    if (grad_correction != nullptr) {
-      return Status::invalid_argument(
-          "Python clients do not take a gradient correction (SCAFFOLD); use another strategy");
-    }
+    COHORT_RETURN_IF_ERROR(check_python_task(grad_correction));
     size_t w = 0;
     COHORT_ASSIGN_OR_RETURN(Json h, request("fit", start, shard, &w));
     h["steps"] = steps;
@@ -250,9 +256,7 @@ class ProcTrainer final : public Trainer {
     std::span<const float> floats;
     COHORT_RETURN_IF_ERROR(reply_of(reply, &r, &floats));
     TrainResult t;
-    t.params = ArrayRecord(start.layout());
-    if (static_cast<int64_t>(floats.size()) != t.params.numel()) return Status::data_loss("fit() result of the wrong size");
-    std::copy(floats.begin(), floats.end(), t.params.data());
+    COHORT_ASSIGN_OR_RETURN(t.params, record_of(start.layout(), floats, "fit() result"));
     t.num_examples = r.at("num_examples").get<int64_t>();
     t.steps = r.at("steps").get<int64_t>();
     for (auto it = r.at("metrics").begin(); it != r.at("metrics").end(); ++it) t.metrics[it.key()] = it.value().get<double>();

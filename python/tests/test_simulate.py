@@ -176,3 +176,9 @@ def test_a_dead_worker_process_is_named():
 
     with pytest.raises(RuntimeError, match=r"Python worker process \d \(pid \d+\) exited with status 7"):
         cohort.simulate(config(), Dies, overrides=["strategy.fraction=1.0"], workers=2)
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_scaffold_is_refused_for_python_clients(workers):
+    with pytest.raises(ValueError, match="gradient correction \\(SCAFFOLD\\)"):
+        cohort.simulate(config(), LogReg, overrides=["strategy.name=scaffold"], workers=workers)
