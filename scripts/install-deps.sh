@@ -27,7 +27,7 @@ PACKAGES=(
   fortunes fortunes-min fortunes-de fortunes-es fortunes-it
   # python: bindings and baselines (Debian's python3, not a pyenv one)
   python3 python3-dev python3-numpy python3-torch pybind11-dev python3-grpcio python3-protobuf
-  python3-pytest
+  python3-pytest python3-pip python3-setuptools python3-wheel
 )
 
 missing=()
