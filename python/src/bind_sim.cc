@@ -13,6 +13,8 @@
 #include "py_trainer.h"
 #include "py_workers.h"
 
+#include <atomic>
+#include <csignal>
 #include <thread>
 
 namespace cohort::python {
@@ -32,6 +34,30 @@ SimulationConfig load_config(py::handle config, const std::vector<std::string>& 
   throw py::type_error("config: expected a YAML file path or a dict, got " +
                        std::string(py::str(config.get_type().attr("__name__"))));
 }
+
+// Ctrl-C during a simulation: Python's own handler cannot run while the main thread is in
+// C++, so simulate() installs this one for the run's duration; the run stops early (its
+// outputs written), then simulate() raises KeyboardInterrupt.
+std::atomic<bool> g_interrupted{false};
+extern "C" void on_sigint(int) { g_interrupted.store(true); }
+
+class SigintScope {
+ public:
+  SigintScope() {
+    g_interrupted.store(false);
+    struct sigaction sa {};
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    installed_ = sigaction(SIGINT, &sa, &old_) == 0;
+  }
+  ~SigintScope() {
+    if (installed_) sigaction(SIGINT, &old_, nullptr);
+  }
+
+ private:
+  struct sigaction old_ {};
+  bool installed_ = false;
+};
 
 py::object json_to_python(const Json& j) {
   return py::module_::import("json").attr("loads")(j.dump());
@@ -95,8 +121,14 @@ py::object simulate(py::handle config, py::object client_fn, std::vector<std::st
   if (!strategy.is_none()) py_strategy = std::make_unique<PyStrategy>(strategy, strategy_errors);
   Result<sim::SimSummary> summary = Status::internal("not run");
   {
+    SigintScope sigint;
+    outputs.stop = &g_interrupted;
     py::gil_scoped_release release;
     summary = run_simulation(cfg, scenario, outputs, std::move(py_strategy));
+  }
+  if (g_interrupted.load()) {
+    PyErr_SetString(PyExc_KeyboardInterrupt, "simulation stopped early (its outputs are written)");
+    throw py::error_already_set();
   }
   if (!strategy_errors->ok()) raise(*strategy_errors);
   if (!summary.ok()) raise(cfg.source.explain(summary.error()));

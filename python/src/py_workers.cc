@@ -323,6 +323,9 @@ Result<std::shared_ptr<PyWorkers>> PyWorkers::start(std::shared_ptr<PyClients> c
     const pid_t pid = fork();
     if (pid == 0) {
       PyOS_AfterFork_Child();
+      // Ctrl-C reaches the whole process group: the parent stops the run, its workers wait to
+      // be told (end of file) rather than die in the middle of a task.
+      signal(SIGINT, SIG_IGN);
       // Only this worker's ends stay open, so every worker sees end-of-file when the parent
       // closes its pipes.
       for (const auto& w : self->workers_) {

@@ -182,3 +182,31 @@ def test_a_dead_worker_process_is_named():
 def test_scaffold_is_refused_for_python_clients(workers):
     with pytest.raises(ValueError, match="gradient correction \\(SCAFFOLD\\)"):
         cohort.simulate(config(), LogReg, overrides=["strategy.name=scaffold"], workers=workers)
+
+
+def test_ctrl_c_stops_the_run_early_and_raises_keyboard_interrupt(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+    here = os.path.dirname(os.path.abspath(__file__))
+    code = ("import sys; sys.path.insert(0, %r)\n"
+            "import cohort\n"
+            "from test_simulate import LogReg, config\n"
+            "print('started', flush=True)\n"
+            "try:\n"
+            "    cohort.simulate(config(rounds=100000), LogReg, out=%r)\n"
+            "except KeyboardInterrupt as e:\n"
+            "    print('interrupted', e, flush=True)\n" % (here, str(tmp_path / "run")))
+    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                         env=dict(os.environ))
+    assert p.stdout.readline().strip() == "started"
+    deadline = time.time() + 60
+    while not (tmp_path / "run" / "metrics.jsonl").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    p.send_signal(signal.SIGINT)
+    out, _ = p.communicate(timeout=120)
+    assert "interrupted simulation stopped early" in out, out
+    s = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert 0 < s["rounds"] < 100000
