@@ -151,6 +151,9 @@ void bind_strategy(py::module_& m) {
                                     std::to_string(t.local_steps));
             }
             t.config = config_from_python(config, "dispatch(config=...)");
+            // Without the GIL: the runtime may train or evaluate right away on threads that
+            // call Python clients in this process.
+            py::gil_scoped_release release;
             s.host().dispatch(std::move(t));
           },
           py::arg("cid"), py::arg("local_steps") = py::none(), py::arg("config") = py::none())
@@ -168,6 +171,9 @@ void bind_strategy(py::module_& m) {
             // (which would only reject the update being handled), so the run stops.
             try {
               ArrayRecord next = record_from_python(params, "commit()", s.model()->layout(), &named);
+              // The commit evaluates the model (maybe with Python clients of this process, on
+              // other threads): without the GIL.
+              py::gil_scoped_release release;
               return s.commit_model(std::move(next));
             } catch (const py::builtin_exception& e) {
               throw std::runtime_error(e.what());

@@ -110,3 +110,12 @@ def test_a_broken_strategy_stops_the_run_with_its_error():
 
     with pytest.raises(RuntimeError, match="commit\\(\\): 1 arrays, the model has 2"):
         cohort.simulate(config(), LogReg, strategy=WrongModel())
+
+
+def test_python_strategy_with_python_clients_in_this_process():
+    # The strategy's commit evaluates the model with the clients of this process: the host
+    # gives the GIL up meanwhile (it would wait for itself otherwise).
+    s = cohort.simulate(config(rounds=3), LogReg, strategy=cohort.RoundStrategy(), workers=0)
+    t = cohort.simulate(config(rounds=3, threads=1), LogReg, strategy=cohort.RoundStrategy(),
+                        workers=2)
+    assert s["rounds"] == 3 and s["model_hash"] == t["model_hash"]
