@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "cohort/core/config_record_json.h"
 #include "cohort/core/metrics.h"
 
 namespace cohort::python {
@@ -76,24 +77,6 @@ Status unpack(const std::string& m, Json* header, std::span<const float>* floats
 }
 
 // ---- what travels ----------------------------------------------------------------------------
-
-Json config_json(const ConfigRecord& c) {
-  Json j = Json::object();
-  for (const auto& [k, v] : c) std::visit([&](const auto& x) { j[k] = x; }, v);
-  return j;
-}
-
-ConfigRecord config_of(const Json& j) {
-  ConfigRecord c;
-  for (auto it = j.begin(); it != j.end(); ++it) {
-    const Json& v = it.value();
-    if (v.is_boolean()) c[it.key()] = v.get<bool>();
-    else if (v.is_number_integer()) c[it.key()] = v.get<int64_t>();
-    else if (v.is_number()) c[it.key()] = v.get<double>();
-    else if (v.is_string()) c[it.key()] = v.get<std::string>();
-  }
-  return c;
-}
 
 Json training_json(const TrainConfig& t) {
   return {{"optimizer", t.optimizer}, {"lr", t.lr}, {"momentum", t.momentum},
@@ -184,7 +167,7 @@ std::string serve_one(Trainer& t, PyClients& clients, const std::string& m) {
     ArrayRecord params = std::move(*got);
     if (op == "fit") {
       Result<TrainResult> r = t.train(params, shard, h.at("steps").get<int64_t>(),
-                                      training_of(h.at("training")), config_of(h.at("task_config")),
+                                      training_of(h.at("training")), config_record_from_json(h.at("task_config")),
                                       h.at("seed").get<uint64_t>(), nullptr);
       if (!r.ok()) return pack({{"status", status_json(r.error())}});
       Json metrics = Json::object();
@@ -250,7 +233,7 @@ class ProcTrainer final : public Trainer {
     h["steps"] = steps;
     h["seed"] = seed;
     h["training"] = training_json(config);
-    h["task_config"] = config_json(task_config);
+    h["task_config"] = to_json(task_config);
     COHORT_ASSIGN_OR_RETURN(std::string reply, w_->call(w, pack(h, start.flat())));
     Json r;
     std::span<const float> floats;

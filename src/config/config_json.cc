@@ -1,6 +1,6 @@
 // to_json(SimulationConfig): the resolved config, every default filled in (DIR/config.json).
-#include <variant>
 
+#include "cohort/core/config_record_json.h"
 #include "cohort/config/config.h"
 
 namespace cohort {
@@ -87,13 +87,7 @@ Json to_json(const SimulationConfig& config) {
 
   Json strategy = Json::object();
   strategy["name"] = config.strategy.name;
-  for (const auto& [key, value] : config.strategy.params) {
-    strategy[key] = std::visit(
-        [](const auto& v) {
-          return Json(v);
-        },
-        value);
-  }
+  strategy.update(to_json(config.strategy.params));
 
   const RunConfig& r = config.run;
   Json run = Json::object();
@@ -128,13 +122,7 @@ Json to_json(const SimulationConfig& config) {
       Json item = Json::object();
       item["name"] = sc.name;
       item["label"] = sc.label;
-      for (const auto& [key, value] : sc.params) {
-        item[key] = std::visit(
-            [](const auto& v) {
-              return Json(v);
-            },
-            value);
-      }
+      item.update(to_json(sc.params));
       if (!sc.uplink.empty()) item["uplink"] = sc.uplink;
       if (sc.rounds > 0) item["rounds"] = sc.rounds;
       if (!sc.downlink.empty()) item["downlink"] = sc.downlink;

@@ -1,3 +1,4 @@
+#include "cohort/core/config_record_json.h"
 #include "cohort/runner/compare.h"
 
 #include <sys/ioctl.h>
@@ -12,7 +13,6 @@
 #include <mutex>
 #include <thread>
 #include <utility>
-#include <variant>
 
 #include "cohort/core/parallel.h"
 #include "cohort/report/report.h"
@@ -24,18 +24,6 @@ namespace {
 
 Json optional_json(const std::optional<int64_t>& v) { return v ? Json(*v) : Json(nullptr); }
 Json optional_json(const std::optional<double>& v) { return v ? Json(*v) : Json(nullptr); }
-
-Json params_json(const ConfigRecord& params) {
-  Json j = Json::object();
-  for (const auto& [key, value] : params) {
-    j[key] = std::visit(
-        [](const auto& v) {
-          return Json(v);
-        },
-        value);
-  }
-  return j;
-}
 
 std::string percent(double v) {
   char buf[32];
@@ -185,7 +173,7 @@ Json Comparison::to_json() const {
     Json j = Json::object();
     j["label"] = e.label;
     j["strategy"] = e.strategy.name;
-    j["params"] = params_json(e.strategy.params);
+    j["params"] = cohort::to_json(e.strategy.params);
     if (!e.strategy.uplink.empty()) j["uplink"] = e.strategy.uplink;
     if (!e.strategy.downlink.empty()) j["downlink"] = e.strategy.downlink;
     if (e.strategy.downlink_delta) j["downlink_delta"] = *e.strategy.downlink_delta;
