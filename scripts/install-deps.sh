@@ -28,6 +28,9 @@ PACKAGES=(
   # python: bindings and baselines (Debian's python3, not a pyenv one)
   python3 python3-dev python3-numpy python3-torch pybind11-dev python3-grpcio python3-protobuf
   python3-pytest python3-pip python3-setuptools python3-wheel
+  # live dashboard (cohort serve/simulate --dashboard): HTTP server library; its end-to-end test
+  # drives headless Chromium through Selenium
+  libcpp-httplib-dev chromium chromium-driver python3-selenium
 )
 
 missing=()

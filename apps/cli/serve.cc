@@ -1,6 +1,7 @@
 // `cohort serve CONFIG.yaml [--deploy DEPLOY.yaml] [--listen HOST:PORT] [--tokens FILE]
 //   (--cert C --key K | --insecure) [--out DIR] [--checkpoint-dir D [--keep-checkpoints N]]
-//   [--resume] [--max-wall-s S] [--set k=v]...`
+//   [--resume] [--max-wall-s S] [--dashboard HOST:PORT [--dashboard-token-file F]]
+//   [--set k=v]...`
 //
 // The training config (strategy, training, model, data for the server's test split, run:
 // rounds, eval_every, seed) is the YAML every command reads; the deployment's own settings
@@ -22,6 +23,7 @@
 #include "cohort/strategy/registry.h"
 #include "commands.h"
 #include "common.h"
+#include "live_dashboard.h"
 
 namespace cohort::cli {
 
@@ -43,6 +45,7 @@ struct ServeArgs {
   std::optional<int64_t> keep_checkpoints, chunk_bytes, max_concurrent_pushes;
   std::optional<double> client_timeout_s, task_timeout_s, max_wall_s;
   std::string out;
+  DashboardArgs dashboard;
 };
 
 // The deploy file (if any) with the flags applied, then validated.
@@ -87,6 +90,8 @@ Status run_serve(const ServeArgs& a) {
   COHORT_ASSIGN_OR_RETURN(std::unique_ptr<Strategy> strategy,
                           make_strategy(cfg.strategy.name, cfg.strategy.params));
   COHORT_ASSIGN_OR_RETURN(ServingSetup setup, prepare_serving(cfg, deploy, a.out));
+  COHORT_ASSIGN_OR_RETURN(std::unique_ptr<LiveDashboard> dash, start_dashboard(a.dashboard));
+  if (dash) setup.options.sinks.push_back(dash->sink());
   deploy::Server server(std::move(setup.options), std::move(strategy), std::move(setup.initial));
   COHORT_ASSIGN_OR_RETURN(int port, server.start());
   const size_t colon = deploy.listen_address.rfind(':');
@@ -160,6 +165,7 @@ void add_serve_command(CLI::App& app) {
                   "Seconds without any RPC after which a client's task is lost (10)");
   cmd->add_option("--task-timeout", a->task_timeout_s,
                   "Seconds after dispatch after which a task is lost (0 = none)");
+  a->dashboard.add_options(cmd);
   cmd->callback([a] {
     try {
       Status s = run_serve(*a);

@@ -1,11 +1,15 @@
-// `cohort simulate CONFIG.yaml [--out DIR] [--seed N] [--threads N] [--set key=value]...`
+// `cohort simulate CONFIG.yaml [--out DIR] [--seed N] [--threads N] [--set key=value]...
+//   [--dashboard HOST:PORT [--dashboard-token-file F] [--dashboard-keep]]`
+#include <chrono>
 #include <cstdio>
+#include <thread>
 #include <string>
 #include <vector>
 
 #include "cohort/runner/runner.h"
 #include "commands.h"
 #include "common.h"
+#include "live_dashboard.h"
 
 namespace cohort::cli {
 
@@ -16,6 +20,8 @@ struct SimulateArgs {
   std::string out = "runs/latest";
   bool quiet = false;
   bool save_partition = false;
+  DashboardArgs dashboard;
+  bool dashboard_keep = false;
 };
 
 void run_simulate(const SimulateArgs& a) {
@@ -28,10 +34,16 @@ void run_simulate(const SimulateArgs& a) {
         " strategies; run them with `cohort compare " + a.cfg.config +
         " --out DIR`, or give one strategy: section to cohort simulate"));
   }
+  if (a.dashboard_keep && a.dashboard.address.empty()) {
+    return fail(Status::invalid_argument("--dashboard-keep needs --dashboard HOST:PORT"));
+  }
   Result<Scenario> scenario = build_scenario(*cfg);
   if (!scenario.ok()) return fail(scenario.error());
+  Result<std::unique_ptr<LiveDashboard>> dash = start_dashboard(a.dashboard);
+  if (!dash.ok()) return fail(dash.error());
 
   RunOutputs out;
+  if (*dash) out.sinks.push_back((*dash)->sink());
   out.out_dir = a.out;
   out.progress = !a.quiet;
   out.save_partition = a.save_partition;
@@ -52,6 +64,14 @@ void run_simulate(const SimulateArgs& a) {
     }
   }
   std::printf("\nmodel %s; outputs in %s/\n", s->model_hash.c_str(), a.out.c_str());
+  if (*dash && a.dashboard_keep && !InterruptFlag::raised()) {
+    std::printf("dashboard stays up at %s until Ctrl-C\n", (*dash)->url().c_str());
+    std::fflush(stdout);
+    InterruptFlag::install();
+    while (!InterruptFlag::raised()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    InterruptFlag::restore();
+    return;  // the run itself completed: exit 0
+  }
   if (InterruptFlag::raised()) {
     std::printf("(stopped early by SIGINT)\n");
     set_exit_code(kExitInterrupted);
@@ -76,6 +96,9 @@ void add_simulate_command(CLI::App& app) {
   cmd->add_flag("--quiet,-q", args->quiet, "No progress line");
   cmd->add_flag("--save-partition", args->save_partition,
                 "Also write partition.json (client -> example indices)");
+  args->dashboard.add_options(cmd);
+  cmd->add_flag("--dashboard-keep", args->dashboard_keep,
+                "Keep serving the dashboard after the run until Ctrl-C");
   cmd->callback([args] {
     run_simulate(*args);
   });

@@ -27,9 +27,28 @@ void JsonlFileSink::on_event(const Json& event) {
 
 void JsonlFileSink::flush() { std::fflush(f_); }
 
+const char* to_string(LiveClientState s) {
+  switch (s) {
+    case LiveClientState::kIdle: return "idle";
+    case LiveClientState::kTraining: return "training";
+    case LiveClientState::kOffline: return "offline";
+    case LiveClientState::kLost: return "lost";
+    case LiveClientState::kRejected: return "rejected";
+  }
+  return "unknown";
+}
+
 void MetricsHub::add_sink(std::shared_ptr<MetricsSink> sink) {
   std::lock_guard<std::mutex> lock(mu_);
+  if (sink->wants_live()) live_.store(true, std::memory_order_relaxed);
   sinks_.push_back(std::move(sink));
+}
+
+void MetricsHub::publish_live(const LiveTotals& totals, std::span<const LiveClient> changed) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& s : sinks_) {
+    if (s->wants_live()) s->on_live(totals, changed);
+  }
 }
 
 void MetricsHub::emit(const Json& event) {

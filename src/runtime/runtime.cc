@@ -20,100 +20,6 @@ Runtime::Runtime(RuntimeOptions options, Strategy& strategy, RuntimeHost& host, 
   summary_.seed = options_.seed;
 }
 
-// ---- clients ------------------------------------------------------------------------------
-
-Runtime::Entry* Runtime::find(ClientId id) {
-  return const_cast<Entry*>(static_cast<const Runtime*>(this)->find(id));
-}
-
-const Runtime::Entry* Runtime::find(ClientId id) const {
-  // Dense ids (the simulator's 0..N-1) sit at their own index.
-  if (id >= 0 && static_cast<size_t>(id) < entries_.size() &&
-      entries_[static_cast<size_t>(id)].info.id == id) {
-    return &entries_[static_cast<size_t>(id)];
-  }
-  auto it = std::lower_bound(entries_.begin(), entries_.end(), id, [](const Entry& e, ClientId v) {
-    return e.info.id < v;
-  });
-  return it != entries_.end() && it->info.id == id ? &*it : nullptr;
-}
-
-void Runtime::add_client(ClientId id, int64_t num_examples) {
-  typical_dirty_ = true;
-  if (Entry* e = find(id)) {
-    e->info.num_examples = num_examples;
-    return;
-  }
-  Entry e;
-  e.info.id = id;
-  e.info.num_examples = num_examples;
-  e.stats.id = id;
-  auto it = std::lower_bound(entries_.begin(), entries_.end(), id, [](const Entry& x, ClientId v) {
-    return x.info.id < v;
-  });
-  entries_.insert(it, std::move(e));
-}
-
-bool Runtime::has_client(ClientId id) const { return find(id) != nullptr; }
-
-void Runtime::set_available(ClientId id, bool available) {
-  if (Entry* e = find(id)) e->available = available;
-}
-
-bool Runtime::available(ClientId id) const {
-  const Entry* e = find(id);
-  return e != nullptr && e->available;
-}
-
-bool Runtime::idle(const Entry& e) const {
-  return e.available && e.task < 0 && host_.reachable(e.info.id);
-}
-
-void Runtime::offer(ClientId id) {
-  const Entry* e = find(id);
-  if (e != nullptr && idle(*e) && !stopping_ && !failure_) strategy_.on_client_idle(id);
-}
-
-const TaskRecord* Runtime::task_of(ClientId id) const {
-  const Entry* e = find(id);
-  return e == nullptr || e->task < 0 ? nullptr : task(e->task);
-}
-
-const TaskRecord* Runtime::task(int64_t task_id) const {
-  auto it = tasks_.find(task_id);
-  return it == tasks_.end() ? nullptr : &it->second;
-}
-
-ClientStats& Runtime::stats(ClientId id) { return find(id)->stats; }
-
-AdmissionContext Runtime::admission_context(ClientId id) {
-  if (typical_dirty_) {
-    std::vector<int64_t> counts;
-    counts.reserve(entries_.size());
-    for (const Entry& e : entries_) {
-      if (e.info.num_examples > 0) counts.push_back(e.info.num_examples);
-    }
-    typical_examples_ = 0;
-    if (!counts.empty()) {
-      auto mid = counts.begin() + static_cast<std::ptrdiff_t>(counts.size() / 2);
-      std::nth_element(counts.begin(), mid, counts.end());
-      typical_examples_ = *mid;
-    }
-    typical_dirty_ = false;
-  }
-  AdmissionContext ctx;
-  ctx.typical_examples = typical_examples_;
-  if (const Entry* e = find(id)) ctx.registered_examples = e->info.num_examples;
-  return ctx;
-}
-
-std::vector<ClientId> Runtime::client_ids() const {
-  std::vector<ClientId> out;
-  out.reserve(entries_.size());
-  for (const Entry& e : entries_) out.push_back(e.info.id);
-  return out;
-}
-
 // ---- lifecycle ----------------------------------------------------------------------------
 
 Status Runtime::start(ArrayRecord initial, Json start_fields, std::optional<Checkpoint> resume) {
@@ -167,6 +73,10 @@ Status Runtime::start(ArrayRecord initial, Json start_fields, std::optional<Chec
   // in stays, the rest will not come.
   for (int64_t id : in_flight) lose(id, "restart");
   if (options_.max_commits > 0 && strategy_.version() >= options_.max_commits) stop("rounds");
+  // The live view (a dashboard) gets every client now, then the ones that change.
+  live_ = metrics_ != nullptr && metrics_->wants_live();
+  for (Entry& e : entries_) mark(e);
+  publish_live();
   return Status();
 }
 
@@ -361,6 +271,7 @@ Result<RunSummary> Runtime::finish(const Json& extra_fields) {
     }
     summary_.client_stats.push_back(st);
   }
+  publish_live();
   emit({{"event", "clients"}, {"clients", summary_.client_stats_json()}});
   Json s = {{"event", "summary"}};
   const Json fields = summary_.to_json();
@@ -378,7 +289,10 @@ std::optional<TaskRecord> Runtime::take(int64_t task_id) {
   if (it == tasks_.end()) return std::nullopt;
   TaskRecord r = std::move(it->second);
   tasks_.erase(it);
-  if (Entry* e = find(r.task.client); e != nullptr && e->task == task_id) e->task = -1;
+  if (Entry* e = find(r.task.client); e != nullptr && e->task == task_id) {
+    e->task = -1;
+    mark(*e);
+  }
   return r;
 }
 
@@ -405,6 +319,7 @@ Status Runtime::receive(int64_t task_id, Update u, int64_t bytes_up,
   const int64_t staleness = strategy_.version() - rec->task.version;
   ++e.arrived;
   e.staleness_sum += staleness;
+  e.last_staleness = staleness;
   e.stats.max_staleness = std::max(e.stats.max_staleness, staleness);
   e.stats.steps += u.local_steps;
   // Counted before the call so that an evaluation triggered by this update's commit includes
@@ -425,6 +340,7 @@ Status Runtime::receive(int64_t task_id, Update u, int64_t bytes_up,
   // A commit this update made non-finite was refused: the update is rejected.
   if (s.ok() && !refused_during_receive_.ok()) s = refused_during_receive_;
   client_metrics_.end(s.ok());
+  e.outcome = s.ok() ? Outcome::kAccepted : Outcome::kRejected;
   if (!s.ok()) {
     --summary_.updates;
     ++summary_.rejected;
@@ -507,7 +423,12 @@ void Runtime::count_lost(const TaskRecord& r, const std::string& reason) {
   ++summary_.lost;
   if (reason == "dropout") ++summary_.lost_dropout;
   if (reason == "offline") ++summary_.lost_offline;
-  if (Entry* e = find(r.task.client)) ++e->stats.lost;
+  if (Entry* e = find(r.task.client)) {
+    ++e->stats.lost;
+    // A task lost because its upload failed admission shows as rejected.
+    e->outcome = reason == "rejected" ? Outcome::kRejected : Outcome::kLost;
+    mark(*e);
+  }
   emit({{"event", "lost"}, {"client", r.task.client}, {"version", r.task.version},
         {"reason", reason}, {"dispatched_at", r.dispatched_at}});
 }
@@ -518,7 +439,11 @@ void Runtime::notify_lost(ClientId id, ModelVersion version) {
 
 void Runtime::count_rejected(ClientId id, const Status& why) {
   ++summary_.rejected;
-  if (Entry* e = find(id)) ++e->stats.rejected;
+  if (Entry* e = find(id)) {
+    ++e->stats.rejected;
+    e->outcome = Outcome::kRejected;
+    mark(*e);
+  }
   if (robust_) robust_->on_rejected(id);
   emit({{"event", "rejected"}, {"client", id}, {"reason", why.to_string()}});
 }
@@ -552,6 +477,7 @@ void Runtime::after_event() {
       stop("checkpoint failed");
     }
   }
+  publish_live();
 }
 
 Result<Checkpoint> Runtime::checkpoint() const {
@@ -597,24 +523,6 @@ void Runtime::fail(Status s) {
 
 double Runtime::now() const { return host_.now(); }
 
-std::vector<ClientId> Runtime::idle_clients() const {
-  std::vector<ClientId> out;
-  for (const Entry& e : entries_) {
-    if (idle(e)) out.push_back(e.info.id);
-  }
-  return out;
-}
-
-const ClientInfo& Runtime::client_info(ClientId id) const {
-  const Entry* e = find(id);
-  if (e == nullptr) {
-    // REQUIRES of StrategyHost: a strategy asking about an unknown client is a bug.
-    static const ClientInfo kUnknown{.id = -1};
-    return kUnknown;
-  }
-  return e->info;
-}
-
 int64_t Runtime::default_local_steps(ClientId id) const {
   return options_.training.steps_for(client_info(id).num_examples);
 }
@@ -649,6 +557,8 @@ void Runtime::dispatch(Task task) {
   r.task = std::move(task);
   if (privacy_) privacy_->annotate(r.task);
   e->task = r.id;
+  e->outcome = Outcome::kNone;
+  mark(*e);
   if (options_.dispatch_ends_availability) e->available = false;
   ++e->stats.tasks;
   auto [it, inserted] = tasks_.emplace(r.id, std::move(r));

@@ -193,6 +193,79 @@ TEST(RuntimeTest, LostTasksReachTheStrategyAndAreCountedByReason) {
   EXPECT_EQ(f.rt.stats(0).lost, 2);
 }
 
+// Keeps the latest live row of every client and the last totals (a dashboard's view).
+class LiveRecorder : public MetricsSink {
+ public:
+  void on_event(const Json&) override {}
+  bool wants_live() const override { return true; }
+  void on_live(const LiveTotals& t, std::span<const LiveClient> changed) override {
+    totals = t;
+    ++calls;
+    last_changed = changed.size();
+    for (const LiveClient& c : changed) rows[c.id] = c;
+  }
+  std::map<ClientId, LiveClient> rows;
+  LiveTotals totals;
+  int calls = 0;
+  size_t last_changed = 0;
+};
+
+TEST(RuntimeTest, TheLiveViewFollowsEveryClientsState) {
+  Fixture f;
+  auto live = std::make_shared<LiveRecorder>();
+  f.hub.add_sink(live);
+  ASSERT_TRUE(f.rt.start(make_vector({0.0f}), {}).ok());
+  ASSERT_EQ(live->rows.size(), 3u);  // every client once the run starts
+  for (const auto& [id, r] : live->rows) EXPECT_EQ(r.state, LiveClientState::kIdle) << id;
+  EXPECT_EQ(live->rows[2].examples, 30);
+
+  f.host.t = 1.0;
+  for (ClientId c : {0, 1, 2}) f.rt.offer(c);
+  f.rt.after_event();
+  EXPECT_EQ(live->last_changed, 3u);
+  for (const auto& [id, r] : live->rows) EXPECT_EQ(r.state, LiveClientState::kTraining) << id;
+  EXPECT_EQ(live->totals.in_flight, 3);
+  EXPECT_EQ(live->rows[1].tasks, 1);
+
+  // Client 0 returns 4 local steps after 2 s: accepted, 2 steps/s; only its row is sent.
+  f.host.t = 3.0;
+  const int64_t t0 = f.host.launched[0];
+  ASSERT_TRUE(f.rt.receive(t0, f.update_for(t0, 0.3f), 100).ok());
+  f.rt.after_event();
+  EXPECT_EQ(live->last_changed, 1u);
+  EXPECT_EQ(live->rows[0].state, LiveClientState::kIdle);
+  EXPECT_EQ(live->rows[0].accepted, 1);
+  EXPECT_DOUBLE_EQ(live->rows[0].speed, 2.0);
+  EXPECT_DOUBLE_EQ(live->rows[0].changed_at, 3.0);
+  EXPECT_EQ(live->totals.updates, 1);
+  EXPECT_EQ(live->totals.bytes_up, 100);
+  EXPECT_EQ(live->totals.in_flight, 2);
+
+  // Client 1's task is lost, client 2's upload fails admission; both went away, so no new
+  // round starts. Lost / rejected show until their next task, even when offline.
+  f.rt.set_available(1, false);
+  f.rt.set_available(2, false);
+  f.rt.lose(f.host.launched[1], "dropout");
+  f.rt.reject(f.host.launched[2], Status::invalid_argument("update delta: element 0 is NaN"));
+  f.rt.after_event();
+  EXPECT_EQ(live->rows[1].state, LiveClientState::kLost);
+  EXPECT_EQ(live->rows[1].lost, 1);
+  EXPECT_EQ(live->rows[2].state, LiveClientState::kRejected);
+  EXPECT_EQ(live->rows[2].rejected, 1);
+  EXPECT_EQ(live->totals.lost, 2);
+  EXPECT_EQ(live->totals.rejected, 1);
+  EXPECT_EQ(live->totals.in_flight, 0);
+
+  // Nothing changed: nothing is published.
+  const int calls = live->calls;
+  f.rt.after_event();
+  EXPECT_EQ(live->calls, calls);
+  f.rt.set_available(0, false);
+  f.rt.after_event();
+  EXPECT_EQ(live->rows[0].state, LiveClientState::kOffline);
+  EXPECT_EQ(live->calls, calls + 1);
+}
+
 TEST(RuntimeTest, BudgetStopsAndFinishWritesTheSummary) {
   Fixture f(options_with([](RuntimeOptions& o) {
     o.max_commits = 1;

@@ -5,29 +5,75 @@
 // terminal progress line and reports are all sinks or readers of the same stream, so they
 // never disagree. Field names and meanings are specified in docs/formats.md.
 //
-// Thread safety: MetricsHub::emit may be called from any thread; sinks are called under the
-// hub's lock, one event at a time, in emission order.
+// Besides the event stream, a live view (the dashboard) can ask for the runtime's client table
+// and running totals: the rows of the clients that changed since the last event, published
+// after every host event, and only when a sink asks for them (nothing is built otherwise).
+//
+// Thread safety: MetricsHub::emit and publish_live may be called from any thread; sinks are
+// called under the hub's lock, one call at a time, in emission order.
 #pragma once
 
+#include <atomic>
+#include <cstdint>
 #include <cstdio>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "cohort/core/status.h"
+#include "cohort/core/types.h"
 
 namespace cohort {
 
 using Json = nlohmann::ordered_json;
+
+// Where a client stands, as a live view shows it. kLost / kRejected: its last task was lost /
+// its last update rejected, and it has not had a task since.
+enum class LiveClientState : uint8_t { kIdle, kTraining, kOffline, kLost, kRejected };
+// "idle", "training", "offline", "lost", "rejected".
+const char* to_string(LiveClientState s);
+
+// One row of the runtime's client table.
+struct LiveClient {
+  ClientId id = 0;
+  LiveClientState state = LiveClientState::kOffline;
+  int64_t examples = 0;
+  int64_t tasks = 0;
+  int64_t accepted = 0;
+  int64_t rejected = 0;
+  int64_t lost = 0;
+  double speed = 0.0;           // local steps per second measured from its last task (0 = none)
+  double mean_staleness = 0.0;  // over its updates that arrived
+  int64_t last_staleness = 0;
+  double changed_at = 0.0;      // host clock (virtual in the simulator) of its last change
+};
+
+// The run's running totals, as of the host's last event.
+struct LiveTotals {
+  ModelVersion version = 0;
+  int64_t updates = 0;  // accepted
+  int64_t rejected = 0;
+  int64_t lost = 0;
+  int64_t bytes_up = 0;
+  int64_t bytes_down = 0;
+  int64_t in_flight = 0;  // tasks
+  double now = 0.0;       // host clock (virtual in the simulator)
+  double wall_s = 0.0;    // wall seconds since the run started
+};
 
 class MetricsSink {
  public:
   virtual ~MetricsSink() = default;
   virtual void on_event(const Json& event) = 0;
   virtual void flush() {}
+  // Live view (see above): sinks that return true get on_live after the host's events; the
+  // first call after the run starts carries every client, later ones the clients that changed.
+  virtual bool wants_live() const { return false; }
+  virtual void on_live(const LiveTotals& totals, std::span<const LiveClient> changed) {}
 };
 
 // Appends one compact JSON object per line to a file, flushed per event (a crash loses at
@@ -56,10 +102,14 @@ class MetricsHub {
   void add_sink(std::shared_ptr<MetricsSink> sink);
   void emit(const Json& event);
   void flush();
+  // Whether a sink wants the live view (then the runtime builds it).
+  bool wants_live() const { return live_.load(std::memory_order_relaxed); }
+  void publish_live(const LiveTotals& totals, std::span<const LiveClient> changed);
 
  private:
   std::mutex mu_;
   std::vector<std::shared_ptr<MetricsSink>> sinks_;
+  std::atomic<bool> live_{false};
 };
 
 // Writes `j` to `path` atomically (temp file, fsync, rename), pretty-printed.

@@ -280,6 +280,8 @@ class Runtime final : public StrategyHost {
   void emit(Json event) override;
 
  private:
+  // How the client's last task ended (the live view's lost / rejected states).
+  enum class Outcome : uint8_t { kNone, kAccepted, kRejected, kLost };
   struct Entry {
     ClientInfo info;
     bool available = false;
@@ -287,6 +289,10 @@ class Runtime final : public StrategyHost {
     ClientStats stats;
     int64_t arrived = 0;  // updates that arrived (accepted or rejected)
     int64_t staleness_sum = 0;
+    int64_t last_staleness = 0;
+    Outcome outcome = Outcome::kNone;
+    bool live_dirty = false;  // in live_dirty_
+    double changed_at = 0.0;
   };
   Entry* find(ClientId id);
   const Entry* find(ClientId id) const;
@@ -295,6 +301,10 @@ class Runtime final : public StrategyHost {
   std::optional<TaskRecord> take(int64_t task_id);
   void count_lost(const TaskRecord& r, const std::string& reason);
   Status write_checkpoint_now();
+  // Live view (runtime_clients.cc): `e` changed; publishes the changed rows and the totals.
+  void mark(Entry& e);
+  LiveClient live_row(const Entry& e) const;
+  void publish_live();
   Json runtime_state() const;
   // Restores runtime_state(); the ids of the tasks that were in flight go to `in_flight`.
   Status restore_runtime_state(const Json& r, std::vector<int64_t>* in_flight);
@@ -330,6 +340,11 @@ class Runtime final : public StrategyHost {
   bool receiving_ = false;
   RunSummary summary_;
   BandwidthMeter bandwidth_;
+  // Live view: on from start() when a sink wants it (MetricsHub::wants_live).
+  bool live_ = false;
+  bool live_published_ = false;
+  std::vector<ClientId> live_dirty_;
+  LiveTotals live_totals_;
 };
 
 }  // namespace cohort::runtime

@@ -1,0 +1,191 @@
+// The client table: registration, availability, the StrategyHost queries about clients, and
+// the live view of it (metrics.h) for sinks that ask.
+#include <algorithm>
+
+#include "cohort/runtime/runtime.h"
+
+namespace cohort::runtime {
+
+// ---- clients ------------------------------------------------------------------------------
+
+Runtime::Entry* Runtime::find(ClientId id) {
+  return const_cast<Entry*>(static_cast<const Runtime*>(this)->find(id));
+}
+
+const Runtime::Entry* Runtime::find(ClientId id) const {
+  // Dense ids (the simulator's 0..N-1) sit at their own index.
+  if (id >= 0 && static_cast<size_t>(id) < entries_.size() &&
+      entries_[static_cast<size_t>(id)].info.id == id) {
+    return &entries_[static_cast<size_t>(id)];
+  }
+  auto it = std::lower_bound(entries_.begin(), entries_.end(), id, [](const Entry& e, ClientId v) {
+    return e.info.id < v;
+  });
+  return it != entries_.end() && it->info.id == id ? &*it : nullptr;
+}
+
+void Runtime::add_client(ClientId id, int64_t num_examples) {
+  typical_dirty_ = true;
+  if (Entry* e = find(id)) {
+    e->info.num_examples = num_examples;
+    mark(*e);
+    return;
+  }
+  Entry e;
+  e.info.id = id;
+  e.info.num_examples = num_examples;
+  e.stats.id = id;
+  auto it = std::lower_bound(entries_.begin(), entries_.end(), id, [](const Entry& x, ClientId v) {
+    return x.info.id < v;
+  });
+  mark(*entries_.insert(it, std::move(e)));
+}
+
+bool Runtime::has_client(ClientId id) const { return find(id) != nullptr; }
+
+void Runtime::set_available(ClientId id, bool available) {
+  Entry* e = find(id);
+  if (e == nullptr || e->available == available) return;
+  e->available = available;
+  mark(*e);
+}
+
+bool Runtime::available(ClientId id) const {
+  const Entry* e = find(id);
+  return e != nullptr && e->available;
+}
+
+bool Runtime::idle(const Entry& e) const {
+  return e.available && e.task < 0 && host_.reachable(e.info.id);
+}
+
+void Runtime::offer(ClientId id) {
+  const Entry* e = find(id);
+  if (e != nullptr && idle(*e) && !stopping_ && !failure_) strategy_.on_client_idle(id);
+}
+
+const TaskRecord* Runtime::task_of(ClientId id) const {
+  const Entry* e = find(id);
+  return e == nullptr || e->task < 0 ? nullptr : task(e->task);
+}
+
+const TaskRecord* Runtime::task(int64_t task_id) const {
+  auto it = tasks_.find(task_id);
+  return it == tasks_.end() ? nullptr : &it->second;
+}
+
+ClientStats& Runtime::stats(ClientId id) { return find(id)->stats; }
+
+AdmissionContext Runtime::admission_context(ClientId id) {
+  if (typical_dirty_) {
+    std::vector<int64_t> counts;
+    counts.reserve(entries_.size());
+    for (const Entry& e : entries_) {
+      if (e.info.num_examples > 0) counts.push_back(e.info.num_examples);
+    }
+    typical_examples_ = 0;
+    if (!counts.empty()) {
+      auto mid = counts.begin() + static_cast<std::ptrdiff_t>(counts.size() / 2);
+      std::nth_element(counts.begin(), mid, counts.end());
+      typical_examples_ = *mid;
+    }
+    typical_dirty_ = false;
+  }
+  AdmissionContext ctx;
+  ctx.typical_examples = typical_examples_;
+  if (const Entry* e = find(id)) ctx.registered_examples = e->info.num_examples;
+  return ctx;
+}
+
+std::vector<ClientId> Runtime::client_ids() const {
+  std::vector<ClientId> out;
+  out.reserve(entries_.size());
+  for (const Entry& e : entries_) out.push_back(e.info.id);
+  return out;
+}
+
+std::vector<ClientId> Runtime::idle_clients() const {
+  std::vector<ClientId> out;
+  for (const Entry& e : entries_) {
+    if (idle(e)) out.push_back(e.info.id);
+  }
+  return out;
+}
+
+const ClientInfo& Runtime::client_info(ClientId id) const {
+  const Entry* e = find(id);
+  if (e == nullptr) {
+    // REQUIRES of StrategyHost: a strategy asking about an unknown client is a bug.
+    static const ClientInfo kUnknown{.id = -1};
+    return kUnknown;
+  }
+  return e->info;
+}
+
+// ---- live view ----------------------------------------------------------------------------
+
+void Runtime::mark(Entry& e) {
+  if (!live_) return;
+  e.changed_at = now();
+  if (e.live_dirty) return;
+  e.live_dirty = true;
+  live_dirty_.push_back(e.info.id);
+}
+
+LiveClient Runtime::live_row(const Entry& e) const {
+  LiveClient r;
+  r.id = e.info.id;
+  if (e.task >= 0) {
+    r.state = LiveClientState::kTraining;
+  } else if (e.outcome == Outcome::kLost) {
+    r.state = LiveClientState::kLost;
+  } else if (e.outcome == Outcome::kRejected) {
+    r.state = LiveClientState::kRejected;
+  } else {
+    r.state = idle(e) ? LiveClientState::kIdle : LiveClientState::kOffline;
+  }
+  r.examples = e.info.num_examples;
+  r.tasks = e.stats.tasks;
+  r.accepted = e.stats.updates_accepted;
+  r.rejected = e.stats.rejected;
+  r.lost = e.stats.lost;
+  r.speed = e.info.measured_speed;
+  r.mean_staleness =
+      e.arrived > 0 ? static_cast<double>(e.staleness_sum) / static_cast<double>(e.arrived) : 0.0;
+  r.last_staleness = e.last_staleness;
+  r.changed_at = e.changed_at;
+  return r;
+}
+
+void Runtime::publish_live() {
+  if (!live_) return;
+  LiveTotals t;
+  t.version = strategy_.version();
+  t.updates = summary_.updates;
+  t.rejected = summary_.rejected;
+  t.lost = summary_.lost;
+  t.bytes_up = summary_.bytes_up;
+  t.bytes_down = summary_.bytes_down;
+  t.in_flight = static_cast<int64_t>(tasks_.size());
+  t.now = now();
+  const bool same = t.version == live_totals_.version && t.updates == live_totals_.updates &&
+                    t.rejected == live_totals_.rejected && t.lost == live_totals_.lost &&
+                    t.bytes_up == live_totals_.bytes_up &&
+                    t.bytes_down == live_totals_.bytes_down && t.in_flight == live_totals_.in_flight;
+  if (same && live_dirty_.empty() && live_published_) return;
+  t.wall_s = host_.wall_seconds();
+  std::vector<LiveClient> rows;
+  rows.reserve(live_dirty_.size());
+  for (ClientId id : live_dirty_) {
+    Entry* e = find(id);
+    if (e == nullptr) continue;
+    e->live_dirty = false;
+    rows.push_back(live_row(*e));
+  }
+  live_dirty_.clear();
+  live_totals_ = t;
+  live_published_ = true;
+  metrics_->publish_live(t, rows);
+}
+
+}  // namespace cohort::runtime
