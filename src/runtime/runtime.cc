@@ -271,6 +271,10 @@ Result<RunSummary> Runtime::finish(const Json& extra_fields) {
     }
     summary_.client_stats.push_back(st);
   }
+  // Tasks still out will never be waited for: the live view stops showing them as training.
+  for (Entry& e : entries_) {
+    if (e.task >= 0) mark(e);
+  }
   publish_live();
   emit({{"event", "clients"}, {"clients", summary_.client_stats_json()}});
   Json s = {{"event", "summary"}};

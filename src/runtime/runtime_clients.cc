@@ -135,14 +135,16 @@ void Runtime::mark(Entry& e) {
 LiveClient Runtime::live_row(const Entry& e) const {
   LiveClient r;
   r.id = e.info.id;
-  if (e.task >= 0) {
+  if (e.task >= 0 && !stopping_) {
     r.state = LiveClientState::kTraining;
   } else if (e.outcome == Outcome::kLost) {
     r.state = LiveClientState::kLost;
   } else if (e.outcome == Outcome::kRejected) {
     r.state = LiveClientState::kRejected;
   } else {
-    r.state = idle(e) ? LiveClientState::kIdle : LiveClientState::kOffline;
+    // (A task still out when the run stopped is abandoned: its client counts as idle.)
+    r.state = e.available && host_.reachable(e.info.id) ? LiveClientState::kIdle
+                                                         : LiveClientState::kOffline;
   }
   r.examples = e.info.num_examples;
   r.tasks = e.stats.tasks;
@@ -166,7 +168,7 @@ void Runtime::publish_live() {
   t.lost = summary_.lost;
   t.bytes_up = summary_.bytes_up;
   t.bytes_down = summary_.bytes_down;
-  t.in_flight = static_cast<int64_t>(tasks_.size());
+  t.in_flight = stopping_ ? 0 : static_cast<int64_t>(tasks_.size());  // abandoned once stopped
   t.now = now();
   const bool same = t.version == live_totals_.version && t.updates == live_totals_.updates &&
                     t.rejected == live_totals_.rejected && t.lost == live_totals_.lost &&
