@@ -266,9 +266,7 @@ Result<RunSummary> Runtime::finish(const Json& extra_fields) {
   summary_.client_stats.reserve(entries_.size());
   for (const Entry& e : entries_) {
     ClientStats st = e.stats;
-    if (e.arrived > 0) {
-      st.mean_staleness = static_cast<double>(e.staleness_sum) / static_cast<double>(e.arrived);
-    }
+    if (e.arrived > 0) st.mean_staleness = e.mean_staleness();
     summary_.client_stats.push_back(st);
   }
   // Tasks still out will never be waited for: the live view stops showing them as training.

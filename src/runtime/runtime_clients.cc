@@ -1,6 +1,7 @@
 // The client table: registration, availability, the StrategyHost queries about clients, and
 // the live view of it (metrics.h) for sinks that ask.
 #include <algorithm>
+#include <tuple>
 
 #include "cohort/runtime/runtime.h"
 
@@ -152,8 +153,7 @@ LiveClient Runtime::live_row(const Entry& e) const {
   r.rejected = e.stats.rejected;
   r.lost = e.stats.lost;
   r.speed = e.info.measured_speed;
-  r.mean_staleness =
-      e.arrived > 0 ? static_cast<double>(e.staleness_sum) / static_cast<double>(e.arrived) : 0.0;
+  r.mean_staleness = e.mean_staleness();
   r.last_staleness = e.last_staleness;
   r.changed_at = e.changed_at;
   return r;
@@ -170,11 +170,12 @@ void Runtime::publish_live() {
   t.bytes_down = summary_.bytes_down;
   t.in_flight = stopping_ ? 0 : static_cast<int64_t>(tasks_.size());  // abandoned once stopped
   t.now = now();
-  const bool same = t.version == live_totals_.version && t.updates == live_totals_.updates &&
-                    t.rejected == live_totals_.rejected && t.lost == live_totals_.lost &&
-                    t.bytes_up == live_totals_.bytes_up &&
-                    t.bytes_down == live_totals_.bytes_down && t.in_flight == live_totals_.in_flight;
-  if (same && live_dirty_.empty() && live_published_) return;
+  // The counters, without the clocks (which always move).
+  auto counters = [](const LiveTotals& x) {
+    return std::tie(x.version, x.updates, x.rejected, x.lost, x.bytes_up, x.bytes_down,
+                    x.in_flight);
+  };
+  if (counters(t) == counters(live_totals_) && live_dirty_.empty() && live_published_) return;
   t.wall_s = host_.wall_seconds();
   std::vector<LiveClient> rows;
   rows.reserve(live_dirty_.size());

@@ -293,6 +293,10 @@ class Runtime final : public StrategyHost {
     Outcome outcome = Outcome::kNone;
     bool live_dirty = false;  // in live_dirty_
     double changed_at = 0.0;
+    // Mean staleness of its updates that arrived; 0 when none did.
+    double mean_staleness() const {
+      return arrived > 0 ? static_cast<double>(staleness_sum) / static_cast<double>(arrived) : 0.0;
+    }
   };
   Entry* find(ClientId id);
   const Entry* find(ClientId id) const;
