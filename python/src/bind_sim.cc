@@ -93,9 +93,9 @@ py::object simulate(py::handle config, py::object client_fn, std::vector<std::st
   std::shared_ptr<PyWorkers> procs;
   if (!client_fn.is_none()) {
     clients = std::make_shared<PyClients>(client_fn, PyClientsOptions{.on_error = on_error});
-    for (size_t i = 0; i < scenario.clients.size(); ++i) {
-      clients->add_client_shards(static_cast<int64_t>(i), scenario.clients[i].shard,
-                                 scenario.clients[i].holdout);
+    for (size_t i = 0; i < scenario.clients->size(); ++i) {
+      clients->add_client_shards(static_cast<int64_t>(i), (*scenario.clients)[i].shard,
+                                 (*scenario.clients)[i].holdout);
     }
     clients->set_data(scenario.train, scenario.test);
     auto test = std::make_shared<Shard>(Shard::all(scenario.test));

@@ -20,7 +20,8 @@ using config_detail::Node;
 using config_detail::to_param;
 
 constexpr std::array<std::string_view, 3> kDatasets = {"fashion-mnist", "synthetic", "text"};
-constexpr std::array<std::string_view, 4> kPartitions = {"iid", "dirichlet", "shards", "natural"};
+constexpr std::array<std::string_view, 5> kPartitions = {"iid", "dirichlet", "shards", "natural",
+                                                         "file"};
 constexpr std::array<std::string_view, 2> kOptimizers = {"sgd", "adamw"};
 constexpr std::array<std::string_view, 5> kDistributions = {"constant", "normal", "exponential",
                                                             "uniform", "lognormal"};
@@ -56,9 +57,9 @@ Status read_chain(const MapReader& r, std::string_view key, std::string* out);
 Status read_data(const MapReader& top, DataConfig* d) {
   const MapReader r = top.section("data");
   COHORT_RETURN_IF_ERROR(
-      r.open({"dataset", "path", "train_limit", "test_limit", "partition", "alpha",
-              "shards_per_client", "min_size", "size_skew", "holdout_fraction", "synthetic",
-              "text"}));
+      r.open({"dataset", "path", "train_limit", "test_limit", "partition", "partition_file",
+              "alpha", "shards_per_client", "min_size", "size_skew", "with_replacement",
+              "examples_per_client", "holdout_fraction", "synthetic", "text"}));
   COHORT_RETURN_IF_ERROR(r.read_enum("dataset", &d->dataset, kDatasets));
   COHORT_RETURN_IF_ERROR(r.read("path", &d->path));
   COHORT_RETURN_IF_ERROR(r.read("train_limit", &d->train_limit));
@@ -68,6 +69,12 @@ Status read_data(const MapReader& top, DataConfig* d) {
   COHORT_RETURN_IF_ERROR(r.read("shards_per_client", &d->partition.shards_per_client));
   COHORT_RETURN_IF_ERROR(r.read("min_size", &d->partition.min_size));
   COHORT_RETURN_IF_ERROR(r.read("size_skew", &d->partition.size_skew));
+  // `partition_file: null` (config.json without one) means none.
+  if (const Node* f = r.get("partition_file"); f != nullptr && f->kind != Node::Kind::kNull) {
+    COHORT_RETURN_IF_ERROR(r.read("partition_file", &d->partition.file));
+  }
+  COHORT_RETURN_IF_ERROR(r.read("with_replacement", &d->partition.with_replacement));
+  COHORT_RETURN_IF_ERROR(r.read("examples_per_client", &d->partition.examples_per_client));
   COHORT_RETURN_IF_ERROR(r.read("holdout_fraction", &d->holdout_fraction));
   const MapReader s = r.section("synthetic");
   COHORT_RETURN_IF_ERROR(

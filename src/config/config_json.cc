@@ -29,10 +29,13 @@ Json to_json(const SimulationConfig& config) {
   data["train_limit"] = d.train_limit;
   data["test_limit"] = d.test_limit;
   data["partition"] = d.partition.kind;
+  data["partition_file"] = d.partition.file.empty() ? Json() : Json(d.partition.file);
   data["alpha"] = d.partition.alpha;
   data["shards_per_client"] = d.partition.shards_per_client;
   data["min_size"] = d.partition.min_size;
   data["size_skew"] = d.partition.size_skew;
+  data["with_replacement"] = d.partition.with_replacement;
+  data["examples_per_client"] = d.partition.examples_per_client;
   data["holdout_fraction"] = d.holdout_fraction;
   Json synthetic = Json::object();
   synthetic["num_examples"] = d.synthetic.num_examples;

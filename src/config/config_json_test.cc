@@ -81,7 +81,7 @@ TEST(ConfigJsonTest, ToJsonHasEveryKeyInYamlStructure) {
   EXPECT_EQ(sections,
             (std::vector<std::string>{"data", "clients", "model", "training", "strategy", "run",
                                       "admission", "compression"}));
-  EXPECT_EQ(j["data"].size(), 11u);
+  EXPECT_EQ(j["data"].size(), 14u);
   EXPECT_EQ(j["data"]["partition"], "shards");
   EXPECT_EQ(j["data"]["synthetic"]["classes"], 3);
   EXPECT_EQ(j["data"]["synthetic"]["test_examples"], 200);

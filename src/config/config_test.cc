@@ -220,7 +220,8 @@ TEST(ConfigErrorTest, WrongNodeKinds) {
 
 TEST(ConfigErrorTest, UnknownEnumValuesListTheKnownOnes) {
   EXPECT_EQ(error_message("data:\n  partition: random\n"),
-            "demo.yaml: data.partition: unknown value 'random' (known: iid, dirichlet, shards, natural)");
+            "demo.yaml: data.partition: unknown value 'random' (known: iid, dirichlet, shards, "
+            "natural, file)");
   EXPECT_EQ(error_message("data:\n  dataset: mnist\n"),
             "demo.yaml: data.dataset: unknown value 'mnist' (known: fashion-mnist, synthetic, text)");
   EXPECT_EQ(error_message("model:\n  name: resnet\n"),

@@ -61,21 +61,31 @@ void MetricsHub::flush() {
   for (auto& s : sinks_) s->flush();
 }
 
-Status write_json_file(const std::string& path, const Json& j) {
+namespace {
+
+// Writes to `path` through a temp file, fsync and rename: readers see the old file or the
+// whole new one. `produce(chunk)` appends the next piece of text and returns false after the last.
+Status write_file_atomically(const std::string& path,
+                             const std::function<bool(std::string& chunk)>& produce) {
   const std::string tmp = path + ".tmp";
-  const std::string text = j.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (fd < 0) return Status::unavailable("cannot write '" + tmp + "': " + std::strerror(errno));
-  size_t off = 0;
-  while (off < text.size()) {
-    ssize_t n = ::write(fd, text.data() + off, text.size() - off);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const std::string err = std::strerror(errno);
-      ::close(fd);
-      return Status::unavailable("cannot write '" + tmp + "': " + err);
+  std::string text;
+  bool more = true;
+  while (more) {
+    text.clear();
+    more = produce(text);
+    size_t off = 0;
+    while (off < text.size()) {
+      ssize_t n = ::write(fd, text.data() + off, text.size() - off);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        const std::string err = std::strerror(errno);
+        ::close(fd);
+        return Status::unavailable("cannot write '" + tmp + "': " + err);
+      }
+      off += static_cast<size_t>(n);
     }
-    off += static_cast<size_t>(n);
   }
   ::fsync(fd);
   ::close(fd);
@@ -84,6 +94,40 @@ Status write_json_file(const std::string& path, const Json& j) {
                                "': " + std::strerror(errno));
   }
   return Status();
+}
+
+}  // namespace
+
+Status write_json_file(const std::string& path, const Json& j) {
+  return write_file_atomically(path, [&](std::string& chunk) {
+    chunk = j.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
+    return false;
+  });
+}
+
+Status write_json_array_file(const std::string& path, size_t n,
+                             const std::function<void(size_t i, std::string& out)>& element,
+                             std::string_view prefix, std::string_view suffix) {
+  constexpr size_t kChunkBytes = 1 << 20;
+  size_t next = 0;
+  bool opened = false;
+  return write_file_atomically(path, [&](std::string& chunk) {
+    if (!opened) {
+      chunk += prefix;
+      chunk += "[";
+      opened = true;
+    }
+    while (next < n && chunk.size() < kChunkBytes) {
+      chunk += next == 0 ? "\n" : ",\n";
+      element(next, chunk);
+      ++next;
+    }
+    if (next < n) return true;
+    chunk += "\n]";
+    chunk += suffix;
+    chunk += "\n";
+    return false;
+  });
 }
 
 }  // namespace cohort

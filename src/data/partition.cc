@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <sstream>
 
@@ -14,7 +15,8 @@ namespace {
 
 using Parts = std::vector<std::vector<int64_t>>;
 
-constexpr int kMaxRedraws = 1000;
+// Draws tried before the best one is topped up to min_size (top_up).
+constexpr int kMaxRedraws = 100;
 
 // Cuts `order` into consecutive slices of the given sizes (which sum to order.size()).
 Parts slice(const std::vector<int64_t>& order, const std::vector<int64_t>& sizes) {
@@ -45,6 +47,42 @@ std::vector<int64_t> sizes_from_proportions(const std::vector<double>& p, int64_
   return sizes;
 }
 
+// The smallest part's size.
+int64_t smallest_part(const Parts& parts) {
+  int64_t m = std::numeric_limits<int64_t>::max();
+  for (const auto& p : parts) m = std::min(m, static_cast<int64_t>(p.size()));
+  return parts.empty() ? 0 : m;
+}
+
+// Brings every part up to `min_size` by moving examples, one at a time, from the part that
+// holds the most (a random one of its examples) to the parts below min_size, in client order.
+// REQUIRES: min_size * parts.size() <= the examples in all parts.
+void top_up(Parts& parts, int64_t min_size, Rng& rng) {
+  std::vector<std::pair<int64_t, size_t>> heap;  // (size, part): the largest on top
+  for (size_t j = 0; j < parts.size(); ++j) {
+    if (static_cast<int64_t>(parts[j].size()) > min_size) {
+      heap.emplace_back(static_cast<int64_t>(parts[j].size()), j);
+    }
+  }
+  std::make_heap(heap.begin(), heap.end());
+  for (size_t j = 0; j < parts.size(); ++j) {
+    while (static_cast<int64_t>(parts[j].size()) < min_size && !heap.empty()) {
+      std::pop_heap(heap.begin(), heap.end());
+      auto [size, donor] = heap.back();
+      heap.pop_back();
+      std::vector<int64_t>& from = parts[donor];
+      const size_t pick = static_cast<size_t>(rng.uniform_int(from.size()));
+      parts[j].push_back(from[pick]);
+      from[pick] = from.back();
+      from.pop_back();
+      if (static_cast<int64_t>(from.size()) > min_size) {
+        heap.emplace_back(static_cast<int64_t>(from.size()), donor);
+        std::push_heap(heap.begin(), heap.end());
+      }
+    }
+  }
+}
+
 Result<Parts> partition_iid(int64_t n, int64_t num_clients, const PartitionOptions& o, Rng& rng) {
   std::vector<int64_t> order(static_cast<size_t>(n));
   std::iota(order.begin(), order.end(), 0);
@@ -60,20 +98,18 @@ Result<Parts> partition_iid(int64_t n, int64_t num_clients, const PartitionOptio
   }
 
   // NIID-Bench "iid-diff-quantity": Dirichlet client sizes, redrawn until every client
-  // reaches min_size.
+  // reaches min_size; after kMaxRedraws the best draw is topped up.
   const std::vector<double> conc(static_cast<size_t>(num_clients), 1.0 / o.size_skew);
-  int64_t smallest = 0;
+  std::vector<int64_t> best;
   for (int attempt = 0; attempt < kMaxRedraws; ++attempt) {
     sizes = sizes_from_proportions(rng.dirichlet(conc), n);
-    smallest = *std::min_element(sizes.begin(), sizes.end());
+    const int64_t smallest = *std::min_element(sizes.begin(), sizes.end());
     if (smallest >= o.min_size) return slice(order, sizes);
+    if (best.empty() || smallest > *std::min_element(best.begin(), best.end())) best = sizes;
   }
-  return Status::resource_exhausted("data.size_skew: no Dirichlet(1/" + format_number(o.size_skew) +
-                                    ") size draw gave every one of " + std::to_string(num_clients) +
-                                    " clients data.min_size=" + std::to_string(o.min_size) +
-                                    " examples in " + std::to_string(kMaxRedraws) +
-                                    " draws (last smallest client: " + std::to_string(smallest) +
-                                    "); lower data.size_skew or data.min_size");
+  Parts parts = slice(order, best);
+  top_up(parts, o.min_size, rng);
+  return parts;
 }
 
 Result<Parts> partition_dirichlet(std::span<const int32_t> labels, int64_t num_classes,
@@ -86,7 +122,8 @@ Result<Parts> partition_dirichlet(std::span<const int32_t> labels, int64_t num_c
   // "Balance" threshold of NIID-Bench: clients with |idx_batch[j]| >= n / N get no more data.
   const double average = static_cast<double>(n) / static_cast<double>(num_clients);
   Parts parts;
-  int64_t smallest = 0;
+  Parts best;
+  int64_t best_smallest = -1;
   for (int attempt = 0; attempt < kMaxRedraws; ++attempt) {
     parts.assign(static_cast<size_t>(num_clients), {});
     for (int64_t k = 0; k < num_classes; ++k) {
@@ -121,18 +158,18 @@ Result<Parts> partition_dirichlet(std::span<const int32_t> labels, int64_t num_c
         pos += static_cast<size_t>(sizes[j]);
       }
     }
-    smallest = static_cast<int64_t>(
-        std::min_element(parts.begin(), parts.end(), [](const auto& a, const auto& b) {
-          return a.size() < b.size();
-        })->size());
+    const int64_t smallest = smallest_part(parts);
     if (smallest >= o.min_size) return parts;
+    if (smallest > best_smallest) {
+      best_smallest = smallest;
+      best = parts;
+    }
   }
-  return Status::resource_exhausted(
-      "data.partition dirichlet: no draw with data.alpha=" + format_number(o.alpha) +
-      " gave every one of " + std::to_string(num_clients) +
-      " clients data.min_size=" + std::to_string(o.min_size) + " examples in " +
-      std::to_string(kMaxRedraws) + " draws (last smallest client: " + std::to_string(smallest) +
-      "); raise data.alpha or lower data.min_size");
+  // Many clients with few examples each (10,000+ clients): a draw that gives every client
+  // min_size practically never comes. The best draw keeps its label skew and its small
+  // clients take the few examples they lack from the largest ones.
+  top_up(best, o.min_size, rng);
+  return best;
 }
 
 Result<Parts> partition_shards(std::span<const int32_t> labels, int64_t num_clients,
@@ -164,18 +201,102 @@ Result<Parts> partition_shards(std::span<const int32_t> labels, int64_t num_clie
   return parts;
 }
 
+// Each client draws its own examples, independently of the others (so clients may share
+// examples, and there may be more clients than examples): `examples_per_client` distinct ones
+// (all of them when there are fewer), uniformly (iid) or, for dirichlet, with per-client class
+// proportions q ~ Dir(alpha) (Hsu, Qi, Brown 2019's per-client prior): the count of class k is
+// the k-th cut of q over examples_per_client, and that many distinct examples of class k are
+// drawn (all of class k when fewer). Client c's draw is seeded by (seed, c) alone.
+Parts partition_with_replacement(std::span<const int32_t> labels, int64_t num_classes,
+                                 int64_t num_clients, const PartitionOptions& o) {
+  const int64_t n = static_cast<int64_t>(labels.size());
+  std::vector<std::vector<int64_t>> by_class;
+  if (o.kind == "dirichlet") {
+    by_class.resize(static_cast<size_t>(num_classes));
+    for (int64_t i = 0; i < n; ++i) by_class[static_cast<size_t>(labels[i])].push_back(i);
+  }
+  // k distinct draws from pool [0, m): Floyd's algorithm, O(k log k) whatever m.
+  auto distinct = [](Rng& rng, int64_t m, int64_t k, std::vector<int64_t>& out) {
+    k = std::min(k, m);
+    std::vector<int64_t> chosen;
+    chosen.reserve(static_cast<size_t>(k));
+    for (int64_t j = m - k; j < m; ++j) {
+      const auto t = static_cast<int64_t>(rng.uniform_int(static_cast<uint64_t>(j + 1)));
+      auto it = std::lower_bound(chosen.begin(), chosen.end(), t);
+      if (it != chosen.end() && *it == t) {
+        chosen.insert(std::lower_bound(chosen.begin(), chosen.end(), j), j);
+      } else {
+        chosen.insert(it, t);
+      }
+    }
+    out = std::move(chosen);
+  };
+  const std::vector<double> conc(static_cast<size_t>(num_classes), o.alpha);
+  Parts parts(static_cast<size_t>(num_clients));
+  std::vector<int64_t> picks;
+  for (int64_t c = 0; c < num_clients; ++c) {
+    Rng rng = Rng::derive(o.seed, "partition_replacement", static_cast<uint64_t>(c));
+    std::vector<int64_t>& part = parts[static_cast<size_t>(c)];
+    if (o.kind == "iid") {
+      distinct(rng, n, o.examples_per_client, part);
+      continue;
+    }
+    const std::vector<int64_t> counts =
+        sizes_from_proportions(rng.dirichlet(conc), o.examples_per_client);
+    for (size_t k = 0; k < counts.size(); ++k) {
+      const std::vector<int64_t>& pool = by_class[k];
+      if (counts[k] == 0 || pool.empty()) continue;
+      distinct(rng, static_cast<int64_t>(pool.size()), counts[k], picks);
+      for (int64_t p : picks) part.push_back(pool[static_cast<size_t>(p)]);
+    }
+    if (part.empty()) {
+      // Every class the draw chose is absent from the data: one uniform example instead.
+      part.push_back(static_cast<int64_t>(rng.uniform_int(static_cast<uint64_t>(n))));
+    }
+  }
+  return parts;
+}
+
 }  // namespace
 
 Status PartitionOptions::validate() const {
-  if (kind != "iid" && kind != "dirichlet" && kind != "shards" && kind != "natural") {
-    return field_error("data.partition",
-                       "unknown kind \"" + kind + "\" (known: iid, dirichlet, shards, natural)");
+  if (kind != "iid" && kind != "dirichlet" && kind != "shards" && kind != "natural" &&
+      kind != "file") {
+    return field_error("data.partition", "unknown kind \"" + kind +
+                                             "\" (known: iid, dirichlet, shards, natural, file)");
+  }
+  if (kind == "file" && file.empty()) {
+    return field_error("data.partition_file",
+                       "required with data.partition: file (the path of a partition.json)");
+  }
+  if (kind != "file" && !file.empty()) {
+    return field_error("data.partition_file", "is set (" + file + "), but data.partition is " +
+                                                  kind + "; set data.partition: file to use it");
   }
   COHORT_RETURN_IF_ERROR(check_field("data.alpha", alpha, Range::above(0)));
   COHORT_RETURN_IF_ERROR(
       check_field("data.shards_per_client", shards_per_client, Range::at_least(1)));
   COHORT_RETURN_IF_ERROR(check_field("data.min_size", min_size, Range::at_least(0)));
-  return check_field("data.size_skew", size_skew, Range::at_least(0));
+  COHORT_RETURN_IF_ERROR(check_field("data.size_skew", size_skew, Range::at_least(0)));
+  COHORT_RETURN_IF_ERROR(
+      check_field("data.examples_per_client", examples_per_client, Range::at_least(0)));
+  if (with_replacement) {
+    if (kind != "iid" && kind != "dirichlet" && kind != "file") {
+      return field_error("data.with_replacement",
+                         "applies to data.partition iid, dirichlet and file, got partition " +
+                             kind);
+    }
+    if (examples_per_client < 1 && kind != "file") {
+      return field_error("data.examples_per_client",
+                         "must be >= 1 with data.with_replacement (how many examples each "
+                         "client draws), got " + std::to_string(examples_per_client));
+    }
+    if (size_skew > 0.0) {
+      return field_error("data.size_skew", "does not apply with data.with_replacement (every "
+                                           "client draws data.examples_per_client)");
+    }
+  }
+  return Status();
 }
 
 Result<std::vector<std::vector<int64_t>>> partition_dataset(std::span<const int32_t> labels,
@@ -206,14 +327,19 @@ Result<std::vector<std::vector<int64_t>>> partition_dataset(std::span<const int3
   }
   const int64_t n = static_cast<int64_t>(labels.size());
   COHORT_RETURN_IF_ERROR(o.validate());
+  if (o.kind == "file") {
+    return field_error("data.partition", "file is read by make_client_data (data/shards.h), "
+                                         "not partition_dataset");
+  }
   if (num_clients < 1) {
     return Status::invalid_argument("clients.count: must be >= 1, got " +
                                     std::to_string(num_clients));
   }
-  if (num_clients > n) {
+  if (num_clients > n && !o.with_replacement) {
     return Status::invalid_argument("clients.count: " + std::to_string(num_clients) +
                                     " clients but only " + std::to_string(n) +
-                                    " examples to partition");
+                                    " examples to partition (data.with_replacement: true lets "
+                                    "each client draw its own examples)");
   }
   if (num_classes < 1) {
     return Status::invalid_argument("partition: num_classes must be >= 1, got " +
@@ -235,7 +361,9 @@ Result<std::vector<std::vector<int64_t>>> partition_dataset(std::span<const int3
   }
   Rng rng = Rng::derive(o.seed, "partition");
   Result<Parts> parts = Status::internal("partition: unreachable");
-  if (o.kind == "iid") {
+  if (o.with_replacement) {
+    parts = partition_with_replacement(labels, num_classes, num_clients, o);
+  } else if (o.kind == "iid") {
     if (o.size_skew > 0.0 && o.min_size > n / num_clients) {  // min_size * N > n, overflow-free
       return Status::resource_exhausted("data.size_skew: " + std::to_string(num_clients) +
                                         " clients x data.min_size=" + std::to_string(o.min_size) +

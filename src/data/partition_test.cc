@@ -254,18 +254,99 @@ TEST(Partition, UnsatisfiableMinSizeIsResourceExhausted) {
   PartitionOptions o{.kind = "dirichlet", .alpha = 0.5, .min_size = 11};
   expect_invalid(y, 10, 10, o, StatusCode::kResourceExhausted, "data.min_size");
   expect_invalid(y, 10, 10, o, StatusCode::kResourceExhausted, "data.alpha");
-  // Possible in principle (exactly 10 each) but practically never drawn: 1000 redraws fail.
-  o.min_size = 10;
-  o.alpha = 1.0;
-  auto r = partition_dataset(y, 10, 10, o);
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().code(), StatusCode::kResourceExhausted);
-  EXPECT_THAT(r.error().message(), HasSubstr("data.alpha=1"));
-  EXPECT_THAT(r.error().message(), HasSubstr("data.min_size=10"));
-  EXPECT_THAT(r.error().message(), HasSubstr("1000"));
   // Same rule for iid size skew.
   PartitionOptions s{.kind = "iid", .min_size = 11, .size_skew = 1.0};
   expect_invalid(y, 10, 10, s, StatusCode::kResourceExhausted, "data.min_size");
+}
+
+TEST(PartitionDirichlet, MinSizeNeverDrawnIsToppedUp) {
+  // Possible in principle (exactly 10 each) but practically never drawn: after the redraws
+  // the best draw is topped up, so every client gets exactly 10 and nothing is lost.
+  const auto y = shuffled_labels(100, 10);
+  PartitionOptions o{.kind = "dirichlet", .alpha = 1.0, .min_size = 10, .seed = 4};
+  const Parts parts = run(y, 10, 10, o);
+  ASSERT_EQ(parts.size(), 10u);
+  expect_exact_cover(parts, 100);
+  for (const auto& p : parts) EXPECT_EQ(p.size(), 10u);
+  EXPECT_EQ(run(y, 10, 10, o), parts);  // deterministic
+  // iid size skew: the same top-up.
+  PartitionOptions s{.kind = "iid", .min_size = 10, .size_skew = 1.0, .seed = 4};
+  const Parts sized = run(y, 10, 10, s);
+  expect_exact_cover(sized, 100);
+  for (const auto& p : sized) EXPECT_EQ(p.size(), 10u);
+}
+
+TEST(PartitionDirichlet, TenThousandTinyClientsKeepTheSkew) {
+  // 10,000 clients over 60,000 examples (6 each on average), alpha 0.1, min_size 3: no draw
+  // gives everyone 3, so the best one is topped up. Everyone gets >= 3, every example is
+  // placed once, and the label skew of Dirichlet(0.1) survives the top-up.
+  const auto y = shuffled_labels(60000, 10);
+  PartitionOptions o{.kind = "dirichlet", .alpha = 0.1, .min_size = 3, .seed = 7};
+  const Parts parts = run(y, 10, 10000, o);
+  ASSERT_EQ(parts.size(), 10000u);
+  expect_exact_cover(parts, 60000);
+  size_t smallest = 60000;
+  for (const auto& p : parts) smallest = std::min(smallest, p.size());
+  EXPECT_GE(smallest, 3u);
+  EXPECT_GT(mean_max_class_fraction(parts, y, 10), 0.5);  // IID would give ~0.35 at 6 each
+}
+
+TEST(PartitionReplacement, MoreClientsThanExamplesEachDrawsItsOwn) {
+  const auto y = shuffled_labels(1000, 10);
+  PartitionOptions o{.kind = "iid", .with_replacement = true, .examples_per_client = 20,
+                     .seed = 5};
+  const Parts parts = run(y, 10, 5000, o);  // 5x more clients than examples
+  ASSERT_EQ(parts.size(), 5000u);
+  std::vector<int64_t> uses(1000, 0);
+  for (const auto& p : parts) {
+    ASSERT_EQ(p.size(), 20u);
+    EXPECT_TRUE(std::adjacent_find(p.begin(), p.end()) == p.end()) << "a client holds a duplicate";
+    EXPECT_TRUE(std::is_sorted(p.begin(), p.end()));
+    for (int64_t i : p) {
+      ASSERT_GE(i, 0);
+      ASSERT_LT(i, 1000);
+      ++uses[static_cast<size_t>(i)];
+    }
+  }
+  // Uniform: each example is drawn 5000 * 20 / 1000 = 100 times on average (Binomial, sd ~10).
+  const auto [lo, hi] = std::minmax_element(uses.begin(), uses.end());
+  EXPECT_GT(*lo, 50);
+  EXPECT_LT(*hi, 150);
+  // Seeded per client: client 17's draw does not depend on how many clients there are.
+  const Parts fewer = run(y, 10, 100, o);
+  EXPECT_EQ(fewer[17], parts[17]);
+  o.seed = 6;
+  EXPECT_NE(run(y, 10, 100, o)[17], parts[17]);
+}
+
+TEST(PartitionReplacement, DirichletSkewsEachClientsLabels) {
+  const auto y = shuffled_labels(1000, 10);
+  PartitionOptions o{.kind = "dirichlet", .alpha = 0.05, .with_replacement = true,
+                     .examples_per_client = 30, .seed = 5};
+  const Parts skewed = run(y, 10, 2000, o);
+  for (const auto& p : skewed) {
+    EXPECT_GE(p.size(), 1u);
+    EXPECT_LE(p.size(), 30u);
+    EXPECT_TRUE(std::adjacent_find(p.begin(), p.end()) == p.end());
+  }
+  o.alpha = 100.0;
+  const Parts even = run(y, 10, 2000, o);
+  for (const auto& p : even) EXPECT_EQ(p.size(), 30u);  // 100 of each class: always enough
+  EXPECT_GT(mean_max_class_fraction(skewed, y, 10), 0.7);
+  EXPECT_LT(mean_max_class_fraction(even, y, 10), 0.3);
+}
+
+TEST(PartitionReplacement, OptionsAreChecked) {
+  const auto y = shuffled_labels(100, 10);
+  const StatusCode kInv = StatusCode::kInvalidArgument;
+  expect_invalid(y, 10, 500, {.kind = "iid"}, kInv, "data.with_replacement");
+  expect_invalid(y, 10, 5, {.kind = "iid", .with_replacement = true}, kInv,
+                 "data.examples_per_client");
+  expect_invalid(y, 10, 5,
+                 {.kind = "shards", .with_replacement = true, .examples_per_client = 3}, kInv,
+                 "data.with_replacement");
+  expect_invalid(y, 10, 5, {.kind = "file"}, kInv, "data.partition_file");
+  expect_invalid(y, 10, 5, {.kind = "iid", .file = "p.json"}, kInv, "data.partition_file");
 }
 
 }  // namespace

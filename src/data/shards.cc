@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "cohort/data/partition.h"
+#include "cohort/data/partition_file.h"
 
 namespace cohort {
 
@@ -31,10 +32,17 @@ Result<std::vector<ClientData>> make_client_data(std::shared_ptr<const Dataset> 
   if (train == nullptr) return Status::invalid_argument("make_client_data: no dataset");
   PartitionOptions po = config.partition;
   po.seed = Rng::mix_seed(run_seed, "partition");
-  COHORT_ASSIGN_OR_RETURN(std::vector<std::vector<int64_t>> parts,
-                          partition_dataset(train->labels, train->num_classes, num_clients, po,
-                                            train->groups,
-                                            static_cast<int64_t>(train->group_names.size())));
+  std::vector<std::vector<int64_t>> parts;
+  if (po.kind == "file") {
+    COHORT_RETURN_IF_ERROR(po.validate());
+    COHORT_ASSIGN_OR_RETURN(parts, read_partition_file(po.file, train->size(), num_clients,
+                                                       po.with_replacement));
+  } else {
+    COHORT_ASSIGN_OR_RETURN(parts, partition_dataset(train->labels, train->num_classes,
+                                                     num_clients, po, train->groups,
+                                                     static_cast<int64_t>(
+                                                         train->group_names.size())));
+  }
   std::vector<ClientData> out(parts.size());
   for (size_t i = 0; i < parts.size(); ++i) {
     ClientData& c = out[i];

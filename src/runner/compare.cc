@@ -250,7 +250,7 @@ Result<Comparison> run_comparison(const SimulationConfig& config, const Scenario
   }
   // Every strategy is built once here so a typo in the last entry fails before the first
   // entry has spent minutes training.
-  COHORT_RETURN_IF_ERROR(check_strategies(config, static_cast<int64_t>(scenario.clients.size())));
+  COHORT_RETURN_IF_ERROR(check_strategies(config, static_cast<int64_t>(scenario.clients->size())));
 
   namespace fs = std::filesystem;
   if (!options.out_dir.empty()) {

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <filesystem>
 
+#include "cohort/core/format.h"
 #include "cohort/data/data_config.h"
 #include "cohort/data/shards.h"
 #include "cohort/strategy/registry.h"
@@ -14,22 +15,46 @@ namespace cohort {
 
 namespace {
 
-Json clients_json(const Scenario& s) {
-  Json arr = Json::array();
-  for (size_t i = 0; i < s.clients.size(); ++i) {
-    const auto& c = s.clients[i];
-    std::vector<int64_t> counts(static_cast<size_t>(s.train->num_classes), 0);
+// DIR/clients.json, streamed one client per line (docs/formats.md).
+Status write_clients_file(const std::string& path, const Scenario& s) {
+  const std::vector<sim::SimClient>& clients = *s.clients;
+  std::vector<int64_t> counts(static_cast<size_t>(s.train->num_classes), 0);
+  return write_json_array_file(path, clients.size(), [&](size_t i, std::string& out) {
+    const sim::SimClient& c = clients[i];
+    std::fill(counts.begin(), counts.end(), 0);
     for (int64_t idx : c.shard.indices) counts[static_cast<size_t>(s.train->labels[idx])]++;
-    arr.push_back({{"id", i},
-                   {"examples", c.shard.size()},
-                   {"holdout_examples", c.holdout.size()},
-                   {"label_counts", counts},
-                   {"speed_steps_per_s", c.device.speed},
-                   {"up_mbps", c.device.up_bytes_per_s / 125000.0},
-                   {"down_mbps", c.device.down_bytes_per_s / 125000.0},
-                   {"latency_ms", c.device.latency_s * 1000.0}});
-  }
-  return arr;
+    out += "{\"id\":" + std::to_string(i) + ",\"examples\":" + std::to_string(c.shard.size()) +
+           ",\"holdout_examples\":" + std::to_string(c.holdout.size()) + ",\"label_counts\":[";
+    for (size_t k = 0; k < counts.size(); ++k) {
+      if (k > 0) out += ',';
+      out += std::to_string(counts[k]);
+    }
+    out += "],\"speed_steps_per_s\":" + format_number(c.device.speed) +
+           ",\"up_mbps\":" + format_number(c.device.up_bytes_per_s / 125000.0) +
+           ",\"down_mbps\":" + format_number(c.device.down_bytes_per_s / 125000.0) +
+           ",\"latency_ms\":" + format_number(c.device.latency_s * 1000.0) + "}";
+  });
+}
+
+// DIR/partition.json: each client's examples (training and held-out, ascending), one client
+// per line.
+Status write_partition_file(const std::string& path, const Scenario& s) {
+  const std::vector<sim::SimClient>& clients = *s.clients;
+  const size_t n = clients.size();
+  std::vector<int64_t> all;
+  const auto element = [&](size_t i, std::string& out) {
+    const sim::SimClient& c = clients[i];
+    all.clear();
+    std::merge(c.shard.indices.begin(), c.shard.indices.end(), c.holdout.indices.begin(),
+               c.holdout.indices.end(), std::back_inserter(all));
+    out += '[';
+    for (size_t k = 0; k < all.size(); ++k) {
+      if (k > 0) out += ',';
+      out += std::to_string(all[k]);
+    }
+    out += ']';
+  };
+  return write_json_array_file(path, n, element, "{\"clients\": ", "}");
 }
 
 }  // namespace
@@ -65,14 +90,17 @@ Result<Scenario> build_scenario(const SimulationConfig& config) {
   COHORT_ASSIGN_OR_RETURN(
       std::vector<ClientData> data,
       make_client_data(s.train, static_cast<int64_t>(devices.size()), config.data, seed));
+  auto clients = std::make_shared<std::vector<sim::SimClient>>();
+  clients->reserve(data.size());
   for (size_t i = 0; i < data.size(); ++i) {
     sim::SimClient c;
     c.shard = std::move(data[i].train);
     c.holdout = std::move(data[i].holdout);
     c.device = devices[i];
-    s.partition.push_back(std::move(data[i].examples));
-    s.clients.push_back(std::move(c));
+    clients->push_back(std::move(c));
+    std::vector<int64_t>().swap(data[i].examples);  // a copy of the two splits: freed at once
   }
+  s.clients = std::move(clients);
 
   // One intra-op thread per trainer: clients train in parallel on the simulator's pool, and
   // results do not depend on the thread count.
@@ -116,9 +144,10 @@ Result<sim::SimSummary> run_simulation(const SimulationConfig& config, const Sce
         "strategies: list, or a strategy: section");
   }
   if (strategy) {
-    COHORT_RETURN_IF_ERROR(strategy->check_population(scenario.clients.size()));
+    COHORT_RETURN_IF_ERROR(strategy->check_population(scenario.clients->size()));
   } else {
-    COHORT_RETURN_IF_ERROR(check_strategies(config, static_cast<int64_t>(scenario.clients.size())));
+    COHORT_RETURN_IF_ERROR(
+        check_strategies(config, static_cast<int64_t>(scenario.clients->size())));
     COHORT_ASSIGN_OR_RETURN(strategy, make_strategy(config.strategy.name, config.strategy.params));
   }
   MetricsHub hub;
@@ -135,11 +164,9 @@ Result<sim::SimSummary> run_simulation(const SimulationConfig& config, const Sce
     COHORT_ASSIGN_OR_RETURN(auto jsonl, JsonlFileSink::open(outputs.out_dir + "/metrics.jsonl"));
     hub.add_sink(std::shared_ptr<MetricsSink>(std::move(jsonl)));
     COHORT_RETURN_IF_ERROR(write_json_file(outputs.out_dir + "/config.json", to_json(config)));
-    COHORT_RETURN_IF_ERROR(
-        write_json_file(outputs.out_dir + "/clients.json", clients_json(scenario)));
+    COHORT_RETURN_IF_ERROR(write_clients_file(outputs.out_dir + "/clients.json", scenario));
     if (outputs.save_partition) {
-      COHORT_RETURN_IF_ERROR(write_json_file(outputs.out_dir + "/partition.json",
-                                             Json{{"clients", scenario.partition}}));
+      COHORT_RETURN_IF_ERROR(write_partition_file(outputs.out_dir + "/partition.json", scenario));
     }
   }
 

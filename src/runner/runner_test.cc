@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "cohort/data/idx.h"
+#include "cohort/data/shards.h"
 
 namespace cohort {
 namespace {
@@ -49,7 +50,7 @@ TEST(RunnerTest, SyntheticEndToEndLearnsAndWritesOutputs) {
   ASSERT_TRUE(cfg.ok()) << cfg.error().to_string();
   auto scenario = build_scenario(*cfg);
   ASSERT_TRUE(scenario.ok()) << scenario.error().to_string();
-  EXPECT_EQ(scenario->clients.size(), 8u);
+  EXPECT_EQ(scenario->clients->size(), 8u);
   RunOutputs out;
   out.out_dir = temp_dir("synthetic");
   out.progress = false;
@@ -83,10 +84,68 @@ TEST(RunnerTest, SyntheticEndToEndLearnsAndWritesOutputs) {
   std::ifstream pf(out.out_dir + "/partition.json");
   Json partition = Json::parse(pf);
   size_t total = 0;
-  for (const auto& c : partition["clients"]) total += c.size();
+  ASSERT_EQ(partition["clients"].size(), 8u);
+  for (size_t i = 0; i < 8; ++i) {
+    const auto& c = partition["clients"][i];
+    total += c.size();
+    EXPECT_EQ(c.get<std::vector<int64_t>>(), (*scenario->clients)[i].shard.indices);
+  }
   EXPECT_EQ(total, 2000u);
   EXPECT_TRUE(fs::exists(out.out_dir + "/config.json"));
-  EXPECT_TRUE(fs::exists(out.out_dir + "/clients.json"));
+  // clients.json (streamed one client per line): sizes, label counts and devices as drawn.
+  std::ifstream cf(out.out_dir + "/clients.json");
+  const Json clients = Json::parse(cf);
+  ASSERT_EQ(clients.size(), 8u);
+  for (size_t i = 0; i < 8; ++i) {
+    const sim::SimClient& c = (*scenario->clients)[i];
+    EXPECT_EQ(clients[i]["id"], i);
+    EXPECT_EQ(clients[i]["examples"], c.shard.size());
+    std::vector<int64_t> counts(4, 0);
+    for (int64_t idx : c.shard.indices) ++counts[static_cast<size_t>(scenario->train->labels[idx])];
+    EXPECT_EQ(clients[i]["label_counts"].get<std::vector<int64_t>>(), counts);
+    EXPECT_EQ(clients[i]["speed_steps_per_s"].get<double>(), c.device.speed);
+    EXPECT_DOUBLE_EQ(clients[i]["latency_ms"].get<double>(), c.device.latency_s * 1000.0);
+  }
+  fs::remove_all(out.out_dir);
+}
+
+TEST(RunnerTest, ASavedPartitionReadBackReproducesTheRun) {
+  auto cfg = parse_simulation_config(kSynthetic, "synthetic.yaml", {"run.rounds=3"});
+  ASSERT_TRUE(cfg.ok());
+  auto scenario = build_scenario(*cfg);
+  ASSERT_TRUE(scenario.ok());
+  RunOutputs out;
+  out.out_dir = temp_dir("saved_partition");
+  out.progress = false;
+  out.save_partition = true;
+  auto first = run_simulation(*cfg, *scenario, out);
+  ASSERT_TRUE(first.ok()) << first.error().to_string();
+
+  // The same split from the file: the same model, bit for bit.
+  auto again = parse_simulation_config(
+      kSynthetic, "synthetic.yaml",
+      {"run.rounds=3", "data.partition=file", "data.partition_file=" + out.out_dir + "/partition.json"});
+  ASSERT_TRUE(again.ok()) << again.error().to_string();
+  auto from_file = build_scenario(*again);
+  ASSERT_TRUE(from_file.ok()) << from_file.error().to_string();
+  for (size_t i = 0; i < 8; ++i) {
+    EXPECT_EQ((*from_file->clients)[i].shard.indices, (*scenario->clients)[i].shard.indices);
+  }
+  RunOutputs quiet;
+  quiet.progress = false;
+  auto second = run_simulation(*again, *from_file, quiet);
+  ASSERT_TRUE(second.ok()) << second.error().to_string();
+  EXPECT_EQ(second->model_hash, first->model_hash);
+
+  // A file for another client count is refused, naming the file and both counts.
+  auto nine = parse_simulation_config(
+      kSynthetic, "synthetic.yaml",
+      {"clients.count=9", "data.partition=file", "data.partition_file=" + out.out_dir + "/partition.json"});
+  ASSERT_TRUE(nine.ok());
+  auto bad = build_scenario(*nine);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message().find("holds 8 clients, but clients.count is 9"),
+            std::string::npos) << bad.error().message();
   fs::remove_all(out.out_dir);
 }
 
@@ -169,9 +228,9 @@ TEST(RunnerTest, DeviceTraceAvailabilityAndClientStats) {
   ASSERT_TRUE(cfg.ok()) << cfg.error().to_string();
   auto scenario = build_scenario(*cfg);
   ASSERT_TRUE(scenario.ok()) << scenario.error().to_string();
-  ASSERT_EQ(scenario->clients.size(), 6u);
-  EXPECT_EQ(scenario->clients[0].device.speed, 20.0);
-  EXPECT_EQ(scenario->clients[3].device.latency_s, 0.01);
+  ASSERT_EQ(scenario->clients->size(), 6u);
+  EXPECT_EQ((*scenario->clients)[0].device.speed, 20.0);
+  EXPECT_EQ((*scenario->clients)[3].device.latency_s, 0.01);
   RunOutputs out;
   out.out_dir = dir + "/run";
   out.progress = false;
@@ -212,9 +271,12 @@ TEST(RunnerTest, HoldoutSplitFeedsFederatedEvaluation) {
   ASSERT_TRUE(cfg.ok()) << cfg.error().to_string();
   auto scenario = build_scenario(*cfg);
   ASSERT_TRUE(scenario.ok()) << scenario.error().to_string();
-  for (size_t i = 0; i < scenario->clients.size(); ++i) {
-    const auto& c = scenario->clients[i];
-    const auto& all = scenario->partition[i];
+  auto data = make_client_data(scenario->train, 8, cfg->data, cfg->run.seed);
+  ASSERT_TRUE(data.ok());
+  ASSERT_EQ(scenario->clients->size(), 8u);
+  for (size_t i = 0; i < scenario->clients->size(); ++i) {
+    const auto& c = (*scenario->clients)[i];
+    const auto& all = (*data)[i].examples;
     // Train and held-out splits are disjoint, cover the client's examples, and hold out
     // floor(0.25 n).
     std::vector<int64_t> merged = c.shard.indices;
@@ -225,7 +287,7 @@ TEST(RunnerTest, HoldoutSplitFeedsFederatedEvaluation) {
   }
   auto again = build_scenario(*cfg);
   ASSERT_TRUE(again.ok());
-  EXPECT_EQ(again->clients[3].holdout.indices, scenario->clients[3].holdout.indices);
+  EXPECT_EQ((*again->clients)[3].holdout.indices, (*scenario->clients)[3].holdout.indices);
 
   MemorySink* mem = nullptr;
   auto sink = std::make_shared<MemorySink>();

@@ -83,13 +83,14 @@ Status Runtime::start(ArrayRecord initial, Json start_fields, std::optional<Chec
 Json Runtime::runtime_state() const {
   Json clients = Json::array();
   for (const Entry& e : entries_) {
+    const Activity& a = act_or_zero(e);
     clients.push_back({{"id", e.info.id},
                        {"num_examples", e.info.num_examples},
                        {"tasks_done", e.info.tasks_done},
                        {"measured_speed", e.info.measured_speed},
-                       {"arrived", e.arrived},
-                       {"staleness_sum", e.staleness_sum},
-                       {"stats", e.stats.to_json()}});
+                       {"arrived", a.arrived},
+                       {"staleness_sum", a.staleness_sum},
+                       {"stats", a.stats.to_json()}});
   }
   Json tasks = Json::array();
   for (const auto& [id, r] : tasks_) {
@@ -147,9 +148,11 @@ Status Runtime::restore_runtime_state(const Json& r, std::vector<int64_t>* in_fl
       Entry& e = *find(id);
       e.info.tasks_done = c.at("tasks_done").get<int64_t>();
       e.info.measured_speed = c.at("measured_speed").get<double>();
-      e.arrived = c.at("arrived").get<int64_t>();
-      e.staleness_sum = c.at("staleness_sum").get<int64_t>();
-      e.stats = ClientStats::from_json(c.at("stats"));
+      Activity a;
+      a.arrived = c.at("arrived").get<int64_t>();
+      a.staleness_sum = c.at("staleness_sum").get<int64_t>();
+      a.stats = ClientStats::from_json(c.at("stats"));
+      if (a.arrived > 0 || a.stats.active()) e.activity = std::make_unique<Activity>(a);
       e.available = false;
     }
     for (const Json& t : r.at("tasks")) {
@@ -262,11 +265,16 @@ Result<RunSummary> Runtime::finish(const Json& extra_fields) {
   summary_.peak_sync_bytes_per_s = bandwidth_.sync_peak();
   if (robust_) robust_->fill(summary_);
   if (privacy_) privacy_->fill(summary_);
+  // Only the clients that took part: the others' figures are all zero (summary.h).
   summary_.client_stats.clear();
-  summary_.client_stats.reserve(entries_.size());
+  summary_.idle_clients = 0;
   for (const Entry& e : entries_) {
-    ClientStats st = e.stats;
-    if (e.arrived > 0) st.mean_staleness = e.mean_staleness();
+    if (!e.activity || !e.activity->stats.active()) {
+      ++summary_.idle_clients;
+      continue;
+    }
+    ClientStats st = e.activity->stats;
+    if (e.activity->arrived > 0) st.mean_staleness = e.activity->mean_staleness();
     summary_.client_stats.push_back(st);
   }
   // Tasks still out will never be waited for: the live view stops showing them as training.
@@ -274,7 +282,9 @@ Result<RunSummary> Runtime::finish(const Json& extra_fields) {
     if (e.task >= 0) mark(e);
   }
   publish_live();
-  emit({{"event", "clients"}, {"clients", summary_.client_stats_json()}});
+  emit({{"event", "clients"},
+        {"clients", summary_.client_stats_json()},
+        {"idle_clients", summary_.idle_clients}});
   Json s = {{"event", "summary"}};
   const Json fields = summary_.to_json();
   for (const auto& [k, v] : fields.items()) s[k] = v;
@@ -319,11 +329,12 @@ Status Runtime::receive(int64_t task_id, Update u, int64_t bytes_up,
   const double elapsed = t - rec->dispatched_at;
   if (elapsed > 0) e.info.measured_speed = static_cast<double>(u.local_steps) / elapsed;
   const int64_t staleness = strategy_.version() - rec->task.version;
-  ++e.arrived;
-  e.staleness_sum += staleness;
-  e.last_staleness = staleness;
-  e.stats.max_staleness = std::max(e.stats.max_staleness, staleness);
-  e.stats.steps += u.local_steps;
+  Activity& a = act(e);
+  ++a.arrived;
+  a.staleness_sum += staleness;
+  a.last_staleness = staleness;
+  a.stats.max_staleness = std::max(a.stats.max_staleness, staleness);
+  a.stats.steps += u.local_steps;
   // Counted before the call so that an evaluation triggered by this update's commit includes
   // it; taken back if the strategy rejects the update.
   ++summary_.updates;
@@ -346,16 +357,16 @@ Status Runtime::receive(int64_t task_id, Update u, int64_t bytes_up,
   if (!s.ok()) {
     --summary_.updates;
     ++summary_.rejected;
-    ++e.stats.rejected;
+    ++a.stats.rejected;
     emit({{"event", "rejected"}, {"client", c}, {"reason", s.to_string()}});
   } else {
-    ++e.stats.updates_accepted;
+    ++a.stats.updates_accepted;
     if (outcome.clipped) {
-      ++e.stats.clipped;
+      ++a.stats.clipped;
       ++summary_.clipped;
     }
     if (outcome.downweighted) {
-      ++e.stats.downweighted;
+      ++a.stats.downweighted;
       ++summary_.downweighted;
     }
     admission_.record_accepted(outcome.norm);
@@ -426,7 +437,7 @@ void Runtime::count_lost(const TaskRecord& r, const std::string& reason) {
   if (reason == "dropout") ++summary_.lost_dropout;
   if (reason == "offline") ++summary_.lost_offline;
   if (Entry* e = find(r.task.client)) {
-    ++e->stats.lost;
+    ++act(*e).stats.lost;
     // A task lost because its upload failed admission shows as rejected.
     e->outcome = reason == "rejected" ? Outcome::kRejected : Outcome::kLost;
     mark(*e);
@@ -442,7 +453,7 @@ void Runtime::notify_lost(ClientId id, ModelVersion version) {
 void Runtime::count_rejected(ClientId id, const Status& why) {
   ++summary_.rejected;
   if (Entry* e = find(id)) {
-    ++e->stats.rejected;
+    ++act(*e).stats.rejected;
     e->outcome = Outcome::kRejected;
     mark(*e);
   }
@@ -562,7 +573,7 @@ void Runtime::dispatch(Task task) {
   e->outcome = Outcome::kNone;
   mark(*e);
   if (options_.dispatch_ends_availability) e->available = false;
-  ++e->stats.tasks;
+  ++act(*e).stats.tasks;
   auto [it, inserted] = tasks_.emplace(r.id, std::move(r));
   host_.launch(it->second);
 }

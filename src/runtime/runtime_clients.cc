@@ -35,7 +35,6 @@ void Runtime::add_client(ClientId id, int64_t num_examples) {
   Entry e;
   e.info.id = id;
   e.info.num_examples = num_examples;
-  e.stats.id = id;
   auto it = std::lower_bound(entries_.begin(), entries_.end(), id, [](const Entry& x, ClientId v) {
     return x.info.id < v;
   });
@@ -75,7 +74,20 @@ const TaskRecord* Runtime::task(int64_t task_id) const {
   return it == tasks_.end() ? nullptr : &it->second;
 }
 
-ClientStats& Runtime::stats(ClientId id) { return find(id)->stats; }
+ClientStats& Runtime::stats(ClientId id) { return act(*find(id)).stats; }
+
+Runtime::Activity& Runtime::act(Entry& e) {
+  if (!e.activity) {
+    e.activity = std::make_unique<Activity>();
+    e.activity->stats.id = e.info.id;
+  }
+  return *e.activity;
+}
+
+const Runtime::Activity& Runtime::act_or_zero(const Entry& e) {
+  static const Activity kNone;
+  return e.activity ? *e.activity : kNone;
+}
 
 AdmissionContext Runtime::admission_context(ClientId id) {
   if (typical_dirty_) {
@@ -148,13 +160,14 @@ LiveClient Runtime::live_row(const Entry& e) const {
                                                          : LiveClientState::kOffline;
   }
   r.examples = e.info.num_examples;
-  r.tasks = e.stats.tasks;
-  r.accepted = e.stats.updates_accepted;
-  r.rejected = e.stats.rejected;
-  r.lost = e.stats.lost;
+  const Activity& a = act_or_zero(e);
+  r.tasks = a.stats.tasks;
+  r.accepted = a.stats.updates_accepted;
+  r.rejected = a.stats.rejected;
+  r.lost = a.stats.lost;
   r.speed = e.info.measured_speed;
-  r.mean_staleness = e.mean_staleness();
-  r.last_staleness = e.last_staleness;
+  r.mean_staleness = a.mean_staleness();
+  r.last_staleness = a.last_staleness;
   r.changed_at = e.changed_at;
   return r;
 }

@@ -17,6 +17,12 @@ Json ClientStats::to_json() const {
           {"max_staleness", max_staleness}};
 }
 
+bool ClientStats::active() const {
+  return tasks != 0 || steps != 0 || updates_accepted != 0 || rejected != 0 || clipped != 0 ||
+         downweighted != 0 || lost != 0 || offline_periods != 0 || offline_s != 0.0 ||
+         max_staleness != 0;
+}
+
 ClientStats ClientStats::from_json(const Json& j) {
   ClientStats c;
   c.id = j.at("id").get<ClientId>();

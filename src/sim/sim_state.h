@@ -58,11 +58,10 @@ struct InFlight {
   std::shared_ptr<std::atomic<bool>> abandoned = std::make_shared<std::atomic<bool>>(false);
 };
 
-// What the simulator plays on the client's side, beyond the runtime core's client table.
-struct SimClientState {
-  bool online = true;
-  Rng availability_rng;
-  double offline_since = 0.0;
+// What a client keeps across its tasks. Allocated at the first task that needs any of it, so
+// that a client that never takes part, or takes part under a strategy with no client state,
+// costs none of it.
+struct SimClientKept {
   // The client's own state across its tasks (SCAFFOLD: c_i); empty until its first task that
   // carries a server_state, so clients that never took part cost no model-sized memory.
   ArrayRecord client_state;
@@ -74,14 +73,33 @@ struct SimClientState {
   ArrayRecord optimizer_state;
   // A Streaming DiLoCo worker's own model (trainer/streaming.h); empty until its first such task.
   KeptModel kept_model;
+  // Under delta downlink (runtime/downlink.h): the clients' model version it holds, if any.
+  std::optional<runtime::DownlinkDeltas::Held> downlink_held;
+};
+
+// What the simulator plays on the client's side, beyond the runtime core's client table: 32
+// bytes per client that never took part (docs/design/scale.md).
+struct SimClientState {
+  double offline_since = 0.0;
   // Virtual time at which the client's last task finished training (its upload started): a
   // streaming task's overlapped steps run from then on.
   double trained_at = 0.0;
+  std::unique_ptr<SimClientKept> kept_state;  // null until needed
+  bool online = true;
   // Whether the client has downloaded the model before (its first download is the one-time
   // distribution, left out of the synchronisation peak).
   bool downloaded = false;
-  // Under delta downlink (runtime/downlink.h): the clients' model version it holds, if any.
-  std::optional<runtime::DownlinkDeltas::Held> downlink_held;
+
+  // What the client keeps, allocated on first use.
+  SimClientKept& kept() {
+    if (!kept_state) kept_state = std::make_unique<SimClientKept>();
+    return *kept_state;
+  }
+  // What the client keeps, or nothing (all empty) when it has kept nothing yet.
+  const SimClientKept& kept_or_empty() const {
+    static const SimClientKept kEmpty;
+    return kept_state ? *kept_state : kEmpty;
+  }
 };
 
 // What a Streaming DiLoCo task (trainer/streaming.h) moves and overlaps in the simulator.

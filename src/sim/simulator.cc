@@ -106,8 +106,10 @@ class Simulator::Impl final : public runtime::RuntimeHost {
     pool_ = std::make_unique<ThreadPool>(n_threads);
     std::vector<Trainer*> workers;
     for (auto& t : trainers_) workers.push_back(t.get());
-    std::vector<const Shard*> holdouts;
-    for (const SimClient& c : sim_.clients_) holdouts.push_back(&c.holdout);
+    std::vector<const Shard*> holdouts;  // only the clients' non-empty ones
+    for (const SimClient& c : *sim_.clients_) {
+      if (c.holdout.size() > 0) holdouts.push_back(&c.holdout);
+    }
     evaluator_ = std::make_unique<Evaluator>(pool_.get(), workers, sim_.test_,
                                              std::move(holdouts));
     if (opts_.contribution.enabled()) {
@@ -126,19 +128,18 @@ class Simulator::Impl final : public runtime::RuntimeHost {
     }
     {
       std::vector<const Shard*> shards;
-      for (const SimClient& c : sim_.clients_) shards.push_back(&c.shard);
+      for (const SimClient& c : *sim_.clients_) shards.push_back(&c.shard);
       COHORT_ASSIGN_OR_RETURN(adversary_,
                               Adversary::create(opts_.attack, shards,
                                                 Rng::mix_seed(opts_.run.seed, "attackers")));
       core_.summary().attackers = adversary_.attackers();
     }
 
-    clients_.resize(sim_.clients_.size());
+    clients_.resize(sim_.clients_->size());
     for (size_t i = 0; i < clients_.size(); ++i) {
       const auto id = static_cast<ClientId>(i);
-      core_.add_client(id, sim_.clients_[i].shard.size());
+      core_.add_client(id, (*sim_.clients_)[i].shard.size());
       core_.set_available(id, true);
-      clients_[i].availability_rng = Rng::derive(opts_.run.seed, "availability", i);
     }
 
     COHORT_ASSIGN_OR_RETURN(ArrayRecord initial,
@@ -151,9 +152,11 @@ class Simulator::Impl final : public runtime::RuntimeHost {
 
     const Availability& avail = opts_.dynamics.availability;
     if (avail.enabled()) {
+      availability_rngs_.reserve(clients_.size());
       for (size_t i = 0; i < clients_.size(); ++i) {
+        availability_rngs_.push_back(Rng::derive(opts_.run.seed, "availability", i));
         schedule_availability(static_cast<ClientId>(i),
-                              avail.sample(clients_[i].availability_rng, /*online=*/true),
+                              avail.sample(availability_rngs_[i], /*online=*/true),
                               EventKind::kOffline);
       }
     }
@@ -250,7 +253,7 @@ class Simulator::Impl final : public runtime::RuntimeHost {
     const ClientId c = task.client;
     quiet_changes_ = 0;
     const ClientDynamics& dyn = opts_.dynamics;
-    const DeviceProfile& dev = sim_.clients_[c].device;
+    const DeviceProfile& dev = (*sim_.clients_)[c].device;
     InFlight f;
     // A server_state goes down with the model and its state_delta (same layout) comes back
     // with the model delta, both as float32. The model goes through the downlink chain if
@@ -272,7 +275,7 @@ class Simulator::Impl final : public runtime::RuntimeHost {
     std::optional<int64_t> masked = core_.masked_input_bytes(task.model->numel());
     if (masked) f.bytes_up = *masked + state_bytes;
     // A Streaming DiLoCo task moves fragments: the one merged down, the one synchronised up.
-    Result<StreamingPlan> plan = streaming_plan(task, clients_[c].kept_model, masked.has_value(),
+    Result<StreamingPlan> plan = streaming_plan(task, clients_[c].kept_or_empty().kept_model, masked.has_value(),
                                                   compression_.downlink != nullptr);
     if (!plan.ok()) {
       core_.fail(plan.error());
@@ -380,7 +383,10 @@ class Simulator::Impl final : public runtime::RuntimeHost {
     InFlight& f = in_flight_.at(number);
     const Task& task = rec->task;
     const ClientId c = task.client;
-    Result<ArrayRecord> correction = client_state_correction(task, clients_[c].client_state);
+    // Only a task carrying a server_state makes the client keep a state (c_i).
+    ArrayRecord no_state;
+    Result<ArrayRecord> correction = client_state_correction(
+        task, task.server_state ? clients_[c].kept().client_state : no_state);
     if (!correction.ok()) {
       core_.fail(correction.error());
       return;
@@ -398,12 +404,12 @@ class Simulator::Impl final : public runtime::RuntimeHost {
     // the client's residual) and decodes it as the server will, in parallel with the others.
     std::vector<float> residual;
     if (compression_.uplink && compression_.uplink->error_feedback()) {
-      residual = clients_[c].ef_residual;
+      residual = clients_[c].kept_or_empty().ef_residual;
     }
     // An attacker dispatched from attack.start on trains on flipped labels or rewrites its
     // delta (sim/adversary.h).
     const double now = clock_.now();
-    const Shard* shard = &adversary_.shard(c, now, sim_.clients_[c].shard);
+    const Shard* shard = &adversary_.shard(c, now, (*sim_.clients_)[c].shard);
     const bool attack_delta = adversary_.rewrites_delta(c, now);
     // Client-side DP (runtime/privacy.h): the client clips (and noises) its own delta.
     const bool client_dp = task.config.count(kDpClipNormKey) > 0;
@@ -414,11 +420,11 @@ class Simulator::Impl final : public runtime::RuntimeHost {
       return;
     }
     std::optional<ArrayRecord> opt_state;
-    if (*keep) opt_state = clients_[c].optimizer_state.clone();
+    if (*keep) opt_state = clients_[c].kept_or_empty().optimizer_state.clone();
     // A Streaming DiLoCo worker trains its own model (a copy, kept when the update arrives).
     const std::optional<TaskStreaming> stream = *task_streaming(task.config);  // checked at launch
     std::optional<KeptModel> kept;
-    if (stream) kept = clients_[c].kept_model.clone();
+    if (stream) kept = clients_[c].kept_or_empty().kept_model.clone();
     f.result = pool_->submit(
         [this, model = f.start_model, c, steps = task.local_steps, cfg = task.config, seed,
          grad_correction, cancel = cancel_, abandoned = f.abandoned, residual = std::move(residual),
@@ -488,7 +494,7 @@ class Simulator::Impl final : public runtime::RuntimeHost {
     InFlight& f = it->second;
     f.ready = f.result.get();
     if (f.ready->ok()) f.bytes_up = (*f.ready)->payload_bytes + f.state_bytes;
-    const DeviceProfile& dev = sim_.clients_[core_.task(number)->task.client].device;
+    const DeviceProfile& dev = (*sim_.clients_)[core_.task(number)->task.client].device;
     const double up_s = static_cast<double>(f.bytes_up) / dev.up_bytes_per_s;
     core_.record_transfer(clock_.now(), clock_.now() + up_s, f.bytes_up);
     queue_.push(Event{clock_.now() + up_s, next_seq_++, EventKind::kTaskDone, number});
@@ -518,20 +524,20 @@ class Simulator::Impl final : public runtime::RuntimeHost {
       return;
     }
     SimClientState& cs = clients_[c];
-    if (r->optimizer_state) cs.optimizer_state = std::move(*r->optimizer_state);
-    if (r->kept_model) cs.kept_model = std::move(*r->kept_model);
+    if (r->optimizer_state) cs.kept().optimizer_state = std::move(*r->optimizer_state);
+    if (r->kept_model) cs.kept().kept_model = std::move(*r->kept_model);
     if (r->delta_ready) {
       // Computed (attacked, encoded and decoded) on the worker; the client's residual advances
       // with the upload.
       if (compression_.uplink && compression_.uplink->error_feedback()) {
-        cs.ef_residual = std::move(r->residual);
+        cs.kept().ef_residual = std::move(r->residual);
       }
     } else {
       // delta = start - end, computed in place in the result buffer.
       ops::sub(f.start_model->flat(), tr.params.flat(), tr.params.flat());
     }
     Result<ClientStateUpdate> state =
-        update_client_state(task, cs.client_state, tr.params, tr.steps, opts_.training);
+        update_client_state(task, cs.kept_or_empty().client_state, tr.params, tr.steps, opts_.training);
     if (!state.ok()) {
       core_.fail(state.error());
       return;
@@ -558,7 +564,7 @@ class Simulator::Impl final : public runtime::RuntimeHost {
     // after another with none accepted mean a setting that can never make progress (an
     // admission bound below every update, ...): fail instead of retrying forever.
     rejected_in_a_row_ = s.ok() ? 0 : rejected_in_a_row_ + 1;
-    if (rejected_in_a_row_ >= std::max<int64_t>(100, 10 * static_cast<int64_t>(sim_.clients_.size()))) {
+    if (rejected_in_a_row_ >= std::max<int64_t>(100, 10 * static_cast<int64_t>(sim_.clients_->size()))) {
       core_.fail(Status::failed_precondition(
           "simulation: the last " + std::to_string(rejected_in_a_row_) + " updates were all " +
           "rejected, none accepted (the last: " + s.message() + "); no progress is possible"));
@@ -566,7 +572,7 @@ class Simulator::Impl final : public runtime::RuntimeHost {
     if (s.ok() && !state->next_state.empty()) {
       // Kept only once the server accepted the update: a rejected update's Delta c_i never
       // reached the server's c, so the client keeps its old c_i (SCAFFOLD: c = mean c_i).
-      cs.client_state = std::move(state->next_state);
+      cs.kept().client_state = std::move(state->next_state);
     }
     if (deferred_start_ >= 0) {
       const int64_t deferred = deferred_start_;
@@ -600,7 +606,7 @@ class Simulator::Impl final : public runtime::RuntimeHost {
     const Availability& avail = opts_.dynamics.availability;
     cs.online = online;
     core_.set_available(c, online);
-    schedule_availability(c, avail.sample(cs.availability_rng, online),
+    schedule_availability(c, avail.sample(availability_rngs_[static_cast<size_t>(c)], online),
                           online ? EventKind::kOffline : EventKind::kOnline);
     ClientStats& stats = core_.stats(c);
     if (!online) {
@@ -620,7 +626,7 @@ class Simulator::Impl final : public runtime::RuntimeHost {
   // version the client holds (runtime/downlink.h).
   Result<std::pair<std::shared_ptr<const ArrayRecord>, int64_t>> downlink_model(const Task& task) {
     if (compression_.downlink_delta) {
-      std::optional<runtime::DownlinkDeltas::Held>& held = clients_[task.client].downlink_held;
+      std::optional<runtime::DownlinkDeltas::Held>& held = clients_[task.client].kept().downlink_held;
       COHORT_ASSIGN_OR_RETURN(runtime::DownlinkDeltas::Start s,
                               downlink_deltas_->start(task.version, task.model, held));
       held = s.holds;
@@ -656,6 +662,7 @@ class Simulator::Impl final : public runtime::RuntimeHost {
   std::unique_ptr<runtime::DownlinkDeltas> downlink_deltas_;
   std::shared_ptr<std::atomic<bool>> cancel_ = std::make_shared<std::atomic<bool>>(false);
   std::vector<SimClientState> clients_;
+  std::vector<Rng> availability_rngs_;  // per client, only with availability dynamics
   std::priority_queue<Event, std::vector<Event>, std::greater<Event>> queue_;
   std::unordered_map<int64_t, InFlight> in_flight_;
   std::set<TimerId> cancelled_timers_;
@@ -673,9 +680,16 @@ class Simulator::Impl final : public runtime::RuntimeHost {
 
 Simulator::Simulator(SimOptions options, TrainerFactory factory, std::vector<SimClient> clients,
                      Shard test, MetricsHub* metrics)
+    : Simulator(std::move(options), std::move(factory),
+                std::make_shared<const std::vector<SimClient>>(std::move(clients)), std::move(test),
+                metrics) {}
+
+Simulator::Simulator(SimOptions options, TrainerFactory factory,
+                     std::shared_ptr<const std::vector<SimClient>> clients, Shard test,
+                     MetricsHub* metrics)
     : options_(std::move(options)),
       factory_(std::move(factory)),
-      clients_(std::move(clients)),
+      clients_(clients ? std::move(clients) : std::make_shared<const std::vector<SimClient>>()),
       test_(std::move(test)),
       metrics_(metrics) {}
 
@@ -683,9 +697,9 @@ Simulator::~Simulator() = default;
 
 Result<SimSummary> Simulator::run(Strategy& strategy) {
   COHORT_RETURN_IF_ERROR(options_.validate());
-  if (clients_.empty()) return Status::invalid_argument("clients.count: no clients to simulate");
-  for (size_t i = 0; i < clients_.size(); ++i) {
-    if (clients_[i].shard.size() == 0) {
+  if (clients_->empty()) return Status::invalid_argument("clients.count: no clients to simulate");
+  for (size_t i = 0; i < clients_->size(); ++i) {
+    if ((*clients_)[i].shard.size() == 0) {
       return Status::invalid_argument("client " + std::to_string(i) + " has no training examples");
     }
   }

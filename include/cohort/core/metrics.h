@@ -16,10 +16,12 @@
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -114,5 +116,13 @@ class MetricsHub {
 
 // Writes `j` to `path` atomically (temp file, fsync, rename), pretty-printed.
 Status write_json_file(const std::string& path, const Json& j);
+
+// Writes a JSON array of `n` elements to `path` atomically, one compact element per line,
+// element i's text appended to `out` by `element(i, out)`, the array between `prefix` and
+// `suffix` (e.g. `{"clients": ` and `}` to write an object holding it). Streams: for arrays
+// too large to hold as a Json value (a million clients' records), in bounded memory.
+Status write_json_array_file(const std::string& path, size_t n,
+                             const std::function<void(size_t i, std::string& out)>& element,
+                             std::string_view prefix = {}, std::string_view suffix = {});
 
 }  // namespace cohort

@@ -27,8 +27,9 @@ namespace cohort {
 struct Scenario {
   std::shared_ptr<const Dataset> train;
   std::shared_ptr<const Dataset> test;
-  std::vector<std::vector<int64_t>> partition;  // per client, indices into train
-  std::vector<sim::SimClient> clients;
+  // Client i's training shard, held-out split and device; shared with every simulation of the
+  // scenario. (Its partition is the union of the two splits.)
+  std::shared_ptr<const std::vector<sim::SimClient>> clients;
   TrainerFactory factory;
 };
 

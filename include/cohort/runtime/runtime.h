@@ -282,22 +282,31 @@ class Runtime final : public StrategyHost {
  private:
   // How the client's last task ended (the live view's lost / rejected states).
   enum class Outcome : uint8_t { kNone, kAccepted, kRejected, kLost };
-  struct Entry {
-    ClientInfo info;
-    bool available = false;
-    int64_t task = -1;  // id of the task in flight, -1 = none
+  // What a client did, allocated when it first gets a task or an update or goes offline: a
+  // client that never takes part costs only its Entry (docs/design/scale.md).
+  struct Activity {
     ClientStats stats;
     int64_t arrived = 0;  // updates that arrived (accepted or rejected)
     int64_t staleness_sum = 0;
     int64_t last_staleness = 0;
-    Outcome outcome = Outcome::kNone;
-    bool live_dirty = false;  // in live_dirty_
-    double changed_at = 0.0;
     // Mean staleness of its updates that arrived; 0 when none did.
     double mean_staleness() const {
       return arrived > 0 ? static_cast<double>(staleness_sum) / static_cast<double>(arrived) : 0.0;
     }
   };
+  struct Entry {
+    ClientInfo info;
+    int64_t task = -1;  // id of the task in flight, -1 = none
+    double changed_at = 0.0;
+    std::unique_ptr<Activity> activity;  // null until the client takes part
+    bool available = false;
+    Outcome outcome = Outcome::kNone;
+    bool live_dirty = false;  // in live_dirty_
+  };
+  // The client's activity, allocated on first use.
+  static Activity& act(Entry& e);
+  // The client's activity, or all zeros when it has none.
+  static const Activity& act_or_zero(const Entry& e);
   Entry* find(ClientId id);
   const Entry* find(ClientId id) const;
   bool idle(const Entry& e) const;

@@ -30,6 +30,8 @@ struct ClientStats {
   // Staleness over its updates that arrived (accepted or rejected); 0 when none arrived.
   double mean_staleness = 0.0;
   int64_t max_staleness = 0;
+  // Whether any figure is non-zero (the client took part).
+  bool active() const;
   Json to_json() const;
   // The inverse of to_json (checkpoints); throws nlohmann::json exceptions on bad input.
   static ClientStats from_json(const Json& j);
@@ -107,8 +109,12 @@ struct RunSummary {
   // Secure aggregation (privacy.secagg): groups summed by the protocol and those it failed.
   int64_t secagg_groups = 0;
   int64_t secagg_failed = 0;
-  // One entry per client, by id. Not part of to_json() (see client_stats_json()).
+  // One entry per client that took part (any figure non-zero: it got a task, went offline,
+  // ...), ascending by id; the other clients' figures are all zero and only counted, in
+  // idle_clients, so that a run over a million clients that sampled a few thousand reports a
+  // few thousand. Not part of to_json() (see client_stats_json()).
   std::vector<ClientStats> client_stats;
+  int64_t idle_clients = 0;
   Json to_json() const;
   // The client_stats as a JSON array (DIR/client_stats.json).
   Json client_stats_json() const;

@@ -123,6 +123,10 @@ class Simulator {
   // null. Fails in run() (not here) on invalid options.
   Simulator(SimOptions options, TrainerFactory factory, std::vector<SimClient> clients, Shard test,
             MetricsHub* metrics);
+  // The same over a population shared with the caller (not copied: a scenario of a million
+  // clients run by several strategies in turn holds it once).
+  Simulator(SimOptions options, TrainerFactory factory,
+            std::shared_ptr<const std::vector<SimClient>> clients, Shard test, MetricsHub* metrics);
   ~Simulator();
 
   // Runs `strategy` from freshly initialised parameters (init_params(seed)) until a limit is
@@ -139,7 +143,7 @@ class Simulator {
   class Impl;
   SimOptions options_;
   TrainerFactory factory_;
-  std::vector<SimClient> clients_;
+  std::shared_ptr<const std::vector<SimClient>> clients_;
   Shard test_;
   MetricsHub* metrics_;
   std::shared_ptr<const ArrayRecord> final_model_;
