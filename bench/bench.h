@@ -2,7 +2,8 @@
 // `make bench` (bench/run.sh parses their output):
 //   cohort_bench_kernels: `cohort bench aggregate`, `fedavg-round`, `codec` and `secagg`
 //                         (bench/aggregate.cc, fedavg_round.cc, codec.cc, secagg.cc);
-//   cohort_bench_eval:    `cohort bench eval` (bench/eval.cc, LibTorch);
+//   cohort_bench_eval:    `cohort bench eval` and `population` (bench/eval.cc,
+//                         population.cc; LibTorch, the runner);
 //   cohort_bench_deploy:  `cohort bench load`, `cohort bench large-model` and the hidden
 //                         `cohort bench deploy-server` (COHORT_WITH_GRPC; bench/deploy_*.cc).
 #pragma once
@@ -30,6 +31,9 @@ void add_secagg_benchmark(CLI::App* bench, const Guard& guard);
 
 // `cohort bench eval` (LibTorch; bench/eval.cc).
 void add_eval_benchmark(CLI::App* bench, const Guard& guard);
+
+// `cohort bench population` (the simulator at a million clients; bench/population.cc).
+void add_population_benchmark(CLI::App* bench, const Guard& guard);
 
 // `cohort bench load`, `large-model` and the hidden `deploy-server` (gRPC; bench/deploy_*.cc).
 void add_deploy_benchmarks(CLI::App* bench, const Guard& guard);

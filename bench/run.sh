@@ -11,7 +11,7 @@
 #                      against the baseline's best setting, not a handicapped one.
 set -euo pipefail
 
-BENCHMARKS=(fedavg aggregate eval memory load large_model codec secagg privacy codec_accuracy robustness fedast python_trainer)
+BENCHMARKS=(fedavg aggregate eval memory load large_model codec secagg privacy codec_accuracy robustness fedast python_trainer population)
 
 BUILD_DIR=${1:-build}
 shift || true
@@ -196,6 +196,44 @@ print("pytorch / cohort Evaluator    = %.2fx" % (p["seconds"] / c["pool_seconds"
 print("pytorch / cohort one trainer  = %.2fx" % (p["seconds"] / c["single_seconds"]))
 ok = c["pool_seconds"] <= p["seconds"]
 print("goal: the Evaluator (simulator and server) no slower than pytorch: %s" % ("PASS" if ok else "FAIL"))
+EOF
+}
+
+# A large population (docs/design/scale.md): `cohort bench population` at 1,000,000 and
+# 100,000 logistic-regression clients over the same 4M x 32 synthetic examples (0.1% and 1%
+# sampled per round) and at 100,000 MLP clients on Fashion-MNIST (20 examples each, drawn with
+# replacement, 1% per round). The marginal peak RSS per client is the difference of the first
+# two over the difference in clients. Goals: <= 256 bytes per idle client beyond its example
+# indices, 1M clients under 1.2 GB peak, framework overhead < 5% of the time in the trainers.
+#   POP_ROUNDS (30)
+bench_population() {
+  section "population: a million simulated clients"
+  local rounds=${POP_ROUNDS:-30}
+  echo "--- cohort bench population --clients 1000000 --fraction 0.001 --rounds $rounds --json"
+  "$BUILD_DIR/cohort" bench population --clients 1000000 --fraction 0.001 --rounds "$rounds" --json |
+    tee "$OUT/population_1m.json"
+  echo "--- cohort bench population --clients 100000 --fraction 0.01 --rounds $rounds --json"
+  "$BUILD_DIR/cohort" bench population --clients 100000 --fraction 0.01 --rounds "$rounds" --json |
+    tee "$OUT/population_100k.json"
+  rm -f "$OUT/population_mlp.json"
+  if [[ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]]; then
+    echo "--- cohort bench population --clients 100000 --model mlp --dataset fashion-mnist --examples-per-client 20 --fraction 0.01 --rounds 10 --json"
+    "$BUILD_DIR/cohort" bench population --clients 100000 --model mlp --dataset fashion-mnist \
+      --examples-per-client 20 --fraction 0.01 --rounds 10 --json | tee "$OUT/population_mlp.json"
+  fi
+  "$PY" - "$OUT"/population_1m.json "$OUT"/population_100k.json "$OUT"/population_mlp.json <<'EOF'
+import json, os, sys
+runs = [json.load(open(f)) for f in sys.argv[1:] if os.path.exists(f)]
+big, small = runs[0], runs[1]
+per_client = (big["peak_rss_bytes"] - small["peak_rss_bytes"]) / (big["clients"] - small["clients"])
+for r in runs:
+    print("  %8d %-6s set-up %6.2f s  run %6.2f s  trainers %6.2f s  overhead %5.1f%%  %8.0f updates/s  peak %6.0f MB"
+          % (r["clients"], r["model"], r["setup_s"], r["run_s"], r["model_s"], 100 * r["overhead"],
+             r["updates_per_s"], r["peak_rss_bytes"] / 1e6))
+print("marginal peak RSS per client: %.0f bytes (incl. its index vector's 16 B allocator header and 32 B of indices)" % per_client)
+print("goal 1M clients under 1.2 GB peak: %s" % ("PASS" if big["peak_rss_bytes"] < 1.2e9 else "FAIL"))
+print("goal <= 256 B per idle client beyond its indices: %s" % ("PASS" if per_client - 32 <= 256 else "FAIL"))
+print("goal framework overhead < 5%%: %s" % ("PASS" if all(r["overhead"] < 0.05 for r in runs) else "FAIL"))
 EOF
 }
 

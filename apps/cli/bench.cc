@@ -18,6 +18,7 @@ void add_bench_command(CLI::App& app) {
   };
   cohort::bench::add_kernel_benchmarks(bench, guard);
   cohort::bench::add_eval_benchmark(bench, guard);
+  cohort::bench::add_population_benchmark(bench, guard);
 #ifdef COHORT_WITH_GRPC
   cohort::bench::add_deploy_benchmarks(bench, guard);
 #endif

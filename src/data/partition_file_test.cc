@@ -84,7 +84,7 @@ TEST(PartitionFile, DrivesMakeClientDataExactly) {
   ASSERT_TRUE(clients.ok()) << clients.error().to_string();
   EXPECT_EQ((*clients)[0].train.indices, (std::vector<int64_t>{0, 11}));
   EXPECT_EQ((*clients)[1].train.indices, (std::vector<int64_t>{5, 6, 7}));
-  EXPECT_EQ((*clients)[2].examples, (std::vector<int64_t>{1}));
+  EXPECT_EQ((*clients)[2].examples(), (std::vector<int64_t>{1}));
   auto wrong = make_client_data(train, 4, cfg, 1);
   ASSERT_FALSE(wrong.ok());
   EXPECT_THAT(wrong.error().message(), HasSubstr("clients.count is 4"));

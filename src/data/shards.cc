@@ -2,23 +2,32 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 
 #include "cohort/data/partition.h"
 #include "cohort/data/partition_file.h"
 
 namespace cohort {
 
-void split_holdout(const std::vector<int64_t>& all, double fraction, Rng rng,
+std::vector<int64_t> ClientData::examples() const {
+  std::vector<int64_t> all;
+  all.reserve(train.indices.size() + holdout.indices.size());
+  std::merge(train.indices.begin(), train.indices.end(), holdout.indices.begin(),
+             holdout.indices.end(), std::back_inserter(all));
+  return all;
+}
+
+void split_holdout(std::vector<int64_t> all, double fraction, Rng rng,
                    std::vector<int64_t>* train, std::vector<int64_t>* holdout) {
   const auto n = static_cast<int64_t>(all.size());
   int64_t k = static_cast<int64_t>(std::floor(fraction * static_cast<double>(n)));
   k = std::clamp<int64_t>(k, 0, std::max<int64_t>(0, n - 1));
   if (k == 0) {
-    *train = all;
+    *train = std::move(all);
     holdout->clear();
     return;
   }
-  std::vector<int64_t> shuffled = all;
+  std::vector<int64_t> shuffled = std::move(all);
   rng.shuffle(shuffled);
   holdout->assign(shuffled.begin(), shuffled.begin() + k);
   train->assign(shuffled.begin() + k, shuffled.end());
@@ -26,9 +35,9 @@ void split_holdout(const std::vector<int64_t>& all, double fraction, Rng rng,
   std::sort(train->begin(), train->end());
 }
 
-Result<std::vector<ClientData>> make_client_data(std::shared_ptr<const Dataset> train,
-                                                 int64_t num_clients, const DataConfig& config,
-                                                 uint64_t run_seed) {
+Status visit_client_data(std::shared_ptr<const Dataset> train, int64_t num_clients,
+                         const DataConfig& config, uint64_t run_seed,
+                         const std::function<void(size_t, ClientData&&)>& visit) {
   if (train == nullptr) return Status::invalid_argument("make_client_data: no dataset");
   PartitionOptions po = config.partition;
   po.seed = Rng::mix_seed(run_seed, "partition");
@@ -43,16 +52,26 @@ Result<std::vector<ClientData>> make_client_data(std::shared_ptr<const Dataset> 
                                                      static_cast<int64_t>(
                                                          train->group_names.size())));
   }
-  std::vector<ClientData> out(parts.size());
   for (size_t i = 0; i < parts.size(); ++i) {
-    ClientData& c = out[i];
+    ClientData c;
     c.train.data = train;
     c.holdout.data = train;
-    split_holdout(parts[i], config.holdout_fraction,
+    split_holdout(std::move(parts[i]), config.holdout_fraction,
                   Rng::derive(run_seed, "holdout", static_cast<uint64_t>(i)), &c.train.indices,
                   &c.holdout.indices);
-    c.examples = std::move(parts[i]);
+    visit(i, std::move(c));
   }
+  return Status();
+}
+
+Result<std::vector<ClientData>> make_client_data(std::shared_ptr<const Dataset> train,
+                                                 int64_t num_clients, const DataConfig& config,
+                                                 uint64_t run_seed) {
+  std::vector<ClientData> out;
+  COHORT_RETURN_IF_ERROR(visit_client_data(std::move(train), num_clients, config, run_seed,
+                                           [&](size_t, ClientData&& c) {
+                                             out.push_back(std::move(c));
+                                           }));
   return out;
 }
 

@@ -31,14 +31,14 @@ TEST(ShardsTest, EveryExampleOnceAndHoldoutInsideTheClient) {
   ASSERT_EQ(all->size(), 8u);
   std::set<int64_t> seen;
   for (const ClientData& c : *all) {
-    for (int64_t i : c.examples) EXPECT_TRUE(seen.insert(i).second) << "example " << i << " twice";
-    EXPECT_EQ(c.train.size() + c.holdout.size(), static_cast<int64_t>(c.examples.size()));
-    EXPECT_EQ(c.holdout.size(), static_cast<int64_t>(0.25 * c.examples.size()));
+    for (int64_t i : c.examples()) EXPECT_TRUE(seen.insert(i).second) << "example " << i << " twice";
+    EXPECT_EQ(c.train.size() + c.holdout.size(), static_cast<int64_t>(c.examples().size()));
+    EXPECT_EQ(c.holdout.size(), static_cast<int64_t>(0.25 * c.examples().size()));
     EXPECT_TRUE(std::is_sorted(c.train.indices.begin(), c.train.indices.end()));
     std::vector<int64_t> merged = c.train.indices;
     merged.insert(merged.end(), c.holdout.indices.begin(), c.holdout.indices.end());
     std::sort(merged.begin(), merged.end());
-    EXPECT_EQ(merged, c.examples);
+    EXPECT_EQ(merged, c.examples());
   }
   EXPECT_EQ(seen.size(), 400u);
 }
@@ -58,7 +58,7 @@ TEST(ShardsTest, OneClientMatchesTheWholePopulation) {
   // Another seed, another split.
   auto other = make_client_data(data, 6, cfg, 12);
   ASSERT_TRUE(other.ok());
-  EXPECT_NE((*other)[0].examples, (*all)[0].examples);
+  EXPECT_NE((*other)[0].examples(), (*all)[0].examples());
   EXPECT_EQ(client_data(data, 6, 6, cfg, 11).error().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(client_data(data, -1, 6, cfg, 11).error().code(), StatusCode::kInvalidArgument);
 }

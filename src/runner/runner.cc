@@ -87,19 +87,16 @@ Result<Scenario> build_scenario(const SimulationConfig& config) {
   // The population first: with a device trace and clients.count 0, it fixes the client count.
   COHORT_ASSIGN_OR_RETURN(std::vector<sim::DeviceProfile> devices,
                           sim::draw_population(config.clients, seed));
-  COHORT_ASSIGN_OR_RETURN(
-      std::vector<ClientData> data,
-      make_client_data(s.train, static_cast<int64_t>(devices.size()), config.data, seed));
+  // One client at a time: a million clients' set-up never holds their data twice.
   auto clients = std::make_shared<std::vector<sim::SimClient>>();
-  clients->reserve(data.size());
-  for (size_t i = 0; i < data.size(); ++i) {
-    sim::SimClient c;
-    c.shard = std::move(data[i].train);
-    c.holdout = std::move(data[i].holdout);
-    c.device = devices[i];
-    clients->push_back(std::move(c));
-    std::vector<int64_t>().swap(data[i].examples);  // a copy of the two splits: freed at once
-  }
+  clients->reserve(devices.size());
+  COHORT_RETURN_IF_ERROR(visit_client_data(
+      s.train, static_cast<int64_t>(devices.size()), config.data, seed,
+      [&](size_t i, ClientData&& data) {
+        clients->push_back(sim::SimClient{.shard = std::move(data.train),
+                                          .holdout = std::move(data.holdout),
+                                          .device = devices[i]});
+      }));
   s.clients = std::move(clients);
 
   // One intra-op thread per trainer: clients train in parallel on the simulator's pool, and

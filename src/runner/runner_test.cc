@@ -276,7 +276,7 @@ TEST(RunnerTest, HoldoutSplitFeedsFederatedEvaluation) {
   ASSERT_EQ(scenario->clients->size(), 8u);
   for (size_t i = 0; i < scenario->clients->size(); ++i) {
     const auto& c = (*scenario->clients)[i];
-    const auto& all = (*data)[i].examples;
+    const auto& all = (*data)[i].examples();
     // Train and held-out splits are disjoint, cover the client's examples, and hold out
     // floor(0.25 n).
     std::vector<int64_t> merged = c.shard.indices;

@@ -136,6 +136,7 @@ class Simulator::Impl final : public runtime::RuntimeHost {
     }
 
     clients_.resize(sim_.clients_->size());
+    core_.reserve_clients(clients_.size());
     for (size_t i = 0; i < clients_.size(); ++i) {
       const auto id = static_cast<ClientId>(i);
       core_.add_client(id, (*sim_.clients_)[i].shard.size());

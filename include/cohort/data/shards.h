@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -16,9 +17,10 @@
 namespace cohort {
 
 struct ClientData {
-  std::vector<int64_t> examples;  // every example the client holds (sorted)
-  Shard train;                    // what it trains on (sorted indices)
-  Shard holdout;                  // what it holds out (sorted; empty without holdout_fraction)
+  Shard train;    // what it trains on (sorted indices)
+  Shard holdout;  // what it holds out (sorted; empty without holdout_fraction)
+  // Every example the client holds: train and holdout merged (sorted).
+  std::vector<int64_t> examples() const;
 };
 
 // Partitions `train` over `num_clients` clients with config.partition (seeded from run_seed,
@@ -28,6 +30,13 @@ Result<std::vector<ClientData>> make_client_data(std::shared_ptr<const Dataset> 
                                                  int64_t num_clients, const DataConfig& config,
                                                  uint64_t run_seed);
 
+// make_client_data one client at a time: `visit(i, data)` for i = 0, 1, ... in order, so that
+// a caller keeping part of each (the simulator's population of a million clients) never holds
+// every client's data twice.
+Status visit_client_data(std::shared_ptr<const Dataset> train, int64_t num_clients,
+                         const DataConfig& config, uint64_t run_seed,
+                         const std::function<void(size_t, ClientData&&)>& visit);
+
 // Client `index`'s data out of `num_clients` (what make_client_data returns at `index`).
 // InvalidArgument for an index outside [0, num_clients).
 Result<ClientData> client_data(std::shared_ptr<const Dataset> train, int64_t index,
@@ -35,7 +44,7 @@ Result<ClientData> client_data(std::shared_ptr<const Dataset> train, int64_t ind
 
 // Splits one client's examples into training and held-out indices (both sorted): a seeded
 // shuffle, the first floor(fraction * n) held out, at least one example kept for training.
-void split_holdout(const std::vector<int64_t>& all, double fraction, Rng rng,
+void split_holdout(std::vector<int64_t> all, double fraction, Rng rng,
                    std::vector<int64_t>* train, std::vector<int64_t>* holdout);
 
 }  // namespace cohort

@@ -160,6 +160,8 @@ class Runtime final : public StrategyHost {
   // ---- clients ---------------------------------------------------------------------------
   // Registers client `id` (not available yet); a known id only updates num_examples.
   void add_client(ClientId id, int64_t num_examples);
+  // Room for `n` clients in all (a population registered at once grows the table once).
+  void reserve_clients(size_t n) { entries_.reserve(n); }
   bool has_client(ClientId id) const;
   // The client can take a task when it has none (simulator: online; deployment: polling).
   void set_available(ClientId id, bool available);
