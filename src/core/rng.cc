@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstring>
 #include <numeric>
+#include <unordered_map>
 
 #include "cohort/core/hash.h"
 
@@ -136,6 +137,27 @@ std::vector<double> Rng::dirichlet(std::span<const double> alphas) {
 }
 
 std::vector<uint64_t> Rng::sample_without_replacement(uint64_t n, uint64_t k) {
+  k = std::min(k, n);
+  if (k < n / 8) {
+    // The same partial Fisher-Yates on a sparse array (positions that moved, in a hash map):
+    // the same picks in the same order, in O(k) time and memory, so that sampling 1,000 of a
+    // million clients does not touch a million-entry array.
+    std::unordered_map<uint64_t, uint64_t> moved;
+    moved.reserve(static_cast<size_t>(2 * k));
+    auto at = [&](uint64_t p) {
+      auto it = moved.find(p);
+      return it == moved.end() ? p : it->second;
+    };
+    std::vector<uint64_t> out(static_cast<size_t>(k));
+    for (uint64_t i = 0; i < k; ++i) {
+      const uint64_t j = i + uniform_int(n - i);
+      const uint64_t vi = at(i);
+      const uint64_t vj = at(j);
+      moved[j] = vi;
+      out[static_cast<size_t>(i)] = vj;
+    }
+    return out;
+  }
   std::vector<uint64_t> idx(n);
   std::iota(idx.begin(), idx.end(), 0);
   for (uint64_t i = 0; i < k && i < n; ++i) {

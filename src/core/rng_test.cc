@@ -59,6 +59,23 @@ TEST(RngTest, UniformIntAndSampling) {
   for (auto v : s) EXPECT_LT(v, 10u);
 }
 
+TEST(RngTest, SparseSamplingPicksWhatTheDenseShuffleWould) {
+  // The reference: a partial Fisher-Yates over the whole index array.
+  auto dense = [](Rng& r, uint64_t n, uint64_t k) {
+    std::vector<uint64_t> idx(n);
+    for (uint64_t i = 0; i < n; ++i) idx[i] = i;
+    for (uint64_t i = 0; i < k && i < n; ++i) std::swap(idx[i], idx[i + r.uniform_int(n - i)]);
+    idx.resize(std::min(k, n));
+    return idx;
+  };
+  for (auto [n, k] : std::vector<std::pair<uint64_t, uint64_t>>{
+           {1000000, 1000}, {1000, 1}, {1000, 124}, {1000, 125}, {1000, 999}, {50, 50}, {7, 0}}) {
+    Rng a(42), b(42);
+    EXPECT_EQ(a.sample_without_replacement(n, k), dense(b, n, k)) << n << " " << k;
+    EXPECT_EQ(a.next_u64(), b.next_u64());  // the same draws consumed
+  }
+}
+
 TEST(RngTest, StateRoundTrip) {
   Rng a(11);
   a.normal();  // leaves a spare
