@@ -98,16 +98,15 @@ std::string config_yaml(const PopulationArgs& a) {
     data += "  with_replacement: true\n  examples_per_client: " +
             std::to_string(a.examples_per_client) + "\n";
   }
-  const int64_t min_clients = std::max<int64_t>(
-      1, static_cast<int64_t>(a.fraction * static_cast<double>(a.clients) / 2));
+  const int64_t min_clients =
+      std::max<int64_t>(1, static_cast<int64_t>(a.fraction * static_cast<double>(a.clients) / 2));
   return data + "clients: {count: " + std::to_string(a.clients) + "}\n" +
          "model: {name: " + a.model + "}\n" +
          "training: {optimizer: sgd, lr: 0.05, batch_size: 10, local_epochs: 1}\n" +
          "strategy: {name: fedavg, fraction: " + format_number(a.fraction) +
          ", min_clients: " + std::to_string(min_clients) + "}\n" +
-         "run: {rounds: " + std::to_string(a.rounds) + ", eval_every: " +
-         std::to_string(a.rounds) + ", seed: " + std::to_string(a.seed) +
-         ", threads: " + std::to_string(a.threads) + "}\n";
+         "run: {rounds: " + std::to_string(a.rounds) + ", eval_every: " + std::to_string(a.rounds) +
+         ", seed: " + std::to_string(a.seed) + ", threads: " + std::to_string(a.threads) + "}\n";
 }
 
 Status run_population(const PopulationArgs& a) {
@@ -159,15 +158,14 @@ Status run_population(const PopulationArgs& a) {
         static_cast<long long>(a.threads), static_cast<long long>(s->rounds),
         static_cast<long long>(s->updates), setup_s, run_s, model_s, overhead,
         static_cast<double>(s->updates) / run_s,
-        static_cast<double>(tasks + s->updates + s->rejected) / run_s,
-        static_cast<long long>(peak), s->final_accuracy, s->model_hash.c_str());
+        static_cast<double>(tasks + s->updates + s->rejected) / run_s, static_cast<long long>(peak),
+        s->final_accuracy, s->model_hash.c_str());
   } else {
     std::printf("population: %lld clients (%s, %s), %lld rounds, %lld updates\n",
                 static_cast<long long>(a.clients), a.model.c_str(), a.dataset.c_str(),
                 static_cast<long long>(s->rounds), static_cast<long long>(s->updates));
     std::printf("  set-up %.2f s, run %.2f s (model %.2f s, overhead %.1f%%), %.0f updates/s\n",
-                setup_s, run_s, model_s, 100.0 * overhead,
-                static_cast<double>(s->updates) / run_s);
+                setup_s, run_s, model_s, 100.0 * overhead, static_cast<double>(s->updates) / run_s);
     std::printf("  peak RSS %.1f MB\n", static_cast<double>(peak) / 1e6);
   }
   return Status();
@@ -189,13 +187,16 @@ void add_population_benchmark(CLI::App* bench, const Guard& guard) {
   cmd->add_option("--examples-per-client", args->examples_per_client,
                   "> 0: each client draws this many examples with replacement")
       ->capture_default_str();
-  cmd->add_option("--fraction", args->fraction, "Clients sampled per round")
-      ->capture_default_str();
+  cmd->add_option("--fraction", args->fraction, "Clients sampled per round")->capture_default_str();
   cmd->add_option("--rounds", args->rounds, "Rounds")->capture_default_str();
   cmd->add_option("--threads", args->threads, "Training threads")->capture_default_str();
   cmd->add_option("--seed", args->seed, "Run seed")->capture_default_str();
   cmd->add_flag("--json", args->json, "One JSON line");
-  cmd->callback([args, guard] { guard("bench population", [&] { return run_population(*args); }); });
+  cmd->callback([args, guard] {
+    guard("bench population", [&] {
+      return run_population(*args);
+    });
+  });
 }
 
 }  // namespace cohort::bench

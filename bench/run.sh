@@ -11,7 +11,7 @@
 #                      against the baseline's best setting, not a handicapped one.
 set -euo pipefail
 
-BENCHMARKS=(fedavg aggregate eval memory load large_model codec secagg privacy codec_accuracy robustness fedast python_trainer population)
+BENCHMARKS=(fedavg aggregate eval memory load large_model codec secagg privacy codec_accuracy robustness fedast python_trainer population reproducible)
 
 BUILD_DIR=${1:-build}
 shift || true
@@ -234,6 +234,33 @@ print("marginal peak RSS per client: %.0f bytes (incl. its index vector's 16 B a
 print("goal 1M clients under 1.2 GB peak: %s" % ("PASS" if big["peak_rss_bytes"] < 1.2e9 else "FAIL"))
 print("goal <= 256 B per idle client beyond its indices: %s" % ("PASS" if per_client - 32 <= 256 else "FAIL"))
 print("goal framework overhead < 5%%: %s" % ("PASS" if all(r["overhead"] < 0.05 for r in runs) else "FAIL"))
+EOF
+}
+
+# run.reproducible: strict against default on the demo's scenario (docs/design/reproducibility.md):
+# the simulation's wall time (summary wall_time_s), alternating the two modes REP_REPEATS times,
+# medians and their ratio. Strict pins Haswell-class kernels and one BLAS thread.
+#   REP_REPEATS (5), REP_ROUNDS (10)
+bench_reproducible() {
+  section "reproducible: run.reproducible strict vs default (demo scenario)"
+  local repeats=${REP_REPEATS:-5} rounds=${REP_ROUNDS:-10} i mode
+  : > "$OUT/reproducible.txt"
+  for ((i = 0; i < repeats; i++)); do
+    for mode in default strict; do
+      "$BUILD_DIR/cohort" simulate examples/fedavg_fmnist.yaml --set run.rounds="$rounds" \
+        --set run.reproducible="$mode" --out "$OUT/reproducible_$mode" --quiet > /dev/null
+      "$PY" -c 'import json,sys; s=json.load(open(sys.argv[1])); print(sys.argv[2], s["wall_time_s"], s["model_hash"])' \
+        "$OUT/reproducible_$mode/summary.json" "$mode" | tee -a "$OUT/reproducible.txt"
+    done
+  done
+  "$PY" - "$OUT/reproducible.txt" <<'EOF'
+import statistics, sys
+rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
+med = {m: statistics.median(float(r[1]) for r in rows if r[0] == m) for m in ("default", "strict")}
+hashes = {m: sorted({r[2] for r in rows if r[0] == m}) for m in ("default", "strict")}
+print("median simulation wall time: default %.2f s, strict %.2f s; strict / default = %.2fx"
+      % (med["default"], med["strict"], med["strict"] / med["default"]))
+print("model hashes: default %s, strict %s" % (hashes["default"], hashes["strict"]))
 EOF
 }
 

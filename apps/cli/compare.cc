@@ -10,6 +10,7 @@
 #include "cohort/report/report.h"
 #include "commands.h"
 #include "common.h"
+#include "reproducible.h"
 
 namespace cohort::cli {
 
@@ -37,6 +38,7 @@ std::string mb(int64_t bytes) {
 void run_compare(const CompareArgs& a) {
   Result<SimulationConfig> cfg = load_run_config(a.cfg);
   if (!cfg.ok()) return fail(cfg.error());
+  if (Status r = apply_reproducibility(cfg->run); !r.ok()) return fail(r);
   Result<Scenario> scenario = build_scenario(*cfg);
   if (!scenario.ok()) return fail(scenario.error());
 

@@ -21,6 +21,7 @@
 #include "cohort/runner/runner.h"
 #include "cohort/torch/torch_trainer.h"
 #include "commands.h"
+#include "reproducible.h"
 
 namespace cohort::cli {
 
@@ -95,6 +96,7 @@ void run_join(const JoinArgs& a) {
 
   Result<SimulationConfig> cfg = load_simulation_config(a.config, a.sets, ConfigUse::kDeployment);
   if (!cfg.ok()) return fail(cfg.error());
+  if (Status r = apply_reproducibility(cfg->run); !r.ok()) return fail(r);
   Result<std::shared_ptr<const Dataset>> train = load_split(cfg->data, "train", cfg->run.seed);
   if (!train.ok()) return fail(train.error());
   // The same shard client `index` gets in a simulation of `count` clients.

@@ -6,8 +6,10 @@
 #include <CLI/CLI.hpp>
 
 #include "commands.h"
+#include "reproducible.h"
 
 int main(int argc, char** argv) {
+  cohort::cli::remember_process_args(argc, argv);
   CLI::App app{"Cohort: federated and low-communication learning across heterogeneous clients"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "cohort 0.1.0");

@@ -24,6 +24,7 @@
 #include "commands.h"
 #include "common.h"
 #include "live_dashboard.h"
+#include "reproducible.h"
 
 namespace cohort::cli {
 
@@ -80,6 +81,7 @@ Status run_serve(const ServeArgs& a) {
   COHORT_ASSIGN_OR_RETURN(
       SimulationConfig cfg,
       load_simulation_config(a.cfg.config, a.cfg.overrides(), ConfigUse::kDeployment));
+  COHORT_RETURN_IF_ERROR(apply_reproducibility(cfg.run));
   if (!cfg.strategies.empty()) {
     return Status::invalid_argument(a.cfg.config +
                                     ": strategies: lists several strategies; "

@@ -2,14 +2,15 @@
 //   [--dashboard HOST:PORT [--dashboard-token-file F] [--dashboard-keep]]`
 #include <chrono>
 #include <cstdio>
-#include <thread>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cohort/runner/runner.h"
 #include "commands.h"
 #include "common.h"
 #include "live_dashboard.h"
+#include "reproducible.h"
 
 namespace cohort::cli {
 
@@ -27,6 +28,7 @@ struct SimulateArgs {
 void run_simulate(const SimulateArgs& a) {
   Result<SimulationConfig> cfg = load_run_config(a.cfg);
   if (!cfg.ok()) return fail(cfg.error());
+  if (Status r = apply_reproducibility(cfg->run); !r.ok()) return fail(r);
   if (!cfg->strategies.empty()) {
     // Checked before the data is loaded; run_simulation would refuse it too.
     return fail(Status::invalid_argument(

@@ -20,6 +20,7 @@ using config_detail::Node;
 using config_detail::to_param;
 
 constexpr std::array<std::string_view, 3> kDatasets = {"fashion-mnist", "synthetic", "text"};
+constexpr std::array<std::string_view, 2> kReproducible = {"default", "strict"};
 constexpr std::array<std::string_view, 5> kPartitions = {"iid", "dirichlet", "shards", "natural",
                                                          "file"};
 constexpr std::array<std::string_view, 2> kOptimizers = {"sgd", "adamw"};
@@ -331,7 +332,7 @@ Status read_strategies(const MapReader& top, const runtime::CompressionOptions& 
 Status read_run(const MapReader& top, RunConfig* run, ConfigUse use) {
   const MapReader r = top.section("run");
   COHORT_RETURN_IF_ERROR(r.open({"rounds", "max_virtual_time_s", "eval_every", "eval_interval_s",
-                                 "target_accuracy", "seed", "threads"}));
+                                 "target_accuracy", "seed", "threads", "reproducible"}));
   COHORT_RETURN_IF_ERROR(r.read("rounds", &run->rounds));
   COHORT_RETURN_IF_ERROR(r.read("max_virtual_time_s", &run->max_virtual_time_s));
   COHORT_RETURN_IF_ERROR(r.read("eval_every", &run->eval_every));
@@ -339,6 +340,7 @@ Status read_run(const MapReader& top, RunConfig* run, ConfigUse use) {
   COHORT_RETURN_IF_ERROR(r.read("target_accuracy", &run->target_accuracy));
   COHORT_RETURN_IF_ERROR(r.read("seed", &run->seed));
   COHORT_RETURN_IF_ERROR(r.read("threads", &run->threads));
+  COHORT_RETURN_IF_ERROR(r.read_enum("reproducible", &run->reproducible, kReproducible));
   COHORT_RETURN_IF_ERROR(checked(run->validate(), top.node(), top.ctx()));
   // A deployment may end on its wall-clock budget (deploy.max_wall_s) instead.
   if (use == ConfigUse::kDeployment) return Status();

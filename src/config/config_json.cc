@@ -101,6 +101,7 @@ Json to_json(const SimulationConfig& config) {
   run["target_accuracy"] = r.target_accuracy;
   run["seed"] = r.seed;
   run["threads"] = r.threads;
+  run["reproducible"] = r.reproducible;
 
   Json j = Json::object();
   j["data"] = std::move(data);

@@ -97,7 +97,7 @@ TEST(ConfigJsonTest, ToJsonHasEveryKeyInYamlStructure) {
   EXPECT_TRUE(j["strategy"]["buffer_size"].is_number_integer());
   EXPECT_TRUE(j["strategy"]["server_lr"].is_number_float());
   EXPECT_EQ(j["run"]["seed"], std::numeric_limits<uint64_t>::max());
-  EXPECT_EQ(j["run"].size(), 7u);
+  EXPECT_EQ(j["run"].size(), 8u);
 }
 
 TEST(ConfigJsonTest, RoundTripThroughJsonAndYamlText) {

@@ -123,7 +123,7 @@ TEST(ConfigParseTest, FullConfigParsesEveryKey) {
 TEST(ConfigErrorTest, UnknownKeysNameThePathAndTheKnownKeys) {
   EXPECT_EQ(error_message("run:\n  round: 5\n"),
             "demo.yaml: run.round: unknown key (known: rounds, max_virtual_time_s, eval_every, "
-            "eval_interval_s, target_accuracy, seed, threads)");
+            "eval_interval_s, target_accuracy, seed, threads, reproducible)");
   EXPECT_EQ(error_message("trainig:\n  lr: 0.1\n"),
             "demo.yaml: trainig: unknown key (known: data, clients, model, models, training, strategy, "
             "strategies, run, admission, compression, robust, contribution, attack, privacy)");
@@ -398,7 +398,8 @@ TEST(ConfigOverrideTest, CreatesNestedKeysAndLaterOverridesWin) {
 TEST(ConfigOverrideTest, UnknownKeysAndBadValuesNameTheOverride) {
   EXPECT_EQ(error_message("{}", {"run.round=5"}),
             "demo.yaml: run.round: unknown key (known: rounds, max_virtual_time_s, eval_every, "
-            "eval_interval_s, target_accuracy, seed, threads) (from override 'run.round=5')");
+            "eval_interval_s, target_accuracy, seed, threads, reproducible) (from override "
+            "'run.round=5')");
   EXPECT_EQ(error_message("{}", {"foo.bar=1"}),
             "demo.yaml: foo: unknown key (known: data, clients, model, models, training, strategy, "
             "strategies, run, admission, compression, robust, contribution, attack, privacy) (from "

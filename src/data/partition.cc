@@ -282,18 +282,20 @@ Status PartitionOptions::validate() const {
       check_field("data.examples_per_client", examples_per_client, Range::at_least(0)));
   if (with_replacement) {
     if (kind != "iid" && kind != "dirichlet" && kind != "file") {
-      return field_error("data.with_replacement",
-                         "applies to data.partition iid, dirichlet and file, got partition " +
-                             kind);
+      return field_error(
+          "data.with_replacement",
+          "applies to data.partition iid, dirichlet and file, got partition " + kind);
     }
     if (examples_per_client < 1 && kind != "file") {
       return field_error("data.examples_per_client",
                          "must be >= 1 with data.with_replacement (how many examples each "
-                         "client draws), got " + std::to_string(examples_per_client));
+                         "client draws), got " +
+                             std::to_string(examples_per_client));
     }
     if (size_skew > 0.0) {
-      return field_error("data.size_skew", "does not apply with data.with_replacement (every "
-                                           "client draws data.examples_per_client)");
+      return field_error("data.size_skew",
+                         "does not apply with data.with_replacement (every "
+                         "client draws data.examples_per_client)");
     }
   }
   return Status();
@@ -328,8 +330,9 @@ Result<std::vector<std::vector<int64_t>>> partition_dataset(std::span<const int3
   const int64_t n = static_cast<int64_t>(labels.size());
   COHORT_RETURN_IF_ERROR(o.validate());
   if (o.kind == "file") {
-    return field_error("data.partition", "file is read by make_client_data (data/shards.h), "
-                                         "not partition_dataset");
+    return field_error("data.partition",
+                       "file is read by make_client_data (data/shards.h), "
+                       "not partition_dataset");
   }
   if (num_clients < 1) {
     return Status::invalid_argument("clients.count: must be >= 1, got " +

@@ -60,7 +60,8 @@ Result<std::vector<std::vector<int64_t>>> read_partition_file(const std::string&
         int32_t& o = owner[static_cast<size_t>(i)];
         if (o >= 0) {
           return fail(who + ": example " + std::to_string(i) + " is also client " +
-                      std::to_string(o) + "'s (set data.with_replacement: true to let clients "
+                      std::to_string(o) +
+                      "'s (set data.with_replacement: true to let clients "
                       "share examples)");
         }
         o = static_cast<int32_t>(c);

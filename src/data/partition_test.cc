@@ -293,8 +293,7 @@ TEST(PartitionDirichlet, TenThousandTinyClientsKeepTheSkew) {
 
 TEST(PartitionReplacement, MoreClientsThanExamplesEachDrawsItsOwn) {
   const auto y = shuffled_labels(1000, 10);
-  PartitionOptions o{.kind = "iid", .with_replacement = true, .examples_per_client = 20,
-                     .seed = 5};
+  PartitionOptions o{.kind = "iid", .with_replacement = true, .examples_per_client = 20, .seed = 5};
   const Parts parts = run(y, 10, 5000, o);  // 5x more clients than examples
   ASSERT_EQ(parts.size(), 5000u);
   std::vector<int64_t> uses(1000, 0);
@@ -321,8 +320,11 @@ TEST(PartitionReplacement, MoreClientsThanExamplesEachDrawsItsOwn) {
 
 TEST(PartitionReplacement, DirichletSkewsEachClientsLabels) {
   const auto y = shuffled_labels(1000, 10);
-  PartitionOptions o{.kind = "dirichlet", .alpha = 0.05, .with_replacement = true,
-                     .examples_per_client = 30, .seed = 5};
+  PartitionOptions o{.kind = "dirichlet",
+                     .alpha = 0.05,
+                     .with_replacement = true,
+                     .examples_per_client = 30,
+                     .seed = 5};
   const Parts skewed = run(y, 10, 2000, o);
   for (const auto& p : skewed) {
     EXPECT_GE(p.size(), 1u);
@@ -342,9 +344,8 @@ TEST(PartitionReplacement, OptionsAreChecked) {
   expect_invalid(y, 10, 500, {.kind = "iid"}, kInv, "data.with_replacement");
   expect_invalid(y, 10, 5, {.kind = "iid", .with_replacement = true}, kInv,
                  "data.examples_per_client");
-  expect_invalid(y, 10, 5,
-                 {.kind = "shards", .with_replacement = true, .examples_per_client = 3}, kInv,
-                 "data.with_replacement");
+  expect_invalid(y, 10, 5, {.kind = "shards", .with_replacement = true, .examples_per_client = 3},
+                 kInv, "data.with_replacement");
   expect_invalid(y, 10, 5, {.kind = "file"}, kInv, "data.partition_file");
   expect_invalid(y, 10, 5, {.kind = "iid", .file = "p.json"}, kInv, "data.partition_file");
 }

@@ -17,8 +17,8 @@ std::vector<int64_t> ClientData::examples() const {
   return all;
 }
 
-void split_holdout(std::vector<int64_t> all, double fraction, Rng rng,
-                   std::vector<int64_t>* train, std::vector<int64_t>* holdout) {
+void split_holdout(std::vector<int64_t> all, double fraction, Rng rng, std::vector<int64_t>* train,
+                   std::vector<int64_t>* holdout) {
   const auto n = static_cast<int64_t>(all.size());
   int64_t k = static_cast<int64_t>(std::floor(fraction * static_cast<double>(n)));
   k = std::clamp<int64_t>(k, 0, std::max<int64_t>(0, n - 1));
@@ -44,13 +44,12 @@ Status visit_client_data(std::shared_ptr<const Dataset> train, int64_t num_clien
   std::vector<std::vector<int64_t>> parts;
   if (po.kind == "file") {
     COHORT_RETURN_IF_ERROR(po.validate());
-    COHORT_ASSIGN_OR_RETURN(parts, read_partition_file(po.file, train->size(), num_clients,
-                                                       po.with_replacement));
+    COHORT_ASSIGN_OR_RETURN(
+        parts, read_partition_file(po.file, train->size(), num_clients, po.with_replacement));
   } else {
-    COHORT_ASSIGN_OR_RETURN(parts, partition_dataset(train->labels, train->num_classes,
-                                                     num_clients, po, train->groups,
-                                                     static_cast<int64_t>(
-                                                         train->group_names.size())));
+    COHORT_ASSIGN_OR_RETURN(
+        parts, partition_dataset(train->labels, train->num_classes, num_clients, po, train->groups,
+                                 static_cast<int64_t>(train->group_names.size())));
   }
   for (size_t i = 0; i < parts.size(); ++i) {
     ClientData c;

@@ -31,7 +31,8 @@ TEST(ShardsTest, EveryExampleOnceAndHoldoutInsideTheClient) {
   ASSERT_EQ(all->size(), 8u);
   std::set<int64_t> seen;
   for (const ClientData& c : *all) {
-    for (int64_t i : c.examples()) EXPECT_TRUE(seen.insert(i).second) << "example " << i << " twice";
+    for (int64_t i : c.examples())
+      EXPECT_TRUE(seen.insert(i).second) << "example " << i << " twice";
     EXPECT_EQ(c.train.size() + c.holdout.size(), static_cast<int64_t>(c.examples().size()));
     EXPECT_EQ(c.holdout.size(), static_cast<int64_t>(0.25 * c.examples().size()));
     EXPECT_TRUE(std::is_sorted(c.train.indices.begin(), c.train.indices.end()));

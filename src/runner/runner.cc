@@ -90,13 +90,13 @@ Result<Scenario> build_scenario(const SimulationConfig& config) {
   // One client at a time: a million clients' set-up never holds their data twice.
   auto clients = std::make_shared<std::vector<sim::SimClient>>();
   clients->reserve(devices.size());
-  COHORT_RETURN_IF_ERROR(visit_client_data(
-      s.train, static_cast<int64_t>(devices.size()), config.data, seed,
-      [&](size_t i, ClientData&& data) {
-        clients->push_back(sim::SimClient{.shard = std::move(data.train),
-                                          .holdout = std::move(data.holdout),
-                                          .device = devices[i]});
-      }));
+  COHORT_RETURN_IF_ERROR(visit_client_data(s.train, static_cast<int64_t>(devices.size()),
+                                           config.data, seed, [&](size_t i, ClientData&& data) {
+                                             clients->push_back(
+                                                 sim::SimClient{.shard = std::move(data.train),
+                                                                .holdout = std::move(data.holdout),
+                                                                .device = devices[i]});
+                                           }));
   s.clients = std::move(clients);
 
   // One intra-op thread per trainer: clients train in parallel on the simulator's pool, and

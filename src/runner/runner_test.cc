@@ -122,9 +122,9 @@ TEST(RunnerTest, ASavedPartitionReadBackReproducesTheRun) {
   ASSERT_TRUE(first.ok()) << first.error().to_string();
 
   // The same split from the file: the same model, bit for bit.
-  auto again = parse_simulation_config(
-      kSynthetic, "synthetic.yaml",
-      {"run.rounds=3", "data.partition=file", "data.partition_file=" + out.out_dir + "/partition.json"});
+  auto again = parse_simulation_config(kSynthetic, "synthetic.yaml",
+                                       {"run.rounds=3", "data.partition=file",
+                                        "data.partition_file=" + out.out_dir + "/partition.json"});
   ASSERT_TRUE(again.ok()) << again.error().to_string();
   auto from_file = build_scenario(*again);
   ASSERT_TRUE(from_file.ok()) << from_file.error().to_string();
@@ -138,14 +138,15 @@ TEST(RunnerTest, ASavedPartitionReadBackReproducesTheRun) {
   EXPECT_EQ(second->model_hash, first->model_hash);
 
   // A file for another client count is refused, naming the file and both counts.
-  auto nine = parse_simulation_config(
-      kSynthetic, "synthetic.yaml",
-      {"clients.count=9", "data.partition=file", "data.partition_file=" + out.out_dir + "/partition.json"});
+  auto nine = parse_simulation_config(kSynthetic, "synthetic.yaml",
+                                      {"clients.count=9", "data.partition=file",
+                                       "data.partition_file=" + out.out_dir + "/partition.json"});
   ASSERT_TRUE(nine.ok());
   auto bad = build_scenario(*nine);
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.error().message().find("holds 8 clients, but clients.count is 9"),
-            std::string::npos) << bad.error().message();
+            std::string::npos)
+      << bad.error().message();
   fs::remove_all(out.out_dir);
 }
 

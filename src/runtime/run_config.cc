@@ -14,7 +14,12 @@ Status RunConfig::validate() const {
     return field_error("run.eval_every", "must be >= 1 unless run.eval_interval_s > 0, got 0");
   }
   COHORT_RETURN_IF_ERROR(check_field("run.target_accuracy", target_accuracy, Range::closed(0, 1)));
-  return check_field("run.threads", threads, Range::at_least(0));
+  COHORT_RETURN_IF_ERROR(check_field("run.threads", threads, Range::at_least(0)));
+  if (reproducible != "default" && reproducible != "strict") {
+    return field_error("run.reproducible",
+                       "must be default or strict, got \"" + reproducible + "\"");
+  }
+  return Status();
 }
 
 Status RunConfig::validate_budget() const {

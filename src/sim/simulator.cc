@@ -276,8 +276,9 @@ class Simulator::Impl final : public runtime::RuntimeHost {
     std::optional<int64_t> masked = core_.masked_input_bytes(task.model->numel());
     if (masked) f.bytes_up = *masked + state_bytes;
     // A Streaming DiLoCo task moves fragments: the one merged down, the one synchronised up.
-    Result<StreamingPlan> plan = streaming_plan(task, clients_[c].kept_or_empty().kept_model, masked.has_value(),
-                                                  compression_.downlink != nullptr);
+    Result<StreamingPlan> plan =
+        streaming_plan(task, clients_[c].kept_or_empty().kept_model, masked.has_value(),
+                       compression_.downlink != nullptr);
     if (!plan.ok()) {
       core_.fail(plan.error());
       return;
@@ -537,8 +538,8 @@ class Simulator::Impl final : public runtime::RuntimeHost {
       // delta = start - end, computed in place in the result buffer.
       ops::sub(f.start_model->flat(), tr.params.flat(), tr.params.flat());
     }
-    Result<ClientStateUpdate> state =
-        update_client_state(task, cs.kept_or_empty().client_state, tr.params, tr.steps, opts_.training);
+    Result<ClientStateUpdate> state = update_client_state(task, cs.kept_or_empty().client_state,
+                                                          tr.params, tr.steps, opts_.training);
     if (!state.ok()) {
       core_.fail(state.error());
       return;
@@ -565,7 +566,8 @@ class Simulator::Impl final : public runtime::RuntimeHost {
     // after another with none accepted mean a setting that can never make progress (an
     // admission bound below every update, ...): fail instead of retrying forever.
     rejected_in_a_row_ = s.ok() ? 0 : rejected_in_a_row_ + 1;
-    if (rejected_in_a_row_ >= std::max<int64_t>(100, 10 * static_cast<int64_t>(sim_.clients_->size()))) {
+    if (rejected_in_a_row_ >=
+        std::max<int64_t>(100, 10 * static_cast<int64_t>(sim_.clients_->size()))) {
       core_.fail(Status::failed_precondition(
           "simulation: the last " + std::to_string(rejected_in_a_row_) + " updates were all " +
           "rejected, none accepted (the last: " + s.message() + "); no progress is possible"));
@@ -627,7 +629,8 @@ class Simulator::Impl final : public runtime::RuntimeHost {
   // version the client holds (runtime/downlink.h).
   Result<std::pair<std::shared_ptr<const ArrayRecord>, int64_t>> downlink_model(const Task& task) {
     if (compression_.downlink_delta) {
-      std::optional<runtime::DownlinkDeltas::Held>& held = clients_[task.client].kept().downlink_held;
+      std::optional<runtime::DownlinkDeltas::Held>& held =
+          clients_[task.client].kept().downlink_held;
       COHORT_ASSIGN_OR_RETURN(runtime::DownlinkDeltas::Start s,
                               downlink_deltas_->start(task.version, task.model, held));
       held = s.holds;

@@ -7,11 +7,16 @@
 #include <mutex>
 #include <string>
 
+#include <ATen/Context.h>
 #include <ATen/Parallel.h>
 
 #include "cohort/torch/torch_trainer.h"
 
 namespace cohort::libtorch {
+
+void set_deterministic(bool on) {
+  at::globalContext().setDeterministicAlgorithms(on, /*warn_only=*/false);
+}
 
 void set_torch_threads(int n) {
   n = std::max(n, 1);

@@ -44,7 +44,7 @@ Result<ClientData> client_data(std::shared_ptr<const Dataset> train, int64_t ind
 
 // Splits one client's examples into training and held-out indices (both sorted): a seeded
 // shuffle, the first floor(fraction * n) held out, at least one example kept for training.
-void split_holdout(std::vector<int64_t> all, double fraction, Rng rng,
-                   std::vector<int64_t>* train, std::vector<int64_t>* holdout);
+void split_holdout(std::vector<int64_t> all, double fraction, Rng rng, std::vector<int64_t>* train,
+                   std::vector<int64_t>* holdout);
 
 }  // namespace cohort

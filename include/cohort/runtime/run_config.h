@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "cohort/core/status.h"
 
@@ -19,6 +20,9 @@ struct RunConfig {
   double target_accuracy = 0.0;     // time_to_target: first time accuracy >= this (0 = off)
   uint64_t seed = 1;
   int64_t threads = 0;  // training threads; 0 = all cores
+  // "default" | "strict": the same model hash on every x86-64 machine (the CLI pins the math
+  // kernels; docs/design/reproducibility.md).
+  std::string reproducible = "default";
 
   // InvalidArgument naming the key ("run.eval_every: must be >= 1 unless run.eval_interval_s
   // > 0, got 0"). Does not require a budget: see validate_budget.

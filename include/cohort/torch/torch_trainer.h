@@ -47,6 +47,11 @@ Result<TrainerFactory> make_trainer_factory(const ModelSpec& spec);
 // The Makefile and ctest set it; it cannot be changed from here once LibTorch is loaded.
 void set_torch_threads(int n);
 
+// LibTorch's deterministic algorithms (at::globalContext().setDeterministicAlgorithms): an
+// operation without a deterministic implementation then fails instead of varying
+// (run.reproducible: strict).
+void set_deterministic(bool on);
+
 // Which BLAS library LibTorch runs on ("openblas-pthread", "reference", ...), for benchmarks.
 std::string blas_library();
 
