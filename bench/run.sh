@@ -215,21 +215,31 @@ bench_population() {
   echo "--- cohort bench population --clients 100000 --fraction 0.01 --rounds $rounds --json"
   "$BUILD_DIR/cohort" bench population --clients 100000 --fraction 0.01 --rounds "$rounds" --json |
     tee "$OUT/population_100k.json"
+  echo "--- bench/population_pytorch_baseline.py --clients 1000000 --fraction 0.001 --rounds $rounds"
+  "$PY" bench/population_pytorch_baseline.py --clients 1000000 --fraction 0.001 --rounds "$rounds" |
+    tee "$OUT/population_pytorch.json"
   rm -f "$OUT/population_mlp.json"
   if [[ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]]; then
     echo "--- cohort bench population --clients 100000 --model mlp --dataset fashion-mnist --examples-per-client 20 --fraction 0.01 --rounds 10 --json"
     "$BUILD_DIR/cohort" bench population --clients 100000 --model mlp --dataset fashion-mnist \
       --examples-per-client 20 --fraction 0.01 --rounds 10 --json | tee "$OUT/population_mlp.json"
   fi
-  "$PY" - "$OUT"/population_1m.json "$OUT"/population_100k.json "$OUT"/population_mlp.json <<'EOF'
+  "$PY" - "$OUT"/population_pytorch.json "$OUT"/population_1m.json "$OUT"/population_100k.json \
+    "$OUT"/population_mlp.json <<'EOF'
 import json, os, sys
-runs = [json.load(open(f)) for f in sys.argv[1:] if os.path.exists(f)]
+base = json.load(open(sys.argv[1]))
+runs = [json.load(open(f)) for f in sys.argv[2:] if os.path.exists(f)]
 big, small = runs[0], runs[1]
 per_client = (big["peak_rss_bytes"] - small["peak_rss_bytes"]) / (big["clients"] - small["clients"])
 for r in runs:
     print("  %8d %-6s set-up %6.2f s  run %6.2f s  trainers %6.2f s  overhead %5.1f%%  %8.0f updates/s  peak %6.0f MB"
           % (r["clients"], r["model"], r["setup_s"], r["run_s"], r["model_s"], 100 * r["overhead"],
              r["updates_per_s"], r["peak_rss_bytes"] / 1e6))
+print("  pytorch loop, 1,000,000 clients: set-up %.2f s  run %.2f s  trainers %.2f s  %8.0f updates/s  peak %6.0f MB"
+      % (base["setup_s"], base["run_s"], base["model_s"], base["updates_per_s"], base["peak_rss_bytes"] / 1e6))
+print("cohort / pytorch at 1M clients: %.2fx the updates per second, %.2fx less peak memory, %.2fx faster set-up"
+      % (big["updates_per_s"] / base["updates_per_s"], base["peak_rss_bytes"] / big["peak_rss_bytes"],
+         base["setup_s"] / big["setup_s"]))
 print("marginal peak RSS per client: %.0f bytes (incl. its index vector's 16 B allocator header and 32 B of indices)" % per_client)
 print("goal 1M clients under 1.2 GB peak: %s" % ("PASS" if big["peak_rss_bytes"] < 1.2e9 else "FAIL"))
 print("goal <= 256 B per idle client beyond its indices: %s" % ("PASS" if per_client - 32 <= 256 else "FAIL"))
