@@ -31,6 +31,8 @@ PACKAGES=(
   # live dashboard (cohort serve/simulate --dashboard): HTTP server library; its end-to-end test
   # drives headless Chromium through Selenium
   libcpp-httplib-dev chromium chromium-driver python3-selenium
+  # simulations spread over processes and hosts (mpirun -np N cohort simulate; docs/design/mpi.md)
+  openmpi-bin libopenmpi-dev
 )
 
 missing=()

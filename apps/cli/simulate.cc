@@ -1,5 +1,6 @@
 // `cohort simulate CONFIG.yaml [--out DIR] [--seed N] [--threads N] [--set key=value]...
-//   [--dashboard HOST:PORT [--dashboard-token-file F] [--dashboard-keep]]`
+//   [--dashboard HOST:PORT [--dashboard-token-file F] [--dashboard-keep]] [--mpi-timeout S]`,
+// also as `mpirun -np N cohort simulate ...` (simulate_mpi.h)
 #include <chrono>
 #include <cstdio>
 #include <string>
@@ -11,6 +12,7 @@
 #include "common.h"
 #include "live_dashboard.h"
 #include "reproducible.h"
+#include "simulate_mpi.h"
 
 namespace cohort::cli {
 
@@ -23,12 +25,23 @@ struct SimulateArgs {
   bool save_partition = false;
   DashboardArgs dashboard;
   bool dashboard_keep = false;
+  double mpi_timeout_s = 300.0;
 };
 
 void run_simulate(const SimulateArgs& a) {
   Result<SimulationConfig> cfg = load_run_config(a.cfg);
+  // Strict reproducibility pins kernels (and may re-execute this process): on every rank, before
+  // MPI starts.
+  if (cfg.ok()) {
+    if (Status r = apply_reproducibility(cfg->run); !r.ok()) cfg = r;
+  }
+  MpiRun mpi;  // under mpirun: ranks 1..N-1 serve, rank 0 runs the simulation
+  if (MpiRun::launched_size() > 1) {
+    Status s = mpi.init(a.mpi_timeout_s);
+    if (!s.ok()) return fail(s);
+  }
+  if (mpi.is_worker()) return set_exit_code(mpi.serve(cfg));
   if (!cfg.ok()) return fail(cfg.error());
-  if (Status r = apply_reproducibility(cfg->run); !r.ok()) return fail(r);
   if (!cfg->strategies.empty()) {
     // Checked before the data is loaded; run_simulation would refuse it too.
     return fail(Status::invalid_argument(
@@ -50,6 +63,11 @@ void run_simulate(const SimulateArgs& a) {
   out.progress = !a.quiet;
   out.save_partition = a.save_partition;
   out.stop = InterruptFlag::flag();
+  if (mpi.active()) {
+    Result<std::shared_ptr<sim::RemoteTraining>> remote = mpi.start(*cfg, *scenario);
+    if (!remote.ok()) return fail(remote.error());
+    out.remote_training = *remote;
+  }
   InterruptFlag::install();
   Result<sim::SimSummary> s = run_simulation(*cfg, *scenario, out);
   InterruptFlag::restore();
@@ -66,6 +84,7 @@ void run_simulate(const SimulateArgs& a) {
     }
   }
   std::printf("\nmodel %s; outputs in %s/\n", s->model_hash.c_str(), a.out.c_str());
+  if (Status m = mpi.finish(out.out_dir); !m.ok()) return fail(m);
   if (*dash && a.dashboard_keep && !InterruptFlag::raised()) {
     std::printf("dashboard stays up at %s until Ctrl-C\n", (*dash)->url().c_str());
     std::fflush(stdout);
@@ -101,6 +120,10 @@ void add_simulate_command(CLI::App& app) {
   args->dashboard.add_options(cmd);
   cmd->add_flag("--dashboard-keep", args->dashboard_keep,
                 "Keep serving the dashboard after the run until Ctrl-C");
+  cmd->add_option("--mpi-timeout", args->mpi_timeout_s,
+                  "Under mpirun: seconds a worker rank may stay silent (set-up, a task, the "
+                  "stop) before the run fails naming it")
+      ->capture_default_str();
   cmd->callback([args] {
     run_simulate(*args);
   });

@@ -178,6 +178,7 @@ Result<sim::SimSummary> run_simulation(const SimulationConfig& config, const Sce
   so.contribution_validation_examples = config.contribution_validation_examples;
   so.attack = config.attack;
   so.stop_flag = outputs.stop;
+  so.remote_training = outputs.remote_training;
   so.dynamics = config.clients.dynamics;
   so.model_targets = model_targets(config);
   sim::Simulator simulator(so, scenario.factory, scenario.clients, Shard::all(scenario.test), &hub);

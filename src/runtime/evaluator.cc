@@ -1,9 +1,22 @@
 #include "cohort/runtime/evaluator.h"
 
+#include <algorithm>
 #include <cmath>
 #include <future>
 
 namespace cohort {
+
+Shard validation_sample(const Shard& test, int64_t max_examples, Rng rng) {
+  const int64_t n = test.size();
+  const int64_t k = std::min(n, max_examples);
+  Shard validation{test.data, {}};
+  for (uint64_t p :
+       rng.sample_without_replacement(static_cast<uint64_t>(n), static_cast<uint64_t>(k))) {
+    validation.indices.push_back(test.indices[p]);
+  }
+  std::sort(validation.indices.begin(), validation.indices.end());
+  return validation;
+}
 
 Evaluator::Evaluator(ThreadPool* pool, std::vector<Trainer*> trainers, Shard test,
                      std::vector<const Shard*> holdouts)

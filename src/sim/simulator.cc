@@ -1,6 +1,7 @@
 #include "cohort/sim/simulator.h"
 
 #include "sim/adversary.h"
+#include "sim/remote_job.h"
 #include "sim/sim_state.h"
 
 #include <algorithm>
@@ -39,6 +40,7 @@ Status SimOptions::validate() const {
   COHORT_RETURN_IF_ERROR(attack::check_options(attack));
   COHORT_RETURN_IF_ERROR(privacy.validate());
   if (privacy.secagg.enabled) COHORT_RETURN_IF_ERROR(runtime::secagg_input_bits(compression).status());
+  if (remote_training) COHORT_RETURN_IF_ERROR(check_remote_options(*this, remote_training->name()));
   return training.validate();
 }
 
@@ -113,17 +115,8 @@ class Simulator::Impl final : public runtime::RuntimeHost {
     evaluator_ = std::make_unique<Evaluator>(pool_.get(), workers, sim_.test_,
                                              std::move(holdouts));
     if (opts_.contribution.enabled()) {
-      // The server's validation split for contribution estimates: a seeded sample of the
-      // test set (the whole of it when smaller).
-      const int64_t n = sim_.test_.size();
-      const int64_t k = std::min(n, opts_.contribution_validation_examples);
-      Shard validation{sim_.test_.data, {}};
-      Rng rng = Rng::derive(opts_.run.seed, "contribution_validation");
-      for (uint64_t p : rng.sample_without_replacement(static_cast<uint64_t>(n),
-                                                       static_cast<uint64_t>(k))) {
-        validation.indices.push_back(sim_.test_.indices[p]);
-      }
-      std::sort(validation.indices.begin(), validation.indices.end());
+      Shard validation = validation_sample(sim_.test_, opts_.contribution_validation_examples,
+                                           Rng::derive(opts_.run.seed, "contribution_validation"));
       validator_ = std::make_unique<Evaluator>(pool_.get(), workers, std::move(validation));
     }
     {
@@ -427,6 +420,14 @@ class Simulator::Impl final : public runtime::RuntimeHost {
     const std::optional<TaskStreaming> stream = *task_streaming(task.config);  // checked at launch
     std::optional<KeptModel> kept;
     if (stream) kept = clients_[c].kept_or_empty().kept_model.clone();
+    if (opts_.remote_training) {  // another process trains it (remote_training.h)
+      auto job = submit_remote(*opts_.remote_training, task,
+                               {number, seed, std::move(grad_correction), std::move(opt_state),
+                                priority, f.abandoned, stream.has_value(), client_dp, attack_delta});
+      if (!job.ok()) return core_.fail(job.error());
+      f.result = std::move(*job);
+      return;
+    }
     f.result = pool_->submit(
         [this, model = f.start_model, c, steps = task.local_steps, cfg = task.config, seed,
          grad_correction, cancel = cancel_, abandoned = f.abandoned, residual = std::move(residual),

@@ -62,6 +62,9 @@ struct RunOutputs {
   // When set to true from another thread or a signal handler, the run stops early (the
   // summary and outputs are still written).
   const std::atomic<bool>* stop = nullptr;
+  // Where tasks train when not on the simulator's own pool (sim/remote_training.h; e.g. MPI
+  // ranks under mpirun); null = the pool.
+  std::shared_ptr<sim::RemoteTraining> remote_training;
 };
 
 // Runs config.strategy, or `strategy` when given (one built outside the registry, e.g. a

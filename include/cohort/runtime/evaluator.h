@@ -14,10 +14,15 @@
 #include <vector>
 
 #include "cohort/core/parallel.h"
+#include "cohort/core/rng.h"
 #include "cohort/runtime/evaluation.h"
 #include "cohort/trainer/trainer.h"
 
 namespace cohort {
+
+// A seeded sample of `max_examples` examples of `test` (the whole of it when smaller), in index
+// order: the server's validation split for contribution estimates.
+Shard validation_sample(const Shard& test, int64_t max_examples, Rng rng);
 
 class Evaluator {
  public:

@@ -68,6 +68,7 @@
 #include "cohort/runtime/run_config.h"
 #include "cohort/runtime/summary.h"
 #include "cohort/sim/device_model.h"
+#include "cohort/sim/remote_training.h"
 #include "cohort/strategy/strategy.h"
 #include "cohort/trainer/trainer.h"
 
@@ -102,6 +103,9 @@ struct SimOptions {
   attack::AttackOptions attack;
   // Differential privacy and secure aggregation (runtime/privacy.h); off by default.
   runtime::PrivacyOptions privacy;
+  // Where tasks train when not on the simulator's own pool (remote_training.h; e.g. MPI
+  // ranks); null = the pool. Evaluation stays on the pool.
+  std::shared_ptr<RemoteTraining> remote_training;
   // InvalidArgument naming the key: run, its budget, dynamics and training.
   Status validate() const;
 };
