@@ -1,7 +1,11 @@
 #include "simulate_mpi.h"
 
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+
+#include <unistd.h>
 
 #include "commands.h"
 #include "common.h"
@@ -41,6 +45,17 @@ Status MpiRun::finish(const std::string&) { return Status(); }
 #else
 
 namespace {
+
+// mpirun ends the job with SIGTERM when a rank dies: rank 0 says so before it goes (mpirun's own
+// message names the process that died: "Process name: [[job,1],RANK]").
+void on_sigterm(int) {
+  static const char kMsg[] =
+      "cohort: error: rank 0 got SIGTERM: mpirun is ending the job (a rank died or the job was "
+      "killed; mpirun's message names the process, as [[job,1],RANK])\n";
+  ssize_t ignored = write(STDERR_FILENO, kMsg, sizeof kMsg - 1);
+  (void)ignored;
+  _exit(kExitError);
+}
 
 std::vector<const Shard*> shards_of(const Scenario& s) {
   std::vector<const Shard*> shards;
@@ -89,6 +104,7 @@ Status MpiRun::init(double timeout_s) {
   COHORT_ASSIGN_OR_RETURN(state_->session, mpi::Session::init());
   rank_ = state_->session->rank();
   size_ = state_->session->size();
+  if (rank_ == 0) std::signal(SIGTERM, on_sigterm);
   return Status();
 }
 

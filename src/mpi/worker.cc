@@ -79,6 +79,12 @@ class Worker {
     } catch (const Json::exception& e) {
       return Status::data_loss(std::string("MPI task message: ") + e.what());
     }
+    // The cache first: rank 0 counts the model as held from now on, whatever happens next.
+    if (m.has("model")) {
+      COHORT_ASSIGN_OR_RETURN(ArrayRecord model, m.record("model"));
+      models_.emplace_back(model_id, std::make_shared<const ArrayRecord>(std::move(model)));
+      while (models_.size() > static_cast<size_t>(options_.models_per_rank)) models_.pop_front();
+    }
     ++tasks_;
     if (fault_.rank == rank_ && fault_.at == tasks_) {
       if (fault_.kind == "exit") std::_Exit(9);
@@ -91,11 +97,6 @@ class Worker {
       return Status::internal("task " + std::to_string(job.number) + " for client " +
                               std::to_string(job.client) + ", but this rank has " +
                               std::to_string(setup_.shards.size()) + " clients");
-    }
-    if (m.has("model")) {
-      COHORT_ASSIGN_OR_RETURN(ArrayRecord model, m.record("model"));
-      models_.emplace_back(model_id, std::make_shared<const ArrayRecord>(std::move(model)));
-      while (models_.size() > static_cast<size_t>(options_.models_per_rank)) models_.pop_front();
     }
     for (const auto& [id, model] : models_) {
       if (id == model_id) job.model = model;
