@@ -11,7 +11,7 @@
 #                      against the baseline's best setting, not a handicapped one.
 set -euo pipefail
 
-BENCHMARKS=(fedavg aggregate eval memory load large_model codec secagg privacy codec_accuracy robustness fedast python_trainer population reproducible)
+BENCHMARKS=(fedavg aggregate eval memory load large_model codec secagg privacy codec_accuracy robustness fedast python_trainer population reproducible mpi)
 
 BUILD_DIR=${1:-build}
 shift || true
@@ -528,6 +528,13 @@ bench_robustness() {
       --out "$OUT/robustness/$a" --quiet
   done
   "$PY" bench/robustness_table.py "$OUT/robustness" | tee "$OUT/robustness_table.md"
+}
+
+# Simulated updates per wall second over 1..4 MPI ranks (mpirun; skipped without it) and the
+# bytes each model version costs (bench/mpi_scaling.sh; BENCHMARKS.md "MPI").
+bench_mpi() {
+  section "mpi: cohort simulate over 1, 2, 3 and 4 ranks"
+  bash bench/mpi_scaling.sh "$BUILD_DIR" 1 2 3 4 | tee "$OUT/mpi_scaling.txt"
 }
 
 # Not in the default list: 30 minutes (SOAK_SECONDS) of a server with 200 clients, some
