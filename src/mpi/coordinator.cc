@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <deque>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -182,7 +183,7 @@ class Coordinator::Impl {
     ClientId client = 0;
     Promise promise;
     Clock::time_point sent;
-    std::string buffer;  // alive until the send completes
+    std::unique_ptr<std::string> buffer;  // alive until the send completes (or retired)
     MPI_Request request = MPI_REQUEST_NULL;
   };
   struct WorkerState {
@@ -230,10 +231,20 @@ class Coordinator::Impl {
     pending_.clear();
     for (WorkerState& w : workers_) {
       if (w.running) w.running->promise.set_value(Status::cancelled("the simulation ended"));
-      // The worker acknowledges the stop after this task, so the send completes before that.
-      if (w.running && w.running->request != MPI_REQUEST_NULL) MPI_Request_free(&w.running->request);
-      w.running.reset();
+      retire(w);
     }
+  }
+
+  // Drops a worker's task in flight whose result nobody will collect. A send not completed yet
+  // keeps its buffer until the coordinator dies (after the workers acknowledged the stop, or
+  // the job was aborted): MPI may still read it.
+  void retire(WorkerState& w) {
+    if (!w.running) return;
+    if (w.running->request != MPI_REQUEST_NULL) {
+      MPI_Request_free(&w.running->request);
+      retired_.push_back(std::move(w.running->buffer));
+    }
+    w.running.reset();
   }
 
   // Every job queued or in flight, and every later one, ends with `st` (the run fails).
@@ -246,8 +257,7 @@ class Coordinator::Impl {
     pending_.clear();
     for (WorkerState& w : workers_) {
       if (w.running) w.running->promise.set_value(st);
-      if (w.running && w.running->request != MPI_REQUEST_NULL) MPI_Request_free(&w.running->request);
-      w.running.reset();
+      retire(w);
     }
   }
 
@@ -325,7 +335,7 @@ class Coordinator::Impl {
     run.number = job.number;
     run.client = job.client;
     run.promise = std::move(q.promise);
-    run.buffer = m.finish();
+    run.buffer = std::make_unique<std::string>(m.finish());
     run.sent = Clock::now();
     {
       std::lock_guard<std::mutex> lock(traffic_mu_);
@@ -334,11 +344,11 @@ class Coordinator::Impl {
         ++t.sends;
         t.bytes += model_bytes;
       }
-      task_bytes_ += static_cast<int64_t>(run.buffer.size()) - model_bytes;
+      task_bytes_ += static_cast<int64_t>(run.buffer->size()) - model_bytes;
       ++w.tasks;
     }
     w.running = std::move(run);
-    return mpi_status(MPI_Isend(w.running->buffer.data(), static_cast<int>(w.running->buffer.size()),
+    return mpi_status(MPI_Isend(w.running->buffer->data(), static_cast<int>(w.running->buffer->size()),
                                 MPI_BYTE, w.rank, kTask, MPI_COMM_WORLD, &w.running->request),
                       "sending a task to " + rank_name(w.rank));
   }
@@ -358,7 +368,9 @@ class Coordinator::Impl {
     }
     Running run = std::move(*w.running);
     w.running.reset();
-    if (run.request != MPI_REQUEST_NULL) MPI_Request_free(&run.request);  // it was received
+    // The worker received the task, so its send completes at once.
+    COHORT_RETURN_IF_ERROR(mpi_status(MPI_Wait(&run.request, MPI_STATUS_IGNORE),
+                                      "sending a task to " + rank_name(w.rank)));
     run.promise.set_value(decode_result(m, w.rank));
     return Status();
   }
@@ -392,6 +404,7 @@ class Coordinator::Impl {
   std::vector<WorkerState> workers_;
   std::deque<std::pair<std::shared_ptr<const ArrayRecord>, int64_t>> known_models_;
   int64_t next_model_id_ = 0;
+  std::vector<std::unique_ptr<std::string>> retired_;  // buffers of sends left to complete
   // Traffic, read by traffic() from other threads.
   mutable std::mutex traffic_mu_;
   std::map<ModelVersion, VersionTraffic> versions_;
