@@ -8,7 +8,8 @@ with the clients' kept optimizer state), asynchronous (fedasync, fedbuff) and se
 (fedcompass) -- the final model hash, the commits and the updates of a 3-rank run must equal the
 single-process run's with the same seed, and mpi.json must show each model version sent at most
 once per worker rank. Then the failures: an option the remote path refuses, a rank that exits
-mid-run, a rank that hangs (caught by --mpi-timeout) and a rank whose training fails must each
+mid-run, a rank that hangs (caught by --mpi-timeout), a rank whose training fails, a rank with
+another seed and a rank whose config is missing must each
 end the job with a non-zero exit and a message naming what happened -- never a hang (every run
 has a subprocess timeout). Exits 77 (ctest: skipped) when cohort was built without MPI or
 mpirun is missing; then it still checks, if mpirun exists, that cohort refuses to run under it.
@@ -123,6 +124,18 @@ def failures(tmp):
     check(m.returncode == 2, f"compression: exit {m.returncode}, expected 2: {m.stderr}")
     check("compression.uplink" in m.stderr and "MPI" in m.stderr,
           f"compression: the error does not name the option and MPI: {m.stderr}")
+    # Ranks that disagree (mpirun's MPMD form gives rank 2 other arguments): a different seed
+    # is caught by the fingerprint, a worker's missing config is reported with its rank.
+    base = [MPIRUN, "--oversubscribe", "--allow-run-as-root", "-np", "2", COHORT, "simulate", cfg,
+            "--out", out, "-q", ":", "-np", "1", COHORT, "simulate"]
+    m = subprocess.run(base + [cfg, "--out", out, "-q", "--seed", "9"], capture_output=True,
+                       text=True, timeout=180)
+    check(m.returncode == 2 and "MPI rank 2 built a different scenario" in m.stderr,
+          f"different seed on rank 2: exit {m.returncode}: {m.stderr}")
+    m = subprocess.run(base + [os.path.join(tmp, "missing.yaml"), "--out", out, "-q"],
+                       capture_output=True, text=True, timeout=180)
+    check(m.returncode == 3 and "MPI rank 2: cannot read config file" in m.stderr,
+          f"missing config on rank 2: exit {m.returncode}: {m.stderr}")
     # A rank that dies mid-run (no word, exit 9): mpirun ends the job and names the process.
     m = mpirun(3, ["simulate", cfg, "--out", out, "-q"], env={"COHORT_TEST_MPI_FAULT": "2:exit:2"})
     text = m.stdout + m.stderr
