@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Scaling of `cohort simulate` over MPI ranks (docs/design/mpi.md): simulated updates per wall
-# second with 1 process (the simulator's own pool, run.threads = all cores) and with
+# second with 1 process (the simulator's own pool, run.threads = all cores, then 1) and with
 # `mpirun -np N` (rank 0 coordinates, ranks 1..N-1 train one task at a time), for a synchronous
 # (fedavg) and an asynchronous (fedbuff) run of the MLP on Fashion-MNIST; plus the
 # communication volume per model version from mpi.json, and a check that every run ends with
@@ -62,12 +62,15 @@ for strategy in fedavg fedbuff; do
     "total s" "model MB/version" "max sends/v" "MB moved" "model hash"
   base=""
   for n in "${RANKS[@]}"; do
+    # 1 process twice: the pool with every core's thread, and with one thread (one trainer,
+    # like mpirun -np 2).
+    for threads in $([[ $n -eq 1 ]] && echo "0 1" || echo 0); do
     best=""
     for ((r = 0; r < REPEATS; r++)); do
-      dir="$OUT/${strategy}_${n}_$r"
+      dir="$OUT/${strategy}_${n}_${threads}_$r"
       start=$(date +%s.%N)
       if [[ $n -eq 1 ]]; then
-        "$COHORT" simulate "$OUT/$strategy.yaml" --out "$dir" -q > "$dir.log" 2>&1
+        "$COHORT" simulate "$OUT/$strategy.yaml" --out "$dir" -q --threads "$threads" > "$dir.log" 2>&1
       else
         mpirun --oversubscribe --allow-run-as-root -np "$n" "$COHORT" simulate \
           "$OUT/$strategy.yaml" --out "$dir" -q > "$dir.log" 2>&1
@@ -93,8 +96,9 @@ EOF
     done
     read -r ups total mbv maxs moved updates hash <<< "$best"
     [[ -z $base ]] && base=$ups
-    trainers=$([[ $n -eq 1 ]] && echo "$(nproc) thr" || echo "$((n - 1)) rank")
+    trainers=$([[ $n -eq 1 ]] && echo "$([[ $threads -eq 0 ]] && nproc || echo 1) thr" || echo "$((n - 1)) rank")
     printf '%-8s %5s %8s %10s %8s %8s %18s %12s %14s %s\n' "$strategy" "$n" "$trainers" "$ups" \
       "$(awk -v a="$ups" -v b="$base" 'BEGIN { printf "%.2fx", a / b }')" "$total" "$mbv" "$maxs" "$moved" "$hash"
+    done
   done
 done
