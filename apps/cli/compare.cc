@@ -11,6 +11,7 @@
 #include "commands.h"
 #include "common.h"
 #include "reproducible.h"
+#include "simulate_mpi.h"
 
 namespace cohort::cli {
 
@@ -36,6 +37,12 @@ std::string mb(int64_t bytes) {
 }
 
 void run_compare(const CompareArgs& a) {
+  if (const int n = MpiRun::launched_size(); n > 1) {
+    // N copies would run the same comparison into the same directory.
+    return fail(Status::failed_precondition(
+        "cohort compare does not run under mpirun (" + std::to_string(n) +
+        " processes); run it in one process, or each strategy with mpirun -np N cohort simulate"));
+  }
   Result<SimulationConfig> cfg = load_run_config(a.cfg);
   if (!cfg.ok()) return fail(cfg.error());
   if (Status r = apply_reproducibility(cfg->run); !r.ok()) return fail(r);

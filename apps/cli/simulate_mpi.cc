@@ -1,11 +1,11 @@
 #include "simulate_mpi.h"
 
+#include <unistd.h>
+
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-
-#include <unistd.h>
 
 #include "commands.h"
 #include "common.h"
@@ -130,10 +130,10 @@ int MpiRun::serve(const Result<SimulationConfig>& config) {
 
 Result<std::shared_ptr<sim::RemoteTraining>> MpiRun::start(const SimulationConfig& config,
                                                            const Scenario& scenario) {
-  COHORT_ASSIGN_OR_RETURN(state_->coordinator,
-                          mpi::Coordinator::start(*state_->session,
-                                                  mpi::MpiOptions{.timeout_s = timeout_s_},
-                                                  fingerprint(config, scenario)));
+  COHORT_ASSIGN_OR_RETURN(
+      state_->coordinator,
+      mpi::Coordinator::start(*state_->session, mpi::MpiOptions{.timeout_s = timeout_s_},
+                              fingerprint(config, scenario)));
   return std::shared_ptr<sim::RemoteTraining>(state_->coordinator);
 }
 
@@ -147,14 +147,16 @@ Status MpiRun::finish(const std::string& out_dir) {
   }
   const Json t = state_->coordinator->traffic();
   if (!out_dir.empty()) COHORT_RETURN_IF_ERROR(write_json_file(out_dir + "/mpi.json", t));
-  const auto mb = [](const Json& v) { return v.get<double>() / 1e6; };
-  std::printf("mpi: %d ranks, %lld tasks trained on ranks 1..%d; models %.2f MB for %lld versions "
-              "(%.3f MB per version, at most %lld sends each), tasks %.2f MB, results %.2f MB\n",
-              size_, static_cast<long long>(t["tasks"].get<int64_t>()), size_ - 1,
-              mb(t["model_bytes"]), static_cast<long long>(t["versions_sent"].get<int64_t>()),
-              mb(t["model_bytes_per_version"]),
-              static_cast<long long>(t["max_sends_per_version"].get<int64_t>()),
-              mb(t["task_bytes"]), mb(t["result_bytes"]));
+  const auto mb = [](const Json& v) {
+    return v.get<double>() / 1e6;
+  };
+  std::printf(
+      "mpi: %d ranks, %lld tasks trained on ranks 1..%d; models %.2f MB for %lld versions "
+      "(%.3f MB per version, at most %lld sends each), tasks %.2f MB, results %.2f MB\n",
+      size_, static_cast<long long>(t["tasks"].get<int64_t>()), size_ - 1, mb(t["model_bytes"]),
+      static_cast<long long>(t["versions_sent"].get<int64_t>()), mb(t["model_bytes_per_version"]),
+      static_cast<long long>(t["max_sends_per_version"].get<int64_t>()), mb(t["task_bytes"]),
+      mb(t["result_bytes"]));
   return Status();
 }
 

@@ -1,8 +1,6 @@
 // Rank 0: the simulator's RemoteTraining over MPI (cohort/mpi/mpi.h). One communication thread
 // makes every MPI call while the run lasts (MPI_THREAD_SERIALIZED); the simulator's loop thread
 // only queues jobs and waits on their futures.
-#include "cohort/mpi/mpi.h"
-
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
@@ -15,6 +13,7 @@
 
 #include "cohort/core/config_record_json.h"
 #include "cohort/core/format.h"
+#include "cohort/mpi/mpi.h"
 #include "mpi/message.h"
 #include "mpi/transport.h"
 
@@ -53,9 +52,11 @@ Status stop_workers(Session& session, double timeout_s) {
     if (seconds_since(start) > timeout_s) {
       std::string silent;
       for (int r = 1; r < session.size(); ++r) {
-        if (!stopped[static_cast<size_t>(r)]) silent += (silent.empty() ? "" : ", ") + std::to_string(r);
+        if (!stopped[static_cast<size_t>(r)])
+          silent += (silent.empty() ? "" : ", ") + std::to_string(r);
       }
-      return Status::deadline_exceeded("MPI rank(s) " + silent + " did not acknowledge the stop within " +
+      return Status::deadline_exceeded("MPI rank(s) " + silent +
+                                       " did not acknowledge the stop within " +
                                        format_number(timeout_s) + " s (--mpi-timeout)");
     }
     std::this_thread::sleep_for(backoff.next());
@@ -113,7 +114,9 @@ class Coordinator::Impl {
   }
 
   void start_thread() {
-    thread_ = std::thread([this] { loop(); });
+    thread_ = std::thread([this] {
+      loop();
+    });
   }
 
   void stop_thread() {
@@ -224,7 +227,9 @@ class Coordinator::Impl {
         continue;
       }
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait_for(lock, backoff.next(), [&] { return stop_ || !incoming_.empty(); });
+      cv_.wait_for(lock, backoff.next(), [&] {
+        return stop_ || !incoming_.empty();
+      });
     }
     // Stopped: whatever is queued or in flight will not be collected.
     for (Queued& q : pending_) q.promise.set_value(Status::cancelled("the simulation ended"));
@@ -348,9 +353,10 @@ class Coordinator::Impl {
       ++w.tasks;
     }
     w.running = std::move(run);
-    return mpi_status(MPI_Isend(w.running->buffer->data(), static_cast<int>(w.running->buffer->size()),
-                                MPI_BYTE, w.rank, kTask, MPI_COMM_WORLD, &w.running->request),
-                      "sending a task to " + rank_name(w.rank));
+    return mpi_status(
+        MPI_Isend(w.running->buffer->data(), static_cast<int>(w.running->buffer->size()), MPI_BYTE,
+                  w.rank, kTask, MPI_COMM_WORLD, &w.running->request),
+        "sending a task to " + rank_name(w.rank));
   }
 
   Status receive_result(Incoming in) {

@@ -15,9 +15,7 @@ Json specs_json(const ArrayLayout& layout) {
   return specs;
 }
 
-Status malformed(const std::string& what) {
-  return Status::data_loss("MPI message: " + what);
-}
+Status malformed(const std::string& what) { return Status::data_loss("MPI message: " + what); }
 
 }  // namespace
 

@@ -9,10 +9,11 @@ namespace cohort::mpi {
 namespace {
 
 ArrayRecord make_record() {
-  auto layout = ArrayLayout::create({{.name = "w", .shape = {2, 3}},
-                                     {.name = "bn", .shape = {2}, .trainable = false}});
+  auto layout = ArrayLayout::create(
+      {{.name = "w", .shape = {2, 3}}, {.name = "bn", .shape = {2}, .trainable = false}});
   ArrayRecord r(*layout);
-  for (int64_t i = 0; i < r.numel(); ++i) r.flat()[static_cast<size_t>(i)] = 0.1f * static_cast<float>(i) - 0.3f;
+  for (int64_t i = 0; i < r.numel(); ++i)
+    r.flat()[static_cast<size_t>(i)] = 0.1f * static_cast<float>(i) - 0.3f;
   return r;
 }
 
@@ -23,8 +24,8 @@ TEST(MpiMessage, RecordsMetricsAndStatusRoundTripBitForBit) {
   w.header()["seed"] = uint64_t{18446744073709551557ULL};
   w.add_record("model", rec);
   w.add_record("empty", ArrayRecord());
-  write_metrics(w, "metrics", {{"train_loss", std::numeric_limits<double>::quiet_NaN()},
-                               {"acc", 0.1}});
+  write_metrics(w, "metrics",
+                {{"train_loss", std::numeric_limits<double>::quiet_NaN()}, {"acc", 0.1}});
   write_status(w.header(), Status::unavailable("client raised"));
   Result<MessageReader> r = MessageReader::parse(w.finish());
   ASSERT_TRUE(r.ok()) << r.error().message();

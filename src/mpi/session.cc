@@ -1,10 +1,9 @@
-#include "cohort/mpi/mpi.h"
-
-#include "mpi/transport.h"
-
 #include <cstdlib>
 
+#include "cohort/core/format.h"
 #include "cohort/core/hash.h"
+#include "cohort/mpi/mpi.h"
+#include "mpi/transport.h"
 
 namespace cohort::mpi {
 
@@ -13,15 +12,15 @@ Status mpi_status(int rc, const std::string& what) {
   char text[MPI_MAX_ERROR_STRING];
   int len = 0;
   if (MPI_Error_string(rc, text, &len) != MPI_SUCCESS) len = 0;
-  return Status::internal("MPI: " + what + ": " +
-                          (len > 0 ? std::string(text, static_cast<size_t>(len))
-                                   : "error " + std::to_string(rc)));
+  return Status::internal(
+      "MPI: " + what + ": " +
+      (len > 0 ? std::string(text, static_cast<size_t>(len)) : "error " + std::to_string(rc)));
 }
 
 Status send_bytes(int dest, int tag, const std::string& bytes) {
-  return mpi_status(MPI_Send(bytes.data(), static_cast<int>(bytes.size()), MPI_BYTE, dest, tag,
-                             MPI_COMM_WORLD),
-                    "sending to rank " + std::to_string(dest));
+  return mpi_status(
+      MPI_Send(bytes.data(), static_cast<int>(bytes.size()), MPI_BYTE, dest, tag, MPI_COMM_WORLD),
+      "sending to rank " + std::to_string(dest));
 }
 
 Result<std::optional<Incoming>> poll(int source) {
@@ -45,7 +44,8 @@ Result<std::optional<Incoming>> poll(int source) {
 Result<std::unique_ptr<Session>> Session::init() {
   int provided = 0;
   int rc = MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SERIALIZED, &provided);
-  if (rc != MPI_SUCCESS) return Status::internal("MPI_Init_thread failed (error " + std::to_string(rc) + ")");
+  if (rc != MPI_SUCCESS)
+    return Status::internal("MPI_Init_thread failed (error " + std::to_string(rc) + ")");
   std::unique_ptr<Session> s(new Session());
   COHORT_RETURN_IF_ERROR(
       mpi_status(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN), "error handler"));
@@ -69,7 +69,7 @@ void Session::abort(int exit_code) {
 Status MpiOptions::validate() const {
   if (!(timeout_s > 0)) {
     return Status::invalid_argument("--mpi-timeout: must be > 0 seconds, got " +
-                                    std::to_string(timeout_s));
+                                    format_number(timeout_s));
   }
   if (models_per_rank < 1) {
     return Status::invalid_argument("mpi models_per_rank: must be >= 1, got " +
@@ -86,7 +86,8 @@ uint64_t scenario_fingerprint(const std::string& config_json,
     // sample of the features.
     const Dataset& d = *shards[0]->data;
     h = fnv1a64(d.labels.data(), d.labels.size() * sizeof(d.labels[0]), h);
-    for (size_t i = 0; i < d.features.size(); i += 61) h = fnv1a64(&d.features[i], sizeof(float), h);
+    for (size_t i = 0; i < d.features.size(); i += 61)
+      h = fnv1a64(&d.features[i], sizeof(float), h);
   }
   for (const Shard* s : shards) {
     const uint64_t n = s->indices.size();

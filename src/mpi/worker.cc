@@ -1,12 +1,11 @@
 // Ranks 1..N-1: train what rank 0 sends (cohort/mpi/mpi.h).
-#include "cohort/mpi/mpi.h"
-
 #include <chrono>
 #include <cstdlib>
 #include <deque>
 #include <thread>
 
 #include "cohort/core/config_record_json.h"
+#include "cohort/mpi/mpi.h"
 #include "mpi/message.h"
 #include "mpi/transport.h"
 
@@ -91,7 +90,8 @@ class Worker {
       if (fault_.kind == "hang") {
         for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
       }
-      if (fault_.kind == "error") return Status::internal("injected failure (COHORT_TEST_MPI_FAULT)");
+      if (fault_.kind == "error")
+        return Status::internal("injected failure (COHORT_TEST_MPI_FAULT)");
     }
     if (job.client < 0 || static_cast<size_t>(job.client) >= setup_.shards.size()) {
       return Status::internal("task " + std::to_string(job.number) + " for client " +

@@ -1,10 +1,9 @@
 #include "cohort/sim/remote_training.h"
 
-#include "sim/remote_job.h"
-
 #include <utility>
 
 #include "cohort/sim/simulator.h"
+#include "sim/remote_job.h"
 
 namespace cohort::sim {
 
@@ -12,7 +11,8 @@ namespace {
 
 Status refuse(const std::string& key, const std::string& what, const std::string& where) {
   return Status::invalid_argument(key + ": " + what + " is not supported when training runs on " +
-                                  where + " (docs/design/mpi.md); run without it or in one process");
+                                  where +
+                                  " (docs/design/mpi.md); run without it or in one process");
 }
 
 }  // namespace
@@ -65,14 +65,15 @@ Result<std::future<Result<Trained>>> submit_remote(RemoteTraining& remote, const
   job.abandoned = std::move(in.abandoned);
   std::future<Result<RemoteResult>> result = remote.submit(std::move(job));
   // Deferred: converted on the loop thread when the simulator collects the result.
-  return std::async(std::launch::deferred, [result = std::move(result)]() mutable -> Result<Trained> {
-    Result<RemoteResult> r = result.get();
-    if (!r.ok()) return r.error();
-    Trained t;
-    t.result = std::move(r->result);
-    t.optimizer_state = std::move(r->optimizer_state);
-    return t;
-  });
+  return std::async(std::launch::deferred,
+                    [result = std::move(result)]() mutable -> Result<Trained> {
+                      Result<RemoteResult> r = result.get();
+                      if (!r.ok()) return r.error();
+                      Trained t;
+                      t.result = std::move(r->result);
+                      t.optimizer_state = std::move(r->optimizer_state);
+                      return t;
+                    });
 }
 
 }  // namespace cohort::sim

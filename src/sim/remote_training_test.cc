@@ -4,12 +4,12 @@
 // honour are refused naming them.
 #include "cohort/sim/remote_training.h"
 
-#include <gtest/gtest.h>
-
 #include <atomic>
 #include <future>
 #include <mutex>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 #include "cohort/sim/simulator.h"
 #include "cohort/strategy/fedavg.h"
@@ -34,13 +34,13 @@ class ThreadRemote final : public RemoteTraining {
   std::string name() const override { return "test ranks"; }
   std::future<Result<RemoteResult>> submit(RemoteJob job) override {
     ++jobs;
-    return std::async(std::launch::async, [this, job = std::move(job)]() mutable
-                      -> Result<RemoteResult> {
-      if (!fail_with_.ok()) return fail_with_;
-      COHORT_ASSIGN_OR_RETURN(std::unique_ptr<Trainer> t, factory_());
-      return train_job(*t, clients_[static_cast<size_t>(job.client)].shard, training_,
-                       std::move(job));
-    });
+    return std::async(std::launch::async,
+                      [this, job = std::move(job)]() mutable -> Result<RemoteResult> {
+                        if (!fail_with_.ok()) return fail_with_;
+                        COHORT_ASSIGN_OR_RETURN(std::unique_ptr<Trainer> t, factory_());
+                        return train_job(*t, clients_[static_cast<size_t>(job.client)].shard,
+                                         training_, std::move(job));
+                      });
   }
   std::atomic<int> jobs{0};
 
@@ -98,11 +98,15 @@ void expect_same_model(MakeStrategy make) {
 }
 
 TEST(RemoteTrainingTest, FedAvgEndsWithTheModelOfTheLocalPool) {
-  expect_same_model([] { return std::make_unique<FedAvg>(FedAvgOptions{.round = {.fraction = 0.5, .min_clients = 2}}); });
+  expect_same_model([] {
+    return std::make_unique<FedAvg>(FedAvgOptions{.round = {.fraction = 0.5, .min_clients = 2}});
+  });
 }
 
 TEST(RemoteTrainingTest, FedBuffEndsWithTheModelOfTheLocalPool) {
-  expect_same_model([] { return std::make_unique<FedBuff>(FedBuffOptions{.buffer_size = 2}); });
+  expect_same_model([] {
+    return std::make_unique<FedBuff>(FedBuffOptions{.buffer_size = 2});
+  });
 }
 
 Status run_with(SimOptions o, Status fail_with = Status()) {

@@ -41,8 +41,8 @@ struct RemoteJob {
   ConfigRecord config;
   uint64_t seed = 0;  // Rng::mix_seed(run seed, "task", client, number)
   std::shared_ptr<const ArrayRecord> grad_correction;  // null: none
-  std::optional<ArrayRecord> optimizer_state;           // set: the task keeps its optimizer state
-  double priority = 0.0;                                // bigger first (the local pool's order)
+  std::optional<ArrayRecord> optimizer_state;          // set: the task keeps its optimizer state
+  double priority = 0.0;                               // bigger first (the local pool's order)
   // Set by the simulator when the task is lost: a job not started yet may be skipped.
   std::shared_ptr<std::atomic<bool>> abandoned;
 };
