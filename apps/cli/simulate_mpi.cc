@@ -59,7 +59,7 @@ void on_sigterm(int) {
 
 std::vector<const Shard*> shards_of(const Scenario& s) {
   std::vector<const Shard*> shards;
-  for (const sim::SimClient& c : s.clients) shards.push_back(&c.shard);
+  for (const sim::SimClient& c : *s.clients) shards.push_back(&c.shard);
   return shards;
 }
 
