@@ -5,7 +5,8 @@ Usage: mpi_test.py COHORT_BINARY HAVE_MPI(0|1)
 
 For each strategy family -- synchronous (fedavg, scaffold with its gradient correction, diloco
 with the clients' kept optimizer state), asynchronous (fedasync, fedbuff) and semi-asynchronous
-(fedcompass) -- the final model hash, the commits and the updates of a 3-rank run must equal the
+(fedcompass) -- and for fedbuff under dropouts, jitter and availability, fedast with two models,
+fedavg with central DP and with secure aggregation, the final model hash, the commits and the updates of a 3-rank run must equal the
 single-process run's with the same seed, and mpi.json must show each model version sent at most
 once per worker rank. Then the failures: an option the remote path refuses, a rank that exits
 mid-run, a rank that hangs (caught by --mpi-timeout), a rank whose training fails, a rank with
@@ -54,6 +55,20 @@ STRATEGIES = {
                   "run: {rounds: 0, max_virtual_time_s: 6, seed: 7}\n",
 }
 
+# Whole configs: dropouts, jitter and availability (tasks lost while a rank trains them), and
+# several models at once (the worker's MultiTrainer), central DP and secure aggregation (rank 0).
+DYNAMICS = BASE.replace("  speed: {distribution: exponential, mean: 50, min: 5}\n",
+                        "  speed: {distribution: exponential, mean: 50, min: 5}\n  jitter: 0.3\n"
+                        "  dropout: 0.2\n  availability: {mean_online_s: 3, mean_offline_s: 1}\n")
+MODELS = BASE.replace("model:\n  name: mlp\n",
+                      "models:\n  - {name: logreg}\n  - {name: mlp, label: mlp, hidden: [16]}\n")
+CONFIGS = {name: BASE + text for name, text in STRATEGIES.items()}
+CONFIGS["fedbuff_dynamics"] = DYNAMICS + STRATEGIES["fedbuff"].replace("rounds: 10", "rounds: 15")
+CONFIGS["fedast_models"] = MODELS + "strategy: {name: fedast, buffer_size: 2, server_lr: 0.5}\n" \
+                                    "run: {rounds: 12, seed: 3}\n"
+CONFIGS["fedavg_dp"] = BASE + STRATEGIES["fedavg"] + "privacy: {dp: {noise_multiplier: 0.5, clip_norm: 1.0}}\n"
+CONFIGS["fedavg_secagg"] = BASE + STRATEGIES["fedavg"] + "privacy: {secagg: {enabled: true}}\n"
+
 
 def check(cond, what):
     if not cond:
@@ -85,8 +100,8 @@ def write(tmp, name, text):
 
 
 def same_as_single_process(tmp):
-    for name, strategy in STRATEGIES.items():
-        cfg = write(tmp, name, BASE + strategy)
+    for name, text in CONFIGS.items():
+        cfg = write(tmp, name, text)
         s_dir, m_dir = os.path.join(tmp, "s_" + name), os.path.join(tmp, "m_" + name)
         s = single(["simulate", cfg, "--out", s_dir, "-q"])
         check(s.returncode == 0, f"{name}: single-process run failed: {s.stderr}")
@@ -124,6 +139,10 @@ def failures(tmp):
     check(m.returncode == 2, f"compression: exit {m.returncode}, expected 2: {m.stderr}")
     check("compression.uplink" in m.stderr and "MPI" in m.stderr,
           f"compression: the error does not name the option and MPI: {m.stderr}")
+    m = mpirun(3, ["simulate", cfg, "--out", out, "-q", "--set", "privacy.dp.noise_multiplier=0.5",
+                   "--set", "privacy.dp.clip_norm=1", "--set", "privacy.dp.side=client"])
+    check(m.returncode == 2 and "privacy.dp: client-side clipping and noise is not supported" in m.stderr,
+          f"client-side DP: exit {m.returncode}: {m.stderr}")
     # Ranks that disagree (mpirun's MPMD form gives rank 2 other arguments): a different seed
     # is caught by the fingerprint, a worker's missing config is reported with its rank.
     base = [MPIRUN, "--oversubscribe", "--allow-run-as-root", "-np", "2", COHORT, "simulate", cfg,
