@@ -172,6 +172,9 @@ def failures(tmp):
 
 
 def main():
+    # Containers often forbid the cross-process memory attach (CMA) OpenMPI's shared-memory
+    # transport uses for large messages; copying through the shared segment always works.
+    os.environ.setdefault("OMPI_MCA_btl_vader_single_copy_mechanism", "none")
     with tempfile.TemporaryDirectory() as tmp:
         if not HAVE_MPI:
             if MPIRUN:
