@@ -12,6 +12,8 @@
 #include "cohort/core/rng.h"
 #include "cohort/core/status.h"
 #include "cohort/runtime/downlink.h"
+#include "cohort/runtime/runtime.h"
+#include "cohort/sim/simulator.h"
 #include "cohort/trainer/streaming.h"
 #include "cohort/trainer/trainer.h"
 
@@ -121,5 +123,8 @@ Result<StreamingPlan> streaming_plan(const Task& task, const KeptModel& kept, bo
 // InvalidArgument for a model index beyond the models, and under compression or secure
 // aggregation, which encode the whole vector.
 Result<std::optional<int64_t>> model_part_bytes(const Task& task, bool compressed, bool secagg);
+
+// The runtime core's options for a simulation of `o` (sim_options.cc).
+runtime::RuntimeOptions core_options(const SimOptions& o);
 
 }  // namespace cohort::sim
