@@ -1,5 +1,6 @@
-// The payload format (docs/wire_format.md, "Codec payload"): encoding, whole-payload decoding
-// (frames in parallel) and the streaming decoder, all over one frame decoder.
+// The payload format (docs/wire_format.md, "Codec payload"): encoding and whole-payload
+// decoding (frames in parallel) over one frame decoder (frames.h), which the streaming decoder
+// (stream_decoder.cc) shares.
 #include <zlib.h>
 
 #include <algorithm>
@@ -7,19 +8,19 @@
 #include <cstring>
 
 #include "bits.h"
+#include "frames.h"
 #include "cohort/codec/codec.h"
 #include "cohort/codec/sparsify.h"
 #include "cohort/core/ops.h"
 #include "cohort/core/parallel.h"
 
 namespace cohort::codec {
-namespace {
+namespace frames {
 
 using detail::load_u32;
 using detail::store_u32;
 
 constexpr char kMagic[4] = {'C', 'H', 'C', '1'};
-constexpr int64_t kFrameHeaderBytes = 12;  // raw_len, stored_len, crc32
 constexpr uint8_t kFlagSparse = 1;
 
 uint32_t crc_of(const uint8_t* p, size_t n) {
@@ -40,16 +41,6 @@ uint64_t fingerprint(std::span<const int64_t> offsets) {
 void put_u64(std::string* s, uint64_t v) { s->append(reinterpret_cast<const char*>(&v), 8); }
 void put_u32(std::string* s, uint32_t v) { s->append(reinterpret_cast<const char*>(&v), 4); }
 
-// What a decoder knows once the header is read.
-struct Header {
-  bool sparse = false;
-  int64_t numel = 0;
-  int64_t frame_elems = 0;
-  int64_t kept = 0;
-  int64_t num_frames = 0;
-  std::vector<float> side;  // side_floats per segment
-  int64_t bytes = 0;        // header size
-};
 
 Status check_offsets(std::span<const int64_t> offsets) {
   if (offsets.empty() || offsets.front() != 0) {
@@ -274,7 +265,7 @@ Status decode_frame(const Chain& chain, std::span<const int64_t> offsets, const 
                     int64_t f, uint32_t raw_len, const uint8_t* stored, uint32_t stored_len,
                     uint32_t crc, std::span<float> out, int64_t* kept,
                     std::vector<uint8_t>* raw_buf, std::vector<float>* scratch,
-                    bool verify_crc = true) {
+                    bool verify_crc) {
   if (verify_crc && crc_of(stored, stored_len) != crc) {
     return Status::data_loss("frame " + std::to_string(f) + ": CRC-32 mismatch (corrupted)");
   }
@@ -307,13 +298,6 @@ Status check_frame_lengths(const Chain& chain, std::span<const int64_t> offsets,
   }
   return Status();
 }
-
-// A frame located in received bytes.
-struct FrameRef {
-  int64_t f;
-  uint32_t raw_len, stored_len, crc;
-  const uint8_t* stored;
-};
 
 // Decodes `frames` in parallel on the kernel pool. Each frame is decoded into `direct` (its
 // elements' range) when `direct` is not empty, else into a frame buffer handed to
@@ -357,7 +341,9 @@ Status decode_frames(const Chain& chain, std::span<const int64_t> offsets, const
   return Status();
 }
 
-}  // namespace
+}  // namespace frames
+
+using namespace frames;  // NOLINT: this file implements them
 
 int64_t Chain::max_payload_bytes(std::span<const int64_t> offsets) const {
   const int64_t numel = offsets.back();
@@ -626,147 +612,5 @@ Status Chain::decode_or_fold(std::string_view payload, std::span<const int64_t> 
   }
   return Status();
 }
-
-// ---- StreamDecoder -----------------------------------------------------------------------------
-
-struct StreamDecoder::State {
-  Options options;
-  std::shared_ptr<const Chain> chain;
-  std::vector<int64_t> offsets;
-  std::string what;
-  std::string buf;  // bytes received and not yet used, from `pos`
-  size_t pos = 0;
-  std::optional<Header> header;
-  int64_t next_frame = 0;
-  int64_t consumed = 0;
-  int64_t emitted = 0;
-  int64_t kept = 0;
-  Status error;
-  std::vector<float> frame;
-  std::vector<uint8_t> raw_buf;
-  std::vector<float> scratch;
-
-  Status fail(const Status& s) {
-    error = Status(s.code(), what + ": " + s.message());
-    return error;
-  }
-};
-
-StreamDecoder::StreamDecoder(std::shared_ptr<const Chain> chain, std::vector<int64_t> offsets,
-                             std::string what, Options options)
-    : st_(std::make_unique<State>()) {
-  st_->options = options;
-  st_->chain = std::move(chain);
-  st_->offsets = std::move(offsets);
-  st_->what = std::move(what);
-  st_->error = check_offsets(st_->offsets);
-}
-
-StreamDecoder::~StreamDecoder() = default;
-
-Status StreamDecoder::feed(std::string_view bytes, const Sink& sink) {
-  State& s = *st_;
-  if (!s.error.ok()) return s.error;
-  if (s.pos > 0 && s.pos >= s.buf.size() / 2) {
-    s.buf.erase(0, s.pos);
-    s.pos = 0;
-  }
-  s.buf.append(bytes.data(), bytes.size());
-  const Chain& chain = *s.chain;
-  while (true) {
-    const auto* p = reinterpret_cast<const uint8_t*>(s.buf.data()) + s.pos;
-    const int64_t avail = static_cast<int64_t>(s.buf.size() - s.pos);
-    if (!s.header) {
-      Result<std::optional<Header>> h = parse_header(chain, s.offsets, p, avail);
-      if (!h.ok()) return s.fail(h.error());
-      if (!*h) return Status();
-      s.header = std::move(**h);
-      s.pos += static_cast<size_t>(s.header->bytes);
-      s.consumed += s.header->bytes;
-      continue;
-    }
-    const Header& h = *s.header;
-    if (s.next_frame == h.num_frames) {
-      if (avail > 0) {
-        return s.fail(Status::invalid_argument(std::to_string(avail) +
-                                               " bytes after the last frame"));
-      }
-      return Status();
-    }
-    if (avail < kFrameHeaderBytes) return Status();
-    if (s.options.parallel) {
-      // Every complete frame in the buffer, decoded at once.
-      std::vector<FrameRef> jobs;
-      int64_t at = 0;
-      while (s.next_frame + static_cast<int64_t>(jobs.size()) < h.num_frames &&
-             avail - at >= kFrameHeaderBytes) {
-        const int64_t f = s.next_frame + static_cast<int64_t>(jobs.size());
-        const uint32_t raw_len = load_u32(p + at), stored_len = load_u32(p + at + 4);
-        const int64_t len = std::min(h.frame_elems, h.numel - f * h.frame_elems);
-        if (Status c = check_frame_lengths(chain, s.offsets, f, len, raw_len, stored_len); !c.ok()) {
-          return s.fail(c);
-        }
-        if (avail - at - kFrameHeaderBytes < stored_len) break;
-        jobs.push_back({f, raw_len, stored_len, load_u32(p + at + 8), p + at + kFrameHeaderBytes});
-        at += kFrameHeaderBytes + stored_len;
-      }
-      if (jobs.empty()) return Status();
-      if (Status d = decode_frames(chain, s.offsets, h, jobs, s.options.verify_crc, {}, sink,
-                                   &s.kept);
-          !d.ok()) {
-        return s.fail(d);
-      }
-      for (const FrameRef& j : jobs) s.emitted += std::min(h.frame_elems, h.numel - j.f * h.frame_elems);
-      s.next_frame += static_cast<int64_t>(jobs.size());
-      s.pos += static_cast<size_t>(at);
-      s.consumed += at;
-      if (s.next_frame == h.num_frames && s.kept != h.kept) {
-        return s.fail(Status::invalid_argument("frames carry " + std::to_string(s.kept) +
-                                               " values, the header says " +
-                                               std::to_string(h.kept)));
-      }
-      continue;
-    }
-    const uint32_t raw_len = load_u32(p), stored_len = load_u32(p + 4), crc = load_u32(p + 8);
-    const int64_t f = s.next_frame;
-    const int64_t a = f * h.frame_elems;
-    const int64_t len = std::min(h.frame_elems, h.numel - a);
-    if (Status c = check_frame_lengths(chain, s.offsets, f, len, raw_len, stored_len); !c.ok()) {
-      return s.fail(c);
-    }
-    if (avail < kFrameHeaderBytes + stored_len) return Status();
-    s.frame.resize(static_cast<size_t>(len));
-    int64_t kept = 0;
-    Status d = decode_frame(chain, s.offsets, h, f, raw_len, p + kFrameHeaderBytes, stored_len,
-                            crc, s.frame, &kept, &s.raw_buf, &s.scratch, s.options.verify_crc);
-    if (!d.ok()) return s.fail(d);
-    s.kept += kept;
-    if (f + 1 == h.num_frames && s.kept != h.kept) {
-      return s.fail(Status::invalid_argument("frames carry " + std::to_string(s.kept) +
-                                             " values, the header says " + std::to_string(h.kept)));
-    }
-    s.pos += static_cast<size_t>(kFrameHeaderBytes + stored_len);
-    s.consumed += kFrameHeaderBytes + stored_len;
-    ++s.next_frame;
-    if (Status k = sink(a, s.frame); !k.ok()) return s.fail(k);
-    s.emitted += len;
-  }
-}
-
-Status StreamDecoder::finish() const {
-  const State& s = *st_;
-  if (!s.error.ok()) return s.error;
-  if (!s.header) {
-    return Status::data_loss(s.what + ": truncated: the payload ended inside its header");
-  }
-  if (s.next_frame != s.header->num_frames) {
-    return Status::data_loss(s.what + ": truncated: " + std::to_string(s.next_frame) + " of " +
-                             std::to_string(s.header->num_frames) + " frames received");
-  }
-  return Status();
-}
-
-int64_t StreamDecoder::bytes_consumed() const { return st_->consumed; }
-int64_t StreamDecoder::elements_emitted() const { return st_->emitted; }
 
 }  // namespace cohort::codec
