@@ -150,6 +150,42 @@ TEST(RunnerTest, ASavedPartitionReadBackReproducesTheRun) {
   fs::remove_all(out.out_dir);
 }
 
+TEST(RunnerTest, OnlyClientsThatTookPartAreListed) {
+  // 2,000 clients, 20 sampled per round for 3 rounds: the statistics list the clients that
+  // got a task (at most 60) and count the others as idle, in the summary and the event.
+  auto cfg = parse_simulation_config(
+      kSynthetic, "synthetic.yaml",
+      {"clients.count=2000", "strategy.fraction=0.01", "strategy.min_clients=20", "run.rounds=3",
+       "data.partition=iid"});
+  ASSERT_TRUE(cfg.ok()) << cfg.error().to_string();
+  auto scenario = build_scenario(*cfg);
+  ASSERT_TRUE(scenario.ok()) << scenario.error().to_string();
+  auto sink = std::make_shared<MemorySink>();
+  RunOutputs out;
+  out.progress = false;
+  out.sinks.push_back(sink);
+  auto s = run_simulation(*cfg, *scenario, out);
+  ASSERT_TRUE(s.ok()) << s.error().to_string();
+  int64_t tasks = 0;
+  ClientId last = -1;
+  for (const ClientStats& c : s->client_stats) {
+    EXPECT_GT(c.tasks, 0) << "client " << c.id << " took no part but is listed";
+    EXPECT_GT(c.id, last) << "ascending ids";
+    last = c.id;
+    tasks += c.tasks;
+  }
+  EXPECT_EQ(tasks, 60);  // 3 rounds x 20
+  EXPECT_GE(s->client_stats.size(), 20u);
+  EXPECT_LE(s->client_stats.size(), 60u);
+  EXPECT_EQ(s->idle_clients + static_cast<int64_t>(s->client_stats.size()), 2000);
+  Json event;
+  for (const Json& e : sink->events) {
+    if (e["event"] == "clients") event = e;
+  }
+  EXPECT_EQ(event["idle_clients"], s->idle_clients);
+  EXPECT_EQ(event["clients"], s->client_stats_json());
+}
+
 TEST(RunnerTest, SameSeedSameModelWhateverTheThreadCount) {
   std::string hash;
   for (const char* threads : {"run.threads=1", "run.threads=2", "run.threads=3"}) {
