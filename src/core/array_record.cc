@@ -8,6 +8,7 @@
 #include <unordered_set>
 
 #include "cohort/core/hash.h"
+#include "cohort/core/ops.h"
 
 namespace cohort {
 
@@ -136,6 +137,8 @@ Status ArrayRecord::check_same_layout(const ArrayRecord& other, std::string_view
 }
 
 Status ArrayRecord::check_finite() const {
+  if (empty() || ops::all_finite(flat())) return Status();
+  // Something is not finite: find the first such element to name it.
   for (size_t i = 0; i < layout_->num_arrays(); ++i) {
     auto a = array(i);
     for (size_t j = 0; j < a.size(); ++j) {

@@ -1,6 +1,7 @@
 #include "cohort/core/ops.h"
 
 #include <algorithm>
+#include <bit>
 #include <cassert>
 #include <cmath>
 #include <cstring>
@@ -230,8 +231,17 @@ float max_abs(std::span<const float> x) {
 }
 
 bool all_finite(std::span<const float> x) {
-  for (float v : x) {
-    if (!std::isfinite(v)) return false;
+  // An integer test of the exponent bits (all ones: infinite or NaN), OR-ed over blocks: the
+  // loop vectorizes, unlike a float test with an early exit (an update's admission checks
+  // every element of every update: this was 10% of a simulation's time).
+  constexpr size_t kBlock = 4096;
+  for (size_t lo = 0; lo < x.size(); lo += kBlock) {
+    const size_t hi = std::min(x.size(), lo + kBlock);
+    uint32_t bad = 0;
+    for (size_t i = lo; i < hi; ++i) {
+      bad |= static_cast<uint32_t>((std::bit_cast<uint32_t>(x[i]) & 0x7f800000u) == 0x7f800000u);
+    }
+    if (bad != 0) return false;
   }
   return true;
 }

@@ -1,6 +1,7 @@
 #include "cohort/core/ops.h"
 
 #include <cmath>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,33 @@ TEST(OpsTest, SmallHandComputed) {
   EXPECT_TRUE(all_finite(out));
   out[3] = NAN;
   EXPECT_FALSE(all_finite(out));
+}
+
+TEST(OpsTest, AllFiniteFindsEveryNonFiniteValueAnywhere) {
+  // Finite extremes pass: the largest float, the smallest denormal, -0.
+  std::vector<float> x(9000, 1.5f);
+  x[0] = std::numeric_limits<float>::max();
+  x[1] = -std::numeric_limits<float>::max();
+  x[2] = std::numeric_limits<float>::denorm_min();
+  x[3] = -0.0f;
+  EXPECT_TRUE(all_finite(x));
+  EXPECT_TRUE(all_finite(std::span<const float>()));
+  const float bad[] = {std::numeric_limits<float>::infinity(),
+                       -std::numeric_limits<float>::infinity(),
+                       std::numeric_limits<float>::quiet_NaN(),
+                       -std::numeric_limits<float>::quiet_NaN(),
+                       std::numeric_limits<float>::signaling_NaN()};
+  // At the ends, and on both sides of the 4096-element blocks.
+  for (size_t at : {size_t{0}, size_t{4095}, size_t{4096}, size_t{8191}, size_t{8192},
+                    size_t{8999}}) {
+    for (float v : bad) {
+      std::vector<float> y = x;
+      y[at] = v;
+      EXPECT_FALSE(all_finite(y)) << "value " << v << " at " << at;
+      // A span that ends before it does not see it.
+      EXPECT_TRUE(all_finite(std::span<const float>(y).first(at))) << at;
+    }
+  }
 }
 
 TEST(OpsTest, WeightedSumHandComputed) {
