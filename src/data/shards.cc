@@ -9,13 +9,15 @@
 
 namespace cohort {
 
-std::vector<int64_t> ClientData::examples() const {
+std::vector<int64_t> merged_indices(const Shard& a, const Shard& b) {
   std::vector<int64_t> all;
-  all.reserve(train.indices.size() + holdout.indices.size());
-  std::merge(train.indices.begin(), train.indices.end(), holdout.indices.begin(),
-             holdout.indices.end(), std::back_inserter(all));
+  all.reserve(a.indices.size() + b.indices.size());
+  std::merge(a.indices.begin(), a.indices.end(), b.indices.begin(), b.indices.end(),
+             std::back_inserter(all));
   return all;
 }
+
+std::vector<int64_t> ClientData::examples() const { return merged_indices(train, holdout); }
 
 void split_holdout(std::vector<int64_t> all, double fraction, Rng rng, std::vector<int64_t>* train,
                    std::vector<int64_t>* holdout) {

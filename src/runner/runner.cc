@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <span>
 
 #include "cohort/core/format.h"
 #include "cohort/data/data_config.h"
@@ -15,6 +16,14 @@ namespace cohort {
 
 namespace {
 
+// Appends `v` as JSON numbers separated by commas (no brackets).
+void append_ints(std::string& out, std::span<const int64_t> v) {
+  for (size_t k = 0; k < v.size(); ++k) {
+    if (k > 0) out += ',';
+    out += std::to_string(v[k]);
+  }
+}
+
 // DIR/clients.json, streamed one client per line (docs/formats.md).
 Status write_clients_file(const std::string& path, const Scenario& s) {
   const std::vector<sim::SimClient>& clients = *s.clients;
@@ -25,10 +34,7 @@ Status write_clients_file(const std::string& path, const Scenario& s) {
     for (int64_t idx : c.shard.indices) counts[static_cast<size_t>(s.train->labels[idx])]++;
     out += "{\"id\":" + std::to_string(i) + ",\"examples\":" + std::to_string(c.shard.size()) +
            ",\"holdout_examples\":" + std::to_string(c.holdout.size()) + ",\"label_counts\":[";
-    for (size_t k = 0; k < counts.size(); ++k) {
-      if (k > 0) out += ',';
-      out += std::to_string(counts[k]);
-    }
+    append_ints(out, counts);
     out += "],\"speed_steps_per_s\":" + format_number(c.device.speed) +
            ",\"up_mbps\":" + format_number(c.device.up_bytes_per_s / 125000.0) +
            ",\"down_mbps\":" + format_number(c.device.down_bytes_per_s / 125000.0) +
@@ -40,21 +46,12 @@ Status write_clients_file(const std::string& path, const Scenario& s) {
 // per line.
 Status write_partition_file(const std::string& path, const Scenario& s) {
   const std::vector<sim::SimClient>& clients = *s.clients;
-  const size_t n = clients.size();
-  std::vector<int64_t> all;
   const auto element = [&](size_t i, std::string& out) {
-    const sim::SimClient& c = clients[i];
-    all.clear();
-    std::merge(c.shard.indices.begin(), c.shard.indices.end(), c.holdout.indices.begin(),
-               c.holdout.indices.end(), std::back_inserter(all));
     out += '[';
-    for (size_t k = 0; k < all.size(); ++k) {
-      if (k > 0) out += ',';
-      out += std::to_string(all[k]);
-    }
+    append_ints(out, merged_indices(clients[i].shard, clients[i].holdout));
     out += ']';
   };
-  return write_json_array_file(path, n, element, "{\"clients\": ", "}");
+  return write_json_array_file(path, clients.size(), element, "{\"clients\": ", "}");
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "cohort/data/idx.h"
+#include "cohort/data/partition.h"
 #include "cohort/data/shards.h"
 
 namespace cohort {
@@ -308,12 +309,15 @@ TEST(RunnerTest, HoldoutSplitFeedsFederatedEvaluation) {
   ASSERT_TRUE(cfg.ok()) << cfg.error().to_string();
   auto scenario = build_scenario(*cfg);
   ASSERT_TRUE(scenario.ok()) << scenario.error().to_string();
-  auto data = make_client_data(scenario->train, 8, cfg->data, cfg->run.seed);
-  ASSERT_TRUE(data.ok());
+  // The reference: the partition itself, with the seed build_scenario derives for it.
+  PartitionOptions po = cfg->data.partition;
+  po.seed = Rng::mix_seed(cfg->run.seed, "partition");
+  auto parts = partition_dataset(scenario->train->labels, scenario->train->num_classes, 8, po);
+  ASSERT_TRUE(parts.ok());
   ASSERT_EQ(scenario->clients->size(), 8u);
   for (size_t i = 0; i < scenario->clients->size(); ++i) {
     const auto& c = (*scenario->clients)[i];
-    const auto& all = (*data)[i].examples();
+    const auto& all = (*parts)[i];
     // Train and held-out splits are disjoint, cover the client's examples, and hold out
     // floor(0.25 n).
     std::vector<int64_t> merged = c.shard.indices;

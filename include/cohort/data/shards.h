@@ -23,6 +23,10 @@ struct ClientData {
   std::vector<int64_t> examples() const;
 };
 
+// The indices of two sorted shards merged (sorted): a client's training and held-out examples
+// together, as it was given them.
+std::vector<int64_t> merged_indices(const Shard& a, const Shard& b);
+
 // Partitions `train` over `num_clients` clients with config.partition (seeded from run_seed,
 // purpose "partition") and splits each client's examples into training and held-out ones
 // (split_holdout, seeded per client). Errors from partition_dataset.
