@@ -1,6 +1,7 @@
 #include "common.h"
 
 #include <csignal>
+#include <fstream>
 
 #include "cohort/runner/runner.h"
 #include "commands.h"
@@ -19,6 +20,19 @@ extern "C" void on_sigint(int) {
 }
 
 }  // namespace
+
+Result<std::string> read_token_file(const std::string& path, const std::string& flag) {
+  std::ifstream in(path);
+  if (!in) return Status::not_found(flag + ": cannot read '" + path + "'");
+  std::string line;
+  while (std::getline(in, line)) {
+    const auto b = line.find_first_not_of(" \t\r\n");
+    if (b == std::string::npos || line[b] == '#') continue;
+    const auto e = line.find_last_not_of(" \t\r\n");
+    return line.substr(b, e - b + 1);
+  }
+  return Status::invalid_argument(flag + ": '" + path + "' holds no token");
+}
 
 int exit_code_for(const Status& s) {
   switch (s.code()) {

@@ -43,6 +43,10 @@ struct ConfigArgs {
 Result<SimulationConfig> load_run_config(const ConfigArgs& args,
                                          ConfigUse use = ConfigUse::kSimulation);
 
+// A bearer token from a file: its first line that is neither blank nor a '#' comment,
+// trimmed. NotFound / InvalidArgument naming `flag` and the file.
+Result<std::string> read_token_file(const std::string& path, const std::string& flag);
+
 // A flag set by the first SIGINT (a second one kills the process); install() and restore()
 // around a run.
 class InterruptFlag {

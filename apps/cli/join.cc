@@ -21,6 +21,7 @@
 #include "cohort/runner/runner.h"
 #include "cohort/torch/torch_trainer.h"
 #include "commands.h"
+#include "common.h"
 #include "reproducible.h"
 
 namespace cohort::cli {
@@ -71,27 +72,13 @@ Result<std::pair<int64_t, int64_t>> parse_partition(const std::string& s) {
   }
 }
 
-// The first line that is neither blank nor a '#' comment, trimmed.
-Result<std::string> read_token(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return Status::not_found("--token-file: cannot read '" + path + "'");
-  std::string line;
-  while (std::getline(in, line)) {
-    const auto b = line.find_first_not_of(" \t\r\n");
-    if (b == std::string::npos || line[b] == '#') continue;
-    const auto e = line.find_last_not_of(" \t\r\n");
-    return line.substr(b, e - b + 1);
-  }
-  return Status::invalid_argument("--token-file: '" + path + "' holds no token");
-}
-
 void run_join(const JoinArgs& a) {
   Result<std::pair<int64_t, int64_t>> part = parse_partition(a.partition);
   if (!part.ok()) return fail(part.error());
   const auto [index, count] = *part;
   Result<deploy::InjectedFault> fault = deploy::parse_injected_fault(a.inject_fault);
   if (!fault.ok()) return fail(fault.error());
-  Result<std::string> token = read_token(a.token_file);
+  Result<std::string> token = read_token_file(a.token_file, "--token-file");
   if (!token.ok()) return fail(token.error());
 
   Result<SimulationConfig> cfg = load_simulation_config(a.config, a.sets, ConfigUse::kDeployment);

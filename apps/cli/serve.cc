@@ -1,8 +1,11 @@
 // `cohort serve CONFIG.yaml [--deploy DEPLOY.yaml] [--listen HOST:PORT] [--tokens FILE]
 //   (--cert C --key K | --insecure) [--out DIR] [--checkpoint-dir D [--keep-checkpoints N]]
 //   [--resume] [--max-wall-s S] [--dashboard HOST:PORT [--dashboard-token-file F]]
-//   [--set k=v]...`
+//   [--set k=v]... [--upstream HOST:PORT --upstream-token-file F (--upstream-ca CA |
+//   --upstream-insecure) [--relay-min-clients N] [--relay-fraction F] [--relay-deadline-s S]]`
 //
+// With --upstream the process is an aggregator (deploy/aggregator.h): a server to its own
+// clients and one weighted client of the server above (docs/design/hierarchy.md).
 // The training config (strategy, training, model, data for the server's test split, run:
 // rounds, eval_every, seed) is the YAML every command reads; the deployment's own settings
 // (listen address, tokens, TLS, wall-clock budget, checkpoints, timeouts) come from the
@@ -11,12 +14,14 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <functional>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "cohort/config/config.h"
+#include "cohort/deploy/aggregator.h"
 #include "cohort/deploy/server.h"
 #include "cohort/runner/runner.h"
 #include "cohort/runner/serving.h"
@@ -47,6 +52,11 @@ struct ServeArgs {
   std::optional<double> client_timeout_s, task_timeout_s, max_wall_s;
   std::string out;
   DashboardArgs dashboard;
+  // Aggregator (--upstream): the server above and the round each of its tasks becomes.
+  std::string upstream, upstream_token_file, upstream_ca, upstream_ssl_target_name;
+  bool upstream_insecure = false;
+  double upstream_max_disconnected_s = 300.0;
+  RoundOptions relay;
 };
 
 // The deploy file (if any) with the flags applied, then validated.
@@ -76,6 +86,86 @@ Result<DeployConfig> deploy_config(const ServeArgs& a) {
   return d;
 }
 
+// Stops `stop` on the first SIGINT / SIGTERM and `now` on the second, until `finished`.
+void watch_signals(const std::atomic<bool>& finished, const std::function<void()>& stop,
+                   const std::function<void()>& now) {
+  int handled = 0;
+  while (!finished.load()) {
+    const int signals = g_serve_signals.load();
+    if (signals > handled) {
+      handled = signals;
+      if (handled == 1) {
+        std::fprintf(stderr, "cohort serve: stopping (signal): telling clients the run is over\n");
+        stop();
+      } else {
+        std::fprintf(stderr, "cohort serve: stopping now (second signal)\n");
+        now();
+        return;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+// cohort serve --upstream: the middle tier. The config gives the model (its layout), the
+// training section (each client's default steps), admission, codecs to its clients and robust
+// rules; the strategy: section is the top server's business and is not read here.
+Status run_aggregator(const ServeArgs& a, DeployConfig deploy, const SimulationConfig& cfg) {
+  if (a.upstream_ca.empty() == !a.upstream_insecure) {
+    return Status::invalid_argument(
+        "cohort serve --upstream: give --upstream-ca CA.pem (TLS) or --upstream-insecure");
+  }
+  if (a.upstream_token_file.empty()) {
+    return Status::invalid_argument("cohort serve --upstream: --upstream-token-file is required");
+  }
+  COHORT_ASSIGN_OR_RETURN(std::string token,
+                          read_token_file(a.upstream_token_file, "--upstream-token-file"));
+  deploy.server_eval = false;
+  COHORT_ASSIGN_OR_RETURN(ServingSetup setup, prepare_serving(cfg, deploy, a.out));
+  deploy::AggregatorOptions o;
+  o.server = std::move(setup.options);
+  o.upstream.server = a.upstream;
+  o.upstream.token = token;
+  o.upstream.ca_file = a.upstream_ca;
+  o.upstream.insecure = a.upstream_insecure;
+  o.upstream.ssl_target_name = a.upstream_ssl_target_name;
+  o.upstream.max_disconnected_s = a.upstream_max_disconnected_s;
+  o.upstream.seed = cfg.run.seed;
+  o.upstream.training = cfg.training;
+  o.upstream.log = [](const std::string& line) {
+    std::fprintf(stderr, "cohort serve: upstream: %s\n", line.c_str());
+  };
+  o.round = a.relay;
+  deploy::Aggregator agg(std::move(o), std::move(setup.initial));
+  COHORT_ASSIGN_OR_RETURN(int port, agg.start());
+  const size_t colon = deploy.listen_address.rfind(':');
+  std::printf("listening on %s:%d\naggregating for %s\n",
+              deploy.listen_address.substr(0, colon).c_str(), port, a.upstream.c_str());
+  std::fflush(stdout);
+  std::signal(SIGINT, on_serve_signal);
+  std::signal(SIGTERM, on_serve_signal);
+  std::atomic<bool> finished{false};
+  std::thread watcher([&] {
+    watch_signals(
+        finished,
+        [&] {
+          agg.stop();
+        },
+        [&] {
+          agg.stop();
+        });
+  });
+  Status s = agg.run();
+  finished.store(true);
+  watcher.join();
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
+  COHORT_RETURN_IF_ERROR(s);
+  std::printf("aggregated %lld upstream tasks%s\n", static_cast<long long>(agg.jobs_done()),
+              a.out.empty() ? "" : ("; metrics in " + a.out + "/metrics.jsonl").c_str());
+  return Status();
+}
+
 Status run_serve(const ServeArgs& a) {
   COHORT_ASSIGN_OR_RETURN(DeployConfig deploy, deploy_config(a));
   COHORT_ASSIGN_OR_RETURN(
@@ -87,6 +177,7 @@ Status run_serve(const ServeArgs& a) {
                                     ": strategies: lists several strategies; "
                                     "cohort serve runs one strategy: section");
   }
+  if (!a.upstream.empty()) return run_aggregator(a, std::move(deploy), cfg);
   // The population is the tokens file's, checked when the server starts.
   COHORT_RETURN_IF_ERROR(cfg.source.explain(check_strategies(cfg, 0)));
   COHORT_ASSIGN_OR_RETURN(std::unique_ptr<Strategy> strategy,
@@ -106,22 +197,14 @@ Status run_serve(const ServeArgs& a) {
   // The first SIGINT / SIGTERM ends the run gracefully (polling clients are told DONE for
   // deploy.done_grace_s); a second one stops at once.
   std::thread watcher([&] {
-    int handled = 0;
-    while (!finished.load()) {
-      const int signals = g_serve_signals.load();
-      if (signals > handled) {
-        handled = signals;
-        if (handled == 1) {
-          std::fprintf(stderr, "cohort serve: stopping (signal): telling clients the run is over\n");
+    watch_signals(
+        finished,
+        [&] {
           server.request_stop("signal");
-        } else {
-          std::fprintf(stderr, "cohort serve: stopping now (second signal)\n");
+        },
+        [&] {
           server.shutdown();
-          return;
-        }
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
+        });
   });
   Status s = server.wait();
   finished.store(true);
@@ -168,6 +251,29 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--task-timeout", a->task_timeout_s,
                   "Seconds after dispatch after which a task is lost (0 = none)");
   a->dashboard.add_options(cmd);
+  cmd->add_option("--upstream", a->upstream,
+                  "Run as an aggregator: a client of the server at HOST:PORT that forwards one "
+                  "partial aggregate of its own clients per task (docs/design/hierarchy.md)");
+  cmd->add_option("--upstream-token-file", a->upstream_token_file,
+                  "File holding the aggregator's bearer token for the server above");
+  cmd->add_option("--upstream-ca", a->upstream_ca,
+                  "PEM file of the CA that signed the upstream server's certificate");
+  cmd->add_flag("--upstream-insecure", a->upstream_insecure, "Connect upstream without TLS");
+  cmd->add_option("--upstream-ssl-target-name", a->upstream_ssl_target_name,
+                  "Name to verify the upstream certificate against (default: its host)");
+  cmd->add_option("--upstream-max-disconnected-s", a->upstream_max_disconnected_s,
+                  "Give up after this long without reaching the server above (0 = never)")
+      ->capture_default_str();
+  cmd->add_option("--relay-min-clients", a->relay.min_clients,
+                  "Aggregator: clients that must poll before a task's round starts")
+      ->capture_default_str();
+  cmd->add_option("--relay-fraction", a->relay.fraction,
+                  "Aggregator: fraction of the polling clients a round samples")
+      ->capture_default_str();
+  cmd->add_option("--relay-deadline-s", a->relay.round_deadline_s,
+                  "Aggregator: forward what arrived this many seconds after a round opened "
+                  "(0 = wait for every sampled client)")
+      ->capture_default_str();
   cmd->callback([a] {
     try {
       Status s = run_serve(*a);

@@ -19,17 +19,19 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "cohort/codec/codec.h"
 #include "cohort/core/format.h"
 #include "cohort/core/ops.h"
 #include "cohort/core/rng.h"
-#include "cohort/strategy/strategy.h"
-#include "cohort/trainer/control_variates.h"
-#include "cohort/codec/codec.h"
 #include "cohort/runtime/checkpoint.h"
 #include "cohort/runtime/privacy.h"
+#include "cohort/strategy/strategy.h"
+#include "cohort/trainer/control_variates.h"
 #include "deploy/client_downlink.h"
+#include "deploy/client_faults.h"
 #include "deploy/client_secagg.h"
 #include "deploy/client_state.h"
+#include "deploy/relay_tasks.h"
 #include "deploy/wire.h"
 
 namespace cohort::deploy {
@@ -48,14 +50,6 @@ double seconds_since(SteadyClock::time_point t) {
 }
 
 }  // namespace
-
-Result<InjectedFault> parse_injected_fault(const std::string& name) {
-  if (name == "none" || name.empty()) return InjectedFault::kNone;
-  if (name == "wrong-shape") return InjectedFault::kWrongShape;
-  if (name == "nan") return InjectedFault::kNaN;
-  return Status::invalid_argument("--inject-fault: unknown fault '" + name +
-                                  "' (known: none, wrong-shape, nan)");
-}
 
 struct Client::Impl {
   ClientOptions opt;
@@ -76,6 +70,10 @@ struct Client::Impl {
   bool registered_once = false;
   // Set by a heartbeat reply: the run ended (the session then ends like on a DONE pull).
   std::atomic<bool> run_over{false};
+  // The trainer's cancel flag: set for the task in progress when the run ended, the server
+  // gave up on the task (a heartbeat said so) or stop() was called; its result would be
+  // thrown away.
+  std::atomic<bool> stop_training{false};
   int64_t chunk_bytes = 1 << 20;
   double heartbeat_s = 1.0;
   // What the client keeps across tasks and reconnects (client_state.h): SCAFFOLD's c_i (kept
@@ -153,7 +151,8 @@ struct Client::Impl {
     grpc::ClientContext ctx;
     prepare(&ctx, opt.rpc_timeout_s);
     pb::RegisterRequest req;
-    req.set_num_examples(shard.size());
+    const int64_t examples = opt.examples_to_register ? opt.examples_to_register() : shard.size();
+    req.set_num_examples(examples);
     req.set_speed_hint(opt.speed_hint);
     req.set_client_version(kClientVersion);
     pb::RegisterReply rep;
@@ -177,7 +176,7 @@ struct Client::Impl {
                       : (rep.heartbeat_interval_s() > 0 ? rep.heartbeat_interval_s() : 1.0);
     log(strformat("registered with %s as client %lld (%lld examples, model %lld parameters)",
                   opt.server.c_str(), static_cast<long long>(stats.client_id),
-                  static_cast<long long>(shard.size()), static_cast<long long>(layout->numel())));
+                  static_cast<long long>(examples), static_cast<long long>(layout->numel())));
     return Status::ok_status();
   }
 
@@ -303,6 +302,7 @@ struct Client::Impl {
       grpc::Status st = stub->Heartbeat(&ctx, req, &rep);
       if (st.ok() && !rep.task_still_wanted()) unwanted->store(true);
       if (st.ok() && rep.run_over()) run_over.store(true);
+      if (unwanted->load() || run_over.load() || stop_requested()) stop_training.store(true);
       // A failed heartbeat is not acted on here: the push after training finds out whether
       // the connection is really gone.
       lk.lock();
@@ -361,6 +361,10 @@ struct Client::Impl {
     task.local_steps = t.local_steps() > 0 ? t.local_steps() : opt.training.steps_for(shard.size());
     task.config = wire::from_pb(t.config());
     task.model = std::make_shared<const ArrayRecord>(std::move(*model));
+    if (opt.relay) {
+      COHORT_RETURN_IF_ERROR(relay_refusal(t, task.config));
+      if (t.local_steps_default()) task.config[kLocalStepsDefaultKey] = true;
+    }
     if (t.has_server_state()) {
       Result<ArrayRecord> state = download(task_id, pb::DownloadRequest::SERVER_STATE);
       if (!state.ok()) return download_failed(state.error());
@@ -379,6 +383,7 @@ struct Client::Impl {
                   static_cast<long long>(t.version()), static_cast<long long>(task.local_steps)));
     std::atomic<bool> done{false};
     std::atomic<bool> unwanted{false};
+    stop_training.store(run_over.load() || stop_requested());
     std::mutex hb_mu;
     std::condition_variable hb_cv;
     std::thread hb([&] {
@@ -415,6 +420,11 @@ struct Client::Impl {
       log(strformat("task %lld: the run ended while it trained; not pushing",
                     static_cast<long long>(task_id)));
       return Status::ok_status();
+    }
+    // Training stopped because the server gave up on the task, or could not be done now
+    // (Aborted: an aggregator's clients returned nothing): abandon it and pull the next.
+    if (!trained.ok() && (unwanted.load() || trained.error().code() == StatusCode::kAborted)) {
+      return abandon(trained.error());
     }
     if (!trained.ok()) {
       return trained.error().with_context(
@@ -476,25 +486,12 @@ struct Client::Impl {
       parts[0] = {payload.data(), static_cast<int64_t>(payload.size())};
     }
     if (!su.state_delta.empty()) parts.push_back(wire::bytes_of(su.state_delta));
-    const char* fault_name = nullptr;
     if (fault_pending && !up) {
       fault_pending = false;
-      if (opt.fault == InjectedFault::kNaN) {
-        delta.flat()[0] = std::numeric_limits<float>::quiet_NaN();
-        fault_name = "nan";
-      } else if (opt.fault == InjectedFault::kWrongShape) {
-        // First array's first dimension one smaller, in the header and the payload.
-        pb::ArraySpec* a0 = h.mutable_layout()->mutable_arrays(0);
-        const ArraySpec& s0 = layout->specs()[0];
-        const int64_t d0 = s0.shape.empty() ? 1 : s0.shape[0];
-        const int64_t removed = d0 > 0 ? s0.numel / d0 : 0;
-        if (a0->shape_size() > 0) a0->set_shape(0, d0 - 1);
-        parts[0].size -= removed * static_cast<int64_t>(sizeof(float));
-        fault_name = "wrong-shape";
-      }
-      if (fault_name)
+      if (const char* name = inject_fault(opt.fault, *layout, delta.flat(), &h, &parts[0])) {
         log(strformat("task %lld: injecting fault '%s' (test only)",
-                      static_cast<long long>(task_id), fault_name));
+                      static_cast<long long>(task_id), name));
+      }
     }
 
     pb::PushReply reply;
@@ -678,7 +675,7 @@ Result<std::unique_ptr<Client>> Client::create(ClientOptions options,
   impl->fault_pending = options.fault != InjectedFault::kNone;
   impl->opt = std::move(options);
   impl->trainer = std::move(trainer);
-  impl->trainer->set_cancel_flag(&impl->run_over);  // a run_over heartbeat stops training
+  impl->trainer->set_cancel_flag(&impl->stop_training);
   impl->shard = std::move(shard);
   return std::unique_ptr<Client>(new Client(std::move(impl)));
 }
@@ -692,6 +689,7 @@ void Client::stop() {
   {
     std::lock_guard<std::mutex> lk(impl_->mu);
     impl_->stopping.store(true);
+    impl_->stop_training.store(true);
   }
   impl_->cv.notify_all();
 }

@@ -165,6 +165,7 @@ grpc::Status FleetService::PullTask(grpc::ServerContext* ctx, const pb::PullTask
     reply->set_task_id(t->id);
     reply->set_version(t->task.version);
     reply->set_local_steps(t->task.local_steps);
+    reply->set_local_steps_default(t->task.local_steps == core.default_local_steps(c));
     wire::to_pb(t->task.config, reply->mutable_config());
     if (opts_.task_timeout_s > 0) {
       reply->set_deadline_s(std::max(0.0, t->dispatched_at + opts_.task_timeout_s - loop_.now()));

@@ -198,6 +198,36 @@ void Server::request_stop(const std::string& reason) {
 }
 void Server::shutdown() { impl_->shutdown(); }
 
+Status Server::post(std::function<void()> fn) {
+  if (!impl_->loop) return Status::unavailable("server: not started");
+  std::lock_guard<std::mutex> lk(impl_->loop->mu);
+  if (impl_->loop->loop_exited || impl_->loop->stop || impl_->loop->done) {
+    return Status::unavailable("server: the run is over");
+  }
+  impl_->loop->post(std::move(fn));
+  return Status();
+}
+
+bool Server::finished() const {
+  if (!impl_->loop) return false;
+  std::lock_guard<std::mutex> lk(impl_->loop->mu);
+  return impl_->loop->loop_exited;
+}
+
+Server::Registered Server::registered() const {
+  Registered r;
+  if (!impl_->loop) return r;
+  std::lock_guard<std::mutex> lk(impl_->loop->mu);
+  for (ClientId id : impl_->loop->core.client_ids()) {
+    const int64_t n = impl_->loop->core.client_info(id).num_examples;
+    if (n > 0) {
+      r.clients += 1;
+      r.examples += n;
+    }
+  }
+  return r;
+}
+
 ModelVersion Server::version() const {
   if (!impl_->loop) return 0;
   std::lock_guard<std::mutex> lk(impl_->loop->mu);

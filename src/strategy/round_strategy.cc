@@ -41,6 +41,7 @@ void RoundStrategy::on_client_idle(ClientId /*id*/) {
 }
 
 void RoundStrategy::maybe_start_round() {
+  if (open_) return;
   std::vector<ClientId> idle = host_->idle_clients();
   if (static_cast<int64_t>(idle.size()) < std::max<int64_t>(1, options_.min_clients)) return;
   std::vector<Task> tasks = configure_train(round_ + 1, idle);

@@ -222,15 +222,15 @@ class Server:
     stdout/stderr to files, the port read from its "listening on" line."""
 
     def __init__(self, f, stem, config, deploy=None, deploy_sets=(), args=(), start=True, env=None,
-                 tls=False):
+                 tls=False, tokens="tokens.txt", listen="127.0.0.1:0"):
         self.f, self.stem = f, stem
         self.config = f.write(stem + ".yaml", config)
         self.deploy = f.write(stem + ".deploy.yaml", deploy if deploy else "{}\n")
         self.out = f.path(stem + "_out")
         security = (["--cert", os.path.join(f.certs(), "server.pem"), "--key",
                      os.path.join(f.certs(), "server.key")] if tls else ["--insecure"])
-        cmd = [f.cohort, "serve", self.config, "--deploy", self.deploy, "--listen", "127.0.0.1:0",
-               "--tokens", f.path("tokens.txt"), *security, "--out", self.out]
+        cmd = [f.cohort, "serve", self.config, "--deploy", self.deploy, "--listen", listen,
+               "--tokens", f.path(tokens), *security, "--out", self.out]
         for s in deploy_sets:
             cmd += ["--deploy-set", s]
         cmd += list(args)

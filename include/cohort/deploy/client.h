@@ -97,6 +97,14 @@ struct ClientOptions {
   // before it is encoded and sent. Kind "none" = honest. Label flipping is done by the caller
   // on the client's data.
   attack::AttackOptions attack;
+  // The upstream side of an aggregator (`cohort serve --upstream`, deploy/relay.h): its trainer
+  // is the tier below. Tasks it cannot forward (server state, secure aggregation, client-side
+  // DP, Streaming DiLoCo) end run() with InvalidArgument naming them; a task whose step count
+  // is the upstream's default says so to the trainer (task config "local_steps_default").
+  bool relay = false;
+  // The examples to register, asked at every registration (null: the shard's size). An
+  // aggregator registers its tier's examples, which grow as its clients join.
+  std::function<int64_t()> examples_to_register;
 };
 
 struct ClientStats {

@@ -113,6 +113,20 @@ class Server {
   // Stops serving now; pending RPCs are cancelled. Idempotent.
   void shutdown();
 
+  // Runs `fn` on the loop thread as an event of its own, after the events queued before it:
+  // there it may call the strategy, like any event. How a component beside the Fleet service
+  // feeds the strategy (the relay of `cohort serve --upstream` gets its jobs this way).
+  // Unavailable when the server is not running (not started, stopping, or its loop ended).
+  Status post(std::function<void()> fn);
+  // Whether the loop has ended (the run is over or the server shut down).
+  bool finished() const;
+  // The clients that registered so far and the examples they registered (thread-safe).
+  struct Registered {
+    int64_t clients = 0;
+    int64_t examples = 0;
+  };
+  Registered registered() const;
+
   // Current global version (thread-safe; for tests and progress).
   ModelVersion version() const;
   // A copy of the current global model (thread-safe).

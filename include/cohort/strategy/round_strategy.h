@@ -82,8 +82,12 @@ class RoundStrategy : public StrategyBase {
   // it waits for, its report so far, its deadline timer). Subclasses add their aggregate.
   Status io_round_state(StateIO& io);
 
- private:
+  // Starts a round when none is open and enough clients are idle (configure_train decides
+  // who trains). A subclass whose rounds wait for something besides idle clients (the relay's
+  // jobs) calls it when that arrives.
   void maybe_start_round();
+
+ private:
   void close_round();
 
   RoundOptions options_;

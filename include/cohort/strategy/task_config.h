@@ -26,6 +26,9 @@
 //   "model"        int     FedAST          with several models (`models:`, core/model_parts.h)
 //                                          the task trains model N only and only that model
 //                                          travels; without it a task trains every model
+//   "local_steps_default" bool a deployment client (relay) the task's step count is the
+//                                          upstream run's default for this client: an aggregator
+//                                          gives its own clients their own default instead
 //   "stream_*"     numbers Streaming DiLoCo the client keeps its own model between tasks and
 //                                          synchronises one fragment of it per task
 //                                          (trainer/streaming.h, TaskStreaming below)
@@ -52,6 +55,7 @@ inline constexpr char kWeightDecayKey[] = "weight_decay";
 inline constexpr char kKeepOptimizerStateKey[] = "keep_optimizer_state";
 inline constexpr char kOverlapStepsKey[] = "overlap_steps";
 inline constexpr char kModelKey[] = "model";
+inline constexpr char kLocalStepsDefaultKey[] = "local_steps_default";
 inline constexpr char kStreamFragmentsKey[] = "stream_fragments";
 inline constexpr char kStreamFragmentKey[] = "stream_fragment";
 inline constexpr char kStreamBlockKey[] = "stream_block";
