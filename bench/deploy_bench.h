@@ -11,8 +11,12 @@
 // and "RESULT <json>" just before it exits.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "bench.h"
@@ -21,8 +25,28 @@
 
 namespace cohort::bench {
 
+// The server child `cohort bench deploy-server ARGS` (this executable): its pid, port, and the
+// RESULT line its stdout reader thread keeps.
+struct Child {
+  pid_t pid = -1;
+  int port = 0;
+  std::thread reader;  // drains the child's stdout
+  std::mutex mu;
+  std::string result_line;
+  std::string stderr_path;
+};
+// Starts the child and waits for its "listening on" line (up to 30 s); its stderr goes to
+// `stderr_path`.
+Status start_child(const std::vector<std::string>& args, const std::string& stderr_path,
+                   Child* child);
+// Waits up to `timeout_s` for the child to exit, then SIGTERM, then SIGKILL. Returns its
+// RESULT json.
+Result<Json> finish_child(Child* child, double timeout_s);
+
 // Registers the hidden `cohort bench deploy-server` (bench/deploy_server.cc).
 void add_deploy_server_command(CLI::App* bench, const Guard& guard);
+// Registers `cohort bench hierarchy` (bench/hierarchy.cc).
+void add_hierarchy_benchmark(CLI::App* bench, const Guard& guard);
 
 struct DeployBenchSpec {
   std::string strategy;  // fedbuff | fedavg

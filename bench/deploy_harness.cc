@@ -40,18 +40,7 @@ namespace cohort::bench {
 
 namespace pb = wire::pb;
 
-namespace {
-
 // ---- process handling ----------------------------------------------------------------------
-
-struct Child {
-  pid_t pid = -1;
-  int port = 0;
-  std::thread reader;  // drains the child's stdout
-  std::mutex mu;
-  std::string result_line;
-  std::string stderr_path;
-};
 
 // Starts `cohort bench deploy-server ARGS` (this executable), waits for its "listening on"
 // line (up to 30 s).
@@ -149,6 +138,8 @@ Result<Json> finish_child(Child* child, double timeout_s) {
     return Status::internal(std::string("server child RESULT: ") + e.what());
   }
 }
+
+namespace {
 
 // ---- clients -------------------------------------------------------------------------------
 

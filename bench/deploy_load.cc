@@ -247,6 +247,7 @@ void add_deploy_benchmarks(CLI::App* bench, const Guard& guard) {
   });
 
   add_deploy_server_command(bench, guard);
+  add_hierarchy_benchmark(bench, guard);
 }
 
 }  // namespace cohort::bench

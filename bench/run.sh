@@ -11,7 +11,7 @@
 #                      against the baseline's best setting, not a handicapped one.
 set -euo pipefail
 
-BENCHMARKS=(fedavg aggregate eval memory load large_model codec secagg privacy codec_accuracy robustness fedast python_trainer population reproducible mpi)
+BENCHMARKS=(fedavg aggregate eval memory load large_model codec secagg privacy codec_accuracy robustness fedast python_trainer population reproducible mpi hierarchy)
 
 BUILD_DIR=${1:-build}
 shift || true
@@ -196,6 +196,29 @@ print("pytorch / cohort Evaluator    = %.2fx" % (p["seconds"] / c["pool_seconds"
 print("pytorch / cohort one trainer  = %.2fx" % (p["seconds"] / c["single_seconds"]))
 ok = c["pool_seconds"] <= p["seconds"]
 print("goal: the Evaluator (simulator and server) no slower than pytorch: %s" % ("PASS" if ok else "FAIL"))
+EOF
+}
+
+# Hierarchical aggregation (docs/design/hierarchy.md): 200 clients train FedAvg rounds of a
+# 1 MB model straight against the top server, then through 4 aggregators (`cohort serve
+# --upstream`'s engine); the top server's ingress and its peak RSS above its ready state.
+#   HIER_CLIENTS (200), HIER_PARAMS (250000), HIER_ROUNDS (3)
+bench_hierarchy() {
+  section "hierarchy: the top server, flat vs two levels"
+  local args=(--clients "${HIER_CLIENTS:-200}" --aggregators 4 --params "${HIER_PARAMS:-250000}"
+              --rounds "${HIER_ROUNDS:-3}")
+  echo "--- cohort bench hierarchy ${args[*]}"
+  "$BUILD_DIR/cohort" bench hierarchy "${args[@]}" --json 2>/dev/null | tee "$OUT/hierarchy.json"
+  "$PY" - "$OUT/hierarchy.json" <<'EOF'
+import json, sys
+r = json.load(open(sys.argv[1]))
+for m in ("flat", "two_level"):
+    x = r[m]
+    print("%-9s top server: %3d clients, ingress %8.1f MB, peak RSS %7.1f MB (%6.1f MB above ready)"
+          % (m, x["top_clients"], x["top_ingress_bytes"] / 1e6, x["top_peak_rss_bytes"] / 1e6,
+             x["top_peak_above_ready_bytes"] / 1e6))
+print("flat / two-level: ingress %.1fx, peak above ready %.1fx"
+      % (r["ingress_ratio"], r["peak_above_ready_ratio"]))
 EOF
 }
 

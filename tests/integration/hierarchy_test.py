@@ -19,6 +19,8 @@ Cases (default: all), each in a temporary directory of its own (kept and named o
            (900 examples) and counts one lost. The aggregator restarts on the same address, its
            clients reconnect, rounds hold both subtrees again, the loss keeps falling, and
            after SIGTERM every process exits 0.
+  fedbuff  FedBuff (buffer 2) above 2 aggregators x 2 clients: every buffer flush holds 2
+           updates (each an aggregator's round), nothing is rejected, the loss falls.
   refuse   what a tier cannot do is refused with an error naming it: --upstream with a
            checkpoint directory or without a token file, and a SCAFFOLD server above (its
            tasks carry server state) ends the aggregator's run naming SCAFFOLD's state.
@@ -223,6 +225,33 @@ def wait_for(cond, timeout):
     return True
 
 
+def fedbuff(f):
+    """FedBuff above aggregators: each aggregator's round reaches the buffer as one update."""
+    tokens_file(f, "top_tokens", range(2))
+    top_cfg = config(rounds=6).replace("  fraction: 1.0\n  min_clients: 2\n", "").replace(
+        "name: fedavg", "name: fedbuff\n  buffer_size: 2")
+    top = Server(f, "top", top_cfg, tls=True, tokens="top_tokens")
+    procs = [top.proc]
+    for a in range(2):
+        tokens_file(f, f"agg{a}_tokens", [2 * a, 2 * a + 1])
+        agg = aggregator(f, f"agg{a}", top, config(), f"tok_top_tokens_{a}", f"agg{a}_tokens",
+                         extra=["--relay-min-clients", "2"])
+        procs.append(agg.proc)
+        for k in (2 * a, 2 * a + 1):
+            procs.append(leaf(f, agg, f"tok_agg{a}_tokens_{k}", k, agg.config, f"leaf{k}"))
+    wait_all(f, procs, 240, "fedbuff over aggregators")
+    flushes = [e for e in top.events() if e.get("event") == "buffer_flush"]
+    s_top = top.summary()
+    f.check(len(flushes) == 6 and all(e["updates"] == 2 for e in flushes),
+            f"buffer flushes: {[e.get('updates') for e in flushes]}")
+    f.check(s_top is not None and s_top["updates"] >= 12 and s_top["rejected"] == 0,
+            f"top summary: {s_top}")
+    evals = [e for e in top.events() if e.get("event") == "eval"]
+    f.check(evals[-1]["loss"] < evals[0]["loss"], f"loss {evals[0]['loss']} -> {evals[-1]['loss']}")
+    note(f"fedbuff over aggregators: {len(flushes)} flushes, loss {evals[0]['loss']:.4f} -> "
+         f"{evals[-1]['loss']:.4f}")
+
+
 def refuse(f):
     tokens_file(f, "top_tokens", range(2))
     tokens_file(f, "agg_tokens", [0])
@@ -250,7 +279,7 @@ def refuse(f):
             f"aggregator under SCAFFOLD: exit {code}:\n{h.tail(f.path('agg.err'))}")
 
 
-CASES = {"equal": equal, "kill": kill, "refuse": refuse}
+CASES = {"equal": equal, "kill": kill, "fedbuff": fedbuff, "refuse": refuse}
 
 
 if __name__ == "__main__":
