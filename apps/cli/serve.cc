@@ -86,25 +86,38 @@ Result<DeployConfig> deploy_config(const ServeArgs& a) {
   return d;
 }
 
-// Stops `stop` on the first SIGINT / SIGTERM and `now` on the second, until `finished`.
-void watch_signals(const std::atomic<bool>& finished, const std::function<void()>& stop,
-                   const std::function<void()>& now) {
-  int handled = 0;
-  while (!finished.load()) {
-    const int signals = g_serve_signals.load();
-    if (signals > handled) {
-      handled = signals;
-      if (handled == 1) {
-        std::fprintf(stderr, "cohort serve: stopping (signal): telling clients the run is over\n");
-        stop();
-      } else {
-        std::fprintf(stderr, "cohort serve: stopping now (second signal)\n");
-        now();
-        return;
+// Runs `run` with SIGINT / SIGTERM watched: the first calls `stop` (end gracefully: polling
+// clients are told DONE for deploy.done_grace_s), a second one `now` (stop at once).
+Status run_with_signals(const std::function<Status()>& run, const std::function<void()>& stop,
+                        const std::function<void()>& now) {
+  std::signal(SIGINT, on_serve_signal);
+  std::signal(SIGTERM, on_serve_signal);
+  std::atomic<bool> finished{false};
+  std::thread watcher([&] {
+    int handled = 0;
+    while (!finished.load()) {
+      const int signals = g_serve_signals.load();
+      if (signals > handled) {
+        handled = signals;
+        if (handled == 1) {
+          std::fprintf(stderr,
+                       "cohort serve: stopping (signal): telling clients the run is over\n");
+          stop();
+        } else {
+          std::fprintf(stderr, "cohort serve: stopping now (second signal)\n");
+          now();
+          return;
+        }
       }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  });
+  Status s = run();
+  finished.store(true);
+  watcher.join();
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
+  return s;
 }
 
 // cohort serve --upstream: the middle tier. The config gives the model (its layout), the
@@ -142,24 +155,16 @@ Status run_aggregator(const ServeArgs& a, DeployConfig deploy, const SimulationC
   std::printf("listening on %s:%d\naggregating for %s\n",
               deploy.listen_address.substr(0, colon).c_str(), port, a.upstream.c_str());
   std::fflush(stdout);
-  std::signal(SIGINT, on_serve_signal);
-  std::signal(SIGTERM, on_serve_signal);
-  std::atomic<bool> finished{false};
-  std::thread watcher([&] {
-    watch_signals(
-        finished,
-        [&] {
-          agg.stop();
-        },
-        [&] {
-          agg.stop();
-        });
-  });
-  Status s = agg.run();
-  finished.store(true);
-  watcher.join();
-  std::signal(SIGINT, SIG_DFL);
-  std::signal(SIGTERM, SIG_DFL);
+  Status s = run_with_signals(
+      [&] {
+        return agg.run();
+      },
+      [&] {
+        agg.stop();
+      },
+      [&] {
+        agg.stop();
+      });
   COHORT_RETURN_IF_ERROR(s);
   std::printf("aggregated %lld upstream tasks%s\n", static_cast<long long>(agg.jobs_done()),
               a.out.empty() ? "" : ("; metrics in " + a.out + "/metrics.jsonl").c_str());
@@ -191,26 +196,16 @@ Status run_serve(const ServeArgs& a) {
   std::printf("listening on %s:%d\n", deploy.listen_address.substr(0, colon).c_str(), port);
   std::fflush(stdout);
 
-  std::signal(SIGINT, on_serve_signal);
-  std::signal(SIGTERM, on_serve_signal);
-  std::atomic<bool> finished{false};
-  // The first SIGINT / SIGTERM ends the run gracefully (polling clients are told DONE for
-  // deploy.done_grace_s); a second one stops at once.
-  std::thread watcher([&] {
-    watch_signals(
-        finished,
-        [&] {
-          server.request_stop("signal");
-        },
-        [&] {
-          server.shutdown();
-        });
-  });
-  Status s = server.wait();
-  finished.store(true);
-  watcher.join();
-  std::signal(SIGINT, SIG_DFL);
-  std::signal(SIGTERM, SIG_DFL);
+  Status s = run_with_signals(
+      [&] {
+        return server.wait();
+      },
+      [&] {
+        server.request_stop("signal");
+      },
+      [&] {
+        server.shutdown();
+      });
   COHORT_RETURN_IF_ERROR(s);
   std::printf("served %s: version %lld%s\n", cfg.strategy.name.c_str(),
               static_cast<long long>(server.version()),
