@@ -58,15 +58,6 @@ class StepTrainer final : public Trainer {
   std::shared_ptr<const ArrayLayout> layout_;
 };
 
-Shard one_example() {
-  auto d = std::make_shared<Dataset>();
-  d->sample_shape = {1};
-  d->num_classes = 1;
-  d->features = {0.0f};
-  d->labels = {0};
-  return Shard::all(std::move(d));
-}
-
 // Writes a tokens file for ids [first, first + n); returns the tokens.
 std::vector<std::string> write_tokens(const std::string& path, const std::string& tag,
                                       int64_t first, int64_t n) {
@@ -145,7 +136,8 @@ Result<Json> run_mode(const HierarchyArgs& a, bool two_level, const std::string&
     o.seed = i + 1;
     COHORT_ASSIGN_OR_RETURN(
         std::unique_ptr<deploy::Client> c,
-        deploy::Client::create(std::move(o), std::make_unique<StepTrainer>(layout), one_example()));
+        deploy::Client::create(std::move(o), std::make_unique<StepTrainer>(layout),
+                               Shard::blank()));
     clients.push_back(std::move(c));
   }
   std::atomic<int64_t> failed{0};

@@ -42,4 +42,14 @@ Shard Shard::all(std::shared_ptr<const Dataset> data) {
   return s;
 }
 
+Shard Shard::blank() {
+  auto d = std::make_shared<Dataset>();
+  d->name = "blank";
+  d->sample_shape = {1};
+  d->num_classes = 1;
+  d->features = {0.0f};
+  d->labels = {0};
+  return all(std::move(d));
+}
+
 }  // namespace cohort

@@ -69,11 +69,8 @@ class RelayTrainer final : public Trainer {
     RelayJob job;
     job.model = std::make_shared<const ArrayRecord>(start.clone());
     job.config = task_config;
-    const auto def = job.config.find(kLocalStepsDefaultKey);
-    const bool default_steps = def != job.config.end() &&
-                               std::holds_alternative<bool>(def->second) &&
-                               std::get<bool>(def->second);
-    if (def != job.config.end()) job.config.erase(def);
+    COHORT_ASSIGN_OR_RETURN(const bool default_steps, task_local_steps_default(task_config));
+    set_task_local_steps_default(job.config, false);  // the tier's own tasks carry no such mark
     job.local_steps = default_steps ? 0 : steps;
 
     auto waiter = std::make_shared<Waiter>();
@@ -126,18 +123,6 @@ class RelayTrainer final : public Trainer {
   std::atomic<int64_t>* jobs_done_;
   const std::atomic<int64_t>* registered_upstream_;
 };
-
-// The upstream client needs a non-empty shard; the tier holds no data of its own. The server
-// above learns the tier's real weight from each update's num_examples.
-Shard placeholder_shard() {
-  auto d = std::make_shared<Dataset>();
-  d->name = "aggregator";
-  d->sample_shape = {1};
-  d->num_classes = 1;
-  d->features = {0.0f};
-  d->labels = {0};
-  return Shard::all(std::move(d));
-}
 
 }  // namespace
 
@@ -213,7 +198,7 @@ Result<int> Aggregator::start() {
   auto trainer = std::make_unique<RelayTrainer>(server, impl_->relay, impl_->initial.clone(),
                                                 &impl_->stopping, &jobs_done_, registered);
   Result<std::unique_ptr<Client>> client =
-      Client::create(std::move(co), std::move(trainer), placeholder_shard());
+      Client::create(std::move(co), std::move(trainer), Shard::blank());  // no data of its own
   if (!client.ok()) {
     impl_->server->shutdown();
     return client.error().with_context("upstream");

@@ -363,7 +363,7 @@ struct Client::Impl {
     task.model = std::make_shared<const ArrayRecord>(std::move(*model));
     if (opt.relay) {
       COHORT_RETURN_IF_ERROR(relay_refusal(t, task.config));
-      if (t.local_steps_default()) task.config[kLocalStepsDefaultKey] = true;
+      set_task_local_steps_default(task.config, t.local_steps_default());
     }
     if (t.has_server_state()) {
       Result<ArrayRecord> state = download(task_id, pb::DownloadRequest::SERVER_STATE);

@@ -194,6 +194,22 @@ Result<std::optional<std::string>> task_optimizer(const ConfigRecord& config) {
                                   "' must be a string");
 }
 
+void set_task_local_steps_default(ConfigRecord& config, bool is_default) {
+  if (is_default) {
+    config[kLocalStepsDefaultKey] = true;
+  } else {
+    config.erase(kLocalStepsDefaultKey);
+  }
+}
+
+Result<bool> task_local_steps_default(const ConfigRecord& config) {
+  auto it = config.find(kLocalStepsDefaultKey);
+  if (it == config.end()) return false;
+  if (const auto* b = std::get_if<bool>(&it->second)) return *b;
+  return Status::invalid_argument(std::string("task config '") + kLocalStepsDefaultKey +
+                                  "' must be a bool");
+}
+
 Result<bool> task_keep_optimizer_state(const ConfigRecord& config) {
   auto it = config.find(kKeepOptimizerStateKey);
   if (it == config.end()) return false;

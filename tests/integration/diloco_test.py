@@ -21,11 +21,10 @@ Exit 0 when every selected case passes, 1 otherwise, 77 without python3-grpcio.
 """
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import hardening_test as h  # noqa: E402  (exits 77 without python3-grpcio)
-from hardening_test import Server, note  # noqa: E402
+from hardening_test import Server, note, wait_for  # noqa: E402
 
 # A budget the run never reaches: it ends when the test stops the server (SIGTERM, graceful),
 # once the joining worker has taken part, so the outcome does not depend on how fast the
@@ -33,15 +32,6 @@ from hardening_test import Server, note  # noqa: E402
 ROUNDS = 100000
 DILOCO = ("  name: diloco\n  fraction: 1.0\n  min_clients: 2\n  inner_steps: 100\n"
           "  inner_lr: 0.0003\n  inner_weight_decay: 0.1\n  outer_lr: 0.7\n  outer_momentum: 0.5")
-
-
-def wait_for(cond, timeout):
-    deadline = time.time() + timeout
-    while not cond():
-        if time.time() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 STREAMING = DILOCO.replace("name: diloco", "name: streaming_diloco") + (

@@ -522,6 +522,16 @@ def expect_serve_refusals(f, cases):
                 f"{stem}: exit {p.returncode}, stderr: {p.stderr.strip()[-400:]}")
 
 
+def wait_for(cond, timeout, poll=0.05):
+    """Polls cond() until it holds (True) or `timeout` seconds passed (False)."""
+    deadline = time.time() + timeout
+    while not cond():
+        if time.time() > deadline:
+            return False
+        time.sleep(poll)
+    return True
+
+
 def wait_exit(procs, timeout):
     deadline = time.time() + timeout
     for p in procs:

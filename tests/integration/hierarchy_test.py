@@ -32,11 +32,10 @@ import os
 import socket
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import hardening_test as h  # noqa: E402  (exits 77 without python3-grpcio)
-from hardening_test import Server, note  # noqa: E402
+from hardening_test import Server, note, wait_for  # noqa: E402
 
 CONFIG = """data:
   dataset: synthetic
@@ -214,15 +213,6 @@ def kill(f):
     note(f"{len(rs)} top rounds; loss {evals[0]['loss']:.4f} -> {at_kill:.4f} (kill) -> {evals[-1]['loss']:.4f}")
     f.check(evals[-1]["loss"] < at_kill,
             f"the loss did not keep falling: {evals[-1]['loss']} (at the kill {at_kill})")
-
-
-def wait_for(cond, timeout):
-    deadline = time.time() + timeout
-    while not cond():
-        if time.time() > deadline:
-            return False
-        time.sleep(0.1)
-    return True
 
 
 def fedbuff(f):

@@ -47,6 +47,9 @@ struct Shard {
   int64_t size() const { return static_cast<int64_t>(indices.size()); }
   // A shard over every example of `data`.
   static Shard all(std::shared_ptr<const Dataset> data);
+  // One all-zero example of one feature: for a deployment client that trains on no data of
+  // its own (an aggregator's upstream side, benchmark clients with a synthetic trainer).
+  static Shard blank();
 };
 
 }  // namespace cohort

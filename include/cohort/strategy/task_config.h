@@ -88,6 +88,8 @@ void set_task_keep_optimizer_state(ConfigRecord& config, bool keep);
 
 void set_task_overlap_steps(ConfigRecord& config, int64_t steps);
 void set_task_model(ConfigRecord& config, int64_t index);
+// Marks (or unmarks) the task's step count as the upstream run's default ("local_steps_default").
+void set_task_local_steps_default(ConfigRecord& config, bool is_default);
 
 // A Streaming DiLoCo task (trainer/streaming.h): the client trains the model it keeps, merges
 // fragment `merge` of the task's model into it after `overlap` steps (the communication of the
@@ -137,5 +139,8 @@ Result<int64_t> task_overlap_steps(const ConfigRecord& config);
 // The model a task trains (nullopt: every model); InvalidArgument for a non-integer or
 // negative value (the upper bound is checked where the models are known).
 Result<std::optional<int64_t>> task_model(const ConfigRecord& config);
+// Whether the step count is the upstream run's default (false without the key);
+// InvalidArgument when the key is not a bool.
+Result<bool> task_local_steps_default(const ConfigRecord& config);
 
 }  // namespace cohort
