@@ -9,10 +9,17 @@
 //     the overhead below is not blurred by parallelism) and reports:
 //       setup_s             data, partition, population and per-client records (build_scenario)
 //                           plus writing the outputs (clients.json, the population file)
-//       run_s               the simulation itself (its own wall clock)
+//       run_s               the simulation itself (its own wall clock): registering the
+//                           population, the first evaluation, the event loop, the last one
+//       loop_s              the event loop alone (RunSummary::loop_wall_s): every task's
+//                           dispatch, training, arrival and aggregation; no evaluation runs in
+//                           it (eval_every is past the last round)
 //       model_s             time spent inside the trainers (train + evaluate), summed
-//       overhead            (run_s * T - model_s) / model_s: the framework's share on top of
-//                           pure model work, measured in the same run
+//       train_s             of which train() calls (all of them inside the loop)
+//       overhead            (loop_s * T - train_s) / train_s: the framework's share on top of
+//                           pure training in the loop, measured in the same run
+//       overhead_run        (run_s * T - model_s) / model_s: the same over the whole run, i.e.
+//                           with registering the population
 //       updates_per_s       simulated client updates per wall second of run_s
 //       events_per_s        task dispatches + update arrivals per wall second of run_s
 //       peak_rss_bytes      the process's peak resident size
@@ -53,6 +60,7 @@ struct PopulationArgs {
 // Time spent in the wrapped trainers, summed over threads (nanoseconds).
 struct ModelClock {
   std::atomic<int64_t> ns{0};
+  std::atomic<int64_t> train_ns{0};
 };
 
 // A Trainer that times its inner trainer's train and evaluate calls.
@@ -67,7 +75,7 @@ class TimedTrainer final : public Trainer {
     inner_->set_optimizer_state(optimizer_state());
     const auto t0 = Clock::now();
     auto r = inner_->train(start, shard, steps, config, task_config, seed, grad_correction);
-    add(t0);
+    clock_->train_ns += add(t0);
     return r;
   }
   Result<EvalResult> evaluate(const ArrayRecord& params, const Shard& shard) override {
@@ -78,8 +86,11 @@ class TimedTrainer final : public Trainer {
   }
 
  private:
-  void add(Clock::time_point t0) {
-    clock_->ns += std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count();
+  int64_t add(Clock::time_point t0) {
+    const int64_t ns =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count();
+    clock_->ns += ns;
+    return ns;
   }
   std::unique_ptr<Trainer> inner_;
   std::shared_ptr<ModelClock> clock_;
@@ -105,8 +116,9 @@ std::string config_yaml(const PopulationArgs& a) {
          "training: {optimizer: sgd, lr: 0.05, batch_size: 10, local_epochs: 1}\n" +
          "strategy: {name: fedavg, fraction: " + format_number(a.fraction) +
          ", min_clients: " + std::to_string(min_clients) + "}\n" +
-         "run: {rounds: " + std::to_string(a.rounds) + ", eval_every: " + std::to_string(a.rounds) +
-         ", seed: " + std::to_string(a.seed) + ", threads: " + std::to_string(a.threads) + "}\n";
+         "run: {rounds: " + std::to_string(a.rounds) +
+         ", eval_every: " + std::to_string(a.rounds + 1) + ", seed: " + std::to_string(a.seed) +
+         ", threads: " + std::to_string(a.threads) + "}\n";
 }
 
 Status run_population(const PopulationArgs& a) {
@@ -143,29 +155,36 @@ Status run_population(const PopulationArgs& a) {
   // (clients.json, the population file, before it started): set-up.
   const double run_s = s->wall_time_s;
   const double setup_s = setup_build_s + (total_s - run_s);
+  const double loop_s = s->loop_wall_s;
   const double model_s = static_cast<double>(clock->ns.load()) * 1e-9;
-  const double overhead =
-      model_s > 0 ? (run_s * static_cast<double>(a.threads) - model_s) / model_s : 0.0;
+  const double train_s = static_cast<double>(clock->train_ns.load()) * 1e-9;
+  const auto threads = static_cast<double>(a.threads);
+  const double overhead = train_s > 0 ? (loop_s * threads - train_s) / train_s : 0.0;
+  const double overhead_run = model_s > 0 ? (run_s * threads - model_s) / model_s : 0.0;
   const int64_t tasks = s->updates + s->rejected + s->lost;
   const int64_t peak = peak_rss_bytes();
   if (a.json) {
     std::printf(
         "{\"bench\":\"population\",\"clients\":%lld,\"model\":\"%s\",\"dataset\":\"%s\","
         "\"threads\":%lld,\"rounds\":%lld,\"updates\":%lld,\"setup_s\":%.4f,\"run_s\":%.4f,"
-        "\"model_s\":%.4f,\"overhead\":%.5f,\"updates_per_s\":%.1f,\"events_per_s\":%.1f,"
+        "\"loop_s\":%.4f,\"model_s\":%.4f,\"train_s\":%.4f,\"overhead\":%.5f,"
+        "\"overhead_run\":%.5f,\"updates_per_s\":%.1f,\"events_per_s\":%.1f,"
         "\"peak_rss_bytes\":%lld,\"final_accuracy\":%.4f,\"model_hash\":\"%s\"}\n",
         static_cast<long long>(a.clients), a.model.c_str(), a.dataset.c_str(),
         static_cast<long long>(a.threads), static_cast<long long>(s->rounds),
-        static_cast<long long>(s->updates), setup_s, run_s, model_s, overhead,
-        static_cast<double>(s->updates) / run_s,
+        static_cast<long long>(s->updates), setup_s, run_s, loop_s, model_s, train_s, overhead,
+        overhead_run, static_cast<double>(s->updates) / run_s,
         static_cast<double>(tasks + s->updates + s->rejected) / run_s, static_cast<long long>(peak),
         s->final_accuracy, s->model_hash.c_str());
   } else {
     std::printf("population: %lld clients (%s, %s), %lld rounds, %lld updates\n",
                 static_cast<long long>(a.clients), a.model.c_str(), a.dataset.c_str(),
                 static_cast<long long>(s->rounds), static_cast<long long>(s->updates));
-    std::printf("  set-up %.2f s, run %.2f s (model %.2f s, overhead %.1f%%), %.0f updates/s\n",
-                setup_s, run_s, model_s, 100.0 * overhead, static_cast<double>(s->updates) / run_s);
+    std::printf(
+        "  set-up %.2f s, run %.2f s (loop %.2f s, training %.2f s: overhead %.1f%%; whole run "
+        "%.1f%%), %.0f updates/s\n",
+        setup_s, run_s, loop_s, train_s, 100.0 * overhead, 100.0 * overhead_run,
+        static_cast<double>(s->updates) / run_s);
     std::printf("  peak RSS %.1f MB\n", static_cast<double>(peak) / 1e6);
   }
   return Status();

@@ -255,9 +255,9 @@ runs = [json.load(open(f)) for f in sys.argv[2:] if os.path.exists(f)]
 big, small = runs[0], runs[1]
 per_client = (big["peak_rss_bytes"] - small["peak_rss_bytes"]) / (big["clients"] - small["clients"])
 for r in runs:
-    print("  %8d %-6s set-up %6.2f s  run %6.2f s  trainers %6.2f s  overhead %5.1f%%  %8.0f updates/s  peak %6.0f MB"
-          % (r["clients"], r["model"], r["setup_s"], r["run_s"], r["model_s"], 100 * r["overhead"],
-             r["updates_per_s"], r["peak_rss_bytes"] / 1e6))
+    print("  %8d %-6s set-up %6.2f s  run %6.2f s  loop %6.2f s  training %6.2f s  overhead %5.1f%% (whole run %5.1f%%)  %8.0f updates/s  peak %6.0f MB"
+          % (r["clients"], r["model"], r["setup_s"], r["run_s"], r["loop_s"], r["train_s"],
+             100 * r["overhead"], 100 * r["overhead_run"], r["updates_per_s"], r["peak_rss_bytes"] / 1e6))
 print("  pytorch loop, 1,000,000 clients: set-up %.2f s  run %.2f s  trainers %.2f s  %8.0f updates/s  peak %6.0f MB"
       % (base["setup_s"], base["run_s"], base["model_s"], base["updates_per_s"], base["peak_rss_bytes"] / 1e6))
 print("cohort / pytorch at 1M clients: %.2fx the updates per second, %.2fx less peak memory, %.2fx faster set-up"

@@ -138,6 +138,7 @@ Json Runtime::runtime_state() const {
 }
 
 Status Runtime::restore_runtime_state(const Json& r, std::vector<int64_t>* in_flight) {
+  idle_index_valid_ = false;
   try {
     next_task_number_ = r.at("next_task_number").get<int64_t>();
     next_timer_ = r.at("next_timer").get<TimerId>();
@@ -571,8 +572,8 @@ void Runtime::dispatch(Task task) {
   if (privacy_) privacy_->annotate(r.task);
   e->task = r.id;
   e->outcome = Outcome::kNone;
-  mark(*e);
   if (options_.dispatch_ends_availability) e->available = false;
+  mark(*e);
   ++act(*e).stats.tasks;
   auto [it, inserted] = tasks_.emplace(r.id, std::move(r));
   host_.launch(it->second);

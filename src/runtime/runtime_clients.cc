@@ -27,6 +27,14 @@ const Runtime::Entry* Runtime::find(ClientId id) const {
 
 void Runtime::add_client(ClientId id, int64_t num_examples) {
   typical_dirty_ = true;
+  if (entries_.empty() || id > entries_.back().info.id) {  // ascending registration: append
+    Entry& e = entries_.emplace_back();
+    e.info.id = id;
+    e.info.num_examples = num_examples;
+    idle_index_valid_ = false;
+    mark(e);
+    return;
+  }
   if (Entry* e = find(id)) {
     e->info.num_examples = num_examples;
     mark(*e);
@@ -38,6 +46,7 @@ void Runtime::add_client(ClientId id, int64_t num_examples) {
   auto it = std::lower_bound(entries_.begin(), entries_.end(), id, [](const Entry& x, ClientId v) {
     return x.info.id < v;
   });
+  idle_index_valid_ = false;  // positions after `it` moved
   mark(*entries_.insert(it, std::move(e)));
 }
 
@@ -117,6 +126,23 @@ std::vector<ClientId> Runtime::client_ids() const {
   return out;
 }
 
+IdleClients Runtime::idle_view() const {
+  if (!host_.always_reachable()) return IdleClients(idle_clients());
+  if (!idle_index_valid_) {
+    std::vector<bool> in(entries_.size());
+    for (size_t i = 0; i < entries_.size(); ++i) in[i] = idle(entries_[i]);
+    idle_index_.assign(in);
+    idle_index_valid_ = true;
+  }
+  return IdleClients(idle_index_.count(), [this](int64_t i) {
+    return entries_[idle_index_.select(i)].info.id;
+  });
+}
+
+void Runtime::index_idle(const Entry& e) {
+  if (idle_index_valid_) idle_index_.set(static_cast<size_t>(&e - entries_.data()), idle(e));
+}
+
 std::vector<ClientId> Runtime::idle_clients() const {
   std::vector<ClientId> out;
   for (const Entry& e : entries_) {
@@ -138,6 +164,7 @@ const ClientInfo& Runtime::client_info(ClientId id) const {
 // ---- live view ----------------------------------------------------------------------------
 
 void Runtime::mark(Entry& e) {
+  index_idle(e);
   if (!live_) return;
   e.changed_at = now();
   if (e.live_dirty) return;

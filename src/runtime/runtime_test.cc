@@ -37,10 +37,12 @@ class TestHost : public RuntimeHost {
     return std::optional<Evaluation>(e);
   }
   bool reachable(ClientId id) const override { return unreachable.count(id) == 0; }
+  bool always_reachable() const override { return always; }
   void on_stop(const std::string& reason) override { stops.push_back(reason); }
   void log(const std::string& line) override { logs.push_back(line); }
 
   double t = 0;
+  bool always = false;  // always_reachable(): the runtime keeps its idle index
   bool fail_eval = false;
   int evaluations = 0;
   std::vector<int64_t> launched;
@@ -340,6 +342,44 @@ TEST(RuntimeTest, BadDispatchFailsStrictRunsAndIsLostInLenientOnes) {
       ASSERT_EQ(f.host.logs.size(), 1u);
     }
   }
+}
+
+// On a host whose clients are always reachable the runtime answers idle_view() from an index
+// (O(log clients) per client): it lists the same clients as the scan, in the same order, as
+// clients register out of order, come and go, get tasks and return them.
+TEST(RuntimeTest, IdleIndexListsTheSameClientsAsTheScan) {
+  Fixture f;
+  f.host.always = true;
+  auto expect_same = [&](const char* when) {
+    const IdleClients view = f.rt.idle_view();
+    EXPECT_EQ(view.to_vector(), f.rt.idle_clients()) << when;
+    EXPECT_EQ(view.size(), static_cast<int64_t>(f.rt.idle_clients().size())) << when;
+  };
+  expect_same("before start");
+  ASSERT_TRUE(f.rt.start(make_vector({0.0f}), {}).ok());
+  expect_same("started");
+  for (ClientId c : {0, 1, 2}) f.rt.offer(c);  // a round takes clients 0, 1, 2
+  ASSERT_EQ(f.host.launched.size(), 3u);
+  expect_same("all three training");
+  EXPECT_TRUE(f.rt.idle_view().empty());
+  f.rt.add_client(10, 5);  // appended
+  f.rt.add_client(5, 5);   // inserted in the middle: positions move
+  f.rt.set_available(10, true);
+  expect_same("10 online, 5 not");
+  f.rt.set_available(5, true);
+  EXPECT_EQ(f.rt.idle_view().to_vector(), (std::vector<ClientId>{5, 10}));
+  EXPECT_EQ(f.rt.idle_view()[1], 10);
+  ASSERT_TRUE(f.rt.receive(f.host.launched[1], f.update_for(f.host.launched[1], 0.1f), 4).ok());
+  expect_same("client 1 returned");
+  f.rt.lose(f.host.launched[0], "test");
+  expect_same("client 0 lost");
+  f.rt.set_available(5, false);
+  expect_same("5 offline");
+  ASSERT_TRUE(f.rt.receive(f.host.launched[2], f.update_for(f.host.launched[2], 0.1f), 4).ok());
+  expect_same("round closed, the next one sampled");
+  f.rt.set_available(5, true);
+  f.rt.set_available(10, false);
+  expect_same("5 back, 10 gone");
 }
 
 TEST(RuntimeTest, UnreachableAndUnavailableClientsAreNotIdle) {

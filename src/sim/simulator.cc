@@ -120,6 +120,7 @@ class Simulator::Impl final : public runtime::RuntimeHost {
     const double max_time = opts_.run.max_virtual_time_s;
     std::string limit;  // set when the loop ends at a limit or a stop request
     bool stalled = false;
+    const double loop_start = wall_seconds();
     while (!core_.stopping() && !core_.failure() && !queue_.empty()) {
       if (sim_.stop_requested_.load() || (opts_.stop_flag && opts_.stop_flag->load())) {
         limit = "stopped";
@@ -168,6 +169,7 @@ class Simulator::Impl final : public runtime::RuntimeHost {
       core_.after_event();
       if (stalled) break;
     }
+    core_.summary().loop_wall_s = wall_seconds() - loop_start;
     if (core_.failure()) return *core_.failure();
     if (!core_.stopping() && limit.empty() && queue_.empty()) stalled = true;
     core_.stop(stalled ? "stalled" : !limit.empty() ? limit : "rounds");
@@ -296,6 +298,9 @@ class Simulator::Impl final : public runtime::RuntimeHost {
     }
   }
 
+  // Clients come and go through Runtime::set_available (availability traces, attacks).
+  bool always_reachable() const override { return true; }
+
   void schedule_timer(TimerId id, double due) override {
     ++pending_timers_;
     queue_.push(Event{due, next_seq_++, EventKind::kTimer, id});
@@ -383,65 +388,80 @@ class Simulator::Impl final : public runtime::RuntimeHost {
       f.result = std::move(*job);
       return;
     }
-    f.result = pool_->submit(
-        [this, model = f.start_model, c, steps = task.local_steps, cfg = task.config, seed,
-         grad_correction, cancel = cancel_, abandoned = f.abandoned, residual = std::move(residual),
-         up_seed = runtime::uplink_seed(opts_.run.seed, c, number), shard, attack_delta,
-         client_dp, opt_state = std::move(opt_state), stream, kept = std::move(kept)](
-            size_t worker) mutable -> Result<Trained> {
-          if (cancel->load()) return Status::cancelled("simulation stopped");
-          if (abandoned->load()) return Status::cancelled("task lost");
-          Trained t;
-          Trainer& trainer = *trainers_[worker];
-          trainer.set_optimizer_state(opt_state ? &*opt_state : nullptr);
-          Result<TrainResult> trained = Status::internal("not trained");
-          if (stream) {
-            const Task tk{.client = c, .model = model, .local_steps = steps, .config = cfg};
-            trained = train_streaming(trainer, tk, *stream, *shard, opts_.training, seed, *kept);
-          } else {
-            trained = trainer.train(*model, *shard, steps, opts_.training, cfg, seed,
-                                    grad_correction.get());
-          }
-          trainer.set_optimizer_state(nullptr);
-          COHORT_ASSIGN_OR_RETURN(t.result, std::move(trained));
-          t.optimizer_state = std::move(opt_state);
-          t.kept_model = std::move(kept);
-          t.delta_ready = stream.has_value();  // train_streaming returns the delta
-          if (!compression_.uplink && !attack_delta && !client_dp) return t;
-          TrainResult& tr = t.result;
-          COHORT_RETURN_IF_ERROR(model->check_same_layout(tr.params, "trainer output"));
-          if (!stream) ops::sub(model->flat(), tr.params.flat(), tr.params.flat());
-          t.delta_ready = true;
-          if (attack_delta) {
-            COHORT_RETURN_IF_ERROR(
-                adversary_.rewrite_delta(tr.params.flat(), Rng::mix_seed(seed, "attack")));
-          }
-          if (client_dp) {
-            COHORT_RETURN_IF_ERROR(runtime::privatize_update(
-                tr.params.flat(), cfg, dp_client_seed_, Rng::mix_seed(seed, "dp"),
-                &tr.metrics));
-          }
-          if (!compression_.uplink) return t;
-          const bool ef = compression_.uplink->error_feedback();
-          std::string payload;
-          if (stream) {
-            COHORT_ASSIGN_OR_RETURN(Fragments frags, Fragments::create(model->numel(),
-                                                                       stream->fragments,
-                                                                       stream->block));
-            COHORT_ASSIGN_OR_RETURN(payload, runtime::encode_fragment_in_place(
-                                                 *compression_.uplink, tr.params, frags,
-                                                 stream->fragment, up_seed,
-                                                 ef ? &residual : nullptr));
-          } else {
-            COHORT_ASSIGN_OR_RETURN(payload,
-                                    runtime::encode_in_place(*compression_.uplink, tr.params,
-                                                             up_seed, ef ? &residual : nullptr));
-          }
-          t.payload_bytes = static_cast<int64_t>(payload.size());
-          t.residual = std::move(residual);
-          return t;
-        },
-        priority);
+    auto job = [this, model = f.start_model, c, steps = task.local_steps, cfg = task.config, seed,
+                grad_correction, cancel = cancel_, abandoned = f.abandoned,
+                residual = std::move(residual),
+                up_seed = runtime::uplink_seed(opts_.run.seed, c, number), shard, attack_delta,
+                client_dp, opt_state = std::move(opt_state), stream,
+                kept = std::move(kept)](size_t worker) mutable -> Result<Trained> {
+      if (cancel->load()) return Status::cancelled("simulation stopped");
+      if (abandoned->load()) return Status::cancelled("task lost");
+      Trained t;
+      Trainer& trainer = *trainers_[worker];
+      trainer.set_optimizer_state(opt_state ? &*opt_state : nullptr);
+      Result<TrainResult> trained = Status::internal("not trained");
+      if (stream) {
+        const Task tk{.client = c, .model = model, .local_steps = steps, .config = cfg};
+        trained = train_streaming(trainer, tk, *stream, *shard, opts_.training, seed, *kept);
+      } else {
+        trained =
+            trainer.train(*model, *shard, steps, opts_.training, cfg, seed, grad_correction.get());
+      }
+      trainer.set_optimizer_state(nullptr);
+      COHORT_ASSIGN_OR_RETURN(t.result, std::move(trained));
+      t.optimizer_state = std::move(opt_state);
+      t.kept_model = std::move(kept);
+      t.delta_ready = stream.has_value();  // train_streaming returns the delta
+      if (!compression_.uplink && !attack_delta && !client_dp) return t;
+      TrainResult& tr = t.result;
+      COHORT_RETURN_IF_ERROR(model->check_same_layout(tr.params, "trainer output"));
+      if (!stream) ops::sub(model->flat(), tr.params.flat(), tr.params.flat());
+      t.delta_ready = true;
+      if (attack_delta) {
+        COHORT_RETURN_IF_ERROR(
+            adversary_.rewrite_delta(tr.params.flat(), Rng::mix_seed(seed, "attack")));
+      }
+      if (client_dp) {
+        COHORT_RETURN_IF_ERROR(runtime::privatize_update(tr.params.flat(), cfg, dp_client_seed_,
+                                                         Rng::mix_seed(seed, "dp"), &tr.metrics));
+      }
+      if (!compression_.uplink) return t;
+      const bool ef = compression_.uplink->error_feedback();
+      std::string payload;
+      if (stream) {
+        COHORT_ASSIGN_OR_RETURN(
+            Fragments frags, Fragments::create(model->numel(), stream->fragments, stream->block));
+        COHORT_ASSIGN_OR_RETURN(payload, runtime::encode_fragment_in_place(
+                                             *compression_.uplink, tr.params, frags,
+                                             stream->fragment, up_seed, ef ? &residual : nullptr));
+      } else {
+        COHORT_ASSIGN_OR_RETURN(payload,
+                                runtime::encode_in_place(*compression_.uplink, tr.params, up_seed,
+                                                         ef ? &residual : nullptr));
+      }
+      t.payload_bytes = static_cast<int64_t>(payload.size());
+      t.residual = std::move(residual);
+      return t;
+    };
+    // One training thread: the job runs on this thread when its result is needed (deferred),
+    // without a hand-off to a worker and back; a task lost before then never trains.
+    // Each job depends only on what it captured, so the order does not change any result.
+    if (pool_->size() == 1) {
+      auto shared = std::make_shared<decltype(job)>(std::move(job));
+      f.deferred = [shared] {
+        return (*shared)(0);
+      };
+    } else {
+      f.result = pool_->submit(std::move(job), priority);
+    }
+  }
+
+  // The training's result: runs a deferred job here, or waits for the pool's.
+  static Result<Trained> collect(InFlight& f) {
+    if (!f.deferred) return f.result.get();
+    std::function<Result<Trained>()> job = std::move(f.deferred);
+    f.deferred = nullptr;
+    return job();
   }
 
   // Task `number`'s training ended and its compressed upload starts: its duration follows
@@ -450,7 +470,7 @@ class Simulator::Impl final : public runtime::RuntimeHost {
     auto it = in_flight_.find(number);
     if (it == in_flight_.end()) return;  // lost meanwhile
     InFlight& f = it->second;
-    f.ready = f.result.get();
+    f.ready = collect(f);
     if (f.ready->ok()) f.bytes_up = (*f.ready)->payload_bytes + f.state_bytes;
     const DeviceProfile& dev = (*sim_.clients_)[core_.task(number)->task.client].device;
     const double up_s = static_cast<double>(f.bytes_up) / dev.up_bytes_per_s;
@@ -466,7 +486,7 @@ class Simulator::Impl final : public runtime::RuntimeHost {
     in_flight_.erase(it);
     const Task task = core_.task(number)->task;
     const ClientId c = task.client;
-    Result<Trained> r = f.ready ? std::move(*f.ready) : f.result.get();
+    Result<Trained> r = f.ready ? std::move(*f.ready) : collect(f);
     if (!r.ok()) {  // Unavailable: the client's own failure (trainer.h); the run goes on
       if (r.error().code() != StatusCode::kUnavailable) {
         return core_.fail(r.error().with_context("training client " + std::to_string(c)));

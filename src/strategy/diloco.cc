@@ -77,7 +77,7 @@ Status DiLoCo::on_start() {
   return Status();
 }
 
-std::vector<Task> DiLoCo::configure_train(int64_t round, std::span<const ClientId> idle) {
+std::vector<Task> DiLoCo::configure_train(int64_t round, const IdleClients& idle) {
   std::vector<Task> tasks = FedAvg::configure_train(round, idle);
   for (Task& t : tasks) {
     if (diloco_.inner_steps > 0) t.local_steps = diloco_.inner_steps;

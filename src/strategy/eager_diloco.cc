@@ -20,7 +20,7 @@ Result<std::unique_ptr<Strategy>> EagerDiLoCo::create(StrategyParams& p) {
   return std::unique_ptr<Strategy>(new EagerDiLoCo(o));
 }
 
-std::vector<Task> EagerDiLoCo::configure_train(int64_t round, std::span<const ClientId> idle) {
+std::vector<Task> EagerDiLoCo::configure_train(int64_t round, const IdleClients& idle) {
   std::vector<Task> tasks = DiLoCo::configure_train(round, idle);
   configured_round_ = round;
   collecting_ = RoundDeltas();

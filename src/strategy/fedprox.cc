@@ -16,7 +16,7 @@ Result<std::unique_ptr<Strategy>> FedProx::create(StrategyParams& p) {
   return std::unique_ptr<Strategy>(new FedProx(o));
 }
 
-std::vector<Task> FedProx::configure_train(int64_t round, std::span<const ClientId> idle) {
+std::vector<Task> FedProx::configure_train(int64_t round, const IdleClients& idle) {
   std::vector<Task> tasks = FedAvg::configure_train(round, idle);
   for (Task& t : tasks) set_task_prox_mu(t.config, mu_);
   return tasks;

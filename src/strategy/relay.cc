@@ -23,7 +23,7 @@ void Relay::cancel() {
   round_for_job_ = false;
 }
 
-std::vector<Task> Relay::configure_train(int64_t round, std::span<const ClientId> idle) {
+std::vector<Task> Relay::configure_train(int64_t round, const IdleClients& idle) {
   if (!job_) return {};
   if (!job_->installed) {
     // The upstream's model becomes this tier's next version (it was checked above: the relay

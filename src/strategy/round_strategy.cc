@@ -16,15 +16,18 @@ Task RoundStrategy::make_task(ClientId client) const {
   return t;
 }
 
-std::vector<Task> RoundStrategy::configure_train(int64_t /*round*/,
-                                                 std::span<const ClientId> all_idle) {
-  // Clients whose trust fell below robust.trust_threshold are not sampled.
-  std::vector<ClientId> trusted;
-  for (ClientId id : all_idle) {
-    if (!group_excluded(id)) trusted.push_back(id);
+std::vector<Task> RoundStrategy::configure_train(int64_t /*round*/, const IdleClients& all_idle) {
+  // Clients whose trust fell below robust.trust_threshold are not sampled (a list, then).
+  IdleClients trusted;
+  if (group_may_exclude()) {
+    std::vector<ClientId> ids;
+    for (int64_t i = 0; i < all_idle.size(); ++i) {
+      if (!group_excluded(all_idle[i])) ids.push_back(all_idle[i]);
+    }
+    trusted = IdleClients(std::move(ids));
   }
-  std::span<const ClientId> idle = trusted;
-  const auto n = static_cast<int64_t>(idle.size());
+  const IdleClients& idle = group_may_exclude() ? trusted : all_idle;
+  const int64_t n = idle.size();
   int64_t m = static_cast<int64_t>(std::ceil(options_.fraction * static_cast<double>(n) - 1e-9));
   m = std::clamp<int64_t>(std::max(m, options_.min_clients), 0, n);
   std::vector<uint64_t> picks =
@@ -32,7 +35,7 @@ std::vector<Task> RoundStrategy::configure_train(int64_t /*round*/,
   std::sort(picks.begin(), picks.end());
   std::vector<Task> tasks;
   tasks.reserve(picks.size());
-  for (uint64_t p : picks) tasks.push_back(make_task(idle[p]));
+  for (uint64_t p : picks) tasks.push_back(make_task(idle[static_cast<int64_t>(p)]));
   return tasks;
 }
 
@@ -42,8 +45,8 @@ void RoundStrategy::on_client_idle(ClientId /*id*/) {
 
 void RoundStrategy::maybe_start_round() {
   if (open_) return;
-  std::vector<ClientId> idle = host_->idle_clients();
-  if (static_cast<int64_t>(idle.size()) < std::max<int64_t>(1, options_.min_clients)) return;
+  const IdleClients idle = host_->idle_view();
+  if (idle.size() < std::max<int64_t>(1, options_.min_clients)) return;
   std::vector<Task> tasks = configure_train(round_ + 1, idle);
   if (tasks.empty()) return;
   ++round_;

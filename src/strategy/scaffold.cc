@@ -27,7 +27,7 @@ Status Scaffold::on_start() {
   return Status();
 }
 
-std::vector<Task> Scaffold::configure_train(int64_t round, std::span<const ClientId> idle) {
+std::vector<Task> Scaffold::configure_train(int64_t round, const IdleClients& idle) {
   std::vector<Task> tasks = RoundStrategy::configure_train(round, idle);
   for (Task& t : tasks) {
     t.server_state = c_;

@@ -157,6 +157,8 @@ void StrategyBase::group_clear() {
 
 bool StrategyBase::group_excluded(ClientId id) const { return group_ && group_->excluded(id); }
 
+bool StrategyBase::group_may_exclude() const { return group_ && group_->may_exclude(); }
+
 Status StrategyBase::io_state(StateIO& /*io*/) {
   return Status::unimplemented(name() + ": checkpoints are not supported by this strategy");
 }

@@ -52,7 +52,7 @@ Result<std::unique_ptr<Strategy>> StreamingDiLoCo::create(StrategyParams& p) {
   return std::unique_ptr<Strategy>(new StreamingDiLoCo(o));
 }
 
-std::vector<Task> StreamingDiLoCo::configure_train(int64_t round, std::span<const ClientId> idle) {
+std::vector<Task> StreamingDiLoCo::configure_train(int64_t round, const IdleClients& idle) {
   std::vector<Task> tasks = DiLoCo::configure_train(round, idle);
   // Who may merge: the workers the previous round accepted, when this round follows it.
   if (round == configured_round_ + 1) {

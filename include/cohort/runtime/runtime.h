@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "cohort/core/metrics.h"
+#include "cohort/core/position_set.h"
 #include "cohort/core/rng.h"
 #include "cohort/core/status.h"
 #include "cohort/runtime/admission.h"
@@ -39,8 +40,8 @@
 #include "cohort/runtime/checkpoint.h"
 #include "cohort/runtime/client_metrics.h"
 #include "cohort/runtime/evaluation.h"
-#include "cohort/runtime/robustness.h"
 #include "cohort/runtime/privacy.h"
+#include "cohort/runtime/robustness.h"
 #include "cohort/runtime/summary.h"
 #include "cohort/strategy/strategy.h"
 #include "cohort/trainer/trainer.h"
@@ -123,6 +124,10 @@ class RuntimeHost {
   // Whether client `id` can be handed a task now besides being idle (deployment: it polled
   // within the liveness timeout). Default: yes.
   virtual bool reachable(ClientId id) const { return true; }
+  // True when reachable() is true for every client at all times (the simulator, whose clients
+  // come and go through Runtime::set_available): the runtime then keeps an index of its idle
+  // clients instead of scanning every client each time a strategy samples.
+  virtual bool always_reachable() const { return false; }
   // How an unavailable client is described in messages ("offline", "not polling").
   virtual std::string unavailable_state() const { return "not available"; }
   // The run continues from a checkpoint saved when the host clock read `t`: the clock should
@@ -269,6 +274,7 @@ class Runtime final : public StrategyHost {
   // ---- StrategyHost ----------------------------------------------------------------------
   double now() const override;
   std::vector<ClientId> idle_clients() const override;
+  IdleClients idle_view() const override;
   size_t num_clients() const override { return entries_.size(); }
   const ClientInfo& client_info(ClientId id) const override;
   int64_t default_local_steps(ClientId id) const override;
@@ -312,6 +318,9 @@ class Runtime final : public StrategyHost {
   Entry* find(ClientId id);
   const Entry* find(ClientId id) const;
   bool idle(const Entry& e) const;
+  // The idle index (always_reachable hosts): entry positions that are available with no task.
+  // Rebuilt on first use after the table changed shape, then kept by mark().
+  void index_idle(const Entry& e);
   // Removes task `task_id` from the table; nullopt when not in flight.
   std::optional<TaskRecord> take(int64_t task_id);
   void count_lost(const TaskRecord& r, const std::string& reason);
@@ -333,6 +342,8 @@ class Runtime final : public StrategyHost {
   MetricsHub* metrics_;
   Rng rng_;
   std::vector<Entry> entries_;  // sorted by id; entries_[id] when ids are dense
+  mutable PositionSet idle_index_;
+  mutable bool idle_index_valid_ = false;
   std::unordered_map<int64_t, TaskRecord> tasks_;
   int64_t epoch_ = 0;
   int64_t next_task_number_;

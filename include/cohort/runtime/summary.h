@@ -55,6 +55,10 @@ struct RunSummary {
   double best_accuracy = 0.0;
   double virtual_time_s = 0.0;  // the host's clock at the end (virtual, or wall in deployment)
   double wall_time_s = 0.0;
+  // The simulator: wall seconds of its event loop alone, i.e. wall_time_s without registering
+  // the population, the first and the last evaluation (bench population's overhead). Like
+  // every wall time it differs between identical runs, so it stays out of to_json().
+  double loop_wall_s = 0.0;
   int64_t rounds = 0;    // commits (global model versions after the initial one)
   int64_t updates = 0;   // updates accepted by the strategy
   int64_t rejected = 0;  // updates rejected (by admission or by the strategy)

@@ -81,7 +81,7 @@ class DiLoCo : public FedAvg {
   // Checkpoints: FedAvg's state, the outer momentum "outer_momentum" (AdamW: also the second
   // moment "outer_second_moment" and the step count).
   Status io_state(StateIO& io) override;
-  std::vector<Task> configure_train(int64_t round, std::span<const ClientId> idle) override;
+  std::vector<Task> configure_train(int64_t round, const IdleClients& idle) override;
   Status accumulate(const Update& update) override;
   Status apply_pseudo_gradient(ArrayRecord& avg_delta, ArrayRecord& next) override;
   bool plain_step() const override { return false; }

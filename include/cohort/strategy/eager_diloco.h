@@ -46,7 +46,7 @@ class EagerDiLoCo : public DiLoCo {
   bool accepts_streamed_delta() const override { return false; }
 
  protected:
-  std::vector<Task> configure_train(int64_t round, std::span<const ClientId> idle) override;
+  std::vector<Task> configure_train(int64_t round, const IdleClients& idle) override;
   Status accumulate(const Update& update) override;
   Status apply_pseudo_gradient(ArrayRecord& avg_delta, ArrayRecord& next) override;
   // DiLoCo's state and the eager state ("eager_*").

@@ -41,7 +41,7 @@ class FedProx : public FedAvg {
 
  protected:
   // FedAvg's sampling, with "prox_mu" added to every task's config.
-  std::vector<Task> configure_train(int64_t round, std::span<const ClientId> idle) override;
+  std::vector<Task> configure_train(int64_t round, const IdleClients& idle) override;
 
  private:
   double mu_;

@@ -138,6 +138,7 @@ class GroupAggregation {
   // update that admission rejected as influence 0).
   void record(ClientId id, double influence);
   bool excluded(ClientId id) const;
+  bool may_exclude() const { return options_.trust_threshold > 0; }
 
   // Checkpoints: the kept group, momenta, the previous aggregate, trust, the group counter.
   Status io_state(StateIO& io, const ArrayRecord& model);

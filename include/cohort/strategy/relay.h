@@ -63,7 +63,7 @@ class Relay final : public RoundStrategy {
   int64_t jobs_done() const { return jobs_done_; }
 
  protected:
-  std::vector<Task> configure_train(int64_t round, std::span<const ClientId> idle) override;
+  std::vector<Task> configure_train(int64_t round, const IdleClients& idle) override;
   void begin_round(int64_t round) override;
   Status accumulate(const Update& update) override;
   Result<std::optional<ArrayRecord>> aggregate_train(const RoundReport& report) override;

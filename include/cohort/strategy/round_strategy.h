@@ -64,7 +64,7 @@ class RoundStrategy : public StrategyBase {
   // Default: sample max(min_clients, ceil(fraction * |idle|)) clients uniformly without
   // replacement with the host's rng, each training default_local_steps() from the global
   // model. Returning no tasks skips the round until more clients are idle.
-  virtual std::vector<Task> configure_train(int64_t round, std::span<const ClientId> idle);
+  virtual std::vector<Task> configure_train(int64_t round, const IdleClients& idle);
   // Clears the running aggregate at the start of a round.
   virtual void begin_round(int64_t round) = 0;
   // Folds one validated update into the running aggregate. An error rejects the update.

@@ -63,7 +63,7 @@ class Scaffold : public RoundStrategy {
   // Checkpoints: the round state, the control variate "c" and the round's sums.
   Status io_state(StateIO& io) override;
   // RoundStrategy's sampling, plus server_state = c and the scaffold client-state rule.
-  std::vector<Task> configure_train(int64_t round, std::span<const ClientId> idle) override;
+  std::vector<Task> configure_train(int64_t round, const IdleClients& idle) override;
   void begin_round(int64_t round) override;
   Status accumulate(const Update& update) override;
   Result<std::optional<ArrayRecord>> aggregate_train(const RoundReport& report) override;

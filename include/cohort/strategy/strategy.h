@@ -135,6 +135,33 @@ struct StrategyState {
   std::map<std::string, ArrayRecord> arrays;
 };
 
+// The idle clients in ascending id order, as a sequence a strategy indexes without a list of
+// every client: either a list, or a host's index answering size() and the i-th client (the
+// runtime's, O(log clients) per client), so that sampling a thousand of a million clients costs
+// a thousand lookups. Valid until the host's state changes (the next dispatch).
+class IdleClients {
+ public:
+  IdleClients() = default;
+  explicit IdleClients(std::vector<ClientId> ids) : ids_(std::move(ids)) {}
+  IdleClients(int64_t size, std::function<ClientId(int64_t)> at)
+      : size_(size), at_(std::move(at)) {}
+  int64_t size() const { return at_ ? size_ : static_cast<int64_t>(ids_.size()); }
+  bool empty() const { return size() == 0; }
+  // REQUIRES: 0 <= i < size().
+  ClientId operator[](int64_t i) const { return at_ ? at_(i) : ids_[static_cast<size_t>(i)]; }
+  std::vector<ClientId> to_vector() const {
+    if (!at_) return ids_;
+    std::vector<ClientId> out(static_cast<size_t>(size_));
+    for (int64_t i = 0; i < size_; ++i) out[static_cast<size_t>(i)] = at_(i);
+    return out;
+  }
+
+ private:
+  std::vector<ClientId> ids_;
+  int64_t size_ = 0;
+  std::function<ClientId(int64_t)> at_;
+};
+
 // Services a runtime offers the strategy it hosts.
 class StrategyHost {
  public:
@@ -143,6 +170,8 @@ class StrategyHost {
   virtual double now() const = 0;
   // Clients that are online and have no task, in ascending id order.
   virtual std::vector<ClientId> idle_clients() const = 0;
+  // The same clients as a view (above). Default: the list of idle_clients().
+  virtual IdleClients idle_view() const { return IdleClients(idle_clients()); }
   // Every client the runtime knows, online or not.
   virtual size_t num_clients() const = 0;
   // Their ids, ascending. Ids need not be dense (a deployment's come from its tokens file);

@@ -68,6 +68,8 @@ class StrategyBase : public Strategy {
   void group_clear();
   // Whether client `id` is excluded from tasks by its trust score (robust.trust_threshold).
   bool group_excluded(ClientId id) const;
+  // Whether group_excluded can be true for any client (a trust threshold is set).
+  bool group_may_exclude() const;
 
   StrategyHost* host_ = nullptr;
   std::shared_ptr<const ArrayRecord> model_;

@@ -63,7 +63,7 @@ class StreamingDiLoCo : public DiLoCo {
   int64_t fragment_of(int64_t round) const { return round % streaming_.fragments; }
 
  protected:
-  std::vector<Task> configure_train(int64_t round, std::span<const ClientId> idle) override;
+  std::vector<Task> configure_train(int64_t round, const IdleClients& idle) override;
   Status accumulate(const Update& update) override;
   Status apply_pseudo_gradient(ArrayRecord& avg_delta, ArrayRecord& next) override;
   // DiLoCo's state and "stream_round", "stream_in_round", "stream_in_prev_round",

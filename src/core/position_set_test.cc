@@ -1,0 +1,78 @@
+#include "cohort/core/position_set.h"
+
+#include <gtest/gtest.h>
+
+#include "cohort/core/rng.h"
+
+namespace cohort {
+namespace {
+
+// The reference: the set's positions listed in order.
+std::vector<size_t> listed(const std::vector<bool>& in) {
+  std::vector<size_t> out;
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i]) out.push_back(i);
+  }
+  return out;
+}
+
+void expect_matches(const PositionSet& s, const std::vector<bool>& in) {
+  const std::vector<size_t> ref = listed(in);
+  ASSERT_EQ(s.count(), static_cast<int64_t>(ref.size()));
+  for (size_t k = 0; k < ref.size(); ++k) {
+    EXPECT_EQ(s.select(static_cast<int64_t>(k)), ref[k]) << "k = " << k;
+  }
+  for (size_t i = 0; i < in.size(); ++i) EXPECT_EQ(s.contains(i), in[i]);
+}
+
+TEST(PositionSetTest, EmptyAndFull) {
+  PositionSet s;
+  s.reset(0);
+  EXPECT_EQ(s.count(), 0);
+  s.reset(5);
+  EXPECT_EQ(s.count(), 0);
+  s.assign(std::vector<bool>(5, true));
+  EXPECT_EQ(s.count(), 5);
+  for (int64_t k = 0; k < 5; ++k) EXPECT_EQ(s.select(k), static_cast<size_t>(k));
+}
+
+TEST(PositionSetTest, HandPickedPositions) {
+  PositionSet s;
+  s.reset(10);
+  s.set(7, true);
+  s.set(2, true);
+  s.set(9, true);
+  s.set(2, true);  // already in: no change
+  EXPECT_EQ(s.count(), 3);
+  EXPECT_EQ(s.select(0), 2u);
+  EXPECT_EQ(s.select(1), 7u);
+  EXPECT_EQ(s.select(2), 9u);
+  s.set(7, false);
+  s.set(0, true);
+  EXPECT_EQ(s.count(), 3);
+  EXPECT_EQ(s.select(0), 0u);
+  EXPECT_EQ(s.select(1), 2u);
+  EXPECT_EQ(s.select(2), 9u);
+}
+
+// Random toggles against the listed reference, for sizes around powers of two.
+TEST(PositionSetTest, RandomTogglesMatchTheList) {
+  for (size_t n : {1u, 2u, 3u, 7u, 8u, 9u, 64u, 100u, 1000u}) {
+    Rng rng(n);
+    std::vector<bool> in(n);
+    for (size_t i = 0; i < n; ++i) in[i] = rng.uniform() < 0.5;
+    PositionSet s;
+    s.assign(in);
+    expect_matches(s, in);
+    for (int t = 0; t < 500; ++t) {
+      const size_t p = static_cast<size_t>(rng.uniform_int(n));
+      const bool v = rng.uniform() < 0.5;
+      in[p] = v;
+      s.set(p, v);
+    }
+    expect_matches(s, in);
+  }
+}
+
+}  // namespace
+}  // namespace cohort
