@@ -139,6 +139,11 @@ IdleClients Runtime::idle_view() const {
   });
 }
 
+bool Runtime::is_idle(ClientId id) const {
+  const Entry* e = find(id);
+  return e != nullptr && idle(*e);
+}
+
 void Runtime::index_idle(const Entry& e) {
   if (idle_index_valid_) idle_index_.set(static_cast<size_t>(&e - entries_.data()), idle(e));
 }

@@ -1,6 +1,7 @@
 // Runtime core tests: a hand-driven host (no LibTorch, no gRPC) and real strategies.
 #include "cohort/runtime/runtime.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 
@@ -354,6 +355,10 @@ TEST(RuntimeTest, IdleIndexListsTheSameClientsAsTheScan) {
     const IdleClients view = f.rt.idle_view();
     EXPECT_EQ(view.to_vector(), f.rt.idle_clients()) << when;
     EXPECT_EQ(view.size(), static_cast<int64_t>(f.rt.idle_clients().size())) << when;
+    const std::vector<ClientId> idle = f.rt.idle_clients();
+    for (ClientId id : f.rt.client_ids()) {
+      EXPECT_EQ(f.rt.is_idle(id), std::count(idle.begin(), idle.end(), id) == 1) << when << id;
+    }
   };
   expect_same("before start");
   ASSERT_TRUE(f.rt.start(make_vector({0.0f}), {}).ok());

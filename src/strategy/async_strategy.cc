@@ -44,6 +44,19 @@ void AsyncStrategy::fill_slots() {
     return;
   }
   while (outstanding() < async_.max_concurrency) {
+    // A client with a task is not idle to the host, so without a trust threshold the host's
+    // idle view is the list below, and one draw from it costs O(log clients), not O(clients).
+    if (!group_may_exclude()) {
+      const IdleClients view = host_->idle_view();
+      if (view.empty()) return;
+      const ClientId pick =
+          view[static_cast<int64_t>(host_->rng().uniform_int(static_cast<uint64_t>(view.size())))];
+      if (in_flight_.count(pick) == 0) {
+        dispatch_to(pick);
+        continue;
+      }
+      // Not reached (in_flight_ holds only clients with a task): the list decides.
+    }
     std::vector<ClientId> idle;
     for (ClientId id : host_->idle_clients()) {
       if (in_flight_.count(id) == 0 && !group_excluded(id)) idle.push_back(id);

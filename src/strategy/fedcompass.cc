@@ -102,10 +102,7 @@ double FedCompass::now() const { return host_->now() - origin_; }
 
 FedCompass::ClientSlot& FedCompass::slot(ClientId id) { return clients_[id]; }
 
-bool FedCompass::host_idle(ClientId id) const {
-  const std::vector<ClientId> idle = host_->idle_clients();
-  return std::binary_search(idle.begin(), idle.end(), id);
-}
+bool FedCompass::host_idle(ClientId id) const { return host_->is_idle(id); }
 
 double FedCompass::client_weight(const Update& u) const {
   if (options_.weighting == "examples") {

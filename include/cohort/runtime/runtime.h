@@ -275,6 +275,7 @@ class Runtime final : public StrategyHost {
   double now() const override;
   std::vector<ClientId> idle_clients() const override;
   IdleClients idle_view() const override;
+  bool is_idle(ClientId id) const override;
   size_t num_clients() const override { return entries_.size(); }
   const ClientInfo& client_info(ClientId id) const override;
   int64_t default_local_steps(ClientId id) const override;

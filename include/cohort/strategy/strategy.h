@@ -16,11 +16,12 @@
 // shared_ptrs it keeps.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <map>
-#include <span>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -172,6 +173,11 @@ class StrategyHost {
   virtual std::vector<ClientId> idle_clients() const = 0;
   // The same clients as a view (above). Default: the list of idle_clients().
   virtual IdleClients idle_view() const { return IdleClients(idle_clients()); }
+  // Whether client `id` is among them. Default: a search of idle_clients().
+  virtual bool is_idle(ClientId id) const {
+    const std::vector<ClientId> idle = idle_clients();
+    return std::binary_search(idle.begin(), idle.end(), id);
+  }
   // Every client the runtime knows, online or not.
   virtual size_t num_clients() const = 0;
   // Their ids, ascending. Ids need not be dense (a deployment's come from its tokens file);
