@@ -3,7 +3,6 @@
 
 #include <atomic>
 #include <cstdint>
-#include <functional>
 #include <future>
 #include <memory>
 #include <optional>
@@ -55,8 +54,6 @@ struct InFlight {
   int64_t state_bytes = 0;
   std::shared_ptr<const ArrayRecord> start_model;
   std::future<Result<Trained>> result;
-  // Or, with one training thread, the job itself, run when its result is needed (simulator.cc).
-  std::function<Result<Trained>()> deferred;
   // Set at kTrained: the job's result, collected when the upload started.
   std::optional<Result<Trained>> ready;
   // Set when the task is lost, so that its training, if not started yet, is skipped.

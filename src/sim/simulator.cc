@@ -443,25 +443,7 @@ class Simulator::Impl final : public runtime::RuntimeHost {
       t.residual = std::move(residual);
       return t;
     };
-    // One training thread: the job runs on this thread when its result is needed (deferred),
-    // without a hand-off to a worker and back; a task lost before then never trains.
-    // Each job depends only on what it captured, so the order does not change any result.
-    if (pool_->size() == 1) {
-      auto shared = std::make_shared<decltype(job)>(std::move(job));
-      f.deferred = [shared] {
-        return (*shared)(0);
-      };
-    } else {
-      f.result = pool_->submit(std::move(job), priority);
-    }
-  }
-
-  // The training's result: runs a deferred job here, or waits for the pool's.
-  static Result<Trained> collect(InFlight& f) {
-    if (!f.deferred) return f.result.get();
-    std::function<Result<Trained>()> job = std::move(f.deferred);
-    f.deferred = nullptr;
-    return job();
+    f.result = pool_->submit(std::move(job), priority);
   }
 
   // Task `number`'s training ended and its compressed upload starts: its duration follows
@@ -470,7 +452,7 @@ class Simulator::Impl final : public runtime::RuntimeHost {
     auto it = in_flight_.find(number);
     if (it == in_flight_.end()) return;  // lost meanwhile
     InFlight& f = it->second;
-    f.ready = collect(f);
+    f.ready = f.result.get();
     if (f.ready->ok()) f.bytes_up = (*f.ready)->payload_bytes + f.state_bytes;
     const DeviceProfile& dev = (*sim_.clients_)[core_.task(number)->task.client].device;
     const double up_s = static_cast<double>(f.bytes_up) / dev.up_bytes_per_s;
@@ -486,7 +468,7 @@ class Simulator::Impl final : public runtime::RuntimeHost {
     in_flight_.erase(it);
     const Task task = core_.task(number)->task;
     const ClientId c = task.client;
-    Result<Trained> r = f.ready ? std::move(*f.ready) : collect(f);
+    Result<Trained> r = f.ready ? std::move(*f.ready) : f.result.get();
     if (!r.ok()) {  // Unavailable: the client's own failure (trainer.h); the run goes on
       if (r.error().code() != StatusCode::kUnavailable) {
         return core_.fail(r.error().with_context("training client " + std::to_string(c)));
