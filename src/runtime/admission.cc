@@ -12,29 +12,37 @@
 
 namespace cohort {
 
+namespace {
+// How error messages name an update; built only when one is returned (admission runs for
+// every update).
+std::string sender(const Update& u) { return "update from client " + std::to_string(u.client); }
+}  // namespace
+
 Status admit_update(const Update& u, const Task& task) {
-  const std::string who = "update from client " + std::to_string(u.client);
+  auto who = [&u] {
+    return sender(u);
+  };
   if (u.base_version != task.version) {
-    return Status::failed_precondition(who + ": base_version " + std::to_string(u.base_version) +
+    return Status::failed_precondition(who() + ": base_version " + std::to_string(u.base_version) +
                                        " but its task was for version " +
                                        std::to_string(task.version));
   }
-  if (task.model == nullptr) return Status::internal(who + ": its task has no model");
+  if (task.model == nullptr) return Status::internal(who() + ": its task has no model");
   if (task.server_state == nullptr) {
     if (!u.state_delta.empty()) {
-      return Status::invalid_argument(who +
+      return Status::invalid_argument(who() +
                                       ": carries a state delta, but its task carries no "
                                       "server state");
     }
   } else {
     if (u.state_delta.empty()) {
-      return Status::invalid_argument(who +
+      return Status::invalid_argument(who() +
                                       ": carries no state delta, but its task carries a "
                                       "server state");
     }
     COHORT_RETURN_IF_ERROR(
-        task.server_state->check_same_layout(u.state_delta, who + " state delta"));
-    COHORT_RETURN_IF_ERROR(u.state_delta.check_finite().with_context(who + " state delta"));
+        task.server_state->check_same_layout(u.state_delta, who() + " state delta"));
+    COHORT_RETURN_IF_ERROR(u.state_delta.check_finite().with_context(who() + " state delta"));
   }
   return check_update(u, *task.model);
 }
@@ -102,27 +110,29 @@ bool Admission::warm() const {
 Status Admission::admit(Update& u, const Task& task, const AdmissionContext& ctx,
                         AdmissionOutcome* outcome) const {
   COHORT_RETURN_IF_ERROR(admit_update(u, task));
-  const std::string who = "update from client " + std::to_string(u.client);
+  auto who = [&u] {
+    return sender(u);
+  };  // built for error messages only
   const AdmissionOptions& o = options_;
   // Client-supplied sizes.
   if (static_cast<int64_t>(u.metrics.size()) > o.max_metrics) {
-    return Status::invalid_argument(who + ": " + std::to_string(u.metrics.size()) +
+    return Status::invalid_argument(who() + ": " + std::to_string(u.metrics.size()) +
                                     " metrics, at most " + std::to_string(o.max_metrics));
   }
   for (const auto& [key, value] : u.metrics) {
     if (static_cast<int64_t>(key.size()) > o.max_metric_key_bytes) {
-      return Status::invalid_argument(who + ": metric name of " + std::to_string(key.size()) +
+      return Status::invalid_argument(who() + ": metric name of " + std::to_string(key.size()) +
                                       " bytes, at most " + std::to_string(o.max_metric_key_bytes));
     }
     if (!std::isfinite(value)) {
-      return Status::invalid_argument(who + ": metric '" + printable(key, 64) + "' is " +
+      return Status::invalid_argument(who() + ": metric '" + printable(key, 64) + "' is " +
                                       format_number(value));
     }
   }
   const double max_steps =
       o.max_steps_factor * static_cast<double>(std::max<int64_t>(1, task.local_steps));
   if (static_cast<double>(u.local_steps) > max_steps) {
-    return Status::invalid_argument(who + ": reports " + std::to_string(u.local_steps) +
+    return Status::invalid_argument(who() + ": reports " + std::to_string(u.local_steps) +
                                     " local steps, its task asked for " +
                                     std::to_string(task.local_steps));
   }
@@ -133,7 +143,7 @@ Status Admission::admit(Update& u, const Task& task, const AdmissionContext& ctx
   if (o.max_examples > 0) max_examples = std::min(max_examples, static_cast<double>(o.max_examples));
   if (static_cast<double>(u.num_examples) > max_examples) {
     return Status::invalid_argument(
-        who + ": claims " + std::to_string(u.num_examples) + " examples, at most " +
+        who() + ": claims " + std::to_string(u.num_examples) + " examples, at most " +
         format_number(std::floor(max_examples)) +
         (ctx.registered_examples > 0
              ? " (it registered " + std::to_string(ctx.registered_examples) + ")"
@@ -144,7 +154,7 @@ Status Admission::admit(Update& u, const Task& task, const AdmissionContext& ctx
   if (o.max_abs_weight > 0) {
     const float m = delta_max_abs(u);
     if (m > o.max_abs_weight) {
-      return Status::invalid_argument(who + ": an element of magnitude " + format_number(m) +
+      return Status::invalid_argument(who() + ": an element of magnitude " + format_number(m) +
                                       " exceeds " + format_number(o.max_abs_weight) +
                                       " (admission.max_abs_weight)");
     }
@@ -152,13 +162,15 @@ Status Admission::admit(Update& u, const Task& task, const AdmissionContext& ctx
   // Norm.
   double norm = delta_norm(u);
   const bool model_scale = o.norm_policy != "off" && o.warmup_bound == "model" && task.model;
-  const double bound = norm_bound(model_scale ? ops::l2_norm(task.model->flat()) : 0.0);
+  // The model's norm bounds updates only until the window is warm: not computed after.
+  const double bound = norm_bound(model_scale && !warm() ? ops::l2_norm(task.model->flat()) : 0.0);
   if (norm > bound) {
     if (o.norm_policy == "reject") {
-      return Status::invalid_argument(who + ": update norm " + format_number(norm) +
+      return Status::invalid_argument(who() + ": update norm " + format_number(norm) +
                                       " exceeds the bound " + format_number(bound) +
-                                      (warm() ? "" : " (norm_factor x the model's norm until "
-                                                     "norm_warmup updates were accepted)") +
+                                      (warm() ? ""
+                                              : " (norm_factor x the model's norm until "
+                                                "norm_warmup updates were accepted)") +
                                       " (admission.norm_policy reject)");
     }
     if (o.norm_policy == "clip") {
