@@ -27,26 +27,24 @@ const Runtime::Entry* Runtime::find(ClientId id) const {
 
 void Runtime::add_client(ClientId id, int64_t num_examples) {
   typical_dirty_ = true;
-  if (entries_.empty() || id > entries_.back().info.id) {  // ascending registration: append
-    Entry& e = entries_.emplace_back();
-    e.info.id = id;
-    e.info.num_examples = num_examples;
-    idle_index_valid_ = false;
-    mark(e);
-    return;
-  }
-  if (Entry* e = find(id)) {
-    e->info.num_examples = num_examples;
-    mark(*e);
-    return;
+  // Ascending registration (the simulator's population) appends without a search.
+  const bool append = entries_.empty() || id > entries_.back().info.id;
+  if (!append) {
+    if (Entry* e = find(id)) {
+      e->info.num_examples = num_examples;
+      mark(*e);
+      return;
+    }
   }
   Entry e;
   e.info.id = id;
   e.info.num_examples = num_examples;
-  auto it = std::lower_bound(entries_.begin(), entries_.end(), id, [](const Entry& x, ClientId v) {
-    return x.info.id < v;
-  });
-  idle_index_valid_ = false;  // positions after `it` moved
+  auto it = append ? entries_.end()
+                   : std::lower_bound(entries_.begin(), entries_.end(), id,
+                                      [](const Entry& x, ClientId v) {
+                                        return x.info.id < v;
+                                      });
+  idle_index_valid_ = false;  // the table changed shape
   mark(*entries_.insert(it, std::move(e)));
 }
 

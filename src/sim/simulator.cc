@@ -388,62 +388,65 @@ class Simulator::Impl final : public runtime::RuntimeHost {
       f.result = std::move(*job);
       return;
     }
-    auto job = [this, model = f.start_model, c, steps = task.local_steps, cfg = task.config, seed,
-                grad_correction, cancel = cancel_, abandoned = f.abandoned,
-                residual = std::move(residual),
-                up_seed = runtime::uplink_seed(opts_.run.seed, c, number), shard, attack_delta,
-                client_dp, opt_state = std::move(opt_state), stream,
-                kept = std::move(kept)](size_t worker) mutable -> Result<Trained> {
-      if (cancel->load()) return Status::cancelled("simulation stopped");
-      if (abandoned->load()) return Status::cancelled("task lost");
-      Trained t;
-      Trainer& trainer = *trainers_[worker];
-      trainer.set_optimizer_state(opt_state ? &*opt_state : nullptr);
-      Result<TrainResult> trained = Status::internal("not trained");
-      if (stream) {
-        const Task tk{.client = c, .model = model, .local_steps = steps, .config = cfg};
-        trained = train_streaming(trainer, tk, *stream, *shard, opts_.training, seed, *kept);
-      } else {
-        trained =
-            trainer.train(*model, *shard, steps, opts_.training, cfg, seed, grad_correction.get());
-      }
-      trainer.set_optimizer_state(nullptr);
-      COHORT_ASSIGN_OR_RETURN(t.result, std::move(trained));
-      t.optimizer_state = std::move(opt_state);
-      t.kept_model = std::move(kept);
-      t.delta_ready = stream.has_value();  // train_streaming returns the delta
-      if (!compression_.uplink && !attack_delta && !client_dp) return t;
-      TrainResult& tr = t.result;
-      COHORT_RETURN_IF_ERROR(model->check_same_layout(tr.params, "trainer output"));
-      if (!stream) ops::sub(model->flat(), tr.params.flat(), tr.params.flat());
-      t.delta_ready = true;
-      if (attack_delta) {
-        COHORT_RETURN_IF_ERROR(
-            adversary_.rewrite_delta(tr.params.flat(), Rng::mix_seed(seed, "attack")));
-      }
-      if (client_dp) {
-        COHORT_RETURN_IF_ERROR(runtime::privatize_update(tr.params.flat(), cfg, dp_client_seed_,
-                                                         Rng::mix_seed(seed, "dp"), &tr.metrics));
-      }
-      if (!compression_.uplink) return t;
-      const bool ef = compression_.uplink->error_feedback();
-      std::string payload;
-      if (stream) {
-        COHORT_ASSIGN_OR_RETURN(
-            Fragments frags, Fragments::create(model->numel(), stream->fragments, stream->block));
-        COHORT_ASSIGN_OR_RETURN(payload, runtime::encode_fragment_in_place(
-                                             *compression_.uplink, tr.params, frags,
-                                             stream->fragment, up_seed, ef ? &residual : nullptr));
-      } else {
-        COHORT_ASSIGN_OR_RETURN(payload,
-                                runtime::encode_in_place(*compression_.uplink, tr.params, up_seed,
-                                                         ef ? &residual : nullptr));
-      }
-      t.payload_bytes = static_cast<int64_t>(payload.size());
-      t.residual = std::move(residual);
-      return t;
-    };
-    f.result = pool_->submit(std::move(job), priority);
+    f.result = pool_->submit(
+        [this, model = f.start_model, c, steps = task.local_steps, cfg = task.config, seed,
+         grad_correction, cancel = cancel_, abandoned = f.abandoned, residual = std::move(residual),
+         up_seed = runtime::uplink_seed(opts_.run.seed, c, number), shard, attack_delta,
+         client_dp, opt_state = std::move(opt_state), stream, kept = std::move(kept)](
+            size_t worker) mutable -> Result<Trained> {
+          if (cancel->load()) return Status::cancelled("simulation stopped");
+          if (abandoned->load()) return Status::cancelled("task lost");
+          Trained t;
+          Trainer& trainer = *trainers_[worker];
+          trainer.set_optimizer_state(opt_state ? &*opt_state : nullptr);
+          Result<TrainResult> trained = Status::internal("not trained");
+          if (stream) {
+            const Task tk{.client = c, .model = model, .local_steps = steps, .config = cfg};
+            trained = train_streaming(trainer, tk, *stream, *shard, opts_.training, seed, *kept);
+          } else {
+            trained = trainer.train(*model, *shard, steps, opts_.training, cfg, seed,
+                                    grad_correction.get());
+          }
+          trainer.set_optimizer_state(nullptr);
+          COHORT_ASSIGN_OR_RETURN(t.result, std::move(trained));
+          t.optimizer_state = std::move(opt_state);
+          t.kept_model = std::move(kept);
+          t.delta_ready = stream.has_value();  // train_streaming returns the delta
+          if (!compression_.uplink && !attack_delta && !client_dp) return t;
+          TrainResult& tr = t.result;
+          COHORT_RETURN_IF_ERROR(model->check_same_layout(tr.params, "trainer output"));
+          if (!stream) ops::sub(model->flat(), tr.params.flat(), tr.params.flat());
+          t.delta_ready = true;
+          if (attack_delta) {
+            COHORT_RETURN_IF_ERROR(
+                adversary_.rewrite_delta(tr.params.flat(), Rng::mix_seed(seed, "attack")));
+          }
+          if (client_dp) {
+            COHORT_RETURN_IF_ERROR(runtime::privatize_update(
+                tr.params.flat(), cfg, dp_client_seed_, Rng::mix_seed(seed, "dp"),
+                &tr.metrics));
+          }
+          if (!compression_.uplink) return t;
+          const bool ef = compression_.uplink->error_feedback();
+          std::string payload;
+          if (stream) {
+            COHORT_ASSIGN_OR_RETURN(Fragments frags, Fragments::create(model->numel(),
+                                                                       stream->fragments,
+                                                                       stream->block));
+            COHORT_ASSIGN_OR_RETURN(payload, runtime::encode_fragment_in_place(
+                                                 *compression_.uplink, tr.params, frags,
+                                                 stream->fragment, up_seed,
+                                                 ef ? &residual : nullptr));
+          } else {
+            COHORT_ASSIGN_OR_RETURN(payload,
+                                    runtime::encode_in_place(*compression_.uplink, tr.params,
+                                                             up_seed, ef ? &residual : nullptr));
+          }
+          t.payload_bytes = static_cast<int64_t>(payload.size());
+          t.residual = std::move(residual);
+          return t;
+        },
+        priority);
   }
 
   // Task `number`'s training ended and its compressed upload starts: its duration follows

@@ -18,15 +18,16 @@ Task RoundStrategy::make_task(ClientId client) const {
 
 std::vector<Task> RoundStrategy::configure_train(int64_t /*round*/, const IdleClients& all_idle) {
   // Clients whose trust fell below robust.trust_threshold are not sampled (a list, then).
+  const bool filter = group_may_exclude();
   IdleClients trusted;
-  if (group_may_exclude()) {
+  if (filter) {
     std::vector<ClientId> ids;
     for (int64_t i = 0; i < all_idle.size(); ++i) {
       if (!group_excluded(all_idle[i])) ids.push_back(all_idle[i]);
     }
     trusted = IdleClients(std::move(ids));
   }
-  const IdleClients& idle = group_may_exclude() ? trusted : all_idle;
+  const IdleClients& idle = filter ? trusted : all_idle;
   const int64_t n = idle.size();
   int64_t m = static_cast<int64_t>(std::ceil(options_.fraction * static_cast<double>(n) - 1e-9));
   m = std::clamp<int64_t>(std::max(m, options_.min_clients), 0, n);
