@@ -94,6 +94,17 @@ COHORT_MULTIVERSION void k_weighted_group(const float* const* in, const float* w
     out[i] = s;
   }
 }
+COHORT_MULTIVERSION uint32_t k_max_abs_bits(const float* __restrict x, int64_t n) {
+  uint32_t m = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    uint32_t b;
+    std::memcpy(&b, x + i, 4);
+    b &= 0x7fffffffu;
+    m = b > m ? b : m;
+  }
+  return m;
+}
+
 COHORT_MULTIVERSION double k_dot(const float* __restrict x, const float* __restrict y, int64_t n) {
   double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
   int64_t i = 0;
@@ -105,6 +116,30 @@ COHORT_MULTIVERSION double k_dot(const float* __restrict x, const float* __restr
   }
   for (; i < n; ++i) s0 += static_cast<double>(x[i]) * y[i];
   return (s0 + s1) + (s2 + s3);
+}
+
+// sum x[i]^2 in double, sixteen running sums: four times the throughput of k_dot (whose four
+// scalar sums are bound by the latency of their adds), in a different order, so its result
+// may differ from dot(x, x) in the last bits.
+typedef float V4f __attribute__((vector_size(16), aligned(4), may_alias));
+typedef double V4d __attribute__((vector_size(32)));
+COHORT_MULTIVERSION double k_sum_squares(const float* __restrict x, int64_t n) {
+  V4d a0 = {}, a1 = {}, a2 = {}, a3 = {};
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const V4d d0 = __builtin_convertvector(*reinterpret_cast<const V4f*>(x + i), V4d);
+    const V4d d1 = __builtin_convertvector(*reinterpret_cast<const V4f*>(x + i + 4), V4d);
+    const V4d d2 = __builtin_convertvector(*reinterpret_cast<const V4f*>(x + i + 8), V4d);
+    const V4d d3 = __builtin_convertvector(*reinterpret_cast<const V4f*>(x + i + 12), V4d);
+    a0 += d0 * d0;
+    a1 += d1 * d1;
+    a2 += d2 * d2;
+    a3 += d3 * d3;
+  }
+  const V4d a = (a0 + a1) + (a2 + a3);
+  double s = (a[0] + a[1]) + (a[2] + a[3]);
+  for (; i < n; ++i) s += static_cast<double>(x[i]) * x[i];
+  return s;
 }
 
 COHORT_MULTIVERSION double k_sq_dist(const float* __restrict x, const float* __restrict y,
@@ -220,14 +255,19 @@ double dot(std::span<const float> x, std::span<const float> y) {
 
 double l2_norm(std::span<const float> x) { return std::sqrt(dot(x, x)); }
 
+double sum_squares_fast(std::span<const float> x) {
+  return reduce_chunks(static_cast<int64_t>(x.size()), [&](int64_t lo, int64_t hi) {
+    return k_sum_squares(x.data() + lo, hi - lo);
+  });
+}
+
 float max_abs(std::span<const float> x) {
-  float m = 0.0f;
-  bool nan = false;
-  for (float v : x) {
-    m = std::max(m, std::fabs(v));
-    nan |= v != v;
-  }
-  return nan ? std::numeric_limits<float>::quiet_NaN() : m;
+  // On the bit patterns with the sign cleared: non-negative floats order as unsigned integers,
+  // infinity is 0x7f800000 and every NaN lies above it, so one integer max (which vectorizes,
+  // unlike std::max on floats) gives both the largest magnitude and whether any NaN was seen.
+  // This runs on every frame of every spooled upload.
+  const uint32_t m = k_max_abs_bits(x.data(), static_cast<int64_t>(x.size()));
+  return m > 0x7f800000u ? std::numeric_limits<float>::quiet_NaN() : std::bit_cast<float>(m);
 }
 
 bool all_finite(std::span<const float> x) {

@@ -1,5 +1,6 @@
 #include "cohort/core/ops.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <string>
@@ -57,6 +58,43 @@ TEST(OpsTest, AllFiniteFindsEveryNonFiniteValueAnywhere) {
       // A span that ends before it does not see it.
       EXPECT_TRUE(all_finite(std::span<const float>(y).first(at))) << at;
     }
+  }
+}
+
+TEST(OpsTest, MaxAbsMatchesScalarReferenceAndReportsNaN) {
+  EXPECT_EQ(max_abs(std::span<const float>()), 0.0f);
+  const float one[] = {-0.0f};
+  EXPECT_EQ(max_abs(one), 0.0f);
+  std::vector<float> x(1037);
+  for (size_t i = 0; i < x.size(); ++i)
+    x[i] = std::sin(static_cast<float>(i)) * (i % 7 == 0 ? -3.0f : 2.0f);
+  float want = 0.0f;
+  for (float v : x) want = std::max(want, std::fabs(v));
+  EXPECT_EQ(max_abs(x), want);
+  // The largest magnitude anywhere, negative or not, denormal or infinite.
+  for (size_t at : {size_t{0}, size_t{15}, size_t{16}, size_t{1036}}) {
+    std::vector<float> y = x;
+    y[at] = -1e30f;
+    EXPECT_EQ(max_abs(y), 1e30f) << at;
+    y[at] = -std::numeric_limits<float>::infinity();
+    EXPECT_EQ(max_abs(y), std::numeric_limits<float>::infinity()) << at;
+    y[at] = -std::numeric_limits<float>::quiet_NaN();
+    EXPECT_TRUE(std::isnan(max_abs(y))) << at;
+  }
+  const float tiny[] = {std::numeric_limits<float>::denorm_min(), -0.0f};
+  EXPECT_EQ(max_abs(tiny), std::numeric_limits<float>::denorm_min());
+}
+
+TEST(OpsTest, SumSquaresFastAgreesWithDotUpToRounding) {
+  EXPECT_EQ(sum_squares_fast(std::span<const float>()), 0.0);
+  const float small[] = {1, 2, 3};  // the scalar tail alone
+  EXPECT_EQ(sum_squares_fast(small), 14.0);
+  for (size_t n : {size_t{16}, size_t{17}, size_t{1000}, size_t{300001}}) {
+    std::vector<float> x(n);
+    for (size_t i = 0; i < n; ++i) x[i] = std::cos(static_cast<float>(i) * 0.37f) * 3.0f;
+    const double want = dot(x, x);
+    EXPECT_NEAR(sum_squares_fast(x), want, 1e-12 * want) << n;
+    EXPECT_EQ(sum_squares_fast(x), sum_squares_fast(x)) << n;  // deterministic
   }
 }
 

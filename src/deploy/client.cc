@@ -267,15 +267,12 @@ struct Client::Impl {
     std::unique_ptr<grpc::ClientWriter<pb::UpdateChunk>> writer = stub->PushUpdate(&ctx, reply);
     pb::UpdateChunk msg;
     *msg.mutable_header() = header;
-    bool ok = writer->Write(msg) &&
-              wire::for_each_chunk(
-                  parts, chunk_bytes,
-                  [&](const pb::TensorChunk& ch) {
-                    pb::UpdateChunk c;
-                    *c.mutable_chunk() = ch;
-                    return writer->Write(c);
-                  },
-                  crc);
+    pb::UpdateChunk c;
+    const auto emit = [&](pb::TensorChunk& ch) {
+      c.mutable_chunk()->Swap(&ch);  // no copy of the chunk's data
+      return writer->Write(c);
+    };
+    bool ok = writer->Write(msg) && wire::for_each_chunk(parts, chunk_bytes, emit, crc);
     // A failed Write means the server already closed the stream (e.g. it rejected the
     // header); Finish returns its status.
     if (ok) writer->WritesDone();

@@ -171,8 +171,7 @@ Status DeltaDecoder::finish() const {
 // ---- FrameStats, SpooledDelta ------------------------------------------------------------------
 
 void FrameStats::add(std::span<const float> v) {
-  const double n = ops::l2_norm(v);
-  sum_squares += n * n;
+  sum_squares += ops::sum_squares_fast(v);
   max_abs = std::max(max_abs, ops::max_abs(v));
 }
 

@@ -185,13 +185,13 @@ uint32_t crc32_of(std::span<const ByteRange> parts) {
 }
 
 bool for_each_chunk(std::span<const ByteRange> parts, int64_t chunk_bytes,
-                    const std::function<bool(const pb::TensorChunk&)>& emit, StreamCrc given) {
+                    const std::function<bool(pb::TensorChunk&)>& emit, StreamCrc given) {
   int64_t total = 0;
   for (const ByteRange& p : parts) total += p.size;
   const int64_t step = std::max<int64_t>(1, chunk_bytes);
   pb::TensorChunk msg;
-  msg.set_total_bytes(total);
   if (total == 0) {
+    msg.set_total_bytes(total);
     msg.set_offset(0);
     return emit(msg);
   }
@@ -200,8 +200,11 @@ bool for_each_chunk(std::span<const ByteRange> parts, int64_t chunk_bytes,
   for (const ByteRange& p : parts) {
     for (int64_t pos = 0; pos < p.size; pos += step) {
       const int64_t n = std::min(step, p.size - pos);
+      // Every field, every time: `emit` may have taken the previous chunk's contents.
+      msg.set_total_bytes(total);
       msg.set_offset(offset);
       msg.set_data(p.data + pos, static_cast<size_t>(n));
+      msg.clear_crc32();
       if (given.mode == StreamCrc::Mode::kCompute) {
         crc = ::crc32_z(crc, reinterpret_cast<const Bytef*>(p.data + pos), static_cast<size_t>(n));
       }

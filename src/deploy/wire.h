@@ -89,11 +89,11 @@ uint32_t crc32_of(std::span<const ByteRange> parts);
 
 // Cuts the concatenation of `parts` into chunks of at most `chunk_bytes` bytes (an empty
 // payload is one empty chunk) and hands each to `emit`, stopping when it returns false. The
-// last chunk carries the zlib CRC-32 of the whole payload, as `crc` says.
-// Returns false when `emit` did.
+// last chunk carries the zlib CRC-32 of the whole payload, as `crc` says. `emit` may take the
+// chunk's contents (e.g. Swap it into an enclosing message, saving a copy of its data): every
+// field is set again before the next call. Returns false when `emit` did.
 bool for_each_chunk(std::span<const ByteRange> parts, int64_t chunk_bytes,
-                    const std::function<bool(const pb::TensorChunk&)>& emit,
-                    StreamCrc crc = {});
+                    const std::function<bool(pb::TensorChunk&)>& emit, StreamCrc crc = {});
 
 // Reassembles a chunked stream into destinations laid end to end (e.g. an update's
 // delta, then its state delta), checking every chunk: total_bytes must equal the buffers'

@@ -102,6 +102,19 @@ double Admission::norm_bound(double model_norm) const {
   return norm_bound_locked(model_norm);
 }
 
+double Admission::norm_of_model(const std::shared_ptr<const ArrayRecord>& model) const {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    // A live weak_ptr to the same object: not a new model at a reused address.
+    if (normed_model_.lock() == model) return normed_value_;
+  }
+  const double n = ops::l2_norm(model->flat());  // outside the lock: concurrent admissions
+  std::lock_guard<std::mutex> lk(mu_);
+  normed_model_ = model;
+  normed_value_ = n;
+  return n;
+}
+
 bool Admission::warm() const {
   std::lock_guard<std::mutex> lk(mu_);
   return accepted_ >= options_.norm_warmup && !recent_norms_.empty();
@@ -163,7 +176,7 @@ Status Admission::admit(Update& u, const Task& task, const AdmissionContext& ctx
   double norm = delta_norm(u);
   const bool model_scale = o.norm_policy != "off" && o.warmup_bound == "model" && task.model;
   // The model's norm bounds updates only until the window is warm: not computed after.
-  const double bound = norm_bound(model_scale && !warm() ? ops::l2_norm(task.model->flat()) : 0.0);
+  const double bound = norm_bound(model_scale && !warm() ? norm_of_model(task.model) : 0.0);
   if (norm > bound) {
     if (o.norm_policy == "reject") {
       return Status::invalid_argument(who() + ": update norm " + format_number(norm) +

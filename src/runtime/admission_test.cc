@@ -153,6 +153,27 @@ TEST(AdmissionBoundsTest, ClientSuppliedSizesAreBounded) {
               HasSubstr("metric 'loss' is nan"));
 }
 
+TEST(AdmissionBoundsTest, WarmupBoundFollowsTheModelOfEachTask) {
+  // Before the window is warm the bound is norm_factor x the task's model norm; the norm is
+  // computed once per model, so alternating models must each get their own bound.
+  Admission a({.norm_factor = 10});
+  Task small = vector_task({3, 4});    // norm 5: bound 50
+  Task large = vector_task({30, 40});  // norm 50: bound 500
+  for (int i = 0; i < 2; ++i) {
+    Update u = vector_update(small, {60, 80});  // norm 100
+    EXPECT_THAT(a.admit(u, small, {.registered_examples = 10}, nullptr).message(),
+                HasSubstr("exceeds the bound 50 "));
+    u = vector_update(large, {60, 80});
+    EXPECT_TRUE(a.admit(u, large, {.registered_examples = 10}, nullptr).ok());
+  }
+  // A new model object (the old one gone) is measured afresh, whatever its address.
+  small.model.reset();
+  small.model = std::make_shared<const ArrayRecord>(make_vector({0.0f, 0.5f}));  // bound 5
+  Update u = vector_update(small, {6, 8});
+  EXPECT_THAT(a.admit(u, small, {.registered_examples = 10}, nullptr).message(),
+              HasSubstr("exceeds the bound 5 "));
+}
+
 TEST(AdmissionBoundsTest, NormBoundFollowsRecentAcceptedUpdates) {
   for (const char* policy : {"reject", "clip", "downweight", "off"}) {
     SCOPED_TRACE(policy);
