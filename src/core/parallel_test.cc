@@ -86,3 +86,40 @@ TEST(ThreadPoolTest, HigherPriorityRunsFirstThenFifo) {
 
 }  // namespace
 }  // namespace cohort
+
+namespace cohort {
+namespace {
+
+TEST(WaitSpinningTest, ReturnsOnceReadyOrWithTheJobStillRunning) {
+  ThreadPool pool(1);
+  // A job held until released: the spin gives up after its budget, the job still running.
+  std::promise<void> release;
+  std::shared_future<void> go = release.get_future().share();
+  std::future<int> running = pool.submit([go](size_t) {
+    go.wait();
+    return 7;
+  });
+  wait_spinning(running, std::chrono::microseconds(200));
+  EXPECT_EQ(running.wait_for(std::chrono::seconds(0)), std::future_status::timeout);
+  release.set_value();
+  wait_spinning(running, std::chrono::seconds(60));  // returns when ready, not after 60 s
+  EXPECT_EQ(running.wait_for(std::chrono::seconds(0)), std::future_status::ready);
+  EXPECT_EQ(running.get(), 7);
+  // A zero budget, an invalid future and a deferred one return at once (a deferred job runs
+  // only in get(): spinning would wait for nothing).
+  std::future<int> done = pool.submit([](size_t) {
+    return 1;
+  });
+  wait_spinning(done, std::chrono::nanoseconds(0));
+  EXPECT_EQ(done.get(), 1);
+  std::future<int> invalid;
+  wait_spinning(invalid, std::chrono::seconds(60));
+  std::future<int> deferred = std::async(std::launch::deferred, [] {
+    return 3;
+  });
+  wait_spinning(deferred, std::chrono::seconds(60));
+  EXPECT_EQ(deferred.get(), 3);
+}
+
+}  // namespace
+}  // namespace cohort

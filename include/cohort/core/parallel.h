@@ -10,6 +10,7 @@
 // worker of the same pool runs inline.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -77,6 +78,26 @@ class ThreadPool {
   std::condition_variable cv_;
   bool stop_ = false;
 };
+
+// Spins up to `budget` on `f`'s ready flag (a load, no system call) and returns when it is
+// ready or the budget is spent; the caller then get()s it, sleeping only if it is still
+// running. For a thread that waits on many short jobs and has a core of its own: a futex
+// sleep and wake-up costs each side about as much as a one-step training task. A budget of
+// zero returns at once.
+template <typename T>
+void wait_spinning(const std::future<T>& f, std::chrono::nanoseconds budget) {
+  if (budget.count() <= 0 || !f.valid()) return;
+  const auto until = std::chrono::steady_clock::now() + budget;
+  // timeout: still running (ready: done; deferred: runs only when get() is called).
+  while (f.wait_for(std::chrono::seconds(0)) == std::future_status::timeout) {
+    for (int i = 0; i < 32; ++i) {
+#if defined(__x86_64__) || defined(__i386__)
+      __builtin_ia32_pause();
+#endif
+    }
+    if (std::chrono::steady_clock::now() >= until) return;
+  }
+}
 
 // The pool used by the vector kernels in ops.h. Created on first use with
 // set_kernel_threads()'s value (default: all cores).
