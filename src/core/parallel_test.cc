@@ -84,12 +84,6 @@ TEST(ThreadPoolTest, HigherPriorityRunsFirstThenFifo) {
   EXPECT_EQ(order, (std::vector<int>{4, 2, 5, 1, 3}));
 }
 
-}  // namespace
-}  // namespace cohort
-
-namespace cohort {
-namespace {
-
 TEST(WaitSpinningTest, ReturnsOnceReadyOrWithTheJobStillRunning) {
   ThreadPool pool(1);
   // A job held until released: the spin gives up after its budget, the job still running.
