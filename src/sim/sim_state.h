@@ -124,6 +124,30 @@ Result<StreamingPlan> streaming_plan(const Task& task, const KeptModel& kept, bo
 // aggregation, which encode the whole vector.
 Result<std::optional<int64_t>> model_part_bytes(const Task& task, bool compressed, bool secagg);
 
+// Cores claimed by the simulations running in this process, each its training threads plus
+// its loop. A loop spins for results (wait_spinning) only while the claims fit the machine:
+// `cohort compare` running two one-thread simulations on two cores must not spin on both.
+class CoreClaim {
+ public:
+  CoreClaim() = default;
+  CoreClaim(const CoreClaim&) = delete;
+  CoreClaim& operator=(const CoreClaim&) = delete;
+  ~CoreClaim() { claimed() -= n_; }
+  void claim(int64_t cores) {
+    claimed() += cores - n_;
+    n_ = cores;
+  }
+  // Whether every simulation's claim fits in `cores`.
+  static bool fits(int64_t cores) { return claimed().load(std::memory_order_relaxed) <= cores; }
+
+ private:
+  static std::atomic<int64_t>& claimed() {
+    static std::atomic<int64_t> total{0};
+    return total;
+  }
+  int64_t n_ = 0;
+};
+
 // The runtime core's options for a simulation of `o` (sim_options.cc).
 runtime::RuntimeOptions core_options(const SimOptions& o);
 

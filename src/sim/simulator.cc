@@ -61,9 +61,10 @@ class Simulator::Impl final : public runtime::RuntimeHost {
     }
     COHORT_ASSIGN_OR_RETURN(std::unique_ptr<Trainer> init_trainer, sim_.factory_());
     pool_ = std::make_unique<ThreadPool>(n_threads);
-    // When the workers leave the loop a core, it spins up to 1 ms for a result before sleeping
-    // (parallel.h): at 1M one-step clients this took the loop's overhead from ~30% to ~6%.
-    if (n_threads < std::thread::hardware_concurrency()) spin_ = std::chrono::milliseconds(1);
+    // While every simulation's threads and loop fit the cores, the loop spins up to 1 ms for a
+    // result before sleeping (spin(), parallel.h): at 1M one-step clients this took the loop's
+    // overhead from ~30% to ~6%.
+    cores_.claim(static_cast<int64_t>(n_threads) + 1);
     std::vector<Trainer*> workers;
     for (auto& t : trainers_) workers.push_back(t.get());
     std::vector<const Shard*> holdouts;  // only the clients' non-empty ones
@@ -458,7 +459,7 @@ class Simulator::Impl final : public runtime::RuntimeHost {
     auto it = in_flight_.find(number);
     if (it == in_flight_.end()) return;  // lost meanwhile
     InFlight& f = it->second;
-    wait_spinning(f.result, spin_);
+    wait_spinning(f.result, spin());
     f.ready = f.result.get();
     if (f.ready->ok()) f.bytes_up = (*f.ready)->payload_bytes + f.state_bytes;
     const DeviceProfile& dev = (*sim_.clients_)[core_.task(number)->task.client].device;
@@ -475,7 +476,7 @@ class Simulator::Impl final : public runtime::RuntimeHost {
     in_flight_.erase(it);
     const Task task = core_.task(number)->task;
     const ClientId c = task.client;
-    if (!f.ready) wait_spinning(f.result, spin_);
+    if (!f.ready) wait_spinning(f.result, spin());
     Result<Trained> r = f.ready ? std::move(*f.ready) : f.result.get();
     if (!r.ok()) {  // Unavailable: the client's own failure (trainer.h); the run goes on
       if (r.error().code() != StatusCode::kUnavailable) {
@@ -626,7 +627,11 @@ class Simulator::Impl final : public runtime::RuntimeHost {
   std::unique_ptr<Evaluator> validator_;  // contribution estimates' validation sample
   Adversary adversary_;
   std::unique_ptr<ThreadPool> pool_;
-  std::chrono::nanoseconds spin_{0};  // wait_spinning's budget for training results
+  CoreClaim cores_;  // this simulation's training threads and loop
+  std::chrono::nanoseconds spin() const {
+    static const int64_t cores = std::thread::hardware_concurrency();  // a file read: once
+    return CoreClaim::fits(cores) ? std::chrono::milliseconds(1) : std::chrono::milliseconds(0);
+  }
   std::unique_ptr<Evaluator> evaluator_;
   runtime::Compression compression_;
   std::map<ModelVersion, runtime::DownlinkModel> downlink_cache_;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "cohort/strategy/fedavg.h"
+#include "sim_state.h"
 #include "testing/fake_trainer.h"
 
 namespace cohort::sim {
@@ -340,6 +341,25 @@ TEST(SimulatorTest, IntervalEvaluationAtFixedVirtualTimes) {
   Simulator s2(bad, quadratic_factory(2), clients, Shard::all(d), nullptr);
   FedAvg f2;
   EXPECT_EQ(s2.run(f2).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(CoreClaimTest, ClaimsAddUpAcrossSimulationsAndAreReleased) {
+  // No simulation is running here: nothing is claimed.
+  ASSERT_TRUE(sim::CoreClaim::fits(0));
+  {
+    sim::CoreClaim a;
+    a.claim(2);  // one training thread and the loop
+    EXPECT_TRUE(sim::CoreClaim::fits(2));
+    EXPECT_FALSE(sim::CoreClaim::fits(1));
+    sim::CoreClaim b;  // a second simulation at once (cohort compare with two jobs)
+    b.claim(2);
+    EXPECT_FALSE(sim::CoreClaim::fits(2));  // two loops would spin on two cores: no spinning
+    EXPECT_TRUE(sim::CoreClaim::fits(4));
+    b.claim(1);  // claiming again replaces the claim
+    EXPECT_TRUE(sim::CoreClaim::fits(3));
+    EXPECT_FALSE(sim::CoreClaim::fits(2));
+  }
+  EXPECT_TRUE(sim::CoreClaim::fits(0));  // released with the simulations
 }
 
 }  // namespace
