@@ -62,7 +62,7 @@ class Simulator::Impl final : public runtime::RuntimeHost {
     COHORT_ASSIGN_OR_RETURN(std::unique_ptr<Trainer> init_trainer, sim_.factory_());
     pool_ = std::make_unique<ThreadPool>(n_threads);
     // While every simulation's threads and loop fit the cores, the loop spins up to 1 ms for a
-    // result before sleeping (spin(), parallel.h): at 1M one-step clients this took the loop's
+    // result before sleeping (take_result): at 1M one-step clients this took the loop's
     // overhead from ~30% to ~6%.
     cores_.claim(static_cast<int64_t>(n_threads) + 1);
     std::vector<Trainer*> workers;
@@ -459,13 +459,21 @@ class Simulator::Impl final : public runtime::RuntimeHost {
     auto it = in_flight_.find(number);
     if (it == in_flight_.end()) return;  // lost meanwhile
     InFlight& f = it->second;
-    wait_spinning(f.result, spin());
-    f.ready = f.result.get();
+    f.ready = take_result(f);
     if (f.ready->ok()) f.bytes_up = (*f.ready)->payload_bytes + f.state_bytes;
     const DeviceProfile& dev = (*sim_.clients_)[core_.task(number)->task.client].device;
     const double up_s = static_cast<double>(f.bytes_up) / dev.up_bytes_per_s;
     core_.record_transfer(clock_.now(), clock_.now() + up_s, f.bytes_up);
     queue_.push(Event{clock_.now() + up_s, next_seq_++, EventKind::kTaskDone, number});
+  }
+
+  // Task f's training result (collected at kTrained, or waited for now: spinning up to 1 ms
+  // first while every simulation's threads and loop fit the cores, parallel.h).
+  Result<Trained> take_result(InFlight& f) {
+    if (f.ready) return std::move(*f.ready);
+    static const int64_t cores = std::thread::hardware_concurrency();  // a file read: once
+    if (CoreClaim::fits(cores)) wait_spinning(f.result, std::chrono::milliseconds(1));
+    return f.result.get();
   }
 
   // Task `number`'s result reaches the server at the current virtual time.
@@ -476,8 +484,7 @@ class Simulator::Impl final : public runtime::RuntimeHost {
     in_flight_.erase(it);
     const Task task = core_.task(number)->task;
     const ClientId c = task.client;
-    if (!f.ready) wait_spinning(f.result, spin());
-    Result<Trained> r = f.ready ? std::move(*f.ready) : f.result.get();
+    Result<Trained> r = take_result(f);
     if (!r.ok()) {  // Unavailable: the client's own failure (trainer.h); the run goes on
       if (r.error().code() != StatusCode::kUnavailable) {
         return core_.fail(r.error().with_context("training client " + std::to_string(c)));
@@ -628,10 +635,6 @@ class Simulator::Impl final : public runtime::RuntimeHost {
   Adversary adversary_;
   std::unique_ptr<ThreadPool> pool_;
   CoreClaim cores_;  // this simulation's training threads and loop
-  std::chrono::nanoseconds spin() const {
-    static const int64_t cores = std::thread::hardware_concurrency();  // a file read: once
-    return CoreClaim::fits(cores) ? std::chrono::milliseconds(1) : std::chrono::milliseconds(0);
-  }
   std::unique_ptr<Evaluator> evaluator_;
   runtime::Compression compression_;
   std::map<ModelVersion, runtime::DownlinkModel> downlink_cache_;
