@@ -10,7 +10,9 @@ namespace {
 thread_local const ThreadPool* t_current_pool = nullptr;
 }  // namespace
 
-ThreadPool::ThreadPool(size_t num_threads) {
+ThreadPool::ThreadPool(size_t num_threads) : ThreadPool(num_threads, IdleSpin{}) {}
+
+ThreadPool::ThreadPool(size_t num_threads, IdleSpin idle_spin) : idle_spin_(std::move(idle_spin)) {
   if (num_threads == 0) num_threads = std::max(1u, std::thread::hardware_concurrency());
   workers_.reserve(num_threads);
   for (size_t i = 0; i < num_threads; ++i) {
@@ -24,6 +26,7 @@ ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;
+    stopping_ = true;
   }
   cv_.notify_all();
   for (auto& t : workers_) t.join();
@@ -35,6 +38,7 @@ void ThreadPool::enqueue(std::function<void(size_t)> job, double priority) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     queue_.push(Job{priority, next_seq_++, std::move(job)});
+    queued_.fetch_add(1, std::memory_order_relaxed);
   }
   cv_.notify_one();
 }
@@ -42,6 +46,7 @@ void ThreadPool::enqueue(std::function<void(size_t)> job, double priority) {
 void ThreadPool::worker_loop(size_t index) {
   t_current_pool = this;
   for (;;) {
+    spin_while_idle();
     std::function<void(size_t)> job;
     {
       std::unique_lock<std::mutex> lock(mu_);
@@ -52,8 +57,20 @@ void ThreadPool::worker_loop(size_t index) {
       // priority_queue::top() is const; the job is moved out right before pop().
       job = std::move(const_cast<Job&>(queue_.top()).fn);
       queue_.pop();
+      queued_.fetch_sub(1, std::memory_order_relaxed);
     }
     job(index);
+  }
+}
+
+void ThreadPool::spin_while_idle() const {
+  if (idle_spin_.budget.count() <= 0 || queued_.load(std::memory_order_relaxed) > 0) return;
+  if (idle_spin_.allowed && !idle_spin_.allowed()) return;
+  const auto until = std::chrono::steady_clock::now() + idle_spin_.budget;
+  while (queued_.load(std::memory_order_relaxed) == 0 &&
+         !stopping_.load(std::memory_order_relaxed)) {
+    spin_pause();
+    if (std::chrono::steady_clock::now() >= until) return;
   }
 }
 

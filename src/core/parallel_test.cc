@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <set>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -113,6 +114,71 @@ TEST(WaitSpinningTest, ReturnsOnceReadyOrWithTheJobStillRunning) {
   });
   wait_spinning(deferred, std::chrono::seconds(60));
   EXPECT_EQ(deferred.get(), 3);
+}
+
+TEST(ThreadPoolTest, IdleSpinRunsEveryJobAndAsksWhetherItMaySpin) {
+  // Spinning workers take jobs queued while they spin and after they gave up and slept.
+  std::atomic<int> asked{0};
+  int64_t sum = 0;
+  {
+    ThreadPool pool(2, ThreadPool::IdleSpin{std::chrono::microseconds(300), [&asked] {
+                                              ++asked;
+                                              return true;
+                                            }});
+    for (int burst = 0; burst < 5; ++burst) {
+      std::vector<std::future<int>> futs;
+      for (int i = 0; i < 10; ++i) {
+        futs.push_back(pool.submit([i, burst](size_t) {
+          return burst * 10 + i;
+        }));
+      }
+      for (auto& f : futs) sum += f.get();
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));  // workers go back to sleep
+    }
+  }  // joined: a worker that ran a job asked when it went idle
+  EXPECT_EQ(sum, 49 * 50 / 2);
+  EXPECT_GT(asked.load(), 0);
+
+  // Not allowed: no spin; the jobs still run.
+  std::atomic<int> refused{0};
+  {
+    ThreadPool quiet(1, ThreadPool::IdleSpin{std::chrono::hours(1), [&refused] {
+                                               ++refused;
+                                               return false;
+                                             }});
+    EXPECT_EQ(quiet
+                  .submit([](size_t) {
+                    return 5;
+                  })
+                  .get(),
+              5);
+  }  // joined: the worker went idle after its job and asked
+  EXPECT_GT(refused.load(), 0);
+
+  // No budget: allowed() is never asked.
+  std::atomic<int> never{0};
+  {
+    ThreadPool off(1, ThreadPool::IdleSpin{std::chrono::nanoseconds(0), [&never] {
+                                             ++never;
+                                             return true;
+                                           }});
+    EXPECT_EQ(off.submit([](size_t) {
+                   return 6;
+                 })
+                  .get(),
+              6);
+  }
+  EXPECT_EQ(never.load(), 0);
+}
+
+TEST(ThreadPoolTest, DestructionStopsAWorkerSpinningWithAnHourOfBudget) {
+  // Returns at once (the test would time out otherwise): the spin watches the stop flag.
+  ThreadPool pool(2, ThreadPool::IdleSpin{std::chrono::hours(1), {}});
+  EXPECT_EQ(pool.submit([](size_t) {
+                  return 1;
+                })
+                .get(),
+            1);
 }
 
 }  // namespace

@@ -1,47 +1,81 @@
 #include "cohort/core/position_set.h"
 
+#include <bit>
+
 namespace cohort {
+namespace {
+
+// Position of the r-th set bit (0-based) of `w`. REQUIRES: r < popcount(w).
+unsigned select_in_word(uint64_t w, int r) {
+  unsigned pos = 0;
+  for (unsigned width = 32; width > 0; width /= 2) {
+    const int c = std::popcount(w & ((uint64_t{1} << width) - 1));
+    if (r >= c) {
+      r -= c;
+      w >>= width;
+      pos += width;
+    }
+  }
+  return pos;
+}
+
+}  // namespace
 
 void PositionSet::reset(size_t n) { assign(std::vector<bool>(n, false)); }
 
 void PositionSet::assign(const std::vector<bool>& in) {
-  const size_t n = in.size();
-  in_ = in;
-  tree_.assign(n + 1, 0);
+  n_ = in.size();
+  const size_t num_words = (n_ + 63) / 64;
+  const size_t num_blocks = (num_words + kBlockWords - 1) / kBlockWords;
+  words_.assign(num_blocks * kBlockWords, 0);  // whole blocks: select() reads all eight words
+  tree_.assign(num_blocks + 1, 0);
   count_ = 0;
-  for (size_t i = 1; i <= n; ++i) {
-    if (in[i - 1]) {
-      ++tree_[i];
-      ++count_;
-    }
-    const size_t parent = i + (i & (~i + 1));
-    if (parent <= n) tree_[parent] += tree_[i];
+  for (size_t i = 0; i < n_; ++i) {
+    if (in[i]) words_[i / 64] |= uint64_t{1} << (i % 64);
   }
-  top_bit_ = 1;
-  while (top_bit_ * 2 <= n) top_bit_ *= 2;
+  for (size_t b = 1; b <= num_blocks; ++b) {
+    int32_t c = 0;
+    for (size_t w = (b - 1) * kBlockWords; w < b * kBlockWords; ++w) c += std::popcount(words_[w]);
+    tree_[b] += c;
+    count_ += c;
+    const size_t parent = b + (b & (~b + 1));
+    if (parent <= num_blocks) tree_[parent] += tree_[b];
+  }
+  top_bit_ = 0;
+  if (num_blocks > 0) {
+    top_bit_ = 1;
+    while (top_bit_ * 2 <= num_blocks) top_bit_ *= 2;
+  }
 }
 
 void PositionSet::set(size_t pos, bool in) {
-  if (in_[pos] == in) return;
-  in_[pos] = in;
+  uint64_t& word = words_[pos / 64];
+  const uint64_t bit = uint64_t{1} << (pos % 64);
+  if (((word & bit) != 0) == in) return;
+  word ^= bit;
   const int32_t d = in ? 1 : -1;
   count_ += d;
-  for (size_t i = pos + 1; i < tree_.size(); i += i & (~i + 1)) tree_[i] += d;
+  for (size_t i = pos / 64 / kBlockWords + 1; i < tree_.size(); i += i & (~i + 1)) tree_[i] += d;
 }
 
 size_t PositionSet::select(int64_t k) const {
-  // Descends the implicit tree: the largest prefix whose count is <= k ends right before the
-  // k-th position.
-  size_t pos = 0;
+  // Descends the implicit tree: the largest prefix of blocks whose count is <= k ends right
+  // before the block that holds the k-th position.
+  size_t block = 0;
   int64_t left = k;
   for (size_t step = top_bit_; step > 0; step /= 2) {
-    const size_t next = pos + step;
+    const size_t next = block + step;
     if (next < tree_.size() && tree_[next] <= left) {
-      pos = next;
+      block = next;
       left -= tree_[next];
     }
   }
-  return pos;  // 1-based index pos + 1, i.e. 0-based position pos
+  // `block` is now the 0-based index of that block; count through its words.
+  for (size_t w = block * kBlockWords;; ++w) {
+    const int c = std::popcount(words_[w]);
+    if (left < c) return w * 64 + select_in_word(words_[w], static_cast<int>(left));
+    left -= c;
+  }
 }
 
 }  // namespace cohort

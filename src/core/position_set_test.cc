@@ -57,7 +57,8 @@ TEST(PositionSetTest, HandPickedPositions) {
 
 // Random toggles against the listed reference, for sizes around powers of two.
 TEST(PositionSetTest, RandomTogglesMatchTheList) {
-  for (size_t n : {1u, 2u, 3u, 7u, 8u, 9u, 64u, 100u, 1000u}) {
+  for (size_t n : {1u, 2u, 3u, 7u, 8u, 9u, 63u, 64u, 65u, 100u, 511u, 512u, 513u, 1000u, 1024u,
+                   4097u, 70000u}) {
     Rng rng(n);
     std::vector<bool> in(n);
     for (size_t i = 0; i < n; ++i) in[i] = rng.uniform() < 0.5;
@@ -72,6 +73,29 @@ TEST(PositionSetTest, RandomTogglesMatchTheList) {
     }
     expect_matches(s, in);
   }
+}
+
+// Sparse and dense sets over many blocks, positions at block and word edges.
+TEST(PositionSetTest, BlockAndWordEdges) {
+  const size_t n = 3 * 512 + 70;
+  std::vector<bool> in(n, false);
+  for (size_t p : {0u, 63u, 64u, 511u, 512u, 1023u, 1024u, 1535u, 1536u, 1605u}) in[p] = true;
+  PositionSet s;
+  s.assign(in);
+  expect_matches(s, in);
+  s.set(1605, false);
+  s.set(511, false);
+  in[1605] = false;
+  in[511] = false;
+  expect_matches(s, in);
+  std::vector<bool> full(n, true);
+  s.assign(full);
+  expect_matches(s, full);
+  for (size_t p = 0; p < n; p += 3) {
+    full[p] = false;
+    s.set(p, false);
+  }
+  expect_matches(s, full);
 }
 
 }  // namespace

@@ -3,7 +3,7 @@
 #include <cmath>
 #include <cstring>
 #include <numeric>
-#include <unordered_map>
+#include <utility>
 
 #include "cohort/core/hash.h"
 
@@ -139,22 +139,29 @@ std::vector<double> Rng::dirichlet(std::span<const double> alphas) {
 std::vector<uint64_t> Rng::sample_without_replacement(uint64_t n, uint64_t k) {
   k = std::min(k, n);
   if (k < n / 8) {
-    // The same partial Fisher-Yates on a sparse array (positions that moved, in a hash map):
+    // The same partial Fisher-Yates on a sparse array (positions that moved, in a hash table):
     // the same picks in the same order, in O(k) time and memory, so that sampling 1,000 of a
-    // million clients does not touch a million-entry array.
-    std::unordered_map<uint64_t, uint64_t> moved;
-    moved.reserve(static_cast<size_t>(2 * k));
-    auto at = [&](uint64_t p) {
-      auto it = moved.find(p);
-      return it == moved.end() ? p : it->second;
+    // million clients does not touch a million-entry array. The table is open addressing in
+    // one allocation (at most k entries, at least twice as many slots): sampling runs between
+    // rounds, while the training threads wait for the next round's tasks.
+    size_t slots = 16;
+    while (slots < 2 * static_cast<size_t>(k)) slots *= 2;
+    constexpr uint64_t kFree = ~uint64_t{0};  // positions are < n <= 2^64 - 1
+    std::vector<std::pair<uint64_t, uint64_t>> moved(slots, {kFree, 0});
+    const size_t mask = slots - 1;
+    auto slot = [&](uint64_t p) -> std::pair<uint64_t, uint64_t>& {
+      size_t h = static_cast<size_t>((p * 0x9E3779B97F4A7C15ull) >> 32) & mask;
+      while (moved[h].first != kFree && moved[h].first != p) h = (h + 1) & mask;
+      return moved[h];
     };
     std::vector<uint64_t> out(static_cast<size_t>(k));
     for (uint64_t i = 0; i < k; ++i) {
       const uint64_t j = i + uniform_int(n - i);
-      const uint64_t vi = at(i);
-      const uint64_t vj = at(j);
-      moved[j] = vi;
-      out[static_cast<size_t>(i)] = vj;
+      const auto& si = slot(i);
+      const uint64_t vi = si.first == kFree ? i : si.second;
+      auto& sj = slot(j);
+      out[static_cast<size_t>(i)] = sj.first == kFree ? j : sj.second;
+      sj = {j, vi};
     }
     return out;
   }

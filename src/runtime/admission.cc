@@ -84,7 +84,9 @@ double Admission::norm_bound_locked(double model_norm) const {
   if (options_.norm_policy == "off") return bound;
   if (options_.max_norm > 0) bound = options_.max_norm;
   if (accepted_ >= options_.norm_warmup && !recent_norms_.empty()) {
-    std::vector<double> v(recent_norms_.begin(), recent_norms_.end());
+    // Into a kept buffer: no allocation per update (this runs for every update).
+    std::vector<double>& v = median_scratch_;
+    v.assign(recent_norms_.begin(), recent_norms_.end());
     auto mid = v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2);
     std::nth_element(v.begin(), mid, v.end());
     double median = *mid;

@@ -132,9 +132,21 @@ IdleClients Runtime::idle_view() const {
     idle_index_.assign(in);
     idle_index_valid_ = true;
   }
-  return IdleClients(idle_index_.count(), [this](int64_t i) {
-    return entries_[idle_index_.select(i)].info.id;
-  });
+  return IdleClients(
+      idle_index_.count(),
+      [this](int64_t i) {
+        return entries_[idle_index_.select(i)].info.id;
+      },
+      [this](std::span<const uint64_t> pos, std::span<ClientId> out) {
+        // Positions first (the index is small enough to stay in cache), then the client
+        // records, each requested before any is read so the memory fetches overlap.
+        for (size_t j = 0; j < pos.size(); ++j) {
+          const size_t at = idle_index_.select(static_cast<int64_t>(pos[j]));
+          __builtin_prefetch(&entries_[at]);
+          out[j] = static_cast<ClientId>(at);
+        }
+        for (ClientId& id : out) id = entries_[static_cast<size_t>(id)].info.id;
+      });
 }
 
 bool Runtime::is_idle(ClientId id) const {

@@ -356,6 +356,13 @@ TEST(RuntimeTest, IdleIndexListsTheSameClientsAsTheScan) {
     EXPECT_EQ(view.to_vector(), f.rt.idle_clients()) << when;
     EXPECT_EQ(view.size(), static_cast<int64_t>(f.rt.idle_clients().size())) << when;
     const std::vector<ClientId> idle = f.rt.idle_clients();
+    // The batch lookup (a sample: positions in any order, repeats allowed) agrees.
+    std::vector<uint64_t> pos;
+    for (size_t i = idle.size(); i-- > 0;) pos.push_back(i);
+    if (!idle.empty()) pos.push_back(0);
+    std::vector<ClientId> expected;
+    for (uint64_t p : pos) expected.push_back(idle[p]);
+    EXPECT_EQ(view.at(pos), expected) << when;
     for (ClientId id : f.rt.client_ids()) {
       EXPECT_EQ(f.rt.is_idle(id), std::count(idle.begin(), idle.end(), id) == 1) << when << id;
     }

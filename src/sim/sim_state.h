@@ -6,6 +6,7 @@
 #include <future>
 #include <memory>
 #include <optional>
+#include <thread>
 #include <vector>
 
 #include "cohort/core/array_record.h"
@@ -139,6 +140,11 @@ class CoreClaim {
   }
   // Whether every simulation's claim fits in `cores`.
   static bool fits(int64_t cores) { return claimed().load(std::memory_order_relaxed) <= cores; }
+  // Whether it fits in this machine's cores.
+  static bool fits_here() {
+    static const int64_t cores = std::thread::hardware_concurrency();  // a file read: once
+    return fits(cores);
+  }
 
  private:
   static std::atomic<int64_t>& claimed() {

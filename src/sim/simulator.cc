@@ -60,11 +60,13 @@ class Simulator::Impl final : public runtime::RuntimeHost {
       trainers_.push_back(std::move(t));
     }
     COHORT_ASSIGN_OR_RETURN(std::unique_ptr<Trainer> init_trainer, sim_.factory_());
-    pool_ = std::make_unique<ThreadPool>(n_threads);
     // While every simulation's threads and loop fit the cores, the loop spins up to 1 ms for a
-    // result before sleeping (take_result): at 1M one-step clients this took the loop's
-    // overhead from ~30% to ~6%.
+    // result before sleeping (take_result), and an idle training thread up to 1 ms for the
+    // next task (between rounds): at 1M one-step clients the first took the loop's overhead
+    // from ~30% to ~6%, the second (with faster sampling) to ~5% (docs/design/scale.md).
     cores_.claim(static_cast<int64_t>(n_threads) + 1);
+    pool_ = std::make_unique<ThreadPool>(
+        n_threads, ThreadPool::IdleSpin{std::chrono::milliseconds(1), &CoreClaim::fits_here});
     std::vector<Trainer*> workers;
     for (auto& t : trainers_) workers.push_back(t.get());
     std::vector<const Shard*> holdouts;  // only the clients' non-empty ones
@@ -403,14 +405,13 @@ class Simulator::Impl final : public runtime::RuntimeHost {
           Trained t;
           Trainer& trainer = *trainers_[worker];
           trainer.set_optimizer_state(opt_state ? &*opt_state : nullptr);
-          Result<TrainResult> trained = Status::internal("not trained");
-          if (stream) {
-            const Task tk{.client = c, .model = model, .local_steps = steps, .config = cfg};
-            trained = train_streaming(trainer, tk, *stream, *shard, opts_.training, seed, *kept);
-          } else {
-            trained = trainer.train(*model, *shard, steps, opts_.training, cfg, seed,
-                                    grad_correction.get());
-          }
+          Result<TrainResult> trained =
+              stream ? train_streaming(
+                           trainer,
+                           Task{.client = c, .model = model, .local_steps = steps, .config = cfg},
+                           *stream, *shard, opts_.training, seed, *kept)
+                     : trainer.train(*model, *shard, steps, opts_.training, cfg, seed,
+                                     grad_correction.get());
           trainer.set_optimizer_state(nullptr);
           COHORT_ASSIGN_OR_RETURN(t.result, std::move(trained));
           t.optimizer_state = std::move(opt_state);
@@ -471,8 +472,7 @@ class Simulator::Impl final : public runtime::RuntimeHost {
   // first while every simulation's threads and loop fit the cores, parallel.h).
   Result<Trained> take_result(InFlight& f) {
     if (f.ready) return std::move(*f.ready);
-    static const int64_t cores = std::thread::hardware_concurrency();  // a file read: once
-    if (CoreClaim::fits(cores)) wait_spinning(f.result, std::chrono::milliseconds(1));
+    if (CoreClaim::fits_here()) wait_spinning(f.result, std::chrono::milliseconds(1));
     return f.result.get();
   }
 

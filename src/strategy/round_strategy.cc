@@ -36,7 +36,7 @@ std::vector<Task> RoundStrategy::configure_train(int64_t /*round*/, const IdleCl
   std::sort(picks.begin(), picks.end());
   std::vector<Task> tasks;
   tasks.reserve(picks.size());
-  for (uint64_t p : picks) tasks.push_back(make_task(idle[static_cast<int64_t>(p)]));
+  for (ClientId id : idle.at(picks)) tasks.push_back(make_task(id));
   return tasks;
 }
 

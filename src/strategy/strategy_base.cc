@@ -58,24 +58,28 @@ Status materialize_delta(Update& u, std::shared_ptr<const ArrayLayout> layout) {
 }
 
 Status check_update(const Update& u, const ArrayRecord& model) {
-  const std::string who = "update from client " + std::to_string(u.client);
+  // Spelled out only for an error: this runs for every update.
+  const auto who = [&u] {
+    return "update from client " + std::to_string(u.client);
+  };
   if (u.delta_source && u.delta.empty()) {
     // Layout checked and every value checked finite when the stream arrived.
     if (u.delta_source->numel() != model.numel()) {
-      return Status::invalid_argument(who + ": streamed delta has " +
+      return Status::invalid_argument(who() + ": streamed delta has " +
                                       std::to_string(u.delta_source->numel()) +
                                       " elements, the model " + std::to_string(model.numel()));
     }
   } else {
-    COHORT_RETURN_IF_ERROR(model.check_same_layout(u.delta, who));
-    COHORT_RETURN_IF_ERROR(u.delta.check_finite().with_context(who));
+    // (checked again for the error, to name the update)
+    if (!model.check_same_layout(u.delta, "").ok()) return model.check_same_layout(u.delta, who());
+    if (Status s = u.delta.check_finite(); !s.ok()) return s.with_context(who());
   }
   if (u.num_examples <= 0) {
-    return Status::invalid_argument(who + ": num_examples must be > 0, got " +
+    return Status::invalid_argument(who() + ": num_examples must be > 0, got " +
                                     std::to_string(u.num_examples));
   }
   if (u.local_steps < 0) {
-    return Status::invalid_argument(who + ": local_steps must be >= 0, got " +
+    return Status::invalid_argument(who() + ": local_steps must be >= 0, got " +
                                     std::to_string(u.local_steps));
   }
   return Status();

@@ -117,6 +117,7 @@ class Admission {
   mutable std::weak_ptr<const ArrayRecord> normed_model_;  // whose norm normed_value_ is
   mutable double normed_value_ = 0;
   std::deque<double> recent_norms_;
+  mutable std::vector<double> median_scratch_;  // norm_bound_locked's copy of the window
   int64_t accepted_ = 0;
 };
 

@@ -142,14 +142,30 @@ struct StrategyState {
 // a thousand lookups. Valid until the host's state changes (the next dispatch).
 class IdleClients {
  public:
+  // Fills out[j] with the client at position pos[j], for a whole sample at once.
+  using BatchAt = std::function<void(std::span<const uint64_t> pos, std::span<ClientId> out)>;
+
   IdleClients() = default;
   explicit IdleClients(std::vector<ClientId> ids) : ids_(std::move(ids)) {}
-  IdleClients(int64_t size, std::function<ClientId(int64_t)> at)
-      : size_(size), at_(std::move(at)) {}
+  IdleClients(int64_t size, std::function<ClientId(int64_t)> at, BatchAt batch_at = nullptr)
+      : size_(size), at_(std::move(at)), batch_at_(std::move(batch_at)) {}
   int64_t size() const { return at_ ? size_ : static_cast<int64_t>(ids_.size()); }
   bool empty() const { return size() == 0; }
   // REQUIRES: 0 <= i < size().
   ClientId operator[](int64_t i) const { return at_ ? at_(i) : ids_[static_cast<size_t>(i)]; }
+  // The clients at positions `pos`, in that order (the same as operator[] on each). One call
+  // for a whole sample lets a host overlap the lookups: the runtime's index fetches a
+  // thousand of a million clients' records at once instead of one cache miss after another.
+  // REQUIRES: every pos[j] < size().
+  std::vector<ClientId> at(std::span<const uint64_t> pos) const {
+    std::vector<ClientId> out(pos.size());
+    if (batch_at_) {
+      batch_at_(pos, out);
+    } else {
+      for (size_t j = 0; j < pos.size(); ++j) out[j] = (*this)[static_cast<int64_t>(pos[j])];
+    }
+    return out;
+  }
   std::vector<ClientId> to_vector() const {
     if (!at_) return ids_;
     std::vector<ClientId> out(static_cast<size_t>(size_));
@@ -161,6 +177,7 @@ class IdleClients {
   std::vector<ClientId> ids_;
   int64_t size_ = 0;
   std::function<ClientId(int64_t)> at_;
+  BatchAt batch_at_;
 };
 
 // Services a runtime offers the strategy it hosts.
