@@ -58,8 +58,12 @@ void RoundStrategy::maybe_start_round() {
   report_.sampled = static_cast<int64_t>(tasks.size());
   group_clear();
   begin_round(round_);
-  for (auto& t : tasks) pending_.insert(t.client);
-  for (auto& t : tasks) host_->dispatch(std::move(t));
+  // One client at a time, so the first task starts training (in the simulator) while the
+  // others are still being handed out; dispatch never calls back into the strategy.
+  for (auto& t : tasks) {
+    pending_.insert(t.client);
+    host_->dispatch(std::move(t));
+  }
   if (options_.round_deadline_s > 0) deadline_timer_ = host_->set_timer(options_.round_deadline_s);
 }
 

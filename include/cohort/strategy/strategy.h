@@ -210,7 +210,8 @@ class StrategyHost {
   // examples at the configured batch size, or the configured fixed step count).
   virtual int64_t default_local_steps(ClientId id) const = 0;
   // Sends a task. REQUIRES: task.client is idle. The runtime later calls on_update or
-  // on_task_lost for it, never both.
+  // on_task_lost for it, never both, and never from inside dispatch() (a task it cannot send
+  // is reported lost on a later turn), so a strategy may dispatch while it builds a round.
   virtual void dispatch(Task task) = 0;
   // Calls Strategy::on_timer(id) `delay_s` seconds from now.
   virtual TimerId set_timer(double delay_s) = 0;
