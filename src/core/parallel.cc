@@ -66,12 +66,12 @@ void ThreadPool::worker_loop(size_t index) {
 void ThreadPool::spin_while_idle() const {
   if (idle_spin_.budget.count() <= 0 || queued_.load(std::memory_order_relaxed) > 0) return;
   if (idle_spin_.allowed && !idle_spin_.allowed()) return;
-  const auto until = std::chrono::steady_clock::now() + idle_spin_.budget;
-  while (queued_.load(std::memory_order_relaxed) == 0 &&
-         !stopping_.load(std::memory_order_relaxed)) {
-    spin_pause();
-    if (std::chrono::steady_clock::now() >= until) return;
-  }
+  spin_until(
+      [this] {
+        return queued_.load(std::memory_order_relaxed) > 0 ||
+               stopping_.load(std::memory_order_relaxed);
+      },
+      idle_spin_.budget);
 }
 
 void ThreadPool::parallel_for(int64_t begin, int64_t end, int64_t grain,

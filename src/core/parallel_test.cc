@@ -85,6 +85,15 @@ TEST(ThreadPoolTest, HigherPriorityRunsFirstThenFifo) {
   EXPECT_EQ(order, (std::vector<int>{4, 2, 5, 1, 3}));
 }
 
+TEST(SpinUntilTest, ReportsWhetherTheConditionHeld) {
+  EXPECT_TRUE(spin_until([] { return true; }, std::chrono::nanoseconds(0)));
+  EXPECT_FALSE(spin_until([] { return false; }, std::chrono::nanoseconds(0)));
+  EXPECT_FALSE(spin_until([] { return false; }, std::chrono::microseconds(200)));  // gives up
+  int asked = 0;
+  EXPECT_TRUE(spin_until([&asked] { return ++asked == 5; }, std::chrono::seconds(60)));
+  EXPECT_EQ(asked, 5);  // stops at the first time it holds
+}
+
 TEST(WaitSpinningTest, ReturnsOnceReadyOrWithTheJobStillRunning) {
   ThreadPool pool(1);
   // A job held until released: the spin gives up after its budget, the job still running.

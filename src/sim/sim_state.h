@@ -126,8 +126,9 @@ Result<StreamingPlan> streaming_plan(const Task& task, const KeptModel& kept, bo
 Result<std::optional<int64_t>> model_part_bytes(const Task& task, bool compressed, bool secagg);
 
 // Cores claimed by the simulations running in this process, each its training threads plus
-// its loop. A loop spins for results (wait_spinning) only while the claims fit the machine:
-// `cohort compare` running two one-thread simulations on two cores must not spin on both.
+// its loop. A loop spins for results (wait_spinning), and an idle training thread for its
+// next task (ThreadPool::IdleSpin), only while the claims fit the machine: `cohort compare`
+// running two one-thread simulations on two cores must not spin on both.
 class CoreClaim {
  public:
   CoreClaim() = default;

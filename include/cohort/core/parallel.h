@@ -106,6 +106,20 @@ inline void spin_pause() {
   }
 }
 
+// Spins until `done()` or `budget` is spent (checking the clock between rounds of pauses);
+// returns whether `done()` held. A budget of zero asks once.
+template <typename Pred>
+bool spin_until(Pred done, std::chrono::nanoseconds budget) {
+  if (done()) return true;
+  if (budget.count() <= 0) return false;
+  const auto until = std::chrono::steady_clock::now() + budget;
+  while (!done()) {
+    spin_pause();
+    if (std::chrono::steady_clock::now() >= until) return done();
+  }
+  return true;
+}
+
 // Spins up to `budget` on `f`'s ready flag (a load, no system call) and returns when it is
 // ready or the budget is spent; the caller then get()s it, sleeping only if it is still
 // running. For a thread that waits on many short jobs and has a core of its own: a futex
@@ -114,12 +128,12 @@ inline void spin_pause() {
 template <typename T>
 void wait_spinning(const std::future<T>& f, std::chrono::nanoseconds budget) {
   if (budget.count() <= 0 || !f.valid()) return;
-  const auto until = std::chrono::steady_clock::now() + budget;
   // timeout: still running (ready: done; deferred: runs only when get() is called).
-  while (f.wait_for(std::chrono::seconds(0)) == std::future_status::timeout) {
-    spin_pause();
-    if (std::chrono::steady_clock::now() >= until) return;
-  }
+  spin_until(
+      [&f] {
+        return f.wait_for(std::chrono::seconds(0)) != std::future_status::timeout;
+      },
+      budget);
 }
 
 // The pool used by the vector kernels in ops.h. Created on first use with
