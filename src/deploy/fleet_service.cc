@@ -95,7 +95,7 @@ Status FleetService::plan_downlink(ClientId c, int64_t task_id, ModelVersion ver
   return Status();
 }
 
-Result<ClientId> FleetService::caller(grpc::ServerContext* ctx) {
+Result<ClientId> FleetService::caller(grpc::ServerContextBase* ctx) {
   COHORT_ASSIGN_OR_RETURN(ClientId c, tokens_.authenticate(*ctx));
   Status rate = client_limits_.admit_call(c);
   if (!rate.ok()) {
@@ -191,90 +191,76 @@ grpc::Status FleetService::PullTask(grpc::ServerContext* ctx, const pb::PullTask
   return grpc::Status::OK;
 }
 
-grpc::Status FleetService::Download(grpc::ServerContext* ctx, const pb::DownloadRequest* req,
-                                    grpc::ServerWriter<pb::TensorChunk>* writer) {
-  Result<ClientId> c = caller(ctx);
-  if (!c.ok()) return to_grpc(c.error());
-  std::shared_ptr<const ArrayRecord> rec;
+Result<FleetService::DownloadPlan> FleetService::plan_download(ClientId c,
+                                                               const pb::DownloadRequest& req) {
+  struct Held {  // what the plan's ranges point into
+    std::shared_ptr<const ArrayRecord> rec;
+    std::shared_ptr<const std::string> payload;
+    runtime::DownlinkDeltas::Start planned;  // delta downlink: what PullTask planned
+  };
+  auto held = std::make_shared<Held>();
   ModelVersion version = 0;
   {
     std::lock_guard<std::mutex> lk(loop_.mu);
-    loop_.touch(*c);
-    const runtime::TaskRecord* t = loop_.core.task_of(*c);
-    if (t == nullptr || t->id != req->task_id()) {
-      return to_grpc(Status::failed_precondition(
-          "task " + std::to_string(req->task_id()) + " is not client " + std::to_string(*c) +
-          "'s current task (stale or unknown); pull a new task"));
+    loop_.touch(c);
+    const runtime::TaskRecord* t = loop_.core.task_of(c);
+    if (t == nullptr || t->id != req.task_id()) {
+      return Status::failed_precondition("task " + std::to_string(req.task_id()) +
+                                         " is not client " + std::to_string(c) +
+                                         "'s current task (stale or unknown); pull a new task");
     }
-    if (req->what() == pb::DownloadRequest::MODEL) {
-      rec = t->task.model;
+    if (req.what() == pb::DownloadRequest::MODEL) {
+      held->rec = t->task.model;
       version = t->task.version;
-    } else if (req->what() == pb::DownloadRequest::SERVER_STATE) {
-      rec = t->task.server_state;
-      if (!rec) return to_grpc(Status::failed_precondition("task has no server state"));
+    } else if (req.what() == pb::DownloadRequest::SERVER_STATE) {
+      held->rec = t->task.server_state;
+      if (!held->rec) return Status::failed_precondition("task has no server state");
     } else {
-      return to_grpc(
-          Status::invalid_argument("DownloadRequest.what must be MODEL or SERVER_STATE"));
+      return Status::invalid_argument("DownloadRequest.what must be MODEL or SERVER_STATE");
     }
   }
-  Result<std::unique_ptr<ClientLimits::Slot>> slot = client_limits_.open_stream(*c, "Download");
-  if (!slot.ok()) return to_grpc(slot.error());
-  std::unique_ptr<StreamWatchdog::Stream> watch = watchdog_.watch(ctx, "Download");
-  wire::ByteRange part = wire::bytes_of(*rec);
-  wire::StreamCrc crc;
-  std::shared_ptr<const std::string> payload;
-  runtime::DownlinkDeltas::Start planned;  // delta downlink: what PullTask planned (kept alive)
-  std::vector<wire::ByteRange> parts;
-  if (req->what() == pb::DownloadRequest::MODEL && downlink_deltas_) {
+  DownloadPlan plan;
+  wire::ByteRange part = wire::bytes_of(*held->rec);
+  const runtime::DownlinkDeltas::Start& planned = held->planned;
+  if (req.what() == pb::DownloadRequest::MODEL && downlink_deltas_) {
     std::lock_guard<std::mutex> lk(downlink_mu_);
-    auto it = downlink_starts_.find(*c);
-    if (it == downlink_starts_.end() || it->second.first != req->task_id()) {
-      return to_grpc(Status::failed_precondition("task " + std::to_string(req->task_id()) +
-                                                 ": no download planned; pull the task again"));
+    auto it = downlink_starts_.find(c);
+    if (it == downlink_starts_.end() || it->second.first != req.task_id()) {
+      return Status::failed_precondition("task " + std::to_string(req.task_id()) +
+                                         ": no download planned; pull the task again");
     }
-    planned = it->second.second;
+    held->planned = it->second.second;
     if (planned.plan.full) part = wire::bytes_of(*planned.model);
-    for (const auto& p : planned.plan.payloads) parts.push_back({p->data(), static_cast<int64_t>(p->size())});
-    crc = wire::StreamCrc::omit();  // payloads check themselves, the whole model its hash
-  } else if (req->what() == pb::DownloadRequest::MODEL && compression_.downlink) {
-    Result<std::shared_ptr<const std::string>> p = downlink_payload(version, rec);
-    if (!p.ok()) return to_grpc(p.error().with_context("encoding model version " + std::to_string(version)));
-    payload = *p;
-    part = {payload->data(), static_cast<int64_t>(payload->size())};
-    crc = wire::StreamCrc::omit();  // the payload checks itself
-  } else if (req->what() == pb::DownloadRequest::MODEL) {
-    crc = wire::StreamCrc::given(model_crc(version, part));  // once per version, not per client
+    for (const auto& p : planned.plan.payloads) {
+      plan.parts.push_back({p->data(), static_cast<int64_t>(p->size())});
+    }
+    plan.crc = wire::StreamCrc::omit();  // payloads check themselves, the whole model its hash
+  } else if (req.what() == pb::DownloadRequest::MODEL && compression_.downlink) {
+    Result<std::shared_ptr<const std::string>> p = downlink_payload(version, held->rec);
+    if (!p.ok()) return p.error().with_context("encoding model version " + std::to_string(version));
+    held->payload = *p;
+    part = {held->payload->data(), static_cast<int64_t>(held->payload->size())};
+    plan.crc = wire::StreamCrc::omit();  // the payload checks itself
+  } else if (req.what() == pb::DownloadRequest::MODEL) {
+    plan.crc =
+        wire::StreamCrc::given(model_crc(version, part));  // once per version, not per client
   }
   // Under delta downlink a client that already holds the model is sent nothing.
-  const bool nothing = planned.model != nullptr && !planned.plan.full && parts.empty();
-  if (parts.empty() && !nothing) parts.push_back(part);
-  const bool sent =
-      wire::for_each_chunk(
-          parts, opts_.chunk_bytes,
-          [&](const pb::TensorChunk& ch) {
-            if (!writer->Write(ch)) return false;
-            watch->progress(static_cast<int64_t>(ch.data().size()));
-            return true;
-          },
-          crc);
-  if (!sent) {
-    const std::string why = watch->cancelled_reason();
-    if (!why.empty()) {
-      log_line("client " + std::to_string(*c) + ": " + why);
-      return to_grpc(Status::deadline_exceeded(why));
-    }
-    return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
-  }
-  if (downlink_deltas_ && req->what() == pb::DownloadRequest::MODEL) {
+  const bool nothing = planned.model != nullptr && !planned.plan.full && plan.parts.empty();
+  if (plan.parts.empty() && !nothing) plan.parts.push_back(part);
+  plan.keep = std::move(held);
+  return plan;
+}
+
+void FleetService::download_sent(ClientId c, const pb::DownloadRequest& req, int64_t bytes) {
+  if (downlink_deltas_ && req.what() == pb::DownloadRequest::MODEL) {
     std::lock_guard<std::mutex> lk(downlink_mu_);
-    auto it = downlink_starts_.find(*c);
-    if (it != downlink_starts_.end() && it->second.first == req->task_id()) downlink_starts_.erase(it);
+    auto it = downlink_starts_.find(c);
+    if (it != downlink_starts_.end() && it->second.first == req.task_id())
+      downlink_starts_.erase(it);
   }
-  int64_t bytes = 0;
-  for (const wire::ByteRange& p : parts) bytes += p.size;
   std::lock_guard<std::mutex> lk(loop_.mu);
   loop_.core.add_bytes_down(bytes);
-  return grpc::Status::OK;
 }
 
 void FleetService::reject_push(ClientId c, int64_t task_id, const Status& why) {

@@ -21,7 +21,9 @@
 
 namespace cohort::deploy {
 
-class FleetService final : public v1::Fleet::Service {
+// Download is a callback method on raw byte buffers (deploy/download.cc): its chunks point into
+// the model instead of copying it twice per client; the other methods are synchronous.
+class FleetService final : public v1::Fleet::WithRawCallbackMethod_Download<v1::Fleet::Service> {
  public:
   FleetService(const ServerOptions& options, const TokenTable& tokens, ServerLoop& loop,
                std::shared_ptr<const ArrayLayout> layout);
@@ -30,8 +32,8 @@ class FleetService final : public v1::Fleet::Service {
                         v1::RegisterReply* reply) override;
   grpc::Status PullTask(grpc::ServerContext* ctx, const v1::PullTaskRequest* req,
                         v1::PullTaskReply* reply) override;
-  grpc::Status Download(grpc::ServerContext* ctx, const v1::DownloadRequest* req,
-                        grpc::ServerWriter<v1::TensorChunk>* writer) override;
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* Download(grpc::CallbackServerContext* ctx,
+                                                       const grpc::ByteBuffer* req) override;
   grpc::Status PushUpdate(grpc::ServerContext* ctx, grpc::ServerReader<v1::UpdateChunk>* reader,
                           v1::PushReply* reply) override;
   grpc::Status Heartbeat(grpc::ServerContext* ctx, const v1::HeartbeatRequest* req,
@@ -43,7 +45,20 @@ class FleetService final : public v1::Fleet::Service {
 
  private:
   // The authenticated caller, within its call rate (ResourceExhausted beyond it).
-  Result<ClientId> caller(grpc::ServerContext* ctx);
+  Result<ClientId> caller(grpc::ServerContextBase* ctx);
+  // What a Download of client `c` sends: the byte ranges, their stream CRC, and what owns the
+  // memory they point into. FailedPrecondition when `req` does not name the client's current
+  // task (or, under delta downlink, its planned download), InvalidArgument for an unknown
+  // `what`. loop_.mu and downlink_mu_ not held.
+  struct DownloadPlan {
+    std::vector<wire::ByteRange> parts;
+    wire::StreamCrc crc;
+    std::shared_ptr<const void> keep;
+  };
+  Result<DownloadPlan> plan_download(ClientId c, const v1::DownloadRequest& req);
+  // A download was sent whole: its bytes are counted, a delta downlink's plan is spent.
+  void download_sent(ClientId c, const v1::DownloadRequest& req, int64_t bytes);
+  class DownloadReactor;
   // An update that never reached the strategy: counted and logged; the task it answered is
   // lost (the strategy hears of it on the loop). mu not held.
   void reject_push(ClientId c, int64_t task_id, const Status& why);

@@ -20,7 +20,7 @@ StreamWatchdog::~StreamWatchdog() {
   thread_.join();
 }
 
-std::unique_ptr<StreamWatchdog::Stream> StreamWatchdog::watch(grpc::ServerContext* ctx,
+std::unique_ptr<StreamWatchdog::Stream> StreamWatchdog::watch(grpc::ServerContextBase* ctx,
                                                               const std::string& what) {
   std::lock_guard<std::mutex> lk(mu_);
   const uint64_t id = next_id_++;

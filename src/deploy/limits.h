@@ -49,11 +49,11 @@ class StreamWatchdog {
     StreamWatchdog* dog_;
     uint64_t id_;
   };
-  std::unique_ptr<Stream> watch(grpc::ServerContext* ctx, const std::string& what);
+  std::unique_ptr<Stream> watch(grpc::ServerContextBase* ctx, const std::string& what);
 
  private:
   struct Entry {
-    grpc::ServerContext* ctx = nullptr;
+    grpc::ServerContextBase* ctx = nullptr;
     std::string what;
     double start = 0, last = 0;
     int64_t bytes = 0;

@@ -1,10 +1,11 @@
 // Tests of the deployment server's limits (deploy/limits.h): stream deadlines, per-client stream
 // and call-rate limits, the upload memory budget, empty chunks, escaped and rate-limited log
 // lines, and the graceful stop that tells clients DONE.
-#include "deploy/limits.h"
-
 #include <future>
 
+#include <grpcpp/generic/generic_stub.h>
+
+#include "deploy/limits.h"
 #include "deploy/server_test_util.h"
 
 namespace cohort::deploy {
@@ -245,6 +246,109 @@ TEST(DeployLimits, SlowStreamBelowTheByteRateFloorIsCancelled) {
   grpc::Status s = trickle.finish();
   EXPECT_FALSE(s.ok());
   EXPECT_EQ(f.server->version(), 0);
+}
+
+// Download is a callback reactor (deploy/download.cc): a client that stops reading a large
+// model is cancelled by the idle deadline like a held push, the reactor lets go of the model,
+// and another client downloads the whole model and trains on.
+TEST(DeployLimits, StalledDownloadIsCancelledAndTheServerGoesOn) {
+  Fixture f;
+  f.opts.stream_idle_timeout_s = 0.4;
+  f.opts.chunk_bytes = 64 << 10;
+  f.opts.max_rounds = 1;
+  // 16 MB: more than the HTTP/2 windows and socket buffers hold, so writes stall unread.
+  ArrayRecord big(*ArrayLayout::create({{"w", {2, 3}}, {"b", {3}}, {"pad", {4 << 20}}}));
+  for (int64_t i = 0; i < big.numel(); ++i) big.flat()[i] = static_cast<float>(i % 1000);
+  const std::vector<float> want(big.flat().begin(), big.flat().end());
+  f.start(fedbuff(1), std::move(big));
+  TestClient stalled(f.target(), "tok0"), honest(f.target(), "tok1");
+  pb::RegisterReply rr;
+  ASSERT_TRUE(stalled.reg(1, &rr).ok());
+  ASSERT_TRUE(honest.reg(1, &rr).ok());
+  pb::PullTaskReply t0 = stalled.pull_train();
+  ASSERT_EQ(t0.kind(), pb::PullTaskReply::TRAIN);
+  // A client that lets 64 KB wait unread per stream, no more.
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 64 << 10);
+  auto stub = pb::Fleet::NewStub(
+      grpc::CreateCustomChannel(f.target(), grpc::InsecureChannelCredentials(), args));
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("authorization", "Bearer tok0");
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  pb::DownloadRequest req;
+  req.set_task_id(t0.task_id());
+  req.set_what(pb::DownloadRequest::MODEL);
+  auto reader = stub->Download(&ctx, req);
+  pb::TensorChunk first;
+  ASSERT_TRUE(reader->Read(&first));  // then nothing more is read
+  pb::PullTaskReply t1 = honest.pull_train();
+  ASSERT_EQ(t1.kind(), pb::PullTaskReply::TRAIN);
+  std::vector<float> got;
+  ASSERT_TRUE(honest.download(t1.task_id(), &got).ok());
+  EXPECT_EQ(got, want);
+  // Past the idle deadline, the stalled stream has been cancelled: what is left to read ends
+  // in an error, not in the rest of the model.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  const auto t = std::chrono::steady_clock::now();
+  pb::TensorChunk rest;
+  while (reader->Read(&rest)) {
+  }
+  EXPECT_FALSE(reader->Finish().ok());
+  EXPECT_LT(std::chrono::steady_clock::now() - t, std::chrono::seconds(20));
+}
+
+// The raw Download handler parses its request itself: bytes that are no DownloadRequest are
+// InvalidArgument, a call without a token Unauthenticated, a stale task FailedPrecondition.
+TEST(DeployLimits, MalformedOrUnauthenticatedDownloadsAreRefused) {
+  Fixture f;
+  f.start(fedbuff(1));
+  TestClient c(f.target(), "tok0");
+  pb::RegisterReply rr;
+  ASSERT_TRUE(c.reg(1, &rr).ok());
+  pb::PullTaskReply t = c.pull_train();
+  auto channel = grpc::CreateChannel(f.target(), grpc::InsecureChannelCredentials());
+  grpc::GenericStub generic(channel);
+  auto call = [&](const std::string& bytes, bool with_token) {
+    grpc::ClientContext ctx;
+    if (with_token) ctx.AddMetadata("authorization", "Bearer tok0");
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    grpc::Slice slice(bytes);
+    grpc::ByteBuffer request(&slice, 1);
+    grpc::CompletionQueue cq;
+    auto rpc = generic.PrepareCall(&ctx, "/cohort.v1.Fleet/Download", &cq);
+    void* tag = nullptr;
+    bool ok = false;
+    rpc->StartCall(reinterpret_cast<void*>(1));
+    cq.Next(&tag, &ok);
+    rpc->Write(request, reinterpret_cast<void*>(2));
+    cq.Next(&tag, &ok);
+    rpc->WritesDone(reinterpret_cast<void*>(3));
+    cq.Next(&tag, &ok);
+    grpc::ByteBuffer reply;
+    for (;;) {
+      rpc->Read(&reply, reinterpret_cast<void*>(4));
+      cq.Next(&tag, &ok);
+      if (!ok) break;
+    }
+    grpc::Status status;
+    rpc->Finish(&status, reinterpret_cast<void*>(5));
+    cq.Next(&tag, &ok);
+    return status;
+  };
+  grpc::Status bad = call(std::string("\xff\xff\xff", 3), true);
+  EXPECT_EQ(bad.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(bad.error_message(), "malformed DownloadRequest");
+  pb::DownloadRequest req;
+  req.set_task_id(t.task_id());
+  req.set_what(pb::DownloadRequest::MODEL);
+  EXPECT_EQ(call(req.SerializeAsString(), false).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_TRUE(call(req.SerializeAsString(), true).ok());
+  req.set_task_id(t.task_id() + 100);
+  grpc::Status stale = call(req.SerializeAsString(), true);
+  EXPECT_EQ(stale.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(stale.error_message().find("is not client 0's current task"), std::string::npos)
+      << stale.error_message();
 }
 
 TEST(DeployLimits, GracefulStopTellsClientsDone) {

@@ -59,7 +59,7 @@ Result<TokenTable> TokenTable::load(const std::string& path) {
   return t;
 }
 
-Result<ClientId> TokenTable::authenticate(const grpc::ServerContext& ctx) const {
+Result<ClientId> TokenTable::authenticate(const grpc::ServerContextBase& ctx) const {
   COHORT_ASSIGN_OR_RETURN(std::string token, wire::bearer_token(ctx));
   auto t = tokens_.find(token);
   if (t == tokens_.end()) return Status::unauthenticated("unknown or revoked token");

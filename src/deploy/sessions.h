@@ -23,7 +23,7 @@ class TokenTable {
   // naming the file and line.
   static Result<TokenTable> load(const std::string& path);
   // The client id of the caller's "authorization: Bearer <token>", or Unauthenticated.
-  Result<ClientId> authenticate(const grpc::ServerContext& ctx) const;
+  Result<ClientId> authenticate(const grpc::ServerContextBase& ctx) const;
   // Every client id the file names, ascending, without duplicates.
   std::vector<ClientId> client_ids() const;
   size_t size() const { return tokens_.size(); }

@@ -81,7 +81,7 @@ void prepare_context(grpc::ClientContext* ctx, const std::string& token, double 
                         std::chrono::duration<double>(timeout_s)));
 }
 
-Result<std::string> bearer_token(const grpc::ServerContext& ctx) {
+Result<std::string> bearer_token(const grpc::ServerContextBase& ctx) {
   const auto& md = ctx.client_metadata();
   auto it = md.find(kAuthorizationKey);
   if (it == md.end()) {
@@ -184,39 +184,80 @@ uint32_t crc32_of(std::span<const ByteRange> parts) {
   return static_cast<uint32_t>(crc);
 }
 
-bool for_each_chunk(std::span<const ByteRange> parts, int64_t chunk_bytes,
-                    const std::function<bool(pb::TensorChunk&)>& emit, StreamCrc given) {
+bool for_each_chunk_view(std::span<const ByteRange> parts, int64_t chunk_bytes,
+                         const std::function<bool(const ChunkView&)>& emit, StreamCrc given) {
   int64_t total = 0;
   for (const ByteRange& p : parts) total += p.size;
   const int64_t step = std::max<int64_t>(1, chunk_bytes);
-  pb::TensorChunk msg;
-  if (total == 0) {
-    msg.set_total_bytes(total);
-    msg.set_offset(0);
-    return emit(msg);
-  }
-  int64_t offset = 0;
+  ChunkView v;
+  v.total_bytes = total;
+  if (total == 0) return emit(v);
   uLong crc = ::crc32_z(0L, Z_NULL, 0);
   for (const ByteRange& p : parts) {
     for (int64_t pos = 0; pos < p.size; pos += step) {
       const int64_t n = std::min(step, p.size - pos);
-      // Every field, every time: `emit` may have taken the previous chunk's contents.
-      msg.set_total_bytes(total);
-      msg.set_offset(offset);
-      msg.set_data(p.data + pos, static_cast<size_t>(n));
-      msg.clear_crc32();
+      v.data = {p.data + pos, n};
       if (given.mode == StreamCrc::Mode::kCompute) {
         crc = ::crc32_z(crc, reinterpret_cast<const Bytef*>(p.data + pos), static_cast<size_t>(n));
       }
-      offset += n;
-      if (offset == total && given.mode != StreamCrc::Mode::kOmit) {  // the last chunk
-        msg.set_crc32(given.mode == StreamCrc::Mode::kGiven ? given.value
-                                                            : static_cast<uint32_t>(crc));
+      if (v.offset + n == total && given.mode != StreamCrc::Mode::kOmit) {  // the last chunk
+        v.crc32 = given.mode == StreamCrc::Mode::kGiven ? given.value : static_cast<uint32_t>(crc);
       }
-      if (!emit(msg)) return false;
+      if (!emit(v)) return false;
+      v.offset += n;
     }
   }
   return true;
+}
+
+bool for_each_chunk(std::span<const ByteRange> parts, int64_t chunk_bytes,
+                    const std::function<bool(pb::TensorChunk&)>& emit, StreamCrc given) {
+  pb::TensorChunk msg;
+  return for_each_chunk_view(
+      parts, chunk_bytes,
+      [&](const ChunkView& v) {
+        // Every field, every time: `emit` may have taken the previous chunk's contents.
+        msg.set_total_bytes(v.total_bytes);
+        msg.set_offset(v.offset);
+        msg.set_data(v.data.data, static_cast<size_t>(v.data.size));
+        if (v.crc32) {
+          msg.set_crc32(*v.crc32);
+        } else {
+          msg.clear_crc32();
+        }
+        return emit(msg);
+      },
+      given);
+}
+
+grpc::ByteBuffer chunk_buffer(const ChunkView& view, const std::shared_ptr<const void>& keep) {
+  pb::TensorChunk head;  // every field but data; proto3 parsers accept fields in any order
+  head.set_offset(view.offset);
+  head.set_total_bytes(view.total_bytes);
+  if (view.crc32) head.set_crc32(*view.crc32);
+  std::string bytes = head.SerializeAsString();
+  if (view.data.size == 0) {
+    grpc::Slice only(bytes);
+    return grpc::ByteBuffer(&only, 1);
+  }
+  // data = 2, length-delimited: tag 0x12, then the length as a varint.
+  bytes.push_back(static_cast<char>((pb::TensorChunk::kDataFieldNumber << 3) | 2));
+  for (auto n = static_cast<uint64_t>(view.data.size);; n >>= 7) {
+    if (n < 0x80) {
+      bytes.push_back(static_cast<char>(n));
+      break;
+    }
+    bytes.push_back(static_cast<char>((n & 0x7f) | 0x80));
+  }
+  grpc::Slice slices[2] = {
+      grpc::Slice(bytes),
+      grpc::Slice(
+          const_cast<char*>(view.data.data), static_cast<size_t>(view.data.size),
+          [](void* p) {
+            delete static_cast<std::shared_ptr<const void>*>(p);
+          },
+          new std::shared_ptr<const void>(keep))};
+  return grpc::ByteBuffer(slices, 2);
 }
 
 namespace {

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -43,7 +44,7 @@ inline constexpr char kAuthorizationKey[] = "authorization";
 // Adds "authorization: Bearer <token>" and a deadline `timeout_s` from now.
 void prepare_context(grpc::ClientContext* ctx, const std::string& token, double timeout_s);
 // The token of a "Bearer <token>" value, or Unauthenticated naming what was wrong.
-Result<std::string> bearer_token(const grpc::ServerContext& ctx);
+Result<std::string> bearer_token(const grpc::ServerContextBase& ctx);
 
 // ---- layouts and task configs ----------------------------------------------------------------
 void to_pb(const ArrayLayout& layout, pb::Layout* out);
@@ -87,13 +88,30 @@ struct StreamCrc {
 // The zlib CRC-32 of the concatenation of `parts`.
 uint32_t crc32_of(std::span<const ByteRange> parts);
 
+// One chunk of a stream, pointing into the sender's bytes: a TensorChunk without its copy.
+struct ChunkView {
+  int64_t offset = 0;
+  int64_t total_bytes = 0;
+  ByteRange data;
+  std::optional<uint32_t> crc32;  // the last chunk's, as the StreamCrc says
+};
 // Cuts the concatenation of `parts` into chunks of at most `chunk_bytes` bytes (an empty
-// payload is one empty chunk) and hands each to `emit`, stopping when it returns false. The
-// last chunk carries the zlib CRC-32 of the whole payload, as `crc` says. `emit` may take the
-// chunk's contents (e.g. Swap it into an enclosing message, saving a copy of its data): every
-// field is set again before the next call. Returns false when `emit` did.
+// payload is one empty chunk; a chunk never spans two parts) and hands each to `emit`,
+// stopping when it returns false. The last chunk carries the zlib CRC-32 of the whole payload,
+// as `crc` says. Returns false when `emit` did.
+bool for_each_chunk_view(std::span<const ByteRange> parts, int64_t chunk_bytes,
+                         const std::function<bool(const ChunkView&)>& emit, StreamCrc crc = {});
+// The same chunks as TensorChunk messages (their data copied in). `emit` may take the chunk's
+// contents (e.g. Swap it into an enclosing message, saving a copy of its data): every field is
+// set again before the next call.
 bool for_each_chunk(std::span<const ByteRange> parts, int64_t chunk_bytes,
                     const std::function<bool(pb::TensorChunk&)>& emit, StreamCrc crc = {});
+// The serialized TensorChunk of `view` as a gRPC byte buffer that references the data instead
+// of copying it: a small slice with the other fields and the data's tag and length, then the
+// data itself. `keep` owns the memory the view points into; the buffer's slices hold it until
+// gRPC has sent them (possibly after the call that wrote them has finished). Parses as the
+// message for_each_chunk would have built.
+grpc::ByteBuffer chunk_buffer(const ChunkView& view, const std::shared_ptr<const void>& keep);
 
 // Reassembles a chunked stream into destinations laid end to end (e.g. an update's
 // delta, then its state delta), checking every chunk: total_bytes must equal the buffers'

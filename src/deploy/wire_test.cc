@@ -3,12 +3,13 @@
 // a corrupted byte.
 #include "deploy/wire.h"
 
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-
+#include <memory>
 #include <numeric>
 #include <string>
 #include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 
 namespace cohort::wire {
 namespace {
@@ -54,6 +55,57 @@ TEST(Wire, ChunksRoundTripAcrossBuffersWithCrcOnTheLastChunk) {
     EXPECT_EQ(x, in.a);
     EXPECT_EQ(y, in.b);
   }
+}
+
+// The zero-copy chunks (what the server's Download sends) parse as the copied ones, for data
+// lengths whose varint takes one, two and three bytes, an empty payload and every StreamCrc
+// mode; the memory they point into is held until the last buffer is gone.
+TEST(Wire, ChunkBuffersParseAsTheCopiedChunks) {
+  std::string big(70000, '\0');
+  std::iota(big.begin(), big.end(), 'a');
+  for (int64_t step : {1, 100, 127, 128, 20000, 16384, 70000}) {
+    for (StreamCrc crc : {StreamCrc{}, StreamCrc::given(0xdeadbeef), StreamCrc::omit()}) {
+      const std::vector<ByteRange> parts = {{big.data(), 300}, {big.data() + 300, 69700}};
+      std::vector<pb::TensorChunk> want;
+      for_each_chunk(
+          parts, step,
+          [&](const pb::TensorChunk& c) {
+            want.push_back(c);
+            return true;
+          },
+          crc);
+      auto owner = std::make_shared<int>(7);
+      std::vector<grpc::ByteBuffer> buffers;
+      for_each_chunk_view(
+          parts, step,
+          [&](const ChunkView& v) {
+            buffers.push_back(chunk_buffer(v, owner));
+            return true;
+          },
+          crc);
+      ASSERT_EQ(buffers.size(), want.size()) << step;
+      EXPECT_EQ(owner.use_count(), 1 + static_cast<long>(buffers.size()));
+      for (size_t i = 0; i < buffers.size(); ++i) {
+        pb::TensorChunk got;
+        ASSERT_TRUE(
+            grpc::SerializationTraits<pb::TensorChunk>::Deserialize(&buffers[i], &got).ok());
+        EXPECT_EQ(got.SerializeAsString(), want[i].SerializeAsString()) << step << " chunk " << i;
+      }
+      buffers.clear();
+      EXPECT_EQ(owner.use_count(), 1);  // every slice let go of the memory it pointed into
+    }
+  }
+  std::vector<grpc::ByteBuffer> empty;
+  for_each_chunk_view({}, 10, [&](const ChunkView& v) {
+    empty.push_back(chunk_buffer(v, nullptr));
+    return true;
+  });
+  ASSERT_EQ(empty.size(), 1u);
+  pb::TensorChunk got;
+  ASSERT_TRUE(grpc::SerializationTraits<pb::TensorChunk>::Deserialize(&empty[0], &got).ok());
+  EXPECT_EQ(got.total_bytes(), 0);
+  EXPECT_TRUE(got.data().empty());
+  EXPECT_TRUE(got.has_crc32() == false);
 }
 
 TEST(Wire, CorruptedByteIsDataLoss) {
