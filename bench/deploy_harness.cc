@@ -33,6 +33,7 @@
 #include "bench_util.h"
 #include "cohort/codec/codec.h"
 #include "cohort/core/metrics.h"
+#include "cohort/deploy/client.h"
 #include "deploy/wire.h"
 #include "deploy_bench.h"
 
@@ -252,6 +253,7 @@ void client_step(BenchClient& c, const pb::Layout& layout, const std::vector<flo
 }  // namespace
 
 Result<DeployBenchResult> run_deploy_bench(const DeployBenchSpec& spec) {
+  deploy::keep_freed_memory_for_reuse();  // as cohort join does (the server child does not)
   char tmpl[] = "/tmp/cohort-bench-deploy-XXXXXX";
   if (mkdtemp(tmpl) == nullptr) return Status::internal("mkdtemp failed");
   const std::string dir = tmpl;

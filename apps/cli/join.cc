@@ -156,6 +156,7 @@ void run_join(const JoinArgs& a) {
       std::fflush(stdout);
     };
   }
+  deploy::keep_freed_memory_for_reuse();
   Result<std::unique_ptr<deploy::Client>> client =
       deploy::Client::create(std::move(o), std::move(*trainer), std::move(shard));
   if (!client.ok()) return fail(client.error());

@@ -270,6 +270,29 @@ float max_abs(std::span<const float> x) {
   return m > 0x7f800000u ? std::numeric_limits<float>::quiet_NaN() : std::bit_cast<float>(m);
 }
 
+Magnitudes magnitudes(std::span<const float> x) {
+  const auto n = static_cast<int64_t>(x.size());
+  const int64_t n_chunks = (n + kChunk - 1) / kChunk;
+  std::vector<double> sums(static_cast<size_t>(std::max<int64_t>(1, n_chunks)), 0.0);
+  std::vector<uint32_t> bits(sums.size(), 0);
+  for_chunks(n, [&](int64_t lo, int64_t hi) {
+    // A chunk (256 KB) stays in L2 between its two passes; the sums are sum_squares_fast's.
+    for (int64_t c = lo; c < hi; c += kChunk) {
+      const int64_t len = std::min(hi, c + kChunk) - c;
+      sums[static_cast<size_t>(c / kChunk)] = k_sum_squares(x.data() + c, len);
+      bits[static_cast<size_t>(c / kChunk)] = k_max_abs_bits(x.data() + c, len);
+    }
+  });
+  Magnitudes out;
+  uint32_t m = 0;
+  for (size_t i = 0; i < sums.size(); ++i) {
+    out.sum_squares += sums[i];
+    m = std::max(m, bits[i]);
+  }
+  out.max_abs = m > 0x7f800000u ? std::numeric_limits<float>::quiet_NaN() : std::bit_cast<float>(m);
+  return out;
+}
+
 bool all_finite(std::span<const float> x) {
   // An integer test of the exponent bits (all ones: infinite or NaN), OR-ed over blocks: the
   // loop vectorizes, unlike a float test with an early exit (an update's admission checks

@@ -98,6 +98,30 @@ TEST(OpsTest, SumSquaresFastAgreesWithDotUpToRounding) {
   }
 }
 
+// magnitudes: sum_squares_fast's sum bit for bit and max_abs, over sizes below one chunk and
+// across several (the parallel path), with a NaN or infinity anywhere showing in max_abs.
+TEST(OpsTest, MagnitudesAreSumSquaresFastAndMaxAbsInOnePass) {
+  const Magnitudes none = magnitudes({});
+  EXPECT_EQ(none.sum_squares, 0.0);
+  EXPECT_EQ(none.max_abs, 0.0f);
+  for (size_t n : {size_t{3}, size_t{4097}, static_cast<size_t>(kChunk),
+                   static_cast<size_t>(3 * kChunk + 77)}) {
+    std::vector<float> x(n);
+    for (size_t i = 0; i < n; ++i) x[i] = std::sin(static_cast<float>(i) * 0.11f) * 2.0f;
+    x[n / 2] = -7.5f;
+    const Magnitudes m = magnitudes(x);
+    EXPECT_EQ(m.sum_squares, sum_squares_fast(x)) << n;
+    EXPECT_EQ(m.max_abs, 7.5f) << n;
+    for (size_t at : {size_t{0}, n - 1}) {
+      std::vector<float> y = x;
+      y[at] = -std::numeric_limits<float>::infinity();
+      EXPECT_EQ(magnitudes(y).max_abs, std::numeric_limits<float>::infinity()) << n;
+      y[at] = std::numeric_limits<float>::quiet_NaN();
+      EXPECT_TRUE(std::isnan(magnitudes(y).max_abs)) << n;
+    }
+  }
+}
+
 TEST(OpsTest, WeightedSumHandComputed) {
   std::vector<float> a = {1, 2, 3}, b = {4, 5, 6}, c = {7, 8, 9};
   std::vector<const float*> in = {a.data(), b.data(), c.data()};

@@ -171,8 +171,9 @@ Status DeltaDecoder::finish() const {
 // ---- FrameStats, SpooledDelta ------------------------------------------------------------------
 
 void FrameStats::add(std::span<const float> v) {
-  sum_squares += ops::sum_squares_fast(v);
-  max_abs = std::max(max_abs, ops::max_abs(v));
+  const ops::Magnitudes m = ops::magnitudes(v);
+  sum_squares += m.sum_squares;
+  max_abs = std::max(max_abs, m.max_abs);
 }
 
 SpooledDelta::SpooledDelta(std::shared_ptr<const codec::Chain> chain,

@@ -3,6 +3,8 @@
 // a corrupted byte.
 #include "deploy/wire.h"
 
+#include <zlib.h>
+
 #include <memory>
 #include <numeric>
 #include <string>
@@ -106,6 +108,30 @@ TEST(Wire, ChunkBuffersParseAsTheCopiedChunks) {
   EXPECT_EQ(got.total_bytes(), 0);
   EXPECT_TRUE(got.data().empty());
   EXPECT_TRUE(got.has_crc32() == false);
+}
+
+// crc32_of checks 8 MB pieces in parallel and combines them: the same CRC as one serial pass
+// over the concatenation, with parts that are empty, tiny, or span several pieces.
+TEST(Wire, ParallelCrcOfPartsIsTheSerialCrc) {
+  std::string big((int64_t{8} << 20) * 2 + 12345, '\0');
+  uint32_t x = 1;
+  for (char& c : big) {
+    x = x * 1664525u + 1013904223u;
+    c = static_cast<char>(x >> 24);
+  }
+  const std::vector<ByteRange> parts = {
+      {big.data(), 3}, {big.data() + 3, 0}, {big.data() + 3, static_cast<int64_t>(big.size()) - 3}};
+  uLong serial = crc32_z(0L, Z_NULL, 0);
+  serial = crc32_z(serial, reinterpret_cast<const Bytef*>(big.data()), big.size());
+  EXPECT_EQ(crc32_of(parts), static_cast<uint32_t>(serial));
+  EXPECT_EQ(crc32_of({}), 0u);
+  // And the CRC a stream computes while cutting its chunks agrees.
+  std::optional<uint32_t> last;
+  for_each_chunk_view(parts, 1 << 20, [&](const ChunkView& v) {
+    last = v.crc32;
+    return true;
+  });
+  EXPECT_EQ(last, static_cast<uint32_t>(serial));
 }
 
 TEST(Wire, CorruptedByteIsDataLoss) {

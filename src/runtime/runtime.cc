@@ -377,20 +377,21 @@ Status Runtime::receive(int64_t task_id, Update u, int64_t bytes_up,
 }
 
 Status Runtime::check_commit(const ArrayRecord& current, const ArrayRecord& next) const {
-  COHORT_RETURN_IF_ERROR(next.check_finite());
+  // One pass over the next model answers finiteness, its largest weight and its norm.
+  const ops::Magnitudes m = ops::magnitudes(next.flat());
+  if (!std::isfinite(m.max_abs)) {
+    COHORT_RETURN_IF_ERROR(next.check_finite());  // names the element
+  }
   const double max_abs = options_.admission.max_abs_weight;
-  if (max_abs > 0) {
-    const float m = ops::max_abs(next.flat());
-    if (m > max_abs) {
-      return Status::invalid_argument("a weight of magnitude " + format_number(m) +
-                                      " would exceed " + format_number(max_abs) +
-                                      " (admission.max_abs_weight)");
-    }
+  if (max_abs > 0 && m.max_abs > max_abs) {
+    return Status::invalid_argument("a weight of magnitude " + format_number(m.max_abs) +
+                                    " would exceed " + format_number(max_abs) +
+                                    " (admission.max_abs_weight)");
   }
   const double growth = options_.admission.max_model_growth;
   if (growth > 0) {
-    const double before = std::max(1.0, ops::l2_norm(current.flat()));
-    const double after = ops::l2_norm(next.flat());
+    const double before = std::max(1.0, std::sqrt(ops::sum_squares_fast(current.flat())));
+    const double after = std::sqrt(m.sum_squares);
     if (after > growth * before) {
       return Status::invalid_argument(
           "its norm " + format_number(after) + " would be more than " + format_number(growth) +

@@ -53,5 +53,14 @@ double sum_squares_fast(std::span<const float> x);
 bool all_finite(std::span<const float> x);
 // max |x[i]| (0 for an empty span); NaN when an element is NaN.
 float max_abs(std::span<const float> x);
+// sum_squares_fast (the same sum, bit for bit) and max_abs in one pass over memory (each
+// chunk's two passes run while it is in cache), in parallel over chunks: an infinite or NaN max_abs
+// tells that an element is not finite. For the checks of a whole model or frame (a commit, a
+// spooled upload's frames).
+struct Magnitudes {
+  double sum_squares = 0.0;
+  float max_abs = 0.0f;
+};
+Magnitudes magnitudes(std::span<const float> x);
 
 }  // namespace cohort::ops

@@ -147,4 +147,13 @@ class Client {
 // Parses "wrong-shape" | "nan" | "none" (InvalidArgument listing the known values).
 Result<InjectedFault> parse_injected_fault(const std::string& name);
 
+// Lets glibc keep large freed blocks for reuse (mmap threshold 32 MB, trim threshold 1 GB)
+// instead of handing them back to the kernel at once: gRPC allocates a receive buffer of up
+// to 4 MB per socket read, so a client downloading a model otherwise writes into fresh pages
+// on every read (page faults were ~10% of a client's CPU while downloading 100 MB models, and
+// the download phase of `cohort bench large-model` ~10% shorter with this). It changes the
+// whole process's allocator, so the library never calls it: `cohort join` does at start, as
+// do the deployment benchmarks' clients; an embedding program decides for itself.
+void keep_freed_memory_for_reuse();
+
 }  // namespace cohort::deploy
