@@ -38,7 +38,8 @@ Result<std::optional<Header>> parse_header(const Chain& chain, std::span<const i
 Status check_frame_lengths(const Chain& chain, std::span<const int64_t> offsets, int64_t f,
                            int64_t len, uint32_t raw_len, uint32_t stored_len);
 
-// Decodes frame `f` into `out` (its elements), checking its CRC-32 when `verify_crc`.
+// Decodes frame `f` into `out` (its elements), checking its CRC-32 and that it decodes to
+// finite values when `verify_crc` (off only for bytes this process already checked).
 Status decode_frame(const Chain& chain, std::span<const int64_t> offsets, const Header& h,
                     int64_t f, uint32_t raw_len, const uint8_t* stored, uint32_t stored_len,
                     uint32_t crc, std::span<float> out, int64_t* kept,

@@ -164,10 +164,12 @@ int64_t max_raw_bytes(const Chain& chain, int64_t len, size_t nseg) {
 }
 
 // Decodes frame `f` from its raw bytes into `out` (the frame's elements, dense; sparse frames
-// zero the rest). `kept` receives the number of values it carried.
+// zero the rest). `kept` receives the number of values it carried. `check_finite`: refuse a
+// frame that decodes to a non-finite value (off only for bytes this process already decoded
+// and checked: decoding is deterministic).
 Status decode_raw_frame(const Chain& chain, std::span<const int64_t> offsets, const Header& h,
                         int64_t f, const uint8_t* raw, int64_t raw_len, std::span<float> out,
-                        int64_t* kept, std::vector<float>* scratch) {
+                        int64_t* kept, std::vector<float>* scratch, bool check_finite) {
   const int64_t a = f * h.frame_elems;
   const int64_t len = static_cast<int64_t>(out.size());
   const ValueCodec& vc = chain.value_codec();
@@ -248,7 +250,7 @@ Status decode_raw_frame(const Chain& chain, std::span<const int64_t> offsets, co
     for (size_t i = 0; i < idx.size(); ++i) out[idx[i]] = (*scratch)[i];
   }
   *kept = values;
-  if (!ops::all_finite(out)) {
+  if (check_finite && !ops::all_finite(out)) {
     for (size_t i = 0; i < out.size(); ++i) {
       if (!std::isfinite(out[i])) {
         return Status::invalid_argument("frame " + std::to_string(f) + ": element " +
@@ -277,7 +279,7 @@ Status decode_frame(const Chain& chain, std::span<const int64_t> offsets, const 
     if (!s.ok()) return Status::data_loss("frame " + std::to_string(f) + ": " + s.message());
     raw = raw_buf->data();
   }
-  return decode_raw_frame(chain, offsets, h, f, raw, raw_len, out, kept, scratch);
+  return decode_raw_frame(chain, offsets, h, f, raw, raw_len, out, kept, scratch, verify_crc);
 }
 
 // Validates a frame header's lengths before its body is read.

@@ -105,12 +105,15 @@ double Admission::norm_bound(double model_norm) const {
 }
 
 double Admission::norm_of_model(const std::shared_ptr<const ArrayRecord>& model) const {
+  // One computation per model: concurrent admissions of a new version (the first pushes of a
+  // round arrive together) wait for the first instead of each reading the whole model.
+  std::lock_guard<std::mutex> computing(norm_mu_);
   {
     std::lock_guard<std::mutex> lk(mu_);
     // A live weak_ptr to the same object: not a new model at a reused address.
     if (normed_model_.lock() == model) return normed_value_;
   }
-  const double n = ops::l2_norm(model->flat());  // outside the lock: concurrent admissions
+  const double n = ops::l2_norm(model->flat());  // outside mu_: other admissions go on
   std::lock_guard<std::mutex> lk(mu_);
   normed_model_ = model;
   normed_value_ = n;

@@ -160,8 +160,8 @@ class StreamDecoder {
  public:
   using Sink = std::function<Status(int64_t first, std::span<const float> values)>;
   struct Options {
-    // Check each frame's CRC-32. Off only to re-read bytes this process already checked (the
-    // server's spool).
+    // Check each frame's CRC-32 and that it decodes to finite values. Off only to re-read
+    // bytes this process already checked (the server's spool).
     bool verify_crc = true;
     // Decode the complete frames of each feed() in parallel on the kernel pool; the sink is
     // then called concurrently for disjoint frames (in no particular order) and must allow it.

@@ -114,6 +114,7 @@ class Admission {
 
   AdmissionOptions options_;
   mutable std::mutex mu_;
+  mutable std::mutex norm_mu_;  // held while a model's norm is computed (norm_of_model)
   mutable std::weak_ptr<const ArrayRecord> normed_model_;  // whose norm normed_value_ is
   mutable double normed_value_ = 0;
   std::deque<double> recent_norms_;
