@@ -213,9 +213,7 @@ TEST(DeployLimits, EmptyChunksAreRejected) {
   Fixture f;
   f.start(fedbuff(1));
   TestClient c(f.target(), "tok0");
-  pb::RegisterReply rr;
-  ASSERT_TRUE(c.reg(1, &rr).ok());
-  pb::PullTaskReply t = c.pull_train();
+  pb::PullTaskReply t = c.register_and_train();
   std::vector<pb::UpdateChunk> msgs = {TestClient::header(t.task_id(), t.version(), 1)};
   for (int i = 0; i < 1000; ++i) {
     pb::UpdateChunk m;
@@ -238,9 +236,7 @@ TEST(DeployLimits, SlowStreamBelowTheByteRateFloorIsCancelled) {
   f.opts.stream_min_bytes_per_s = 1e6;
   f.start(fedbuff(1));
   TestClient c(f.target(), "tok0");
-  pb::RegisterReply rr;
-  ASSERT_TRUE(c.reg(1, &rr).ok());
-  pb::PullTaskReply t = c.pull_train();
+  pb::PullTaskReply t = c.register_and_train();
   auto stub = stub_for(f);
   HeldPush trickle(stub.get(), "tok0", t, true);
   grpc::Status s = trickle.finish();
@@ -304,9 +300,7 @@ TEST(DeployLimits, MalformedOrUnauthenticatedDownloadsAreRefused) {
   Fixture f;
   f.start(fedbuff(1));
   TestClient c(f.target(), "tok0");
-  pb::RegisterReply rr;
-  ASSERT_TRUE(c.reg(1, &rr).ok());
-  pb::PullTaskReply t = c.pull_train();
+  pb::PullTaskReply t = c.register_and_train();
   auto channel = grpc::CreateChannel(f.target(), grpc::InsecureChannelCredentials());
   grpc::GenericStub generic(channel);
   auto call = [&](const std::string& bytes, bool with_token) {

@@ -123,6 +123,14 @@ class TestClient {
     return reply;
   }
 
+  // Registers with `examples` and pulls until TRAIN: the usual start of a test's client.
+  pb::PullTaskReply register_and_train(int64_t examples = 1) {
+    pb::RegisterReply rr;
+    grpc::Status s = reg(examples, &rr);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return pull_train();
+  }
+
   // Pulls until TRAIN (or DONE); bounded.
   pb::PullTaskReply pull_train(const pb::PullTaskRequest& req = {}) {
     pb::PullTaskReply r;
