@@ -84,13 +84,17 @@ class RelayTrainer final : public Trainer {
     if (!posted.ok()) return Status::cancelled("aggregator: its server has stopped");
     std::unique_lock<std::mutex> lk(waiter->mu);
     while (!waiter->result) {
+      // Asked without waiter->mu: the loop thread sets the result while it holds the server's
+      // lock, which finished() takes (holding both in the other order could deadlock).
+      lk.unlock();
       if (cancel_requested() || stop_->load() || server_->finished()) {
-        lk.unlock();
         (void)server_->post([relay] {
           relay->cancel();
         });
         return Status::cancelled("aggregator: the task was given up while the tier trained");
       }
+      lk.lock();
+      if (waiter->result) break;
       waiter->cv.wait_for(lk, std::chrono::milliseconds(50));
     }
     Result<PartialAggregate> r = std::move(*waiter->result);
