@@ -24,20 +24,31 @@ void for_chunks(int64_t n, F&& f) {
   kernel_pool().parallel_for(0, n, kChunk, f);
 }
 
-// Chunked deterministic reduction: partial sums per fixed chunk, added in chunk order.
-template <typename F>
-double reduce_chunks(int64_t n, F&& partial) {
+// Chunked deterministic reduction: a partial result per fixed chunk, combined in chunk order
+// starting from `init`, the result of an empty range (one chunk: its partial result as it is,
+// no allocation, no pool).
+template <typename T, typename F, typename Combine>
+T reduce_chunks(int64_t n, T init, F&& partial, Combine&& combine) {
   const int64_t n_chunks = (n + kChunk - 1) / kChunk;
-  if (n_chunks <= 1) return n > 0 ? partial(0, n) : 0.0;
-  std::vector<double> parts(static_cast<size_t>(n_chunks));
+  if (n_chunks == 0) return init;
+  if (n_chunks == 1) return partial(0, n);
+  std::vector<T> parts(static_cast<size_t>(n_chunks));
   for_chunks(n, [&](int64_t lo, int64_t hi) {
     for (int64_t c = lo; c < hi; c += kChunk) {
       parts[static_cast<size_t>(c / kChunk)] = partial(c, std::min(hi, c + kChunk));
     }
   });
-  double s = 0;
-  for (double p : parts) s += p;
-  return s;
+  T acc = init;
+  for (const T& p : parts) acc = combine(acc, p);
+  return acc;
+}
+
+// The same for sums in double.
+template <typename F>
+double reduce_chunks(int64_t n, F&& partial) {
+  return reduce_chunks(n, 0.0, std::forward<F>(partial), [](double a, double b) {
+    return a + b;
+  });
 }
 
 COHORT_MULTIVERSION void k_scale(float* __restrict y, float a, int64_t n) {
@@ -271,26 +282,23 @@ float max_abs(std::span<const float> x) {
 }
 
 Magnitudes magnitudes(std::span<const float> x) {
-  const auto n = static_cast<int64_t>(x.size());
-  const int64_t n_chunks = (n + kChunk - 1) / kChunk;
-  std::vector<double> sums(static_cast<size_t>(std::max<int64_t>(1, n_chunks)), 0.0);
-  std::vector<uint32_t> bits(sums.size(), 0);
-  for_chunks(n, [&](int64_t lo, int64_t hi) {
-    // A chunk (256 KB) stays in L2 between its two passes; the sums are sum_squares_fast's.
-    for (int64_t c = lo; c < hi; c += kChunk) {
-      const int64_t len = std::min(hi, c + kChunk) - c;
-      sums[static_cast<size_t>(c / kChunk)] = k_sum_squares(x.data() + c, len);
-      bits[static_cast<size_t>(c / kChunk)] = k_max_abs_bits(x.data() + c, len);
-    }
-  });
-  Magnitudes out;
-  uint32_t m = 0;
-  for (size_t i = 0; i < sums.size(); ++i) {
-    out.sum_squares += sums[i];
-    m = std::max(m, bits[i]);
-  }
-  out.max_abs = m > 0x7f800000u ? std::numeric_limits<float>::quiet_NaN() : std::bit_cast<float>(m);
-  return out;
+  // Per chunk (256 KB, in L2 between its two passes) a sum of squares, as sum_squares_fast's,
+  // and the largest magnitude's bit pattern (max_abs's).
+  struct Partial {
+    double sum_squares = 0.0;
+    uint32_t max_bits = 0;
+  };
+  const Partial p = reduce_chunks(
+      static_cast<int64_t>(x.size()), Partial{},
+      [&](int64_t lo, int64_t hi) {
+        return Partial{k_sum_squares(x.data() + lo, hi - lo),
+                       k_max_abs_bits(x.data() + lo, hi - lo)};
+      },
+      [](const Partial& a, const Partial& b) {
+        return Partial{a.sum_squares + b.sum_squares, std::max(a.max_bits, b.max_bits)};
+      });
+  return {p.sum_squares, p.max_bits > 0x7f800000u ? std::numeric_limits<float>::quiet_NaN()
+                                                  : std::bit_cast<float>(p.max_bits)};
 }
 
 bool all_finite(std::span<const float> x) {
