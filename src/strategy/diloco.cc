@@ -41,6 +41,11 @@ void DiLoCo::read_options(StrategyParams& p, DiLoCoOptions& o) {
   }
   o.inner_lr = p.number("inner_lr", o.inner_lr);
   o.inner_weight_decay = p.number("inner_weight_decay", o.inner_weight_decay);
+  o.lr_schedule_target = p.string("lr_schedule_target", o.lr_schedule_target);
+  if (o.lr_schedule_target != "inner" && o.lr_schedule_target != "outer") {
+    p.fail_with("lr_schedule_target",
+                "unknown value '" + o.lr_schedule_target + "' (known: inner, outer)");
+  }
   o.weighting = p.string("weighting", o.weighting);
   if (o.weighting != "equal" && o.weighting != "examples") {
     p.fail_with("weighting", "unknown value '" + o.weighting + "' (known: equal, examples)");
@@ -62,6 +67,8 @@ Result<std::unique_ptr<Strategy>> DiLoCo::create_ddp(StrategyParams& p) {
   o.inner_optimizer = "sgd";
   o.inner_lr = 1.0;
   o.inner_weight_decay = 0.0;
+  // The inner step only probes the gradient (AdamW on the server is blind to its scale).
+  o.lr_schedule_target = "outer";
   read_options(p, o);
   return std::unique_ptr<Strategy>(new DiLoCo(o));
 }
@@ -90,6 +97,11 @@ std::vector<Task> DiLoCo::configure_train(int64_t round, const IdleClients& idle
   return tasks;
 }
 
+double DiLoCo::outer_lr_at(int64_t round) const {
+  return diloco_.lr_schedule_target == "outer" ? diloco_.outer_lr * lr_factor(round)
+                                               : diloco_.outer_lr;
+}
+
 Status DiLoCo::accumulate(const Update& update) {
   const double w =
       diloco_.weighting == "equal" ? 1.0 : static_cast<double>(update.num_examples);
@@ -108,7 +120,7 @@ Status DiLoCo::apply_pseudo_gradient(ArrayRecord& avg_delta, ArrayRecord& next) 
     const double b1 = diloco_.outer_beta1, b2 = diloco_.outer_beta2;
     const double bc1 = 1.0 - std::pow(b1, static_cast<double>(outer_steps_));
     const double bc2 = 1.0 - std::pow(b2, static_cast<double>(outer_steps_));
-    const double lr = diloco_.outer_lr;
+    const double lr = outer_lr_at(current_round());
     const auto decay = static_cast<float>(1.0 - lr * diloco_.outer_weight_decay);
     const auto step = static_cast<float>(lr / bc1);
     const auto sqrt_bc2 = static_cast<float>(std::sqrt(bc2));
@@ -129,7 +141,7 @@ Status DiLoCo::apply_pseudo_gradient(ArrayRecord& avg_delta, ArrayRecord& next) 
 void DiLoCo::outer_sgd_step(std::span<const float> g, std::span<float> theta,
                             std::span<float> m) const {
   const auto mu = static_cast<float>(diloco_.outer_momentum);
-  const auto lr = static_cast<float>(diloco_.outer_lr);
+  const auto lr = static_cast<float>(outer_lr_at(current_round()));
   // m <- mu m + Delta
   ops::axpby(1.0f, g, mu, m);
   if (diloco_.nesterov) {

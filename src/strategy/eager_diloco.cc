@@ -28,7 +28,7 @@ std::vector<Task> EagerDiLoCo::configure_train(int64_t round, const IdleClients&
   // Eager starts need the round just before, stepped; otherwise everyone starts from θ_t.
   const bool eager = applied_round_ == round - 1 && !prev_model_.empty();
   const DiLoCoOptions& o = options();
-  const auto lr = static_cast<float>(o.outer_lr);
+  const auto lr = static_cast<float>(outer_lr_at(round - 1));  // the step being estimated
   const auto mu = static_cast<float>(o.outer_momentum);
   for (Task& t : tasks) {
     auto fresh = last_.delta.find(t.client);

@@ -88,6 +88,8 @@ TEST(FedAdagradCreate, DefaultsAndBadParams) {
             "strategy.beta_1: must be in [0, 1), got 1");
   EXPECT_EQ(make_strategy("fedadagrad", {{"beta_2", 0.99}}).error().message(),
             "strategy.beta_2: unknown parameter for fedadagrad (known: beta_1, fraction, "
+            "lr_decay_rounds, lr_min_factor, "
+            "lr_schedule, lr_warmup_rounds, "
             "min_clients, round_deadline_s, server_lr, tau)");
 }
 

@@ -145,6 +145,8 @@ TEST(FedAdamCreate, DefaultsAndBadParams) {
             "strategy.server_lr: must be > 0, got -1");
   EXPECT_EQ(make_strategy("fedadam", {{"eta", 0.1}}).error().message(),
             "strategy.eta: unknown parameter for fedadam (known: beta_1, beta_2, fraction, "
+            "lr_decay_rounds, lr_min_factor, "
+            "lr_schedule, lr_warmup_rounds, "
             "min_clients, round_deadline_s, server_lr, tau)");
 }
 

@@ -127,7 +127,9 @@ TEST(FedAvgMTest, CreateDefaultsAndBadParams) {
   EXPECT_EQ(make_strategy("fedavgm", {{"server_lr", 0.0}}).error().message(),
             "strategy.server_lr: must be > 0, got 0");
   EXPECT_EQ(make_strategy("fedavgm", {{"momentum", 0.9}}).error().message(),
-            "strategy.momentum: unknown parameter for fedavgm (known: fraction, min_clients, "
+            "strategy.momentum: unknown parameter for fedavgm (known: fraction, lr_decay_rounds, "
+            "lr_min_factor, "
+            "lr_schedule, lr_warmup_rounds, min_clients, "
             "round_deadline_s, server_lr, server_momentum)");
 }
 

@@ -72,6 +72,8 @@ TEST(FedProxTest, BadParamsNameTheKey) {
             "strategy.mu: expected a number, got 'big'");
   EXPECT_EQ(make_strategy("fedprox", {{"proximal_mu", 0.1}}).error().message(),
             "strategy.proximal_mu: unknown parameter for fedprox (known: fraction, "
+            "lr_decay_rounds, lr_min_factor, "
+            "lr_schedule, lr_warmup_rounds, "
             "min_clients, mu, round_deadline_s, server_lr)");
 }
 

@@ -139,6 +139,26 @@ RoundOptions read_round_options(StrategyParams& p) {
   p.check(o.min_clients >= 1, "min_clients", "must be >= 1", static_cast<double>(o.min_clients));
   o.round_deadline_s = p.number("round_deadline_s", o.round_deadline_s);
   p.check(o.round_deadline_s >= 0, "round_deadline_s", "must be >= 0", o.round_deadline_s);
+  LrSchedule& s = o.lr_schedule;
+  s.kind = p.string("lr_schedule", s.kind);
+  if (s.kind != "constant" && s.kind != "cosine" && s.kind != "linear") {
+    p.fail_with("lr_schedule",
+                "unknown value '" + s.kind + "' (known: " + known_lr_schedules() + ")");
+  }
+  s.warmup_rounds = p.integer("lr_warmup_rounds", s.warmup_rounds);
+  p.check(s.warmup_rounds >= 0, "lr_warmup_rounds", "must be >= 0",
+          static_cast<double>(s.warmup_rounds));
+  s.decay_rounds = p.integer("lr_decay_rounds", s.decay_rounds);
+  if (s.kind != "constant") {
+    p.check(s.decay_rounds > s.warmup_rounds, "lr_decay_rounds",
+            "must be > lr_warmup_rounds (" + std::to_string(s.warmup_rounds) +
+                ") with lr_schedule " + s.kind +
+                ": the round the decay ends, counted from the run's first",
+            static_cast<double>(s.decay_rounds));
+  }
+  s.min_factor = p.number("lr_min_factor", s.min_factor);
+  p.check(s.min_factor >= 0 && s.min_factor <= 1, "lr_min_factor", "must be in [0, 1]",
+          s.min_factor);
   return o;
 }
 

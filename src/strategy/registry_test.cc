@@ -55,7 +55,9 @@ TEST(RegistryTest, BadParamsNameTheKey) {
   auto unknown = make_strategy("fedavg", {{"fractoin", 0.5}});
   ASSERT_FALSE(unknown.ok());
   EXPECT_EQ(unknown.error().message(),
-            "strategy.fractoin: unknown parameter for fedavg (known: fraction, min_clients, "
+            "strategy.fractoin: unknown parameter for fedavg (known: fraction, lr_decay_rounds, "
+            "lr_min_factor, "
+            "lr_schedule, lr_warmup_rounds, min_clients, "
             "round_deadline_s, server_lr)");
   auto neg = make_strategy("fedavg", {{"min_clients", int64_t{0}}});
   EXPECT_EQ(neg.error().message(), "strategy.min_clients: must be >= 1, got 0");

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "cohort/strategy/task_config.h"
+
 namespace cohort {
 
 RoundStrategy::RoundStrategy(RoundOptions options) : options_(options) {}
@@ -50,6 +52,10 @@ void RoundStrategy::maybe_start_round() {
   if (idle.size() < std::max<int64_t>(1, options_.min_clients)) return;
   std::vector<Task> tasks = configure_train(round_ + 1, idle);
   if (tasks.empty()) return;
+  if (!options_.lr_schedule.is_constant() && lr_schedule_scales_tasks()) {
+    const double f = lr_factor(round_ + 1);
+    for (Task& t : tasks) set_task_lr_scale(t.config, f);
+  }
   ++round_;
   open_ = true;
   pending_.clear();

@@ -55,6 +55,7 @@ std::string_view client_state_rule_name(ClientStateRule rule) {
 std::string known_client_state_rules() { return kScaffoldClientState; }
 
 void set_task_lr(ConfigRecord& config, double lr) { config[kLrKey] = lr; }
+void set_task_lr_scale(ConfigRecord& config, double scale) { config[kLrScaleKey] = scale; }
 void set_task_prox_mu(ConfigRecord& config, double mu) { config[kProxMuKey] = mu; }
 void set_task_client_state(ConfigRecord& config, ClientStateRule rule) {
   if (rule == ClientStateRule::kNone) {
@@ -220,6 +221,16 @@ Result<bool> task_keep_optimizer_state(const ConfigRecord& config) {
 
 Result<std::optional<double>> task_lr(const ConfigRecord& config) {
   return number_at(config, kLrKey);
+}
+
+Result<double> task_lr_scale(const ConfigRecord& config) {
+  COHORT_ASSIGN_OR_RETURN(std::optional<double> scale, number_at(config, kLrScaleKey));
+  if (!scale) return 1.0;
+  if (!(std::isfinite(*scale) && *scale >= 0)) {
+    return Status::invalid_argument(std::string("task config '") + kLrScaleKey +
+                                    "' must be a finite number >= 0, got " + format_number(*scale));
+  }
+  return *scale;
 }
 
 Result<double> task_prox_mu(const ConfigRecord& config) {

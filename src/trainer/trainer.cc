@@ -48,6 +48,13 @@ Result<TaskTraining> resolve_task_training(const TrainConfig& base,
   COHORT_RETURN_IF_ERROR(base.validate());
   TaskTraining t;
   t.config = base;
+  // The optimizer first: validating it checks the whole config, whose lr is still the run's (a
+  // task's lr may be 0, below).
+  COHORT_ASSIGN_OR_RETURN(std::optional<std::string> optimizer, task_optimizer(task_config));
+  if (optimizer) {
+    t.config.optimizer = *optimizer;
+    COHORT_RETURN_IF_ERROR(t.config.validate().with_context("task config optimizer"));
+  }
   COHORT_ASSIGN_OR_RETURN(std::optional<double> lr, task_lr(task_config));
   COHORT_ASSIGN_OR_RETURN(t.prox_mu, task_prox_mu(task_config));
   if (lr) {
@@ -56,16 +63,14 @@ Result<TaskTraining> resolve_task_training(const TrainConfig& base,
     COHORT_RETURN_IF_ERROR(check_field("task config lr", *lr, Range::at_least(0)));
     t.config.lr = *lr;
   }
+  // The round's learning-rate schedule (strategy/lr_schedule.h) scales either.
+  COHORT_ASSIGN_OR_RETURN(const double lr_scale, task_lr_scale(task_config));
+  t.config.lr *= lr_scale;
   COHORT_RETURN_IF_ERROR(check_field("task config prox_mu", t.prox_mu, Range::at_least(0)));
   COHORT_ASSIGN_OR_RETURN(std::optional<double> wd, task_weight_decay(task_config));
   if (wd) {
     COHORT_RETURN_IF_ERROR(check_field("task config weight_decay", *wd, Range::at_least(0)));
     t.config.weight_decay = *wd;
-  }
-  COHORT_ASSIGN_OR_RETURN(std::optional<std::string> optimizer, task_optimizer(task_config));
-  if (optimizer) {
-    t.config.optimizer = *optimizer;
-    COHORT_RETURN_IF_ERROR(t.config.validate().with_context("task config optimizer"));
   }
   return t;
 }

@@ -83,6 +83,21 @@ TEST(TaskTrainingTest, TaskOverridesAreTypedAndValidatedOnce) {
   task[kProxMuKey] = std::string("big");
   EXPECT_THAT(resolve_task_training(base, task).error().message(),
               HasSubstr("task config 'prox_mu' must be a number"));
+  // A round's lr schedule scales the task's lr, or the run's without one.
+  set_task_prox_mu(task, 0.0);
+  set_task_lr_scale(task, 0.5);
+  EXPECT_DOUBLE_EQ(resolve_task_training(base, task)->config.lr, 0.05);
+  task.erase(kLrKey);
+  EXPECT_DOUBLE_EQ(resolve_task_training(base, task)->config.lr, 0.025);
+  set_task_lr_scale(task, 0.0);  // the end of a schedule decaying to 0, with another optimizer
+  set_task_optimizer(task, "adamw");
+  EXPECT_DOUBLE_EQ(resolve_task_training(base, task)->config.lr, 0.0);
+  for (const double bad : {-0.5, std::nan("")}) {
+    set_task_lr_scale(task, bad);
+    EXPECT_THAT(resolve_task_training(base, task).error().message(),
+                HasSubstr("task config 'lr_scale' must be a finite number >= 0"));
+  }
+  task.erase(kLrScaleKey);
   // The run's config is checked as well: a trainer never sees an invalid one.
   TrainConfig bad = base;
   bad.batch_size = 0;

@@ -58,6 +58,10 @@ struct DiLoCoOptions {
   std::string inner_optimizer = "adamw";
   // How the outer gradients are averaged: "equal" (the paper) or "examples".
   std::string weighting = "equal";
+  // What the round's lr schedule (RoundOptions::lr_schedule) scales: "inner" (the tasks'
+  // learning rate, DiLoCo's cosine inner schedule) or "outer" (outer_lr; the default for ddp,
+  // whose inner step only probes the gradient).
+  std::string lr_schedule_target = "inner";
 };
 
 class DiLoCo : public FedAvg {
@@ -66,7 +70,7 @@ class DiLoCo : public FedAvg {
   // Parameters: the RoundOptions keys, outer_optimizer (sgd, adamw), outer_lr (> 0),
   // outer_momentum ([0, 1)), nesterov, outer_beta1, outer_beta2 ([0, 1)), outer_eps (> 0),
   // outer_weight_decay (>= 0), inner_steps (>= 0), inner_optimizer (adamw, sgd, run), inner_lr,
-  // inner_weight_decay, weighting (equal, examples).
+  // inner_weight_decay, weighting (equal, examples), lr_schedule_target (inner, outer).
   static Result<std::unique_ptr<Strategy>> create(StrategyParams& params);
   // "ddp": one inner SGD step of learning rate 1, no weight decay, outer AdamW.
   static Result<std::unique_ptr<Strategy>> create_ddp(StrategyParams& params);
@@ -85,17 +89,20 @@ class DiLoCo : public FedAvg {
   Status accumulate(const Update& update) override;
   Status apply_pseudo_gradient(ArrayRecord& avg_delta, ArrayRecord& next) override;
   bool plain_step() const override { return false; }
+  bool lr_schedule_scales_tasks() const override { return diloco_.lr_schedule_target == "inner"; }
+  // outer_lr in `round`: scaled by the round's lr schedule when lr_schedule_target is "outer".
+  double outer_lr_at(int64_t round) const;
 
   // Reads the keys create() documents into `o` (failures are recorded in `p`).
   static void read_options(StrategyParams& p, DiLoCoOptions& o);
   // The outer SGD step (momentum, Nesterov when set) on one part of the vector:
-  // m <- mu m + g, then theta <- theta - lr (g + mu m), or theta - lr m without Nesterov.
+  // m <- mu m + g, then theta <- theta - lr (g + mu m), or theta - lr m without Nesterov, with
+  // lr = outer_lr_at(current_round()).
   void outer_sgd_step(std::span<const float> g, std::span<float> theta,
                       std::span<float> m) const;
   ArrayRecord& momentum() { return momentum_; }
 
  private:
-
   DiLoCoOptions diloco_;
   ArrayRecord momentum_;       // m (SGD's momentum, AdamW's first moment)
   ArrayRecord second_moment_;  // AdamW's v

@@ -49,8 +49,10 @@ class StrategyParams {
   Status error_;
 };
 
-// The sampling options every round-based strategy shares: fraction (0, 1], min_clients >= 1,
-// round_deadline_s >= 0.
+// The options every round-based strategy shares: fraction (0, 1], min_clients >= 1,
+// round_deadline_s >= 0, and the learning-rate schedule (lr_schedule.h): lr_schedule
+// (constant, cosine, linear), lr_decay_rounds (> lr_warmup_rounds unless constant),
+// lr_warmup_rounds >= 0, lr_min_factor in [0, 1].
 RoundOptions read_round_options(StrategyParams& p);
 
 // Builds strategy `name` with `params`. InvalidArgument for an unknown name (listing the

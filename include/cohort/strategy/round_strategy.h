@@ -17,6 +17,7 @@
 #include <span>
 #include <vector>
 
+#include "cohort/strategy/lr_schedule.h"
 #include "cohort/strategy/strategy_base.h"
 
 namespace cohort {
@@ -29,6 +30,9 @@ struct RoundOptions {
   // Close the round this many seconds (runtime clock) after it opened, with the updates that
   // arrived; 0 = wait for every sampled client. Default 0.
   double round_deadline_s = 0.0;
+  // Scales the learning rate of each round's tasks (task config "lr_scale"); constant by
+  // default (lr_schedule.h).
+  LrSchedule lr_schedule;
 };
 
 // Totals of one round, handed to aggregate_train().
@@ -56,6 +60,8 @@ class RoundStrategy : public StrategyBase {
   int64_t current_round() const { return round_; }
   bool round_open() const { return open_; }
   const RoundOptions& round_options() const { return options_; }
+  // The learning-rate factor of `round` (RoundOptions::lr_schedule; 1 without a schedule).
+  double lr_factor(int64_t round) const { return options_.lr_schedule.factor(round); }
   // Updates rejected because their round had closed.
   int64_t late_updates() const { return late_; }
 
@@ -65,6 +71,10 @@ class RoundStrategy : public StrategyBase {
   // replacement with the host's rng, each training default_local_steps() from the global
   // model. Returning no tasks skips the round until more clients are idle.
   virtual std::vector<Task> configure_train(int64_t round, const IdleClients& idle);
+  // Whether the lr schedule scales the tasks' learning rate (task config "lr_scale", set on
+  // every task configure_train returns); false for a strategy that applies lr_factor() to a
+  // step of its own instead (DiLoCo's lr_schedule_target: outer).
+  virtual bool lr_schedule_scales_tasks() const { return true; }
   // Clears the running aggregate at the start of a round.
   virtual void begin_round(int64_t round) = 0;
   // Folds one validated update into the running aggregate. An error rejects the update.

@@ -8,6 +8,8 @@
 //
 //   key            type    set by          meaning
 //   "lr"           double  (any strategy)  overrides training.lr for this task (must be > 0)
+//   "lr_scale"     double  RoundStrategy   multiplies the task's learning rate (training.lr or
+//                                          "lr"): the round's lr schedule factor (>= 0)
 //   "prox_mu"      double  FedProx         proximal term mu/2 ||w - w_start||^2 (must be >= 0)
 //   "client_state" string  SCAFFOLD        names the client-state rule the runtime applies
 //                                          with Task::server_state (trainer/control_variates.h)
@@ -46,6 +48,7 @@
 namespace cohort {
 
 inline constexpr char kLrKey[] = "lr";
+inline constexpr char kLrScaleKey[] = "lr_scale";
 inline constexpr char kProxMuKey[] = "prox_mu";
 inline constexpr char kClientStateKey[] = "client_state";
 inline constexpr char kDpClipNormKey[] = "dp_clip_norm";
@@ -79,6 +82,7 @@ std::string known_client_state_rules();
 
 // Typed setters.
 void set_task_lr(ConfigRecord& config, double lr);
+void set_task_lr_scale(ConfigRecord& config, double scale);
 void set_task_prox_mu(ConfigRecord& config, double mu);
 void set_task_client_state(ConfigRecord& config, ClientStateRule rule);
 void set_task_dp(ConfigRecord& config, double clip_norm, double noise_stddev);
@@ -116,6 +120,8 @@ void set_task_streaming(ConfigRecord& config, const TaskStreaming& s);
 // "lr") is InvalidArgument naming the key, as is an unknown client-state rule (listing the
 // known ones). Ranges are checked where the value is used (TrainConfig::validate for the lr).
 Result<std::optional<double>> task_lr(const ConfigRecord& config);
+// 1 without the key; InvalidArgument for a value that is not a finite number >= 0.
+Result<double> task_lr_scale(const ConfigRecord& config);
 Result<double> task_prox_mu(const ConfigRecord& config);
 Result<ClientStateRule> task_client_state(const ConfigRecord& config);
 // Client-side DP: the clip norm (nullopt: the task asks for none) and the noise to add (0 =
