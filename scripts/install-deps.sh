@@ -16,6 +16,8 @@ PACKAGES=(
   # core libraries
   libyaml-cpp-dev libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
   zlib1g-dev libzstd-dev libsodium-dev
+  # CRC-32 of wire streams, codec frames and spool files at memory speed (ISA-L: PCLMUL)
+  libisal-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   # fuzzing (make fuzz): clang with libFuzzer and the sanitizer runtimes

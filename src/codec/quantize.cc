@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "bits.h"
 #include "cohort/core/multiversion.h"
@@ -82,16 +83,34 @@ COHORT_MULTIVERSION bool unpack_codes(const uint8_t* __restrict in, int64_t n,
   return bad != 0;
 }
 
+// Whether any byte is 255 (int8's out-of-range code), without copying the codes.
+COHORT_MULTIVERSION bool any_all_ones(const uint8_t* __restrict in, int64_t n) {
+  uint8_t all = 0;
+  for (int64_t i = 0; i < n; ++i) all |= static_cast<uint8_t>(in[i] == 0xff);
+  return all != 0;
+}
+
+// The largest |v_i| of finite values (the payload checks them first): the largest of their bit
+// patterns with the sign cleared, which orders as the magnitudes do. An integer maximum
+// vectorises where a float one (NaN and signed-zero rules) does not.
 COHORT_MULTIVERSION float block_max_abs(const float* __restrict v, int64_t n) {
-  float m = 0.0f;
-  for (int64_t i = 0; i < n; ++i) m = std::max(m, std::fabs(v[i]));
-  return m;
+  uint32_t m = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    uint32_t b;
+    std::memcpy(&b, v + i, sizeof(b));
+    m = std::max(m, b & 0x7fffffffu);
+  }
+  float r;
+  std::memcpy(&r, &m, sizeof(r));
+  return r;
 }
 
 COHORT_MULTIVERSION void dequantize(const uint8_t* __restrict codes, int64_t n, float s,
                                     float step, float* __restrict out) {
   for (int64_t i = 0; i < n; ++i) out[i] = (static_cast<float>(codes[i]) - s) * step;
 }
+
+constexpr float kNearMaxFloat = 0x1p127f;  // half the largest float
 
 class Quantizer final : public ValueCodec {
  public:
@@ -136,7 +155,7 @@ class Quantizer final : public ValueCodec {
     const int64_t n = static_cast<int64_t>(out.size());
     const int64_t blocks = (n + block_ - 1) / block_;
     const uint8_t* packed = in + 4 * blocks;
-    std::vector<uint8_t> codes(static_cast<size_t>(std::min(n, block_)));
+    std::vector<uint8_t> codes(static_cast<size_t>(bits_ == 8 ? 0 : std::min(n, block_)));
     const uint8_t max_code = static_cast<uint8_t>(2 * s_);
     for (int64_t b = 0; b < blocks; ++b) {
       const int64_t lo = b * block_;
@@ -147,20 +166,34 @@ class Quantizer final : public ValueCodec {
                                         std::to_string(scale) +
                                         " (must be finite and >= 0)");
       }
-      if (unpack(packed, lo, m, codes.data())) {
+      // int8 codes are the packed bytes: read in place.
+      const uint8_t* c = bits_ == 8 ? packed + lo : codes.data();
+      if (bits_ == 8 ? any_all_ones(c, m) : unpack(packed, lo, m, codes.data())) {
         for (int64_t i = 0; i < m; ++i) {
-          if (codes[static_cast<size_t>(i)] > max_code) {
+          if (c[i] > max_code) {
             return Status::invalid_argument(
-                spec() + ": code " + std::to_string(codes[static_cast<size_t>(i)]) +
-                " of value " + std::to_string(lo + i) + " is out of range [0, " +
-                std::to_string(max_code) + "]");
+                spec() + ": code " + std::to_string(c[i]) + " of value " + std::to_string(lo + i) +
+                " is out of range [0, " + std::to_string(max_code) + "]");
           }
         }
       }
-      dequantize(codes.data(), m, s_, scale / s_, out.data() + lo);
+      float* dst = out.data() + lo;
+      dequantize(c, m, s_, scale / s_, dst);
+      // |value| <= |code - s| * (scale / s), at most the scale up to rounding: finite unless the
+      // scale is within rounding of the largest float (then checked here; decodes_finite()).
+      if (scale >= kNearMaxFloat) {
+        for (int64_t i = 0; i < m; ++i) {
+          if (!std::isfinite(dst[i])) {
+            return Status::invalid_argument(spec() + ": value " + std::to_string(lo + i) +
+                                            " decodes to a non-finite value (block scale " +
+                                            std::to_string(scale) + ")");
+          }
+        }
+      }
     }
     return Status();
   }
+  bool decodes_finite() const override { return true; }
 
  private:
   // Codes of values [lo, lo + m) of the run into the packed area (lo is a multiple of the

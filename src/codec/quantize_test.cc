@@ -1,8 +1,9 @@
 #include "cohort/codec/quantize.h"
 
-#include <gtest/gtest.h>
-
 #include <cmath>
+#include <limits>
+
+#include <gtest/gtest.h>
 
 #include "bits.h"
 #include "codec_test_util.h"
@@ -110,6 +111,32 @@ TEST_P(QuantizeTest, RejectsBadScaleAndCode) {
   s = c->decode(bad.data(), nullptr, out);
   EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
   EXPECT_NE(s.message().find("out of range"), std::string::npos) << s.message();
+}
+
+TEST_P(QuantizeTest, DecodesOnlyFiniteValuesEvenAtTheLargestScale) {
+  // decodes_finite(): the payload skips its own check, so the codec must refuse what would
+  // overflow. A block scaled to the largest float with the extreme codes: s * (scale / s) may
+  // round past it. Whatever the rounding, the decode is finite or an error naming the value.
+  const int bits = GetParam();
+  auto c = make_quantizer(bits, 8);
+  EXPECT_TRUE(c->decodes_finite());
+  const float big = std::numeric_limits<float>::max();
+  const std::vector<float> v = {big, -big, big, -big, 0.0f, big, -big, big};
+  std::vector<uint8_t> bytes(static_cast<size_t>(c->encoded_bytes(8)));
+  c->encode(v, 0, nullptr, 0, 1, nullptr, bytes.data());
+  std::vector<float> out(8);
+  Status s = c->decode(bytes.data(), nullptr, out);
+  if (s.ok()) {
+    for (float x : out) EXPECT_TRUE(std::isfinite(x)) << x;
+  } else {
+    EXPECT_NE(s.message().find("non-finite"), std::string::npos) << s.message();
+  }
+  // An ordinary large scale decodes, every value within a step of the input.
+  const std::vector<float> w = {3e37f, -1e37f, 2e37f, 0.0f, -3e37f, 1e30f, 5e36f, -7e36f};
+  c->encode(w, 0, nullptr, 0, 2, nullptr, bytes.data());
+  ASSERT_TRUE(c->decode(bytes.data(), nullptr, out).ok());
+  const float step = 3e37f / static_cast<float>((1 << (bits - 1)) - 1);
+  for (size_t i = 0; i < w.size(); ++i) EXPECT_LE(std::fabs(out[i] - w[i]), step * 1.0001f) << i;
 }
 
 INSTANTIATE_TEST_SUITE_P(Bits, QuantizeTest, ::testing::Values(8, 4, 2));

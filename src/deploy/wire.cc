@@ -1,12 +1,11 @@
 #include "deploy/wire.h"
 
-#include <zlib.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 
+#include "cohort/core/crc32.h"
 #include "cohort/core/format.h"
 #include "cohort/core/parallel.h"
 
@@ -187,21 +186,17 @@ uint32_t crc32_of(std::span<const ByteRange> parts) {
       pieces.push_back({p.data + at, std::min(kPiece, p.size - at)});
     }
   }
-  std::vector<uLong> crcs(pieces.size());
+  std::vector<uint32_t> crcs(pieces.size());
   kernel_pool().parallel_for(
       0, static_cast<int64_t>(pieces.size()), 1, [&](int64_t lo, int64_t hi) {
         for (int64_t i = lo; i < hi; ++i) {
           const ByteRange& p = pieces[static_cast<size_t>(i)];
-          crcs[static_cast<size_t>(i)] =
-              ::crc32_z(::crc32_z(0L, Z_NULL, 0), reinterpret_cast<const Bytef*>(p.data),
-                        static_cast<size_t>(p.size));
+          crcs[static_cast<size_t>(i)] = cohort::crc32_of(p.data, static_cast<size_t>(p.size));
         }
       });
-  uLong crc = ::crc32_z(0L, Z_NULL, 0);
-  for (size_t i = 0; i < pieces.size(); ++i) {
-    crc = ::crc32_combine64(crc, crcs[i], static_cast<z_off64_t>(pieces[i].size));
-  }
-  return static_cast<uint32_t>(crc);
+  uint32_t crc = 0;
+  for (size_t i = 0; i < pieces.size(); ++i) crc = crc32_combine(crc, crcs[i], pieces[i].size);
+  return crc;
 }
 
 bool for_each_chunk_view(std::span<const ByteRange> parts, int64_t chunk_bytes,
@@ -212,16 +207,16 @@ bool for_each_chunk_view(std::span<const ByteRange> parts, int64_t chunk_bytes,
   ChunkView v;
   v.total_bytes = total;
   if (total == 0) return emit(v);
-  uLong crc = ::crc32_z(0L, Z_NULL, 0);
+  uint32_t crc = 0;
   for (const ByteRange& p : parts) {
     for (int64_t pos = 0; pos < p.size; pos += step) {
       const int64_t n = std::min(step, p.size - pos);
       v.data = {p.data + pos, n};
       if (given.mode == StreamCrc::Mode::kCompute) {
-        crc = ::crc32_z(crc, reinterpret_cast<const Bytef*>(p.data + pos), static_cast<size_t>(n));
+        crc = crc32_update(crc, p.data + pos, static_cast<size_t>(n));
       }
       if (v.offset + n == total && given.mode != StreamCrc::Mode::kOmit) {  // the last chunk
-        v.crc32 = given.mode == StreamCrc::Mode::kGiven ? given.value : static_cast<uint32_t>(crc);
+        v.crc32 = given.mode == StreamCrc::Mode::kGiven ? given.value : crc;
       }
       if (!emit(v)) return false;
       v.offset += n;
@@ -289,13 +284,13 @@ std::string hex32(uint32_t v) {
 }  // namespace
 
 ChunkAssembler::ChunkAssembler(std::string what, std::vector<Buffer> buffers)
-    : what_(std::move(what)), buffers_(std::move(buffers)), crc_(::crc32_z(0L, Z_NULL, 0)) {
+    : what_(std::move(what)), buffers_(std::move(buffers)), crc_(0) {
   for (const Buffer& b : buffers_) expected_ += b.size;
 }
 
 ChunkAssembler::ChunkAssembler(std::string what, int64_t max_total,
                                std::function<Status(std::string_view)> sink)
-    : what_(std::move(what)), adopt_max_(max_total), crc_(::crc32_z(0L, Z_NULL, 0)) {
+    : what_(std::move(what)), adopt_max_(max_total), crc_(0) {
   buffers_.push_back({nullptr, 0, std::move(sink)});
 }
 
@@ -329,7 +324,7 @@ Status ChunkAssembler::add(const pb::TensorChunk& ch) {
                                     " carries a crc32 but is not the last chunk");
   }
   if (!skip_crc_) {
-    crc_ = ::crc32_z(crc_, reinterpret_cast<const Bytef*>(ch.data().data()), static_cast<size_t>(n));
+    crc_ = crc32_update(crc_, ch.data().data(), static_cast<size_t>(n));
   }
   if (ch.has_crc32()) claimed_crc_ = ch.crc32();
   const char* src = ch.data().data();

@@ -148,7 +148,7 @@ class ChunkAssembler {
   int64_t received_ = 0;
   int64_t adopt_max_ = 0;
   bool skip_crc_ = false;  // > 0: expected_ comes from the first chunk, at most this
-  unsigned long crc_;                   // zlib CRC-32 of the bytes received so far
+  uint32_t crc_;           // CRC-32 of the bytes received so far (core/crc32.h)
   std::optional<uint32_t> claimed_crc_;  // the sender's, from the last chunk
 };
 

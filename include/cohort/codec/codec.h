@@ -63,6 +63,9 @@ class ValueCodec {
                       uint8_t* out) const = 0;
   // Reads encoded_bytes(out.size()) bytes. InvalidArgument naming the first bad code.
   virtual Status decode(const uint8_t* in, const float* side, std::span<float> out) const = 0;
+  // Whether decode() fails rather than produce a value that is not finite (the quantizers:
+  // their values are bounded by checked scales), so the payload need not check its output.
+  virtual bool decodes_finite() const { return false; }
 };
 
 // The lossless byte codec applied to each frame.
