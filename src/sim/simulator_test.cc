@@ -77,6 +77,33 @@ TEST(SimulatorTest, FedAvgOneRoundIsWeightedMeanOfClientTargets) {
   EXPECT_EQ(mem->events[3]["updates"], 2);
 }
 
+// A round strategy's lr schedule reaches the trainers (task config "lr_scale"): a warm-up's
+// first round trains as a halved training.lr would, and a decay to 0 freezes the model.
+TEST(SimulatorTest, LrScheduleScalesTheTrainersLearningRate) {
+  auto d = line_dataset(6);
+  auto clients = make_clients(d, {1, 5}, {device(10.0)});
+  auto final_model = [&](const SimOptions& o, const LrSchedule& schedule) {
+    MetricsHub hub;
+    Simulator sim(o, quadratic_factory(2), clients, Shard::all(d), &hub);
+    FedAvg fedavg({.round = {.lr_schedule = schedule}});
+    auto r = sim.run(fedavg);
+    EXPECT_TRUE(r.ok()) << r.error().to_string();
+    const auto w = sim.final_model()->flat();
+    return std::vector<float>(w.begin(), w.end());
+  };
+  const LrSchedule warmup{.kind = "constant", .warmup_rounds = 2};
+  SimOptions half = options(1);
+  half.training.lr = 0.5;
+  const std::vector<float> w1 = final_model(options(1), warmup);
+  EXPECT_EQ(w1, final_model(half, LrSchedule{}));  // round 1 of 2 warm-up rounds: lr 1 * 1/2
+  EXPECT_NE(w1, (std::vector<float>{2.5f, 5.0f}));
+  // Round 2: factor 1, one step of lr 1 lands every client on its target.
+  EXPECT_EQ(final_model(options(2), warmup), (std::vector<float>{2.5f, 5.0f}));
+  // Linear decay over one round: factor 1 in round 1, then 0: rounds 2 and 3 change nothing.
+  const LrSchedule to_zero{.kind = "linear", .decay_rounds = 1};
+  EXPECT_EQ(final_model(options(3), to_zero), (std::vector<float>{2.5f, 5.0f}));
+}
+
 // A setting under which no update can ever be accepted fails the run, naming the last
 // rejection, instead of opening round after round forever.
 TEST(SimulatorTest, EveryUpdateRejectedFailsTheRun) {
