@@ -28,7 +28,7 @@ class FleetService::DownloadReactor final : public grpc::ServerWriteReactor<grpc
       : service_(service), ctx_(ctx) {
     Status s = start(request);
     if (!s.ok()) {
-      Finish(wire::to_grpc(s));
+      finish(wire::to_grpc(s));
       return;
     }
     next();
@@ -78,7 +78,7 @@ class FleetService::DownloadReactor final : public grpc::ServerWriteReactor<grpc
   void next() {
     if (at_ == chunks_.size()) {
       service_.download_sent(client_, req_, bytes_);
-      Finish(grpc::Status::OK);
+      finish(grpc::Status::OK);
       return;
     }
     buffer_ = wire::chunk_buffer(chunks_[at_], keep_);
@@ -90,10 +90,19 @@ class FleetService::DownloadReactor final : public grpc::ServerWriteReactor<grpc
     const std::string why = watch_->cancelled_reason();
     if (!why.empty()) {
       log_line("client " + std::to_string(client_) + ": " + why);
-      Finish(wire::to_grpc(Status::deadline_exceeded(why)));
+      finish(wire::to_grpc(Status::deadline_exceeded(why)));
       return;
     }
-    Finish(grpc::Status(grpc::StatusCode::CANCELLED, "client went away"));
+    finish(grpc::Status(grpc::StatusCode::CANCELLED, "client went away"));
+  }
+
+  // Ends the call. The client's stream slot is free before the client can learn the call
+  // ended (as when a synchronous handler returns): OnDone runs later, and a client that
+  // downloads again at once must not find its previous Download still counted.
+  void finish(const grpc::Status& status) {
+    watch_.reset();
+    slot_.reset();
+    Finish(status);
   }
 
   FleetService& service_;

@@ -192,7 +192,8 @@ TEST(DeployCompression, DeltaDownlinkSendsTheChangesSinceTheHeldModel) {
   ASSERT_TRUE(t.has_model_delta_from());
   EXPECT_EQ(t.model_delta_bytes_size(), 0);
   bytes.clear();
-  ASSERT_TRUE(c.download_bytes(t.task_id(), &bytes).ok());
+  const grpc::Status nothing = c.download_bytes(t.task_id(), &bytes);
+  ASSERT_TRUE(nothing.ok()) << nothing.error_code() << " " << nothing.error_message();
   EXPECT_TRUE(bytes.empty());
 
   // The same task pulled again by a client naming a model the server never sent: whole.
@@ -200,7 +201,8 @@ TEST(DeployCompression, DeltaDownlinkSendsTheChangesSinceTheHeldModel) {
   t = c.pull_train(req);
   EXPECT_FALSE(t.has_model_delta_from());
   EXPECT_EQ(t.model_codec(), "");
-  ASSERT_TRUE(c.download(t.task_id(), &raw).ok());
+  const grpc::Status whole = c.download(t.task_id(), &raw);
+  ASSERT_TRUE(whole.ok()) << whole.error_code() << " " << whole.error_message();
   for (int i = 0; i < 9; ++i) EXPECT_EQ(raw[i], held.flat()[i]) << i;  // the clients' model
 }
 

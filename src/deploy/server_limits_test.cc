@@ -131,6 +131,27 @@ TEST(DeployLimits, StreamsBeyondThePerClientLimitAreRefused) {
   EXPECT_TRUE(reply.accepted()) << reply.reason();
 }
 
+// A finished Download no longer counts against the client's streams by the time the client
+// learns it finished: downloads back to back, with one stream allowed, all succeed (the
+// callback handler used to free the slot only in OnDone, after the client had its status).
+TEST(DeployLimits, BackToBackDownloadsFitInOneStreamSlot) {
+  Fixture f;
+  f.opts.max_streams_per_client = 1;
+  f.opts.max_calls_per_s = 0;  // no call-rate limit: the slots are what this checks
+  f.start(fedbuff(1));
+  TestClient c(f.target(), "tok0");
+  pb::RegisterReply rr;
+  ASSERT_TRUE(c.reg(1, &rr).ok());
+  pb::PullTaskReply t = c.pull_train();
+  ASSERT_EQ(t.kind(), pb::PullTaskReply::TRAIN);
+  for (int i = 0; i < 1000; ++i) {
+    std::vector<float> model;
+    grpc::Status s = c.download(t.task_id(), &model);
+    ASSERT_TRUE(s.ok()) << "download " << i << ": " << s.error_message();
+    ASSERT_EQ(model.size(), 9u);
+  }
+}
+
 TEST(DeployLimits, CallRateIsLimitedPerClient) {
   Fixture f;
   f.opts.max_calls_per_s = 5;  // bursts of 10
