@@ -22,8 +22,6 @@ using detail::store_u32;
 constexpr char kMagic[4] = {'C', 'H', 'C', '1'};
 constexpr uint8_t kFlagSparse = 1;
 
-uint32_t crc_of(const uint8_t* p, size_t n) { return crc32_of(p, n); }
-
 uint64_t fingerprint(std::span<const int64_t> offsets) {
   uint64_t h = 0xcbf29ce484222325ull;
   for (int64_t o : offsets) {
@@ -124,7 +122,7 @@ Result<std::optional<Header>> parse_header(const Chain& chain, std::span<const i
   const int64_t total = fixed + 4 * static_cast<int64_t>(side_count) + 4;
   if (n < total) return std::optional<Header>();
   const uint32_t claimed = load_u32(p + total - 4);
-  if (claimed != crc_of(p, static_cast<size_t>(total - 4))) {
+  if (claimed != crc32_of(p, static_cast<size_t>(total - 4))) {
     return Status::data_loss("codec payload: header CRC-32 mismatch (corrupted header)");
   }
   h.sparse = chain.sparse();
@@ -265,7 +263,7 @@ Status decode_frame(const Chain& chain, std::span<const int64_t> offsets, const 
                     uint32_t crc, std::span<float> out, int64_t* kept,
                     std::vector<uint8_t>* raw_buf, std::vector<float>* scratch,
                     bool verify_crc) {
-  if (verify_crc && crc_of(stored, stored_len) != crc) {
+  if (verify_crc && crc32_of(stored, stored_len) != crc) {
     return Status::data_loss("frame " + std::to_string(f) + ": CRC-32 mismatch (corrupted)");
   }
   const uint8_t* raw = stored;
@@ -441,7 +439,7 @@ Result<std::string> Chain::encode(std::span<const float> values, std::span<const
   put_u64(&header, static_cast<uint64_t>(v.size()));
   put_u32(&header, static_cast<uint32_t>(side.size()));
   header.append(reinterpret_cast<const char*>(side.data()), 4 * side.size());
-  put_u32(&header, crc_of(reinterpret_cast<const uint8_t*>(header.data()), header.size()));
+  put_u32(&header, crc32_of(reinterpret_cast<const uint8_t*>(header.data()), header.size()));
 
   // Frames, in parallel: each is independent once the selection and side info are known.
   const int64_t frames = (numel + frame_elems_ - 1) / frame_elems_;
@@ -508,7 +506,7 @@ Result<std::string> Chain::encode(std::span<const float> values, std::span<const
     auto* h = reinterpret_cast<uint8_t*>(fr.data());
     store_u32(h, raw_len);
     store_u32(h + 4, stored);
-    store_u32(h + 8, crc_of(h + kFrameHeaderBytes, stored));
+    store_u32(h + 8, crc32_of(h + kFrameHeaderBytes, stored));
   };
   if (frames > 1) {
     kernel_pool().parallel_for(0, frames, 1, [&](int64_t lo, int64_t hi) {

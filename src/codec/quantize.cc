@@ -2,10 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 
 #include "bits.h"
 #include "cohort/core/multiversion.h"
+#include "cohort/core/ops.h"
 
 namespace cohort::codec {
 namespace {
@@ -90,20 +90,6 @@ COHORT_MULTIVERSION bool any_all_ones(const uint8_t* __restrict in, int64_t n) {
   return all != 0;
 }
 
-// The largest |v_i| of finite values (the payload checks them first): the largest of their bit
-// patterns with the sign cleared, which orders as the magnitudes do. An integer maximum
-// vectorises where a float one (NaN and signed-zero rules) does not.
-COHORT_MULTIVERSION float block_max_abs(const float* __restrict v, int64_t n) {
-  uint32_t m = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    uint32_t b;
-    std::memcpy(&b, v + i, sizeof(b));
-    m = std::max(m, b & 0x7fffffffu);
-  }
-  float r;
-  std::memcpy(&r, &m, sizeof(r));
-  return r;
-}
 
 COHORT_MULTIVERSION void dequantize(const uint8_t* __restrict codes, int64_t n, float s,
                                     float step, float* __restrict out) {
@@ -136,7 +122,8 @@ class Quantizer final : public ValueCodec {
     for (int64_t b = 0; b < blocks; ++b) {
       const int64_t lo = b * block_;
       const int64_t m = std::min(block_, n - lo);
-      const float scale = block_max_abs(v.data() + lo, m);
+      // The values are finite (the payload checks them first): ops::max_abs is their largest |v|.
+      const float scale = ops::max_abs(v.subspan(static_cast<size_t>(lo), static_cast<size_t>(m)));
       detail::store_f32(out + 4 * b, scale);
       const float inv = scale > 0 ? s_ / scale : 0.0f;
       // int8 codes are the packed bytes: written in place.

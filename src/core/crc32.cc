@@ -3,8 +3,6 @@
 #include <isa-l/crc.h>
 #include <zlib.h>
 
-#include <limits>
-
 namespace cohort {
 
 uint32_t crc32_update(uint32_t crc, const void* data, size_t n) {
