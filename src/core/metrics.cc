@@ -25,7 +25,17 @@ void JsonlFileSink::on_event(const Json& event) {
   std::fflush(f_);
 }
 
+void JsonlFileSink::on_event_text(std::string_view /*name*/, const std::string& text) {
+  std::fwrite(text.data(), 1, text.size(), f_);
+  std::fputc('\n', f_);
+  std::fflush(f_);
+}
+
 void JsonlFileSink::flush() { std::fflush(f_); }
+
+void MetricsSink::on_event_text(std::string_view /*name*/, const std::string& text) {
+  on_event(Json::parse(text));
+}
 
 const char* to_string(LiveClientState s) {
   switch (s) {
@@ -54,6 +64,11 @@ void MetricsHub::publish_live(const LiveTotals& totals, std::span<const LiveClie
 void MetricsHub::emit(const Json& event) {
   std::lock_guard<std::mutex> lock(mu_);
   for (auto& s : sinks_) s->on_event(event);
+}
+
+void MetricsHub::emit_text(std::string_view name, const std::string& text) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& s : sinks_) s->on_event_text(name, text);
 }
 
 void MetricsHub::flush() {

@@ -63,6 +63,11 @@ void LiveState::push_recent(std::deque<Json>& q, Json item) const {
   while (q.size() > options_.max_recent) q.pop_front();
 }
 
+void LiveState::on_event_text(std::string_view /*name*/, const std::string& /*text*/) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++events_;
+}
+
 void LiveState::on_event(const Json& e) {
   if (!e.is_object()) return;
   const std::string name = e.value("event", "");

@@ -138,6 +138,8 @@ class CompareSink final : public MetricsSink {
     if (e.value("event", "") == "eval") evals.push_back(e);
     progress_->on_event(index_, e);
   }
+  // Bulk events (the per-client "clients") are neither evals nor progress.
+  void on_event_text(std::string_view /*name*/, const std::string& /*text*/) override {}
   std::vector<Json> evals;
 
  private:

@@ -51,6 +51,8 @@ class ProgressLine final : public MetricsSink {
     }
     if (kind == "eval" || kind == "round") draw(e, false);
   }
+  // Bulk events (the per-client "clients") draw nothing.
+  void on_event_text(std::string_view /*name*/, const std::string& /*text*/) override {}
 
  private:
   void draw(const Json& e, bool final) {

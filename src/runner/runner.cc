@@ -184,8 +184,7 @@ Result<sim::SimSummary> run_simulation(const SimulationConfig& config, const Sce
   if (!summary.ok()) return summary;
   if (!outputs.out_dir.empty()) {
     COHORT_RETURN_IF_ERROR(write_json_file(outputs.out_dir + "/summary.json", summary->to_json()));
-    COHORT_RETURN_IF_ERROR(
-        write_json_file(outputs.out_dir + "/client_stats.json", summary->client_stats_json()));
+    COHORT_RETURN_IF_ERROR(summary->write_client_stats(outputs.out_dir + "/client_stats.json"));
   }
   return summary;
 }

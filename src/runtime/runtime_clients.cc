@@ -97,6 +97,11 @@ const Runtime::Activity& Runtime::act_or_zero(const Entry& e) {
 }
 
 AdmissionContext Runtime::admission_context(ClientId id) {
+  AdmissionContext ctx;
+  if (const Entry* e = find(id)) ctx.registered_examples = e->info.num_examples;
+  // The median is the basis only for a client that registered no count (admission.h), so it
+  // is computed then: with a million clients it costs a copy of their counts and a selection.
+  if (ctx.registered_examples > 0) return ctx;
   if (typical_dirty_) {
     std::vector<int64_t> counts;
     counts.reserve(entries_.size());
@@ -111,9 +116,7 @@ AdmissionContext Runtime::admission_context(ClientId id) {
     }
     typical_dirty_ = false;
   }
-  AdmissionContext ctx;
   ctx.typical_examples = typical_examples_;
-  if (const Entry* e = find(id)) ctx.registered_examples = e->info.num_examples;
   return ctx;
 }
 

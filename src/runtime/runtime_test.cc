@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <limits>
 #include <map>
 
 #include <gmock/gmock.h>
@@ -616,6 +617,71 @@ TEST(RuntimeTest, ACommitBeyondTheWeightOrGrowthBoundIsRefused) {
     EXPECT_FLOAT_EQ(s.global_model()->flat()[0], 1.0f);
     EXPECT_EQ(rt.summary().refused_commits, 1);
   }
+}
+
+TEST(RuntimeTest, TheClientsEventIsStreamedTextWithTheUsualFields) {
+  Fixture f(options_with([](RuntimeOptions& o) {
+    o.max_commits = 1;
+  }));
+  ASSERT_TRUE(f.rt.start(make_vector({0.0f}), {}).ok());
+  for (ClientId c : {0, 1, 2}) f.rt.offer(c);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(f.rt.receive(f.host.launched[i], f.update_for(f.host.launched[i], -0.5f), 4).ok());
+  }
+  Result<RunSummary> s = f.rt.finish();
+  ASSERT_TRUE(s.ok());
+  // The memory sink parses the text (MetricsSink's default): the same event emit() would give.
+  ASSERT_EQ(f.events("clients").size(), 1u);
+  const Json ev = f.events("clients")[0];
+  std::vector<std::string> keys;
+  for (const auto& [k, v] : ev.items()) keys.push_back(k);
+  EXPECT_EQ(keys, (std::vector<std::string>{"event", "clients", "idle_clients", "virtual_time_s",
+                                            "wall_time_s"}));
+  EXPECT_EQ(ev["clients"], s->client_stats_json());
+  EXPECT_EQ(ev["idle_clients"], s->idle_clients);
+}
+
+TEST(ClientStatsTest, TextIsTheJsonObjectWithoutBuildingIt) {
+  ClientStats a;
+  a.id = 7;
+  a.tasks = 3;
+  a.steps = 4000000000000LL;
+  a.updates_accepted = 2;
+  a.rejected = 1;
+  a.offline_periods = 5;
+  a.offline_s = 0.0;
+  a.mean_staleness = 1.0 / 3.0;
+  a.max_staleness = std::numeric_limits<int64_t>::max();
+  ClientStats b = a;
+  b.offline_s = 1e-310;  // subnormal
+  b.mean_staleness = 2.5e20;
+  ClientStats c = a;
+  c.offline_s = 12.0;
+  c.mean_staleness = -0.1;
+  for (const ClientStats& x : {a, b, c}) {
+    std::string text;
+    x.append_json(text);
+    // The very text nlohmann writes (integral doubles keep their ".0"), and back.
+    EXPECT_EQ(text, x.to_json().dump());
+    EXPECT_EQ(Json::parse(text), x.to_json());
+    EXPECT_EQ(ClientStats::from_json(Json::parse(text)).to_json(), x.to_json());
+  }
+  // A non-finite figure is null, as nlohmann writes it.
+  ClientStats d = a;
+  d.mean_staleness = std::numeric_limits<double>::quiet_NaN();
+  std::string text;
+  d.append_json(text);
+  EXPECT_EQ(text, d.to_json().dump());
+  EXPECT_TRUE(Json::parse(text)["mean_staleness"].is_null());
+
+  RunSummary s;
+  s.client_stats = {a, b};
+  std::string arr;
+  s.append_client_stats(arr);
+  EXPECT_EQ(Json::parse(arr), s.client_stats_json());
+  std::string none;
+  RunSummary().append_client_stats(none);
+  EXPECT_EQ(none, "[]");
 }
 
 }  // namespace

@@ -1,20 +1,75 @@
 #include "cohort/runtime/summary.h"
 
+#include <charconv>
+#include <cmath>
+#include <string_view>
+#include <type_traits>
+
 namespace cohort {
 
+namespace {
+
+// Every field of ClientStats in the order of its JSON object: the one list that to_json,
+// from_json and the streamed text (append_json) all follow.
+template <typename Stats, typename F>
+void visit_fields(Stats& c, F&& f) {
+  f("id", c.id);
+  f("tasks", c.tasks);
+  f("steps", c.steps);
+  f("updates_accepted", c.updates_accepted);
+  f("rejected", c.rejected);
+  f("clipped", c.clipped);
+  f("downweighted", c.downweighted);
+  f("lost", c.lost);
+  f("offline_periods", c.offline_periods);
+  f("offline_s", c.offline_s);
+  f("mean_staleness", c.mean_staleness);
+  f("max_staleness", c.max_staleness);
+}
+
+// A number as nlohmann::json writes it: integers in full, doubles shortest round-trip with a
+// ".0" when they look integral, non-finite ones as null.
+void append_number(std::string& out, int64_t v) {
+  char buf[24];
+  const char* end = std::to_chars(buf, buf + sizeof buf, v).ptr;
+  out.append(buf, static_cast<size_t>(end - buf));
+}
+
+void append_number(std::string& out, double v) {
+  if (!std::isfinite(v)) {
+    out += "null";
+    return;
+  }
+  char buf[32];
+  const char* end = std::to_chars(buf, buf + sizeof buf, v).ptr;
+  out.append(buf, static_cast<size_t>(end - buf));
+  if (std::string_view(buf, static_cast<size_t>(end - buf)).find_first_of(".e") ==
+      std::string_view::npos) {
+    out += ".0";
+  }
+}
+
+}  // namespace
+
 Json ClientStats::to_json() const {
-  return {{"id", id},
-          {"tasks", tasks},
-          {"steps", steps},
-          {"updates_accepted", updates_accepted},
-          {"rejected", rejected},
-          {"clipped", clipped},
-          {"downweighted", downweighted},
-          {"lost", lost},
-          {"offline_periods", offline_periods},
-          {"offline_s", offline_s},
-          {"mean_staleness", mean_staleness},
-          {"max_staleness", max_staleness}};
+  Json j = Json::object();
+  visit_fields(*this, [&j](const char* key, const auto& v) {
+    j[key] = v;
+  });
+  return j;
+}
+
+void ClientStats::append_json(std::string& out) const {
+  char sep = '{';
+  visit_fields(*this, [&](const char* key, const auto& v) {
+    out += sep;
+    out += '"';
+    out += key;
+    out += "\":";
+    append_number(out, v);
+    sep = ',';
+  });
+  out += '}';
 }
 
 bool ClientStats::active() const {
@@ -25,18 +80,9 @@ bool ClientStats::active() const {
 
 ClientStats ClientStats::from_json(const Json& j) {
   ClientStats c;
-  c.id = j.at("id").get<ClientId>();
-  c.tasks = j.at("tasks").get<int64_t>();
-  c.steps = j.at("steps").get<int64_t>();
-  c.updates_accepted = j.at("updates_accepted").get<int64_t>();
-  c.rejected = j.at("rejected").get<int64_t>();
-  c.clipped = j.at("clipped").get<int64_t>();
-  c.downweighted = j.at("downweighted").get<int64_t>();
-  c.lost = j.at("lost").get<int64_t>();
-  c.offline_periods = j.at("offline_periods").get<int64_t>();
-  c.offline_s = j.at("offline_s").get<double>();
-  c.mean_staleness = j.at("mean_staleness").get<double>();
-  c.max_staleness = j.at("max_staleness").get<int64_t>();
+  visit_fields(c, [&j](const char* key, auto& v) {
+    v = j.at(key).get<std::decay_t<decltype(v)>>();
+  });
   return c;
 }
 
@@ -44,6 +90,21 @@ Json RunSummary::client_stats_json() const {
   Json arr = Json::array();
   for (const ClientStats& c : client_stats) arr.push_back(c.to_json());
   return arr;
+}
+
+void RunSummary::append_client_stats(std::string& out) const {
+  out += '[';
+  for (size_t i = 0; i < client_stats.size(); ++i) {
+    if (i > 0) out += ',';
+    client_stats[i].append_json(out);
+  }
+  out += ']';
+}
+
+Status RunSummary::write_client_stats(const std::string& path) const {
+  return write_json_array_file(path, client_stats.size(), [this](size_t i, std::string& out) {
+    client_stats[i].append_json(out);
+  });
 }
 
 bool RunSummary::record_models(EvalResult& result, double t, double target,

@@ -71,6 +71,12 @@ class MetricsSink {
  public:
   virtual ~MetricsSink() = default;
   virtual void on_event(const Json& event) = 0;
+  // A bulk event, given as its compact JSON text (one line) because it is too large to build
+  // as a Json value: today only "clients", every participating client's statistics, which is
+  // hundreds of MB as a Json value at a million clients. `name` is its "event" field. The
+  // default parses it and calls on_event (tests, user sinks); sinks that write text take it
+  // as is, and sinks that never read bulk events skip it.
+  virtual void on_event_text(std::string_view name, const std::string& text);
   virtual void flush() {}
   // Live view (see above): sinks that return true get on_live after the host's events; the
   // first call after the run starts carries every client, later ones the clients that changed.
@@ -85,6 +91,7 @@ class JsonlFileSink final : public MetricsSink {
   static Result<std::unique_ptr<JsonlFileSink>> open(const std::string& path);
   ~JsonlFileSink() override;
   void on_event(const Json& event) override;
+  void on_event_text(std::string_view name, const std::string& text) override;
   void flush() override;
 
  private:
@@ -103,6 +110,8 @@ class MetricsHub {
  public:
   void add_sink(std::shared_ptr<MetricsSink> sink);
   void emit(const Json& event);
+  // A bulk event as compact JSON text (MetricsSink::on_event_text).
+  void emit_text(std::string_view name, const std::string& text);
   void flush();
   // Whether a sink wants the live view (then the runtime builds it).
   bool wants_live() const { return live_.load(std::memory_order_relaxed); }

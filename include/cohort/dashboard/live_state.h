@@ -40,6 +40,9 @@ class LiveState final : public MetricsSink {
   explicit LiveState(LiveStateOptions options = {});
 
   void on_event(const Json& event) override;
+  // Bulk events (the per-client "clients") are counted, not read: the table comes from the
+  // live view.
+  void on_event_text(std::string_view name, const std::string& text) override;
   bool wants_live() const override { return true; }
   void on_live(const LiveTotals& totals, std::span<const LiveClient> changed) override;
 

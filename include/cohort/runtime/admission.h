@@ -72,7 +72,9 @@ struct AdmissionOptions {
 // What the client is known to hold, for the examples bound.
 struct AdmissionContext {
   int64_t registered_examples = 0;  // what the client registered (0 = unknown)
-  int64_t typical_examples = 0;     // the median of every client's registered count (0 = none)
+  // The median of every client's registered count (0 = none); filled only when
+  // registered_examples is 0, the one case that uses it.
+  int64_t typical_examples = 0;
 };
 
 // What admission did to an accepted update.

@@ -326,6 +326,8 @@ class Runtime final : public StrategyHost {
   std::optional<TaskRecord> take(int64_t task_id);
   void count_lost(const TaskRecord& r, const std::string& reason);
   Status write_checkpoint_now();
+  // The "clients" event (every participating client's statistics), streamed as text.
+  void emit_clients_event();
   // Live view (runtime_clients.cc): `e` changed; publishes the changed rows and the totals.
   void mark(Entry& e);
   LiveClient live_row(const Entry& e) const;

@@ -33,6 +33,9 @@ struct ClientStats {
   // Whether any figure is non-zero (the client took part).
   bool active() const;
   Json to_json() const;
+  // Appends to_json()'s object as compact text without building it (a million clients'
+  // statistics stream in bounded memory); parses back equal to to_json().
+  void append_json(std::string& out) const;
   // The inverse of to_json (checkpoints); throws nlohmann::json exceptions on bad input.
   static ClientStats from_json(const Json& j);
 };
@@ -120,8 +123,12 @@ struct RunSummary {
   std::vector<ClientStats> client_stats;
   int64_t idle_clients = 0;
   Json to_json() const;
-  // The client_stats as a JSON array (DIR/client_stats.json).
+  // The client_stats as a JSON array.
   Json client_stats_json() const;
+  // The same array appended as compact text (the "clients" event), and streamed to `path`
+  // one client per line (DIR/client_stats.json), neither built as a Json value.
+  void append_client_stats(std::string& out) const;
+  Status write_client_stats(const std::string& path) const;
 };
 
 }  // namespace cohort
