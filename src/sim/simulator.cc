@@ -173,6 +173,7 @@ class Simulator::Impl final : public runtime::RuntimeHost {
           break;
       }
       core_.after_event();
+      start_pending();
       if (stalled) break;
     }
     core_.summary().loop_wall_s = wall_seconds() - loop_start;
@@ -287,6 +288,9 @@ class Simulator::Impl final : public runtime::RuntimeHost {
                         EventKind::kTaskLost, number});
       return;
     }
+    f.due = compression_.uplink ? trained_at : arrival;
+    f.launched_at = clock_.now();
+    const double due = f.due;
     in_flight_.emplace(number, std::move(f));
     clients_[c].trained_at = trained_at;
     if (compression_.uplink) {
@@ -300,7 +304,7 @@ class Simulator::Impl final : public runtime::RuntimeHost {
     if (c == delivering_) {
       deferred_start_ = number;
     } else {
-      start_training(number);
+      queue_start(number, due);
     }
   }
 
@@ -336,12 +340,43 @@ class Simulator::Impl final : public runtime::RuntimeHost {
   }
 
  private:
+  // Tasks launched but not yet handed to the pool, earliest due first, are handed over while
+  // fewer than kStartWindow per training thread wait in the pool's queue, and a task whose
+  // result the loop needs is handed over at once. So the pool's queue stays short: a round
+  // of 10,000 one-step tasks no longer queues 10,000 jobs whose closures and result slots
+  // have left the caches by the time a worker reaches them (a million clients, 1% per round:
+  // the framework's share of the loop 7.5% -> 5.7%; docs/design/scale.md).
+  // Results do not depend on when a task starts: what it reads of its client (kept state,
+  // attack) is fixed from its launch until its result is delivered. Under MPI
+  // (remote_training) every task goes out at launch, to keep the ranks busy.
+  static constexpr int64_t kStartWindow = 64;
+  void queue_start(int64_t number, double due) {
+    if (opts_.remote_training) return start_training(number);
+    pending_starts_.push({due, number});
+    start_pending();
+  }
+  void start_pending() {
+    const auto window = kStartWindow * static_cast<int64_t>(pool_->size());
+    while (!pending_starts_.empty() && pool_->queued() < window) {
+      const int64_t number = pending_starts_.top().second;
+      pending_starts_.pop();
+      auto it = in_flight_.find(number);
+      if (it != in_flight_.end() && !it->second.started) start_training(number);
+    }
+  }
+  // Task `number`'s training, handed to the pool now if it was still waiting its turn.
+  void ensure_started(int64_t number) {
+    auto it = in_flight_.find(number);
+    if (it != in_flight_.end() && !it->second.started) start_training(number);
+  }
+
   // Submits task `number`'s training to the pool, with the gradient correction of its client
   // state. The state is read here, on the loop thread that owns the store; the worker gets only
   // the correction.
   void start_training(int64_t number) {
     const runtime::TaskRecord* rec = core_.task(number);
     InFlight& f = in_flight_.at(number);
+    f.started = true;
     const Task& task = rec->task;
     const ClientId c = task.client;
     // Only a task carrying a server_state makes the client keep a state (c_i).
@@ -358,9 +393,8 @@ class Simulator::Impl final : public runtime::RuntimeHost {
     }
     const uint64_t seed = Rng::mix_seed(opts_.run.seed, "task", static_cast<uint64_t>(c),
                                         static_cast<uint64_t>(number));
-    // Bigger tasks first (longest-processing-time order): a synchronous round then does not
-    // end with one worker finishing its longest task while the others idle.
-    const double priority = static_cast<double>(task.local_steps);
+    // The result the loop needs first, first.
+    const double priority = -f.due;
     // With uplink compression the worker also encodes the delta (error feedback from a copy of
     // the client's residual) and decodes it as the server will, in parallel with the others.
     std::vector<float> residual;
@@ -369,7 +403,7 @@ class Simulator::Impl final : public runtime::RuntimeHost {
     }
     // An attacker dispatched from attack.start on trains on flipped labels or rewrites its
     // delta (sim/adversary.h).
-    const double now = clock_.now();
+    const double now = f.launched_at;
     const Shard* shard = &adversary_.shard(c, now, (*sim_.clients_)[c].shard);
     const bool attack_delta = adversary_.rewrites_delta(c, now);
     // Client-side DP (runtime/privacy.h): the client clips (and noises) its own delta.
@@ -457,6 +491,7 @@ class Simulator::Impl final : public runtime::RuntimeHost {
   // Task `number`'s training ended and its compressed upload starts: its duration follows
   // from the payload's real size.
   void start_upload(int64_t number) {
+    ensure_started(number);
     auto it = in_flight_.find(number);
     if (it == in_flight_.end()) return;  // lost meanwhile
     InFlight& f = it->second;
@@ -478,6 +513,7 @@ class Simulator::Impl final : public runtime::RuntimeHost {
 
   // Task `number`'s result reaches the server at the current virtual time.
   void deliver(int64_t number) {
+    ensure_started(number);
     auto it = in_flight_.find(number);
     if (it == in_flight_.end()) return;  // lost when its client went offline
     InFlight f = std::move(it->second);
@@ -554,7 +590,9 @@ class Simulator::Impl final : public runtime::RuntimeHost {
     if (deferred_start_ >= 0) {
       const int64_t deferred = deferred_start_;
       deferred_start_ = -1;
-      start_training(deferred);
+      if (auto it = in_flight_.find(deferred); it != in_flight_.end()) {
+        queue_start(deferred, it->second.due);
+      }
     }
     core_.offer(c);
   }
@@ -644,6 +682,10 @@ class Simulator::Impl final : public runtime::RuntimeHost {
   std::vector<Rng> availability_rngs_;  // per client, only with availability dynamics
   std::priority_queue<Event, std::vector<Event>, std::greater<Event>> queue_;
   std::unordered_map<int64_t, InFlight> in_flight_;
+  // Launched tasks waiting for the start window (queue_start): (due, task number).
+  std::priority_queue<std::pair<double, int64_t>, std::vector<std::pair<double, int64_t>>,
+                      std::greater<>>
+      pending_starts_;
   std::set<TimerId> cancelled_timers_;
   uint64_t next_seq_ = 0;
   int64_t pending_timers_ = 0;  // timer events still in the queue (cancelled ones included)

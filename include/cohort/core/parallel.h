@@ -44,6 +44,8 @@ class ThreadPool {
   ThreadPool& operator=(const ThreadPool&) = delete;
 
   size_t size() const { return workers_.size(); }
+  // Jobs submitted and not yet picked up by a worker (a relaxed read: a hint for feeders).
+  int64_t queued() const { return queued_.load(std::memory_order_relaxed); }
 
   // Runs fn(worker_index) on some worker; the future yields its result. Queued jobs run in
   // order of decreasing `priority`, submission order among equals (e.g. the simulator gives
