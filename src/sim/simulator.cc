@@ -393,8 +393,11 @@ class Simulator::Impl final : public runtime::RuntimeHost {
     }
     const uint64_t seed = Rng::mix_seed(opts_.run.seed, "task", static_cast<uint64_t>(c),
                                         static_cast<uint64_t>(number));
-    // The result the loop needs first, first.
-    const double priority = -f.due;
+    // In the pool, the result the loop needs first, first. Other processes (MPI ranks) run the
+    // bigger tasks first (longest-processing-time order, so that a synchronous round does not
+    // end with one rank finishing its longest task while the others idle) and keep a version
+    // they were sent for the tasks that follow (docs/design/mpi.md).
+    const double priority = opts_.remote_training ? static_cast<double>(task.local_steps) : -f.due;
     // With uplink compression the worker also encodes the delta (error feedback from a copy of
     // the client's residual) and decodes it as the server will, in parallel with the others.
     std::vector<float> residual;
