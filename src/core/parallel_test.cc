@@ -1,7 +1,9 @@
 #include "cohort/core/parallel.h"
 
 #include <atomic>
+#include <memory>
 #include <set>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -123,6 +125,56 @@ TEST(WaitSpinningTest, ReturnsOnceReadyOrWithTheJobStillRunning) {
   });
   wait_spinning(deferred, std::chrono::seconds(60));
   EXPECT_EQ(deferred.get(), 3);
+}
+
+TEST(ResultSlotTest, CarriesTheValueTheExceptionAndWakesASleepingTaker) {
+  ThreadPool pool(1);
+  // A job held until released: a taker with a zero spin budget sleeps on the flag and is
+  // woken by set(); the value (move-only here) arrives whole.
+  std::promise<void> release;
+  std::shared_future<void> go = release.get_future().share();
+  std::atomic<size_t> ran_on{99};
+  auto held = post_with_slot(pool, [go, &ran_on](size_t w) {
+    go.wait();
+    ran_on = w;
+    return std::make_unique<int>(42);
+  });
+  EXPECT_FALSE(held->ready());
+  std::thread releaser([&release] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    release.set_value();
+  });
+  std::unique_ptr<int> v = held->take(std::chrono::nanoseconds(0));
+  releaser.join();
+  ASSERT_NE(v, nullptr);
+  EXPECT_EQ(*v, 42);
+  EXPECT_EQ(ran_on.load(), 0u);
+  // What the job throws reaches the taker, as a future's get() would rethrow it.
+  auto thrower = post_with_slot(pool, [](size_t) -> int {
+    throw std::runtime_error("boom");
+  });
+  EXPECT_THROW(
+      {
+        try {
+          thrower->take(std::chrono::milliseconds(1));
+        } catch (const std::runtime_error& e) {
+          EXPECT_STREQ(e.what(), "boom");
+          throw;
+        }
+      },
+      std::runtime_error);
+  // Many slots, taken in an order other than the one they ran in, each with its own value.
+  std::vector<std::shared_ptr<ResultSlot<int>>> slots;
+  for (int i = 0; i < 200; ++i) {
+    slots.push_back(post_with_slot(
+        pool,
+        [i](size_t) {
+          return i * i;
+        },
+        /*priority=*/i % 7));
+  }
+  for (int i = 199; i >= 0; --i)
+    EXPECT_EQ(slots[static_cast<size_t>(i)]->take(std::chrono::milliseconds(1)), i * i);
 }
 
 TEST(ThreadPoolTest, IdleSpinRunsEveryJobAndAsksWhetherItMaySpin) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "cohort/core/array_record.h"
+#include "cohort/core/parallel.h"
 #include "cohort/core/rng.h"
 #include "cohort/core/status.h"
 #include "cohort/runtime/downlink.h"
@@ -60,6 +61,8 @@ struct InFlight {
   // Whether its training was handed to the pool (or another process) yet.
   bool started = false;
   std::shared_ptr<const ArrayRecord> start_model;
+  // The training job's result: a slot for the pool, a future for another process.
+  std::shared_ptr<ResultSlot<Result<Trained>>> slot;
   std::future<Result<Trained>> result;
   // Set at kTrained: the job's result, collected when the upload started.
   std::optional<Result<Trained>> ready;
@@ -132,7 +135,7 @@ Result<StreamingPlan> streaming_plan(const Task& task, const KeptModel& kept, bo
 Result<std::optional<int64_t>> model_part_bytes(const Task& task, bool compressed, bool secagg);
 
 // Cores claimed by the simulations running in this process, each its training threads plus
-// its loop. A loop spins for results (wait_spinning), and an idle training thread for its
+// its loop. A loop spins for results (ResultSlot::take), and an idle training thread for its
 // next task (ThreadPool::IdleSpin), only while the claims fit the machine: `cohort compare`
 // running two one-thread simulations on two cores must not spin on both.
 class CoreClaim {

@@ -431,12 +431,13 @@ class Simulator::Impl final : public runtime::RuntimeHost {
       f.result = std::move(*job);
       return;
     }
-    f.result = pool_->submit(
+    f.slot = post_with_slot(
+        *pool_,
         [this, model = f.start_model, c, steps = task.local_steps, cfg = task.config, seed,
          grad_correction, cancel = cancel_, abandoned = f.abandoned, residual = std::move(residual),
-         up_seed = runtime::uplink_seed(opts_.run.seed, c, number), shard, attack_delta,
-         client_dp, opt_state = std::move(opt_state), stream, kept = std::move(kept)](
-            size_t worker) mutable -> Result<Trained> {
+         up_seed = runtime::uplink_seed(opts_.run.seed, c, number), shard, attack_delta, client_dp,
+         opt_state = std::move(opt_state), stream,
+         kept = std::move(kept)](size_t worker) mutable -> Result<Trained> {
           if (cancel->load()) return Status::cancelled("simulation stopped");
           if (abandoned->load()) return Status::cancelled("task lost");
           Trained t;
@@ -510,7 +511,10 @@ class Simulator::Impl final : public runtime::RuntimeHost {
   // first while every simulation's threads and loop fit the cores, parallel.h).
   Result<Trained> take_result(InFlight& f) {
     if (f.ready) return std::move(*f.ready);
-    if (CoreClaim::fits_here()) wait_spinning(f.result, std::chrono::milliseconds(1));
+    const std::chrono::nanoseconds spin =
+        CoreClaim::fits_here() ? std::chrono::milliseconds(1) : std::chrono::milliseconds(0);
+    if (f.slot) return f.slot->take(spin);
+    wait_spinning(f.result, spin);
     return f.result.get();
   }
 

@@ -15,9 +15,12 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <future>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <queue>
 #include <thread>
 #include <vector>
@@ -46,6 +49,12 @@ class ThreadPool {
   size_t size() const { return workers_.size(); }
   // Jobs submitted and not yet picked up by a worker (a relaxed read: a hint for feeders).
   int64_t queued() const { return queued_.load(std::memory_order_relaxed); }
+
+  // Runs fn(worker_index) on some worker with no result channel of its own: the job reports
+  // through its own state (post_with_slot below). Same order as submit().
+  void post(std::function<void(size_t)> fn, double priority = 0.0) {
+    enqueue(std::move(fn), priority);
+  }
 
   // Runs fn(worker_index) on some worker; the future yields its result. Queued jobs run in
   // order of decreasing `priority`, submission order among equals (e.g. the simulator gives
@@ -136,6 +145,69 @@ void wait_spinning(const std::future<T>& f, std::chrono::nanoseconds budget) {
         return f.wait_for(std::chrono::seconds(0)) != std::future_status::timeout;
       },
       budget);
+}
+
+// A one-shot result handed from a pool job to one waiting thread: the job set()s it once, the
+// waiter take()s it, spinning up to a budget on the ready flag (a load, no system call) before
+// sleeping on it (std::atomic::wait). Lighter than a packaged_task and its future (no call_once,
+// no separate shared state): for a thread that collects many short jobs' results, e.g. the
+// simulator's loop at a million one-step clients.
+template <typename T>
+class ResultSlot {
+ public:
+  void set(T value) {
+    value_.emplace(std::move(value));
+    publish();
+  }
+  // What the job threw instead: take() rethrows it (as a future's get() would).
+  void set_exception(std::exception_ptr e) {
+    error_ = std::move(e);
+    publish();
+  }
+  bool ready() const { return ready_.load(std::memory_order_acquire); }
+  // Waits for set() and moves the value out (once).
+  T take(std::chrono::nanoseconds spin) {
+    spin_until(
+        [this] {
+          return ready();
+        },
+        spin);
+    ready_.wait(false, std::memory_order_acquire);
+    if (error_) std::rethrow_exception(error_);
+    return std::move(*value_);
+  }
+
+ private:
+  void publish() {
+    ready_.store(true, std::memory_order_release);
+    ready_.notify_one();
+  }
+  std::optional<T> value_;
+  std::exception_ptr error_;
+  std::atomic<bool> ready_{false};
+};
+
+// Posts fn(worker_index) to `pool` and returns the slot its result (or exception) goes to;
+// one allocation holds both the job and the slot, released when the slot is.
+template <typename F>
+auto post_with_slot(ThreadPool& pool, F&& fn, double priority = 0.0)
+    -> std::shared_ptr<ResultSlot<decltype(fn(size_t{0}))>> {
+  using T = decltype(fn(size_t{0}));
+  struct Job {
+    std::decay_t<F> fn;
+    ResultSlot<T> slot;
+  };
+  auto job = std::make_shared<Job>(std::forward<F>(fn));
+  pool.post(
+      [job](size_t w) {
+        try {
+          job->slot.set(job->fn(w));
+        } catch (...) {
+          job->slot.set_exception(std::current_exception());
+        }
+      },
+      priority);
+  return std::shared_ptr<ResultSlot<T>>(job, &job->slot);
 }
 
 // The pool used by the vector kernels in ops.h. Created on first use with
