@@ -451,6 +451,9 @@ class Simulator::Impl final : public runtime::RuntimeHost {
                      : trainer.train(*model, *shard, steps, opts_.training, cfg, seed,
                                      grad_correction.get());
           trainer.set_optimizer_state(nullptr);
+          // The closure lives until the result is delivered (ResultSlot): a model-sized
+          // correction (SCAFFOLD) is freed now.
+          grad_correction.reset();
           COHORT_ASSIGN_OR_RETURN(t.result, std::move(trained));
           t.optimizer_state = std::move(opt_state);
           t.kept_model = std::move(kept);
