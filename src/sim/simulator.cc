@@ -499,6 +499,7 @@ class Simulator::Impl final : public runtime::RuntimeHost {
   // from the payload's real size.
   void start_upload(int64_t number) {
     ensure_started(number);
+    if (core_.failure()) return;
     auto it = in_flight_.find(number);
     if (it == in_flight_.end()) return;  // lost meanwhile
     InFlight& f = it->second;
@@ -517,6 +518,8 @@ class Simulator::Impl final : public runtime::RuntimeHost {
     const std::chrono::nanoseconds spin =
         CoreClaim::fits_here() ? std::chrono::milliseconds(1) : std::chrono::milliseconds(0);
     if (f.slot) return f.slot->take(spin);
+    // A start that failed (the run is failing) left neither a slot nor a future.
+    if (!f.result.valid()) return Status::internal("the task's training was never started");
     wait_spinning(f.result, spin);
     return f.result.get();
   }
@@ -524,6 +527,7 @@ class Simulator::Impl final : public runtime::RuntimeHost {
   // Task `number`'s result reaches the server at the current virtual time.
   void deliver(int64_t number) {
     ensure_started(number);
+    if (core_.failure()) return;
     auto it = in_flight_.find(number);
     if (it == in_flight_.end()) return;  // lost when its client went offline
     InFlight f = std::move(it->second);

@@ -181,6 +181,44 @@ TEST(SimulatorTest, DeterministicAcrossThreadCounts) {
   }
 }
 
+// Rounds of more tasks than the start window holds (64 per training thread wait in the pool,
+// the rest in the simulator), with dropouts and jitter: the same model, updates and losses
+// whatever the thread count, and every task accounted for.
+TEST(SimulatorTest, RoundsLargerThanTheStartWindowAreDeterministic) {
+  const int n = 400;
+  auto d = line_dataset(2 * n);
+  std::vector<DeviceProfile> devs;
+  for (int i = 0; i < 13; ++i) devs.push_back(device(1.0 + i % 5, 1.0 + i % 4, 0.01 * (i % 3)));
+  auto clients = make_clients(d, std::vector<int64_t>(n, 2), devs);
+  std::string hash;
+  int64_t updates = -1, lost = -1;
+  for (size_t threads : {1, 2, 3}) {
+    SimOptions o = options(4, threads);
+    o.training.lr = 0.3;
+    o.dynamics.dropout = 0.1;
+    o.dynamics.jitter = 0.3;
+    Simulator sim(o, quadratic_factory(2, /*noise=*/0.01), clients, Shard::all(d), nullptr);
+    FedAvg fedavg({.round = {.fraction = 1.0, .min_clients = 2}});
+    auto r = sim.run(fedavg);
+    ASSERT_TRUE(r.ok()) << r.error().to_string();
+    EXPECT_EQ(r->rounds, 4);
+    int64_t tasks = 0;
+    for (const ClientStats& c : r->client_stats) tasks += c.tasks;
+    EXPECT_EQ(tasks, r->updates + r->rejected + r->lost) << "threads=" << threads;
+    EXPECT_GT(r->lost, 0);
+    EXPECT_GT(r->updates, 3 * n);
+    if (hash.empty()) {
+      hash = r->model_hash;
+      updates = r->updates;
+      lost = r->lost;
+    } else {
+      EXPECT_EQ(r->model_hash, hash) << "threads=" << threads;
+      EXPECT_EQ(r->updates, updates) << "threads=" << threads;
+      EXPECT_EQ(r->lost, lost) << "threads=" << threads;
+    }
+  }
+}
+
 TEST(SimulatorTest, SeedChangesTheRun) {
   auto d = line_dataset(40);
   auto clients = make_clients(d, std::vector<int64_t>(4, 10), {device(2.0)});
