@@ -1,9 +1,5 @@
 #include "cohort/sim/simulator.h"
 
-#include "sim/adversary.h"
-#include "sim/remote_job.h"
-#include "sim/sim_state.h"
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -22,6 +18,10 @@
 #include "cohort/runtime/runtime.h"
 #include "cohort/strategy/task_config.h"
 #include "cohort/trainer/control_variates.h"
+#include "sim/adversary.h"
+#include "sim/remote_job.h"
+#include "sim/sim_state.h"
+#include "sim/training_job.h"
 
 namespace cohort::sim {
 
@@ -288,9 +288,8 @@ class Simulator::Impl final : public runtime::RuntimeHost {
                         EventKind::kTaskLost, number});
       return;
     }
-    f.due = compression_.uplink ? trained_at : arrival;
+    const double due = f.due = compression_.uplink ? trained_at : arrival;
     f.launched_at = clock_.now();
-    const double due = f.due;
     in_flight_.emplace(number, std::move(f));
     clients_[c].trained_at = trained_at;
     if (compression_.uplink) {
@@ -340,15 +339,10 @@ class Simulator::Impl final : public runtime::RuntimeHost {
   }
 
  private:
-  // Tasks launched but not yet handed to the pool, earliest due first, are handed over while
-  // fewer than kStartWindow per training thread wait in the pool's queue, and a task whose
-  // result the loop needs is handed over at once. So the pool's queue stays short: a round
-  // of 10,000 one-step tasks no longer queues 10,000 jobs whose closures and result slots
-  // have left the caches by the time a worker reaches them (a million clients, 1% per round:
-  // the framework's share of the loop 7.5% -> 5.7%; docs/design/scale.md).
-  // Results do not depend on when a task starts: what it reads of its client (kept state,
-  // attack) is fixed from its launch until its result is delivered. Under MPI
-  // (remote_training) every task goes out at launch, to keep the ranks busy.
+  // The start window (docs/design/scale.md): launched tasks go to the pool, earliest due
+  // first, while fewer than kStartWindow per thread wait there, and at once when the loop
+  // needs the result; what a task reads of its client is fixed from launch to delivery, so
+  // when it starts changes nothing. Under MPI every task goes out at launch.
   static constexpr int64_t kStartWindow = 64;
   void queue_start(int64_t number, double due) {
     if (opts_.remote_training) return start_training(number);
@@ -360,8 +354,7 @@ class Simulator::Impl final : public runtime::RuntimeHost {
     while (!pending_starts_.empty() && pool_->queued() < window) {
       const int64_t number = pending_starts_.top().second;
       pending_starts_.pop();
-      auto it = in_flight_.find(number);
-      if (it != in_flight_.end() && !it->second.started) start_training(number);
+      ensure_started(number);  // unless lost meanwhile
     }
   }
   // Task `number`'s training, handed to the pool now if it was still waiting its turn.
@@ -393,10 +386,9 @@ class Simulator::Impl final : public runtime::RuntimeHost {
     }
     const uint64_t seed = Rng::mix_seed(opts_.run.seed, "task", static_cast<uint64_t>(c),
                                         static_cast<uint64_t>(number));
-    // In the pool, the result the loop needs first, first. Other processes (MPI ranks) run the
-    // bigger tasks first (longest-processing-time order, so that a synchronous round does not
-    // end with one rank finishing its longest task while the others idle) and keep a version
-    // they were sent for the tasks that follow (docs/design/mpi.md).
+    // In the pool, the result needed first, first. MPI ranks run bigger tasks first (so that
+    // a round does not end with one rank on its longest task) and keep the version they were
+    // sent for the tasks that follow (docs/design/mpi.md).
     const double priority = opts_.remote_training ? static_cast<double>(task.local_steps) : -f.due;
     // With uplink compression the worker also encodes the delta (error feedback from a copy of
     // the client's residual) and decodes it as the server will, in parallel with the others.
@@ -431,66 +423,27 @@ class Simulator::Impl final : public runtime::RuntimeHost {
       f.result = std::move(*job);
       return;
     }
+    TrainingJob job{.model = f.start_model,
+                    .client = c,
+                    .steps = task.local_steps,
+                    .config = task.config,
+                    .seed = seed,
+                    .grad_correction = std::move(grad_correction),
+                    .cancel = cancel_,
+                    .abandoned = f.abandoned,
+                    .residual = std::move(residual),
+                    .uplink_seed = runtime::uplink_seed(opts_.run.seed, c, number),
+                    .shard = shard,
+                    .attack_delta = attack_delta,
+                    .client_dp = client_dp,
+                    .optimizer_state = std::move(opt_state),
+                    .stream = stream,
+                    .kept = std::move(kept)};
     f.slot = post_with_slot(
         *pool_,
-        [this, model = f.start_model, c, steps = task.local_steps, cfg = task.config, seed,
-         grad_correction, cancel = cancel_, abandoned = f.abandoned, residual = std::move(residual),
-         up_seed = runtime::uplink_seed(opts_.run.seed, c, number), shard, attack_delta, client_dp,
-         opt_state = std::move(opt_state), stream,
-         kept = std::move(kept)](size_t worker) mutable -> Result<Trained> {
-          if (cancel->load()) return Status::cancelled("simulation stopped");
-          if (abandoned->load()) return Status::cancelled("task lost");
-          Trained t;
-          Trainer& trainer = *trainers_[worker];
-          trainer.set_optimizer_state(opt_state ? &*opt_state : nullptr);
-          Result<TrainResult> trained =
-              stream ? train_streaming(
-                           trainer,
-                           Task{.client = c, .model = model, .local_steps = steps, .config = cfg},
-                           *stream, *shard, opts_.training, seed, *kept)
-                     : trainer.train(*model, *shard, steps, opts_.training, cfg, seed,
-                                     grad_correction.get());
-          trainer.set_optimizer_state(nullptr);
-          // The closure lives until the result is delivered (ResultSlot): a model-sized
-          // correction (SCAFFOLD) is freed now.
-          grad_correction.reset();
-          COHORT_ASSIGN_OR_RETURN(t.result, std::move(trained));
-          t.optimizer_state = std::move(opt_state);
-          t.kept_model = std::move(kept);
-          t.delta_ready = stream.has_value();  // train_streaming returns the delta
-          if (!compression_.uplink && !attack_delta && !client_dp) return t;
-          TrainResult& tr = t.result;
-          COHORT_RETURN_IF_ERROR(model->check_same_layout(tr.params, "trainer output"));
-          if (!stream) ops::sub(model->flat(), tr.params.flat(), tr.params.flat());
-          t.delta_ready = true;
-          if (attack_delta) {
-            COHORT_RETURN_IF_ERROR(
-                adversary_.rewrite_delta(tr.params.flat(), Rng::mix_seed(seed, "attack")));
-          }
-          if (client_dp) {
-            COHORT_RETURN_IF_ERROR(runtime::privatize_update(
-                tr.params.flat(), cfg, dp_client_seed_, Rng::mix_seed(seed, "dp"),
-                &tr.metrics));
-          }
-          if (!compression_.uplink) return t;
-          const bool ef = compression_.uplink->error_feedback();
-          std::string payload;
-          if (stream) {
-            COHORT_ASSIGN_OR_RETURN(Fragments frags, Fragments::create(model->numel(),
-                                                                       stream->fragments,
-                                                                       stream->block));
-            COHORT_ASSIGN_OR_RETURN(payload, runtime::encode_fragment_in_place(
-                                                 *compression_.uplink, tr.params, frags,
-                                                 stream->fragment, up_seed,
-                                                 ef ? &residual : nullptr));
-          } else {
-            COHORT_ASSIGN_OR_RETURN(payload,
-                                    runtime::encode_in_place(*compression_.uplink, tr.params,
-                                                             up_seed, ef ? &residual : nullptr));
-          }
-          t.payload_bytes = static_cast<int64_t>(payload.size());
-          t.residual = std::move(residual);
-          return t;
+        [this, job = std::move(job)](size_t worker) mutable {
+          return run_training_job(job, *trainers_[worker],
+                                  {opts_.training, compression_, adversary_, dp_client_seed_});
         },
         priority);
   }
@@ -697,9 +650,8 @@ class Simulator::Impl final : public runtime::RuntimeHost {
   std::priority_queue<Event, std::vector<Event>, std::greater<Event>> queue_;
   std::unordered_map<int64_t, InFlight> in_flight_;
   // Launched tasks waiting for the start window (queue_start): (due, task number).
-  std::priority_queue<std::pair<double, int64_t>, std::vector<std::pair<double, int64_t>>,
-                      std::greater<>>
-      pending_starts_;
+  using DueTask = std::pair<double, int64_t>;
+  std::priority_queue<DueTask, std::vector<DueTask>, std::greater<>> pending_starts_;
   std::set<TimerId> cancelled_timers_;
   uint64_t next_seq_ = 0;
   int64_t pending_timers_ = 0;  // timer events still in the queue (cancelled ones included)
