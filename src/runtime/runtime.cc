@@ -616,9 +616,8 @@ void Runtime::emit_clients_event() {
   // hundreds of MB. The fields and their order are those emit() would give it.
   std::string text = R"({"event":"clients","clients":)";
   summary_.append_client_stats(text);
-  const Json tail = {{"idle_clients", summary_.idle_clients},
-                     {"virtual_time_s", now()},
-                     {"wall_time_s", host_.wall_seconds()}};
+  Json tail = {{"idle_clients", summary_.idle_clients}};
+  stamp(tail);
   std::string rest = tail.dump();
   rest[0] = ',';
   text += rest;
@@ -628,9 +627,13 @@ void Runtime::emit_clients_event() {
 void Runtime::emit(Json event) {
   if (metrics_ == nullptr) return;
   client_metrics_.annotate(event);
+  stamp(event);
+  metrics_->emit(event);
+}
+
+void Runtime::stamp(Json& event) const {
   if (!event.contains("virtual_time_s")) event["virtual_time_s"] = now();
   if (!event.contains("wall_time_s")) event["wall_time_s"] = host_.wall_seconds();
-  metrics_->emit(event);
 }
 
 }  // namespace cohort::runtime

@@ -54,10 +54,8 @@ struct Trained {
 struct InFlight {
   int64_t bytes_up = 0;
   int64_t state_bytes = 0;
-  // When the loop needs the result (virtual time of its kTrained or kTaskDone event), and the
-  // virtual time the task was launched at.
+  // When the loop needs the result (virtual time of its kTrained or kTaskDone event).
   double due = 0.0;
-  double launched_at = 0.0;
   // Whether its training was handed to the pool (or another process) yet.
   bool started = false;
   std::shared_ptr<const ArrayRecord> start_model;

@@ -289,7 +289,6 @@ class Simulator::Impl final : public runtime::RuntimeHost {
       return;
     }
     const double due = f.due = compression_.uplink ? trained_at : arrival;
-    f.launched_at = clock_.now();
     in_flight_.emplace(number, std::move(f));
     clients_[c].trained_at = trained_at;
     if (compression_.uplink) {
@@ -345,7 +344,7 @@ class Simulator::Impl final : public runtime::RuntimeHost {
   // when it starts changes nothing. Under MPI every task goes out at launch.
   static constexpr int64_t kStartWindow = 64;
   void queue_start(int64_t number, double due) {
-    if (opts_.remote_training) return start_training(number);
+    if (opts_.remote_training) return start_training(number, in_flight_.at(number));
     pending_starts_.push({due, number});
     start_pending();
   }
@@ -354,21 +353,22 @@ class Simulator::Impl final : public runtime::RuntimeHost {
     while (!pending_starts_.empty() && pool_->queued() < window) {
       const int64_t number = pending_starts_.top().second;
       pending_starts_.pop();
-      ensure_started(number);  // unless lost meanwhile
+      auto it = in_flight_.find(number);
+      if (it != in_flight_.end()) start_now(number, it->second);  // unless lost meanwhile
     }
   }
-  // Task `number`'s training, handed to the pool now if it was still waiting its turn.
-  void ensure_started(int64_t number) {
-    auto it = in_flight_.find(number);
-    if (it != in_flight_.end() && !it->second.started) start_training(number);
+  // Task `number`'s training, handed to the pool now if it was still waiting its turn; false
+  // when that failed (the run is failing).
+  bool start_now(int64_t number, InFlight& f) {
+    if (!f.started) start_training(number, f);
+    return !core_.failure();
   }
 
   // Submits task `number`'s training to the pool, with the gradient correction of its client
   // state. The state is read here, on the loop thread that owns the store; the worker gets only
   // the correction.
-  void start_training(int64_t number) {
+  void start_training(int64_t number, InFlight& f) {
     const runtime::TaskRecord* rec = core_.task(number);
-    InFlight& f = in_flight_.at(number);
     f.started = true;
     const Task& task = rec->task;
     const ClientId c = task.client;
@@ -398,7 +398,7 @@ class Simulator::Impl final : public runtime::RuntimeHost {
     }
     // An attacker dispatched from attack.start on trains on flipped labels or rewrites its
     // delta (sim/adversary.h).
-    const double now = f.launched_at;
+    const double now = rec->dispatched_at;  // = launch time, whenever it starts
     const Shard* shard = &adversary_.shard(c, now, (*sim_.clients_)[c].shard);
     const bool attack_delta = adversary_.rewrites_delta(c, now);
     // Client-side DP (runtime/privacy.h): the client clips (and noises) its own delta.
@@ -451,11 +451,10 @@ class Simulator::Impl final : public runtime::RuntimeHost {
   // Task `number`'s training ended and its compressed upload starts: its duration follows
   // from the payload's real size.
   void start_upload(int64_t number) {
-    ensure_started(number);
-    if (core_.failure()) return;
     auto it = in_flight_.find(number);
     if (it == in_flight_.end()) return;  // lost meanwhile
     InFlight& f = it->second;
+    if (!start_now(number, f)) return;
     f.ready = take_result(f);
     if (f.ready->ok()) f.bytes_up = (*f.ready)->payload_bytes + f.state_bytes;
     const DeviceProfile& dev = (*sim_.clients_)[core_.task(number)->task.client].device;
@@ -471,18 +470,15 @@ class Simulator::Impl final : public runtime::RuntimeHost {
     const std::chrono::nanoseconds spin =
         CoreClaim::fits_here() ? std::chrono::milliseconds(1) : std::chrono::milliseconds(0);
     if (f.slot) return f.slot->take(spin);
-    // A start that failed (the run is failing) left neither a slot nor a future.
-    if (!f.result.valid()) return Status::internal("the task's training was never started");
     wait_spinning(f.result, spin);
     return f.result.get();
   }
 
   // Task `number`'s result reaches the server at the current virtual time.
   void deliver(int64_t number) {
-    ensure_started(number);
-    if (core_.failure()) return;
     auto it = in_flight_.find(number);
     if (it == in_flight_.end()) return;  // lost when its client went offline
+    if (!start_now(number, it->second)) return;
     InFlight f = std::move(it->second);
     in_flight_.erase(it);
     const Task task = core_.task(number)->task;

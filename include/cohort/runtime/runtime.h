@@ -328,6 +328,8 @@ class Runtime final : public StrategyHost {
   Status write_checkpoint_now();
   // The "clients" event (every participating client's statistics), streamed as text.
   void emit_clients_event();
+  // Adds the clock fields every event carries (virtual_time_s, wall_time_s) unless set.
+  void stamp(Json& event) const;
   // Live view (runtime_clients.cc): `e` changed; publishes the changed rows and the totals.
   void mark(Entry& e);
   LiveClient live_row(const Entry& e) const;
