@@ -161,8 +161,9 @@ Status read_clients(const MapReader& top, sim::PopulationOptions* p) {
 
 Status read_model(const MapReader& top, ModelConfig* m) {
   const MapReader r = top.section("model");
-  COHORT_RETURN_IF_ERROR(r.open({"name", "hidden"}));
+  COHORT_RETURN_IF_ERROR(r.open({"name", "hidden", "init"}));
   COHORT_RETURN_IF_ERROR(r.read_enum("name", &m->name, ModelConfig::kNames));
+  COHORT_RETURN_IF_ERROR(r.read("init", &m->init));
   if (const Node* h = r.get("hidden")) {
     const std::string path = r.child("hidden");
     if (h->kind != Node::Kind::kSeq) {

@@ -72,6 +72,7 @@ Json to_json(const SimulationConfig& config) {
   Json model = Json::object();
   model["name"] = config.model.name;
   model["hidden"] = config.model.hidden;
+  if (!config.model.init.empty()) model["init"] = config.model.init;
 
   const TrainConfig& t = config.training;
   Json training = Json::object();

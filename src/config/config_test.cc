@@ -134,7 +134,7 @@ TEST(ConfigErrorTest, UnknownKeysNameThePathAndTheKnownKeys) {
             "demo.yaml: clients.speed.stdev: unknown key (known: distribution, mean, std, low, "
             "high, sigma, min, max)");
   EXPECT_EQ(error_message("model:\n  layers: 3\n"),
-            "demo.yaml: model.layers: unknown key (known: name, hidden)");
+            "demo.yaml: model.layers: unknown key (known: name, hidden, init)");
 }
 
 TEST(ConfigErrorTest, WrongTypesQuoteWhatWasFound) {

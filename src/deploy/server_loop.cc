@@ -5,6 +5,7 @@
 #include <future>
 
 #include "cohort/core/format.h"
+#include "cohort/runtime/model_file.h"
 #include "deploy/crash_points.h"
 #include "deploy/limits.h"
 
@@ -303,6 +304,12 @@ void ServerLoop::write_summary() {
     file["mode"] = "deploy";
     Status w = write_json_file(opts_.out_dir + "/summary.json", file);
     if (!w.ok()) log_line("cannot write summary.json: " + w.to_string());
+    // The final model, to start another run from (model.init).
+    if (model_snapshot != nullptr) {
+      w = write_model_file(opts_.out_dir + "/" + kModelFile, *model_snapshot,
+                           core.strategy().name(), version_snapshot);
+      if (!w.ok()) log_line("cannot write " + std::string(kModelFile) + ": " + w.to_string());
+    }
   }
 }
 

@@ -8,6 +8,7 @@
 #include "cohort/core/format.h"
 #include "cohort/data/data_config.h"
 #include "cohort/data/shards.h"
+#include "cohort/runtime/model_file.h"
 #include "cohort/strategy/registry.h"
 #include "cohort/torch/torch_trainer.h"
 #include "cohort/trainer/multi_trainer.h"
@@ -167,6 +168,7 @@ Result<sim::SimSummary> run_simulation(const SimulationConfig& config, const Sce
   sim::SimOptions so;
   so.run = config.run;
   so.training = config.training;
+  so.init_model = config.model.init;
   so.admission = config.admission;
   so.compression = config.compression;
   so.robust = config.robust;
@@ -185,6 +187,11 @@ Result<sim::SimSummary> run_simulation(const SimulationConfig& config, const Sce
   if (!outputs.out_dir.empty()) {
     COHORT_RETURN_IF_ERROR(write_json_file(outputs.out_dir + "/summary.json", summary->to_json()));
     COHORT_RETURN_IF_ERROR(summary->write_client_stats(outputs.out_dir + "/client_stats.json"));
+    if (simulator.final_model() != nullptr) {
+      COHORT_RETURN_IF_ERROR(write_model_file(outputs.out_dir + "/" + kModelFile,
+                                              *simulator.final_model(), strategy->name(),
+                                              summary->rounds));
+    }
   }
   return summary;
 }

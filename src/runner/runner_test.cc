@@ -10,6 +10,7 @@
 #include "cohort/data/idx.h"
 #include "cohort/data/partition.h"
 #include "cohort/data/shards.h"
+#include "cohort/runtime/model_file.h"
 
 namespace cohort {
 namespace {
@@ -149,6 +150,57 @@ TEST(RunnerTest, ASavedPartitionReadBackReproducesTheRun) {
             std::string::npos)
       << bad.error().message();
   fs::remove_all(out.out_dir);
+}
+
+TEST(RunnerTest, TheFinalModelFileStartsAnotherRun) {
+  auto cfg = parse_simulation_config(kSynthetic, "synthetic.yaml", {"run.rounds=3"});
+  ASSERT_TRUE(cfg.ok());
+  auto scenario = build_scenario(*cfg);
+  ASSERT_TRUE(scenario.ok());
+  RunOutputs out;
+  out.out_dir = temp_dir("model_file");
+  out.progress = false;
+  auto first = run_simulation(*cfg, *scenario, out);
+  ASSERT_TRUE(first.ok()) << first.error().to_string();
+  const std::string model = out.out_dir + "/model.cohort";
+  auto saved = read_model_file(model);
+  ASSERT_TRUE(saved.ok()) << saved.error().to_string();
+  EXPECT_EQ(saved->hash_hex(), first->model_hash);
+
+  // A run from it starts where the first ended: its version-0 evaluation is the first run's
+  // final one.
+  auto next = parse_simulation_config(kSynthetic, "synthetic.yaml",
+                                      {"run.rounds=2", "model.init=" + model});
+  ASSERT_TRUE(next.ok()) << next.error().to_string();
+  RunOutputs out2;
+  out2.out_dir = temp_dir("model_file_next");
+  out2.progress = false;
+  auto second = run_simulation(*next, *build_scenario(*next), out2);
+  ASSERT_TRUE(second.ok()) << second.error().to_string();
+  const auto events = read_jsonl(out2.out_dir + "/metrics.jsonl");
+  const auto first_eval = std::find_if(events.begin(), events.end(), [](const Json& e) {
+    return e["event"] == "eval";
+  });
+  ASSERT_NE(first_eval, events.end());
+  EXPECT_EQ((*first_eval)["round"], 0);
+  EXPECT_EQ((*first_eval)["accuracy"].get<double>(), first->final_accuracy);
+  EXPECT_EQ((*first_eval)["loss"].get<double>(), first->final_loss);
+  EXPECT_NE(second->model_hash, first->model_hash);  // and it trained on
+
+  // Another model's file is refused before anything runs, naming the key and the difference.
+  auto other = parse_simulation_config(kSynthetic, "synthetic.yaml",
+                                       {"model.hidden=[16, 16]", "model.init=" + model});
+  ASSERT_TRUE(other.ok());
+  RunOutputs quiet;
+  quiet.progress = false;
+  auto refused = run_simulation(*other, *build_scenario(*other), quiet);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message().find("model.init: " + model +
+                                           ": not a model of this configuration"),
+            std::string::npos)
+      << refused.error().message();
+  fs::remove_all(out.out_dir);
+  fs::remove_all(out2.out_dir);
 }
 
 TEST(RunnerTest, OnlyClientsThatTookPartAreListed) {

@@ -9,6 +9,7 @@
 #include "cohort/data/data_config.h"
 #include "cohort/runner/runner.h"
 #include "cohort/runtime/evaluator.h"
+#include "cohort/runtime/model_file.h"
 #include "cohort/torch/torch_trainer.h"
 
 namespace cohort {
@@ -33,7 +34,8 @@ Result<ServingSetup> prepare_serving(const SimulationConfig& cfg, const DeployCo
   COHORT_ASSIGN_OR_RETURN(TrainerFactory factory, trainer_factory(cfg, *test));
   COHORT_ASSIGN_OR_RETURN(std::unique_ptr<Trainer> trainer, factory());
   ServingSetup s;
-  COHORT_ASSIGN_OR_RETURN(s.initial, trainer->init_params(Rng::mix_seed(cfg.run.seed, "init")));
+  COHORT_ASSIGN_OR_RETURN(
+      s.initial, initial_model(*trainer, cfg.model.init, Rng::mix_seed(cfg.run.seed, "init")));
 
   deploy::ServerOptions& o = s.options;
   static_cast<DeployConfig&>(o) = deploy;

@@ -84,10 +84,10 @@ Status rotate(const std::string& final_path, int64_t keep) {
 
 }  // namespace
 
-Status write_checkpoint(const std::string& dir, const Checkpoint& ckpt, int64_t keep) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) return Status::internal(dir + ": cannot create checkpoint directory: " + ec.message());
+namespace {
+
+// Writes `ckpt` to `tmp_path` and fsyncs it (the file is complete once this returns OK).
+Status write_temporary(const std::string& tmp_path, const Checkpoint& ckpt) {
   Json m = {{"format", "cohort-checkpoint"},
             {"format_version", kCheckpointFormatVersion},
             {"strategy", ckpt.strategy},
@@ -110,8 +110,6 @@ Status write_checkpoint(const std::string& dir, const Checkpoint& ckpt, int64_t 
   const std::string manifest = m.dump();
   const uint64_t manifest_hash = fnv1a64(manifest.data(), manifest.size());
 
-  const std::string final_path = dir + "/" + kCheckpointFile;
-  const std::string tmp_path = final_path + ".tmp";
   const int fd = ::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return Status::internal(tmp_path + ": cannot open: " + std::strerror(errno));
   Status s = write_all(fd, kMagic, sizeof(kMagic), tmp_path);
@@ -126,21 +124,46 @@ Status write_checkpoint(const std::string& dir, const Checkpoint& ckpt, int64_t 
   if (s.ok() && ::fsync(fd) != 0)
     s = Status::internal(tmp_path + ": fsync failed: " + std::strerror(errno));
   ::close(fd);
-  if (s.ok()) s = rotate(final_path, keep);
-  if (!s.ok()) {
-    ::unlink(tmp_path.c_str());
-    return s;
-  }
+  if (!s.ok()) ::unlink(tmp_path.c_str());
+  return s;
+}
+
+// Renames the complete temporary file over `final_path` and makes the rename durable.
+Status commit_temporary(const std::string& tmp_path, const std::string& final_path) {
   if (::rename(tmp_path.c_str(), final_path.c_str()) != 0) {
     return Status::internal(final_path + ": rename failed: " + std::strerror(errno));
   }
   // The renames are durable only once the directory entry is.
+  std::string dir = std::filesystem::path(final_path).parent_path().string();
+  if (dir.empty()) dir = ".";
   const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd >= 0) {
     ::fsync(dfd);
     ::close(dfd);
   }
   return Status();
+}
+
+}  // namespace
+
+Status write_checkpoint(const std::string& dir, const Checkpoint& ckpt, int64_t keep) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return Status::internal(dir + ": cannot create checkpoint directory: " + ec.message());
+  const std::string final_path = dir + "/" + kCheckpointFile;
+  const std::string tmp_path = final_path + ".tmp";
+  COHORT_RETURN_IF_ERROR(write_temporary(tmp_path, ckpt));
+  if (Status s = rotate(final_path, keep); !s.ok()) {
+    ::unlink(tmp_path.c_str());
+    return s;
+  }
+  return commit_temporary(tmp_path, final_path);
+}
+
+Status write_checkpoint_file(const std::string& path, const Checkpoint& ckpt) {
+  const std::string tmp_path = path + ".tmp";
+  COHORT_RETURN_IF_ERROR(write_temporary(tmp_path, ckpt));
+  return commit_temporary(tmp_path, path);
 }
 
 Result<Checkpoint> read_checkpoint_file(const std::string& path) {

@@ -15,6 +15,7 @@
 #include "cohort/core/parallel.h"
 #include "cohort/runtime/compression.h"
 #include "cohort/runtime/evaluator.h"
+#include "cohort/runtime/model_file.h"
 #include "cohort/runtime/runtime.h"
 #include "cohort/strategy/task_config.h"
 #include "cohort/trainer/control_variates.h"
@@ -97,8 +98,9 @@ class Simulator::Impl final : public runtime::RuntimeHost {
       core_.set_available(id, true);
     }
 
-    COHORT_ASSIGN_OR_RETURN(ArrayRecord initial,
-                            init_trainer->init_params(Rng::mix_seed(opts_.run.seed, "init")));
+    COHORT_ASSIGN_OR_RETURN(
+        ArrayRecord initial,
+        initial_model(*init_trainer, opts_.init_model, Rng::mix_seed(opts_.run.seed, "init")));
     COHORT_RETURN_IF_ERROR(core_.start(
         std::move(initial),
         {{"max_virtual_time_s", opts_.run.max_virtual_time_s},

@@ -262,7 +262,7 @@ PYEOF
   fi
 
   json_py "$dir" "$final_out" "$rounds" "$resume" "$name" <<'EOF'
-import json, os, re, sys
+import json, os, re, struct, sys
 d, final_out, rounds, resume, name = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1", sys.argv[5]
 
 def events(path):
@@ -322,6 +322,17 @@ if s.get("rounds") != rounds:
     fail(f"summary rounds {s.get('rounds')}, expected {rounds}")
 if not re.fullmatch(r"[0-9a-f]{16}", str(s.get("model_hash", ""))):
     fail(f"model_hash {s.get('model_hash')!r} is not a 64-bit hex hash")
+# The final model file (model.cohort, a checkpoint-format file with only the model): the
+# summary's model, at the final version.
+mb = open(f"{final_out}/model.cohort", "rb").read()
+if mb[:8] != b"COHORTC1":
+    fail("model.cohort: bad magic")
+(mlen,) = struct.unpack("<Q", mb[8:16])
+mm = json.loads(mb[16:16 + mlen])
+if mm.get("version") != rounds or [a["name"] for a in mm.get("arrays", [])] != ["model"]:
+    fail(f"model.cohort: version {mm.get('version')} arrays {mm.get('arrays')}")
+if mm["arrays"][0]["hash"] != s.get("model_hash"):
+    fail(f"model.cohort holds model {mm['arrays'][0]['hash']}, the summary says {s.get('model_hash')}")
 acc = s.get("final_accuracy", 0)
 if not acc >= 0.6:
     fail(f"final accuracy {acc} is not well above chance (0.25)")

@@ -37,6 +37,11 @@ inline constexpr int64_t kCheckpointFormatVersion = 2;
 // naming the path.
 Status write_checkpoint(const std::string& dir, const Checkpoint& ckpt, int64_t keep = 1);
 
+// Writes one checkpoint file at `path` atomically (temporary file, fsync, rename, fsync of the
+// directory), without rotation; the directory must exist. Internal on I/O errors naming the
+// path. (The model file, runtime/model_file.h, is written this way.)
+Status write_checkpoint_file(const std::string& path, const Checkpoint& ckpt);
+
 // Reads one checkpoint file. NotFound when absent; DataLoss naming the file and what is wrong
 // for anything else: bad magic, a manifest length beyond the file, a manifest that is not
 // the JSON object expected or fails its checksum, another format_version, an array that does

@@ -84,6 +84,9 @@ struct SimOptions {
   // (absent: run.target_accuracy); time_to_target is when the last one reached its own.
   std::map<std::string, double> model_targets;
   TrainConfig training;
+  // A model file to start from (model.init, runtime/model_file.h); empty = the trainer's
+  // seeded initialisation.
+  std::string init_model;
   // Optional external stop flag (e.g. set by a SIGINT handler): checked before every event;
   // when set, the run ends early and still returns its summary.
   const std::atomic<bool>* stop_flag = nullptr;

@@ -22,6 +22,9 @@ struct ModelConfig {
   // one layer per entry, all widths equal, a linear read-out; for data.dataset text).
   std::string name = "mlp";
   std::vector<int64_t> hidden = {200, 200};  // mlp, char_lstm
+  // A model file to start from instead of the seeded initialisation (runtime/model_file.h:
+  // a run's model.cohort or a server's checkpoint.cohort); empty = none.
+  std::string init;
 
   static constexpr std::array<std::string_view, 4> kNames = {"logreg", "mlp", "cnn", "char_lstm"};
   // InvalidArgument naming the key: an unknown name, an mlp without hidden layers, a width
