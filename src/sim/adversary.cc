@@ -10,11 +10,11 @@ Result<Adversary> Adversary::create(const attack::AttackOptions& options,
   Adversary a;
   a.options_ = options;
   COHORT_ASSIGN_OR_RETURN(a.kind_, attack::parse_kind(options.kind));
+  // Without an attack nothing per client is kept (a million clients cost no table).
+  if (a.kind_ == attack::Kind::kNone) return a;
   std::vector<ClientId> ids(shards.size());
   for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<ClientId>(i);
-  if (a.kind_ != attack::Kind::kNone) {
-    COHORT_ASSIGN_OR_RETURN(a.attackers_, attack::choose_attackers(options, ids, seed));
-  }
+  COHORT_ASSIGN_OR_RETURN(a.attackers_, attack::choose_attackers(options, ids, seed));
   a.is_attacker_.assign(shards.size(), 0);
   for (ClientId c : a.attackers_) a.is_attacker_[static_cast<size_t>(c)] = 1;
   if (a.kind_ == attack::Kind::kLabelFlip && !a.attackers_.empty()) {

@@ -68,34 +68,36 @@ class Simulator::Impl final : public runtime::RuntimeHost {
     cores_.claim(static_cast<int64_t>(n_threads) + 1);
     pool_ = std::make_unique<ThreadPool>(
         n_threads, ThreadPool::IdleSpin{std::chrono::milliseconds(1), &CoreClaim::fits_here});
-    std::vector<Trainer*> workers;
-    for (auto& t : trainers_) workers.push_back(t.get());
-    std::vector<const Shard*> holdouts;  // only the clients' non-empty ones
-    for (const SimClient& c : *sim_.clients_) {
-      if (c.holdout.size() > 0) holdouts.push_back(&c.holdout);
-    }
-    evaluator_ = std::make_unique<Evaluator>(pool_.get(), workers, sim_.test_,
-                                             std::move(holdouts));
-    if (opts_.contribution.enabled()) {
-      Shard validation = validation_sample(sim_.test_, opts_.contribution_validation_examples,
-                                           Rng::derive(opts_.run.seed, "contribution_validation"));
-      validator_ = std::make_unique<Evaluator>(pool_.get(), workers, std::move(validation));
-    }
     {
-      std::vector<const Shard*> shards;
-      for (const SimClient& c : *sim_.clients_) shards.push_back(&c.shard);
+      std::vector<const Shard*> shards;  // an attack's victims-to-be (none: not needed)
+      if (opts_.attack.kind != "none") {
+        for (const SimClient& c : *sim_.clients_) shards.push_back(&c.shard);
+      }
       COHORT_ASSIGN_OR_RETURN(adversary_,
                               Adversary::create(opts_.attack, shards,
                                                 Rng::mix_seed(opts_.run.seed, "attackers")));
       core_.summary().attackers = adversary_.attackers();
     }
 
+    // One pass over the population: register each client, and note its held-out examples
+    // for federated evaluation (only the non-empty ones).
     clients_.resize(sim_.clients_->size());
     core_.reserve_clients(clients_.size());
+    std::vector<const Shard*> holdouts;
     for (size_t i = 0; i < clients_.size(); ++i) {
       const auto id = static_cast<ClientId>(i);
-      core_.add_client(id, (*sim_.clients_)[i].shard.size());
+      const SimClient& c = (*sim_.clients_)[i];
+      core_.add_client(id, c.shard.size());
       core_.set_available(id, true);
+      if (c.holdout.size() > 0) holdouts.push_back(&c.holdout);
+    }
+    std::vector<Trainer*> workers;
+    for (auto& t : trainers_) workers.push_back(t.get());
+    evaluator_ = std::make_unique<Evaluator>(pool_.get(), workers, sim_.test_, std::move(holdouts));
+    if (opts_.contribution.enabled()) {
+      Shard validation = validation_sample(sim_.test_, opts_.contribution_validation_examples,
+                                           Rng::derive(opts_.run.seed, "contribution_validation"));
+      validator_ = std::make_unique<Evaluator>(pool_.get(), workers, std::move(validation));
     }
 
     COHORT_ASSIGN_OR_RETURN(
