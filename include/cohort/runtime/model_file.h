@@ -35,8 +35,8 @@ Result<ArrayRecord> read_model_file(const std::string& path);
 // A run's initial model: the trainer's seeded initialisation when `init_path` is empty, else
 // the model read from `init_path`, which must have the trainer's layout (the same arrays, in
 // order, with the same shapes) and finite values. InvalidArgument naming `model.init`, the file
-// and the first difference ("array 'fc1.weight' has shape [200, 784] in the file, the model
-// has [100, 784]"), or the read's error prefixed with `model.init`.
+// and the first difference ("array 'fc1.weight' has shape [200,784], expected [100,784]",
+// ArrayRecord::check_same_layout), or the read's error prefixed with `model.init`.
 Result<ArrayRecord> initial_model(Trainer& trainer, const std::string& init_path, uint64_t seed);
 
 }  // namespace cohort
