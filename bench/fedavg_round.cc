@@ -60,7 +60,7 @@ class BenchHost final : public StrategyHost {
     return ids;
   }
   size_t num_clients() const override { return infos_.size(); }
-  const ClientInfo& client_info(ClientId id) const override { return infos_.at(id); }
+  ClientInfo client_info(ClientId id) const override { return infos_.at(id); }
   int64_t default_local_steps(ClientId) const override { return 1; }
   void dispatch(Task task) override {
     idle_.at(task.client) = false;

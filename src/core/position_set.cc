@@ -1,5 +1,6 @@
 #include "cohort/core/position_set.h"
 
+#include <algorithm>
 #include <bit>
 
 namespace cohort {
@@ -21,18 +22,34 @@ unsigned select_in_word(uint64_t w, int r) {
 
 }  // namespace
 
-void PositionSet::reset(size_t n) { assign(std::vector<bool>(n, false)); }
+void PositionSet::reset(size_t n, bool in) {
+  size_words(n);
+  if (in) {
+    std::fill(words_.begin(), words_.begin() + static_cast<std::ptrdiff_t>(n / 64), ~uint64_t{0});
+    if (n % 64 != 0) words_[n / 64] = (uint64_t{1} << (n % 64)) - 1;
+  }
+  build_tree();
+}
 
 void PositionSet::assign(const std::vector<bool>& in) {
-  n_ = in.size();
-  const size_t num_words = (n_ + 63) / 64;
-  const size_t num_blocks = (num_words + kBlockWords - 1) / kBlockWords;
-  words_.assign(num_blocks * kBlockWords, 0);  // whole blocks: select() reads all eight words
-  tree_.assign(num_blocks + 1, 0);
-  count_ = 0;
+  size_words(in.size());
   for (size_t i = 0; i < n_; ++i) {
     if (in[i]) words_[i / 64] |= uint64_t{1} << (i % 64);
   }
+  build_tree();
+}
+
+void PositionSet::size_words(size_t n) {
+  n_ = n;
+  const size_t num_words = (n_ + 63) / 64;
+  const size_t num_blocks = (num_words + kBlockWords - 1) / kBlockWords;
+  words_.assign(num_blocks * kBlockWords, 0);  // whole blocks: select() reads all eight words
+}
+
+void PositionSet::build_tree() {
+  const size_t num_blocks = words_.size() / kBlockWords;
+  tree_.assign(num_blocks + 1, 0);
+  count_ = 0;
   for (size_t b = 1; b <= num_blocks; ++b) {
     int32_t c = 0;
     for (size_t w = (b - 1) * kBlockWords; w < b * kBlockWords; ++w) c += std::popcount(words_[w]);

@@ -25,6 +25,22 @@ void expect_matches(const PositionSet& s, const std::vector<bool>& in) {
   for (size_t i = 0; i < in.size(); ++i) EXPECT_EQ(s.contains(i), in[i]);
 }
 
+TEST(PositionSetTest, ResetFillsAllOrNone) {
+  for (size_t n : {0, 1, 63, 64, 65, 511, 512, 513, 5000}) {
+    PositionSet s;
+    s.reset(n, true);
+    expect_matches(s, std::vector<bool>(n, true));
+    if (n > 3) {
+      s.set(2, false);  // the tree counts what the fill set
+      std::vector<bool> in(n, true);
+      in[2] = false;
+      expect_matches(s, in);
+    }
+    s.reset(n, false);
+    expect_matches(s, std::vector<bool>(n, false));
+  }
+}
+
 TEST(PositionSetTest, EmptyAndFull) {
   PositionSet s;
   s.reset(0);

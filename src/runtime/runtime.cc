@@ -40,12 +40,12 @@ Status Runtime::start(ArrayRecord initial, Json start_fields, std::optional<Chec
         options_.privacy, *this,
         options_.reproducible_noise ? privacy::derive_seed(options_.seed, "dp_server")
                                     : privacy::random_seed(),
-        entries_.size(), options_.max_commits);
+        num_clients(), options_.max_commits);
     privacy_->set_transport(host_.secagg_transport());
   }
   if (privacy_) COHORT_RETURN_IF_ERROR(privacy_->check_strategy(strategy_.name()));
   if (robust_->active() || privacy_) {
-    COHORT_RETURN_IF_ERROR(robust_->install(strategy_, entries_.size(), privacy_.get()));
+    COHORT_RETURN_IF_ERROR(robust_->install(strategy_, num_clients(), privacy_.get()));
   }
   std::vector<int64_t> in_flight;
   if (resume) {
@@ -63,7 +63,7 @@ Status Runtime::start(ArrayRecord initial, Json start_fields, std::optional<Chec
     StrategyState probe;
     COHORT_RETURN_IF_ERROR(strategy_.save_state(&probe).with_context("checkpoint_dir"));
   }
-  Json ev = {{"event", "start"}, {"strategy", strategy_.name()},       {"clients", entries_.size()},
+  Json ev = {{"event", "start"}, {"strategy", strategy_.name()},       {"clients", num_clients()},
              {"params", params}, {"max_rounds", options_.max_commits}, {"seed", options_.seed}};
   for (auto& [k, v] : start_fields.items()) ev[k] = v;
   if (resumed_from_ >= 0) ev["resumed_from_version"] = resumed_from_;
@@ -75,14 +75,21 @@ Status Runtime::start(ArrayRecord initial, Json start_fields, std::optional<Chec
   if (options_.max_commits > 0 && strategy_.version() >= options_.max_commits) stop("rounds");
   // The live view (a dashboard) gets every client now, then the ones that change.
   live_ = metrics_ != nullptr && metrics_->wants_live();
-  for (Entry& e : entries_) mark(e);
+  if (population_.size() == 0) {
+    for (Entry& e : entries_) mark(e);
+  } else if (live_) {
+    // Every client gets a record: only when a live view wants them all.
+    for (size_t i = 0; i < population_.size(); ++i) mark(*find(static_cast<ClientId>(i)));
+  }
   publish_live();
   return Status();
 }
 
 Json Runtime::runtime_state() const {
+  // A population's clients without a record are left out: all theirs is as registered.
   Json clients = Json::array();
-  for (const Entry& e : entries_) {
+  for (const Entry* p : const_cast<Runtime*>(this)->records()) {
+    const Entry& e = *p;
     const Activity& a = act_or_zero(e);
     clients.push_back({{"id", e.info.id},
                        {"num_examples", e.info.num_examples},
@@ -139,6 +146,12 @@ Json Runtime::runtime_state() const {
 
 Status Runtime::restore_runtime_state(const Json& r, std::vector<int64_t>* in_flight) {
   idle_index_valid_ = false;
+  // Every client is unavailable until the host says otherwise (start()).
+  population_available_ = false;
+  for (Entry* e : records()) {
+    e->available = false;
+    mark(*e);
+  }
   try {
     next_task_number_ = r.at("next_task_number").get<int64_t>();
     next_timer_ = r.at("next_timer").get<TimerId>();
@@ -268,19 +281,18 @@ Result<RunSummary> Runtime::finish(const Json& extra_fields) {
   if (privacy_) privacy_->fill(summary_);
   // Only the clients that took part: the others' figures are all zero (summary.h).
   summary_.client_stats.clear();
-  summary_.idle_clients = 0;
-  for (const Entry& e : entries_) {
-    if (!e.activity || !e.activity->stats.active()) {
-      ++summary_.idle_clients;
-      continue;
-    }
-    ClientStats st = e.activity->stats;
-    if (e.activity->arrived > 0) st.mean_staleness = e.activity->mean_staleness();
+  const std::vector<Entry*> records = this->records();
+  for (const Entry* e : records) {
+    if (!e->activity || !e->activity->stats.active()) continue;
+    ClientStats st = e->activity->stats;
+    if (e->activity->arrived > 0) st.mean_staleness = e->activity->mean_staleness();
     summary_.client_stats.push_back(st);
   }
+  summary_.idle_clients =
+      static_cast<int64_t>(num_clients()) - static_cast<int64_t>(summary_.client_stats.size());
   // Tasks still out will never be waited for: the live view stops showing them as training.
-  for (Entry& e : entries_) {
-    if (e.task >= 0) mark(e);
+  for (Entry* e : records) {
+    if (e->task >= 0) mark(*e);
   }
   publish_live();
   emit_clients_event();

@@ -9,12 +9,32 @@ namespace cohort::runtime {
 
 // ---- clients ------------------------------------------------------------------------------
 
-Runtime::Entry* Runtime::find(ClientId id) {
-  return const_cast<Entry*>(static_cast<const Runtime*>(this)->find(id));
+Runtime::Entry Runtime::population_entry(ClientId id) const {
+  Entry e;
+  e.info.id = id;
+  e.info.num_examples = population_examples_(id);
+  e.available = population_available_;
+  return e;
 }
 
-const Runtime::Entry* Runtime::find(ClientId id) const {
-  // Dense ids (the simulator's 0..N-1) sit at their own index.
+Runtime::Entry* Runtime::find(ClientId id) {
+  if (population_.size() > 0) {
+    if (id < 0 || static_cast<size_t>(id) >= population_.size()) return nullptr;
+    return &population_.get(static_cast<size_t>(id), [&] {
+      return population_entry(id);
+    });
+  }
+  return const_cast<Entry*>(static_cast<const Runtime*>(this)->peek(id));
+}
+
+const Runtime::Entry* Runtime::peek(ClientId id) const {
+  if (population_.size() > 0) {
+    if (id < 0 || static_cast<size_t>(id) >= population_.size()) return nullptr;
+    if (const Entry* e = population_.find(static_cast<size_t>(id))) return e;
+    peeked_ = population_entry(id);
+    return &peeked_;
+  }
+  // Dense ids sit at their own index.
   if (id >= 0 && static_cast<size_t>(id) < entries_.size() &&
       entries_[static_cast<size_t>(id)].info.id == id) {
     return &entries_[static_cast<size_t>(id)];
@@ -25,8 +45,38 @@ const Runtime::Entry* Runtime::find(ClientId id) const {
   return it != entries_.end() && it->info.id == id ? &*it : nullptr;
 }
 
+void Runtime::add_population(int64_t n, std::function<int64_t(ClientId)> num_examples,
+                             bool available) {
+  typical_dirty_ = true;
+  idle_index_valid_ = false;
+  population_examples_ = std::move(num_examples);
+  population_available_ = available;
+  population_.reset(static_cast<size_t>(n));
+}
+
+std::vector<Runtime::Entry*> Runtime::records() {
+  std::vector<Entry*> out;
+  if (population_.size() == 0) {
+    out.reserve(entries_.size());
+    for (Entry& e : entries_) out.push_back(&e);
+    return out;
+  }
+  const std::vector<size_t> at = population_.created_positions();
+  out.reserve(at.size());
+  for (size_t i : at) out.push_back(population_.find(i));
+  return out;
+}
+
 void Runtime::add_client(ClientId id, int64_t num_examples) {
   typical_dirty_ = true;
+  if (population_.size() > 0) {
+    Entry* e = find(id);  // REQUIRES: within the population
+    if (e != nullptr) {
+      e->info.num_examples = num_examples;
+      mark(*e);
+    }
+    return;
+  }
   // Ascending registration (the simulator's population) appends without a search.
   const bool append = entries_.empty() || id > entries_.back().info.id;
   if (!append) {
@@ -48,17 +98,18 @@ void Runtime::add_client(ClientId id, int64_t num_examples) {
   mark(*entries_.insert(it, std::move(e)));
 }
 
-bool Runtime::has_client(ClientId id) const { return find(id) != nullptr; }
+bool Runtime::has_client(ClientId id) const { return peek(id) != nullptr; }
 
 void Runtime::set_available(ClientId id, bool available) {
+  const Entry* now = peek(id);
+  if (now == nullptr || now->available == available) return;
   Entry* e = find(id);
-  if (e == nullptr || e->available == available) return;
   e->available = available;
   mark(*e);
 }
 
 bool Runtime::available(ClientId id) const {
-  const Entry* e = find(id);
+  const Entry* e = peek(id);
   return e != nullptr && e->available;
 }
 
@@ -67,12 +118,19 @@ bool Runtime::idle(const Entry& e) const {
 }
 
 void Runtime::offer(ClientId id) {
-  const Entry* e = find(id);
+  const Entry* e = peek(id);
   if (e != nullptr && idle(*e) && !stopping_ && !failure_) strategy_.on_client_idle(id);
 }
 
+void Runtime::offer_all() {
+  const size_t n = num_clients();
+  for (size_t i = 0; i < n && !stopping_ && !failure_ && strategy_.wants_idle_clients(); ++i) {
+    offer(id_at(i));
+  }
+}
+
 const TaskRecord* Runtime::task_of(ClientId id) const {
-  const Entry* e = find(id);
+  const Entry* e = peek(id);
   return e == nullptr || e->task < 0 ? nullptr : task(e->task);
 }
 
@@ -98,16 +156,16 @@ const Runtime::Activity& Runtime::act_or_zero(const Entry& e) {
 
 AdmissionContext Runtime::admission_context(ClientId id) {
   AdmissionContext ctx;
-  if (const Entry* e = find(id)) ctx.registered_examples = e->info.num_examples;
+  if (const Entry* e = peek(id)) ctx.registered_examples = e->info.num_examples;
   // The median is the basis only for a client that registered no count (admission.h), so it
   // is computed then: with a million clients it costs a copy of their counts and a selection.
   if (ctx.registered_examples > 0) return ctx;
   if (typical_dirty_) {
     std::vector<int64_t> counts;
-    counts.reserve(entries_.size());
-    for (const Entry& e : entries_) {
+    counts.reserve(num_clients());
+    for_each_client([&](const Entry& e) {
       if (e.info.num_examples > 0) counts.push_back(e.info.num_examples);
-    }
+    });
     typical_examples_ = 0;
     if (!counts.empty()) {
       auto mid = counts.begin() + static_cast<std::ptrdiff_t>(counts.size() / 2);
@@ -121,19 +179,39 @@ AdmissionContext Runtime::admission_context(ClientId id) {
 }
 
 std::vector<ClientId> Runtime::client_ids() const {
-  std::vector<ClientId> out;
-  out.reserve(entries_.size());
-  for (const Entry& e : entries_) out.push_back(e.info.id);
+  std::vector<ClientId> out(num_clients());
+  for (size_t i = 0; i < out.size(); ++i) out[i] = id_at(i);
   return out;
 }
 
 IdleClients Runtime::idle_view() const {
   if (!host_.always_reachable()) return IdleClients(idle_clients());
   if (!idle_index_valid_) {
-    std::vector<bool> in(entries_.size());
-    for (size_t i = 0; i < entries_.size(); ++i) in[i] = idle(entries_[i]);
-    idle_index_.assign(in);
+    if (population_.size() > 0) {
+      // Everyone as registered (always reachable, no task), then the records that changed.
+      idle_index_.reset(population_.size(), population_available_);
+      for (Entry* e : const_cast<Runtime*>(this)->records()) {
+        idle_index_.set(static_cast<size_t>(e->info.id), idle(*e));
+      }
+    } else {
+      std::vector<bool> in(entries_.size());
+      for (size_t i = 0; i < entries_.size(); ++i) in[i] = idle(entries_[i]);
+      idle_index_.assign(in);
+    }
     idle_index_valid_ = true;
+  }
+  if (population_.size() > 0) {
+    // Positions are ids.
+    return IdleClients(
+        idle_index_.count(),
+        [this](int64_t i) {
+          return static_cast<ClientId>(idle_index_.select(i));
+        },
+        [this](std::span<const uint64_t> pos, std::span<ClientId> out) {
+          for (size_t j = 0; j < pos.size(); ++j) {
+            out[j] = static_cast<ClientId>(idle_index_.select(static_cast<int64_t>(pos[j])));
+          }
+        });
   }
   return IdleClients(
       idle_index_.count(),
@@ -153,30 +231,26 @@ IdleClients Runtime::idle_view() const {
 }
 
 bool Runtime::is_idle(ClientId id) const {
-  const Entry* e = find(id);
+  const Entry* e = peek(id);
   return e != nullptr && idle(*e);
 }
 
 void Runtime::index_idle(const Entry& e) {
-  if (idle_index_valid_) idle_index_.set(static_cast<size_t>(&e - entries_.data()), idle(e));
+  if (idle_index_valid_) idle_index_.set(position_of(e), idle(e));
 }
 
 std::vector<ClientId> Runtime::idle_clients() const {
   std::vector<ClientId> out;
-  for (const Entry& e : entries_) {
+  for_each_client([&](const Entry& e) {
     if (idle(e)) out.push_back(e.info.id);
-  }
+  });
   return out;
 }
 
-const ClientInfo& Runtime::client_info(ClientId id) const {
-  const Entry* e = find(id);
-  if (e == nullptr) {
-    // REQUIRES of StrategyHost: a strategy asking about an unknown client is a bug.
-    static const ClientInfo kUnknown{.id = -1};
-    return kUnknown;
-  }
-  return e->info;
+ClientInfo Runtime::client_info(ClientId id) const {
+  const Entry* e = peek(id);
+  // REQUIRES of StrategyHost: a strategy asking about an unknown client is a bug.
+  return e == nullptr ? ClientInfo{.id = -1} : e->info;
 }
 
 // ---- live view ----------------------------------------------------------------------------

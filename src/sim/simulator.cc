@@ -30,11 +30,13 @@ namespace cohort::sim {
 // The runtime core (core_) owns the strategy's view of the run.
 class Simulator::Impl final : public runtime::RuntimeHost {
  public:
-  Impl(Simulator& sim, Strategy& strategy)
+  // `holdouts`: the clients' non-empty held-out shards, for federated evaluation.
+  Impl(Simulator& sim, Strategy& strategy, std::vector<const Shard*> holdouts)
       : sim_(sim),
         opts_(sim.options_),
         strategy_(strategy),
-        core_(core_options(opts_), strategy, *this, sim.metrics_) {}
+        core_(core_options(opts_), strategy, *this, sim.metrics_),
+        holdouts_(std::move(holdouts)) {}
 
   ~Impl() override {
     // Jobs not yet started return at once; running ones finish before the pool dies.
@@ -79,21 +81,19 @@ class Simulator::Impl final : public runtime::RuntimeHost {
       core_.summary().attackers = adversary_.attackers();
     }
 
-    // One pass over the population: register each client, and note its held-out examples
-    // for federated evaluation (only the non-empty ones).
-    clients_.resize(sim_.clients_->size());
-    core_.reserve_clients(clients_.size());
-    std::vector<const Shard*> holdouts;
-    for (size_t i = 0; i < clients_.size(); ++i) {
-      const auto id = static_cast<ClientId>(i);
-      const SimClient& c = (*sim_.clients_)[i];
-      core_.add_client(id, c.shard.size());
-      core_.set_available(id, true);
-      if (c.holdout.size() > 0) holdouts.push_back(&c.holdout);
-    }
+    // The population, registered at once: a client costs the runtime and this loop nothing
+    // until it takes part (docs/design/scale.md).
+    clients_.reset(num_clients_);
+    core_.add_population(
+        static_cast<int64_t>(num_clients_),
+        [population = sim_.clients_.get()](ClientId id) {
+          return static_cast<int64_t>((*population)[static_cast<size_t>(id)].shard.size());
+        },
+        /*available=*/true);
     std::vector<Trainer*> workers;
     for (auto& t : trainers_) workers.push_back(t.get());
-    evaluator_ = std::make_unique<Evaluator>(pool_.get(), workers, sim_.test_, std::move(holdouts));
+    evaluator_ =
+        std::make_unique<Evaluator>(pool_.get(), workers, sim_.test_, std::move(holdouts_));
     if (opts_.contribution.enabled()) {
       Shard validation = validation_sample(sim_.test_, opts_.contribution_validation_examples,
                                            Rng::derive(opts_.run.seed, "contribution_validation"));
@@ -111,22 +111,20 @@ class Simulator::Impl final : public runtime::RuntimeHost {
 
     const Availability& avail = opts_.dynamics.availability;
     if (avail.enabled()) {
-      availability_rngs_.reserve(clients_.size());
-      for (size_t i = 0; i < clients_.size(); ++i) {
+      availability_rngs_.reserve(num_clients_);
+      for (size_t i = 0; i < num_clients_; ++i) {
         availability_rngs_.push_back(Rng::derive(opts_.run.seed, "availability", i));
         schedule_availability(static_cast<ClientId>(i),
                               avail.sample(availability_rngs_[i], /*online=*/true),
                               EventKind::kOffline);
       }
     }
-    for (size_t i = 0; i < clients_.size() && !core_.stopping(); ++i) {
-      core_.offer(static_cast<ClientId>(i));
-    }
+    core_.offer_all();
 
     // With availability the queue never empties. This many availability changes since the
     // last dispatch, each finding nothing in flight and no timer pending, mean the strategy
     // has stopped working (it was offered every returning client and sent nothing).
-    const int64_t quiet_limit = 100 * static_cast<int64_t>(clients_.size());
+    const int64_t quiet_limit = 100 * static_cast<int64_t>(num_clients_);
     const double max_time = opts_.run.max_virtual_time_s;
     std::string limit;  // set when the loop ends at a limit or a stop request
     bool stalled = false;
@@ -188,9 +186,10 @@ class Simulator::Impl final : public runtime::RuntimeHost {
     RunSummary& summary = core_.summary();
     summary.stalled = stalled;
     // Offline periods still open at the end count up to now.
-    for (size_t i = 0; i < clients_.size(); ++i) {
-      if (!clients_[i].online) {
-        core_.stats(static_cast<ClientId>(i)).offline_s += clock_.now() - clients_[i].offline_since;
+    for (size_t i : clients_.created_positions()) {
+      const SimClientState& cs = *clients_.find(i);
+      if (!cs.online) {
+        core_.stats(static_cast<ClientId>(i)).offline_s += clock_.now() - cs.offline_since;
       }
     }
     COHORT_ASSIGN_OR_RETURN(SimSummary s, core_.finish());
@@ -238,7 +237,7 @@ class Simulator::Impl final : public runtime::RuntimeHost {
     if (masked) f.bytes_up = *masked + state_bytes;
     // A Streaming DiLoCo task moves fragments: the one merged down, the one synchronised up.
     Result<StreamingPlan> plan =
-        streaming_plan(task, clients_[c].kept_or_empty().kept_model, masked.has_value(),
+        streaming_plan(task, peek_state(c).kept_or_empty().kept_model, masked.has_value(),
                        compression_.downlink != nullptr);
     if (!plan.ok()) {
       core_.fail(plan.error());
@@ -270,19 +269,20 @@ class Simulator::Impl final : public runtime::RuntimeHost {
     const double down_s = static_cast<double>(bytes_down) / dev.down_bytes_per_s;
     const double up_s = static_cast<double>(f.bytes_up) / dev.up_bytes_per_s;
     double trained_at = record.dispatched_at + 2.0 * dev.latency_s + down_s + compute_s;
-    if (plan->overlap > 0 && clients_[c].trained_at > 0) {
+    SimClientState& client = state(c);
+    if (plan->overlap > 0 && client.trained_at > 0) {
       // The first `overlap` steps ran while the previous round's update went up and the merged
       // fragment came down: training ends the remaining steps after whichever ends last.
       const double step_s = compute_s / static_cast<double>(task.local_steps);
-      trained_at = std::max(clients_[c].trained_at + static_cast<double>(plan->overlap) * step_s,
+      trained_at = std::max(client.trained_at + static_cast<double>(plan->overlap) * step_s,
                             record.dispatched_at + 2.0 * dev.latency_s + down_s) +
                    static_cast<double>(task.local_steps - plan->overlap) * step_s;
     }
     const double arrival = trained_at + up_s;
     core_.add_bytes_down(bytes_down);
     const double down_at = record.dispatched_at + dev.latency_s;
-    core_.record_transfer(down_at, down_at + down_s, bytes_down, !clients_[c].downloaded);
-    clients_[c].downloaded = true;
+    core_.record_transfer(down_at, down_at + down_s, bytes_down, !client.downloaded);
+    client.downloaded = true;
     if (!dropout && !compression_.uplink) core_.record_transfer(arrival - up_s, arrival, f.bytes_up);
     if (dropout) {
       // Never trained: nothing would come back. The runtime gives up at its deadline.
@@ -294,7 +294,7 @@ class Simulator::Impl final : public runtime::RuntimeHost {
     }
     const double due = f.due = compression_.uplink ? trained_at : arrival;
     in_flight_.emplace(number, std::move(f));
-    clients_[c].trained_at = trained_at;
+    client.trained_at = trained_at;
     if (compression_.uplink) {
       queue_.push(Event{trained_at, next_seq_++, EventKind::kTrained, number});
     } else {
@@ -378,8 +378,8 @@ class Simulator::Impl final : public runtime::RuntimeHost {
     const ClientId c = task.client;
     // Only a task carrying a server_state makes the client keep a state (c_i).
     ArrayRecord no_state;
-    Result<ArrayRecord> correction = client_state_correction(
-        task, task.server_state ? clients_[c].kept().client_state : no_state);
+    Result<ArrayRecord> correction =
+        client_state_correction(task, task.server_state ? state(c).kept().client_state : no_state);
     if (!correction.ok()) {
       core_.fail(correction.error());
       return;
@@ -398,7 +398,7 @@ class Simulator::Impl final : public runtime::RuntimeHost {
     // the client's residual) and decodes it as the server will, in parallel with the others.
     std::vector<float> residual;
     if (compression_.uplink && compression_.uplink->error_feedback()) {
-      residual = clients_[c].kept_or_empty().ef_residual;
+      residual = peek_state(c).kept_or_empty().ef_residual;
     }
     // An attacker dispatched from attack.start on trains on flipped labels or rewrites its
     // delta (sim/adversary.h).
@@ -414,11 +414,11 @@ class Simulator::Impl final : public runtime::RuntimeHost {
       return;
     }
     std::optional<ArrayRecord> opt_state;
-    if (*keep) opt_state = clients_[c].kept_or_empty().optimizer_state.clone();
+    if (*keep) opt_state = peek_state(c).kept_or_empty().optimizer_state.clone();
     // A Streaming DiLoCo worker trains its own model (a copy, kept when the update arrives).
     const std::optional<TaskStreaming> stream = *task_streaming(task.config);  // checked at launch
     std::optional<KeptModel> kept;
-    if (stream) kept = clients_[c].kept_or_empty().kept_model.clone();
+    if (stream) kept = peek_state(c).kept_or_empty().kept_model.clone();
     if (opts_.remote_training) {  // another process trains it (remote_training.h)
       auto job = submit_remote(*opts_.remote_training, task,
                                {number, seed, std::move(grad_correction), std::move(opt_state),
@@ -502,7 +502,7 @@ class Simulator::Impl final : public runtime::RuntimeHost {
       core_.fail(shape);
       return;
     }
-    SimClientState& cs = clients_[c];
+    SimClientState& cs = state(c);
     if (r->optimizer_state) cs.kept().optimizer_state = std::move(*r->optimizer_state);
     if (r->kept_model) cs.kept().kept_model = std::move(*r->kept_model);
     if (r->delta_ready) {
@@ -584,7 +584,7 @@ class Simulator::Impl final : public runtime::RuntimeHost {
 
   // Client `c` goes offline (losing its task in flight) or comes back online (idle).
   void set_online(ClientId c, bool online) {
-    SimClientState& cs = clients_[c];
+    SimClientState& cs = state(c);
     const Availability& avail = opts_.dynamics.availability;
     cs.online = online;
     core_.set_available(c, online);
@@ -608,8 +608,7 @@ class Simulator::Impl final : public runtime::RuntimeHost {
   // version the client holds (runtime/downlink.h).
   Result<std::pair<std::shared_ptr<const ArrayRecord>, int64_t>> downlink_model(const Task& task) {
     if (compression_.downlink_delta) {
-      std::optional<runtime::DownlinkDeltas::Held>& held =
-          clients_[task.client].kept().downlink_held;
+      std::optional<runtime::DownlinkDeltas::Held>& held = state(task.client).kept().downlink_held;
       COHORT_ASSIGN_OR_RETURN(runtime::DownlinkDeltas::Start s,
                               downlink_deltas_->start(task.version, task.model, held));
       held = s.holds;
@@ -645,7 +644,21 @@ class Simulator::Impl final : public runtime::RuntimeHost {
   std::map<ModelVersion, runtime::DownlinkModel> downlink_cache_;
   std::unique_ptr<runtime::DownlinkDeltas> downlink_deltas_;
   std::shared_ptr<std::atomic<bool>> cancel_ = std::make_shared<std::atomic<bool>>(false);
-  std::vector<SimClientState> clients_;
+  // The clients' states, created at first use (a client that never takes part has none).
+  const size_t num_clients_ = sim_.clients_->size();
+  std::vector<const Shard*> holdouts_;  // handed to the evaluator at the start
+  LazyTable<SimClientState> clients_;
+  SimClientState& state(ClientId c) {
+    return clients_.get(static_cast<size_t>(c), [] {
+      return SimClientState();
+    });
+  }
+  // Client c's state, or a new client's when it has none.
+  const SimClientState& peek_state(ClientId c) const {
+    static const SimClientState kNew;
+    const SimClientState* s = clients_.find(static_cast<size_t>(c));
+    return s != nullptr ? *s : kNew;
+  }
   std::vector<Rng> availability_rngs_;  // per client, only with availability dynamics
   std::priority_queue<Event, std::vector<Event>, std::greater<Event>> queue_;
   std::unordered_map<int64_t, InFlight> in_flight_;
@@ -685,15 +698,20 @@ Simulator::~Simulator() = default;
 Result<SimSummary> Simulator::run(Strategy& strategy) {
   COHORT_RETURN_IF_ERROR(options_.validate());
   if (clients_->empty()) return Status::invalid_argument("clients.count: no clients to simulate");
+  // One pass over the population: every client has training examples; the non-empty
+  // held-out shards are evaluated (federated evaluation).
+  std::vector<const Shard*> holdouts;
   for (size_t i = 0; i < clients_->size(); ++i) {
-    if ((*clients_)[i].shard.size() == 0) {
+    const SimClient& c = (*clients_)[i];
+    if (c.shard.size() == 0) {
       return Status::invalid_argument("client " + std::to_string(i) + " has no training examples");
     }
+    if (c.holdout.size() > 0) holdouts.push_back(&c.holdout);
   }
   if (test_.size() == 0) return Status::invalid_argument("the test set is empty");
   if (!factory_) return Status::invalid_argument("no trainer factory");
   stop_requested_.store(false);
-  Impl impl(*this, strategy);
+  Impl impl(*this, strategy, std::move(holdouts));
   return impl.run();
 }
 

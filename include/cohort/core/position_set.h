@@ -18,8 +18,8 @@ namespace cohort {
 
 class PositionSet {
  public:
-  // Empties the set and resizes it to positions 0 .. n-1 (none in the set).
-  void reset(size_t n);
+  // Resizes the set to positions 0 .. n-1, all of them in it or none, in O(n / 64).
+  void reset(size_t n, bool in = false);
   // Builds the set from `in` (in[i] == position i is in the set) in O(n).
   void assign(const std::vector<bool>& in);
   size_t capacity() const { return n_; }
@@ -33,6 +33,11 @@ class PositionSet {
 
  private:
   static constexpr size_t kBlockWords = 8;  // 512 positions per block
+
+  // Sizes the bitmap for n positions, all clear.
+  void size_words(size_t n);
+  // Recomputes the tree and the count from the bitmap.
+  void build_tree();
 
   std::vector<uint64_t> words_;  // bit p % 64 of words_[p / 64]: position p is in the set
   std::vector<int32_t> tree_;    // Fenwick tree over blocks, 1-based: tree_[i] counts blocks

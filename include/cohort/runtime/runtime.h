@@ -31,6 +31,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "cohort/core/lazy_table.h"
 #include "cohort/core/metrics.h"
 #include "cohort/core/position_set.h"
 #include "cohort/core/rng.h"
@@ -164,9 +165,14 @@ class Runtime final : public StrategyHost {
 
   // ---- clients ---------------------------------------------------------------------------
   // Registers client `id` (not available yet); a known id only updates num_examples.
+  // After add_population, REQUIRES: 0 <= id < the population's size.
   void add_client(ClientId id, int64_t num_examples);
-  // Room for `n` clients in all (a population registered at once grows the table once).
-  void reserve_clients(size_t n) { entries_.reserve(n); }
+  // Registers clients 0 .. n-1 at once (the simulator's population), each with
+  // `num_examples(id)` examples and available or not: O(1), whatever n. A client's record is
+  // created the first time something about it changes (docs/design/scale.md); until then it
+  // costs nothing, and `num_examples` (which must stay valid for the Runtime's life) is asked
+  // when its count is needed. REQUIRES: no client registered yet.
+  void add_population(int64_t n, std::function<int64_t(ClientId)> num_examples, bool available);
   bool has_client(ClientId id) const;
   // The client can take a task when it has none (simulator: online; deployment: polling).
   void set_available(ClientId id, bool available);
@@ -174,6 +180,10 @@ class Runtime final : public StrategyHost {
   // Tells the strategy that `id` is idle, if it is (available, no task, reachable) and the
   // run is not stopping.
   void offer(ClientId id);
+  // offer() for every client in ascending id order, until the strategy wants no more idle
+  // clients (Strategy::wants_idle_clients): a round strategy that opened its round at the
+  // first of a million is not called a million times.
+  void offer_all();
   // The task client `id` has in flight, or null.
   const TaskRecord* task_of(ClientId id) const;
   const TaskRecord* task(int64_t task_id) const;
@@ -276,8 +286,10 @@ class Runtime final : public StrategyHost {
   std::vector<ClientId> idle_clients() const override;
   IdleClients idle_view() const override;
   bool is_idle(ClientId id) const override;
-  size_t num_clients() const override { return entries_.size(); }
-  const ClientInfo& client_info(ClientId id) const override;
+  size_t num_clients() const override {
+    return population_.size() > 0 ? population_.size() : entries_.size();
+  }
+  ClientInfo client_info(ClientId id) const override;
   int64_t default_local_steps(ClientId id) const override;
   void dispatch(Task task) override;
   TimerId set_timer(double delay_s) override;
@@ -316,8 +328,32 @@ class Runtime final : public StrategyHost {
   static Activity& act(Entry& e);
   // The client's activity, or all zeros when it has none.
   static const Activity& act_or_zero(const Entry& e);
+  // The client's record, to change it (a population client's is created here); null for an
+  // unknown id.
   Entry* find(ClientId id);
-  const Entry* find(ClientId id) const;
+  // The client's record, to read it: a population client that has none yet reads as its
+  // default, valid until the next peek(). Null for an unknown id.
+  const Entry* peek(ClientId id) const;
+  // A population client's record before anything about it changed.
+  Entry population_entry(ClientId id) const;
+  // The clients' ids, ascending: position i of the idle index is ids(i).
+  ClientId id_at(size_t i) const {
+    return population_.size() > 0 ? static_cast<ClientId>(i) : entries_[i].info.id;
+  }
+  size_t position_of(const Entry& e) const {
+    return population_.size() > 0 ? static_cast<size_t>(e.info.id)
+                                  : static_cast<size_t>(&e - entries_.data());
+  }
+  // Every client's record (read-only), ascending ids; population clients without one read as
+  // their default. O(clients).
+  template <typename F>
+  void for_each_client(F&& f) const {
+    const size_t n = num_clients();
+    for (size_t i = 0; i < n; ++i) f(*peek(id_at(i)));
+  }
+  // The records that exist, ascending ids: every registered client's, or a population's that
+  // took part or changed in some way. The others are all defaults.
+  std::vector<Entry*> records();
   bool idle(const Entry& e) const;
   // The idle index (always_reachable hosts): entry positions that are available with no task.
   // Rebuilt on first use after the table changed shape, then kept by mark().
@@ -346,7 +382,16 @@ class Runtime final : public StrategyHost {
   RuntimeHost& host_;
   MetricsHub* metrics_;
   Rng rng_;
-  std::vector<Entry> entries_;  // sorted by id; entries_[id] when ids are dense
+  // The client table (docs/design/scale.md). Clients registered one by one (add_client: the
+  // deployment's) are entries_, sorted by id (entries_[id] when ids are dense). A population
+  // registered at once (add_population: the simulator's 0 .. n-1) is population_, whose
+  // records exist only for the clients something happened to; the others read as
+  // population_entry(id).
+  std::vector<Entry> entries_;
+  LazyTable<Entry> population_;
+  std::function<int64_t(ClientId)> population_examples_;
+  bool population_available_ = false;
+  mutable Entry peeked_;  // what peek() returns for a population client without a record
   mutable PositionSet idle_index_;
   mutable bool idle_index_valid_ = false;
   std::unordered_map<int64_t, TaskRecord> tasks_;

@@ -31,6 +31,10 @@ class AsyncStrategy : public StrategyBase {
   explicit AsyncStrategy(AsyncOptions options) : async_(options) {}
 
   void on_client_idle(ClientId id) override;
+  // Not while every slot (max_concurrency) is taken.
+  bool wants_idle_clients() const override {
+    return async_.max_concurrency <= 0 || outstanding() < async_.max_concurrency;
+  }
   Status on_update(Update update) override;
   void on_task_lost(ClientId id, ModelVersion version) override;
 

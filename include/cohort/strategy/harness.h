@@ -46,7 +46,7 @@ class ManualHost : public StrategyHost {
   std::vector<ClientId> idle_clients() const override { return {idle_.begin(), idle_.end()}; }
   size_t num_clients() const override { return clients_.size(); }
   std::vector<ClientId> client_ids() const override;
-  const ClientInfo& client_info(ClientId id) const override { return clients_.at(id); }
+  ClientInfo client_info(ClientId id) const override { return clients_.at(id); }
   int64_t default_local_steps(ClientId id) const override { return steps_.at(id); }
   void dispatch(Task task) override;
   TimerId set_timer(double delay_s) override;

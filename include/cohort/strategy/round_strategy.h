@@ -51,6 +51,8 @@ class RoundStrategy : public StrategyBase {
   explicit RoundStrategy(RoundOptions options);
 
   void on_client_idle(ClientId id) override;
+  // While a round is open an idle client changes nothing until the round closes.
+  bool wants_idle_clients() const override { return !open_; }
   Status on_update(Update update) override;
   void on_task_lost(ClientId id, ModelVersion version) override;
   void on_timer(TimerId id) override;

@@ -205,7 +205,7 @@ class StrategyHost {
     return ids;
   }
   // REQUIRES: id is known to the runtime.
-  virtual const ClientInfo& client_info(ClientId id) const = 0;
+  virtual ClientInfo client_info(ClientId id) const = 0;
   // Local steps the run's training config implies for this client (local epochs over its
   // examples at the configured batch size, or the configured fixed step count).
   virtual int64_t default_local_steps(ClientId id) const = 0;
@@ -257,6 +257,10 @@ class Strategy {
   }
   // A client became idle: it joined, finished a task, or came back online.
   virtual void on_client_idle(ClientId id) = 0;
+  // Whether on_client_idle could do anything now. False promises that it would not, for any
+  // client, until the strategy is next called about something else (an update, a lost task,
+  // a timer): a host offering many clients at once stops there. Default: true.
+  virtual bool wants_idle_clients() const { return true; }
   // An update arrived. A non-OK Status rejects it (wrong shape, NaN, no examples, a round
   // that already closed, ...) with the strategy's state unchanged; the runtime logs and
   // counts it.
