@@ -75,6 +75,20 @@ void PositionSet::set(size_t pos, bool in) {
   for (size_t i = pos / 64 / kBlockWords + 1; i < tree_.size(); i += i & (~i + 1)) tree_[i] += d;
 }
 
+void PositionSet::select_sorted(std::span<const uint64_t> ks, std::span<size_t> out) const {
+  // Few picks over many words: one descent each.
+  if (ks.size() * 32 < words_.size()) {
+    for (size_t j = 0; j < ks.size(); ++j) out[j] = select(static_cast<int64_t>(ks[j]));
+    return;
+  }
+  size_t w = 0;
+  uint64_t before = 0;  // positions in the set in words [0, w)
+  for (size_t j = 0; j < ks.size(); ++j) {
+    for (uint64_t c; before + (c = std::popcount(words_[w])) <= ks[j]; ++w) before += c;
+    out[j] = w * 64 + select_in_word(words_[w], static_cast<int>(ks[j] - before));
+  }
+}
+
 size_t PositionSet::select(int64_t k) const {
   // Descends the implicit tree: the largest prefix of blocks whose count is <= k ends right
   // before the block that holds the k-th position.

@@ -1,5 +1,7 @@
 #include "cohort/core/position_set.h"
 
+#include <algorithm>
+
 #include <gtest/gtest.h>
 
 #include "cohort/core/rng.h"
@@ -38,6 +40,30 @@ TEST(PositionSetTest, ResetFillsAllOrNone) {
     }
     s.reset(n, false);
     expect_matches(s, std::vector<bool>(n, false));
+  }
+}
+
+TEST(PositionSetTest, SelectSortedAgreesWithSelect) {
+  Rng rng(11);
+  for (size_t n : {1, 64, 700, 20000}) {
+    std::vector<bool> in(n);
+    for (size_t i = 0; i < n; ++i) in[i] = rng.uniform() < 0.3;
+    in[n - 1] = true;  // the last position too
+    PositionSet s;
+    s.assign(in);
+    // Samples from one pick (the descents) to every position (the pass), repeats included.
+    for (uint64_t k : {uint64_t{1}, uint64_t{5}, static_cast<uint64_t>(s.count())}) {
+      std::vector<uint64_t> ks;
+      for (uint64_t j = 0; j < k; ++j)
+        ks.push_back(rng.uniform_int(static_cast<uint64_t>(s.count())));
+      ks.push_back(static_cast<uint64_t>(s.count()) - 1);
+      std::sort(ks.begin(), ks.end());
+      std::vector<size_t> out(ks.size());
+      s.select_sorted(ks, out);
+      for (size_t j = 0; j < ks.size(); ++j) {
+        EXPECT_EQ(out[j], s.select(static_cast<int64_t>(ks[j]))) << n << " " << ks[j];
+      }
+    }
   }
 }
 

@@ -12,7 +12,7 @@ namespace cohort::runtime {
 Runtime::Entry Runtime::population_entry(ClientId id) const {
   Entry e;
   e.info.id = id;
-  e.info.num_examples = population_examples_(id);
+  e.info.num_examples = population_examples_[static_cast<size_t>(id)];
   e.available = population_available_;
   return e;
 }
@@ -45,13 +45,12 @@ const Runtime::Entry* Runtime::peek(ClientId id) const {
   return it != entries_.end() && it->info.id == id ? &*it : nullptr;
 }
 
-void Runtime::add_population(int64_t n, std::function<int64_t(ClientId)> num_examples,
-                             bool available) {
+void Runtime::add_population(std::span<const int64_t> num_examples, bool available) {
   typical_dirty_ = true;
   idle_index_valid_ = false;
-  population_examples_ = std::move(num_examples);
+  population_examples_ = num_examples;
   population_available_ = available;
-  population_.reset(static_cast<size_t>(n));
+  population_.reset(num_examples.size());
 }
 
 std::vector<Runtime::Entry*> Runtime::records() {
@@ -208,8 +207,12 @@ IdleClients Runtime::idle_view() const {
           return static_cast<ClientId>(idle_index_.select(i));
         },
         [this](std::span<const uint64_t> pos, std::span<ClientId> out) {
-          for (size_t j = 0; j < pos.size(); ++j) {
-            out[j] = static_cast<ClientId>(idle_index_.select(static_cast<int64_t>(pos[j])));
+          select_positions(pos, out);
+          // A sample's clients are asked about next (their example counts, their records):
+          // requested now, so that the memory fetches overlap.
+          for (ClientId id : out) {
+            __builtin_prefetch(&population_examples_[static_cast<size_t>(id)]);
+            population_.prefetch(static_cast<size_t>(id));
           }
         });
   }
@@ -221,13 +224,20 @@ IdleClients Runtime::idle_view() const {
       [this](std::span<const uint64_t> pos, std::span<ClientId> out) {
         // Positions first (the index is small enough to stay in cache), then the client
         // records, each requested before any is read so the memory fetches overlap.
-        for (size_t j = 0; j < pos.size(); ++j) {
-          const size_t at = idle_index_.select(static_cast<int64_t>(pos[j]));
-          __builtin_prefetch(&entries_[at]);
-          out[j] = static_cast<ClientId>(at);
-        }
+        select_positions(pos, out);
+        for (ClientId at : out) __builtin_prefetch(&entries_[static_cast<size_t>(at)]);
         for (ClientId& id : out) id = entries_[static_cast<size_t>(id)].info.id;
       });
+}
+
+void Runtime::select_positions(std::span<const uint64_t> ks, std::span<ClientId> out) const {
+  std::vector<size_t> at(ks.size());
+  if (std::is_sorted(ks.begin(), ks.end())) {
+    idle_index_.select_sorted(ks, at);  // a round's sample: one pass over the index
+  } else {
+    for (size_t j = 0; j < ks.size(); ++j) at[j] = idle_index_.select(static_cast<int64_t>(ks[j]));
+  }
+  for (size_t j = 0; j < ks.size(); ++j) out[j] = static_cast<ClientId>(at[j]);
 }
 
 bool Runtime::is_idle(ClientId id) const {
@@ -248,6 +258,11 @@ std::vector<ClientId> Runtime::idle_clients() const {
 }
 
 ClientInfo Runtime::client_info(ClientId id) const {
+  if (population_.size() > 0 && id >= 0 && static_cast<size_t>(id) < population_.size() &&
+      population_.find(static_cast<size_t>(id)) == nullptr) {
+    // As registered.
+    return ClientInfo{.id = id, .num_examples = population_examples_[static_cast<size_t>(id)]};
+  }
   const Entry* e = peek(id);
   // REQUIRES of StrategyHost: a strategy asking about an unknown client is a bug.
   return e == nullptr ? ClientInfo{.id = -1} : e->info;

@@ -22,6 +22,16 @@ constexpr int kClients = 40;
 
 int64_t examples_of(ClientId id) { return 1 + (id * 7) % 11; }
 
+// The population's counts, as add_population takes them.
+const std::vector<int64_t>& population_examples() {
+  static const std::vector<int64_t> counts = [] {
+    std::vector<int64_t> c(kClients);
+    for (int i = 0; i < kClients; ++i) c[static_cast<size_t>(i)] = examples_of(i);
+    return c;
+  }();
+  return counts;
+}
+
 // FedAvg that counts the clients it is offered.
 class CountingFedAvg : public FedAvg {
  public:
@@ -45,7 +55,7 @@ struct Clients {
     host.always = true;
     hub.add_sink(sink);
     if (population) {
-      rt.add_population(kClients, examples_of, /*available=*/true);
+      rt.add_population(population_examples(), /*available=*/true);
     } else {
       for (int i = 0; i < kClients; ++i) {
         rt.add_client(i, examples_of(i));
@@ -145,7 +155,7 @@ TEST(RuntimePopulationTest, OfferAllStopsWhenTheStrategyWantsNoMoreClients) {
   host.always = true;
   FedBuff buff({.async = {.max_concurrency = 3}, .buffer_size = 2});
   Runtime rt({}, buff, host, nullptr);
-  rt.add_population(kClients, examples_of, true);
+  rt.add_population(population_examples(), true);
   ASSERT_TRUE(rt.start(make_vector({0.0f}), {}).ok());
   rt.offer_all();
   ASSERT_EQ(host.launched.size(), 3u);
@@ -156,7 +166,7 @@ TEST(RuntimePopulationTest, OfferAllStopsWhenTheStrategyWantsNoMoreClients) {
   h2.always = true;
   FedBuff unlimited({.buffer_size = 2});
   Runtime rt2({}, unlimited, h2, nullptr);
-  rt2.add_population(kClients, examples_of, true);
+  rt2.add_population(population_examples(), true);
   ASSERT_TRUE(rt2.start(make_vector({0.0f}), {}).ok());
   rt2.offer_all();
   EXPECT_EQ(h2.launched.size(), static_cast<size_t>(kClients));
@@ -190,7 +200,7 @@ TEST(RuntimePopulationTest, ACheckpointHoldsOnlyTheClientsThatChangedAndRestores
   host.always = true;
   FedAvg again(FedAvgOptions{.round = {.fraction = 0.2, .min_clients = 2}});
   Runtime rt({}, again, host, nullptr);
-  rt.add_population(kClients, examples_of, true);
+  rt.add_population(population_examples(), true);
   ASSERT_TRUE(rt.start(make_vector({0.0f}), {}, std::move(*c)).ok());
   EXPECT_EQ(again.version(), 1);
   for (ClientId id = 0; id < kClients; ++id) {

@@ -30,12 +30,15 @@ namespace cohort::sim {
 // The runtime core (core_) owns the strategy's view of the run.
 class Simulator::Impl final : public runtime::RuntimeHost {
  public:
-  // `holdouts`: the clients' non-empty held-out shards, for federated evaluation.
-  Impl(Simulator& sim, Strategy& strategy, std::vector<const Shard*> holdouts)
+  // `examples`: each client's training examples; `holdouts`: their non-empty held-out
+  // shards, for federated evaluation.
+  Impl(Simulator& sim, Strategy& strategy, std::vector<int64_t> examples,
+       std::vector<const Shard*> holdouts)
       : sim_(sim),
         opts_(sim.options_),
         strategy_(strategy),
         core_(core_options(opts_), strategy, *this, sim.metrics_),
+        examples_(std::move(examples)),
         holdouts_(std::move(holdouts)) {}
 
   ~Impl() override {
@@ -84,12 +87,7 @@ class Simulator::Impl final : public runtime::RuntimeHost {
     // The population, registered at once: a client costs the runtime and this loop nothing
     // until it takes part (docs/design/scale.md).
     clients_.reset(num_clients_);
-    core_.add_population(
-        static_cast<int64_t>(num_clients_),
-        [population = sim_.clients_.get()](ClientId id) {
-          return static_cast<int64_t>((*population)[static_cast<size_t>(id)].shard.size());
-        },
-        /*available=*/true);
+    core_.add_population(examples_, /*available=*/true);
     std::vector<Trainer*> workers;
     for (auto& t : trainers_) workers.push_back(t.get());
     evaluator_ =
@@ -646,7 +644,8 @@ class Simulator::Impl final : public runtime::RuntimeHost {
   std::shared_ptr<std::atomic<bool>> cancel_ = std::make_shared<std::atomic<bool>>(false);
   // The clients' states, created at first use (a client that never takes part has none).
   const size_t num_clients_ = sim_.clients_->size();
-  std::vector<const Shard*> holdouts_;  // handed to the evaluator at the start
+  const std::vector<int64_t> examples_;  // the population's registered counts (core_'s)
+  std::vector<const Shard*> holdouts_;   // handed to the evaluator at the start
   LazyTable<SimClientState> clients_;
   SimClientState& state(ClientId c) {
     return clients_.get(static_cast<size_t>(c), [] {
@@ -698,20 +697,22 @@ Simulator::~Simulator() = default;
 Result<SimSummary> Simulator::run(Strategy& strategy) {
   COHORT_RETURN_IF_ERROR(options_.validate());
   if (clients_->empty()) return Status::invalid_argument("clients.count: no clients to simulate");
-  // One pass over the population: every client has training examples; the non-empty
-  // held-out shards are evaluated (federated evaluation).
+  // One pass over the population: every client has training examples (their counts are what
+  // it registers); the non-empty held-out shards are evaluated (federated evaluation).
+  std::vector<int64_t> examples(clients_->size());
   std::vector<const Shard*> holdouts;
   for (size_t i = 0; i < clients_->size(); ++i) {
     const SimClient& c = (*clients_)[i];
     if (c.shard.size() == 0) {
       return Status::invalid_argument("client " + std::to_string(i) + " has no training examples");
     }
+    examples[i] = static_cast<int64_t>(c.shard.size());
     if (c.holdout.size() > 0) holdouts.push_back(&c.holdout);
   }
   if (test_.size() == 0) return Status::invalid_argument("the test set is empty");
   if (!factory_) return Status::invalid_argument("no trainer factory");
   stop_requested_.store(false);
-  Impl impl(*this, strategy, std::move(holdouts));
+  Impl impl(*this, strategy, std::move(examples), std::move(holdouts));
   return impl.run();
 }
 

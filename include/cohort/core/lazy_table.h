@@ -39,6 +39,12 @@ class LazyTable {
     const std::unique_ptr<T*[]>& chunk = chunks_[pos / kChunk];
     return chunk ? chunk[pos % kChunk] : nullptr;
   }
+  // Asks the processor to fetch the slot of `pos`, which find() or get() will read soon.
+  void prefetch(size_t pos) const {
+    if (const std::unique_ptr<T*[]>& chunk = chunks_[pos / kChunk]) {
+      __builtin_prefetch(&chunk[pos % kChunk]);
+    }
+  }
   // The record at `pos`, created as make() the first time. REQUIRES: pos < size().
   template <typename Make>
   T& get(size_t pos, Make&& make) {

@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 namespace cohort {
@@ -30,6 +31,10 @@ class PositionSet {
   int64_t count() const { return count_; }
   // The k-th position in the set in ascending order, 0-based. REQUIRES: 0 <= k < count().
   size_t select(int64_t k) const;
+  // select(ks[j]) for every j into out[j], in one pass over the bitmap: for a sorted sample
+  // that is a sizeable fraction of the words (a round's clients), cheaper than one descent
+  // each. REQUIRES: ks ascending, each < count(); out.size() == ks.size().
+  void select_sorted(std::span<const uint64_t> ks, std::span<size_t> out) const;
 
  private:
   static constexpr size_t kBlockWords = 8;  // 512 positions per block

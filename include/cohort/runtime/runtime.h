@@ -27,6 +27,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -167,12 +168,12 @@ class Runtime final : public StrategyHost {
   // Registers client `id` (not available yet); a known id only updates num_examples.
   // After add_population, REQUIRES: 0 <= id < the population's size.
   void add_client(ClientId id, int64_t num_examples);
-  // Registers clients 0 .. n-1 at once (the simulator's population), each with
-  // `num_examples(id)` examples and available or not: O(1), whatever n. A client's record is
-  // created the first time something about it changes (docs/design/scale.md); until then it
-  // costs nothing, and `num_examples` (which must stay valid for the Runtime's life) is asked
-  // when its count is needed. REQUIRES: no client registered yet.
-  void add_population(int64_t n, std::function<int64_t(ClientId)> num_examples, bool available);
+  // Registers clients 0 .. n-1 at once (the simulator's population), client i with
+  // num_examples[i] examples (n = its size; the span must stay valid for the Runtime's life),
+  // all available or none: O(1), whatever n. A client's record is created the first time
+  // something about it changes (docs/design/scale.md); until then it costs nothing.
+  // REQUIRES: no client registered yet.
+  void add_population(std::span<const int64_t> num_examples, bool available);
   bool has_client(ClientId id) const;
   // The client can take a task when it has none (simulator: online; deployment: polling).
   void set_available(ClientId id, bool available);
@@ -355,6 +356,8 @@ class Runtime final : public StrategyHost {
   // took part or changed in some way. The others are all defaults.
   std::vector<Entry*> records();
   bool idle(const Entry& e) const;
+  // The idle index's positions of the ks-th idle clients.
+  void select_positions(std::span<const uint64_t> ks, std::span<ClientId> out) const;
   // The idle index (always_reachable hosts): entry positions that are available with no task.
   // Rebuilt on first use after the table changed shape, then kept by mark().
   void index_idle(const Entry& e);
@@ -389,7 +392,7 @@ class Runtime final : public StrategyHost {
   // population_entry(id).
   std::vector<Entry> entries_;
   LazyTable<Entry> population_;
-  std::function<int64_t(ClientId)> population_examples_;
+  std::span<const int64_t> population_examples_;
   bool population_available_ = false;
   mutable Entry peeked_;  // what peek() returns for a population client without a record
   mutable PositionSet idle_index_;
