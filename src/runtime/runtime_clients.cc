@@ -76,7 +76,7 @@ void Runtime::add_client(ClientId id, int64_t num_examples) {
     }
     return;
   }
-  // Ascending registration (the simulator's population) appends without a search.
+  // Ascending registration (a tokens file in id order) appends without a search.
   const bool append = entries_.empty() || id > entries_.back().info.id;
   if (!append) {
     if (Entry* e = find(id)) {

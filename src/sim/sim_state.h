@@ -88,7 +88,8 @@ struct SimClientKept {
 };
 
 // What the simulator plays on the client's side, beyond the runtime core's client table: 32
-// bytes per client that never took part (docs/design/scale.md).
+// bytes, created when the client first takes part (a LazyTable in the simulator; a client
+// that never does has none: docs/design/scale.md).
 struct SimClientState {
   double offline_since = 0.0;
   // Virtual time at which the client's last task finished training (its upload started): a
