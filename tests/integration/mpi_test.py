@@ -76,11 +76,27 @@ def check(cond, what):
         print("FAIL:", what)
 
 
-def mpirun(n, args, env=None, timeout=180):
+def mpirun(n, args, env=None, timeout=180, aborts=False):
+    """Runs COHORT under mpirun. `aborts`: the job is expected to end by an abort (a rank that
+    dies or hangs); then a bounded wait, and an mpirun that does not return is killed and its
+    output checked like any other."""
     cmd = [MPIRUN, "--oversubscribe", "--allow-run-as-root", "-np", str(n), COHORT] + args
     full_env = dict(os.environ)
     full_env.update(env or {})
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=full_env)
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=60 if aborts else timeout,
+                              env=full_env)
+    except subprocess.TimeoutExpired as e:
+        if not aborts:
+            raise
+        # Open MPI 4.1's mpirun sometimes never returns after MPI_Abort although every rank has
+        # exited (measured: 1 run in 6 of the hung-rank case below, the ranks defunct and mpirun
+        # in a futex wait, deaf to SIGTERM); subprocess.run has killed it. What the ranks wrote
+        # before is what the checks read.
+        def text(b):
+            return b.decode(errors="replace") if isinstance(b, bytes) else (b or "")
+        print("note: mpirun did not return after the abort; killed it")
+        return subprocess.CompletedProcess(cmd, -9, text(e.stdout), text(e.stderr))
 
 
 def single(args, timeout=120):
@@ -156,13 +172,14 @@ def failures(tmp):
     check(m.returncode == 3 and "MPI rank 2: cannot read config file" in m.stderr,
           f"missing config on rank 2: exit {m.returncode}: {m.stderr}")
     # A rank that dies mid-run (no word, exit 9): mpirun ends the job and names the process.
-    m = mpirun(3, ["simulate", cfg, "--out", out, "-q"], env={"COHORT_TEST_MPI_FAULT": "2:exit:2"})
+    m = mpirun(3, ["simulate", cfg, "--out", out, "-q"], env={"COHORT_TEST_MPI_FAULT": "2:exit:2"},
+               aborts=True)
     text = m.stdout + m.stderr
     check(m.returncode != 0, f"dead rank: exit code 0: {text}")
     check(",1],2]" in text or "rank 2" in text, f"dead rank: rank 2 not named: {text}")
     # A rank that hangs: the timeout names it and rank 0 aborts the job.
     m = mpirun(3, ["simulate", cfg, "--out", out, "-q", "--mpi-timeout", "3"],
-               env={"COHORT_TEST_MPI_FAULT": "1:hang:2"})
+               env={"COHORT_TEST_MPI_FAULT": "1:hang:2"}, aborts=True)
     check(m.returncode != 0, f"hung rank: exit code 0: {m.stderr}")
     check("MPI rank 1 did not return task" in m.stderr, f"hung rank: not named: {m.stderr}")
     # A rank whose training fails: the run fails with its error and rank.
