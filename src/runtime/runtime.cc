@@ -75,7 +75,7 @@ Status Runtime::start(ArrayRecord initial, Json start_fields, std::optional<Chec
   if (options_.max_commits > 0 && strategy_.version() >= options_.max_commits) stop("rounds");
   // The live view (a dashboard) gets every client now, then the ones that change.
   live_ = metrics_ != nullptr && metrics_->wants_live();
-  if (population_.size() == 0) {
+  if (!has_population()) {
     for (Entry& e : entries_) mark(e);
   } else if (live_) {
     // Every client gets a record: only when a live view wants them all.
@@ -88,7 +88,7 @@ Status Runtime::start(ArrayRecord initial, Json start_fields, std::optional<Chec
 Json Runtime::runtime_state() const {
   // A population's clients without a record are left out: all theirs is as registered.
   Json clients = Json::array();
-  for (const Entry* p : const_cast<Runtime*>(this)->records()) {
+  for (const Entry* p : records()) {
     const Entry& e = *p;
     const Activity& a = act_or_zero(e);
     clients.push_back({{"id", e.info.id},

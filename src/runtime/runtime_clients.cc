@@ -18,8 +18,8 @@ Runtime::Entry Runtime::population_entry(ClientId id) const {
 }
 
 Runtime::Entry* Runtime::find(ClientId id) {
-  if (population_.size() > 0) {
-    if (id < 0 || static_cast<size_t>(id) >= population_.size()) return nullptr;
+  if (has_population()) {
+    if (!in_population(id)) return nullptr;
     return &population_.get(static_cast<size_t>(id), [&] {
       return population_entry(id);
     });
@@ -28,8 +28,8 @@ Runtime::Entry* Runtime::find(ClientId id) {
 }
 
 const Runtime::Entry* Runtime::peek(ClientId id) const {
-  if (population_.size() > 0) {
-    if (id < 0 || static_cast<size_t>(id) >= population_.size()) return nullptr;
+  if (has_population()) {
+    if (!in_population(id)) return nullptr;
     if (const Entry* e = population_.find(static_cast<size_t>(id))) return e;
     peeked_ = population_entry(id);
     return &peeked_;
@@ -53,11 +53,11 @@ void Runtime::add_population(std::span<const int64_t> num_examples, bool availab
   population_.reset(num_examples.size());
 }
 
-std::vector<Runtime::Entry*> Runtime::records() {
-  std::vector<Entry*> out;
-  if (population_.size() == 0) {
+std::vector<const Runtime::Entry*> Runtime::records() const {
+  std::vector<const Entry*> out;
+  if (!has_population()) {
     out.reserve(entries_.size());
-    for (Entry& e : entries_) out.push_back(&e);
+    for (const Entry& e : entries_) out.push_back(&e);
     return out;
   }
   const std::vector<size_t> at = population_.created_positions();
@@ -66,9 +66,17 @@ std::vector<Runtime::Entry*> Runtime::records() {
   return out;
 }
 
+std::vector<Runtime::Entry*> Runtime::records() {
+  std::vector<Entry*> out;
+  for (const Entry* e : static_cast<const Runtime*>(this)->records()) {
+    out.push_back(const_cast<Entry*>(e));
+  }
+  return out;
+}
+
 void Runtime::add_client(ClientId id, int64_t num_examples) {
   typical_dirty_ = true;
-  if (population_.size() > 0) {
+  if (has_population()) {
     Entry* e = find(id);  // REQUIRES: within the population
     if (e != nullptr) {
       e->info.num_examples = num_examples;
@@ -186,10 +194,10 @@ std::vector<ClientId> Runtime::client_ids() const {
 IdleClients Runtime::idle_view() const {
   if (!host_.always_reachable()) return IdleClients(idle_clients());
   if (!idle_index_valid_) {
-    if (population_.size() > 0) {
+    if (has_population()) {
       // Everyone as registered (always reachable, no task), then the records that changed.
       idle_index_.reset(population_.size(), population_available_);
-      for (Entry* e : const_cast<Runtime*>(this)->records()) {
+      for (const Entry* e : records()) {
         idle_index_.set(static_cast<size_t>(e->info.id), idle(*e));
       }
     } else {
@@ -199,7 +207,7 @@ IdleClients Runtime::idle_view() const {
     }
     idle_index_valid_ = true;
   }
-  if (population_.size() > 0) {
+  if (has_population()) {
     // Positions are ids.
     return IdleClients(
         idle_index_.count(),
@@ -258,8 +266,7 @@ std::vector<ClientId> Runtime::idle_clients() const {
 }
 
 ClientInfo Runtime::client_info(ClientId id) const {
-  if (population_.size() > 0 && id >= 0 && static_cast<size_t>(id) < population_.size() &&
-      population_.find(static_cast<size_t>(id)) == nullptr) {
+  if (in_population(id) && population_.find(static_cast<size_t>(id)) == nullptr) {
     // As registered.
     return ClientInfo{.id = id, .num_examples = population_examples_[static_cast<size_t>(id)]};
   }

@@ -86,7 +86,7 @@ class Simulator::Impl final : public runtime::RuntimeHost {
 
     // The population, registered at once: a client costs the runtime and this loop nothing
     // until it takes part (docs/design/scale.md).
-    clients_.reset(num_clients_);
+    clients_.reset(examples_.size());
     core_.add_population(examples_, /*available=*/true);
     std::vector<Trainer*> workers;
     for (auto& t : trainers_) workers.push_back(t.get());
@@ -109,8 +109,8 @@ class Simulator::Impl final : public runtime::RuntimeHost {
 
     const Availability& avail = opts_.dynamics.availability;
     if (avail.enabled()) {
-      availability_rngs_.reserve(num_clients_);
-      for (size_t i = 0; i < num_clients_; ++i) {
+      availability_rngs_.reserve(examples_.size());
+      for (size_t i = 0; i < examples_.size(); ++i) {
         availability_rngs_.push_back(Rng::derive(opts_.run.seed, "availability", i));
         schedule_availability(static_cast<ClientId>(i),
                               avail.sample(availability_rngs_[i], /*online=*/true),
@@ -122,7 +122,7 @@ class Simulator::Impl final : public runtime::RuntimeHost {
     // With availability the queue never empties. This many availability changes since the
     // last dispatch, each finding nothing in flight and no timer pending, mean the strategy
     // has stopped working (it was offered every returning client and sent nothing).
-    const int64_t quiet_limit = 100 * static_cast<int64_t>(num_clients_);
+    const int64_t quiet_limit = 100 * static_cast<int64_t>(examples_.size());
     const double max_time = opts_.run.max_virtual_time_s;
     std::string limit;  // set when the loop ends at a limit or a stop request
     bool stalled = false;
@@ -642,10 +642,11 @@ class Simulator::Impl final : public runtime::RuntimeHost {
   std::map<ModelVersion, runtime::DownlinkModel> downlink_cache_;
   std::unique_ptr<runtime::DownlinkDeltas> downlink_deltas_;
   std::shared_ptr<std::atomic<bool>> cancel_ = std::make_shared<std::atomic<bool>>(false);
+  // The population's example counts (core_ reads them) and its non-empty held-out shards
+  // (handed to the evaluator at the start).
+  const std::vector<int64_t> examples_;
+  std::vector<const Shard*> holdouts_;
   // The clients' states, created at first use (a client that never takes part has none).
-  const size_t num_clients_ = sim_.clients_->size();
-  const std::vector<int64_t> examples_;  // the population's registered counts (core_'s)
-  std::vector<const Shard*> holdouts_;   // handed to the evaluator at the start
   LazyTable<SimClientState> clients_;
   SimClientState& state(ClientId c) {
     return clients_.get(static_cast<size_t>(c), [] {

@@ -288,7 +288,7 @@ class Runtime final : public StrategyHost {
   IdleClients idle_view() const override;
   bool is_idle(ClientId id) const override;
   size_t num_clients() const override {
-    return population_.size() > 0 ? population_.size() : entries_.size();
+    return has_population() ? population_.size() : entries_.size();
   }
   ClientInfo client_info(ClientId id) const override;
   int64_t default_local_steps(ClientId id) const override;
@@ -335,15 +335,22 @@ class Runtime final : public StrategyHost {
   // The client's record, to read it: a population client that has none yet reads as its
   // default, valid until the next peek(). Null for an unknown id.
   const Entry* peek(ClientId id) const;
+  // Whether the clients were registered as a population (add_population), and whether `id`
+  // is one of its clients.
+  bool has_population() const { return population_.size() > 0; }
+  bool in_population(ClientId id) const {
+    return id >= 0 && static_cast<size_t>(id) < population_.size();
+  }
   // A population client's record before anything about it changed.
   Entry population_entry(ClientId id) const;
-  // The clients' ids, ascending: position i of the idle index is ids(i).
+  // The i-th client's id in ascending order, which is position i of the idle index; and the
+  // position of a record.
   ClientId id_at(size_t i) const {
-    return population_.size() > 0 ? static_cast<ClientId>(i) : entries_[i].info.id;
+    return has_population() ? static_cast<ClientId>(i) : entries_[i].info.id;
   }
   size_t position_of(const Entry& e) const {
-    return population_.size() > 0 ? static_cast<size_t>(e.info.id)
-                                  : static_cast<size_t>(&e - entries_.data());
+    return has_population() ? static_cast<size_t>(e.info.id)
+                            : static_cast<size_t>(&e - entries_.data());
   }
   // Every client's record (read-only), ascending ids; population clients without one read as
   // their default. O(clients).
@@ -354,6 +361,7 @@ class Runtime final : public StrategyHost {
   }
   // The records that exist, ascending ids: every registered client's, or a population's that
   // took part or changed in some way. The others are all defaults.
+  std::vector<const Entry*> records() const;
   std::vector<Entry*> records();
   bool idle(const Entry& e) const;
   // The idle index's positions of the ks-th idle clients.
