@@ -1,11 +1,13 @@
 #include "bench_util.h"
 
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
+#include <sstream>
 #include <string>
 
 #include "cohort/core/ops.h"
@@ -84,6 +86,33 @@ int64_t proc_status_bytes(const char* key) {
 int64_t current_rss_bytes() {
   const int64_t resident = proc_status_bytes("VmRSS");
   return resident >= 0 ? resident : peak_rss_bytes();
+}
+
+double self_cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  auto sec = [](const timeval& t) {
+    return static_cast<double>(t.tv_sec) + 1e-6 * static_cast<double>(t.tv_usec);
+  };
+  return sec(u.ru_utime) + sec(u.ru_stime);
+}
+
+double process_cpu_seconds(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  if (!std::getline(f, stat)) return -1;
+  // Fields after the command name (in parentheses, which may hold spaces): state is field 3,
+  // utime and stime fields 14 and 15.
+  const size_t close = stat.rfind(')');
+  if (close == std::string::npos) return -1;
+  std::istringstream in(stat.substr(close + 1));
+  std::string field;
+  double ticks = 0;
+  for (int i = 3; i <= 15 && in >> field; ++i) {
+    if (i >= 14) ticks += std::atof(field.c_str());
+  }
+  const long hz = sysconf(_SC_CLK_TCK);
+  return hz > 0 ? ticks / static_cast<double>(hz) : -1;
 }
 
 }  // namespace cohort::bench

@@ -2,6 +2,8 @@
 // layouts, timing and statistics, argument checks and resident-memory readers.
 #pragma once
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -60,6 +62,13 @@ int64_t peak_rss_bytes();
 int64_t proc_status_bytes(const char* key);
 // Resident now (VmRSS), or the peak so far where /proc is unavailable.
 int64_t current_rss_bytes();
+
+// ---- CPU time (Linux) ------------------------------------------------------------------------
+
+// User + system CPU seconds of every thread of this process so far (getrusage).
+double self_cpu_seconds();
+// The same for another process, from /proc/PID/stat (clock-tick resolution; -1 if unreadable).
+double process_cpu_seconds(pid_t pid);
 
 // ---- registration ----------------------------------------------------------------------------
 

@@ -41,4 +41,15 @@ for b in order:
     none, int8 = med(b, "none", "round_wall_s"), med(b, "int8", "round_wall_s")
     print("%-40s %9.3f %9.3f %6.2fx %13.3fs" % (b[-40:], none, int8, none / int8,
                                                med(b, "int8", "last_download_end_s")))
+# Where the round's time goes on a machine the server shares with its clients: CPU seconds
+# over the round (server child; this process's client threads) against the wall time's cores.
+print("%-40s %15s %15s %15s" % ("CPU s over the round (medians)", "server n/i", "clients n/i",
+                                "busy cores n/i"))
+for b in order:
+    cells = []
+    for key in ("server_cpu_s", "clients_cpu_s"):
+        cells.append("%6.2f / %5.2f" % (med(b, "none", key), med(b, "int8", key)))
+    busy = ["%.2f" % statistics.median((r["server_cpu_s"] + r["clients_cpu_s"]) / r["round_wall_s"]
+                                       for r in runs[(b, up)]) for up in ("none", "int8")]
+    print("%-40s %15s %15s %15s" % (b[-40:], cells[0], cells[1], " / ".join(busy)))
 PY

@@ -88,6 +88,9 @@ struct DeployBenchResult {
   int64_t clients_with_wrong_count = 0;
   double rss_sample_peak_bytes = 0;  // the parent's 5 ms samples of the server's VmRSS
   double rss_sample_peak_at_s = 0;
+  // CPU seconds spent over wall_s by the server child and by this process (the clients).
+  double server_cpu_s = -1;
+  double clients_cpu_s = -1;
   Json server;   // child's RESULT
   Json summary;  // child's summary.json
 };

@@ -395,9 +395,13 @@ Result<DeployBenchResult> run_deploy_bench(const DeployBenchSpec& spec) {
   }
   registered.arrive_and_wait();
   const auto t0 = Clock::now();
+  const double server_cpu0 = process_cpu_seconds(child.pid), clients_cpu0 = self_cpu_seconds();
   for (auto& th : threads) th.join();
   DeployBenchResult r;
   r.wall_s = seconds_since(t0);
+  const double server_cpu1 = process_cpu_seconds(child.pid);
+  r.clients_cpu_s = self_cpu_seconds() - clients_cpu0;
+  if (server_cpu0 >= 0 && server_cpu1 >= 0) r.server_cpu_s = server_cpu1 - server_cpu0;
   // Close the connections so the server's done grace is not spent on them.
   clients.clear();
   sampling = false;
