@@ -70,7 +70,8 @@ struct ThreadStats {
   std::vector<double> push_s;
   int64_t accepted = 0, rejected = 0, errors = 0, waits = 0, done_early = 0, duplicates = 0;
   int64_t bytes_up = 0, bytes_down = 0;
-  double last_download_end = 0;  // seconds since the bench's epoch
+  double last_download_end = 0;  // seconds: per thread since the bench's epoch; in the
+                                 // result since the round began (wall_s's start)
   double first_push_start = -1;
   std::string first_error;
   std::string payload;        // a downloaded model payload (downlink chain), reused

@@ -395,6 +395,9 @@ Result<DeployBenchResult> run_deploy_bench(const DeployBenchSpec& spec) {
   }
   registered.arrive_and_wait();
   const auto t0 = Clock::now();
+  // The clients' phase times are taken from `epoch`, before they registered; reported from t0,
+  // the start of the measured round, like wall_s.
+  const double registered_at = std::chrono::duration<double>(t0 - epoch).count();
   const double server_cpu0 = process_cpu_seconds(child.pid), clients_cpu0 = self_cpu_seconds();
   for (auto& th : threads) th.join();
   DeployBenchResult r;
@@ -407,7 +410,7 @@ Result<DeployBenchResult> run_deploy_bench(const DeployBenchSpec& spec) {
   sampling = false;
   sampler.join();
   r.rss_sample_peak_bytes = peak_sample;
-  r.rss_sample_peak_at_s = peak_sample_at;
+  r.rss_sample_peak_at_s = peak_sample_at - registered_at;
 
   Result<Json> server = finish_child(&child, 30);
   if (!server.ok()) {
@@ -447,6 +450,8 @@ Result<DeployBenchResult> run_deploy_bench(const DeployBenchSpec& spec) {
       r.totals.first_push_start = st.first_push_start;
     }
   }
+  if (r.totals.first_push_start >= 0) r.totals.first_push_start -= registered_at;
+  if (r.totals.last_download_end > 0) r.totals.last_download_end -= registered_at;
   std::sort(r.push_s.begin(), r.push_s.end());
   if (r.totals.errors == 0) {
     // Scratch files; kept (and named in the error) when something went wrong.
