@@ -5,9 +5,10 @@
 // naming them; checkpoint round trip.
 #include "cohort/runtime/privacy.h"
 
-#include <gtest/gtest.h>
-
 #include <cmath>
+#include <set>
+
+#include <gtest/gtest.h>
 
 #include "cohort/strategy/fedasync.h"
 #include "cohort/strategy/fedavg.h"
@@ -245,6 +246,92 @@ TEST(PrivacyRuntimeTest, RefusesWhatCannotCompose) {
   ASSERT_TRUE(e.ok());
   EXPECT_LE(e->epsilon, 3.0);
   EXPECT_GT(e->epsilon, 2.9);
+}
+
+// FedBuff under DP: a buffer holds at most one update per client. A member that is idle again
+// gets no task until the buffer flushes (then it does), a second update that arrives anyway is
+// refused alone, the members survive a checkpoint, and a buffer larger than the population is
+// refused up front.
+TEST(PrivacyRuntimeTest, FedBuffGroupHoldsOneUpdatePerClient) {
+  FakeHost host;
+  for (ClientId k = 0; k < 4; ++k) host.add_client(k, 10);
+  FedBuffOptions fo;
+  fo.buffer_size = 3;
+  auto start = [&](FedBuff& fb, PrivacyRuntime& p) -> Status {
+    COHORT_RETURN_IF_ERROR(fb.start(&host, make_vector({0, 0})));
+    COHORT_ASSIGN_OR_RETURN(std::unique_ptr<GroupAggregation> g,
+                            GroupAggregation::create(RobustOptions{}, nullptr, 1, &p));
+    return fb.set_group_aggregation(std::shared_ptr<GroupAggregation>(std::move(g)),
+                                    host.num_clients());
+  };
+  PrivacyRuntime p(dp(0.5, 10.0), host, privacy::derive_seed(3, "t"), 4, 0);
+  FedBuff fb(fo);
+  ASSERT_TRUE(start(fb, p).ok());
+  for (ClientId k = 0; k < 4; ++k) {
+    host.set_idle(k, true);
+    fb.on_client_idle(k);
+  }
+  std::vector<Task> tasks = host.take_tasks();
+  ASSERT_EQ(tasks.size(), 4u);
+  for (ClientId k = 0; k < 4; ++k) host.set_idle(k, false);
+  // Client 0 reports and is idle again: in the open buffer, it gets no new task.
+  ASSERT_TRUE(testing::deliver(host, fb, tasks[0], {1, 1}).ok());
+  EXPECT_TRUE(host.take_tasks().empty());
+  ASSERT_TRUE(testing::deliver(host, fb, tasks[1], {1, 1}).ok());
+  EXPECT_TRUE(host.take_tasks().empty());
+
+  // The two members survive a checkpoint: a restored FedBuff gives them no task either.
+  StrategyState saved;
+  ASSERT_TRUE(fb.save_state(&saved).ok());
+  {
+    PrivacyRuntime p2(dp(0.5, 10.0), host, privacy::derive_seed(3, "t"), 4, 0);
+    FedBuff restored(fo);
+    ASSERT_TRUE(start(restored, p2).ok());
+    ASSERT_TRUE(restored.restore_state(std::move(saved)).ok());
+    restored.on_client_idle(0);
+    restored.on_client_idle(1);
+    EXPECT_TRUE(host.take_tasks().empty());
+    host.dispatched.clear();
+  }
+
+  // A second update of a member that reaches the group anyway is refused alone.
+  {
+    PrivacyRuntime p4(dp(0.5, 10.0), host, privacy::derive_seed(3, "t"), 4, 0);
+    auto g = GroupAggregation::create(RobustOptions{}, nullptr, 1, &p4);
+    ASSERT_TRUE(g.ok());
+    ASSERT_TRUE((*g)->check_group_size(3).ok());
+    const ArrayRecord model = make_vector({0, 0});
+    std::vector<float> sum(2, 0.0f);
+    ASSERT_TRUE((*g)->add(make_update(tasks[0], {1, 1}, 10), 1.0, sum, model).ok());
+    Status twice = (*g)->add(make_update(tasks[0], {2, 2}, 10), 1.0, sum, model);
+    ASSERT_FALSE(twice.ok());
+    EXPECT_NE(twice.message().find("already has an update in this group"), std::string::npos)
+        << twice.message();
+    EXPECT_TRUE((*g)->add(make_update(tasks[3], {1, 1}, 10), 1.0, sum, model).ok());
+    EXPECT_TRUE((*g)->excluded(0) && (*g)->excluded(3) && !(*g)->excluded(1));
+    (*g)->clear();
+    EXPECT_FALSE((*g)->excluded(0));
+  }
+  EXPECT_TRUE(host.commits.empty());
+
+  // The third distinct client fills the buffer: it flushes, and the idle members get tasks.
+  ASSERT_TRUE(testing::deliver(host, fb, tasks[2], {1, 1}).ok());
+  EXPECT_EQ(host.commits.size(), 1u);
+  std::set<ClientId> next;
+  for (const Task& t : host.take_tasks()) next.insert(t.client);
+  EXPECT_TRUE(next.count(0) == 1 && next.count(1) == 1 && next.count(2) == 1)
+      << "tasks after the flush went to " << next.size() << " clients";
+
+  // Five updates per buffer from four clients cannot be distinct: refused before the run.
+  FedBuffOptions big = fo;
+  big.buffer_size = 5;
+  FedBuff too_big(big);
+  PrivacyRuntime p3(dp(0.5, 10.0), host, privacy::derive_seed(3, "t"), 4, 0);
+  Status s = start(too_big, p3);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("groups of 5 updates, but 4 clients"), std::string::npos)
+      << s.message();
 }
 
 TEST(PrivacyRuntimeTest, StateRoundTripsAndBadStateIsDataLoss) {

@@ -46,16 +46,22 @@ void AsyncStrategy::fill_slots() {
   while (outstanding() < async_.max_concurrency) {
     // A client with a task is not idle to the host, so without a trust threshold the host's
     // idle view is the list below, and one draw from it costs O(log clients), not O(clients).
+    // A privacy stage excludes only the few clients whose updates are in its open group: a
+    // draw that hits one is drawn again (without a privacy stage the first draw is taken).
     if (!group_may_exclude()) {
       const IdleClients view = host_->idle_view();
       if (view.empty()) return;
-      const ClientId pick =
-          view[static_cast<int64_t>(host_->rng().uniform_int(static_cast<uint64_t>(view.size())))];
-      if (in_flight_.count(pick) == 0) {
-        dispatch_to(pick);
-        continue;
+      bool placed = false;
+      for (int draw = 0; draw < 8 && !placed; ++draw) {
+        const ClientId pick = view[static_cast<int64_t>(
+            host_->rng().uniform_int(static_cast<uint64_t>(view.size())))];
+        if (in_flight_.count(pick) == 0 && !group_excluded(pick)) {
+          dispatch_to(pick);
+          placed = true;
+        }
       }
-      // Not reached (in_flight_ holds only clients with a task): the list decides.
+      if (placed) continue;
+      // Eight draws in the open group: the list below decides.
     }
     std::vector<ClientId> idle;
     for (ClientId id : host_->idle_clients()) {

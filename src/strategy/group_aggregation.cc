@@ -87,17 +87,25 @@ Status GroupAggregation::check_group_size(int64_t n) const {
 
 Status GroupAggregation::add(const Update& u, double w, std::span<float> sum,
                              const ArrayRecord& model) {
-  if (privacy_ != nullptr && !privacy_->needs_values()) {
-    COHORT_RETURN_IF_ERROR(privacy_->add(u.client, w, u.metrics, {}, model));
-    privacy_weight_ += w;
-    return Status();
-  }
   if (privacy_ != nullptr) {
-    ArrayRecord values(model.layout());
-    ops::fill(values.flat(), 0.0f);
-    COHORT_RETURN_IF_ERROR(fold_delta(u, 1.0f, values.flat()));
-    COHORT_RETURN_IF_ERROR(privacy_->add(u.client, w, u.metrics, values.flat(), model));
+    // The accountant assumes one update per client and group (sensitivity: one clip norm), and
+    // secure aggregation needs distinct members. Asynchronous strategies give a member no task
+    // until the group closes (excluded()); an update that gets here anyway is refused alone.
+    if (privacy_members_.count(u.client) != 0) {
+      return Status::failed_precondition(
+          "privacy: client " + std::to_string(u.client) +
+          " already has an update in this group; a second would double its contribution");
+    }
+    if (!privacy_->needs_values()) {
+      COHORT_RETURN_IF_ERROR(privacy_->add(u.client, w, u.metrics, {}, model));
+    } else {
+      ArrayRecord values(model.layout());
+      ops::fill(values.flat(), 0.0f);
+      COHORT_RETURN_IF_ERROR(fold_delta(u, 1.0f, values.flat()));
+      COHORT_RETURN_IF_ERROR(privacy_->add(u.client, w, u.metrics, values.flat(), model));
+    }
     privacy_weight_ += w;
+    privacy_members_.insert(u.client);
     return Status();
   }
   if (!keeps_) return fold_delta(u, static_cast<float>(w), sum);
@@ -131,6 +139,7 @@ Status GroupAggregation::finish(StrategyHost* host, const std::string& strategy,
     // The strategy divides the sum by the group's weight: hand it weight x the private mean.
     const double total = privacy_weight_;
     privacy_weight_ = 0;
+    privacy_members_.clear();
     COHORT_RETURN_IF_ERROR(privacy_->finish(version, expected, sum, host, strategy));
     ops::scale(sum, static_cast<float>(total));
     ++groups_;
@@ -201,6 +210,7 @@ void GroupAggregation::clear() {
   if (privacy_ != nullptr) {
     privacy_->clear();
     privacy_weight_ = 0;
+    privacy_members_.clear();
   }
 }
 
@@ -210,6 +220,7 @@ void GroupAggregation::record(ClientId id, double influence) {
 }
 
 bool GroupAggregation::excluded(ClientId id) const {
+  if (privacy_members_.count(id) != 0) return true;
   if (options_.trust_threshold <= 0) return false;
   auto it = trust_.find(id);
   return it != trust_.end() && it->second < options_.trust_threshold;
@@ -263,6 +274,7 @@ Status GroupAggregation::io_state(StateIO& io, const ArrayRecord& model) {
   io.value("robust.groups", groups_);
   if (privacy_ != nullptr) {
     io.value("privacy.group_weight", privacy_weight_);
+    io.optional_value("privacy.group_clients", privacy_members_);
     COHORT_RETURN_IF_ERROR(privacy_->io_state(io, model));
   }
   return io.status();

@@ -140,6 +140,15 @@ Status StrategyBase::set_group_aggregation(std::shared_ptr<GroupAggregation> gro
   }
   COHORT_RETURN_IF_ERROR(group->check_group_size(*n).with_context(
       name() + " aggregates groups of " + std::to_string(*n) + " updates"));
+  if (group->has_privacy() && num_clients > 0 && *n > static_cast<int64_t>(num_clients)) {
+    // Under privacy a group holds at most one update per client (GroupAggregation::excluded).
+    return Status::invalid_argument(
+        name() + " aggregates groups of " + std::to_string(*n) + " updates, but " +
+        std::to_string(num_clients) + " clients can fill a group with at most " +
+        std::to_string(num_clients) +
+        " (no client may contribute twice to one group); lower the group size (fedbuff: "
+        "buffer_size) or add clients");
+  }
   group_ = std::move(group);
   return Status();
 }

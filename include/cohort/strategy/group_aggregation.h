@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <set>
 #include <span>
 #include <string>
 #include <vector>
@@ -132,13 +133,19 @@ class GroupAggregation {
   void clear();
   size_t size() const { return kept_.size(); }
 
-  // Trust scores (clients seen so far) and whether a client is excluded by the threshold.
+  // Trust scores (clients seen so far) and whether a client is excluded: by the threshold, or,
+  // with a privacy stage, because its update is in the open group (no client may contribute
+  // twice to one group: its sensitivity would double, and secure aggregation needs distinct
+  // members; asynchronous strategies give it no task until the group closes).
   const std::map<ClientId, double>& trust() const { return trust_; }
   // Moves client `id`'s trust toward `influence` as a group would (the runtime records an
   // update that admission rejected as influence 0).
   void record(ClientId id, double influence);
   bool excluded(ClientId id) const;
+  // Whether the trust threshold may exclude clients (then any client may be excluded; the
+  // privacy stage's exclusions are the open group's members only).
   bool may_exclude() const { return options_.trust_threshold > 0; }
+  bool has_privacy() const { return privacy_ != nullptr; }
 
   // Checkpoints: the kept group, momenta, the previous aggregate, trust, the group counter.
   Status io_state(StateIO& io, const ArrayRecord& model);
@@ -166,6 +173,7 @@ class GroupAggregation {
   std::map<ClientId, double> trust_;
   int64_t groups_ = 0;
   double privacy_weight_ = 0.0;  // the group's total weight while privacy_ holds its updates
+  std::set<ClientId> privacy_members_;  // the clients whose updates privacy_ holds
 };
 
 }  // namespace cohort

@@ -59,6 +59,14 @@ class StateIO {
     }
   }
 
+  // value() for an entry added after checkpoints were first written: restoring from one that
+  // lacks it leaves `v` as it is.
+  template <class T>
+  void optional_value(const std::string& key, T& v) {
+    if (loading_ && (!state_->scalars.is_object() || !state_->scalars.contains(key))) return;
+    value(key, v);
+  }
+
   // An array. Restoring: when `v` holds an array it must have the same layout; values must be
   // finite. An empty `v` is saved as such and restored as such.
   void array(const std::string& key, ArrayRecord& v);
