@@ -135,8 +135,10 @@ Status StrategyBase::set_group_aggregation(std::shared_ptr<GroupAggregation> gro
   std::optional<int64_t> n = group_size(num_clients);
   if (!n) {
     return Status::unimplemented(
-        name() + " applies each update on its own: robust aggregation and privacy need a group "
-                 "of updates (a synchronous strategy, or fedbuff's buffer)");
+        name() +
+        " applies each update on its own: robust aggregation, privacy, colluding "
+        "attacks (alie, ipm) and contribution estimates need a group of updates (a "
+        "synchronous strategy, or fedbuff's buffer)");
   }
   COHORT_RETURN_IF_ERROR(group->check_group_size(*n).with_context(
       name() + " aggregates groups of " + std::to_string(*n) + " updates"));
