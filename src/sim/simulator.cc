@@ -545,7 +545,10 @@ class Simulator::Impl final : public runtime::RuntimeHost {
         std::max<int64_t>(100, 10 * static_cast<int64_t>(sim_.clients_->size()))) {
       core_.fail(Status::failed_precondition(
           "simulation: the last " + std::to_string(rejected_in_a_row_) + " updates were all " +
-          "rejected, none accepted (the last: " + s.message() + "); no progress is possible"));
+          "rejected, none accepted (the last: " + s.message() + "); no progress is possible" +
+          (admitted.ok() ? ""
+                         : ". Has the model diverged (learning rates), or are the admission "
+                           "bounds too tight for this training (docs/config.md)?")));
     }
     if (s.ok() && !state->next_state.empty()) {
       // Kept only once the server accepted the update: a rejected update's Delta c_i never
